@@ -1,0 +1,66 @@
+# WRD: `make run` sets up what is missing and starts the product; `make test` sets up and
+# runs the whole test suite. Every step is idempotent and non-interactive.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VAR := var
+
+# Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
+# Wayland clients' libraries.
+APT_RUNTIME := xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
+	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 ca-certificates
+# Tests and benchmarks: real peers (FreeRDP, Chromium, Wayland clients, x11vnc + noVNC).
+APT_TEST := freerdp2-x11 chromium xclip x11-apps wl-clipboard weston foot \
+	gtk-3-examples gtk-4-examples qt6-wayland x11vnc novnc websockify
+
+.PHONY: run test setup setup-test apt apt-test venv db lint clean
+
+run: setup
+	$(PY) manage.py serve
+
+test: setup setup-test
+	$(PY) -m pytest
+
+setup: apt venv db
+
+setup-test: apt-test
+
+# apt-get only when something is missing (so a prepared machine needs no network).
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "Installing Debian packages:" $$missing; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+endef
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+apt:
+	$(call apt_install,$(APT_RUNTIME))
+
+apt-test:
+	$(call apt_install,$(APT_TEST))
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3-venv python3-dev && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install -q --disable-pip-version-check --no-input -r requirements.txt
+	@touch $@
+
+db: venv
+	@mkdir -p $(VAR)
+	$(PY) manage.py migrate --no-input -v 0
+	$(PY) manage.py bootstrap_admin
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VAR)/log $(VAR)/staticfiles .pytest_cache

@@ -1,0 +1,176 @@
+"""The session's X selections (CLIPBOARD and PRIMARY), text only.
+
+The host owns a selection when a front end sets it, answering SelectionRequest for
+UTF8_STRING / STRING / TEXT / text/plain and TARGETS. Reading converts the selection into a
+property of our own window and waits for SelectionNotify (INCR transfers are followed).
+XFixes tells us when another program takes a selection, so front ends can be told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from Xlib import X, Xatom
+from Xlib.ext import xfixes
+from Xlib.protocol import event as xevent
+
+log = logging.getLogger(__name__)
+
+SELECTIONS = ("CLIPBOARD", "PRIMARY")
+MAX_TEXT = 16 * 1024 * 1024
+
+
+class ClipboardError(RuntimeError):
+    pass
+
+
+class Clipboard:
+    def __init__(self, display, on_change: Callable[[str], None]) -> None:
+        self._d = display
+        self._on_change = on_change
+        self._atom = display.intern_atom
+        self._window = display.screen().root.create_window(
+            -10, -10, 1, 1, 0, X.CopyFromParent, X.InputOnly, X.CopyFromParent,
+            event_mask=X.PropertyChangeMask,
+        )
+        self._window.set_wm_name("wrd-clipboard")
+        self._owned: dict[int, bytes] = {}
+        self._pending: dict[int, asyncio.Future] = {}  # property atom -> future of the notify
+        self._incr: dict[int, tuple[bytearray, asyncio.Future]] = {}
+        self.utf8 = self._atom("UTF8_STRING")
+        self.targets = self._atom("TARGETS")
+        self.incr = self._atom("INCR")
+        self._text_targets = {self.utf8, Xatom.STRING, self._atom("TEXT"),
+                              self._atom("text/plain;charset=utf-8"), self._atom("text/plain")}
+        self._selections = {self._atom(name): name for name in SELECTIONS}
+        for atom in self._selections:
+            display.xfixes_select_selection_input(
+                display.screen().root, atom, xfixes.XFixesSetSelectionOwnerNotifyMask)
+
+    @property
+    def window_id(self) -> int:
+        return self._window.id
+
+    def _selection_atom(self, name: str) -> int:
+        if name not in SELECTIONS:
+            raise ClipboardError(f"unknown selection {name!r}")
+        return self._atom(name)
+
+    def set(self, text: str, selection: str = "CLIPBOARD") -> None:
+        data = text.encode()
+        if len(data) > MAX_TEXT:
+            raise ClipboardError("clipboard text too large")
+        atom = self._selection_atom(selection)
+        self._owned[atom] = data
+        self._window.set_selection_owner(atom, X.CurrentTime)
+        self._d.flush()
+
+    async def get(self, selection: str = "CLIPBOARD", timeout: float = 2.0) -> str | None:
+        atom = self._selection_atom(selection)
+        owner = self._d.get_selection_owner(atom)
+        if owner == X.NONE or owner == 0:
+            return None
+        if owner.id == self._window.id and atom in self._owned:
+            return self._owned[atom].decode()
+        for target in (self.utf8, Xatom.STRING):
+            data = await self._convert(atom, target, timeout)
+            if data is not None:
+                return data.decode("utf-8" if target == self.utf8 else "latin-1", "replace")
+        return None
+
+    async def _convert(self, selection: int, target: int, timeout: float) -> bytes | None:
+        prop = self._atom(f"WRD_SEL_{self._selections[selection]}")
+        future = asyncio.get_running_loop().create_future()
+        self._pending[prop] = future
+        self._window.convert_selection(selection, target, prop, X.CurrentTime)
+        self._d.flush()
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            log.warning("clipboard conversion timed out selection=%s", self._selections[selection])
+            return None
+        finally:
+            self._pending.pop(prop, None)
+            self._incr.pop(prop, None)
+
+    # -- X events -------------------------------------------------------------------------
+
+    def handle_event(self, e) -> bool:
+        """Handle an X event if it is ours; return whether it was."""
+        if e.type == X.SelectionRequest and e.owner.id == self._window.id:
+            self._answer_request(e)
+        elif e.type == X.SelectionClear and e.window.id == self._window.id:
+            self._owned.pop(e.atom, None)
+        elif e.type == X.SelectionNotify and e.requestor.id == self._window.id:
+            self._on_selection_notify(e)
+        elif e.type == X.PropertyNotify and e.window.id == self._window.id:
+            if e.state == X.PropertyNewValue and e.atom in self._incr:
+                self._on_incr_chunk(e.atom)
+        elif isinstance(e, xfixes.SetSelectionOwnerNotify):
+            owner_id = getattr(e.owner, "id", e.owner)
+            if owner_id != self._window.id and e.selection in self._selections:
+                self._on_change(self._selections[e.selection])
+        else:
+            return False
+        return True
+
+    def _on_selection_notify(self, e) -> None:
+        future = self._pending.get(e.property) if e.property else None
+        if future is None:
+            # A refused conversion has property None: fail whichever request is waiting.
+            for prop, fut in self._pending.items():
+                if not fut.done() and prop not in self._incr:
+                    fut.set_result(None)
+            return
+        prop = self._window.get_full_property(e.property, X.AnyPropertyType, sizehint=1 << 16)
+        if prop is None:
+            future.done() or future.set_result(None)
+            return
+        if prop.property_type == self.incr:
+            self._incr[e.property] = (bytearray(), future)
+            self._window.delete_property(e.property)  # starts the transfer
+            self._d.flush()
+            return
+        self._window.delete_property(e.property)
+        data = prop.value if isinstance(prop.value, bytes) else bytes(prop.value)
+        future.done() or future.set_result(data)
+
+    def _on_incr_chunk(self, atom: int) -> None:
+        buffer, future = self._incr[atom]
+        prop = self._window.get_full_property(atom, X.AnyPropertyType, sizehint=1 << 16)
+        self._window.delete_property(atom)
+        self._d.flush()
+        chunk = b"" if prop is None else bytes(prop.value)
+        if not chunk:
+            del self._incr[atom]
+            future.done() or future.set_result(bytes(buffer))
+        elif len(buffer) + len(chunk) > MAX_TEXT:
+            del self._incr[atom]
+            future.done() or future.set_result(None)
+        else:
+            buffer += chunk
+
+    def _answer_request(self, e) -> None:
+        data = self._owned.get(e.selection)
+        prop = e.property or e.target
+        ok = data is not None
+        if ok and e.target == self.targets:
+            e.requestor.change_property(prop, Xatom.ATOM, 32, [self.targets, *self._text_targets])
+        elif ok and e.target in self._text_targets:
+            value = data if e.target != Xatom.STRING else data.decode().encode("latin-1", "replace")
+            e.requestor.change_property(prop, e.target, 8, value)
+        else:
+            ok = False
+        notify = xevent.SelectionNotify(
+            time=e.time, requestor=e.requestor, selection=e.selection,
+            target=e.target, property=prop if ok else X.NONE,
+        )
+        e.requestor.send_event(notify)
+        self._d.flush()
+
+    def close(self) -> None:
+        for future in self._pending.values():
+            future.done() or future.cancel()
+        self._window.destroy()

@@ -1,0 +1,792 @@
+"""The session host: one process per desktop session.
+
+It starts (or attaches to) the session's X server, runs the session's programs, and serves
+the local control protocol (docs/session-host-protocol.md) on ``<runtime dir>/host.sock``:
+frames (damage-driven, encoded once per session per format), cursor, input, clipboard,
+resize, screenshots. When Xvfb or the session leader dies, or it is told to stop, it ends
+every process of the session and removes its runtime files.
+
+Run it as ``python -m compositor.host --runtime-dir DIR --width W --height H …``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from Xlib import X
+from Xlib import display as xdisplay
+from Xlib import error as xerror
+from Xlib.ext import damage as xdamage
+from Xlib.ext import randr, xfixes
+
+from compositor import processes, rects
+from compositor.clipboard import Clipboard, ClipboardError
+from compositor.display import DisplayError, Xvfb, start_xvfb
+from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, options_key
+from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
+from compositor.input import InputError, InputSink
+from compositor.protocol import HostProtocol, LocalProtocolError, RemoteProtocolError, encode_message
+
+log = logging.getLogger("compositor.host")
+
+# The session leader: when it exits the session ends (like an X session script).
+DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
+MIN_SIZE = 64
+POINTER_HZ = 30
+IDLE_TICK = 0.1
+STALL_SECONDS = 0.25
+MAX_SEND_BUFFER = 64 * 1024 * 1024
+WAYLAND_RESTARTS = 5
+
+
+@dataclass
+class HostConfig:
+    runtime_dir: Path
+    width: int = 1280
+    height: int = 800
+    max_width: int = 1920
+    max_height: int = 1200
+    session: str = ""
+    startup: str = DEFAULT_STARTUP
+    wayland: bool = True
+    max_fps: int = 60
+    attach_display: str | None = None
+    attach_xauthority: str | None = None
+    first_display: int = 20
+
+
+# -- subscriptions ------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Subscription:
+    conn: Connection
+    stream: int
+    group: StreamGroup
+    window: int = 4
+    sent_seq: int = 0
+    acked_seq: int = 0
+    needs_full: bool = True
+
+    @property
+    def ready(self) -> bool:
+        return self.sent_seq - self.acked_seq < self.window
+
+
+@dataclass(eq=False)
+class StreamGroup:
+    """Subscribers of one (format, options): they share one encoder."""
+
+    encoder: Encoder
+    subscribers: list[Subscription] = field(default_factory=list)
+    pending: list[rects.Rect] = field(default_factory=list)
+    pending_since: float | None = None
+    force_full: bool = False
+
+    @property
+    def wants_idle(self) -> bool:
+        return type(self.encoder).idle is not Encoder.idle
+
+
+# -- connections --------------------------------------------------------------------------
+
+
+class Connection:
+    """One client of the control socket."""
+
+    def __init__(self, host: SessionHost, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.host = host
+        self.reader = reader
+        self.writer = writer
+        self.protocol = HostProtocol()
+        self.subscriptions: dict[int, Subscription] = {}
+        self.closed = False
+
+    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+        if self.closed:
+            return
+        transport = self.writer.transport
+        if transport.is_closing():
+            self.closed = True
+            return
+        if transport.get_write_buffer_size() > MAX_SEND_BUFFER:
+            log.warning("closing a control connection that stopped reading session=%s", self.host.cfg.session)
+            self.close()
+            return
+        self.writer.write(encode_message(header, payload))
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+
+# -- the host -----------------------------------------------------------------------------
+
+
+class SessionHost:
+    def __init__(self, cfg: HostConfig) -> None:
+        self.cfg = cfg
+        self.runtime = cfg.runtime_dir
+        self.socket_path = self.runtime / "host.sock"
+        self.xvfb: Xvfb | None = None
+        self.display_name = cfg.attach_display or ""
+        self.xauthority = cfg.attach_xauthority or ""
+        self.d: xdisplay.Display | None = None
+        self.fb: XwdFramebuffer | XGetImageFramebuffer | None = None
+        self.input: InputSink | None = None
+        self.clipboard: Clipboard | None = None
+        self.leader: subprocess.Popen | None = None
+        self.wayland: subprocess.Popen | None = None
+        self.wayland_display: str | None = None
+        self.wayland_restarts: list[float] = []
+        self.execed: list[subprocess.Popen] = []
+        self.connections: set[Connection] = set()
+        self.groups: dict[tuple, StreamGroup] = {}
+        self.next_stream = 1
+        self.cursor: tuple[dict[str, Any], bytes] | None = None
+        self.pointer = (-1, -1)
+        self.started_at = time.time()
+        self.stopping = asyncio.Event()
+        self.stop_reason = ""
+        self.token = processes.new_token()
+        self._server: asyncio.AbstractServer | None = None
+        self._pump_handle: asyncio.Handle | None = None
+        self._last_pump = 0.0
+        self._damage = None
+        self._timers: list[asyncio.Task] = []
+
+    # -- start-up -------------------------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        return self.cfg.attach_display is not None
+
+    def session_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("WRD_", "DJANGO_", "CELERY_"))}
+        env.update(
+            DISPLAY=self.display_name,
+            XAUTHORITY=self.xauthority,
+            XDG_RUNTIME_DIR=str(self.runtime),
+            XDG_SESSION_TYPE="x11",
+            WRD_SESSION=self.cfg.session,
+            **{processes.TOKEN_ENV: self.token},
+        )
+        env.pop("WAYLAND_DISPLAY", None)
+        if self.wayland_display:
+            env["WAYLAND_DISPLAY"] = self.wayland_display
+        return env
+
+    async def start(self) -> None:
+        self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.runtime, 0o700)
+        if not self.attached:
+            width = min(max(self.cfg.max_width, self.cfg.width), 8192)
+            height = min(max(self.cfg.max_height, self.cfg.height), 8192)
+            self.xvfb = await asyncio.to_thread(
+                start_xvfb, width=width, height=height, workdir=self.runtime,
+                fbdir=self.runtime / "fb", first_display=self.cfg.first_display,
+            )
+            self.display_name = self.xvfb.name
+            self.xauthority = str(self.xvfb.xauthority)
+        os.environ["DISPLAY"] = self.display_name
+        os.environ["XAUTHORITY"] = self.xauthority
+        self.d = xdisplay.Display(self.display_name)
+        self._setup_x()
+        if not self.attached and (self.cfg.width, self.cfg.height) != (self.fb.max_width, self.fb.max_height):
+            await self.resize(self.cfg.width, self.cfg.height)
+        if self.cfg.wayland:
+            await self._start_wayland()
+        self._start_leader()
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
+        os.chmod(self.socket_path, 0o600)
+        self._write_state()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(self.d.fileno(), self._drain_x)
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop, "terminated")
+        loop.add_signal_handler(signal.SIGINT, self.request_stop, "interrupted")
+        loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
+        self._timers.append(asyncio.create_task(self._supervise()))
+        self._timers.append(asyncio.create_task(self._pointer_poll()))
+        self._timers.append(asyncio.create_task(self._idle_tick()))
+        log.info("session host ready session=%s display=%s size=%dx%d", self.cfg.session,
+                 self.display_name, self.fb.width, self.fb.height)
+
+    def _setup_x(self) -> None:
+        d = self.d
+        root = d.screen().root
+        for ext in ("DAMAGE", "XFIXES", "RANDR", "XTEST"):
+            if not d.has_extension(ext):
+                raise DisplayError(f"X server {self.display_name} lacks the {ext} extension")
+        d.damage_query_version()
+        d.xfixes_query_version()
+        # Xvfb draws a software cursor into the framebuffer; hidden for as long as we are
+        # connected, it stays out of frames and screenshots (front ends draw it themselves).
+        # An attached display may have somebody at its monitor: leave its cursor alone.
+        if not self.attached:
+            root.xfixes_hide_cursor()
+        geometry = root.get_geometry()
+        if self.xvfb is not None:
+            self.fb = XwdFramebuffer(self.xvfb.framebuffer_path)
+            self.fb.set_visible_size(geometry.width, geometry.height)
+        else:
+            self.fb = XGetImageFramebuffer(d, geometry.width, geometry.height)
+        self._damage = root.damage_create(xdamage.DamageReportRawRectangles)
+        d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
+        root.xrandr_select_input(randr.RRScreenChangeNotifyMask)
+        self.input = InputSink(d)
+        self.clipboard = Clipboard(d, self._on_selection_change)
+        d.flush()
+
+    def _start_leader(self) -> None:
+        self.leader = processes.spawn(["/bin/sh", "-c", self.cfg.startup], self.session_env(), self.runtime)
+        log.info("session leader started session=%s pid=%d", self.cfg.session, self.leader.pid)
+
+    async def _start_wayland(self) -> None:
+        if not (Path(__file__).parent / "wayland" / "__main__.py").exists():
+            return
+        env = self.session_env()
+        proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", "wayland-0"],
+                               env, self.runtime, stdout=subprocess.PIPE)
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
+        except asyncio.TimeoutError:
+            line = b""
+        if line.strip() != b"ready":
+            log.warning("wayland compositor did not become ready session=%s", self.cfg.session)
+            processes.end(proc)
+            return
+        proc.stdout.close()
+        self.wayland = proc
+        self.wayland_display = "wayland-0"
+
+    def _write_state(self) -> None:
+        state = {"pid": os.getpid(), "display": self.display_name, "socket": str(self.socket_path),
+                 "session": self.cfg.session, "token": self.token,
+                 "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None}
+        tmp = self.runtime / "host.json.tmp"
+        tmp.write_text(json.dumps(state))
+        tmp.replace(self.runtime / "host.json")
+
+    # -- supervision ----------------------------------------------------------------------
+
+    def _on_sigchld(self) -> None:
+        asyncio.get_running_loop().call_soon(self._check_children)
+
+    def _check_children(self) -> None:
+        if self.stopping.is_set():
+            return
+        if self.xvfb is not None and not self.xvfb.alive():
+            self.request_stop(f"Xvfb exited with status {self.xvfb.proc.returncode}")
+        elif self.leader is not None and self.leader.poll() is not None:
+            self.request_stop(f"session leader exited with status {self.leader.returncode}")
+        elif self.wayland is not None and self.wayland.poll() is not None:
+            log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
+            self.wayland = None
+            now = time.monotonic()
+            self.wayland_restarts = [t for t in self.wayland_restarts if now - t < 60] + [now]
+            if len(self.wayland_restarts) <= WAYLAND_RESTARTS:
+                asyncio.get_running_loop().create_task(self._start_wayland())
+        self.execed = [p for p in self.execed if p.poll() is None]
+
+    async def _supervise(self) -> None:
+        # SIGCHLD covers our children; this also notices a dead X connection.
+        while not self.stopping.is_set():
+            await asyncio.sleep(2)
+            self._check_children()
+
+    def request_stop(self, reason: str) -> None:
+        if not self.stopping.is_set():
+            self.stop_reason = reason
+            log.info("session host stopping session=%s reason=%s", self.cfg.session, reason)
+            self.stopping.set()
+
+    async def shutdown(self) -> None:
+        for conn in list(self.connections):
+            conn.send({"op": "bye", "reason": self.stop_reason})
+        for task in self._timers:
+            task.cancel()
+        loop = asyncio.get_running_loop()
+        if self.d is not None:
+            try:
+                loop.remove_reader(self.d.fileno())
+            except (OSError, ValueError):
+                pass
+        if self._server is not None:
+            self._server.close()
+        for conn in list(self.connections):
+            try:
+                await asyncio.wait_for(conn.writer.drain(), 1)
+            except (asyncio.TimeoutError, ConnectionError):
+                pass
+            conn.close()
+        for group in self.groups.values():
+            group.encoder.close()
+        if self.d is not None:
+            try:
+                if self.clipboard:
+                    self.clipboard.close()
+                self.d.close()
+            except (xerror.ConnectionClosedError, OSError):
+                pass
+        if self.fb is not None:
+            self.fb.close()
+        children = [p for p in (self.wayland, self.leader, *self.execed) if p is not None]
+        await asyncio.to_thread(processes.end_all, children, self.token)
+        if self.xvfb is not None:
+            await asyncio.to_thread(self.xvfb.stop)
+        if not self.attached:
+            shutil.rmtree(self.runtime, ignore_errors=True)
+        else:
+            for name in ("host.sock", "host.json"):
+                (self.runtime / name).unlink(missing_ok=True)
+        log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
+
+    # -- X events -------------------------------------------------------------------------
+
+    def _drain_x(self) -> None:
+        d = self.d
+        if d is None or self.stopping.is_set():
+            return
+        damaged: list[rects.Rect] = []
+        try:
+            while d.pending_events():
+                e = d.next_event()
+                if isinstance(e, xdamage.DamageNotify):
+                    a = e.area
+                    damaged.append((a.x, a.y, a.width, a.height))
+                elif isinstance(e, randr.ScreenChangeNotify):
+                    self._on_screen_change(e.width_in_pixels, e.height_in_pixels)
+                elif isinstance(e, xfixes.DisplayCursorNotify):
+                    self._on_cursor_change()
+                elif e.type == X.MappingNotify:
+                    self.input.reload_keymap()
+                elif self.clipboard is not None:
+                    self.clipboard.handle_event(e)
+            if damaged:
+                d.damage_subtract(self._damage)
+                d.flush()
+        except (xerror.ConnectionClosedError, OSError) as exc:
+            self.request_stop(f"X connection lost: {exc}")
+            return
+        if damaged:
+            self._add_damage(damaged)
+
+    def _after_x_request(self) -> None:
+        # python-xlib may read events while waiting for a reply; the fd won't signal them.
+        asyncio.get_running_loop().call_soon(self._drain_x)
+
+    def _add_damage(self, damaged: list[rects.Rect]) -> None:
+        if not self.groups:
+            return
+        if self.attached:
+            self.fb.refresh(rects.merge(damaged, self.fb.width, self.fb.height))
+        now = time.monotonic()
+        for group in self.groups.values():
+            group.pending.extend(damaged)
+            if len(group.pending) > 256:
+                group.pending = rects.merge(group.pending, self.fb.width, self.fb.height)
+            if group.pending_since is None:
+                group.pending_since = now
+        self._schedule_pump()
+
+    def _on_screen_change(self, width: int, height: int) -> None:
+        if (width, height) == (self.fb.width, self.fb.height):
+            return
+        self.fb.set_visible_size(width, height)
+        log.info("screen resized session=%s size=%dx%d", self.cfg.session, self.fb.width, self.fb.height)
+        for group in self.groups.values():
+            group.encoder.resize(self.fb.width, self.fb.height)
+            group.force_full = True
+            group.pending = []
+            group.pending_since = time.monotonic()
+        self._broadcast({"op": "resized", "width": self.fb.width, "height": self.fb.height})
+        self._schedule_pump()
+
+    def _on_cursor_change(self) -> None:
+        if not self.connections:
+            self.cursor = None
+            return
+        self.cursor = self._read_cursor()
+        self._broadcast(*self.cursor, subscribers_only=True)
+        self._after_x_request()
+
+    def _read_cursor(self) -> tuple[dict[str, Any], bytes]:
+        image = self.d.xfixes_get_cursor_image(self.d.screen().root)
+        argb = np.asarray(image.cursor_image, dtype=np.uint32).reshape(image.height, image.width)
+        a = (argb >> 24).astype(np.uint16)
+        rgb = [((argb >> shift) & 0xFF).astype(np.uint16) for shift in (16, 8, 0)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # XFixes gives premultiplied alpha; front ends want straight alpha.
+            straight = [np.where(a > 0, np.minimum(c * 255 // np.maximum(a, 1), 255), 0) for c in rgb]
+        rgba = np.dstack([*straight, a]).astype(np.uint8)
+        header = {"op": "cursor", "serial": image.cursor_serial, "width": image.width,
+                  "height": image.height, "xhot": image.xhot, "yhot": image.yhot}
+        return header, rgba.tobytes()
+
+    def _on_selection_change(self, selection: str) -> None:
+        if any(c.subscriptions for c in self.connections):
+            asyncio.get_running_loop().create_task(self._announce_selection(selection))
+
+    async def _announce_selection(self, selection: str) -> None:
+        try:
+            text = await self.clipboard.get(selection)
+        except ClipboardError:
+            return
+        self._broadcast({"op": "clipboard", "selection": selection, "text": text}, subscribers_only=True)
+
+    def _broadcast(self, header: dict[str, Any], payload: bytes = b"", *, subscribers_only: bool = False) -> None:
+        for conn in list(self.connections):
+            if not subscribers_only or conn.subscriptions:
+                conn.send(header, payload)
+
+    # -- frames ---------------------------------------------------------------------------
+
+    def _schedule_pump(self, delay: float | None = None) -> None:
+        if self._pump_handle is not None or self.stopping.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        if delay is None:
+            delay = max(0.0, self._last_pump + 1.0 / self.cfg.max_fps - time.monotonic())
+        self._pump_handle = loop.call_later(delay, self._pump)
+
+    def _pump(self) -> None:
+        self._pump_handle = None
+        now = time.monotonic()
+        self._last_pump = now
+        retry = False
+        for group in list(self.groups.values()):
+            retry |= self._pump_group(group, now)
+        if retry:
+            self._schedule_pump(STALL_SECONDS / 2)
+
+    def _pump_group(self, group: StreamGroup, now: float) -> bool:
+        """Encode and send one update of this group if it has one; True to try again later."""
+        ready = [s for s in group.subscribers if s.ready]
+        waiting = [s for s in group.subscribers if not s.ready]
+        full = group.force_full or any(s.needs_full for s in ready)
+        if not group.pending and not full:
+            return False
+        if not ready:
+            return False  # an ack will schedule the pump
+        since = group.pending_since or now
+        if waiting and now - since < STALL_SECONDS:
+            return True  # pace to the slowest viewer for a while before leaving it behind
+        for sub in waiting:
+            sub.needs_full = True
+        dirty = rects.merge(group.pending, self.fb.width, self.fb.height)
+        group.pending = []
+        group.pending_since = None
+        group.force_full = False
+        if not dirty and not full:
+            return False
+        try:
+            frames = group.encoder.encode(self.fb.screen(), dirty, full=full)
+        except Exception:
+            log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
+            return False
+        self._send_frames(ready, frames)
+        for sub in ready:
+            sub.needs_full = False
+        return False
+
+    def _send_frames(self, subs: list[Subscription], frames) -> None:
+        for frame in frames:
+            for sub in subs:
+                sub.sent_seq += 1
+                sub.conn.send({"op": "frame", "stream": sub.stream, "seq": sub.sent_seq, **frame.fields},
+                              frame.payload)
+
+    async def _idle_tick(self) -> None:
+        while not self.stopping.is_set():
+            await asyncio.sleep(IDLE_TICK)
+            now = time.monotonic()
+            for group in list(self.groups.values()):
+                if group.wants_idle and not group.pending:
+                    ready = [s for s in group.subscribers if s.ready and not s.needs_full]
+                    if ready and (frames := group.encoder.idle(self.fb.screen(), now)):
+                        self._send_frames(ready, frames)
+
+    async def _pointer_poll(self) -> None:
+        while not self.stopping.is_set():
+            await asyncio.sleep(1.0 / POINTER_HZ)
+            if not self.groups:
+                continue
+            try:
+                p = self.d.screen().root.query_pointer()
+            except (xerror.ConnectionClosedError, OSError):
+                return
+            if (p.root_x, p.root_y) != self.pointer:
+                self.pointer = (p.root_x, p.root_y)
+                self._broadcast({"op": "pointer", "x": p.root_x, "y": p.root_y}, subscribers_only=True)
+            self._after_x_request()
+
+    def subscribe(self, conn: Connection, fmt: str, options: dict[str, Any], window: int) -> Subscription:
+        if fmt not in ENCODERS:
+            raise ValueError(f"unknown format {fmt!r}; have {sorted(ENCODERS)}")
+        key = (fmt, options_key(options))
+        group = self.groups.get(key)
+        if group is None:
+            group = StreamGroup(ENCODERS[fmt](self.fb.width, self.fb.height, options))
+            self.groups[key] = group
+        sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)))
+        self.next_stream += 1
+        group.subscribers.append(sub)
+        conn.subscriptions[sub.stream] = sub
+        if self.cursor is None:
+            self.cursor = self._read_cursor()
+            self._after_x_request()
+        self._schedule_pump(0)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        sub.conn.subscriptions.pop(sub.stream, None)
+        group = sub.group
+        if sub in group.subscribers:
+            group.subscribers.remove(sub)
+        if not group.subscribers:
+            group.encoder.close()
+            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+
+    # -- operations -----------------------------------------------------------------------
+
+    async def resize(self, width: int, height: int) -> tuple[int, int]:
+        width = max(MIN_SIZE, min(int(width), self.fb.max_width))
+        height = max(MIN_SIZE, min(int(height), self.fb.max_height))
+        if (width, height) != (self.fb.width, self.fb.height):
+            await asyncio.to_thread(xrandr_set_size, self.session_env(), width, height)
+            geometry = self.d.screen().root.get_geometry()
+            self._after_x_request()
+            self._on_screen_change(geometry.width, geometry.height)
+        return self.fb.width, self.fb.height
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "session": self.cfg.session, "display": self.display_name,
+            "width": self.fb.width, "height": self.fb.height,
+            "max_width": self.fb.max_width, "max_height": self.fb.max_height,
+            "pid": os.getpid(), "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
+            "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
+            "subscribers": sum(len(g.subscribers) for g in self.groups.values()),
+            "last_input": self.input.last_input, "started_at": self.started_at,
+            "attached": self.attached,
+        }
+
+    def screenshot_png(self) -> bytes:
+        from PIL import Image
+
+        screen = self.fb.screen()
+        rgb = np.ascontiguousarray(screen[:, :, 2::-1])
+        out = io.BytesIO()
+        Image.fromarray(rgb, "RGB").save(out, "PNG", compress_level=1)
+        return out.getvalue()
+
+    def exec(self, argv: list[str], env: dict[str, str] | None) -> int:
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise ValueError("argv must be a non-empty list of strings")
+        full_env = self.session_env()
+        if env:
+            full_env.update({str(k): str(v) for k, v in env.items()})
+        proc = processes.spawn(argv, full_env, self.runtime)
+        self.execed.append(proc)
+        return proc.pid
+
+    # -- the control socket ---------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = Connection(self, reader, writer)
+        self.connections.add(conn)
+        try:
+            while not conn.closed:
+                data = await reader.read(1 << 16)
+                if not data:
+                    break
+                conn.protocol.receive_data(data)
+                for msg in conn.protocol.events():
+                    await self._handle(conn, msg)
+                self._drain_x()
+        except RemoteProtocolError as exc:
+            log.warning("closing control connection: %s session=%s", exc, self.cfg.session)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            for sub in list(conn.subscriptions.values()):
+                self.unsubscribe(sub)
+            self.connections.discard(conn)
+            conn.close()
+
+    async def _handle(self, conn: Connection, msg) -> None:
+        op, rid = msg.op, msg.get("id")
+
+        def reply(fields: dict[str, Any] | None = None, payload: bytes = b"") -> None:
+            conn.send({"op": "ok", "id": rid, **(fields or {})}, payload)
+
+        def fail(text: str) -> None:
+            conn.send({"op": "error", "id": rid, "error": text})
+
+        try:
+            if op == "input":
+                events = msg.get("events")
+                if not isinstance(events, list):
+                    raise InputError("input needs a list of events")
+                self.input.handle(events)
+                self._after_x_request()
+                if rid is not None:
+                    reply()
+            elif op == "ack":
+                sub = conn.subscriptions.get(msg.get("stream"))
+                if sub is not None:
+                    seq = msg.get("seq")
+                    if isinstance(seq, int) and sub.acked_seq < seq <= sub.sent_seq:
+                        sub.acked_seq = seq
+                        self._schedule_pump()
+            elif op == "keyframe":
+                sub = conn.subscriptions.get(msg.get("stream"))
+                if sub is not None:
+                    sub.needs_full = True
+                    self._schedule_pump(0)
+            elif op == "status":
+                reply(self.status())
+            elif op == "screenshot":
+                png = await asyncio.to_thread(self.screenshot_png)
+                reply({"format": "png", "width": self.fb.width, "height": self.fb.height}, png)
+            elif op == "clipboard_get":
+                text = await self.clipboard.get(msg.get("selection", "CLIPBOARD"))
+                reply({"text": text})
+            elif op == "clipboard_set":
+                text = msg.get("text")
+                if not isinstance(text, str):
+                    raise ValueError("clipboard_set needs a string 'text'")
+                self.clipboard.set(text, msg.get("selection", "CLIPBOARD"))
+                reply()
+            elif op == "resize":
+                width, height = await self.resize(msg.get("width"), msg.get("height"))
+                reply({"width": width, "height": height})
+            elif op == "subscribe":
+                options = msg.get("options") or {}
+                if not isinstance(options, dict):
+                    raise ValueError("options must be an object")
+                sub = self.subscribe(conn, str(msg.get("format", "raw")), options, int(msg.get("window", 4)))
+                reply({"stream": sub.stream, "width": self.fb.width, "height": self.fb.height})
+                if self.cursor is not None:
+                    conn.send(*self.cursor)
+            elif op == "unsubscribe":
+                sub = conn.subscriptions.get(msg.get("stream"))
+                if sub is not None:
+                    self.unsubscribe(sub)
+                reply()
+            elif op == "exec":
+                reply({"pid": self.exec(msg.get("argv"), msg.get("env"))})
+            elif op == "stop":
+                reply()
+                self.request_stop("stop requested")
+            else:
+                fail(f"unknown op {op!r}")
+        except (InputError, ClipboardError, ValueError, TypeError, OSError, LocalProtocolError,
+                subprocess.SubprocessError) as exc:
+            fail(str(exc))
+        except xerror.XError as exc:
+            fail(f"X error: {exc}")
+
+
+def xrandr_set_size(env: dict[str, str], width: int, height: int) -> None:
+    """Switch the screen to ``width`` x ``height`` with a RandR mode (created on first use)."""
+    name = f"wrd{width}x{height}"
+    query = subprocess.run(["xrandr", "-q"], env=env, capture_output=True, text=True, timeout=10, check=True)
+    output = next((line.split()[0] for line in query.stdout.splitlines() if " connected" in line), "screen")
+    if name not in query.stdout:
+        subprocess.run(["xrandr", "--newmode", name, "0", str(width), "0", "0", "0", str(height), "0", "0", "0"],
+                       env=env, capture_output=True, timeout=10, check=True)
+        subprocess.run(["xrandr", "--addmode", output, name], env=env, capture_output=True, timeout=10, check=True)
+    result = subprocess.run(["xrandr", "--output", output, "--mode", name], env=env, capture_output=True,
+                            text=True, timeout=10)
+    if result.returncode != 0:
+        raise OSError(f"xrandr could not set {width}x{height}: {result.stderr.strip()}")
+
+
+# -- entry point --------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Namespace]:
+    p = argparse.ArgumentParser(prog="python -m compositor.host", description=__doc__.split("\n")[0])
+    p.add_argument("--runtime-dir", type=Path, required=True)
+    p.add_argument("--session", default="")
+    p.add_argument("--width", type=int, default=1280)
+    p.add_argument("--height", type=int, default=800)
+    p.add_argument("--max-width", type=int, default=1920)
+    p.add_argument("--max-height", type=int, default=1200)
+    p.add_argument("--startup", default=DEFAULT_STARTUP, help="shell command: the session leader")
+    p.add_argument("--no-wayland", action="store_true")
+    p.add_argument("--max-fps", type=int, default=60)
+    p.add_argument("--first-display", type=int, default=20)
+    p.add_argument("--attach", metavar="DISPLAY", help="serve an existing X display instead of starting Xvfb")
+    p.add_argument("--attach-xauthority", default=os.environ.get("XAUTHORITY", ""))
+    p.add_argument("--log-file", type=Path)
+    p.add_argument("--ready-fd", type=int, help="write one JSON line here when ready (or failed)")
+    p.add_argument("--daemonize", action="store_true", help="detach from the parent (double fork)")
+    a = p.parse_args(argv)
+    cfg = HostConfig(
+        runtime_dir=a.runtime_dir.absolute(), session=a.session, width=a.width, height=a.height,
+        max_width=a.max_width, max_height=a.max_height, startup=a.startup, wayland=not a.no_wayland,
+        max_fps=a.max_fps, first_display=a.first_display, attach_display=a.attach,
+        attach_xauthority=a.attach_xauthority if a.attach else None,
+    )
+    return cfg, a
+
+
+def _report(fd: int | None, payload: dict[str, Any]) -> None:
+    if fd is None:
+        return
+    try:
+        os.write(fd, (json.dumps(payload) + "\n").encode())
+        os.close(fd)
+    except OSError:
+        pass
+
+
+async def _amain(cfg: HostConfig, ready_fd: int | None) -> int:
+    host = SessionHost(cfg)
+    try:
+        await host.start()
+    except Exception as exc:
+        log.exception("session host failed to start session=%s", cfg.session)
+        host.stop_reason = f"start failed: {exc}"
+        _report(ready_fd, {"ok": False, "error": str(exc)})
+        await host.shutdown()
+        return 1
+    _report(ready_fd, {"ok": True, **host.status()})
+    await host.stopping.wait()
+    await host.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg, args = parse_args(argv)
+    if args.daemonize:
+        if os.fork() > 0:
+            os._exit(0)
+        os.setsid()
+    fmt = f"%(asctime)s %(levelname)s %(name)s %(message)s"
+    handlers = [logging.FileHandler(args.log_file)] if args.log_file else [logging.StreamHandler()]
+    logging.basicConfig(level=os.environ.get("WRD_LOG_LEVEL", "INFO"), format=fmt, handlers=handlers)
+    load_builtin_encoders()
+    return asyncio.run(_amain(cfg, args.ready_fd))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

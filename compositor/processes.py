@@ -1,0 +1,129 @@
+"""Processes of a session: start them tagged, end all of them (their descendants included).
+
+Every process a session host starts carries ``WRD_HOST_TOKEN=<token>`` in its environment,
+each in its own process group. Ending a session ends the process groups first, then any
+process still carrying the token (a program that double-forked out of its group), so a
+stopped session leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+TOKEN_ENV = "WRD_HOST_TOKEN"
+
+
+def new_token() -> str:
+    return secrets.token_hex(12)
+
+
+def spawn(argv: list[str], env: dict[str, str], cwd: Path, **kwargs) -> subprocess.Popen:
+    kwargs.setdefault("stdout", subprocess.DEVNULL)
+    kwargs.setdefault("stderr", subprocess.DEVNULL)
+    return subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL,
+                            start_new_session=True, **kwargs)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def end(proc: subprocess.Popen, timeout: float = 3.0) -> None:
+    """SIGTERM the process's group, SIGKILL it after ``timeout``, reap it."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
+    _signal_group(proc.pid, signal.SIGKILL)  # whatever of the group outlived its leader
+
+
+def pids_with_token(token: str) -> list[int]:
+    needle = f"{TOKEN_ENV}={token}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def end_all(children: Iterable[subprocess.Popen], token: str, timeout: float = 3.0) -> None:
+    """End our children's process groups, then every straggler carrying ``token``."""
+    children = list(children)
+    for proc in children:
+        if proc.poll() is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in children:
+        try:
+            proc.wait(max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+    for proc in children:
+        _signal_group(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        stragglers = [pid for pid in pids_with_token(token) if _alive(pid)]
+        if not stragglers:
+            return
+        log.info("ending session stragglers pids=%s signal=%s", stragglers, sig.name)
+        for pid in stragglers:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.3)
+
+
+def pid_alive(pid: int) -> bool:
+    """True if ``pid`` exists and is not a zombie."""
+    return _alive(pid)
+
+
+def host_processes() -> list[tuple[int, dict[str, str]]]:
+    """Running session hosts on this machine: (pid, {option: value}) from their command lines."""
+    hosts = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+        except OSError:
+            continue
+        if "compositor.host" not in argv or not _alive(int(entry.name)):
+            continue
+        options = {}
+        for i, arg in enumerate(argv):
+            if arg.startswith("--") and i + 1 < len(argv):
+                options[arg[2:]] = argv[i + 1]
+        hosts.append((int(entry.name), options))
+    return hosts

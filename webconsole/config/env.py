@@ -1,0 +1,98 @@
+"""Every environment variable WRD reads, in one place (documented in README.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+from urllib.parse import urlparse
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be an integer, got {value!r}") from None
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_size(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        w, h = value.lower().split("x")
+        return int(w), int(h)
+    except ValueError:
+        raise SystemExit(f"{name} must look like 1920x1080, got {value!r}") from None
+
+
+VAR_DIR = Path(env_str("WRD_VAR_DIR", str(BASE_DIR / "var"))).absolute()
+DEBUG = env_bool("WRD_DEBUG", False)
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+REDIS_URL = env_str("REDIS_URL", f"unix://{VAR_DIR / 'run' / 'redis.sock'}")
+HTTP_HOST = env_str("WRD_HTTP_HOST", "127.0.0.1")
+HTTP_PORT = env_int("WRD_HTTP_PORT", 8000)
+RDP_HOST = env_str("WRD_RDP_HOST", "0.0.0.0")
+RDP_PORT = env_int("WRD_RDP_PORT", 3389)
+ALLOWED_HOSTS = [h for h in env_str("WRD_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
+NODE = env_str("WRD_NODE", socket.gethostname())
+DEFAULT_SIZE = env_size("WRD_DEFAULT_SIZE", (1280, 800))
+MIN_SIZE = env_size("WRD_MIN_SIZE", (320, 240))
+MAX_SIZE = env_size("WRD_MAX_SIZE", (1920, 1200))
+MAX_SESSIONS_PER_USER = env_int("WRD_MAX_SESSIONS_PER_USER", 2)
+IDLE_TIMEOUT = env_int("WRD_IDLE_TIMEOUT", 4 * 3600)
+SESSION_STARTUP = env_str("WRD_SESSION_STARTUP", "")
+SESSION_WAYLAND = env_bool("WRD_SESSION_WAYLAND", True)
+RUNTIME_ROOT = Path(env_str(
+    "WRD_RUNTIME_ROOT",
+    f"/dev/shm/wrd-{os.getuid()}" if os.access("/dev/shm", os.W_OK) else f"/tmp/wrd-{os.getuid()}",
+))
+TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
+
+
+def secret_key() -> str:
+    """WRD_SECRET_KEY, or one generated on first use and kept in the var directory."""
+    if key := os.environ.get("WRD_SECRET_KEY"):
+        return key
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+    except FileExistsError:  # pragma: no cover - raced with another process
+        return path.read_text().strip()
+
+
+def redis_parts() -> dict:
+    """REDIS_URL as what each client wants: redis-py URL, Celery broker URL, Channels host."""
+    url = urlparse(REDIS_URL)
+    if url.scheme == "unix":
+        return {
+            "url": REDIS_URL,
+            "celery": f"redis+socket://{url.path}",
+            "channels": {"address": f"unix://{url.path}"},
+            "socket": url.path,
+        }
+    return {"url": REDIS_URL, "celery": REDIS_URL, "channels": {"address": REDIS_URL}, "socket": None}

@@ -1,0 +1,26 @@
+"""Celery: broker on the local Redis, one queue per session node."""
+
+from celery.schedules import schedule
+
+from webconsole.config import env
+
+CELERY_BROKER_URL = env.redis_parts()["celery"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "wrd"
+CELERY_BEAT_SCHEDULE_FILENAME = str(env.VAR_DIR / "celerybeat-schedule")
+# Reconcile and reap run on the node of the beat that schedules them (its own queue).
+CELERY_BEAT_SCHEDULE = {
+    "reconcile-desktops": {
+        "task": "webconsole.desktops.tasks.desktop_reconcile_task",
+        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 15)),
+        "options": {"queue": f"wrd.node.{env.NODE}", "expires": 30},
+    },
+    "reap-idle-desktops": {
+        "task": "webconsole.desktops.tasks.desktop_reap_idle_task",
+        "schedule": schedule(60),
+        "options": {"queue": f"wrd.node.{env.NODE}", "expires": 120},
+    },
+}

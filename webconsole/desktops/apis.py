@@ -1,0 +1,92 @@
+"""REST API: one class per operation, nested input/output serializers."""
+
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from compositor.client import BlockingHostClient, HostError
+from webconsole.desktops import selectors, services
+from webconsole.desktops.models import DesktopSession, DesktopState
+
+
+class DesktopOutputSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.username")
+
+    class Meta:
+        model = DesktopSession
+        fields = ("id", "owner", "name", "width", "height", "state", "failure_reason", "node", "display",
+                  "created_at", "started_at", "stopped_at", "last_activity_at")
+
+
+def _get(request, desktop_id: int) -> DesktopSession:
+    session = selectors.desktop_get_for_user(user=request.user, desktop_id=desktop_id)
+    if session is None:
+        from django.http import Http404
+
+        raise Http404("no such desktop")
+    return session
+
+
+class DesktopListApi(APIView):
+    def get(self, request):
+        include_ended = request.query_params.get("all") in ("1", "true")
+        qs = selectors.desktop_list(user=request.user, include_ended=include_ended)
+        return Response(DesktopOutputSerializer(qs, many=True).data)
+
+
+class DesktopCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        width = serializers.IntegerField(required=False)
+        height = serializers.IntegerField(required=False)
+        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.desktop_create(user=request.user, **data.validated_data)
+        return Response(DesktopOutputSerializer(session).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DesktopDetailApi(APIView):
+    def get(self, request, desktop_id: int):
+        return Response(DesktopOutputSerializer(_get(request, desktop_id)).data)
+
+
+class DesktopStopApi(APIView):
+    def post(self, request, desktop_id: int):
+        session = get_object_or_404(DesktopSession, pk=desktop_id)
+        session = services.desktop_stop_request(session=session, user=request.user)
+        return Response(DesktopOutputSerializer(session).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DesktopResizeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        width = serializers.IntegerField()
+        height = serializers.IntegerField()
+
+    def post(self, request, desktop_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = get_object_or_404(DesktopSession, pk=desktop_id)
+        session = services.desktop_resize(session=session, user=request.user, **data.validated_data)
+        return Response(DesktopOutputSerializer(session).data)
+
+
+class DesktopScreenshotApi(APIView):
+    def get(self, request, desktop_id: int):
+        return screenshot_response(_get(request, desktop_id))
+
+
+def screenshot_response(session: DesktopSession) -> HttpResponse:
+    if session.state != DesktopState.RUNNING:
+        return HttpResponse(f"desktop is {session.state}", status=409, content_type="text/plain")
+    try:
+        with BlockingHostClient(session.socket_path) as client:
+            png = client.request("screenshot").payload
+    except HostError as exc:
+        return HttpResponse(f"screenshot failed: {exc}", status=502, content_type="text/plain")
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,53 @@
+"""Desktop sessions: the console's record of every session host."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.db import models
+
+
+class DesktopState(models.TextChoices):
+    REQUESTED = "requested"
+    STARTING = "starting"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+ACTIVE_STATES = (DesktopState.REQUESTED, DesktopState.STARTING, DesktopState.RUNNING, DesktopState.STOPPING)
+LIVE_STATES = (DesktopState.STARTING, DesktopState.RUNNING, DesktopState.STOPPING)
+
+
+class DesktopSession(models.Model):
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="desktops")
+    name = models.CharField(max_length=100, blank=True)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=DesktopState.choices, default=DesktopState.REQUESTED)
+    failure_reason = models.TextField(blank=True)
+    node = models.CharField(max_length=255)
+    display = models.CharField(max_length=32, blank=True)
+    runtime_dir = models.CharField(max_length=512, blank=True)
+    host_pid = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "state"]), models.Index(fields=["node", "state"])]
+
+    def __str__(self) -> str:
+        return f"desktop {self.pk} of {self.owner} ({self.state})"
+
+    @property
+    def socket_path(self) -> Path | None:
+        return Path(self.runtime_dir) / "host.sock" if self.runtime_dir else None
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES

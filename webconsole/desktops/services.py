@@ -1,0 +1,338 @@
+"""Writes of desktop sessions: start, stop, resize, reconcile, reap.
+
+The console's rows are the source of truth; a session host is the process that makes a
+row real. Starting and stopping run in Celery tasks on the session's node queue (the
+tasks only fetch the row and call these services).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import signal
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from compositor import processes
+from compositor.client import BlockingHostClient, HostError
+from compositor.display import X11_UNIX_DIR, release_claim
+from compositor.launcher import LaunchError, launch_host
+from webconsole.desktops import selectors
+from webconsole.desktops.models import DesktopSession, DesktopState
+
+log = logging.getLogger(__name__)
+
+
+def node_queue(node: str) -> str:
+    return f"wrd.node.{node}"
+
+
+def validate_size(width: int, height: int) -> None:
+    (min_w, min_h), (max_w, max_h) = settings.WRD_MIN_SIZE, settings.WRD_MAX_SIZE
+    if not (min_w <= width <= max_w and min_h <= height <= max_h):
+        raise ValidationError(
+            f"size {width}x{height} is outside the allowed range {min_w}x{min_h} to {max_w}x{max_h}",
+            code="size",
+        )
+
+
+def _check_access(session: DesktopSession, user: AbstractBaseUser | None) -> None:
+    if user is not None and session.owner_id != user.pk and not user.is_staff:
+        raise PermissionDenied("this desktop belongs to another user")
+
+
+def _enqueue(task, session: DesktopSession) -> None:
+    pk, queue = session.pk, node_queue(session.node)
+    transaction.on_commit(lambda: task.apply_async((pk,), queue=queue))
+
+
+# -- start --------------------------------------------------------------------------------
+
+
+def desktop_create(
+    *, user: AbstractBaseUser, width: int | None = None, height: int | None = None, name: str = "",
+    enqueue: bool = True,
+) -> DesktopSession:
+    """Record a new session for ``user`` (state ``requested``) and queue its start."""
+    from webconsole.desktops.tasks import desktop_start_task
+
+    width = int(width or settings.WRD_DEFAULT_SIZE[0])
+    height = int(height or settings.WRD_DEFAULT_SIZE[1])
+    validate_size(width, height)
+    with transaction.atomic():
+        # Lock the user's row so two concurrent requests can't both pass the limit check.
+        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        limit = settings.WRD_MAX_SESSIONS_PER_USER
+        if selectors.desktop_active_count(user=user) >= limit:
+            raise ValidationError(f"you already have {limit} active desktop(s); stop one first", code="limit")
+        session = DesktopSession.objects.create(
+            owner=user, name=name[:100], width=width, height=height, node=settings.WRD_NODE,
+        )
+        if enqueue:
+            _enqueue(desktop_start_task, session)
+    log.info("desktop requested session=%s user=%s size=%dx%d", session.pk, user, width, height)
+    return session
+
+
+def desktop_start(*, session: DesktopSession) -> DesktopSession:
+    """Launch the session host of a ``requested`` session; ends ``running`` or ``failed``."""
+    runtime_dir = Path(settings.WRD_RUNTIME_ROOT) / f"desktop-{session.pk}"
+    claimed = DesktopSession.objects.filter(pk=session.pk, state=DesktopState.REQUESTED).update(
+        state=DesktopState.STARTING, runtime_dir=str(runtime_dir), started_at=timezone.now(),
+    )
+    session.refresh_from_db()
+    if not claimed:
+        log.info("desktop start skipped session=%s state=%s", session.pk, session.state)
+        return session
+    (max_w, max_h) = settings.WRD_MAX_SIZE
+    try:
+        host = launch_host(
+            session=str(session.pk), runtime_dir=runtime_dir, width=session.width, height=session.height,
+            max_width=max_w, max_height=max_h, startup=settings.WRD_SESSION_STARTUP or None,
+            wayland=settings.WRD_SESSION_WAYLAND, log_file=_log_path(session),
+            timeout=settings.WRD_HOST_START_TIMEOUT,
+        )
+    except (LaunchError, OSError, ValueError) as exc:
+        log.warning("desktop start failed session=%s reason=%s", session.pk, exc)
+        _cleanup_leftovers(runtime_dir)
+        _set_state(session, DesktopState.FAILED, failure_reason=f"start failed: {exc}", stopped_at=timezone.now())
+        return session
+    now = timezone.now()
+    updated = DesktopSession.objects.filter(pk=session.pk, state=DesktopState.STARTING).update(
+        state=DesktopState.RUNNING, host_pid=host.pid, display=host.display,
+        width=host.width, height=host.height, last_activity_at=now,
+    )
+    session.refresh_from_db()
+    if not updated:  # a stop came in while we were starting
+        DesktopSession.objects.filter(pk=session.pk).update(host_pid=host.pid, display=host.display)
+        session.refresh_from_db()
+        return desktop_stop(session=session)
+    log.info("desktop running session=%s display=%s pid=%d", session.pk, host.display, host.pid)
+    return session
+
+
+# -- stop ---------------------------------------------------------------------------------
+
+
+def desktop_stop_request(*, session: DesktopSession, user: AbstractBaseUser | None) -> DesktopSession:
+    """Ask for a session to stop (owner or staff); the node's worker does it."""
+    from webconsole.desktops.tasks import desktop_stop_task
+
+    _check_access(session, user)
+    if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.REQUESTED).update(
+        state=DesktopState.STOPPED, stopped_at=timezone.now()
+    ):
+        session.refresh_from_db()
+        return session
+    with transaction.atomic():
+        moved = DesktopSession.objects.filter(
+            pk=session.pk, state__in=(DesktopState.STARTING, DesktopState.RUNNING)
+        ).update(state=DesktopState.STOPPING)
+        session.refresh_from_db()
+        if moved:
+            _enqueue(desktop_stop_task, session)
+        elif session.state != DesktopState.STOPPING:
+            raise ValidationError(f"desktop {session.pk} is already {session.state}", code="state")
+    return session
+
+
+def desktop_stop(*, session: DesktopSession, timeout: float = 10.0) -> DesktopSession:
+    """End the session host and everything of the session; the row becomes ``stopped``."""
+    session.refresh_from_db()
+    if session.state in (DesktopState.STOPPED, DesktopState.FAILED):
+        return session
+    if session.state == DesktopState.STARTING and session.host_pid is None:
+        # The start task still owns it; it will see ``stopping`` and call us again.
+        _set_state(session, DesktopState.STOPPING)
+        return session
+    _set_state(session, DesktopState.STOPPING)
+    _end_host(session, timeout)
+    _set_state(session, DesktopState.STOPPED, stopped_at=timezone.now())
+    log.info("desktop stopped session=%s", session.pk)
+    return session
+
+
+def _end_host(session: DesktopSession, timeout: float) -> None:
+    if session.socket_path and session.socket_path.exists():
+        try:
+            with BlockingHostClient(session.socket_path, timeout=5) as client:
+                client.request("stop")
+        except HostError as exc:
+            log.warning("desktop host did not take the stop request session=%s: %s", session.pk, exc)
+    pid = session.host_pid
+    deadline = time.monotonic() + timeout
+    while pid and processes.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and processes.pid_alive(pid):
+        log.warning("desktop host ignored stop, killing session=%s pid=%d", session.pk, pid)
+        _kill(pid, signal.SIGTERM)
+        time.sleep(2)
+        _kill(pid, signal.SIGKILL)
+    if session.runtime_dir:
+        _cleanup_leftovers(Path(session.runtime_dir))
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _cleanup_leftovers(runtime_dir: Path) -> None:
+    """After a host died without cleaning up: end its processes, free its display, remove files."""
+    state_file = runtime_dir / "host.json"
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        state = {}
+    if token := state.get("token"):
+        processes.end_all([], token)
+    xvfb_pid = state.get("xvfb_pid")
+    if xvfb_pid and processes.pid_alive(xvfb_pid):
+        _kill(xvfb_pid, signal.SIGKILL)
+    display = state.get("display", "")
+    if display.startswith(":") and display[1:].isdigit():
+        number = int(display[1:])
+        lock = Path(f"/tmp/.X{number}-lock")
+        try:
+            owner = int(lock.read_text().strip())
+        except (OSError, ValueError):
+            owner = None
+        if owner is not None and owner == xvfb_pid:
+            release_claim(number)
+            (X11_UNIX_DIR / f"X{number}").unlink(missing_ok=True)
+    shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+# -- resize, activity ---------------------------------------------------------------------
+
+
+def desktop_resize(
+    *, session: DesktopSession, user: AbstractBaseUser | None, width: int, height: int
+) -> DesktopSession:
+    _check_access(session, user)
+    validate_size(width, height)
+    if session.state != DesktopState.RUNNING:
+        raise ValidationError(f"desktop {session.pk} is {session.state}, not running", code="state")
+    try:
+        with BlockingHostClient(session.socket_path) as client:
+            reply = client.request("resize", width=width, height=height)
+    except HostError as exc:
+        raise ValidationError(f"resize failed: {exc}", code="host") from None
+    DesktopSession.objects.filter(pk=session.pk).update(
+        width=reply.get("width"), height=reply.get("height"), last_activity_at=timezone.now()
+    )
+    session.refresh_from_db()
+    return session
+
+
+def desktop_touch(*, session: DesktopSession) -> None:
+    """Record activity (a viewer or RDP client used the session)."""
+    DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=timezone.now())
+
+
+# -- reconcile and reap -------------------------------------------------------------------
+
+
+def _host_exit_reason(session: DesktopSession) -> str:
+    try:
+        lines = _log_path(session).read_text(errors="replace").splitlines()
+    except OSError:
+        lines = []
+    for line in reversed(lines):
+        if "session host stopping" in line and "reason=" in line:
+            return f"session host ended: {line.split('reason=', 1)[1]}"
+    return "session host died"
+
+
+def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
+    """Mark sessions whose host died as failed (cleaning up after them); end orphan hosts."""
+    node = node or settings.WRD_NODE
+    failed = refreshed = 0
+    start_grace = timedelta(seconds=settings.WRD_HOST_START_TIMEOUT * 2)
+    for session in selectors.desktop_live_on_node(node=node):
+        if session.host_pid is None:
+            if session.started_at and timezone.now() - session.started_at > start_grace:
+                _set_state(session, DesktopState.FAILED, failure_reason="start timed out",
+                           stopped_at=timezone.now())
+                failed += 1
+            continue
+        if not processes.pid_alive(session.host_pid):
+            reason = _host_exit_reason(session)
+            _cleanup_leftovers(Path(session.runtime_dir))
+            moved = DesktopSession.objects.filter(pk=session.pk, state__in=(
+                DesktopState.STARTING, DesktopState.RUNNING)).update(
+                state=DesktopState.FAILED, failure_reason=reason, stopped_at=timezone.now())
+            if not moved:  # it was stopping: the host's end was expected
+                _set_state(session, DesktopState.STOPPED, stopped_at=timezone.now())
+            failed += moved
+            log.warning("desktop host gone session=%s reason=%s", session.pk, reason)
+            continue
+        if session.state == DesktopState.RUNNING:
+            try:
+                with BlockingHostClient(session.socket_path, timeout=3) as client:
+                    status = client.request("status").header
+            except HostError:
+                continue
+            if status.get("subscribers") or status.get("last_input"):
+                last = status.get("last_input")
+                seen = timezone.now() if status.get("subscribers") else (
+                    timezone.datetime.fromtimestamp(last, tz=timezone.utc))
+                if not session.last_activity_at or seen > session.last_activity_at:
+                    DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=seen)
+                    refreshed += 1
+    orphans = _end_orphan_hosts()
+    return {"failed": failed, "orphans": orphans, "refreshed": refreshed}
+
+
+def _end_orphan_hosts() -> int:
+    root = str(Path(settings.WRD_RUNTIME_ROOT))
+    known = set(selectors.desktop_live_on_node(node=settings.WRD_NODE).values_list("runtime_dir", flat=True))
+    ended = 0
+    for pid, options in processes.host_processes():
+        runtime_dir = options.get("runtime-dir", "")
+        if os.path.dirname(runtime_dir) != root or runtime_dir in known:
+            continue
+        log.warning("ending orphan session host pid=%d runtime_dir=%s", pid, runtime_dir)
+        _kill(pid, signal.SIGTERM)
+        ended += 1
+    return ended
+
+
+def desktop_reap_idle(*, now=None) -> list[int]:
+    """Stop running sessions idle for longer than WRD_IDLE_TIMEOUT (0 disables)."""
+    timeout = settings.WRD_IDLE_TIMEOUT
+    if timeout <= 0:
+        return []
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=timeout)
+    reaped = []
+    for session in selectors.desktop_live_on_node(node=settings.WRD_NODE).filter(state=DesktopState.RUNNING):
+        last = session.last_activity_at or session.started_at
+        if last and last < cutoff:
+            log.info("reaping idle desktop session=%s idle_since=%s", session.pk, last.isoformat())
+            desktop_stop_request(session=session, user=None)
+            reaped.append(session.pk)
+    return reaped
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+
+def _log_path(session: DesktopSession) -> Path:
+    return Path(settings.WRD_LOG_DIR) / f"desktop-{session.pk}.log"
+
+
+def _set_state(session: DesktopSession, state: str, **fields) -> None:
+    DesktopSession.objects.filter(pk=session.pk).update(state=state, **fields)
+    session.refresh_from_db()

@@ -1,0 +1,20 @@
+from importlib.util import find_spec
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+from webconsole.desktops.urls import api_urlpatterns
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="desktops:list"), name="home"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("desktops/", include("webconsole.desktops.urls")),
+    path("api/", include((api_urlpatterns, "api"))),
+]
+
+if find_spec("webconsole.viewer.urls"):  # the browser viewer (its own app)
+    urlpatterns.append(path("desktops/", include("webconsole.viewer.urls")))
