@@ -108,7 +108,7 @@ class Clipboard:
         elif e.type == X.PropertyNotify and e.window.id == self._window.id:
             if e.state == X.PropertyNewValue and e.atom in self._incr:
                 self._on_incr_chunk(e.atom)
-        elif isinstance(e, xfixes.SetSelectionOwnerNotify):
+        elif type(e).__name__ == "SetSelectionOwnerNotify":  # python-xlib copies ext classes
             owner_id = getattr(e.owner, "id", e.owner)
             if owner_id != self._window.id and e.selection in self._selections:
                 self._on_change(self._selections[e.selection])

@@ -158,15 +158,16 @@ def start_xvfb(
     first_display: int = 20,
     attempts: int = 5,
     extra_args: tuple[str, ...] = (),
+    binary: str = "Xvfb",
 ) -> Xvfb:
     """Start ``Xvfb :N -noreset -nolisten tcp -auth … -fbdir …`` on a free display.
 
     ``workdir`` receives the authority file (and the log); ``fbdir`` the XWD
     framebuffer file (defaults to ``workdir``; put it on tmpfs).
     """
-    binary = shutil.which("Xvfb")
-    if binary is None:
-        raise DisplayError("Xvfb is not installed (Debian package xvfb)")
+    path = shutil.which(binary)
+    if path is None:
+        raise DisplayError(f"Xvfb binary {binary!r} not found (Debian package xvfb)")
     fbdir = fbdir or workdir
     fbdir.mkdir(parents=True, exist_ok=True)
     xauthority = workdir / "Xauthority"
@@ -180,7 +181,7 @@ def start_xvfb(
         release_claim(number)
         with open(log_path, "ab") as log_file:
             proc = subprocess.Popen(
-                [binary, f":{number}", "-screen", "0", f"{width}x{height}x{depth}",
+                [path, f":{number}", "-screen", "0", f"{width}x{height}x{depth}",
                  "-noreset", "-nolisten", "tcp", "-nolisten", "local",
                  "-auth", str(xauthority), "-fbdir", str(fbdir),
                  "+extension", "DAMAGE", "+extension", "XFIXES", "+extension", "RANDR",

@@ -68,6 +68,7 @@ class HostConfig:
     attach_display: str | None = None
     attach_xauthority: str | None = None
     first_display: int = 20
+    xvfb_binary: str = "Xvfb"
 
 
 # -- subscriptions ------------------------------------------------------------------------
@@ -170,6 +171,7 @@ class SessionHost:
         self._last_pump = 0.0
         self._damage = None
         self._timers: list[asyncio.Task] = []
+        self._x_fd: int | None = None
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -201,6 +203,7 @@ class SessionHost:
             self.xvfb = await asyncio.to_thread(
                 start_xvfb, width=width, height=height, workdir=self.runtime,
                 fbdir=self.runtime / "fb", first_display=self.cfg.first_display,
+                binary=self.cfg.xvfb_binary,
             )
             self.display_name = self.xvfb.name
             self.xauthority = str(self.xvfb.xauthority)
@@ -217,7 +220,8 @@ class SessionHost:
         os.chmod(self.socket_path, 0o600)
         self._write_state()
         loop = asyncio.get_running_loop()
-        loop.add_reader(self.d.fileno(), self._drain_x)
+        self._x_fd = self.d.fileno()
+        loop.add_reader(self._x_fd, self._drain_x)
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "terminated")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "interrupted")
         loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
@@ -322,11 +326,8 @@ class SessionHost:
         for task in self._timers:
             task.cancel()
         loop = asyncio.get_running_loop()
-        if self.d is not None:
-            try:
-                loop.remove_reader(self.d.fileno())
-            except (OSError, ValueError):
-                pass
+        if self._x_fd is not None:
+            loop.remove_reader(self._x_fd)
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -342,8 +343,8 @@ class SessionHost:
                 if self.clipboard:
                     self.clipboard.close()
                 self.d.close()
-            except (xerror.ConnectionClosedError, OSError):
-                pass
+            except (xerror.ConnectionClosedError, xerror.XError, OSError):
+                pass  # the X server may already be gone: nothing to tidy there
         if self.fb is not None:
             self.fb.close()
         children = [p for p in (self.wayland, self.leader, *self.execed) if p is not None]
@@ -367,20 +368,20 @@ class SessionHost:
         try:
             while d.pending_events():
                 e = d.next_event()
-                if isinstance(e, xdamage.DamageNotify):
+                # python-xlib registers a *copy* of each extension event class, so
+                # isinstance() against Xlib.ext classes is always False: match by name.
+                kind = type(e).__name__
+                if kind == "DamageNotify":
                     a = e.area
                     damaged.append((a.x, a.y, a.width, a.height))
-                elif isinstance(e, randr.ScreenChangeNotify):
+                elif kind == "ScreenChangeNotify":
                     self._on_screen_change(e.width_in_pixels, e.height_in_pixels)
-                elif isinstance(e, xfixes.DisplayCursorNotify):
+                elif kind == "DisplayCursorNotify":
                     self._on_cursor_change()
                 elif e.type == X.MappingNotify:
                     self.input.reload_keymap()
                 elif self.clipboard is not None:
                     self.clipboard.handle_event(e)
-            if damaged:
-                d.damage_subtract(self._damage)
-                d.flush()
         except (xerror.ConnectionClosedError, OSError) as exc:
             self.request_stop(f"X connection lost: {exc}")
             return
@@ -390,6 +391,12 @@ class SessionHost:
     def _after_x_request(self) -> None:
         # python-xlib may read events while waiting for a reply; the fd won't signal them.
         asyncio.get_running_loop().call_soon(self._drain_x)
+
+    def _refresh_attached(self) -> None:
+        """In attach mode the copy of the screen is only kept current while somebody watches."""
+        if self.attached:
+            self.fb.refresh([(0, 0, self.fb.width, self.fb.height)])
+            self._after_x_request()
 
     def _add_damage(self, damaged: list[rects.Rect]) -> None:
         if not self.groups:
@@ -544,6 +551,8 @@ class SessionHost:
         if group is None:
             group = StreamGroup(ENCODERS[fmt](self.fb.width, self.fb.height, options))
             self.groups[key] = group
+        if not self.groups[key].subscribers:
+            self._refresh_attached()
         sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)))
         self.next_stream += 1
         group.subscribers.append(sub)
@@ -663,6 +672,7 @@ class SessionHost:
             elif op == "status":
                 reply(self.status())
             elif op == "screenshot":
+                self._refresh_attached()
                 png = await asyncio.to_thread(self.screenshot_png)
                 reply({"format": "png", "width": self.fb.width, "height": self.fb.height}, png)
             elif op == "clipboard_get":
@@ -734,6 +744,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--no-wayland", action="store_true")
     p.add_argument("--max-fps", type=int, default=60)
     p.add_argument("--first-display", type=int, default=20)
+    p.add_argument("--xvfb", default=os.environ.get("WRD_XVFB", "Xvfb"), help="the Xvfb binary")
     p.add_argument("--attach", metavar="DISPLAY", help="serve an existing X display instead of starting Xvfb")
     p.add_argument("--attach-xauthority", default=os.environ.get("XAUTHORITY", ""))
     p.add_argument("--log-file", type=Path)
@@ -744,7 +755,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
         runtime_dir=a.runtime_dir.absolute(), session=a.session, width=a.width, height=a.height,
         max_width=a.max_width, max_height=a.max_height, startup=a.startup, wayland=not a.no_wayland,
         max_fps=a.max_fps, first_display=a.first_display, attach_display=a.attach,
-        attach_xauthority=a.attach_xauthority if a.attach else None,
+        attach_xauthority=a.attach_xauthority if a.attach else None, xvfb_binary=a.xvfb,
     )
     return cfg, a
 
@@ -771,7 +782,11 @@ async def _amain(cfg: HostConfig, ready_fd: int | None) -> int:
         return 1
     _report(ready_fd, {"ok": True, **host.status()})
     await host.stopping.wait()
-    await host.shutdown()
+    try:
+        await host.shutdown()
+    except Exception:
+        log.exception("session host shutdown failed session=%s", cfg.session)
+        return 1
     return 0
 
 
@@ -783,6 +798,11 @@ def main(argv: list[str] | None = None) -> int:
         os.setsid()
     fmt = f"%(asctime)s %(levelname)s %(name)s %(message)s"
     handlers = [logging.FileHandler(args.log_file)] if args.log_file else [logging.StreamHandler()]
+    if args.log_file and args.daemonize:
+        # Anything written to stderr (a crash, a library's warning) lands in the log too.
+        fd = os.open(args.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.dup2(fd, 2)
+        os.close(fd)
     logging.basicConfig(level=os.environ.get("WRD_LOG_LEVEL", "INFO"), format=fmt, handlers=handlers)
     load_builtin_encoders()
     return asyncio.run(_amain(cfg, args.ready_fd))

@@ -1,0 +1,89 @@
+"""Helpers for tests that run real session hosts."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from compositor.client import BlockingHostClient, HostClient
+from compositor.launcher import LaunchedHost, launch_host
+from compositor.protocol import Message
+from tests.conftest import session_process_env
+
+
+def runtime_root() -> Path:
+    return Path(os.environ["WRD_RUNTIME_ROOT"])
+
+
+def start_host(width: int = 1024, height: int = 768, **kwargs) -> LaunchedHost:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    kwargs.setdefault("wayland", False)
+    kwargs.setdefault("max_width", 1920)
+    kwargs.setdefault("max_height", 1200)
+    kwargs.setdefault("env", session_process_env())
+    return launch_host(session=name, runtime_dir=runtime_root() / name, width=width, height=height,
+                       log_file=Path(os.environ["WRD_VAR_DIR"]) / "log" / f"{name}.log", **kwargs)
+
+
+def session_env(host: LaunchedHost) -> dict[str, str]:
+    return dict(os.environ, DISPLAY=host.display, XAUTHORITY=str(host.runtime_dir / "Xauthority"),
+                XDG_RUNTIME_DIR=str(host.runtime_dir))
+
+
+def request(host: LaunchedHost, op: str, **fields) -> Message:
+    with BlockingHostClient(host.socket_path) as client:
+        return client.request(op, **fields)
+
+
+def screenshot(host: LaunchedHost) -> np.ndarray:
+    """The session's screen as an (h, w, 3) RGB array."""
+    png = request(host, "screenshot").payload
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def stop_host(host: LaunchedHost) -> None:
+    from compositor import processes
+
+    try:
+        request(host, "stop")
+    except Exception:
+        pass
+    for _ in range(200):
+        if not processes.pid_alive(host.pid):
+            return
+        time.sleep(0.05)
+    os.kill(host.pid, 9)
+
+
+def xclip(host: LaunchedHost, *args: str, data: str | None = None) -> str:
+    result = subprocess.run(["xclip", *args], input=data, env=session_env(host), capture_output=True,
+                            text=True, timeout=10)
+    return result.stdout
+
+
+class Subscriber:
+    """An asyncio subscriber that collects pushed messages."""
+
+    def __init__(self) -> None:
+        self.messages: asyncio.Queue[Message] = asyncio.Queue()
+        self.client = HostClient(on_push=self.messages.put_nowait)
+
+    async def connect(self, host: LaunchedHost) -> Subscriber:
+        await self.client.connect(host.socket_path)
+        return self
+
+    async def next(self, op: str, timeout: float = 10.0, **match) -> Message:
+        async def find():
+            while True:
+                msg = await self.messages.get()
+                if msg.op == op and all(msg.get(k) == v for k, v in match.items()):
+                    return msg
+        return await asyncio.wait_for(find(), timeout)

@@ -1,0 +1,145 @@
+"""Shared fixtures: an isolated var/runtime directory per run, a real Redis, a real Celery worker.
+
+The environment is set before Django's settings load (this file is imported first), so the
+whole run uses its own database file, Redis socket and session runtime root and never
+touches a `make run` instance on the same machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="wrd-test-"))
+_RUNTIME_ROOT = Path("/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()) / _RUN_DIR.name
+os.environ.update(
+    WRD_VAR_DIR=str(_RUN_DIR / "var"),
+    WRD_TEST_DB=str(_RUN_DIR / "var" / "test.sqlite3"),
+    DATABASE_URL=f"sqlite:///{_RUN_DIR / 'var' / 'db.sqlite3'}",
+    REDIS_URL=f"unix://{_RUN_DIR / 'redis.sock'}",
+    WRD_RUNTIME_ROOT=str(_RUNTIME_ROOT),
+    WRD_NODE="testnode",
+    WRD_SESSION_WAYLAND=os.environ.get("WRD_SESSION_WAYLAND", "0"),
+    WRD_HOST_START_TIMEOUT="40",
+)
+os.environ.pop("WAYLAND_DISPLAY", None)
+# Sessions started by tests get a fresh home, like a new user's: the machine's own shell
+# start-up files (pyenv hooks and the like) must not slow or change the test desktops.
+SESSION_HOME = _RUN_DIR / "home"
+SESSION_HOME.mkdir()
+
+
+def session_process_env(**extra: str) -> dict[str, str]:
+    return dict(os.environ, HOME=str(SESSION_HOME), **extra)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_RUN_DIR, ignore_errors=True)
+    shutil.rmtree(_RUNTIME_ROOT, ignore_errors=True)
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
+    """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {message}")
+        time.sleep(interval)
+
+
+def end_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """End a process we started (its whole group if it leads one)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout)
+
+
+@pytest.fixture(scope="session")
+def run_dir() -> Path:
+    return _RUN_DIR
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A real redis-server on a Unix socket of this run."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        pytest.fail("redis-server is not installed; `make test` installs it")
+    sock = _RUN_DIR / "redis.sock"
+    proc = subprocess.Popen(
+        [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no", "--dir", str(_RUN_DIR)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+
+    def ready():
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(sock))
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    wait_until(ready, 15, message="redis-server")
+    yield f"unix://{sock}"
+    end_process(proc)
+
+
+@pytest.fixture(scope="session")
+def celery_worker(redis_server, django_db_setup, django_db_blocker):
+    """A real Celery worker process on this run's Redis and test database."""
+    from django.conf import settings
+
+    log_path = _RUN_DIR / "celery-worker.log"
+    env = session_process_env(
+               DJANGO_SETTINGS_MODULE="webconsole.config.django.base",
+               DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
+               PYTHONPATH=str(ROOT))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "webconsole", "worker", "-Q", "wrd,wrd.node.testnode",
+             "-n", f"test-{os.getpid()}@testnode", "--concurrency", "2", "--loglevel", "INFO",
+             "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    wait_until(lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None, 60,
+               message="celery worker to be ready")
+    if proc.poll() is not None:
+        pytest.fail(f"celery worker exited: {log_path.read_text()[-2000:]}")
+    yield proc
+    end_process(proc, 20)
+
+
+@pytest.fixture
+def xvfb(tmp_path):
+    """A bare Xvfb on a free display (for tests that need an X server of their own)."""
+    from compositor.display import start_xvfb
+
+    server = start_xvfb(width=800, height=600, workdir=tmp_path)
+    yield server
+    server.stop()
