@@ -777,8 +777,10 @@ async def _amain(cfg: HostConfig, ready_fd: int | None) -> int:
     except Exception as exc:
         log.exception("session host failed to start session=%s", cfg.session)
         host.stop_reason = f"start failed: {exc}"
-        _report(ready_fd, {"ok": False, "error": str(exc)})
-        await host.shutdown()
+        try:
+            await host.shutdown()  # first, so that a caller told of the failure finds nothing left
+        finally:
+            _report(ready_fd, {"ok": False, "error": str(exc)})
         return 1
     _report(ready_fd, {"ok": True, **host.status()})
     await host.stopping.wait()

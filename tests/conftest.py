@@ -1,8 +1,8 @@
 """Shared fixtures: an isolated var/runtime directory per run, a real Redis, a real Celery worker.
 
-The environment is set before Django's settings load (this file is imported first), so the
-whole run uses its own database file, Redis socket and session runtime root and never
-touches a `make run` instance on the same machine.
+The environment comes from webconsole/config/testenv.py (the test settings call it before
+anything reads it), so the whole run uses its own database, Redis socket and session runtime
+root and never touches a `make run` instance on the same machine.
 """
 
 from __future__ import annotations
@@ -13,30 +13,19 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from webconsole.config.testenv import ensure_test_environment
+
 ROOT = Path(__file__).resolve().parent.parent
-_RUN_DIR = Path(tempfile.mkdtemp(prefix="wrd-test-"))
-_RUNTIME_ROOT = Path("/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()) / _RUN_DIR.name
-os.environ.update(
-    WRD_VAR_DIR=str(_RUN_DIR / "var"),
-    WRD_TEST_DB=str(_RUN_DIR / "var" / "test.sqlite3"),
-    DATABASE_URL=f"sqlite:///{_RUN_DIR / 'var' / 'db.sqlite3'}",
-    REDIS_URL=f"unix://{_RUN_DIR / 'redis.sock'}",
-    WRD_RUNTIME_ROOT=str(_RUNTIME_ROOT),
-    WRD_NODE="testnode",
-    WRD_SESSION_WAYLAND=os.environ.get("WRD_SESSION_WAYLAND", "0"),
-    WRD_HOST_START_TIMEOUT="40",
-)
-os.environ.pop("WAYLAND_DISPLAY", None)
+_RUN_DIR = ensure_test_environment()
+_RUNTIME_ROOT = Path(os.environ["WRD_RUNTIME_ROOT"])
 # Sessions started by tests get a fresh home, like a new user's: the machine's own shell
 # start-up files (pyenv hooks and the like) must not slow or change the test desktops.
 SESSION_HOME = _RUN_DIR / "home"
-SESSION_HOME.mkdir()
 
 
 def session_process_env(**extra: str) -> dict[str, str]:

@@ -13,10 +13,11 @@ import os
 import shutil
 import signal
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -70,7 +71,7 @@ def desktop_create(
     validate_size(width, height)
     with transaction.atomic():
         # Lock the user's row so two concurrent requests can't both pass the limit check.
-        type(user).objects.select_for_update().filter(pk=user.pk).first()
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
         limit = settings.WRD_MAX_SESSIONS_PER_USER
         if selectors.desktop_active_count(user=user) >= limit:
             raise ValidationError(f"you already have {limit} active desktop(s); stop one first", code="limit")
@@ -287,7 +288,7 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
             if status.get("subscribers") or status.get("last_input"):
                 last = status.get("last_input")
                 seen = timezone.now() if status.get("subscribers") else (
-                    timezone.datetime.fromtimestamp(last, tz=timezone.utc))
+                    datetime.fromtimestamp(last, tz=UTC))
                 if not session.last_activity_at or seen > session.last_activity_at:
                     DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=seen)
                     refreshed += 1

@@ -1,11 +1,16 @@
-"""Settings for the test suite: a file SQLite database that a real Celery worker can share."""
+"""Settings for the test suite: an isolated environment, a file SQLite database that a real
+Celery worker process can share."""
 
 import os
 
-from webconsole.config.django.base import *  # noqa: F401,F403
-from webconsole.config.django.base import DATABASES
+from webconsole.config.testenv import ensure_test_environment
+
+ensure_test_environment()
+
+from webconsole.config.django.base import *  # noqa: E402,F401,F403
+from webconsole.config.django.base import DATABASES  # noqa: E402
 
 # pytest-django creates the test database under this name; tests hand the same path to
 # the Celery worker process they start (DATABASE_URL), so both see the same rows.
-DATABASES["default"]["TEST"] = {"NAME": os.environ.get("WRD_TEST_DB", str(DATABASES["default"]["NAME"]) + ".test")}
+DATABASES["default"]["TEST"] = {"NAME": os.environ["WRD_TEST_DB"]}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,25 @@
+# One image for every WRD service (web, worker, beat, rdp); docker-compose.yml picks the command.
+FROM debian:12-slim
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    WRD_VAR_DIR=/var/lib/wrd \
+    WRD_RUNTIME_ROOT=/dev/shm/wrd
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      python3 python3-venv python3-dev build-essential \
+      xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm fonts-dejavu-core \
+      libxkbcommon0 libwayland-client0 foot ca-certificates tini \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
+ENV PATH=/opt/venv/bin:$PATH
+COPY . .
+
+# Session hosts detach from the worker; tini reaps them when they end.
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "webconsole.asgi:application"]

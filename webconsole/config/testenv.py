@@ -1,0 +1,34 @@
+"""An isolated environment for a test run: its own var dir, database, Redis socket, runtime root.
+
+Called by the test settings before anything reads the environment (pytest-django imports
+settings before the tests' conftest), and by the conftest; the first call decides.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def ensure_test_environment() -> Path:
+    if run := os.environ.get("WRD_TEST_RUN_DIR"):
+        return Path(run)
+    run_dir = Path(tempfile.mkdtemp(prefix="wrd-test-"))
+    shm = Path("/dev/shm")
+    runtime_root = (shm if os.access(shm, os.W_OK) else Path(tempfile.gettempdir())) / run_dir.name
+    (run_dir / "home").mkdir()
+    os.environ.update(
+        WRD_TEST_RUN_DIR=str(run_dir),
+        WRD_VAR_DIR=str(run_dir / "var"),
+        WRD_TEST_DB=str(run_dir / "var" / "test.sqlite3"),
+        DATABASE_URL=f"sqlite:///{run_dir / 'var' / 'db.sqlite3'}",
+        REDIS_URL=f"unix://{run_dir / 'redis.sock'}",
+        WRD_RUNTIME_ROOT=str(runtime_root),
+        WRD_NODE="testnode",
+        WRD_SESSION_WAYLAND=os.environ.get("WRD_SESSION_WAYLAND", "0"),
+        WRD_HOST_START_TIMEOUT="40",
+        WRD_SECRET_KEY="test-only-secret-key",
+    )
+    os.environ.pop("WAYLAND_DISPLAY", None)
+    return run_dir
