@@ -102,6 +102,21 @@ def wait_for_display(number: int, proc: subprocess.Popen | None, timeout: float 
     raise DisplayError(f"Xvfb :{number} did not accept connections within {timeout:.0f} s")
 
 
+def wait_for_framebuffer(path: Path, proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise DisplayError(f"Xvfb exited with status {proc.returncode} during start-up")
+        try:
+            with open(path, "rb") as f:
+                if f.read(8)[4:8] == b"\x00\x00\x00\x07":  # XWD file_version 7
+                    return
+        except FileNotFoundError:
+            pass
+        time.sleep(0.02)
+    raise DisplayError(f"Xvfb did not write its framebuffer {path} within {timeout:.0f} s")
+
+
 @dataclass
 class Xvfb:
     """A running Xvfb with its framebuffer file; ``stop()`` ends it and removes its files."""
@@ -193,6 +208,9 @@ def start_xvfb(
             )
         try:
             wait_for_display(number, proc)
+            # Xvfb listens before it has initialised its screen: the framebuffer file is
+            # complete (and the server ready for clients) once the XWD header is written.
+            wait_for_framebuffer(fbdir / "Xvfb_screen0", proc)
         except DisplayError as exc:
             last_error = exc
             if proc.poll() is None:

@@ -172,6 +172,7 @@ class SessionHost:
         self._damage = None
         self._timers: list[asyncio.Task] = []
         self._x_fd: int | None = None
+        self._viewer_task: asyncio.Task | None = None
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -226,8 +227,6 @@ class SessionHost:
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "interrupted")
         loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
         self._timers.append(asyncio.create_task(self._supervise()))
-        self._timers.append(asyncio.create_task(self._pointer_poll()))
-        self._timers.append(asyncio.create_task(self._idle_tick()))
         log.info("session host ready session=%s display=%s size=%dx%d", self.cfg.session,
                  self.display_name, self.fb.width, self.fb.height)
 
@@ -309,9 +308,9 @@ class SessionHost:
         self.execed = [p for p in self.execed if p.poll() is None]
 
     async def _supervise(self) -> None:
-        # SIGCHLD covers our children; this also notices a dead X connection.
+        # SIGCHLD covers our children; this slow poll is the safety net.
         while not self.stopping.is_set():
-            await asyncio.sleep(2)
+            await asyncio.sleep(5)
             self._check_children()
 
     def request_stop(self, reason: str) -> None:
@@ -323,8 +322,9 @@ class SessionHost:
     async def shutdown(self) -> None:
         for conn in list(self.connections):
             conn.send({"op": "bye", "reason": self.stop_reason})
-        for task in self._timers:
-            task.cancel()
+        for task in [*self._timers, self._viewer_task]:
+            if task is not None:
+                task.cancel()
         loop = asyncio.get_running_loop()
         if self._x_fd is not None:
             loop.remove_reader(self._x_fd)
@@ -519,21 +519,13 @@ class SessionHost:
                 sub.conn.send({"op": "frame", "stream": sub.stream, "seq": sub.sent_seq, **frame.fields},
                               frame.payload)
 
-    async def _idle_tick(self) -> None:
-        while not self.stopping.is_set():
-            await asyncio.sleep(IDLE_TICK)
-            now = time.monotonic()
-            for group in list(self.groups.values()):
-                if group.wants_idle and not group.pending:
-                    ready = [s for s in group.subscribers if s.ready and not s.needs_full]
-                    if ready and (frames := group.encoder.idle(self.fb.screen(), now)):
-                        self._send_frames(ready, frames)
-
-    async def _pointer_poll(self) -> None:
-        while not self.stopping.is_set():
+    async def _viewer_tick(self) -> None:
+        """Pointer polling and encoders' idle work; runs only while somebody subscribes,
+        so a session nobody watches costs nothing."""
+        ticks = 0
+        while self.groups and not self.stopping.is_set():
             await asyncio.sleep(1.0 / POINTER_HZ)
-            if not self.groups:
-                continue
+            ticks += 1
             try:
                 p = self.d.screen().root.query_pointer()
             except (xerror.ConnectionClosedError, OSError):
@@ -542,6 +534,16 @@ class SessionHost:
                 self.pointer = (p.root_x, p.root_y)
                 self._broadcast({"op": "pointer", "x": p.root_x, "y": p.root_y}, subscribers_only=True)
             self._after_x_request()
+            if ticks % max(1, round(IDLE_TICK * POINTER_HZ)) == 0:
+                self._idle_work(time.monotonic())
+        self._viewer_task = None
+
+    def _idle_work(self, now: float) -> None:
+        for group in list(self.groups.values()):
+            if group.wants_idle and not group.pending:
+                ready = [s for s in group.subscribers if s.ready and not s.needs_full]
+                if ready and (frames := group.encoder.idle(self.fb.screen(), now)):
+                    self._send_frames(ready, frames)
 
     def subscribe(self, conn: Connection, fmt: str, options: dict[str, Any], window: int) -> Subscription:
         if fmt not in ENCODERS:
@@ -561,6 +563,8 @@ class SessionHost:
             self.cursor = self._read_cursor()
             self._after_x_request()
         self._schedule_pump(0)
+        if self._viewer_task is None:
+            self._viewer_task = asyncio.create_task(self._viewer_tick())
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
