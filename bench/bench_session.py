@@ -19,15 +19,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
-from Xlib import X  # noqa: E402
-from Xlib import display as xdisplay  # noqa: E402
+import numpy as np
+from Xlib import X
+from Xlib import display as xdisplay
 
-from compositor import processes  # noqa: E402
-from compositor.client import BlockingHostClient, HostClient  # noqa: E402
-from compositor.display import start_xvfb  # noqa: E402
-from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer  # noqa: E402
-from compositor.launcher import launch_host  # noqa: E402
+from compositor import processes
+from compositor.client import BlockingHostClient, HostClient
+from compositor.display import start_xvfb
+from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
+from compositor.launcher import launch_host
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

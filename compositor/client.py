@@ -37,7 +37,7 @@ class HostClient:
         try:
             self._reader, self._writer = await asyncio.wait_for(
                 asyncio.open_unix_connection(str(path), limit=1 << 20), timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise HostError(f"cannot reach session host at {path}: {exc}") from None
         self._task = asyncio.create_task(self._read_loop())
         return self
@@ -77,7 +77,7 @@ class HostClient:
         self.send({"op": op, "id": rid, **fields})
         try:
             msg = await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._waiting.pop(rid, None)
             raise HostError(f"session host did not answer {op!r} within {timeout:.0f} s") from None
         if msg.op == "error":

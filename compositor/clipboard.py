@@ -88,7 +88,7 @@ class Clipboard:
         self._d.flush()
         try:
             return await asyncio.wait_for(future, timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("clipboard conversion timed out selection=%s", self._selections[selection])
             return None
         finally:

@@ -17,11 +17,11 @@ import numpy as np
 from Xlib import X
 
 XWD_FIELDS = (
-    "header_size file_version pixmap_format pixmap_depth pixmap_width pixmap_height "
-    "xoffset byte_order bitmap_unit bitmap_bit_order bitmap_pad bits_per_pixel "
-    "bytes_per_line visual_class red_mask green_mask blue_mask bits_per_rgb "
-    "colormap_entries ncolors window_width window_height window_x window_y window_bdrwidth"
-).split()
+    "header_size", "file_version", "pixmap_format", "pixmap_depth", "pixmap_width", "pixmap_height",
+    "xoffset", "byte_order", "bitmap_unit", "bitmap_bit_order", "bitmap_pad", "bits_per_pixel",
+    "bytes_per_line", "visual_class", "red_mask", "green_mask", "blue_mask", "bits_per_rgb",
+    "colormap_entries", "ncolors", "window_width", "window_height", "window_x", "window_y", "window_bdrwidth",
+)
 XWD_COLOR_SIZE = 12
 
 

@@ -17,7 +17,6 @@ import io
 import json
 import logging
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -268,7 +267,7 @@ class SessionHost:
                                env, self.runtime, stdout=subprocess.PIPE)
         try:
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             line = b""
         if line.strip() != b"ready":
             log.warning("wayland compositor did not become ready session=%s", self.cfg.session)
@@ -333,7 +332,7 @@ class SessionHost:
         for conn in list(self.connections):
             try:
                 await asyncio.wait_for(conn.writer.drain(), 1)
-            except (asyncio.TimeoutError, ConnectionError):
+            except (TimeoutError, ConnectionError):
                 pass
             conn.close()
         for group in self.groups.values():
@@ -802,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.fork() > 0:
             os._exit(0)
         os.setsid()
-    fmt = f"%(asctime)s %(levelname)s %(name)s %(message)s"
+    fmt = "%(asctime)s %(levelname)s %(name)s %(message)s"
     handlers = [logging.FileHandler(args.log_file)] if args.log_file else [logging.StreamHandler()]
     if args.log_file and args.daemonize:
         # Anything written to stderr (a crash, a library's warning) lands in the log too.

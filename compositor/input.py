@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from Xlib import X, XK
+from Xlib import XK, X
 from Xlib.ext import xtest
 
 log = logging.getLogger(__name__)

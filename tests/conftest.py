@@ -106,7 +106,7 @@ def celery_worker(redis_server, django_db_setup, django_db_blocker):
 
     log_path = _RUN_DIR / "celery-worker.log"
     env = session_process_env(
-               DJANGO_SETTINGS_MODULE="webconsole.config.django.base",
+               DJANGO_SETTINGS_MODULE="webconsole.config.django.test",
                DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
                PYTHONPATH=str(ROOT))
     with open(log_path, "wb") as log:

@@ -24,7 +24,7 @@ def test_merge_covers_damage_within_screen(damage, max_rects):
     merged = rects.merge(damage, W, H, max_rects=max_rects)
     assert len(merged) <= max(max_rects, 1)
     for x, y, w, h in merged:
-        assert 0 <= x and 0 <= y and w > 0 and h > 0 and x + w <= W and y + h <= H
+        assert x >= 0 and y >= 0 and w > 0 and h > 0 and x + w <= W and y + h <= H
     want = coverage(damage)
     got = coverage(merged)
     assert not (want & ~got).any()

@@ -337,3 +337,31 @@ def _log_path(session: DesktopSession) -> Path:
 def _set_state(session: DesktopSession, state: str, **fields) -> None:
     DesktopSession.objects.filter(pk=session.pk).update(state=state, **fields)
     session.refresh_from_db()
+
+
+# -- remote login (RDP) -------------------------------------------------------------------
+
+
+def desktop_for_remote_login(
+    *, user: AbstractBaseUser, width: int, height: int, timeout: float = 60.0
+) -> DesktopSession:
+    """The desktop an RDP login lands in: the user's running one (reconnect keeps every
+    window), one already starting, or a new one at the client's size clamped to policy."""
+    session = selectors.desktop_running_for_user(user=user)
+    if session is None:
+        session = DesktopSession.objects.filter(
+            owner=user, state__in=(DesktopState.REQUESTED, DesktopState.STARTING)).order_by("-created_at").first()
+    if session is None:
+        (min_w, min_h), (max_w, max_h) = settings.WRD_MIN_SIZE, settings.WRD_MAX_SIZE
+        session = desktop_create(user=user, width=min(max(width, min_w), max_w),
+                                 height=min(max(height, min_h), max_h), name="RDP")
+    deadline = time.monotonic() + timeout
+    while session.state in (DesktopState.REQUESTED, DesktopState.STARTING):
+        if time.monotonic() > deadline:
+            raise ValidationError(f"desktop {session.pk} did not start within {timeout:.0f} s", code="timeout")
+        time.sleep(0.2)
+        session.refresh_from_db()
+    if session.state != DesktopState.RUNNING:
+        raise ValidationError(f"desktop {session.pk} {session.state}: {session.failure_reason}", code="state")
+    desktop_touch(session=session)
+    return session

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def manage(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    env = session_process_env(DJANGO_SETTINGS_MODULE="webconsole.config.django.base",
+    env = session_process_env(DJANGO_SETTINGS_MODULE="webconsole.config.django.test",
                               DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}")
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=timeout)

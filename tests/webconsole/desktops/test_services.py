@@ -17,10 +17,10 @@ from django.utils import timezone
 from compositor import processes
 from compositor.client import BlockingHostClient
 from compositor.launcher import launch_host
+from tests.conftest import session_process_env, wait_until
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopSession, DesktopState
 from webconsole.desktops.tasks import desktop_start_task
-from tests.conftest import session_process_env, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,9 +3,9 @@
 import dj_database_url
 
 from webconsole.config import env
-from webconsole.config.settings.celery import *  # noqa: F401,F403
-from webconsole.config.settings.channels import *  # noqa: F401,F403
-from webconsole.config.settings.wrd import *  # noqa: F401,F403
+from webconsole.config.settings.celery import *  # noqa: F403
+from webconsole.config.settings.channels import *  # noqa: F403
+from webconsole.config.settings.wrd import *  # noqa: F403
 
 BASE_DIR = env.BASE_DIR
 SECRET_KEY = env.secret_key()

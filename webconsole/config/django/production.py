@@ -1,7 +1,7 @@
 """Production settings: everything from the environment, secure cookies behind TLS."""
 
 from webconsole.config import env
-from webconsole.config.django.base import *  # noqa: F401,F403
+from webconsole.config.django.base import *  # noqa: F403
 
 DEBUG = False
 SESSION_COOKIE_SECURE = env.env_bool("WRD_SECURE_COOKIES", True)

@@ -7,7 +7,7 @@ from webconsole.config.testenv import ensure_test_environment
 
 ensure_test_environment()
 
-from webconsole.config.django.base import *  # noqa: E402,F401,F403
+from webconsole.config.django.base import *  # noqa: E402, F403
 from webconsole.config.django.base import DATABASES  # noqa: E402
 
 # pytest-django creates the test database under this name; tests hand the same path to

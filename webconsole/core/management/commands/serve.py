@@ -122,7 +122,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"desktop {session.pk}: {exc}")
 
     def _stop_all(self) -> None:
-        for name, proc in reversed(self.children):
+        for _name, proc in reversed(self.children):
             if proc.poll() is None:
                 try:
                     os.killpg(proc.pid, signal.SIGTERM)

@@ -1,0 +1,154 @@
+"""Events the server connection hands to its driver (h11 ``_events.py`` style)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rdpfront.gcc.client_data import ClientCoreData
+from rdpfront.rdp.client_info import ClientInfo
+from rdpfront.rdp.pdus import Rectangle16
+from rdpfront.x224 import SecurityProtocol
+
+
+@dataclass(frozen=True)
+class SecurityUpgradeRequired:
+    """The X.224 Connection Confirm is queued: flush it, then start TLS and call
+    ``security_upgrade_done()`` before feeding more bytes."""
+
+    protocol: SecurityProtocol
+
+
+@dataclass(frozen=True)
+class NegotiationRefused:
+    """The client asked only for security this server does not offer; the failure is queued."""
+
+    requested: SecurityProtocol
+    reason: str
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The Client Info PDU arrived: check these and call ``accept_credentials`` or ``reject_credentials``."""
+
+    username: str
+    password: str = field(repr=False)
+    domain: str
+    desktop_width: int
+    desktop_height: int
+    client: ClientCoreData = field(repr=False)
+    info: ClientInfo = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Activated:
+    """Finalization is done: the client shows a desktop of this size and accepts output."""
+
+    width: int
+    height: int
+    bpp: int
+    keyboard_layout: int
+    fastpath_output: bool
+    max_request_size: int
+    reactivation: bool = False
+
+
+@dataclass(frozen=True)
+class KeyboardEvent:
+    """A key by its scan code set 1 make code; ``extended`` is the E0 prefix, ``extended1`` E1."""
+
+    scancode: int
+    extended: bool
+    down: bool
+    extended1: bool = False
+
+
+@dataclass(frozen=True)
+class UnicodeEvent:
+    """A character typed as such (one UTF-16 code unit; surrogate pairs come as two events)."""
+
+    code_unit: int
+    down: bool
+
+
+@dataclass(frozen=True)
+class MouseEvent:
+    """Pointer at (x, y); ``button`` 1 left, 2 middle, 3 right, 8 back, 9 forward, or None for a move."""
+
+    x: int
+    y: int
+    button: int | None = None
+    down: bool = False
+
+
+@dataclass(frozen=True)
+class WheelEvent:
+    """Scroll in notches (120 wheel units = 1): ``dy`` > 0 is down (towards the user), ``dx`` > 0 right.
+
+    (x, y) is where the pointer last was: clients leave a wheel event's own position at 0, 0."""
+
+    x: int
+    y: int
+    dx: float = 0.0
+    dy: float = 0.0
+
+
+@dataclass(frozen=True)
+class SyncEvent:
+    """Bring the lock keys to this state (RDP synchronize event)."""
+
+    scroll_lock: bool
+    num_lock: bool
+    caps_lock: bool
+    kana_lock: bool = False
+
+
+@dataclass(frozen=True)
+class RefreshRect:
+    """The client asks for these areas again (inclusive TS_RECTANGLE16)."""
+
+    areas: tuple[Rectangle16, ...]
+
+
+@dataclass(frozen=True)
+class SuppressOutput:
+    """``allow`` False: the client is minimised, send nothing; True: resume (repaint ``rect``)."""
+
+    allow: bool
+    rect: Rectangle16 | None = None
+
+
+@dataclass(frozen=True)
+class ClipboardOffer:
+    """The client's clipboard changed; ``has_text`` says whether it offers CF_UNICODETEXT."""
+
+    has_text: bool
+    formats: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class ClipboardText:
+    """Text from the client's clipboard, answering ``clipboard_request_text()`` (None on failure)."""
+
+    text: str | None
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The client asks to end the session (Shutdown Request PDU); answer with ``shutdown_denied`` or ``disconnect``."""
+
+
+@dataclass(frozen=True)
+class FrameAcknowledged:
+    frame_id: int
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """The client closed the connection at the protocol level."""
+
+    reason: str
+
+
+Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
+         | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
+         | ClipboardOffer | ClipboardText | Shutdown | FrameAcknowledged | Disconnected)

@@ -1,0 +1,520 @@
+"""The thin asyncio driver of the RDP server (aioquic ``asyncio/protocol.py`` style).
+
+read -> ``ServerConnection.receive_data`` -> handle events -> write ``data_to_send``.
+TLS: after the X.224 exchange the stream is upgraded in place with ``StreamWriter.start_tls``
+and a self-signed certificate generated once into ``cert_dir`` (or a configured one).
+Login and sessions are injected: ``authenticate(username, password) -> bool`` and
+``attach(username, width, height) -> host socket path`` coroutines (Django wires them).
+Output: the session host's ``raw`` stream is mirrored into a local screen array; damage is
+encoded with ``rdpfront.codecs`` into bitmap updates, at the pace the client's socket drains
+(damage merges meanwhile, so a slow client costs bounded memory, never a queue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from compositor.client import HostClient, HostError
+from compositor.keycodes import rdp_scancode_to_evdev, xkb_layout_for_windows_layout
+from compositor.protocol import Message
+from rdpfront import events as ev
+from rdpfront.acceptor import AcceptorConfig, ServerConnection
+from rdpfront.errors import RemoteProtocolError
+from rdpfront.pointer import pointer_from_rgba
+from rdpfront.rdp.pdus import ErrorInfo
+
+log = logging.getLogger(__name__)
+
+Authenticate = Callable[[str, str], Awaitable[bool]]
+Attach = Callable[[str, int, int], Awaitable[str | Path]]
+
+READ_SIZE = 1 << 16
+# Above this many bytes waiting in the socket's buffer, stop encoding and let damage merge.
+WRITE_HIGH_WATER = 1 << 20
+MAX_DIRTY_RECTS = 64
+HANDSHAKE_TIMEOUT = 30.0
+OUTPUT_START_DELAY = 1.0
+# A client that reads nothing for this long is gone: close it rather than hold its buffers.
+WRITE_STALL_TIMEOUT = 60.0
+
+
+# ---- TLS -------------------------------------------------------------------------------
+
+def ensure_certificate(cert_dir: Path, hostname: str | None = None) -> tuple[Path, Path]:
+    """The server's certificate and key in ``cert_dir``, generated once (self-signed RSA 2048)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_path, key_path = cert_dir / "rdp-cert.pem", cert_dir / "rdp-key.pem"
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    name = hostname or socket.gethostname()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=3650))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(key, hashes.SHA256()))
+    tmp_key = key_path.with_suffix(".tmp")
+    fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+    tmp_key.replace(key_path)
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    log.info("rdp certificate generated path=%s cn=%s", cert_path, name)
+    return cert_path, key_path
+
+
+def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_path), str(key_path))
+    return ctx
+
+
+# ---- one connection ----------------------------------------------------------------------
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 3389
+    cert_dir: Path = Path("var/rdp")
+    max_width: int = 1920
+    max_height: int = 1200
+    compress: bool = True
+    fastpath_output: bool = True
+    # Give the session the client's keyboard layout (setxkbmap inside the session), so scan
+    # codes mean what the keys say on the user's keyboard.
+    apply_keyboard_layout: bool = True
+
+
+class RdpConnection:
+    """One client: the sans-IO connection, its socket, and its session host subscription."""
+
+    def __init__(self, server: RdpServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        peer = writer.get_extra_info("peername")
+        self.name = f"rdp[{peer[0]}:{peer[1]}]" if peer else "rdp[?]"
+        self.conn = ServerConnection(AcceptorConfig(max_width=server.settings.max_width,
+                                                    max_height=server.settings.max_height,
+                                                    fastpath_output=server.settings.fastpath_output),
+                                     log_context=self.name)
+        self.host: HostClient | None = None
+        self.stream: int | None = None
+        self.username = ""
+        self.screen: np.ndarray | None = None
+        self.dirty: list[tuple[int, int, int, int]] = []
+        self.dirty_event = asyncio.Event()
+        self.output_allowed = True
+        self.pending_pause_numlock = False
+        self.accepted_at = time.monotonic()
+        # milestones of the connection sequence (monotonic seconds), for logs and bench/
+        self.milestones: dict[str, float] = {}
+        self.first_frame_at: float | None = None
+        self._high_surrogate: int | None = None
+        self.closing = False
+        self._tasks: list[asyncio.Task] = []
+        self._cursor: tuple[Message, bytes] | None = None
+        self.output_ready = False
+
+    # I/O -------------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
+
+    def flush(self) -> None:
+        self.write(self.conn.data_to_send())
+
+    async def run(self) -> None:
+        try:
+            await self._read_loop()
+        except RemoteProtocolError as exc:
+            log.warning("%s closing: peer protocol error: %s", self.name, exc)
+            self.write(self.conn.disconnect(exc.error_info))
+        except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError) as exc:
+            log.info("%s connection lost in state %s: %r", self.name, type(self.conn.state).__name__, exc)
+        except HostError as exc:
+            log.warning("%s session host failed: %s", self.name, exc)
+            self.write(self.conn.disconnect(ErrorInfo.SERVER_DENIED_CONNECTION))
+        finally:
+            await self.close()
+
+    async def _read_loop(self) -> None:
+        while not self.conn.closed:
+            timeout = None if self.conn.active else HANDSHAKE_TIMEOUT
+            try:
+                data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+            except TimeoutError:
+                raise RemoteProtocolError(f"connection sequence stalled for {HANDSHAKE_TIMEOUT:.0f} s") from None
+            if not data:
+                log.info("%s peer closed the connection", self.name)
+                return
+            self.conn.receive_data(data)
+            await self._handle_events()
+            self.flush()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        try:
+            await asyncio.wait_for(self.writer.drain(), WRITE_STALL_TIMEOUT)
+        except TimeoutError:
+            log.warning("%s closing: client read nothing for %.0f s", self.name, WRITE_STALL_TIMEOUT)
+            self.writer.transport.abort()
+            raise ConnectionResetError("client stalled") from None
+
+    async def _handle_events(self) -> None:
+        while True:
+            events = self.conn.events()
+            if not events:
+                return
+            for event in events:
+                await self._on_event(event)
+            self.flush()
+
+    def _start_output(self) -> None:
+        if not self.output_ready and self.conn.active and not self.closing:
+            self.output_ready = True
+            self._send_cursor()
+            self.dirty_event.set()
+
+    async def _on_event(self, event: ev.Event) -> None:
+        log.debug("%s event %s", self.name, event)
+        if not isinstance(event, ev.Activated) and self.conn.active and not self.output_ready:
+            self._start_output()
+        if isinstance(event, ev.SecurityUpgradeRequired):
+            # Stop reading before the Connection Confirm leaves: the client's TLS ClientHello
+            # follows it at once, and if the plain-text reader took it in while we wait to
+            # drain, the TLS layer would never see it and the handshake would hang.
+            self.writer.transport.pause_reading()
+            self.flush()
+            await self._drain()
+            await self.writer.start_tls(self.server.ssl_context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            self.milestones["tls"] = time.monotonic()
+            self.conn.security_upgrade_done()
+        elif isinstance(event, ev.NegotiationRefused):
+            log.info("%s negotiation refused: %s", self.name, event.reason)
+        elif isinstance(event, ev.Credentials):
+            self.milestones["credentials"] = time.monotonic()
+            await self._login(event)
+            self.milestones["login"] = time.monotonic()
+        elif isinstance(event, ev.Activated):
+            self.milestones.setdefault("active", time.monotonic())
+            log.info("%s active user=%s size=%dx%d bpp=%d fastpath=%s handshake=%.0f ms", self.name,
+                     self.username, event.width, event.height, event.bpp, event.fastpath_output,
+                     (time.monotonic() - self.accepted_at) * 1000)
+            # FreeRDP fails on any update that reaches it before its post-connect (the
+            # pointer and bitmap callbacks are not set yet), and it processes every PDU
+            # already received when the Font Map arrives: wait for the client's first input
+            # (it sends a synchronize event once its window is up), or at most a moment.
+            self.output_ready = False
+            self.mark_dirty((0, 0, event.width, event.height))
+            asyncio.get_running_loop().call_later(OUTPUT_START_DELAY, self._start_output)
+            if not self._tasks:
+                self._tasks.append(asyncio.create_task(self._output_loop()))
+        elif isinstance(event, ev.KeyboardEvent):
+            self._on_key(event)
+        elif isinstance(event, ev.UnicodeEvent):
+            self._on_unicode(event)
+        elif isinstance(event, ev.MouseEvent):
+            self._input({"t": "move", "x": event.x, "y": event.y})
+            if event.button is not None:
+                self._input({"t": "button", "button": event.button, "down": event.down})
+        elif isinstance(event, ev.WheelEvent):
+            self._input({"t": "wheel", "dx": event.dx, "dy": event.dy})
+        elif isinstance(event, ev.SyncEvent):
+            self._input({"t": "locks", "caps": event.caps_lock, "num": event.num_lock, "scroll": event.scroll_lock})
+        elif isinstance(event, ev.RefreshRect):
+            for a in event.areas:
+                self.mark_dirty((a.left, a.top, a.right - a.left + 1, a.bottom - a.top + 1))
+        elif isinstance(event, ev.SuppressOutput):
+            self.output_allowed = event.allow
+            log.info("%s output %s", self.name, "resumed" if event.allow else "suppressed")
+            if event.allow and self.screen is not None:
+                self.mark_dirty((0, 0, self.screen.shape[1], self.screen.shape[0]))
+        elif isinstance(event, ev.ClipboardOffer):
+            if event.has_text:
+                self.write(self.conn.clipboard_request_text())
+        elif isinstance(event, ev.ClipboardText):
+            if event.text is not None and self.host is not None:
+                self.host.send({"op": "clipboard_set", "text": event.text, "selection": "CLIPBOARD"})
+        elif isinstance(event, ev.Shutdown):
+            # The desktop outlives the connection: deny, and the client disconnects (mstsc
+            # closing its window), leaving the session running for a reconnect.
+            self.write(self.conn.shutdown_denied())
+        elif isinstance(event, ev.Disconnected):
+            log.info("%s %s", self.name, event.reason)
+
+    async def _login(self, event: ev.Credentials) -> None:
+        self.username = event.username
+        ok = False
+        try:
+            ok = bool(event.username) and await self.server.authenticate(event.username, event.password)
+        except Exception:
+            log.exception("%s authenticate() failed", self.name)
+        if not ok:
+            log.warning("%s login rejected user=%r", self.name, event.username)
+            self.conn.reject_credentials(ErrorInfo.SERVER_DENIED_CONNECTION)
+            return
+        width = max(200, min(event.desktop_width, self.server.settings.max_width))
+        height = max(200, min(event.desktop_height, self.server.settings.max_height))
+        try:
+            path = await self.server.attach(event.username, width, height)
+        except Exception as exc:  # no desktop for this user now (limit reached, start failed)
+            log.warning("%s no desktop for user=%r: %s", self.name, event.username, exc)
+            self.conn.reject_credentials(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES)
+            return
+        self.host = await HostClient(on_push=self._on_host_push).connect(path)
+        reply = await self.host.request("subscribe", format="raw", options={}, window=4)
+        self.stream = reply.get("stream")
+        width, height = int(reply.get("width")), int(reply.get("height"))
+        self.screen = np.zeros((height, width, 4), np.uint8)
+        log.info("%s login ok user=%s host=%s size=%dx%d", self.name, event.username, path, width, height)
+        if self.server.settings.apply_keyboard_layout:
+            await self._apply_keyboard_layout(event.client.keyboard_layout)
+        self.conn.accept_credentials(width=width, height=height)
+
+    async def _apply_keyboard_layout(self, klid: int) -> None:
+        xkb = xkb_layout_for_windows_layout(klid)
+        if xkb is None or self.host is None:
+            log.info("%s keyboard layout 0x%x unknown; the session keeps its own", self.name, klid)
+            return
+        layout, variant = xkb
+        argv = ["setxkbmap", "-layout", layout] + (["-variant", variant] if variant else [])
+        try:
+            await self.host.request("exec", argv=argv)
+            log.info("%s keyboard layout 0x%x -> %s", self.name, klid, " ".join(argv[1:]))
+        except HostError as exc:
+            log.warning("%s setxkbmap failed: %s", self.name, exc)
+
+    # input --------------------------------------------------------------------------------
+
+    def _input(self, event: dict) -> None:
+        if self.host is not None and not self.host.closed.is_set():
+            try:
+                self.host.send({"op": "input", "events": [event]})
+            except HostError:
+                pass
+
+    def _on_unicode(self, event: ev.UnicodeEvent) -> None:
+        """UTF-16 code units to text; a surrogate pair arrives as two key-down events."""
+        if not event.down:
+            return
+        unit = event.code_unit
+        if 0xD800 <= unit < 0xDC00:
+            self._high_surrogate = unit
+            return
+        if 0xDC00 <= unit < 0xE000:
+            high, self._high_surrogate = self._high_surrogate, None
+            if high is None:
+                return
+            unit = 0x10000 + ((high - 0xD800) << 10) + (unit - 0xDC00)
+        self._input({"t": "text", "text": chr(unit)})
+
+    def _on_key(self, event: ev.KeyboardEvent) -> None:
+        if event.extended1 and event.scancode == 0x1D:
+            self.pending_pause_numlock = True  # Pause is E1 1D 45: the 45 is not NumLock
+        elif self.pending_pause_numlock and event.scancode == 0x45 and not event.extended:
+            if not event.down:
+                self.pending_pause_numlock = False
+            return
+        code = rdp_scancode_to_evdev(event.scancode, extended=event.extended, extended1=event.extended1)
+        if code is None:
+            log.debug("%s no key for scancode 0x%02x ext=%s", self.name, event.scancode, event.extended)
+            return
+        self._input({"t": "key", "code": code, "down": event.down})
+
+    # output -------------------------------------------------------------------------------
+
+    def _on_host_push(self, msg: Message) -> None:
+        op = msg.op
+        if op != "frame":
+            log.debug("%s host pushed %s %s", self.name, op, {k: v for k, v in msg.header.items() if k != "op"})
+        if op == "frame" and msg.get("stream") == self.stream:
+            self._apply_frame(msg)
+        elif op == "cursor":
+            self._cursor = (msg, msg.payload)
+            if self.conn.active and self.output_ready:
+                self._send_cursor()
+        elif op == "resized":
+            width, height = int(msg.get("width")), int(msg.get("height"))
+            self.screen = np.zeros((height, width, 4), np.uint8)
+            self.dirty.clear()
+            if self.conn.active:
+                self.write(self.conn.resize(width, height))
+        elif op == "clipboard":
+            if msg.get("selection", "CLIPBOARD") == "CLIPBOARD" and self.conn.active and self.conn.clipboard_available:
+                self.write(self.conn.clipboard_set_text(msg.get("text")))
+        elif op == "bye":
+            log.info("%s session ended: %s", self.name, msg.get("reason"))
+            self.write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_LOGOFF))
+            self.writer.close()
+
+    def _apply_frame(self, msg: Message) -> None:
+        screen = self.screen
+        payload = memoryview(msg.payload)
+        offset = 0
+        if screen is not None:
+            h, w = screen.shape[:2]
+            for x, y, rw, rh in msg.get("rects") or ():
+                n = rw * rh * 4
+                if offset + n > len(payload):
+                    break
+                if x >= 0 and y >= 0 and x + rw <= w and y + rh <= h:
+                    screen[y:y + rh, x:x + rw] = np.frombuffer(payload[offset:offset + n], np.uint8).reshape(rh, rw, 4)
+                    self.mark_dirty((x, y, rw, rh))
+                offset += n
+        if self.host is not None and msg.get("seq") is not None:
+            self.host.send({"op": "ack", "stream": self.stream, "seq": msg.get("seq")})
+
+    def mark_dirty(self, rect: tuple[int, int, int, int]) -> None:
+        self.dirty.append(rect)
+        if len(self.dirty) > MAX_DIRTY_RECTS:
+            xs = [r[0] for r in self.dirty]
+            ys = [r[1] for r in self.dirty]
+            x2 = max(r[0] + r[2] for r in self.dirty)
+            y2 = max(r[1] + r[3] for r in self.dirty)
+            self.dirty = [(min(xs), min(ys), x2 - min(xs), y2 - min(ys))]
+        self.dirty_event.set()
+
+    def _send_cursor(self) -> None:
+        if self._cursor is None or not self.conn.active:
+            return
+        msg, rgba = self._cursor
+        try:
+            width, height = int(msg.get("width")), int(msg.get("height"))
+            if width == 0 or height == 0:
+                self.write(self.conn.pointer_hidden())
+                return
+            pointer = pointer_from_rgba(width, height, int(msg.get("xhot", 0)), int(msg.get("yhot", 0)), rgba)
+            self.write(self.conn.pointer_image(pointer))
+        except Exception:
+            log.exception("%s cursor update failed", self.name)
+
+    async def _output_loop(self) -> None:
+        from rdpfront.codecs import build_bitmap_data
+
+        while not self.closing:
+            await self.dirty_event.wait()
+            self.dirty_event.clear()
+            if (not self.conn.active or not self.output_ready or not self.output_allowed
+                    or self.screen is None or not self.dirty):
+                continue
+            if self.writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+                try:
+                    await self._drain()
+                except ConnectionError:
+                    return
+            rects, self.dirty = self.dirty, []
+            screen = self.screen
+            h, w = screen.shape[:2]
+            clipped = []
+            for x, y, rw, rh in rects:
+                x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
+                if x1 > x0 and y1 > y0:
+                    clipped.append((x0, y0, x1 - x0, y1 - y0))
+            if not clipped:
+                continue
+            limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
+            bitmaps = await asyncio.to_thread(
+                build_bitmap_data, screen.copy(), clipped, bpp=self.conn.bpp, max_update_size=limit,
+                compress=self.server.settings.compress)
+            if self.conn.closed:
+                return
+            self.write(self.conn.bitmap_update(bitmaps))
+            if self.first_frame_at is None:
+                self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
+                log.info("%s first frame sent %.0f ms after accept", self.name,
+                         (self.first_frame_at - self.accepted_at) * 1000)
+            try:
+                await self._drain()
+            except ConnectionError:
+                return
+
+    async def close(self) -> None:
+        self.closing = True
+        self.dirty_event.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        if self.host is not None:
+            if self.stream is not None and not self.host.closed.is_set():
+                try:
+                    self.host.send({"op": "input", "events": [{"t": "release_all"}]})
+                    self.host.send({"op": "unsubscribe", "stream": self.stream})
+                except HostError:
+                    pass
+            await self.host.close()
+        try:
+            self.writer.close()
+            await asyncio.wait_for(self.writer.wait_closed(), 2)
+        except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
+            pass
+        log.info("%s closed in state %s", self.name, type(self.conn.state).__name__)
+
+
+class RdpServer:
+    """Accepts RDP clients; each runs as an ``RdpConnection`` isolated from the others."""
+
+    def __init__(self, settings: ServerSettings, *, authenticate: Authenticate, attach: Attach,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.settings = settings
+        self.authenticate = authenticate
+        self.attach = attach
+        if ssl_context is None:
+            ssl_context = server_ssl_context(*ensure_certificate(settings.cert_dir))
+        self.ssl_context = ssl_context
+        self.connections: set[RdpConnection] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._on_client, self.settings.host, self.settings.port,
+                                                  limit=READ_SIZE)
+        port = self._server.sockets[0].getsockname()[1]
+        log.info("rdp server listening on %s:%d", self.settings.host, port)
+        return port
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        connection = RdpConnection(self, reader, writer)
+        self.connections.add(connection)
+        try:
+            await connection.run()
+        except Exception:
+            log.exception("%s crashed", connection.name)
+        finally:
+            self.connections.discard(connection)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for c in list(self.connections):
+            c.writer.close()

@@ -1,0 +1,173 @@
+"""A small client side of the RDP handshake, built from rdpfront's own PDUs, so both ends
+run in memory (h11 ``ConnectionPair``, aioquic ``client_and_server``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rdpfront import cliprdr, mcs, x224
+from rdpfront.acceptor import IO_CHANNEL_ID, ServerConnection
+from rdpfront.cursor import Reader, encode
+from rdpfront.fastpath import FastPathOutput, Reassembler
+from rdpfront.gcc import (
+    ChannelDef,
+    ClientCoreData,
+    ClientGccBlocks,
+    ClientNetworkData,
+    ClientSecurityData,
+    ConferenceCreateRequest,
+    ConferenceCreateResponse,
+    ServerGccBlocks,
+)
+from rdpfront.input import FastPathInput, InputEvent
+from rdpfront.rdp import capability_sets as caps
+from rdpfront.rdp.client_info import ClientInfo, InfoFlags
+from rdpfront.rdp.headers import BasicSecurityHeader, SecurityFlags
+from rdpfront.rdp.pdus import (
+    ConfirmActive,
+    Control,
+    ControlAction,
+    DemandActive,
+    FlowPdu,
+    FontList,
+    ShareControlPdu,
+    ShareDataPdu,
+    Synchronize,
+)
+from rdpfront.svc import ChannelPdu, ChannelReassembler, chunk_message
+from rdpfront.tpkt import Action, Framer
+
+CLIENT_CORE = ClientCoreData(
+    desktop_width=800, desktop_height=600, client_name="testclient", keyboard_layout=0x409,
+    post_beta2_color_depth=0xCA01, client_product_id=1, serial_number=0, high_color_depth=24,
+    supported_color_depths=0xF, early_capability_flags=0x0003, client_dig_product_id="",
+    connection_type=0, pad1octet=0, server_selected_protocol=1)
+
+
+def client_confirm_caps(*, fastpath: bool = True, max_request_size: int = 0x3F0000) -> tuple[caps.Capability, ...]:
+    return (
+        caps.GeneralCapability(1, 3, caps.GeneralExtraFlags.FASTPATH_OUTPUT_SUPPORTED if fastpath else 0, True, True),
+        caps.BitmapCapability(32, 800, 600, True),
+        caps.OrderCapability(),
+        caps.PointerCapability(25, 25),
+        caps.InputCapability(caps.InputFlags.INPUT_FLAG_SCANCODES | caps.InputFlags.INPUT_FLAG_UNICODE),
+        caps.VirtualChannelCapability(0, 1600),
+        caps.MultifragmentUpdateCapability(max_request_size),
+        caps.LargePointerCapability(1),
+        caps.RawCapability(caps.CapabilityType.SOUND, b"\x00\x00\x00\x00"),
+    )
+
+
+@dataclass
+class MemoryClient:
+    """Drives a ServerConnection through the connection sequence and decodes what it sends."""
+
+    server: ServerConnection = field(default_factory=ServerConnection)
+    user_id: int = 0
+    channel_ids: dict[str, int] = field(default_factory=dict)
+    received: list = field(default_factory=list)
+    fastpath: bool = True
+    _framer: Framer = field(default_factory=Framer)
+    _reassembler: Reassembler = field(default_factory=Reassembler)
+    _clip: ChannelReassembler = field(default_factory=ChannelReassembler)
+    _clip_caps_sent: bool = False
+
+    def send(self, data: bytes) -> None:
+        self.server.receive_data(data)
+
+    def send_mcs(self, pdu: object) -> None:
+        self.send(x224.data_frame(encode(pdu)))  # type: ignore[arg-type]
+
+    def send_io(self, payload: bytes, channel: int = IO_CHANNEL_ID) -> None:
+        self.send_mcs(mcs.SendDataRequest(self.user_id, channel, payload))
+
+    def send_share_data(self, body: object) -> None:
+        self.send_io(encode(ShareControlPdu(self.user_id, ShareDataPdu(0x103EA, body))))  # type: ignore[arg-type]
+
+    def send_input(self, *events: InputEvent) -> None:
+        self.send(encode(FastPathInput(tuple(events))))
+
+    def send_clipboard(self, pdu: cliprdr.ClipboardPdu) -> None:
+        for chunk in chunk_message(cliprdr.encode_clipboard(pdu)):
+            self.send_io(chunk, self.channel_ids["cliprdr"])
+
+    def pump(self, data: bytes | None = None) -> list:
+        """Decode the server's bytes into PDUs (appended to ``received``); return the new ones."""
+        self._framer.feed(self.server.data_to_send() if data is None else data)
+        new = []
+        for action, frame in self._framer.frames():
+            if action == Action.FASTPATH:
+                for update in FastPathOutput.decode(Reader(frame)).updates:
+                    whole = self._reassembler.push(update)
+                    if whole is not None:
+                        new.append(("fastpath", whole[0], whole[1]))
+                continue
+            if frame[5] == 0xD0:
+                new.append(x224.ConnectionConfirm.decode(Reader(frame)))
+                continue
+            pdu = mcs.decode_domain_pdu(Reader(x224.data_payload(frame))) if frame[7] != 0x7F else None
+            if pdu is None:
+                new.append(mcs.ConnectResponse.decode(Reader(x224.data_payload(frame))))
+            elif isinstance(pdu, mcs.SendDataIndication):
+                new.append(self._decode_indication(pdu))
+            else:
+                new.append(pdu)
+        self.received += new
+        return new
+
+    def _decode_indication(self, pdu: mcs.SendDataIndication) -> object:
+        if pdu.channel_id != IO_CHANNEL_ID:
+            message = self._clip.push(ChannelPdu.decode(Reader(pdu.data)))
+            return cliprdr.decode_clipboard(message) if message is not None else None
+        if pdu.data[:2] in (b"\x80\x00",):  # licensing: basic security header SEC_LICENSE_PKT
+            return ("licence", pdu.data[4:])
+        decoded = ShareControlPdu.decode(Reader(pdu.data))
+        assert not isinstance(decoded, FlowPdu)
+        return decoded.body.body if isinstance(decoded.body, ShareDataPdu) else decoded.body
+
+    def connect(self, *, username: str = "alice", password: str = "secret",
+                requested: x224.SecurityProtocol = x224.SecurityProtocol.SSL | x224.SecurityProtocol.HYBRID,
+                channels: tuple[str, ...] = ("cliprdr", "rdpsnd"), accept: bool = True,
+                security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT) -> None:
+        """Run the sequence up to the Credentials event (and on to active if ``accept``)."""
+        self.send(encode(x224.ConnectionRequest(b"Cookie: mstshash=" + username.encode(),
+                                                x224.NegotiationRequest(requested))))
+        self.pump()
+        self.server.security_upgrade_done()
+        blocks = ClientGccBlocks(CLIENT_CORE, ClientSecurityData(),
+                                 ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)))
+        gcc = encode(ConferenceCreateRequest(encode(blocks)))
+        self.send(x224.data_frame(encode(mcs.ConnectInitial(gcc))))
+        (response,) = self.pump()
+        server_blocks = ServerGccBlocks.decode_bytes(
+            ConferenceCreateResponse.decode(Reader(response.user_data)).user_data)
+        self.channel_ids = dict(zip(channels, server_blocks.network.channel_ids, strict=True))
+        self.send_mcs(mcs.ErectDomainRequest())
+        self.send_mcs(mcs.AttachUserRequest())
+        (confirm,) = self.pump()
+        self.user_id = confirm.initiator
+        for cid in (self.user_id, server_blocks.network.io_channel, *server_blocks.network.channel_ids):
+            self.send_mcs(mcs.ChannelJoinRequest(self.user_id, cid))
+            (joined,) = self.pump()
+            assert joined.result == 0 and joined.channel_id == cid
+        info = ClientInfo(InfoFlags.INFO_UNICODE | InfoFlags.INFO_MOUSE | InfoFlags.INFO_AUTOLOGON,
+                          "", username, password, code_page=0)
+        self.send_io(encode(BasicSecurityHeader(security_flags)) + encode(info))
+        if accept:
+            self.server.accept_credentials()
+            self.finish()
+
+    def finish(self, demand: DemandActive | None = None) -> None:
+        """Answer the Demand Active (the last PDU received unless given) and finalize."""
+        if demand is None:
+            demand = self.pump()[-1]
+        self.send_io(encode(ShareControlPdu(self.user_id, ConfirmActive(
+            demand.share_id, client_confirm_caps(fastpath=self.fastpath)))))
+        self.send_share_data(Synchronize(0x3EA))
+        self.send_share_data(Control(ControlAction.COOPERATE))
+        self.send_share_data(Control(ControlAction.REQUEST_CONTROL))
+        self.send_share_data(FontList())
+        self.pump()
+        if "cliprdr" in self.channel_ids and not self._clip_caps_sent:
+            self._clip_caps_sent = True
+            self.send_clipboard(cliprdr.ClipCaps())

@@ -1,0 +1,266 @@
+"""One table drives both directions (h11 ``test_io.py``, IronRDP ``encode_decode_test!``):
+decoding the bytes gives the PDU, encoding the PDU gives the bytes."""
+
+from __future__ import annotations
+
+import pytest
+
+from rdpfront import cliprdr, mcs, x224
+from rdpfront.bitmap import BitmapData
+from rdpfront.cursor import Reader, decode, encode
+from rdpfront.errors import RemoteProtocolError
+from rdpfront.fastpath import FastPathOutput, FastPathUpdate, Fragmentation, Reassembler, UpdateCode, fragment_update
+from rdpfront.gcc import ChannelDef, ClientNetworkData, ServerCoreData, ServerGccBlocks, ServerNetworkData
+from rdpfront.input import (
+    FastPathInput,
+    InputPdu,
+    PointerEvent,
+    ScancodeEvent,
+    SyncEvent,
+    UnicodeKeyEvent,
+)
+from rdpfront.pointer import ColorPointer, LargePointer, pointer_from_rgba
+from rdpfront.rdp import capability_sets as caps
+from rdpfront.rdp.licensing import LicenseErrorMessage
+from rdpfront.rdp.pdus import (
+    Control,
+    ControlAction,
+    FontMap,
+    Rectangle16,
+    RefreshRect,
+    SaveSessionInfo,
+    SetErrorInfo,
+    ShareControlPdu,
+    ShareDataPdu,
+    SuppressOutput,
+    Synchronize,
+)
+from rdpfront.svc import ChannelFlags, ChannelPdu, ChannelReassembler, chunk_message
+from rdpfront.tpkt import Action, Framer
+
+from .codecs_table import PARSERS
+from .vectors import load_hex
+
+H = bytes.fromhex
+
+# (parser, bytes, PDU): decode(bytes) == PDU and encode(PDU) == bytes.
+TABLE = [
+    ("x224.connection_request", load_hex("spec/4.1.1-x224-connection-request.hex"),
+     x224.ConnectionRequest(b"Cookie: mstshash=eltons", x224.NegotiationRequest(x224.SecurityProtocol.RDP))),
+    ("x224.connection_request", H("030000130ee00000000000010008000b000000"),
+     x224.ConnectionRequest(None, x224.NegotiationRequest(x224.SecurityProtocol(0xB)))),
+    ("x224.connection_confirm", load_hex("spec/4.1.2-x224-connection-confirm.hex"),
+     x224.ConnectionConfirm(x224.NegotiationResponse(x224.SecurityProtocol.RDP))),
+    ("x224.connection_confirm", H("030000130ed000001234000300080001000000"),
+     x224.ConnectionConfirm(x224.NegotiationFailure(x224.FailureCode.SSL_REQUIRED_BY_SERVER))),
+    ("x224.connection_confirm", H("030000130ed00000123400020f080001000000"),
+     x224.ConnectionConfirm(x224.NegotiationResponse(x224.SecurityProtocol.SSL, x224.NegResponseFlags(0xF)))),
+    ("mcs.domain_pdu", load_hex("spec/4.1.5-mcs-erect-domain-request.hex")[7:], mcs.ErectDomainRequest(0, 0)),
+    ("mcs.domain_pdu", load_hex("spec/4.1.6-mcs-attach-user-request.hex")[7:], mcs.AttachUserRequest()),
+    ("mcs.domain_pdu", load_hex("spec/4.1.7-mcs-attach-user-confirm.hex")[7:], mcs.AttachUserConfirm(1007)),
+    ("mcs.domain_pdu", load_hex("spec/4.1.8.1.1-mcs-channel-join-request-1007.hex")[7:],
+     mcs.ChannelJoinRequest(1007, 1007)),
+    ("mcs.domain_pdu", load_hex("spec/4.1.8.5.2-mcs-channel-join-confirm-1006.hex")[7:],
+     mcs.ChannelJoinConfirm(1007, 1006, 1006)),
+    ("mcs.domain_pdu", H("2180"), mcs.DisconnectProviderUltimatum(mcs.DisconnectReason.USER_REQUESTED)),
+    ("mcs.domain_pdu", H("2080"), mcs.DisconnectProviderUltimatum(mcs.DisconnectReason.PROVIDER_INITIATED)),
+    ("mcs.domain_pdu", H("68000103eb7003616263"), mcs.SendDataIndication(1002, 1003, b"abc")),
+    ("mcs.domain_pdu", H("64000603eb7003616263"), mcs.SendDataRequest(1007, 1003, b"abc")),
+    ("licensing.error", load_hex("spec/2.2.1.12-license-valid-client.hex"), LicenseErrorMessage()),
+    ("gcc.server_blocks", H("010c1000" "04000800" "03000000" "01000000" "020c0c00" "00000000" "00000000"
+                            "030c0800" "eb030000"),
+     ServerGccBlocks(ServerCoreData(0x80004, 3, 1), ServerNetworkData(1003, ()))),
+    ("gcc.server_blocks", H("010c0800" "04000800" "020c0c00" "00000000" "00000000" "030c0c00" "eb030100ec030000"),
+     ServerGccBlocks(ServerCoreData(0x80004), ServerNetworkData(1003, (1004,)))),
+    ("gcc.client_network", H("01000000" "636c697072647200" "000000c0"),
+     ClientNetworkData((ChannelDef("cliprdr", 0xC0000000),))),
+    ("fastpath_input", H("0404001e"), FastPathInput((ScancodeEvent(0x1E),))),
+    ("fastpath_input", H("04040348"), FastPathInput((ScancodeEvent(0x48, extended=True, release=True),))),
+    ("fastpath_input", H("0405803a26"), FastPathInput((UnicodeKeyEvent(0x263A),))),
+    ("fastpath_input", H("0409" "20" "0008" "0201" "9001"),
+     FastPathInput((PointerEvent(0x0800, 0x0102, 0x0190),))),
+    ("fastpath_input", H("040366"), FastPathInput((SyncEvent(0x6),))),
+    ("slow_path_input", H("0100000000000000040000001e000000"), InputPdu(((0, ScancodeEvent(0x1E)),))),
+    ("slow_path_input", H("01000000" "07000000" "0000" "0000" "04000000"), InputPdu(((7, SyncEvent(4)),))),
+    ("fastpath_output", H("00800a0804000a001400"),
+     FastPathOutput((FastPathUpdate(UpdateCode.PTR_POSITION, H("0a001400")),))),
+    ("fastpath_update", H("210300616263"), FastPathUpdate(UpdateCode.BITMAP, b"abc", Fragmentation.FIRST)),
+    ("share_data_pdu", H("ea030100000108001f0000000100ea03"), ShareDataPdu(0x103EA, Synchronize(0x3EA))),
+    ("share_data_pdu", H("ea0301000001" "0c00" "14000000" "0400000000000000"),
+     ShareDataPdu(0x103EA, Control(ControlAction.COOPERATE))),
+    ("share_data_pdu", H("ea0301000001" "0c00" "28000000" "0000000003000400"), ShareDataPdu(0x103EA, FontMap())),
+    ("share_data_pdu", H("ea0301000001" "1000" "21000000" "01000000000000001f035702"),
+     ShareDataPdu(0x103EA, RefreshRect((Rectangle16(0, 0, 799, 599),)))),
+    ("share_data_pdu", H("ea0301000001" "0800" "23000000" "00000000"), ShareDataPdu(0x103EA, SuppressOutput(False))),
+    ("share_data_pdu", H("ea0301000001" "0800" "2f000000" "07000000"), ShareDataPdu(0x103EA, SetErrorInfo(7))),
+    ("share_control_pdu", H("1600" "1700" "ea03" "ea030100000108001f0000000100ef03"),
+     ShareControlPdu(0x3EA, ShareDataPdu(0x103EA, Synchronize(1007)))),
+    ("capability_set", H("1a000800" "00003f00"), caps.MultifragmentUpdateCapability(0x3F0000)),
+    ("capability_set", H("1b000600" "0300"), caps.LargePointerCapability(3)),
+    ("capability_set", H("08000a00" "01001900" "1900"), caps.PointerCapability(25, 25)),
+    ("capability_set", H("14000c00" "00000000" "40060000"), caps.VirtualChannelCapability(0, 1600)),
+    ("capability_set", H("01001800" "01000300" "0002" "0000" "0000" "0504" "0000" "0000" "0000" "01" "01"),
+     caps.GeneralCapability(1, 3, 0x405, True, True)),
+    ("capability_set", H("0c000800" "01000000"), caps.RawCapability(12, H("01000000"))),
+    ("svc.channel_pdu", H("05000000130000006865 6c6c6f".replace(" ", "")),
+     ChannelPdu(5, ChannelFlags.FIRST | ChannelFlags.LAST | ChannelFlags.SHOW_PROTOCOL, b"hello")),
+    ("cliprdr", H("0100000000000000"), cliprdr.MonitorReady()),
+    ("cliprdr", H("0300010000000000"), cliprdr.FormatListResponse(True)),
+    ("cliprdr", H("04000000040000000d000000"), cliprdr.FormatDataRequest(13)),
+    ("cliprdr", H("070000001000000001000000" "01000c00" "02000000" "02000000"), cliprdr.ClipCaps()),
+    ("cliprdr", H("02000000" "06000000" "0d000000" "0000"), cliprdr.FormatList((cliprdr.Format(13, ""),))),
+    ("cliprdr", H("05000100" "06000000" "68006900" "0000"), cliprdr.FormatDataResponse(H("680069000000"))),
+    ("bitmap_data", H("0000 0000 0000 0000 0100 0100 2000 0000 0400 01020304".replace(" ", "")),
+     BitmapData(0, 0, 0, 0, 1, 1, 32, H("01020304"))),
+]
+
+
+@pytest.mark.parametrize(("parser", "data", "pdu"), TABLE, ids=[f"{i}-{t[0]}" for i, t in enumerate(TABLE)])
+def test_decode_gives_pdu_and_encode_gives_bytes(parser: str, data: bytes, pdu: object) -> None:
+    dec, enc = PARSERS[parser]
+    assert dec(data) == pdu
+    assert enc(pdu) == data
+
+
+def test_pdu_size_matches_encoding() -> None:
+    for _, _data, pdu in TABLE:
+        if hasattr(pdu, "size"):
+            assert len(encode(pdu)) == pdu.size()  # type: ignore[arg-type]
+
+
+def test_framer_byte_at_a_time() -> None:
+    frames = [load_hex("spec/4.1.1-x224-connection-request.hex"), load_hex("spec/4.1.5-mcs-erect-domain-request.hex"),
+              H("0404001e"), load_hex("freerdp-2.11/12-fastpath-input-scancode-sync.hex"),
+              load_hex("freerdp-2.11/07-confirm-active.hex")]
+    stream = b"".join(frames)
+    framer = Framer()
+    got = []
+    for i in range(len(stream)):
+        framer.feed(stream[i:i + 1])
+        got += framer.frames()
+    assert [f for _, f in got] == frames
+    assert [a for a, _ in got] == [Action.X224, Action.X224, Action.FASTPATH, Action.FASTPATH, Action.X224]
+    assert framer.buffered() == 0
+
+
+@pytest.mark.parametrize("garbage", [H("05"), H("0300000302"), H("0301"), H("0380"), H("8000")])
+def test_framer_rejects_what_is_neither_tpkt_nor_fastpath(garbage: bytes) -> None:
+    framer = Framer()
+    with pytest.raises(RemoteProtocolError):
+        framer.feed(garbage)
+        framer.frames()
+        framer.feed(bytes(70000))
+        framer.frames()
+
+
+def test_framer_bounds_its_buffer() -> None:
+    framer = Framer(max_buffer=100)
+    with pytest.raises(RemoteProtocolError):
+        framer.feed(b"\x03\x00\xff\xff" + bytes(200))
+
+
+def test_x224_data_frame_roundtrip() -> None:
+    frame = x224.data_frame(b"payload")
+    assert frame == H("0300000e02f080") + b"payload"
+    assert x224.data_payload(frame) == b"payload"
+    with pytest.raises(RemoteProtocolError):
+        x224.data_payload(frame[:-1])
+
+
+def test_fastpath_fragmentation_reassembles() -> None:
+    data = bytes(range(256)) * 200  # 51200 bytes: four fragments
+    pdus = fragment_update(UpdateCode.BITMAP, data, max_fragment=16000)
+    assert len(pdus) == 4
+    framer = Framer()
+    framer.feed(b"".join(pdus))
+    reassembler = Reassembler()
+    results = []
+    kinds = []
+    for action, frame in framer.frames():
+        assert action == Action.FASTPATH
+        (update,) = decode(FastPathOutput, frame).updates
+        kinds.append(update.fragmentation)
+        results.append(reassembler.push(update))
+    assert kinds == [Fragmentation.FIRST, Fragmentation.NEXT, Fragmentation.NEXT, Fragmentation.LAST]
+    assert results[:3] == [None, None, None]
+    assert results[3] == (UpdateCode.BITMAP, data)
+
+
+def test_reassembler_rejects_orphan_fragments() -> None:
+    with pytest.raises(RemoteProtocolError):
+        Reassembler().push(FastPathUpdate(UpdateCode.BITMAP, b"x", Fragmentation.NEXT))
+
+
+def test_channel_chunking_and_reassembly() -> None:
+    message = bytes(range(200)) * 20  # 4000 bytes -> 3 chunks of 1600
+    chunks = chunk_message(message, 1600)
+    assert len(chunks) == 3
+    reassembler = ChannelReassembler()
+    outs = [reassembler.push(decode(ChannelPdu, c)) for c in chunks]
+    assert outs[:2] == [None, None] and outs[2] == message
+    first = decode(ChannelPdu, chunks[0])
+    assert first.flags == ChannelFlags.FIRST and first.total_length == 4000
+    assert decode(ChannelPdu, chunks[2]).flags == ChannelFlags.LAST
+
+
+def test_channel_reassembly_bounds() -> None:
+    r = ChannelReassembler(max_message=10)
+    with pytest.raises(RemoteProtocolError):
+        r.push(ChannelPdu(11, ChannelFlags.FIRST, b"x"))
+    with pytest.raises(RemoteProtocolError):
+        ChannelReassembler().push(ChannelPdu(5, ChannelFlags.LAST, b"x"))
+    r = ChannelReassembler()
+    with pytest.raises(RemoteProtocolError):
+        r.push(ChannelPdu(2, ChannelFlags.FIRST, b"xyz"))
+
+
+def test_clipboard_unicode_text() -> None:
+    response = cliprdr.FormatDataResponse.unicode_text("line 1\nzwei ü €\n")
+    assert response.data == "line 1\r\nzwei ü €\r\n\x00".encode("utf-16-le")
+    assert response.text() == "line 1\nzwei ü €\n"
+
+
+def test_long_format_names() -> None:
+    pdu = cliprdr.FormatList((cliprdr.Format(13), cliprdr.Format(0xC0F1, "HTML Format")))
+    data = cliprdr.encode_clipboard(pdu)
+    assert cliprdr.decode_clipboard(data) == pdu
+    assert "HTML Format".encode("utf-16-le") + b"\x00\x00" in data
+
+
+def test_pointer_from_rgba_masks() -> None:
+    # 2x2: top-left transparent, others opaque red/green/blue.
+    rgba = H("00000000" "ff0000ff" "00ff00ff" "0000ffff")
+    p = pointer_from_rgba(2, 2, 1, 1, rgba)
+    assert isinstance(p, ColorPointer) and p.xor_bpp == 32
+    # XOR mask is BGRA bottom-up: bottom row (green, blue) first.
+    assert p.xor_mask == H("00ff00ff" "ff0000ff" "00000000" "0000ffff")
+    # AND mask: 1 bit per pixel, rows padded to 2 bytes, bottom-up; only top-left is transparent.
+    assert p.and_mask == H("0000" "8000")
+    assert ColorPointer.decode_new(Reader(encode(p))) == p
+    big = pointer_from_rgba(128, 100, 0, 0, bytes(128 * 100 * 4))
+    assert isinstance(big, LargePointer)
+    assert decode(LargePointer, encode(big)) == big
+
+
+def test_bitmap_data_uncompressed_is_bottom_up() -> None:
+    rows = H("01010101 02020202".replace(" ", "")) + H("03030303 04040404".replace(" ", ""))
+    bmp = BitmapData.uncompressed(10, 20, 2, 2, rows)
+    assert (bmp.dest_left, bmp.dest_top, bmp.dest_right, bmp.dest_bottom) == (10, 20, 11, 21)
+    assert bmp.data == H("0303030304040404" "0101010102020202")
+
+
+def test_save_session_info_logon() -> None:
+    pdu = SaveSessionInfo.logon(username="alice", domain="WRD")
+    assert pdu.info_type == 0 and len(pdu.info_data) == 4 + 52 + 4 + 512 + 4
+    assert decode(SaveSessionInfo, encode(pdu)) == pdu
+
+
+def test_share_control_flow_pdu_is_ignored() -> None:
+    from rdpfront.rdp.pdus import FlowPdu
+
+    assert isinstance(ShareControlPdu.decode(Reader(H("0080" "4200" "0000"))), FlowPdu)
+
+
+def test_suppress_output_allow_with_rect() -> None:
+    pdu = SuppressOutput(True, Rectangle16(0, 0, 1023, 767))
+    assert decode(SuppressOutput, encode(pdu)) == pdu

@@ -1,0 +1,147 @@
+"""Property tests and the fuzz run for every parser in ``codecs_table.PARSERS``.
+
+- random bytes and mutated valid PDUs raise only ``RemoteProtocolError`` (the peer's fault),
+  never another exception;
+- the round-trip oracle (IronRDP ``ironrdp-fuzzing``): whatever decodes, encodes, and decodes
+  again to an equal PDU. Encoding may refuse with ``LocalProtocolError`` when a decoded value
+  cannot be written back (e.g. a name longer than its field), never with anything else.
+
+Hypothesis runs a few hundred examples per parser; ``test_fuzz_run`` then feeds a few thousand
+seeded random and mutated inputs per parser (``WRD_FUZZ_INPUTS`` raises it), the CI fuzz run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rdpfront import x224
+from rdpfront.cursor import Reader
+from rdpfront.errors import LocalProtocolError, RemoteProtocolError
+
+from .codecs_table import PARSERS
+from .test_pdus import TABLE
+from .vectors import load_hex
+
+settings.register_profile("rdpfront", max_examples=100, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings.get_profile("rdpfront")
+FUZZ_INPUTS = int(os.environ.get("WRD_FUZZ_INPUTS", "3000"))
+
+
+def _vector_seeds() -> dict[str, list[bytes]]:
+    seeds: dict[str, list[bytes]] = {name: [] for name in PARSERS}
+    for parser, data, _ in TABLE:
+        seeds[parser].append(data)
+
+    def payload(name: str) -> bytes:
+        return x224.data_payload(load_hex(f"freerdp-2.11/{name}.hex"))
+
+    def send_data_body(name: str) -> bytes:
+        from rdpfront import mcs
+        return mcs.decode_domain_pdu(Reader(payload(name))).data  # type: ignore[union-attr]
+
+    seeds["x224.connection_request"].append(load_hex("freerdp-2.11/01-x224-connection-request.hex"))
+    seeds["mcs.connect_initial"].append(payload("02-mcs-connect-initial"))
+    seeds["mcs.domain_pdu"] += [payload("06-client-info"), payload("07-confirm-active")]
+    seeds["client_info"] += [send_data_body("06-client-info")[4:]]
+    seeds["share_control_pdu"] += [send_data_body(n) for n in ("07-confirm-active", "08-synchronize", "11-font-list")]
+    seeds["confirm_active"].append(send_data_body("07-confirm-active")[6:])
+    seeds["fastpath_input"] += [load_hex("freerdp-2.11/12-fastpath-input-scancode-sync.hex"),
+                                load_hex("freerdp-2.11/13-fastpath-input-mouse.hex")]
+    seeds["svc.channel_pdu"].append(send_data_body("15-cliprdr-format-list"))
+    seeds["cliprdr"].append(send_data_body("15-cliprdr-format-list")[8:])
+    from rdpfront import mcs
+    from rdpfront.cursor import decode
+    from rdpfront.gcc import ConferenceCreateRequest
+    ci = decode(mcs.ConnectInitial, payload("02-mcs-connect-initial"))
+    seeds["gcc.conference_create_request"].append(ci.user_data)
+    seeds["gcc.client_blocks"].append(decode(ConferenceCreateRequest, ci.user_data).user_data)
+    seeds["gcc.client_core"].append(decode(ConferenceCreateRequest, ci.user_data).user_data[4:220])
+    return seeds
+
+
+SEEDS = _vector_seeds()
+
+
+def check(parser: str, data: bytes) -> None:
+    dec, enc = PARSERS[parser]
+    try:
+        first = dec(data)
+    except RemoteProtocolError:
+        return
+    try:
+        again = enc(first)
+    except LocalProtocolError:
+        return
+    assert dec(again) == first, f"{parser}: decode(encode(decode(x))) != decode(x) for x={data.hex()}"
+
+
+def mutate(rng: random.Random, data: bytes) -> bytes:
+    buf = bytearray(data)
+    for _ in range(rng.randint(1, 4)):
+        op = rng.randrange(5)
+        if op == 0 and buf:
+            buf[rng.randrange(len(buf))] = rng.randrange(256)
+        elif op == 1 and buf:
+            del buf[rng.randrange(len(buf)):]
+        elif op == 2:
+            pos = rng.randrange(len(buf) + 1)
+            buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
+        elif op == 3 and len(buf) > 1:
+            pos = rng.randrange(len(buf) - 1)
+            buf[pos] ^= 1 << rng.randrange(8)
+        elif op == 4 and buf:
+            pos = rng.randrange(len(buf))
+            buf[pos] = rng.choice((0x00, 0x7F, 0x80, 0xFF))
+    return bytes(buf)
+
+
+@pytest.mark.parametrize("parser", sorted(PARSERS))
+@PROFILE
+@given(data=st.binary(max_size=600))
+def test_random_bytes_raise_only_remote_protocol_error(parser: str, data: bytes) -> None:
+    check(parser, data)
+
+
+@pytest.mark.parametrize("parser", sorted(p for p in PARSERS if SEEDS[p]))
+@PROFILE
+@given(seed=st.integers(0, 2**32 - 1), which=st.integers(0, 100))
+def test_mutated_pdus_roundtrip_or_fail_cleanly(parser: str, seed: int, which: int) -> None:
+    rng = random.Random(seed)
+    base = SEEDS[parser][which % len(SEEDS[parser])]
+    check(parser, mutate(rng, base))
+
+
+@pytest.mark.parametrize(("parser", "data", "pdu"), TABLE, ids=[f"{i}-{t[0]}" for i, t in enumerate(TABLE)])
+def test_table_pdus_satisfy_the_oracle(parser: str, data: bytes, pdu: Any) -> None:
+    check(parser, data)
+
+
+def test_fuzz_run() -> None:
+    """A few thousand seeded random and mutated inputs per parser; no unhandled exception."""
+    rng = random.Random(0x5EED)
+    started = time.monotonic()
+    total = 0
+    for parser in sorted(PARSERS):
+        seeds = SEEDS[parser] or [b""]
+        for i in range(FUZZ_INPUTS):
+            if i % 3 == 0:
+                data = bytes(rng.randrange(256) for _ in range(rng.randrange(64)))
+            else:
+                data = mutate(rng, rng.choice(seeds))
+            try:
+                check(parser, data)
+            except AssertionError:
+                raise
+            except Exception as exc:  # pragma: no cover - the report is the point
+                raise AssertionError(f"{parser}: {type(exc).__name__}: {exc} for input {data.hex()}") from exc
+            total += 1
+    assert total == FUZZ_INPUTS * len(PARSERS)
+    assert time.monotonic() - started < 60

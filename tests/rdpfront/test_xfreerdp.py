@@ -1,0 +1,340 @@
+"""End to end with Debian's real xfreerdp 2.11 on its own Xvfb, against the asyncio driver
+and a real session host (openbox + xterm on Xvfb).
+
+The client runs full-screen on an Xvfb of the session's size, so its framebuffer and the
+session's screen can be compared pixel for pixel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compositor.display import Xvfb, start_xvfb
+from compositor.framebuffer import XwdFramebuffer
+from rdpfront.server import RdpServer, ServerSettings
+from tests.compositor.helpers import request, screenshot, session_env, start_host, stop_host
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed"),
+]
+
+WIDTH, HEIGHT = 800, 600
+PASSWORD = "right-password"
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator:
+    launched = start_host(WIDTH, HEIGHT)
+    try:
+        yield launched
+    finally:
+        stop_host(launched)
+
+
+@pytest.fixture(scope="module")
+def client_display() -> Iterator[Xvfb]:
+    workdir = Path(tempfile.mkdtemp(prefix="wrd-rdp-client-"))
+    xvfb = start_xvfb(width=WIDTH, height=HEIGHT, workdir=workdir)
+    try:
+        yield xvfb
+    finally:
+        xvfb.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run(*argv: str, env: dict[str, str], timeout: float = 10.0) -> str:
+    """A helper program, without blocking the event loop the RDP server runs on."""
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return out.decode(errors="replace")
+
+
+class Harness:
+    def __init__(self, server: RdpServer, port: int, xvfb: Xvfb, home: Path) -> None:
+        self.server, self.port, self.xvfb, self.home = server, port, xvfb, home
+        self.attached: list[tuple[str, int, int]] = []
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, **self.xvfb.env(), HOME=str(self.home))
+
+    async def client(self, *args: str, password: str = PASSWORD) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            "xfreerdp", "/cert:ignore", "/u:alice", f"/p:{password}", f"/v:127.0.0.1:{self.port}",
+            "/f", "/log-level:WARN", *args, env=self.env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    async def wait_first_frame(self, timeout: float = 20.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for c in self.server.connections:
+                if c.first_frame_at is not None:
+                    return c.first_frame_at - c.accepted_at
+            await asyncio.sleep(0.05)
+        raise AssertionError("no frame was sent to the client")
+
+    def client_rgb(self) -> np.ndarray:
+        fb = XwdFramebuffer(self.xvfb.framebuffer_path)
+        try:
+            return np.array(fb.screen()[:, :, 2::-1])
+        finally:
+            fb.close()
+
+    async def wait_pixels_match(self, host, tolerance: float, timeout: float = 15.0) -> float:
+        deadline = time.monotonic() + timeout
+        diff = 255.0
+        while time.monotonic() < deadline:
+            session = await asyncio.to_thread(screenshot, host)
+            shown = await asyncio.to_thread(self.client_rgb)
+            diff = float(np.abs(session.astype(np.int16) - shown.astype(np.int16)).mean())
+            if diff <= tolerance:
+                return diff
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"client pixels differ from the session's by {diff:.2f} on average")
+
+    async def xdotool(self, *args: str) -> None:
+        await run("xdotool", *args, env=self.env())
+
+    async def stop_clients(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+        self.procs.clear()
+
+
+@pytest.fixture
+async def rdp(host, client_display, tmp_path) -> AsyncIterator[Harness]:
+    async def authenticate(username: str, password: str) -> bool:
+        return username == "alice" and password == PASSWORD
+
+    harness: Harness
+
+    async def attach(username: str, width: int, height: int) -> Path:
+        harness.attached.append((username, width, height))
+        return host.socket_path
+
+    server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
+    port = await server.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    harness = Harness(server, port, client_display, home)
+    try:
+        yield harness
+    finally:
+        await harness.stop_clients()
+        await server.close()
+        for _ in range(100):
+            if not server.connections:
+                break
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("security", [None, "/sec:tls"])
+async def test_connect_and_screen_matches(rdp: Harness, host, security: str | None) -> None:
+    await rdp.client(*([security] if security else []))
+    elapsed = await rdp.wait_first_frame()
+    assert elapsed < 10
+    diff = await rdp.wait_pixels_match(host, tolerance=1.0)
+    assert rdp.attached[0] == ("alice", WIDTH, HEIGHT)
+    print(f"first frame {elapsed * 1000:.0f} ms after accept; mean pixel difference {diff:.3f}")
+
+
+@pytest.mark.parametrize(("bpp", "tolerance"), [("/bpp:15", 1.5), ("/bpp:16", 1.5), ("/bpp:24", 1.0), ("/bpp:32", 1.0)])
+async def test_colour_depths_render(rdp: Harness, host, bpp: str, tolerance: float) -> None:
+    await rdp.client(bpp)
+    await rdp.wait_first_frame()
+    diff = await rdp.wait_pixels_match(host, tolerance=tolerance)
+    print(f"{bpp}: mean pixel difference {diff:.3f}")
+    (connection,) = rdp.server.connections
+    assert connection.conn.bpp == int(bpp.split(":")[1])
+
+
+async def _typed_into_session(rdp: Harness, host, tmp_name: str, text: str = "hello RDP") -> str:
+    out = Path(session_env(host)["XDG_RUNTIME_DIR"]) / tmp_name
+    title = f"wrd-typing-{tmp_name}"
+    await asyncio.to_thread(request, host, "exec",
+                            argv=["xterm", "-T", title, "-geometry", "60x5+0+0", "-e", "sh", "-c", f"cat > {out}"])
+    await run("xdotool", "search", "--sync", "--name", title, "windowactivate", "--sync", env=session_env(host),
+              timeout=20)
+    await rdp.xdotool("mousemove", "300", "300")
+    await rdp.xdotool("type", "--delay", "40", text)
+    await rdp.xdotool("key", "Return")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if out.exists() and out.read_text():
+            break
+        await asyncio.sleep(0.2)
+    text = out.read_text() if out.exists() else ""
+    await rdp.xdotool("key", "ctrl+d")
+    return text
+
+
+async def test_typing_reaches_the_session(rdp: Harness, host) -> None:
+    await rdp.client()
+    await rdp.wait_first_frame()
+    assert await _typed_into_session(rdp, host, "typed-fastpath.txt") == "hello RDP\n"
+
+
+async def test_client_keyboard_layout_is_applied(rdp: Harness, host) -> None:
+    """The client's X keyboard is US; it tells the server its layout is German (QWERTZ), so the
+    key the US client calls "z" (scan code 0x2C) is "y" in the session."""
+    await rdp.client("/kbd:0x407")
+    await rdp.wait_first_frame()
+    await asyncio.sleep(0.5)  # setxkbmap has run by now; the MappingNotify reaches the host
+    typed = await _typed_into_session(rdp, host, "typed-german.txt", text="zy")
+    await rdp.stop_clients()
+    assert typed == "yz\n"
+
+
+async def test_slow_path_input_and_output(rdp: Harness, host) -> None:
+    """``-fast-path`` turns off FreeRDP's fast-path input (FreeRDP 2.11 still advertises fast-path
+    output, so the server is told not to use it: both directions are slow-path)."""
+    rdp.server.settings.fastpath_output = False
+    await rdp.client("-fast-path")
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    assert not connection.conn.fastpath_output
+    await rdp.wait_pixels_match(host, tolerance=1.0)
+    assert await _typed_into_session(rdp, host, "typed-slowpath.txt") == "hello RDP\n"
+
+
+async def test_mouse_click_and_wheel_reach_an_x_app(rdp: Harness, host) -> None:
+    out = Path(session_env(host)["XDG_RUNTIME_DIR"]) / "xev.txt"
+    await asyncio.to_thread(request, host, "exec",
+                            argv=["sh", "-c", f"exec xev -geometry 300x200+200+150 -event button > {out}"])
+    await rdp.client()
+    await rdp.wait_first_frame()
+    await asyncio.sleep(1.0)
+    geometry = await run("xdotool", "search", "--sync", "--name", "Event Tester", "getwindowgeometry", "--shell",
+                         env=session_env(host))
+    values = dict(line.split("=") for line in geometry.split() if "=" in line)
+    x, y = int(values["X"]) + 50, int(values["Y"]) + 50
+    await rdp.xdotool("mousemove", str(x), str(y))
+    await asyncio.sleep(0.3)
+    await rdp.xdotool("click", "1")
+    await rdp.xdotool("click", "4")
+    await rdp.xdotool("click", "5")
+    await rdp.xdotool("click", "3")
+    deadline = time.monotonic() + 10
+    text = ""
+    while time.monotonic() < deadline:
+        text = out.read_text() if out.exists() else ""
+        if all(f"button {b}," in text for b in (1, 3, 4, 5)):
+            break
+        await asyncio.sleep(0.2)
+    await run("xdotool", "search", "--name", "Event Tester", "windowkill", env=session_env(host))
+    for b in (1, 3, 4, 5):
+        assert f"button {b}," in text, f"button {b} missing from xev output:\n{text}"
+
+
+async def _own_clipboard(env: dict[str, str], text: str) -> asyncio.subprocess.Process:
+    """xclip in the foreground (-quiet) owns CLIPBOARD and serves ``text`` until ended."""
+    owner = await asyncio.create_subprocess_exec(
+        "xclip", "-quiet", "-selection", "clipboard", "-i", env=env, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+    assert owner.stdin is not None
+    owner.stdin.write(text.encode())
+    owner.stdin.close()
+    return owner
+
+
+async def _end(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+    await proc.wait()
+
+
+async def test_clipboard_both_ways(rdp: Harness, host) -> None:
+    await rdp.client()
+    await rdp.wait_first_frame()
+    await asyncio.sleep(1.0)
+    # session -> client
+    owner = await _own_clipboard(session_env(host), "from the session ✓")
+    try:
+        deadline = time.monotonic() + 10
+        got = ""
+        while time.monotonic() < deadline and got != "from the session ✓":
+            got = await run("xclip", "-selection", "clipboard", "-o", env=rdp.env(), timeout=5)
+            await asyncio.sleep(0.3)
+        assert got == "from the session ✓"
+    finally:
+        await _end(owner)
+    # The session's clipboard is now empty, and the client is told so; let that settle before
+    # the client's own clipboard changes, or the two announcements race.
+    await asyncio.sleep(1.0)
+    # client -> session. When xclip takes the selection from FreeRDP, FreeRDP sometimes
+    # announces its generic format list before xclip serves, fails our data request and then
+    # announces an empty list (seen 1 run in 4): copy again then, as a user would.
+    got_text = None
+    for _attempt in range(3):
+        owner = await _own_clipboard(rdp.env(), "from the client ✓")
+        try:
+            deadline = time.monotonic() + 4
+            while time.monotonic() < deadline:
+                got_text = (await asyncio.to_thread(request, host, "clipboard_get")).get("text")
+                if got_text == "from the client ✓":
+                    break
+                await asyncio.sleep(0.3)
+        finally:
+            await _end(owner)
+        if got_text == "from the client ✓":
+            break
+    assert got_text == "from the client ✓"
+
+
+async def test_wrong_password_is_rejected(rdp: Harness) -> None:
+    proc = await rdp.client(password="wrong")
+    output = (await asyncio.wait_for(proc.stdout.read(), 20)).decode(errors="replace")
+    await proc.wait()
+    assert proc.returncode != 0
+    assert "ERRINFO_SERVER_DENIED_CONNECTION" in output
+    assert rdp.attached == []
+
+
+async def test_nla_only_gets_a_clean_negotiation_failure(rdp: Harness) -> None:
+    proc = await rdp.client("/sec:nla")
+    output = (await asyncio.wait_for(proc.stdout.read(), 20)).decode(errors="replace")
+    await proc.wait()
+    assert proc.returncode != 0
+    assert "ERRCONNECT_SECURITY_NEGO_CONNECT_FAILED" in output
+
+
+async def test_reconnect_lands_in_the_same_session(rdp: Harness, host) -> None:
+    before = await asyncio.to_thread(request, host, "status")
+    await rdp.client()
+    await rdp.wait_first_frame()
+    await rdp.wait_pixels_match(host, tolerance=1.0)
+    await rdp.stop_clients()
+    for _ in range(100):
+        if not rdp.server.connections:
+            break
+        await asyncio.sleep(0.05)
+    await rdp.client()
+    await rdp.wait_first_frame()
+    await rdp.wait_pixels_match(host, tolerance=1.0)
+    after = await asyncio.to_thread(request, host, "status")
+    assert after.get("pid") == before.get("pid") and after.get("started_at") == before.get("started_at")
+    assert len(rdp.attached) == 2

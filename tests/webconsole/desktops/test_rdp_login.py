@@ -1,0 +1,151 @@
+"""RDP logins through `manage.py rdpserver`: console users, their desktops, reconnects, throttling.
+
+Real parts: the rdpserver process, a Celery worker that starts the desktop, and Debian's
+xfreerdp on its own Xvfb whose pixels are compared with the session's screen.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+
+from compositor.client import BlockingHostClient
+from compositor.framebuffer import XwdFramebuffer
+from tests.compositor.helpers import session_env
+from tests.conftest import ROOT, end_process, session_process_env, wait_until
+from webconsole.desktops import services
+from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.desktops.rdp import LoginThrottle
+
+WIDTH, HEIGHT = 1024, 768
+
+
+def test_login_throttle_blocks_after_repeated_failures():
+    throttle = LoginThrottle(max_failures=3, window=60)
+    for t in range(3):
+        assert not throttle.blocked("Alice", now=100.0 + t)
+        throttle.failed("alice", now=100.0 + t)
+    assert throttle.blocked("ALICE", now=103.0)
+    assert not throttle.blocked("bob", now=103.0)
+    assert not throttle.blocked("alice", now=170.0)  # the window passed
+    throttle.failed("alice", now=170.0)
+    throttle.succeeded("alice")
+    assert not throttle.blocked("alice", now=171.0)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def rdpserver(celery_worker, tmp_path):
+    port = free_port()
+    env = session_process_env(DJANGO_SETTINGS_MODULE="webconsole.config.django.test",
+                              DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
+                              WRD_TLS_DIR=str(tmp_path / "tls"), WRD_RDP_HOST="127.0.0.1",
+                              WRD_RDP_PORT=str(port))
+    log_path = tmp_path / "rdpserver.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "manage.py", "rdpserver"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    wait_until(lambda: b"listening" in log_path.read_bytes() or proc.poll() is not None, 60, 0.2,
+               "the rdp server to listen")
+    assert proc.poll() is None, log_path.read_text()
+    yield port
+    end_process(proc)
+
+
+@pytest.fixture
+def client_display(tmp_path):
+    from compositor.display import start_xvfb
+
+    xvfb = start_xvfb(width=WIDTH, height=HEIGHT, workdir=tmp_path / "client")
+    yield xvfb
+    xvfb.stop()
+
+
+def xfreerdp(display, port: int, user: str, password: str, tmp_path) -> subprocess.Popen:
+    home = tmp_path / "client-home"
+    home.mkdir(exist_ok=True)
+    env = dict(session_process_env(), **display.env(), HOME=str(home))
+    return subprocess.Popen(["xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}",
+                             f"/v:127.0.0.1:{port}", "/f", "/log-level:WARN"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def client_matches_session(display, session: DesktopSession) -> float | None:
+    with BlockingHostClient(session.socket_path) as client:
+        png = client.request("screenshot").payload
+    import io
+
+    from PIL import Image
+
+    remote = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+    fb = XwdFramebuffer(display.framebuffer_path)
+    try:
+        local = np.array(fb.screen()[:, :, 2::-1]).astype(np.int16)
+    finally:
+        fb.close()
+    if local.shape != remote.shape:
+        return None
+    diff = float(np.abs(local - remote).mean())
+    return diff if diff < 2.0 else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed")
+@pytest.mark.django_db(transaction=True)
+def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_display, tmp_path):
+    User.objects.create_user("rdpuser", password="rdp-pass-123")
+
+    wrong = xfreerdp(client_display, rdpserver, "rdpuser", "not-the-password", tmp_path)
+    try:
+        wrong.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a wrong password was not rejected")
+    finally:
+        end_process(wrong)
+    assert wrong.returncode != 0
+    assert not DesktopSession.objects.filter(owner__username="rdpuser").exists()
+
+    client = xfreerdp(client_display, rdpserver, "rdpuser", "rdp-pass-123", tmp_path)
+    try:
+        session = wait_until(lambda: DesktopSession.objects.filter(
+            owner__username="rdpuser", state=DesktopState.RUNNING).first(), 60, 0.3, "the desktop to run")
+        assert (session.width, session.height) == (WIDTH, HEIGHT)  # the client's size
+        wait_until(lambda: client_matches_session(client_display, session), 30, 0.5,
+                   "the FreeRDP window to show the session")
+        # leave a mark in the session to find again after reconnecting
+        with BlockingHostClient(session.socket_path) as host:
+            host.request("exec", argv=["xterm", "-title", "still-here", "-geometry", "30x5+500+400"])
+    finally:
+        end_process(client)
+
+    again = xfreerdp(client_display, rdpserver, "rdpuser", "rdp-pass-123", tmp_path)
+    try:
+        wait_until(lambda: client_matches_session(client_display, session), 40, 0.5,
+                   "the reconnected FreeRDP window to show the session")
+        sessions = DesktopSession.objects.filter(owner__username="rdpuser")
+        assert [s.pk for s in sessions] == [session.pk]  # the same desktop, not a new one
+        titles = subprocess.run(["xdotool", "search", "--name", "still-here"],
+                                env=session_env_for(session), capture_output=True, text=True).stdout
+        assert titles.strip(), "the window opened before the reconnect is gone"
+    finally:
+        end_process(again)
+        services.desktop_stop(session=DesktopSession.objects.get(pk=session.pk))
+
+
+def session_env_for(session: DesktopSession) -> dict[str, str]:
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    return session_env(SimpleNamespace(display=session.display, runtime_dir=Path(session.runtime_dir)))

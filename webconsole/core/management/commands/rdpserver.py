@@ -1,0 +1,37 @@
+"""Run the RDP server: console users log in with mstsc / FreeRDP and land in their desktop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from rdpfront.server import RdpServer, ServerSettings
+from webconsole.desktops import rdp
+
+
+class Command(BaseCommand):
+    help = "Serve RDP clients (TLS; console credentials; reattach or start the user's desktop)."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--host", default=settings.WRD_RDP_HOST)
+        parser.add_argument("--port", type=int, default=settings.WRD_RDP_PORT)
+
+    def handle(self, *args, **opts) -> None:
+        (max_w, max_h) = settings.WRD_MAX_SIZE
+        server_settings = ServerSettings(host=opts["host"], port=opts["port"], cert_dir=settings.WRD_TLS_DIR,
+                                         max_width=max_w, max_height=max_h)
+        asyncio.run(self._serve(server_settings))
+
+    async def _serve(self, server_settings: ServerSettings) -> None:
+        server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach)
+        port = await server.start()
+        self.stdout.write(f"RDP server listening on {server_settings.host}:{port}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await server.close()
