@@ -14,7 +14,8 @@ APT_RUNTIME := xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 ca-certificates
 # Tests and benchmarks: real peers (FreeRDP, Chromium, Wayland clients, x11vnc + noVNC).
 APT_TEST := freerdp2-x11 chromium xclip x11-apps wl-clipboard weston foot \
-	gtk-3-examples gtk-4-examples qt6-wayland x11vnc novnc websockify
+	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
+	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify
 
 .PHONY: run test setup setup-test apt apt-test venv db lint clean
 

@@ -187,6 +187,7 @@ class SessionHost:
             XDG_RUNTIME_DIR=str(self.runtime),
             XDG_SESSION_TYPE="x11",
             WRD_SESSION=self.cfg.session,
+            WRD_SESSION_ID=self.cfg.session,
             **{processes.TOKEN_ENV: self.token},
         )
         env.pop("WAYLAND_DISPLAY", None)
@@ -263,8 +264,10 @@ class SessionHost:
         if not (Path(__file__).parent / "wayland" / "__main__.py").exists():
             return
         env = self.session_env()
+        env.pop("WAYLAND_DISPLAY", None)
+        # stderr goes where ours goes (the session's log); stdout only carries "ready".
         proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", "wayland-0"],
-                               env, self.runtime, stdout=subprocess.PIPE)
+                               env, self.runtime, stdout=subprocess.PIPE, stderr=None)
         try:
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
         except TimeoutError:
@@ -300,6 +303,7 @@ class SessionHost:
         elif self.wayland is not None and self.wayland.poll() is not None:
             log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
             self.wayland = None
+            self.wayland_display = None
             now = time.monotonic()
             self.wayland_restarts = [t for t in self.wayland_restarts if now - t < 60] + [now]
             if len(self.wayland_restarts) <= WAYLAND_RESTARTS:

@@ -5,7 +5,7 @@ from importlib.util import find_spec
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webconsole.config.django.base")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.asgi import get_asgi_application
 
 django_asgi = get_asgi_application()
 
@@ -15,7 +15,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 websocket_urlpatterns = []
 if find_spec("webconsole.viewer.routing"):
-    from webconsole.viewer.routing import websocket_urlpatterns  # noqa: F811
+    from webconsole.viewer.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter({
     "http": django_asgi,

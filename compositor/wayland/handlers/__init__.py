@@ -1,0 +1,1 @@
+"""One module per Wayland protocol; each exposes ``register(server)``."""
