@@ -228,3 +228,23 @@ def test_reconcile_records_activity_from_the_host(alice, stop_all):
     assert services.desktop_reconcile()["refreshed"] == 1
     session.refresh_from_db()
     assert timezone.now() - session.last_activity_at < timedelta(minutes=1)
+
+
+def test_reconcile_task_on_the_worker_notices_a_killed_host(alice, celery_worker, stop_all):
+    """The periodic job as beat sends it: onto the node's queue, run by the real worker."""
+    from webconsole.desktops.tasks import desktop_reconcile_task
+
+    session = services.desktop_start(session=services.desktop_create(
+        user=alice, width=640, height=480, enqueue=False))
+    state = host_state(session)
+    os.kill(session.host_pid, signal.SIGKILL)
+    wait_until(lambda: not processes.pid_alive(session.host_pid), 5, message="the host to die")
+    desktop_reconcile_task.apply_async(queue=services.node_queue(session.node))
+
+    def failed():
+        session.refresh_from_db()
+        return session.state == DesktopState.FAILED
+
+    wait_until(failed, 30, 0.2, "the worker's reconcile to mark the desktop failed")
+    assert session.failure_reason == "session host died"
+    wait_until(lambda: not processes.pid_alive(state["xvfb_pid"]), 10, message="Xvfb to be ended")
