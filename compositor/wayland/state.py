@@ -19,9 +19,10 @@ from Xlib import X
 from Xlib import display as xdisplay_mod
 from Xlib.ext import randr
 
+from compositor.rects import Rect
 from compositor.wayland import pywayland_fixes
 from compositor.wayland.pywayland_fixes import address, make_global
-from compositor.wayland.surface import Rect, Surface
+from compositor.wayland.surface import Surface
 from compositor.wayland.xshm import ShmUploader
 from compositor.wayland.xwindow import XWindow
 
@@ -377,7 +378,8 @@ class Server:
 
 
 def _simplify(rects: list[Rect], width: int, height: int) -> list[Rect]:
-    from compositor.wayland.surface import clip, merge_rects
+    from compositor.rects import clip
+    from compositor.wayland.surface import merge_rects
 
     clipped = [c for c in (clip(r, width, height) for r in rects) if c is not None]
     area = sum(r[2] * r[3] for r in clipped)

@@ -4,31 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    pass
+from compositor.rects import Rect, union
 
 log = logging.getLogger(__name__)
-
-Rect = tuple[int, int, int, int]  # x, y, w, h
-
-
-def clip(rect: Rect, width: int, height: int) -> Rect | None:
-    x, y, w, h = rect
-    x0, y0 = max(0, x), max(0, y)
-    x1, y1 = min(width, x + w), min(height, y + h)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    return x0, y0, x1 - x0, y1 - y0
-
-
-def union(a: Rect, b: Rect) -> Rect:
-    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
-    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
-    return x0, y0, x1 - x0, y1 - y0
 
 
 def merge_rects(rects: list[Rect], limit: int = 8) -> list[Rect]:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from Xlib import X, Xatom
 
-from compositor.wayland.surface import Rect, Surface, clip
+from compositor.rects import Rect, clip
+from compositor.wayland.surface import Surface
 from compositor.wayland.xshm import ShmUploader
 
 if TYPE_CHECKING:

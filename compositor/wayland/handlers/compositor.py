@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from pywayland import ffi, lib
 from pywayland.protocol.wayland import WlCompositor, WlShm, WlSubcompositor
 
+from compositor.rects import Rect, clip
 from compositor.wayland.handlers import shm
 from compositor.wayland.pywayland_fixes import ForeignResource, ProtocolError, resource_from_ptr
-from compositor.wayland.surface import PendingState, Rect, Subsurface, Surface, clip, merge_rects
+from compositor.wayland.surface import PendingState, Subsurface, Surface, merge_rects
 
 if TYPE_CHECKING:
     from compositor.wayland.state import Server

@@ -11,8 +11,8 @@ from pywayland.protocol.xdg_shell import XdgWmBase
 from Xlib import X, Xatom
 from Xlib.protocol import event as xevent
 
+from compositor.rects import Rect
 from compositor.wayland.pywayland_fixes import ProtocolError
-from compositor.wayland.surface import Rect
 from compositor.wayland.xwindow import XWindow
 
 if TYPE_CHECKING:
