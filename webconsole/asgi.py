@@ -14,7 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 websocket_urlpatterns = []
-if find_spec("webconsole.viewer.routing"):
+if find_spec("webconsole.viewer") and find_spec("webconsole.viewer.routing"):
     from webconsole.viewer.routing import websocket_urlpatterns
 
 application = ProtocolTypeRouter({

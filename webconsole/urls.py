@@ -16,5 +16,5 @@ urlpatterns = [
     path("api/", include((api_urlpatterns, "api"))),
 ]
 
-if find_spec("webconsole.viewer.urls"):  # the browser viewer (its own app)
+if find_spec("webconsole.viewer") and find_spec("webconsole.viewer.urls"):  # the browser viewer
     urlpatterns.append(path("desktops/", include("webconsole.viewer.urls")))
