@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         try:
             self._start_all(opts)
+            self._wait_listening(opts)
             self._banner(opts)
             while not stop["now"]:
                 for name, proc in self.children:
@@ -110,6 +112,26 @@ class Command(BaseCommand):
                 if time.monotonic() > deadline:
                     raise CommandError(f"Redis at {settings.WRD_REDIS['url']} is not reachable: {exc}") from None
                 time.sleep(0.1)
+
+    def _wait_listening(self, opts, timeout: float = 90) -> None:
+        """Print the addresses only once they answer (Django's start-up takes seconds)."""
+        targets = [(env.HTTP_HOST, env.HTTP_PORT)]
+        if not opts["no_rdp"] and find_spec("rdpfront.server"):
+            targets.append((env.RDP_HOST, env.RDP_PORT))
+        deadline = time.monotonic() + timeout
+        for host, port in targets:
+            host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
+            while True:
+                if any(proc.poll() is not None for _, proc in self.children):
+                    return  # the main loop reports which one died
+                try:
+                    socket.create_connection((host, port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        self.stderr.write(f"nothing is listening on {host}:{port} after {timeout:.0f} s")
+                        break
+                    time.sleep(0.2)
 
     def _stop_desktops(self) -> None:
         from webconsole.desktops import selectors, services
