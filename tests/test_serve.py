@@ -1,4 +1,4 @@
-"""What `make run` ends with: `manage.py serve` brings up Redis, Daphne, Celery worker + beat;
+"""What `make run` ends with: `manage.py serve` brings up Redis, Daphne, Celery worker + beat, RDP;
 the printed admin password logs in; a desktop started from the console runs; Ctrl-C ends it all."""
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ def children_of(pid: int) -> set[int]:
 @pytest.mark.slow
 def test_serve_runs_the_product_and_ctrl_c_stops_everything(tmp_path):
     var = tmp_path / "var"
-    port = free_port()
+    port, rdp_port = free_port(), free_port()
     env = session_process_env(
-        WRD_VAR_DIR=str(var), WRD_HTTP_PORT=str(port), WRD_RDP_PORT=str(free_port()),
+        WRD_VAR_DIR=str(var), WRD_HTTP_PORT=str(port), WRD_RDP_PORT=str(rdp_port), WRD_RDP_HOST="127.0.0.1",
         DJANGO_SETTINGS_MODULE="webconsole.config.django.base", WRD_NODE="servetest",
         WRD_RUNTIME_ROOT=str(Path(os.environ["WRD_RUNTIME_ROOT"]) / "serve"),
     )
@@ -61,15 +61,17 @@ def test_serve_runs_the_product_and_ctrl_c_stops_everything(tmp_path):
     assert "exists" in manage("bootstrap_admin").stdout  # printed once only
 
     log = open(tmp_path / "serve.log", "wb")
-    serve = subprocess.Popen([sys.executable, "manage.py", "serve", "--no-rdp"], cwd=ROOT, env=env,
+    serve = subprocess.Popen([sys.executable, "manage.py", "serve"], cwd=ROOT, env=env,
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         wait_until(lambda: b"WRD is running" in (tmp_path / "serve.log").read_bytes() or serve.poll() is not None,
                    60, 0.2, "serve to start")
         banner = (tmp_path / "serve.log").read_text()
         assert f"http://127.0.0.1:{port}/" in banner, banner
+        assert f"RDP:          127.0.0.1:{rdp_port}" in banner, banner
+        socket.create_connection(("127.0.0.1", rdp_port), timeout=5).close()  # answers once printed
         started = children_of(serve.pid)
-        assert len(started) >= 4  # redis, daphne, celery worker, celery beat
+        assert len(started) >= 5  # redis, daphne, celery worker, celery beat, rdp server
 
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
