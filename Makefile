@@ -11,7 +11,7 @@ VAR := var
 # Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
 # Wayland clients' libraries.
 APT_RUNTIME := xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
-	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 ca-certificates
+	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates
 # Tests and benchmarks: real peers (FreeRDP, Chromium, Wayland clients, x11vnc + noVNC).
 APT_TEST := freerdp2-x11 chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \

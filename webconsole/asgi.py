@@ -1,7 +1,6 @@
 """ASGI entry (daphne): HTTP through Django, WebSockets through Channels."""
 
 import os
-from importlib.util import find_spec
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webconsole.config.django.base")
 
@@ -13,9 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-websocket_urlpatterns = []
-if find_spec("webconsole.viewer") and find_spec("webconsole.viewer.routing"):
-    from webconsole.viewer.routing import websocket_urlpatterns
+from webconsole.viewer.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter({
     "http": django_asgi,

@@ -1,5 +1,3 @@
-from importlib.util import find_spec
-
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -13,8 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("desktops/", include("webconsole.desktops.urls")),
+    path("desktops/", include("webconsole.viewer.urls")),
     path("api/", include((api_urlpatterns, "api"))),
 ]
 
-if find_spec("webconsole.viewer") and find_spec("webconsole.viewer.urls"):  # the browser viewer
-    urlpatterns.append(path("desktops/", include("webconsole.viewer.urls")))

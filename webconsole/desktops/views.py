@@ -17,18 +17,7 @@ def desktop_list_view(request):
     return render(request, "desktops/list.html", {
         "desktops": desktops,
         "default_size": "x".join(map(str, services.settings.WRD_DEFAULT_SIZE)),
-        "has_viewer": _has_viewer(),
     })
-
-
-def _has_viewer() -> bool:
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        reverse("viewer:view", args=[1])
-    except NoReverseMatch:
-        return False
-    return True
 
 
 @login_required

@@ -1,0 +1,128 @@
+"""Lossless touch-up: once an area sent lossily has stopped changing, send it again as WebP lossless.
+
+Measured at 1080p on a terminal screen (docs/encoders.md): WebP lossless ``method=0``,
+``quality=0`` 35 ms / 19.7 KB for the whole screen, versus zlib level 1 of BGR 25 ms / 82 KB and
+PNG level 1 75 ms / 74 KB. Browsers decode WebP natively (``createImageBitmap``), so WebP wins.
+The work per ``idle`` call is capped (``budget`` pixels) so the host's loop is never blocked long.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from compositor.encoders import EncodedFrame, Rect
+from compositor.encoders.regions import TouchUpMap
+
+DEFAULT_BUDGET = 512 * 256  # pixels per idle call: about 2.5 ms of WebP here
+# Damage this small (a few typed characters, a cursor blink) goes out as WebP lossless at once
+# instead of through the lossy codec: ~0.3 ms to encode, ~100–400 B, crisp, and in the browser a
+# tiny image decode instead of a full-frame video decode and conversion (docs/encoders.md).
+DEFAULT_SMALL = 32 * 1024  # pixels
+# Tinier still (one or two characters): palette + run-length ("prle"), decoded synchronously
+# by a browser (putImageData), skipping the 5–10 ms of an asynchronous image decode; falls back
+# to WebP when a rectangle has more than 256 colours (docs/encoders.md).
+DEFAULT_RAW = 4096  # pixels
+
+
+def palette_rle(block: np.ndarray) -> bytes | None:
+    """``prle`` of one BGRX rectangle, or None past 256 colours.
+
+    Layout: ``u8 n-1``, ``n`` palette entries as B, G, R bytes, then (``u8 run-1``, ``u8 index``)
+    pairs in row-major pixel order; runs are at most 256 long.
+    """
+    pixels = np.ascontiguousarray(block).view(np.uint32).reshape(-1) & 0x00FFFFFF
+    palette, index = np.unique(pixels, return_inverse=True)
+    if len(palette) > 256:
+        return None
+    starts = np.flatnonzero(np.diff(index, prepend=-1))
+    lengths = np.diff(np.append(starts, len(index)))
+    values = index[starts]
+    if lengths.max() > 256:  # split long runs into pieces of at most 256
+        reps = -(-lengths // 256)
+        values = np.repeat(values, reps)
+        pieces = np.full(int(reps.sum()), 256)
+        ends = np.cumsum(reps) - 1
+        pieces[ends] = lengths - (reps - 1) * 256
+        lengths = pieces
+    runs = np.empty((len(lengths), 2), np.uint8)
+    runs[:, 0] = lengths - 1
+    runs[:, 1] = values
+    pal = palette.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+    return bytes([len(palette) - 1]) + pal.tobytes() + runs.tobytes()
+
+
+def webp_lossless(screen: np.ndarray, rect: Rect) -> bytes:
+    x, y, w, h = rect
+    block = screen[y:y + h, x:x + w]
+    if not block.flags.c_contiguous:
+        block = np.ascontiguousarray(block)
+    image = Image.frombuffer("RGB", (w, h), block, "raw", "BGRX", 0, 1)
+    out = io.BytesIO()
+    image.save(out, "WEBP", lossless=True, method=0, quality=0)
+    return out.getvalue()
+
+
+def image_frame(codec: str, width: int | None, height: int | None, rects: list[Rect],
+                images: list[bytes]) -> EncodedFrame:
+    """The shared shape of image frames: one image per rectangle, concatenated.
+
+    ``width``/``height`` (the screen size) ride only on full frames; every byte counts when a
+    typed character is ~150 B.
+    """
+    fields: dict = {"codec": codec}
+    if width is not None and height is not None:
+        fields["width"], fields["height"] = width, height
+    fields["rects"] = [[x, y, w, h, len(img)] for (x, y, w, h), img in zip(rects, images, strict=True)]
+    return EncodedFrame(fields, b"".join(images))
+
+
+def small_update(screen: np.ndarray, rects: list[Rect], width: int, height: int,
+                 limit: int, raw_limit: int = DEFAULT_RAW) -> EncodedFrame | None:
+    """A lossless frame for ``rects`` if their total area is at most ``limit`` pixels, else None.
+
+    At most ``raw_limit`` pixels: ``prle`` (``palette_rle``); otherwise, or with too many
+    colours, ``webp``. Both have the image-frame shape (``rects`` with byte counts).
+    """
+    from compositor.encoders.regions import merge
+
+    if not rects or limit <= 0:
+        return None
+    area = sum(w * h for _, _, w, h in rects)
+    if area > limit:
+        return None
+    merged = merge(rects, slack=256)
+    if sum(w * h for _, _, w, h in merged) <= raw_limit:
+        encoded = [palette_rle(screen[y:y + h, x:x + w]) for x, y, w, h in merged]
+        if all(e is not None for e in encoded):
+            return image_frame("prle", None, None, merged, encoded)  # type: ignore[arg-type]
+    return image_frame("webp", None, None, merged, [webp_lossless(screen, r) for r in merged])
+
+
+class TouchUp:
+    def __init__(self, width: int, height: int, options: dict) -> None:
+        self.enabled = bool(options.get("lossless", True))
+        self.settle = float(options.get("settle", 0.3))
+        self.budget = int(options.get("budget", DEFAULT_BUDGET))
+        self.map = TouchUpMap(width, height, settle=self.settle)
+
+    def resize(self, width: int, height: int) -> None:
+        self.map = TouchUpMap(width, height, settle=self.settle)
+
+    def damage(self, rects: list[Rect]) -> None:
+        if self.enabled:
+            self.map.damage(rects)
+
+    def frames(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
+        if not self.enabled:
+            return []
+        rects = self.map.due(now, budget=self.budget)
+        if not rects:
+            return []
+        images = [webp_lossless(screen, r) for r in rects]
+        self.map.clean(rects)
+        frame = image_frame("webp", None, None, rects, images)
+        frame.fields["touchup"] = True
+        return [frame]

@@ -1,0 +1,143 @@
+"""The viewer wire format (webconsole/viewer/protocol.py): table-driven, property-tested."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from webconsole.viewer.protocol import (
+    MAX_CLIENT_MESSAGE,
+    Ack,
+    Clipboard,
+    CloseCode,
+    Input,
+    InputBudget,
+    Keyframe,
+    Resize,
+    Subscribe,
+    ViewerProtocolError,
+    encode_server,
+    parse_client,
+    split,
+)
+
+
+def msg(header: dict, payload: bytes = b"") -> bytes:
+    return encode_server(header, payload)
+
+
+GOOD = [
+    ({"op": "ack", "seq": 7}, Ack(7)),
+    ({"op": "keyframe"}, Keyframe()),
+    ({"op": "subscribe", "format": "h264"}, Subscribe("h264")),
+    ({"op": "subscribe", "format": "jpeg"}, Subscribe("jpeg")),
+    ({"op": "resize", "width": 1280, "height": 800}, Resize(1280, 800)),
+    ({"op": "input", "events": [
+        {"t": "move", "x": 1, "y": 2}, {"t": "button", "button": 3, "down": True},
+        {"t": "wheel", "dx": 0.25, "dy": -2}, {"t": "key", "code": 30, "down": False},
+        {"t": "text", "text": "ä"}, {"t": "release_all"}, {"t": "locks", "caps": True},
+        {"t": "keysym", "keysym": 0xFF0D, "down": True}]},
+     Input([{"t": "move", "x": 1, "y": 2}, {"t": "button", "button": 3, "down": True},
+            {"t": "wheel", "dx": 0.25, "dy": -2.0}, {"t": "key", "code": 30, "down": False},
+            {"t": "text", "text": "ä"}, {"t": "release_all"}, {"t": "locks", "caps": True},
+            {"t": "keysym", "keysym": 0xFF0D, "down": True}])),
+]
+
+
+@pytest.mark.parametrize(("header", "expected"), GOOD)
+def test_parse_good(header, expected):
+    assert parse_client(msg(header)) == expected
+
+
+def test_clipboard_text_is_the_payload():
+    assert parse_client(msg({"op": "clipboard"}, "héllo ✓".encode())) == Clipboard("héllo ✓")
+    assert parse_client(msg({"op": "clipboard"})) == Clipboard("")
+
+
+def test_extra_event_fields_are_dropped():
+    (event,) = parse_client(msg({"op": "input", "events": [
+        {"t": "move", "x": 1, "y": 2, "evil": "x" * 10}]})).events
+    assert event == {"t": "move", "x": 1, "y": 2}
+
+
+BAD = [
+    ("text", CloseCode.PROTOCOL_ERROR),
+    (b"", CloseCode.PROTOCOL_ERROR),
+    (b"\x00", CloseCode.PROTOCOL_ERROR),
+    (b"\x00\x10{}", CloseCode.PROTOCOL_ERROR),
+    (b"\x00\x02{}", CloseCode.PROTOCOL_ERROR),
+    (b"\x00\x04null", CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "teleport"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "ack", "seq": "1"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "ack", "seq": True}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "raw"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "resize", "width": 10, "height": 800}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": []}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "move", "x": 1}] * 257}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "button", "button": 4, "down": True}]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "wheel", "dx": 1e9}]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "key", "code": 30, "down": 1}]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "text", "text": ""}]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": ["move"]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "clipboard"}, b"x" * (200 * 1024)), CloseCode.TOO_BIG),
+    (msg({"op": "clipboard"}, b"\xff\xfe"), CloseCode.PROTOCOL_ERROR),
+    (b"\x00" * (MAX_CLIENT_MESSAGE + 1), CloseCode.TOO_BIG),
+]
+
+
+@pytest.mark.parametrize(("data", "code"), BAD)
+def test_parse_bad(data, code):
+    with pytest.raises(ViewerProtocolError) as info:
+        parse_client(data)
+    assert info.value.code == code
+
+
+def test_nan_wheel_is_refused():
+    data = b'{"op":"input","events":[{"t":"wheel","dx":NaN,"dy":0}]}'
+    with pytest.raises(ViewerProtocolError):
+        parse_client(len(data).to_bytes(2, "big") + data)
+
+
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_raise_protocol_error(data):
+    try:
+        parse_client(data)
+    except ViewerProtocolError:
+        pass
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(st.sampled_from(["ack", "input", "subscribe", "keyframe", "clipboard", "resize", "x"]),
+       st.dictionaries(st.sampled_from(["seq", "events", "format", "text", "width", "height"]),
+                       json_values, max_size=4))
+def test_any_header_parses_or_raises_protocol_error(op, fields):
+    try:
+        parse_client(msg({"op": op, **fields}))
+    except ViewerProtocolError:
+        pass
+
+
+@given(st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=8), max_size=5),
+       st.binary(max_size=64))
+def test_server_messages_round_trip(fields, payload):
+    header = {**fields, "op": "frame"}
+    assert split(encode_server(header, payload)) == (json.loads(json.dumps(header)), payload)
+
+
+def test_input_budget():
+    budget = InputBudget(rate=100, burst=200)
+    assert budget.spend(200, 0.0)
+    assert not budget.spend(1, 0.0)
+    assert budget.spend(50, 0.5)
+    assert not budget.spend(100, 0.5)
+    assert budget.spend(200, 100.0)  # refills to the burst, no more
+    assert not budget.spend(1, 100.0)

@@ -1,0 +1,405 @@
+"""The viewer end to end: real session host + Xvfb, daphne, headless Debian Chromium."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytestmark = pytest.mark.timeout(180)
+
+CONNECTED = "document.getElementById('wrd-viewer').dataset.state === 'connected'"
+
+
+def open_viewer(browser, stack, *, user="alice", query="", init_script=None, **context_args):
+    from harness import browser_context
+
+    console = stack["console"]
+    context = browser_context(browser, console, stack[user]["cookie"],
+                              viewport={"width": 1100, "height": 850}, **context_args)
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    page.goto(f"{console.url}/desktops/{stack['desktop']}/view{query}")
+    page.wait_for_function(CONNECTED, timeout=20000)
+    return page
+
+
+def canvas_rgb(page) -> np.ndarray:
+    url = page.evaluate("document.querySelector('#wrd-viewer canvas').toDataURL('image/png')")
+    data = base64.b64decode(url.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def settle(page, quiet_ms: int = 700, timeout: float = 15.0) -> None:
+    """Wait until nothing was drawn for ``quiet_ms`` (lossless touch-up included)."""
+    page.wait_for_function(
+        f"wrdViewer.display.stats.drawn > 0 && performance.now() - wrdViewer.display.stats.lastDrawAt > {quiet_ms}",
+        timeout=timeout * 1000, polling=100)
+
+
+def mean_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape == b.shape, (a.shape, b.shape)
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def wait_for_match(page, host, limit: float, timeout: float = 15.0) -> float:
+    deadline = time.monotonic() + timeout
+    diff = 999.0
+    while time.monotonic() < deadline:
+        settle(page)
+        diff = mean_abs_diff(canvas_rgb(page), host.screenshot())
+        if diff <= limit:
+            return diff
+        time.sleep(0.3)
+    return diff
+
+
+def close_page(page) -> None:
+    page.context.close()
+
+
+def test_canvas_shows_the_session_h264(browser, stack):
+    page = open_viewer(browser, stack)
+    try:
+        assert page.evaluate("wrdViewer.format") == "h264"
+        diff = wait_for_match(page, stack["host"], 1.0)
+        assert diff <= 1.0, f"mean abs diff {diff:.2f}"
+        # After the lossless touch-up the canvas is pixel-exact.
+        exact = canvas_rgb(page) == stack["host"].screenshot()
+        assert exact.all(axis=2).mean() > 0.999
+    finally:
+        close_page(page)
+
+
+def test_jpeg_fallback_without_webcodecs(browser, stack):
+    page = open_viewer(browser, stack, init_script="delete window.VideoDecoder; delete window.EncodedVideoChunk;")
+    try:
+        assert page.evaluate("wrdViewer.format") == "jpeg"
+        diff = wait_for_match(page, stack["host"], 1.0)
+        assert diff <= 1.0, f"mean abs diff {diff:.2f}"
+        assert page.evaluate("wrdViewer.display.stats.frames") > 0
+    finally:
+        close_page(page)
+
+
+def test_typing_reaches_the_terminal(browser, stack):
+    host = stack["host"]
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        before = host.screenshot()
+        page.keyboard.type("echo viewer-ok")
+        page.keyboard.press("Enter")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            after = host.screenshot()
+            # The xterm is at the top left; the echoed line lands below the prompt.
+            if (np.abs(after[:120, :700].astype(int) - before[:120, :700]).sum(axis=2) > 0).sum() > 200:
+                break
+            time.sleep(0.2)
+        changed = (np.abs(after[:120, :700].astype(int) - before[:120, :700]).sum(axis=2) > 0).sum()
+        assert changed > 200
+        # and the browser shows it too
+        diff = wait_for_match(page, host, 1.0)
+        assert diff <= 1.0
+    finally:
+        close_page(page)
+
+
+def test_text_the_layout_lacks_arrives_as_text(browser, stack):
+    """Characters with no key on the session's layout (and IME/picker text) are typed as text."""
+    out = stack["workdir"] / "typed.txt"
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        page.keyboard.type(f"cat > {out}")
+        page.keyboard.press("Enter")
+        time.sleep(0.5)
+        page.keyboard.type("ab")
+        page.keyboard.insert_text("äß€")      # what an IME or character picker commits
+        page.keyboard.type("ö")               # not on the US layout: sent as text
+        page.keyboard.press("Enter")
+        page.keyboard.press("Control+d")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (out.exists() and out.read_text(errors="replace").endswith("\n")):
+            time.sleep(0.1)
+        if not out.exists():
+            from PIL import Image
+
+            Image.fromarray(stack["host"].screenshot()).save(stack["workdir"] / "typed-fail.png")
+        assert out.read_text() == "abäß€ö\n"
+    finally:
+        close_page(page)
+
+
+def test_click_and_wheel_reach_an_x_app(browser, stack):
+    host, workdir = stack["host"], stack["workdir"]
+    out = workdir / "xev.txt"
+    host.request("exec", argv=["sh", "-c", f"exec xev -geometry 300x300+600+350 -name wrd-xev > {out}"])
+    page = open_viewer(browser, stack)
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "MapNotify" not in (out.read_text() if out.exists() else ""):
+            time.sleep(0.1)
+        time.sleep(0.3)
+        box = page.evaluate("(() => { const r = document.querySelector('#wrd-viewer canvas')"
+                            ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+        sx, sy = box[2] / 1024, box[3] / 768
+        x, y = box[0] + 750 * sx, box[1] + 500 * sy
+        page.mouse.move(x, y)
+        page.mouse.click(x, y)
+        page.mouse.click(x, y, button="right")
+        page.mouse.wheel(0, 240)   # two notches down
+        page.mouse.wheel(120, 0)   # one notch right
+        deadline = time.monotonic() + 10
+        text = ""
+        while time.monotonic() < deadline:
+            text = out.read_text()
+            if all(f"button {b}," in text for b in (1, 3, 5, 7)):
+                break
+            time.sleep(0.1)
+        for b in (1, 3, 5, 7):
+            assert f"button {b}," in text, f"button {b} missing from xev output"
+        assert "ButtonRelease" in text and "MotionNotify" in text
+    finally:
+        close_page(page)
+
+
+def test_clipboard_browser_to_desktop(browser, stack):
+    host = stack["host"]
+    page = open_viewer(browser, stack, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        page.click("[data-action=clipboard]")
+        page.fill(".wrd-clipboard textarea", "from-the-browser ✓")
+        page.click("[data-action=clipboard-send]")
+        deadline = time.monotonic() + 10
+        text = None
+        while time.monotonic() < deadline:
+            text = host.request("clipboard_get").get("text")
+            if text == "from-the-browser ✓":
+                break
+            time.sleep(0.1)
+        assert text == "from-the-browser ✓"
+        # A program in the session reads it too.
+        out = stack["workdir"] / "xclip.txt"
+        host.request("exec", argv=["sh", "-c", f"xclip -o -selection clipboard > {out}"])
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not (out.exists() and out.read_text()):
+            time.sleep(0.1)
+        assert out.read_text() == "from-the-browser ✓"
+    finally:
+        close_page(page)
+
+
+def test_clipboard_desktop_to_browser(browser, stack):
+    host = stack["host"]
+    page = open_viewer(browser, stack, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        # A program in the session copies; the host announces it, the viewer shows and copies it.
+        host.request("exec", argv=["sh", "-c", "printf 'from-the-desktop ✓' | xclip -selection clipboard"])
+        page.wait_for_function(
+            "document.querySelector('.wrd-clipboard textarea').value === 'from-the-desktop ✓'", timeout=10000)
+        assert page.evaluate("navigator.clipboard.readText()") == "from-the-desktop ✓"
+    finally:
+        close_page(page)
+
+
+def test_two_viewers_see_the_same(browser, stack):
+    host = stack["host"]
+    first = open_viewer(browser, stack)
+    second = open_viewer(browser, stack)
+    try:
+        host.request("exec", argv=["xterm", "-geometry", "40x10+500+100", "-bg", "navy", "-e", "sleep 30"])
+        time.sleep(1.0)
+        for page in (first, second):
+            diff = wait_for_match(page, host, 1.0)
+            assert diff <= 1.0
+        assert mean_abs_diff(canvas_rgb(first), canvas_rgb(second)) <= 1.0
+    finally:
+        close_page(first)
+        close_page(second)
+
+
+def test_view_only_input_is_ignored_server_side(browser, stack):
+    host = stack["host"]
+    page = open_viewer(browser, stack, query="?view_only=1")
+    try:
+        assert page.evaluate("wrdViewer.viewOnly") is True
+        settle(page)
+        before = host.screenshot()
+        # The page does not send input in view-only mode; send it anyway, as a hostile page would.
+        page.evaluate("""wrdViewer.sendOp({op: 'input', events: [
+            {t: 'text', text: 'view-only-must-not-type'}, {t: 'key', code: 28, down: true},
+            {t: 'key', code: 28, down: false}]});
+            wrdViewer.sendOp({op: 'clipboard', text: 'view-only-clip'});""")
+        time.sleep(1.0)
+        assert np.array_equal(host.screenshot(), before)
+        assert host.request("clipboard_get").get("text") != "view-only-clip"
+    finally:
+        close_page(page)
+
+
+WS_PROBE = """async ([path, send]) => {
+  const ws = new WebSocket(`ws://${location.host}${path}`);
+  ws.binaryType = 'arraybuffer';
+  let messages = 0;
+  return await new Promise((resolve) => {
+    ws.onopen = () => { if (send) send.forEach((m) => ws.send(m === null ? new Uint8Array(0) :
+        typeof m === 'string' ? m : new Uint8Array(m))); };
+    ws.onmessage = () => { messages++; };
+    ws.onclose = (e) => resolve({code: e.code, reason: e.reason, messages});
+    setTimeout(() => resolve({code: -1, messages}), 8000);
+  });
+}"""
+
+
+def test_another_users_page_and_socket_are_refused(browser, stack):
+    from harness import browser_context
+
+    console = stack["console"]
+    context = browser_context(browser, console, stack["bob"]["cookie"])
+    try:
+        page = context.new_page()
+        response = page.goto(f"{console.url}/desktops/{stack['desktop']}/view")
+        assert response.status == 403
+        result = page.evaluate(WS_PROBE, [f"/ws/desktops/{stack['desktop']}/", None])
+        assert result["code"] == 4403 and result["messages"] == 0
+    finally:
+        context.close()
+
+
+def test_anonymous_socket_is_refused(browser, stack):
+    console = stack["console"]
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{console.url}/static/viewer/viewer.css")
+        result = page.evaluate(WS_PROBE, [f"/ws/desktops/{stack['desktop']}/", None])
+        assert result["code"] == 4401 and result["messages"] == 0
+    finally:
+        context.close()
+
+
+def _frame(header: dict) -> list[int]:
+    import json
+
+    head = json.dumps(header).encode()
+    return list(len(head).to_bytes(2, "big") + head)
+
+
+@pytest.mark.parametrize(("messages", "code"), [
+    (["text, not binary"], 4400),
+    ([[0, 200, 1, 2]], 4400),                                         # header runs past the end
+    ([_frame({"op": "teleport"})], 4400),                             # unknown op
+    ([_frame({"op": "input", "events": [{"t": "key", "code": "x"}]})], 4400),
+    ([_frame({"op": "subscribe", "format": "bmp"})], 4400),
+])
+def test_bad_messages_close_that_socket_only(browser, stack, messages, code):
+    host = stack["host"]
+    watcher = open_viewer(browser, stack)
+    try:
+        result = watcher.evaluate(WS_PROBE, [f"/ws/desktops/{stack['desktop']}/", messages])
+        assert result["code"] == code, result
+        # The other viewer and the session carry on.
+        host.request("exec", argv=["xterm", "-geometry", "20x5+300+600", "-e", "sleep 5"])
+        time.sleep(0.5)
+        assert wait_for_match(watcher, host, 1.0) <= 1.0
+        assert watcher.evaluate("document.getElementById('wrd-viewer').dataset.state") == "connected"
+    finally:
+        close_page(watcher)
+
+
+def test_oversized_and_flood_are_closed(browser, stack):
+    page = open_viewer(browser, stack)
+    try:
+        big = page.evaluate("""async (path) => {
+          const ws = new WebSocket(`ws://${location.host}${path}`);
+          return await new Promise((resolve) => {
+            ws.onopen = () => ws.send(new Uint8Array(600 * 1024));
+            ws.onclose = (e) => resolve(e.code);
+          });
+        }""", f"/ws/desktops/{stack['desktop']}/")
+        assert big == 4413
+        flood = page.evaluate("""async (path) => {
+          const ws = new WebSocket(`ws://${location.host}${path}`);
+          const enc = new TextEncoder();
+          const head = enc.encode(JSON.stringify({op: 'input', events:
+              Array.from({length: 256}, (_, i) => ({t: 'move', x: i, y: i}))}));
+          const msg = new Uint8Array(2 + head.length);
+          msg[0] = head.length >> 8; msg[1] = head.length & 255; msg.set(head, 2);
+          return await new Promise((resolve) => {
+            ws.onopen = () => { for (let i = 0; i < 200; i++) ws.send(msg); };
+            ws.onclose = (e) => resolve(e.code);
+          });
+        }""", f"/ws/desktops/{stack['desktop']}/")
+        assert flood == 4429
+    finally:
+        close_page(page)
+
+
+def test_reconnects_after_the_socket_drops_and_shows_stopped(browser, stack):
+    page = open_viewer(browser, stack)
+    try:
+        page.evaluate("wrdViewer.ws.close(4000, 'test drop')")
+        page.wait_for_function("wrdViewer.stats.opened >= 2", timeout=15000)
+        page.wait_for_function(CONNECTED, timeout=15000)
+        stack["console"].set_state(stack["desktop"], "stopped")
+        page.evaluate("wrdViewer.ws.close(4000, 'test drop')")
+        page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'stopped'",
+                               timeout=15000)
+        assert page.is_visible(".wrd-overlay")
+        assert "stopped" in page.inner_text(".wrd-overlay h2").lower()
+    finally:
+        stack["console"].set_state(stack["desktop"], "running")
+        close_page(page)
+
+
+def test_resize_from_the_browser(browser, stack):
+    host = stack["host"]
+    page = open_viewer(browser, stack)
+    try:
+        page.evaluate("wrdViewer.sendOp({op: 'resize', width: 800, height: 600})")
+        page.wait_for_function("wrdViewer.canvas.width === 800 && wrdViewer.canvas.height === 600", timeout=15000)
+        assert host.request("status").get("width") == 800
+        assert wait_for_match(page, host, 1.0) <= 1.0
+    finally:
+        page.evaluate("wrdViewer.sendOp({op: 'resize', width: 1024, height: 768})")
+        page.wait_for_function("wrdViewer.canvas.width === 1024", timeout=15000)
+        close_page(page)
+
+
+def test_a_viewer_that_never_acks_does_not_hold_up_the_others(browser, stack):
+    host = stack["host"]
+    page = open_viewer(browser, stack)
+    try:
+        # A second socket subscribes and then never acknowledges (a stuck or hostile tab).
+        page.evaluate("""(path) => {
+          const ws = new WebSocket(`ws://${location.host}${path}`);
+          ws.binaryType = 'arraybuffer';
+          window.stuck = {ws, frames: 0};
+          const head = new TextEncoder().encode(JSON.stringify({op: 'subscribe', format: 'h264'}));
+          const msg = new Uint8Array(2 + head.length);
+          msg[0] = head.length >> 8; msg[1] = head.length & 255; msg.set(head, 2);
+          ws.onopen = () => ws.send(msg);
+          ws.onmessage = (e) => {
+            const b = new Uint8Array(e.data), n = (b[0] << 8) | b[1];
+            if (JSON.parse(new TextDecoder().decode(b.subarray(2, 2 + n))).op === 'frame') window.stuck.frames++;
+          };
+        }""", f"/ws/desktops/{stack['desktop']}/")
+        time.sleep(1.0)
+        for i in range(3):
+            host.request("exec", argv=["xterm", "-geometry", f"30x5+{200 + 150 * i}+{300 + 60 * i}",
+                                       "-bg", "darkred", "-e", "sleep 8"])
+            time.sleep(0.7)
+        assert wait_for_match(page, host, 1.0) <= 1.0
+        stuck = page.evaluate("window.stuck.frames")
+        assert stuck <= 4, f"an unacknowledging viewer got {stuck} frames past its window"
+        assert page.evaluate("window.stuck.ws.readyState") == 1  # left behind, not closed
+    finally:
+        page.evaluate("window.stuck && window.stuck.ws.close()")
+        close_page(page)

@@ -1,0 +1,270 @@
+"""The browser viewer's WebSocket: authorise, subscribe to the session host, relay.
+
+No encoding here: the session host encodes once per session and pushes frames; this consumer
+translates between the browser's wire format (``protocol.py``, docs/viewer-protocol.md) and
+the host's local protocol, and enforces the per-socket limits:
+
+- a bounded outbox: past ``MAX_OUTBOX_*`` a frame is dropped (acknowledged to the host for the
+  viewer, and a keyframe asked for once the viewer catches up); pointer updates are coalesced;
+- flow control is end to end: the host keeps at most ``window`` frames unacknowledged per
+  viewer, and only the browser's acks (after drawing) release more, so a viewer that never
+  reads never makes anything grow;
+- malformed, oversized or unknown messages close this socket with a reason; input floods too;
+- view-only sockets have their input, clipboard and resize ignored here, server-side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from compositor.client import HostClient, HostError
+from compositor.protocol import Message
+from webconsole.desktops import services
+from webconsole.desktops.models import DesktopState
+from webconsole.viewer.protocol import (
+    Ack,
+    Clipboard,
+    CloseCode,
+    Input,
+    InputBudget,
+    Keyframe,
+    Resize,
+    Subscribe,
+    ViewerProtocolError,
+    encode_server,
+    parse_client,
+)
+from webconsole.viewer.selectors import viewer_access
+
+log = logging.getLogger(__name__)
+
+MAX_OUTBOX_MESSAGES = 64
+MAX_OUTBOX_BYTES = 16 * 1024 * 1024
+WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
+TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
+FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"h264": {}, "jpeg": {}}  # shared by every viewer
+CLOSE_STATUS = {401: CloseCode.UNAUTHENTICATED, 403: CloseCode.FORBIDDEN, 404: CloseCode.NOT_FOUND}
+
+
+class ViewerConsumer(AsyncWebsocketConsumer):
+    # No channel layer: frames come straight from the host's socket to this consumer (no Redis
+    # hop per frame, and a socket never waits on the layer). An alias with no config gives None.
+    channel_layer_alias = "wrd-viewer-needs-no-layer"
+
+    async def connect(self) -> None:
+        self.host: HostClient | None = None
+        self.sender: asyncio.Task | None = None
+        self.closing = False
+        desktop_id = int(self.scope["url_route"]["kwargs"]["desktop_id"])
+        self.label = f"desktop={desktop_id}"
+        # Accept first so the browser sees our close code (a refused handshake is just 1006).
+        await self.accept()
+        access = await database_sync_to_async(viewer_access)(user=self.scope.get("user"), desktop_id=desktop_id)
+        if access.session is None:
+            log.info("viewer refused %s status=%d", self.label, access.status)
+            await self.close(code=int(CLOSE_STATUS[access.status]))
+            return
+        self.session = access.session
+        self.user = self.scope["user"]
+        self.label = f"desktop={desktop_id} user={self.user.pk}"
+        query = self.scope.get("query_string", b"").decode(errors="replace")
+        self.view_only = "view_only=1" in query.split("&")
+        if self.session.state != DesktopState.RUNNING or self.session.socket_path is None:
+            await self.close(code=int(CloseCode.STOPPED))
+            return
+        self.outbox: deque[tuple[str, bytes, int | None]] = deque()  # kind, bytes, frame seq
+        self.outbox_bytes = 0
+        self.wakeup = asyncio.Event()
+        self.stream: int | None = None
+        self.format: str | None = None
+        self.forwarded_seq = 0
+        self.dropped_frames = 0
+        self.want_keyframe = False
+        self.budget = InputBudget()
+        self.last_touch = 0.0
+        self.host = HostClient(on_push=self._host_push)
+        try:
+            await self.host.connect(self.session.socket_path)
+        except HostError as exc:
+            log.warning("viewer cannot reach host %s: %s", self.label, exc)
+            self.host = None
+            await self.close(code=int(CloseCode.STOPPED))
+            return
+        self.sender = asyncio.create_task(self._send_loop())
+        self.watcher = asyncio.create_task(self._watch_host())
+        log.info("viewer connected %s view_only=%s", self.label, self.view_only)
+
+    async def disconnect(self, code: int) -> None:
+        self.closing = True
+        for task in (getattr(self, "sender", None), getattr(self, "watcher", None)):
+            if task is not None:
+                task.cancel()
+        if getattr(self, "host", None) is not None:
+            host, self.host = self.host, None
+            await host.close()
+        log.info("viewer disconnected %s code=%s dropped_frames=%d", getattr(self, "label", "?"),
+                 code, getattr(self, "dropped_frames", 0))
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        # autobahn wants a plain int, not an IntEnum.
+        await self.close(code=int(code), reason=reason[:120])
+
+    # -- browser -> host ----------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.host is None or self.closing:
+            return
+        try:
+            msg = parse_client(bytes_data if bytes_data is not None else text_data)
+            await self._handle(msg)
+        except ViewerProtocolError as exc:
+            log.warning("viewer protocol error %s: %s", self.label, exc.reason)
+            await self._close(exc.code, exc.reason)
+        except HostError as exc:
+            log.warning("viewer lost host %s: %s", self.label, exc)
+            await self._close(CloseCode.HOST_UNREACHABLE, "session host unreachable")
+
+    async def _handle(self, msg: Any) -> None:
+        assert self.host is not None
+        if isinstance(msg, Ack):
+            if self.stream is not None and 0 < msg.seq <= self.forwarded_seq:
+                self.host.send({"op": "ack", "stream": self.stream, "seq": msg.seq})
+                if self.want_keyframe and not self.outbox:
+                    self.want_keyframe = False
+                    self.host.send({"op": "keyframe", "stream": self.stream})
+        elif isinstance(msg, Input):
+            if not self.budget.spend(len(msg.events), time.monotonic()):
+                raise ViewerProtocolError("input flood", CloseCode.FLOOD)
+            if self.view_only:
+                return
+            self.host.send({"op": "input", "events": msg.events})
+            await self._touch()
+        elif isinstance(msg, Subscribe):
+            await self._subscribe(msg.format)
+        elif isinstance(msg, Keyframe):
+            if self.stream is not None:
+                self.host.send({"op": "keyframe", "stream": self.stream})
+        elif isinstance(msg, Clipboard) and not self.view_only:
+            await self.host.request("clipboard_set", text=msg.text, selection="CLIPBOARD")
+        elif isinstance(msg, Resize) and not self.view_only:
+            await self._resize(msg.width, msg.height)
+
+    async def _subscribe(self, fmt: str) -> None:
+        assert self.host is not None
+        if self.stream is not None:
+            old, self.stream = self.stream, None
+            await self.host.request("unsubscribe", stream=old)
+        self._drop_frames()
+        reply = await self.host.request("subscribe", format=fmt, options=FORMAT_OPTIONS[fmt], window=WINDOW)
+        self.stream, self.format, self.forwarded_seq = reply.get("stream"), fmt, 0
+        self._queue("control", encode_server({
+            "op": "subscribed", "format": fmt, "width": reply.get("width"), "height": reply.get("height"),
+            "view_only": self.view_only, "desktop": self.session.pk,
+        }))
+
+    async def _resize(self, width: int, height: int) -> None:
+        try:
+            await database_sync_to_async(services.desktop_resize)(
+                session=self.session, user=self.user, width=width, height=height)
+        except (ValidationError, PermissionDenied) as exc:
+            text = " ".join(getattr(exc, "messages", [str(exc)]))
+            self._queue("control", encode_server({"op": "error", "error": f"resize: {text}"}))
+
+    async def _touch(self) -> None:
+        now = time.monotonic()
+        if now - self.last_touch >= TOUCH_EVERY:
+            self.last_touch = now
+            await database_sync_to_async(services.desktop_touch)(session=self.session)
+
+    # -- host -> browser ----------------------------------------------------------------------
+
+    def _host_push(self, msg: Message) -> None:
+        op = msg.op
+        if op == "frame":
+            if msg.get("stream") != self.stream or self.stream is None:
+                return  # a frame of a stream this viewer just left
+            header = {k: v for k, v in msg.header.items() if k != "stream"}
+            header["format"] = self.format
+            seq = msg.get("seq")
+            data = encode_server(header, msg.payload)
+            if len(self.outbox) >= MAX_OUTBOX_MESSAGES or self.outbox_bytes + len(data) > MAX_OUTBOX_BYTES:
+                # The browser is behind: drop, release the host's window, resync with a keyframe.
+                self.dropped_frames += 1
+                self.want_keyframe = True
+                if self.host is not None and isinstance(seq, int):
+                    self.host.send({"op": "ack", "stream": self.stream, "seq": seq})
+                return
+            self._queue("frame", data, seq)
+        elif op == "pointer":
+            self._queue("pointer", encode_server(msg.header))
+        elif op == "clipboard":
+            text = msg.get("text")
+            self._queue("control", encode_server(
+                {"op": "clipboard", "selection": msg.get("selection"), "is_text": isinstance(text, str)},
+                text.encode() if isinstance(text, str) else b""))
+        elif op in ("cursor", "resized"):
+            self._queue("control", encode_server(msg.header, msg.payload))
+        elif op == "bye":
+            self._queue("control", encode_server(msg.header))
+            self._queue("close", b"", None)
+
+    def _queue(self, kind: str, data: bytes, seq: int | None = None) -> None:
+        if kind == "pointer":
+            # Only the latest pointer position matters.
+            for i, (k, old, _) in enumerate(self.outbox):
+                if k == "pointer":
+                    self.outbox_bytes -= len(old)
+                    del self.outbox[i]
+                    break
+        self.outbox.append((kind, data, seq))
+        self.outbox_bytes += len(data)
+        self.wakeup.set()
+
+    def _drop_frames(self) -> None:
+        kept = deque(item for item in self.outbox if item[0] != "frame")
+        self.outbox = kept
+        self.outbox_bytes = sum(len(d) for _, d, _ in kept)
+
+    async def _send_loop(self) -> None:
+        while True:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.outbox:
+                kind, data, seq = self.outbox.popleft()
+                self.outbox_bytes -= len(data)
+                if kind == "close":
+                    await self._close(CloseCode.STOPPED, "session ended")
+                    return
+                if kind == "frame" and isinstance(seq, int):
+                    self.forwarded_seq = max(self.forwarded_seq, seq)
+                await self.send(bytes_data=data)
+
+    async def _watch_host(self) -> None:
+        assert self.host is not None
+        await self.host.closed.wait()
+        if self.closing:
+            return
+        await asyncio.sleep(0.05)  # let a queued bye go out first
+        stopped = await database_sync_to_async(_session_stopped)(self.session.pk)
+        if stopped:
+            await self._close(CloseCode.STOPPED, "session ended")
+        else:
+            await self._close(CloseCode.HOST_UNREACHABLE, "session host connection lost")
+
+
+def _session_stopped(pk: int) -> bool:
+    from webconsole.desktops.models import DesktopSession
+
+    state = DesktopSession.objects.filter(pk=pk).values_list("state", flat=True).first()
+    return state != DesktopState.RUNNING

@@ -1,0 +1,213 @@
+"""Sans-IO codec of the browser viewer's WebSocket protocol (docs/viewer-protocol.md).
+
+Every WebSocket message is binary: ``u16 BE header length | UTF-8 JSON header | payload``.
+``parse_client`` turns one browser message into a typed request or raises
+``ViewerProtocolError`` with the close code to use; ``encode_server`` builds a message for the
+browser. ``InputBudget`` is the input flood limit (a token bucket; time is passed in).
+No sockets and no clock here.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import struct
+from dataclasses import dataclass
+from typing import Any
+
+# Below daphne's own 1 MiB WebSocket message cap (past which it drops the connection, 1009).
+MAX_CLIENT_MESSAGE = 512 * 1024
+MAX_CLIPBOARD_TEXT = 128 * 1024  # characters (UTF-8 in the payload, so it fits MAX_CLIENT_MESSAGE)
+MAX_EVENTS_PER_MESSAGE = 256
+MAX_TEXT_EVENT = 4096
+FORMATS = ("h264", "jpeg")
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes this protocol uses (4000–4999 are the application's)."""
+
+    NORMAL = 1000
+    HOST_UNREACHABLE = 1011
+    PROTOCOL_ERROR = 4400
+    UNAUTHENTICATED = 4401
+    FORBIDDEN = 4403
+    NOT_FOUND = 4404
+    STOPPED = 4409
+    TOO_BIG = 4413
+    FLOOD = 4429
+
+
+class ViewerProtocolError(Exception):
+    """The browser sent something this protocol does not allow; close with ``code``."""
+
+    def __init__(self, reason: str, code: CloseCode = CloseCode.PROTOCOL_ERROR) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    format: str
+
+
+@dataclass(frozen=True)
+class Ack:
+    seq: int
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    pass
+
+
+@dataclass(frozen=True)
+class Input:
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Clipboard:
+    text: str
+
+
+@dataclass(frozen=True)
+class Resize:
+    width: int
+    height: int
+
+
+ClientMessage = Subscribe | Ack | Keyframe | Input | Clipboard | Resize
+
+_HEAD = struct.Struct(">H")
+
+
+def encode_server(header: dict[str, Any], payload: bytes | memoryview = b"") -> bytes:
+    head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    if len(head) > 0xFFFF:
+        raise ValueError(f"header of {len(head)} bytes does not fit the u16 length")
+    return b"".join((_HEAD.pack(len(head)), head, payload))
+
+
+def split(data: bytes) -> tuple[dict[str, Any], bytes]:
+    """Header and payload of one message (either direction)."""
+    if len(data) < 2:
+        raise ViewerProtocolError("message shorter than its length prefix")
+    (head_len,) = _HEAD.unpack_from(data)
+    if 2 + head_len > len(data):
+        raise ViewerProtocolError("header length runs past the end of the message")
+    try:
+        header = json.loads(data[2:2 + head_len])
+    except (UnicodeDecodeError, ValueError):
+        raise ViewerProtocolError("header is not JSON") from None
+    if not isinstance(header, dict) or not isinstance(header.get("op"), str):
+        raise ViewerProtocolError("header must be a JSON object with a string 'op'")
+    return header, data[2 + head_len:]
+
+
+def _int(header: dict[str, Any], key: str, lo: int, hi: int) -> int:
+    value = header.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ViewerProtocolError(f"{header.get('op')}: {key} must be an integer in {lo}..{hi}")
+    return value
+
+
+def _bool(event: dict[str, Any], key: str) -> bool:
+    value = event.get(key)
+    if not isinstance(value, bool):
+        raise ViewerProtocolError(f"input {event.get('t')}: {key} must be true or false")
+    return value
+
+
+def _number(event: dict[str, Any], key: str, limit: float) -> float:
+    value = event.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+            or abs(value) > limit:
+        raise ViewerProtocolError(f"input {event.get('t')}: {key} must be a number within ±{limit}")
+    return float(value)
+
+
+def clean_event(event: Any) -> dict[str, Any]:
+    """One input event, checked and rebuilt with only the fields the host reads."""
+    if not isinstance(event, dict):
+        raise ViewerProtocolError("input events must be objects")
+    t = event.get("t")
+    if t == "move":
+        return {"t": "move", "x": _int(event, "x", 0, 65535), "y": _int(event, "y", 0, 65535)}
+    if t == "button":
+        button = event.get("button")
+        if button not in (1, 2, 3, 8, 9) or isinstance(button, bool):
+            raise ViewerProtocolError("input button: button must be 1, 2, 3, 8 or 9")
+        return {"t": "button", "button": button, "down": _bool(event, "down")}
+    if t == "wheel":
+        return {"t": "wheel", "dx": _number(event, "dx", 100), "dy": _number(event, "dy", 100)}
+    if t == "key":
+        return {"t": "key", "code": _int(event, "code", 1, 767), "down": _bool(event, "down")}
+    if t == "keysym":
+        return {"t": "keysym", "keysym": _int(event, "keysym", 1, 0x1FFFFFFF), "down": _bool(event, "down")}
+    if t == "text":
+        text = event.get("text")
+        if not isinstance(text, str) or not 0 < len(text) <= MAX_TEXT_EVENT:
+            raise ViewerProtocolError(f"input text: text must be a string of 1..{MAX_TEXT_EVENT} characters")
+        return {"t": "text", "text": text}
+    if t == "release_all":
+        return {"t": "release_all"}
+    if t == "locks":
+        return {"t": "locks", **{k: _bool(event, k) for k in ("caps", "num", "scroll") if k in event}}
+    raise ViewerProtocolError(f"unknown input event type {t!r}")
+
+
+def parse_client(data: bytes | str | None) -> ClientMessage:
+    """One browser → server message, validated."""
+    if not isinstance(data, bytes | bytearray):
+        raise ViewerProtocolError("binary messages only")
+    if len(data) > MAX_CLIENT_MESSAGE:
+        raise ViewerProtocolError(f"message of {len(data)} bytes exceeds {MAX_CLIENT_MESSAGE}", CloseCode.TOO_BIG)
+    header, payload = split(bytes(data))
+    op = header["op"]
+    if op == "ack":
+        return Ack(_int(header, "seq", 0, 2**53))
+    if op == "input":
+        events = header.get("events")
+        if not isinstance(events, list) or not 0 < len(events) <= MAX_EVENTS_PER_MESSAGE:
+            raise ViewerProtocolError(f"input: events must be a list of 1..{MAX_EVENTS_PER_MESSAGE}")
+        return Input([clean_event(e) for e in events])
+    if op == "subscribe":
+        fmt = header.get("format")
+        if fmt not in FORMATS:
+            raise ViewerProtocolError(f"subscribe: format must be one of {', '.join(FORMATS)}")
+        return Subscribe(fmt)
+    if op == "keyframe":
+        return Keyframe()
+    if op == "clipboard":
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ViewerProtocolError("clipboard: the payload must be UTF-8 text") from None
+        if len(text) > MAX_CLIPBOARD_TEXT:
+            raise ViewerProtocolError(f"clipboard: text must be a string of at most {MAX_CLIPBOARD_TEXT} characters",
+                                     CloseCode.TOO_BIG)
+        return Clipboard(text)
+    if op == "resize":
+        return Resize(_int(header, "width", 64, 8192), _int(header, "height", 64, 8192))
+    raise ViewerProtocolError(f"unknown op {op!r}")
+
+
+class InputBudget:
+    """Token bucket over input events: ``rate`` per second, bursts up to ``burst``."""
+
+    def __init__(self, *, rate: float = 1000.0, burst: float = 2000.0) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at: float | None = None
+
+    def spend(self, count: int, now: float) -> bool:
+        if self.at is not None:
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if count > self.tokens:
+            return False
+        self.tokens -= count
+        return True
