@@ -33,7 +33,7 @@ from Xlib import error as xerror
 from Xlib.ext import damage as xdamage
 from Xlib.ext import randr, xfixes
 
-from compositor import processes, rects
+from compositor import processes, rects, xregion
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.display import DisplayError, Xvfb, start_xvfb
 from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, options_key
@@ -51,6 +51,7 @@ IDLE_TICK = 0.1
 STALL_SECONDS = 0.25
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
+MAX_EVENTS_PER_TURN = 500
 
 
 @dataclass
@@ -169,6 +170,8 @@ class SessionHost:
         self._pump_handle: asyncio.Handle | None = None
         self._last_pump = 0.0
         self._damage = None
+        self._region = None
+        self._damage_pending = False
         self._timers: list[asyncio.Task] = []
         self._x_fd: int | None = None
         self._viewer_task: asyncio.Task | None = None
@@ -249,7 +252,10 @@ class SessionHost:
             self.fb.set_visible_size(geometry.width, geometry.height)
         else:
             self.fb = XGetImageFramebuffer(d, geometry.width, geometry.height)
-        self._damage = root.damage_create(xdamage.DamageReportRawRectangles)
+        # NonEmpty + Subtract into a region: one event and one round trip per frame, however
+        # fast clients draw (raw rectangles would be an event per drawing request).
+        self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
+        self._region = xregion.create_region(d)
         d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
         root.xrandr_select_input(randr.RRScreenChangeNotifyMask)
         self.input = InputSink(d)
@@ -367,16 +373,20 @@ class SessionHost:
         d = self.d
         if d is None or self.stopping.is_set():
             return
-        damaged: list[rects.Rect] = []
+        notified = False
+        handled = 0
         try:
             while d.pending_events():
+                handled += 1
+                if handled > MAX_EVENTS_PER_TURN:  # let requests and frames through, then go on
+                    asyncio.get_running_loop().call_soon(self._drain_x)
+                    break
                 e = d.next_event()
                 # python-xlib registers a *copy* of each extension event class, so
                 # isinstance() against Xlib.ext classes is always False: match by name.
                 kind = type(e).__name__
                 if kind == "DamageNotify":
-                    a = e.area
-                    damaged.append((a.x, a.y, a.width, a.height))
+                    notified = True
                 elif kind == "ScreenChangeNotify":
                     self._on_screen_change(e.width_in_pixels, e.height_in_pixels)
                 elif kind == "DisplayCursorNotify":
@@ -388,8 +398,20 @@ class SessionHost:
         except (xerror.ConnectionClosedError, OSError) as exc:
             self.request_stop(f"X connection lost: {exc}")
             return
-        if damaged:
-            self._add_damage(damaged)
+        if notified:
+            self._damage_pending = True
+            if self.groups:
+                self._schedule_pump()
+
+    def _collect_damage(self) -> None:
+        """Take what changed since the last call (and re-arm the damage notification)."""
+        if not self._damage_pending:
+            return
+        self._damage_pending = False
+        self.d.damage_subtract(self._damage, X.NONE, self._region)
+        damaged = xregion.fetch_region(self.d, self._region)
+        self._after_x_request()
+        self._add_damage(damaged)
 
     def _after_x_request(self) -> None:
         # python-xlib may read events while waiting for a reply; the fd won't signal them.
@@ -413,7 +435,6 @@ class SessionHost:
                 group.pending = rects.merge(group.pending, self.fb.width, self.fb.height)
             if group.pending_since is None:
                 group.pending_since = now
-        self._schedule_pump()
 
     def _on_screen_change(self, width: int, height: int) -> None:
         if (width, height) == (self.fb.width, self.fb.height):
@@ -477,6 +498,11 @@ class SessionHost:
 
     def _pump(self) -> None:
         self._pump_handle = None
+        try:
+            self._collect_damage()
+        except (xerror.ConnectionClosedError, OSError) as exc:
+            self.request_stop(f"X connection lost: {exc}")
+            return
         now = time.monotonic()
         self._last_pump = now
         retry = False

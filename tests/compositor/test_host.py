@@ -399,3 +399,22 @@ async def test_host_client_fails_cleanly_when_host_is_gone(tmp_path):
         await HostClient().connect(tmp_path / "nothing.sock")
     with pytest.raises(HostError, match="cannot reach"):
         BlockingHostClient(tmp_path / "nothing.sock")
+
+
+async def test_a_drawing_flood_does_not_starve_requests(host):
+    """`yes` in a terminal draws as fast as X allows; the host still answers and frames flow."""
+    sub = await Subscriber().connect(host)
+    pid = request(host, "exec", argv=["xterm", "-geometry", "80x24+0+0", "-e", "yes"]).get("pid")
+    try:
+        stream = (await sub.client.request("subscribe", format="damage", window=2)).get("stream")
+        await asyncio.sleep(2)
+        for _ in range(5):
+            started = time.monotonic()
+            await sub.client.request("status", timeout=5)
+            assert time.monotonic() - started < 2.0
+            frame = await sub.next("frame", stream=stream)
+            sub.client.send({"op": "ack", "stream": stream, "seq": frame.get("seq")})
+        assert screenshot(host).shape == (768, 1024, 3)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        await sub.client.close()
