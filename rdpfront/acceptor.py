@@ -273,6 +273,11 @@ class ServerConnection:
         return isinstance(self.state, Closed)
 
     @property
+    def buffered_input(self) -> int:
+        """Bytes received that do not make a whole frame yet (a truncated PDU at end of stream)."""
+        return self._framer.buffered()
+
+    @property
     def active(self) -> bool:
         return isinstance(self.state, Active)
 

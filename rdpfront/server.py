@@ -19,6 +19,7 @@ import os
 import socket
 import ssl
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,9 @@ HANDSHAKE_TIMEOUT = 30.0
 OUTPUT_START_DELAY = 1.0
 # A client that reads nothing for this long is gone: close it rather than hold its buffers.
 WRITE_STALL_TIMEOUT = 60.0
+# Pointer positions this connection injected lately: the host's 30 Hz pointer poll can report
+# any of them (it lags the client's moves), and echoing one would drag the user's pointer back.
+INJECTED_POSITIONS_KEPT = 64
 
 
 # ---- TLS -------------------------------------------------------------------------------
@@ -91,6 +95,28 @@ def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     return ctx
 
 
+def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Damage rectangles merged until none overlap (two that overlap become their bounding box),
+    so no pixel is encoded twice: a batch never holds more than one screen of pixels, however
+    often the same area was damaged while the client was slow."""
+    out: list[tuple[int, int, int, int]] = []
+    pending = [r for r in rects if r[2] > 0 and r[3] > 0]
+    while pending:
+        x, y, w, h = pending.pop()
+        x1, y1 = x + w, y + h
+        merged = True
+        while merged:
+            merged = False
+            for i, (ox, oy, ow, oh) in enumerate(out):
+                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
+                    del out[i]
+                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
+                    merged = True
+                    break
+        out.append((x, y, x1 - x, y1 - y))
+    return out
+
+
 # ---- one connection ----------------------------------------------------------------------
 
 @dataclass
@@ -105,6 +131,10 @@ class ServerSettings:
     # Give the session the client's keyboard layout (setxkbmap inside the session), so scan
     # codes mean what the keys say on the user's keyboard.
     apply_keyboard_layout: bool = True
+    # Seconds allowed for the connection sequence and the TLS handshake.
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    # A client whose socket accepts nothing for this long is dropped (its buffers freed).
+    write_timeout: float = WRITE_STALL_TIMEOUT
 
 
 class RdpConnection:
@@ -114,6 +144,7 @@ class RdpConnection:
         self.server = server
         self.reader = reader
         self.writer = writer
+        self._tcp_transport = writer.transport  # under the TLS transport once upgraded
         peer = writer.get_extra_info("peername")
         self.name = f"rdp[{peer[0]}:{peer[1]}]" if peer else "rdp[?]"
         self.conn = ServerConnection(AcceptorConfig(max_width=server.settings.max_width,
@@ -136,13 +167,30 @@ class RdpConnection:
         self.closing = False
         self._tasks: list[asyncio.Task] = []
         self._cursor: tuple[Message, bytes] | None = None
+        self._cursor_pending = False
+        self._pointer_pending: tuple[int, int] | None = None
+        self._injected_positions: deque[tuple[int, int]] = deque(maxlen=INJECTED_POSITIONS_KEPT)
         self.output_ready = False
+        # counters for logs, tests and bench/
+        self.bytes_written = 0
+        self.pointer_positions_sent = 0
 
     # I/O -------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         if data and not self.writer.is_closing():
             self.writer.write(data)
+            self.bytes_written += len(data)
+
+    def write_buffer_size(self) -> int:
+        """Bytes written but not yet taken by the socket: the TLS layer's and the TCP transport's."""
+        size = self._tcp_transport.get_write_buffer_size()
+        if self.writer.transport is not self._tcp_transport:
+            size += self.writer.transport.get_write_buffer_size()
+        return size
+
+    def _congested(self) -> bool:
+        return self.write_buffer_size() > WRITE_HIGH_WATER
 
     def flush(self) -> None:
         self.write(self.conn.data_to_send())
@@ -162,14 +210,20 @@ class RdpConnection:
             await self.close()
 
     async def _read_loop(self) -> None:
+        handshake_timeout = self.server.settings.handshake_timeout
         while not self.conn.closed:
-            timeout = None if self.conn.active else HANDSHAKE_TIMEOUT
+            timeout = None if self.conn.active else handshake_timeout
             try:
                 data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
             except TimeoutError:
-                raise RemoteProtocolError(f"connection sequence stalled for {HANDSHAKE_TIMEOUT:.0f} s") from None
+                raise RemoteProtocolError(f"connection sequence stalled for {handshake_timeout:g} s") from None
             if not data:
-                log.info("%s peer closed the connection", self.name)
+                partial = self.conn.buffered_input
+                if partial:
+                    log.warning("%s closing: peer closed the connection in the middle of a frame "
+                                "(%d bytes of it received)", self.name, partial)
+                else:
+                    log.info("%s peer closed the connection", self.name)
                 return
             self.conn.receive_data(data)
             await self._handle_events()
@@ -177,10 +231,12 @@ class RdpConnection:
             await self._drain()
 
     async def _drain(self) -> None:
+        timeout = self.server.settings.write_timeout
         try:
-            await asyncio.wait_for(self.writer.drain(), WRITE_STALL_TIMEOUT)
+            await asyncio.wait_for(self.writer.drain(), timeout)
         except TimeoutError:
-            log.warning("%s closing: client read nothing for %.0f s", self.name, WRITE_STALL_TIMEOUT)
+            log.warning("%s closing: client read nothing for %g s (%d bytes waiting)", self.name, timeout,
+                        self.write_buffer_size())
             self.writer.transport.abort()
             raise ConnectionResetError("client stalled") from None
 
@@ -196,7 +252,8 @@ class RdpConnection:
     def _start_output(self) -> None:
         if not self.output_ready and self.conn.active and not self.closing:
             self.output_ready = True
-            self._send_cursor()
+            self._cursor_pending = self._cursor is not None
+            self._send_pointer_state()
             self.dirty_event.set()
 
     async def _on_event(self, event: ev.Event) -> None:
@@ -210,7 +267,8 @@ class RdpConnection:
             self.writer.transport.pause_reading()
             self.flush()
             await self._drain()
-            await self.writer.start_tls(self.server.ssl_context, ssl_handshake_timeout=HANDSHAKE_TIMEOUT)
+            await self.writer.start_tls(self.server.ssl_context,
+                                        ssl_handshake_timeout=self.server.settings.handshake_timeout)
             self.milestones["tls"] = time.monotonic()
             self.conn.security_upgrade_done()
         elif isinstance(event, ev.NegotiationRefused):
@@ -238,6 +296,7 @@ class RdpConnection:
         elif isinstance(event, ev.UnicodeEvent):
             self._on_unicode(event)
         elif isinstance(event, ev.MouseEvent):
+            self._injected_positions.append((event.x, event.y))
             self._input({"t": "move", "x": event.x, "y": event.y})
             if event.button is not None:
                 self._input({"t": "button", "button": event.button, "down": event.down})
@@ -355,8 +414,10 @@ class RdpConnection:
             self._apply_frame(msg)
         elif op == "cursor":
             self._cursor = (msg, msg.payload)
-            if self.conn.active and self.output_ready:
-                self._send_cursor()
+            self._cursor_pending = True
+            self._send_pointer_state()
+        elif op == "pointer":
+            self._on_host_pointer(int(msg.get("x")), int(msg.get("y")))
         elif op == "resized":
             width, height = int(msg.get("width")), int(msg.get("height"))
             self.screen = np.zeros((height, width, 4), np.uint8)
@@ -398,7 +459,39 @@ class RdpConnection:
             self.dirty = [(min(xs), min(ys), x2 - min(xs), y2 - min(ys))]
         self.dirty_event.set()
 
+    def _on_host_pointer(self, x: int, y: int) -> None:
+        """The session's pointer moved. Tell the client only when something other than this
+        client's own input moved it (a program warping it, another viewer): the host's poll
+        lags the client's moves, so any position this connection injected lately is its own.
+        Nothing is sent before the client's first move: where the session's pointer happens to
+        be when a client connects is no reason to pull the user's pointer there."""
+        if not self._injected_positions or (x, y) in self._injected_positions:
+            return
+        self._pointer_pending = (x, y)
+        self._send_pointer_state()
+
+    def _send_pointer_state(self) -> None:
+        """Cursor image and position changes, unless the socket is backed up: then they wait
+        (the latest of each) for the output loop, which sends them once the client reads."""
+        if self.writer.is_closing():
+            return
+        if not (self.conn.active and self.output_ready) or self._congested():
+            if self._cursor_pending or self._pointer_pending:
+                self.dirty_event.set()
+            return
+        if self._cursor_pending:
+            self._send_cursor()
+        if self._pointer_pending is not None:
+            x, y = self._pointer_pending
+            self._pointer_pending = None
+            h, w = (self.screen.shape[:2] if self.screen is not None else (self.conn.height, self.conn.width))
+            if 0 <= x < w and 0 <= y < h:
+                log.debug("%s pointer moved in the session to %d,%d", self.name, x, y)
+                self.write(self.conn.pointer_position(x, y))
+                self.pointer_positions_sent += 1
+
     def _send_cursor(self) -> None:
+        self._cursor_pending = False
         if self._cursor is None or not self.conn.active:
             return
         msg, rgba = self._cursor
@@ -418,19 +511,21 @@ class RdpConnection:
         while not self.closing:
             await self.dirty_event.wait()
             self.dirty_event.clear()
-            if (not self.conn.active or not self.output_ready or not self.output_allowed
-                    or self.screen is None or not self.dirty):
+            if not self.conn.active or not self.output_ready:
                 continue
-            if self.writer.transport.get_write_buffer_size() > WRITE_HIGH_WATER:
+            if self._congested():
                 try:
                     await self._drain()
                 except ConnectionError:
                     return
+            self._send_pointer_state()
+            if not self.output_allowed or self.screen is None or not self.dirty:
+                continue
             rects, self.dirty = self.dirty, []
             screen = self.screen
             h, w = screen.shape[:2]
             clipped = []
-            for x, y, rw, rh in rects:
+            for x, y, rw, rh in coalesce(rects):
                 x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
                 if x1 > x0 and y1 > y0:
                     clipped.append((x0, y0, x1 - x0, y1 - y0))

@@ -3,6 +3,9 @@ run in memory (h11 ``ConnectionPair``, aioquic ``client_and_server``)."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+import time
 from dataclasses import dataclass, field
 
 from rdpfront import cliprdr, mcs, x224
@@ -133,7 +136,7 @@ class MemoryClient:
         self.send(encode(x224.ConnectionRequest(b"Cookie: mstshash=" + username.encode(),
                                                 x224.NegotiationRequest(requested))))
         self.pump()
-        self.server.security_upgrade_done()
+        self._security_upgrade()
         blocks = ClientGccBlocks(CLIENT_CORE, ClientSecurityData(),
                                  ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)))
         gcc = encode(ConferenceCreateRequest(encode(blocks)))
@@ -154,8 +157,14 @@ class MemoryClient:
                           "", username, password, code_page=0)
         self.send_io(encode(BasicSecurityHeader(security_flags)) + encode(info))
         if accept:
-            self.server.accept_credentials()
+            self._accept_credentials()
             self.finish()
+
+    def _security_upgrade(self) -> None:
+        self.server.security_upgrade_done()
+
+    def _accept_credentials(self) -> None:
+        self.server.accept_credentials()
 
     def finish(self, demand: DemandActive | None = None) -> None:
         """Answer the Demand Active (the last PDU received unless given) and finalize."""
@@ -171,3 +180,56 @@ class MemoryClient:
         if "cliprdr" in self.channel_ids and not self._clip_caps_sent:
             self._clip_caps_sent = True
             self.send_clipboard(cliprdr.ClipCaps())
+
+
+class SocketClient(MemoryClient):
+    """The same client over a real TCP connection and TLS, against a running ``RdpServer``.
+    Blocking: run it in a thread when the server shares the caller's event loop."""
+
+    def __init__(self, port: int, *, host: str = "127.0.0.1", receive_buffer: int | None = None,
+                 timeout: float = 15.0) -> None:
+        super().__init__()
+        self.timeout = timeout
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if receive_buffer is not None:  # before connect, so the TCP window starts small
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        raw.settimeout(timeout)
+        raw.connect((host, port))
+        self.sock: socket.socket = raw
+        self.local_port = raw.getsockname()[1]
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def pump(self, data: bytes | None = None) -> list:
+        """Read until at least one whole PDU has come and the server has been quiet a moment."""
+        if data is not None:
+            return super().pump(data)
+        new: list = []
+        deadline = time.monotonic() + self.timeout
+        while True:
+            settled = bool(new) and not self._framer.buffered()
+            self.sock.settimeout(0.2 if settled else max(0.01, deadline - time.monotonic()))
+            try:
+                chunk = self.sock.recv(1 << 16)
+            except TimeoutError:
+                if settled:
+                    return new
+                raise AssertionError(f"the server sent no whole PDU within {self.timeout:g} s") from None
+            if not chunk:
+                if settled:
+                    return new
+                raise ConnectionError("the server closed the connection")
+            new += super().pump(chunk)
+
+    def _security_upgrade(self) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        self.sock = ctx.wrap_socket(self.sock)
+
+    def _accept_credentials(self) -> None:
+        pass  # the server decides
+
+    def close(self) -> None:
+        self.sock.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from compositor.keycodes import rdp_scancode_to_evdev
-from rdpfront.server import MAX_DIRTY_RECTS, RdpConnection, ensure_certificate, server_ssl_context
+from rdpfront.server import MAX_DIRTY_RECTS, RdpConnection, coalesce, ensure_certificate, server_ssl_context
 
 
 def test_certificate_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -41,3 +41,19 @@ def test_scancodes_to_evdev() -> None:
     assert rdp_scancode_to_evdev(0x1D, extended1=True) == 119  # Pause
     assert rdp_scancode_to_evdev(0x57) == 87 and rdp_scancode_to_evdev(0x58) == 88  # F11, F12
     assert rdp_scancode_to_evdev(0x7F) is None
+
+
+def test_coalesced_damage_never_covers_a_pixel_twice() -> None:
+    """The same area damaged many times while a client was slow is encoded once."""
+    assert coalesce([(10, 10, 100, 50)] * 40) == [(10, 10, 100, 50)]
+    rects = [(0, 0, 10, 10), (5, 5, 10, 10), (100, 100, 5, 5), (14, 14, 2, 2), (0, 0, 0, 9)]
+    merged = coalesce(rects)
+    assert sorted(merged) == [(0, 0, 16, 16), (100, 100, 5, 5)]
+    for i, (x, y, w, h) in enumerate(merged):
+        for ox, oy, ow, oh in merged[i + 1:]:
+            assert not (x < ox + ow and ox < x + w and y < oy + oh and oy < y + h)
+    # Every damaged pixel is still covered.
+    for x, y, w, h in rects:
+        for px, py in ((x, y), (x + w - 1, y + h - 1)):
+            if w and h:
+                assert any(mx <= px < mx + mw and my <= py < my + mh for mx, my, mw, mh in merged)

@@ -1,0 +1,109 @@
+"""Driving Debian's real xfreerdp 2.11 on its own Xvfb against an in-process ``RdpServer``
+(shared by the xfreerdp end-to-end tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+
+from compositor.display import Xvfb, start_xvfb
+from compositor.framebuffer import XwdFramebuffer
+from rdpfront.server import RdpServer
+from tests.compositor.helpers import screenshot
+
+PASSWORD = "right-password"
+
+
+@contextmanager
+def client_xvfb(width: int, height: int) -> Iterator[Xvfb]:
+    """An Xvfb for one xfreerdp client, removed afterwards."""
+    workdir = Path(tempfile.mkdtemp(prefix="wrd-rdp-client-"))
+    xvfb = start_xvfb(width=width, height=height, workdir=workdir)
+    try:
+        yield xvfb
+    finally:
+        xvfb.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def run(*argv: str, env: dict[str, str], timeout: float = 10.0) -> str:
+    """A helper program, without blocking the event loop the RDP server runs on."""
+    proc = await asyncio.create_subprocess_exec(*argv, env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.DEVNULL)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    return out.decode(errors="replace")
+
+
+class Harness:
+    def __init__(self, server: RdpServer, port: int, xvfb: Xvfb, home: Path) -> None:
+        self.server, self.port, self.xvfb, self.home = server, port, xvfb, home
+        self.attached: list[tuple[str, int, int]] = []
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    def env(self) -> dict[str, str]:
+        return dict(os.environ, **self.xvfb.env(), HOME=str(self.home))
+
+    async def client(self, *args: str, user: str = "alice", password: str = PASSWORD) -> asyncio.subprocess.Process:
+        proc = await asyncio.create_subprocess_exec(
+            "xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}", f"/v:127.0.0.1:{self.port}",
+            "/f", "/log-level:WARN", *args, env=self.env(),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    async def wait_first_frame(self, timeout: float = 20.0) -> float:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for c in self.server.connections:
+                if c.first_frame_at is not None:
+                    return c.first_frame_at - c.accepted_at
+            await asyncio.sleep(0.05)
+        raise AssertionError("no frame was sent to the client")
+
+    def client_rgb(self) -> np.ndarray:
+        fb = XwdFramebuffer(self.xvfb.framebuffer_path)
+        try:
+            return np.array(fb.screen()[:, :, 2::-1])
+        finally:
+            fb.close()
+
+    async def wait_pixels_match(self, host, tolerance: float, timeout: float = 15.0) -> float:
+        deadline = time.monotonic() + timeout
+        diff = 255.0
+        while time.monotonic() < deadline:
+            session = await asyncio.to_thread(screenshot, host)
+            shown = await asyncio.to_thread(self.client_rgb)
+            diff = float(np.abs(session.astype(np.int16) - shown.astype(np.int16)).mean())
+            if diff <= tolerance:
+                return diff
+            await asyncio.sleep(0.3)
+        raise AssertionError(f"client pixels differ from the session's by {diff:.2f} on average")
+
+    async def xdotool(self, *args: str) -> None:
+        await run("xdotool", *args, env=self.env())
+
+    async def stop_clients(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.terminate()
+                try:
+                    await asyncio.wait_for(proc.wait(), 5)
+                except TimeoutError:
+                    proc.kill()
+                    await proc.wait()
+        self.procs.clear()
+
+
