@@ -286,8 +286,7 @@ async def test_stalled_client_is_bounded_then_dropped(rig: Rig, hosts, caplog) -
 
     rss_before = _rss()
     good_before = good.bytes_written
-    # Random text redrawn ten times a second over most of the screen (``yes`` would flood the
-    # X server so that the host itself stops answering).
+    # Random text redrawn ten times a second over most of the screen: steady, known churn.
     churn = await _exec(alice, "xterm", "-geometry", "130x45+0+0", "-e", "sh", "-c",
                         "while :; do head -c 4000 /dev/urandom | base64 -w 128; sleep 0.1; done")
     max_buffered = 0
