@@ -65,6 +65,27 @@ LATENCY_JS = """async ([selector, region, key, code]) => {
   return null;
 }"""
 
+# Where a video frame's time goes in the page (WRD only): frames received, and from a frame's
+# message arriving to the decoder's output (decode latency, the decoder's queue included: it
+# grows when the browser cannot keep up). Reset at the start of each scenario.
+DIAG_JS = """() => {
+  const d = wrdViewer.display;
+  if (!window.wrdBenchDiag) {
+    const frame = d.frame.bind(d), output = d.videoOutput.bind(d);
+    d.frame = (header, payload) => { const g = window.wrdBenchDiag; g.received++;
+      g.arrived.set(header.seq, performance.now()); return frame(header, payload); };
+    d.videoOutput = (f) => { const g = window.wrdBenchDiag, t = g.arrived.get(f.timestamp);
+      if (t !== undefined) { g.decode.push(performance.now() - t); g.arrived.delete(f.timestamp); }
+      return output(f); };
+  }
+  window.wrdBenchDiag = {arrived: new Map(), decode: [], received: 0};
+}"""
+DIAG_REPORT_JS = """() => {
+  const g = window.wrdBenchDiag, s = [...g.decode].sort((x, y) => x - y);
+  const pick = (q) => s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 10) / 10 : null;
+  return {received: g.received, decode_ms_p50: pick(0.5), decode_ms_p95: pick(0.95)};
+}"""
+
 NOVNC_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>noVNC bench</title>
 <style>html,body{margin:0;background:#111}#screen{width:100vw;height:100vh}</style></head>
 <body><div id="screen"></div><script type="module">
@@ -99,6 +120,14 @@ class Result:
     @property
     def cores(self) -> float:
         return self.cpu_s / self.duration if self.duration else 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all processes, everyone's): contention check."""
+    import psutil
+
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -256,14 +285,18 @@ class ByteCounter:
 
 
 def run_scenarios(page, counter: ByteCounter, *, frames_js: str, canvas_js: str, server_pids: list[int],
-                  content: Content, scenarios: list[str], duration: float, keys: int) -> dict[str, Result]:
+                  content: Content, scenarios: list[str], duration: float, keys: int,
+                  diag_js: str | None = None) -> dict[str, Result]:
     results: dict[str, Result] = {}
     for scenario in scenarios:
         content.start(scenario)
         time.sleep(0.5)
+        if diag_js:
+            page.evaluate(diag_js)  # resets the page's counters
         frames0, bytes0, cpu0, t0 = page.evaluate(frames_js), counter.total, cpu_seconds(server_pids), time.monotonic()
         result = Result()
         per_pid0 = [cpu_seconds([pid]) for pid in server_pids]
+        busy0 = machine_busy_seconds()
         if scenario == "typing":
             content.clear_line()
             frames0, bytes0 = page.evaluate(frames_js), counter.total
@@ -285,6 +318,9 @@ def run_scenarios(page, counter: ByteCounter, *, frames_js: str, canvas_js: str,
         result.extra["per_process_cores"] = [
             round((cpu_seconds([pid]) - start) / result.duration, 2)
             for pid, start in zip(server_pids, per_pid0, strict=True)]
+        if diag_js:
+            result.extra["diag"] = page.evaluate(diag_js)
+        result.extra["machine_busy_cores"] = round((machine_busy_seconds() - busy0) / result.duration, 2)
         results[scenario] = result
         content.stop()
         if scenario == "typing":
@@ -295,6 +331,9 @@ def run_scenarios(page, counter: ByteCounter, *, frames_js: str, canvas_js: str,
               + (f"  latency p50 {statistics.median(result.latencies):6.1f} ms p95 "
                  f"{percentile(result.latencies, 0.95):6.1f} ms ({len(result.latencies)}/{keys})"
                  if result.latencies else ""), flush=True)
+        print(f"               machine busy {result.extra['machine_busy_cores']} of {os.cpu_count()} cores"
+              " (everything running, the browser and other users' work included)"
+              + (f"; browser: {result.extra['diag']}" if result.extra.get("diag") else ""), flush=True)
     return results
 
 
@@ -305,6 +344,7 @@ def bench_wrd(browser, host, console, desktop: int, cookie: str, args, content: 
     page.goto(f"{console.url}/desktops/{desktop}/view")
     page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'connected'", timeout=30000)
     page.evaluate("window.wrdBenchKeyTarget = () => document.querySelector('#wrd-viewer .wrd-keys')")
+    page.evaluate(DIAG_JS)
     time.sleep(2)
     daphne_pid = console.proc.pid if console.proc else None
     pids = [host.proc.pid] + ([daphne_pid] if daphne_pid else [])
@@ -314,7 +354,7 @@ def bench_wrd(browser, host, console, desktop: int, cookie: str, args, content: 
     results = run_scenarios(
         page, counter, frames_js=frames_js,
         canvas_js="document.querySelector('#wrd-viewer canvas')", server_pids=pids, content=content,
-        scenarios=args.scenarios, duration=args.duration, keys=args.keys)
+        scenarios=args.scenarios, duration=args.duration, keys=args.keys, diag_js=DIAG_REPORT_JS)
     context.close()
     return results
 

@@ -403,3 +403,165 @@ def test_a_viewer_that_never_acks_does_not_hold_up_the_others(browser, stack):
     finally:
         page.evaluate("window.stuck && window.stuck.ws.close()")
         close_page(page)
+
+
+# --- IME, dead keys, shortcuts and stuck modifiers, driven through Chromium's own input
+# pipeline (CDP Input.*), so the page sees the same event sequence a real IME or keyboard
+# produces: composition events, "Dead" keydowns, isComposing keydowns.
+
+RECORD_OPS = """() => {
+  window.sentOps = [];
+  const send = wrdViewer.sendOp.bind(wrdViewer);
+  wrdViewer.sendOp = (header, payload) => { window.sentOps.push(header); return send(header, payload); };
+}"""
+
+
+def wait_for_file(path, predicate, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        if predicate(text):
+            return text
+        time.sleep(0.1)
+    return text
+
+
+def typed_into_cat(page, stack, name: str, typing) -> str:
+    """Run ``cat > file`` in the session's xterm, call ``typing()``, end the line and the
+    input (Enter, Ctrl+D) and return what cat wrote."""
+    out = stack["workdir"] / name
+    page.keyboard.type(f"cat > {out}")
+    page.keyboard.press("Enter")
+    wait_for_file(out, lambda text: out.exists(), timeout=5)
+    time.sleep(0.3)
+    typing()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Control+d")
+    text = wait_for_file(out, lambda text: text.endswith("\n"))
+    time.sleep(0.3)  # cat has exited and the prompt is back before the next test types
+    return text
+
+
+def cdp_key(cdp, type_: str, *, key: str, code: str, text: str = "", vk: int = 0, modifiers: int = 0):
+    params = {"type": type_, "key": key, "code": code, "modifiers": modifiers,
+              "windowsVirtualKeyCode": vk, "nativeVirtualKeyCode": vk}
+    if text:
+        params.update(text=text, unmodifiedText=text)
+    cdp.send("Input.dispatchKeyEvent", params)
+
+
+def test_ime_composition_arrives_as_text(browser, stack):
+    """An IME composing 日本語 (with intermediate kana updates, keys swallowed by the IME) and
+    committing it: only the committed text reaches the session, exactly once."""
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        page.evaluate(RECORD_OPS)
+        cdp = page.context.new_cdp_session(page)
+
+        def typing():
+            for step in ("に", "にほ", "にほん", "にほんご", "日本語"):
+                # The IME eats the key (keyCode 229 / "Process") and updates the composition.
+                cdp_key(cdp, "rawKeyDown", key="Process", code="KeyN", vk=229)
+                cdp.send("Input.imeSetComposition",
+                         {"text": step, "selectionStart": len(step), "selectionEnd": len(step)})
+                cdp_key(cdp, "keyUp", key="Process", code="KeyN", vk=229)
+            cdp.send("Input.insertText", {"text": "日本語"})  # commit
+            page.keyboard.type("!")
+
+        text = typed_into_cat(page, stack, "ime.txt", typing)
+        assert text == "日本語!\n"
+        sent = [e for op in page.evaluate("window.sentOps") if op["op"] == "input" for e in op["events"]]
+        texts = [e["text"] for e in sent if e["t"] == "text" and not e["text"].isascii()]
+        assert texts == ["日本語"], texts  # no partial kana, no duplicate from the input event
+        assert page.evaluate("wrdViewer.sink.value") == ""
+    finally:
+        close_page(page)
+
+
+def test_dead_key_composes_a_character(browser, stack):
+    """US-international style dead keys: a "Dead" keydown sends nothing, the composed
+    character that follows arrives as text; also the GTK-style sequence where the dead key
+    opens a composition (¨) that the next key commits (ä)."""
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        cdp = page.context.new_cdp_session(page)
+
+        def typing():
+            # Windows/macOS/Chromium style: keydown key=Dead, then the composed key.
+            cdp_key(cdp, "rawKeyDown", key="Dead", code="Quote", vk=222)
+            cdp_key(cdp, "keyUp", key="Dead", code="Quote", vk=222)
+            cdp_key(cdp, "keyDown", key="ä", code="KeyA", text="ä", vk=65)
+            cdp_key(cdp, "keyUp", key="ä", code="KeyA", vk=65)
+            # Shifted: Ä on the A key.
+            cdp_key(cdp, "rawKeyDown", key="Shift", code="ShiftLeft", vk=16, modifiers=8)
+            cdp_key(cdp, "rawKeyDown", key="Dead", code="Quote", vk=222, modifiers=8)
+            cdp_key(cdp, "keyUp", key="Dead", code="Quote", vk=222, modifiers=8)
+            cdp_key(cdp, "keyDown", key="Ä", code="KeyA", text="Ä", vk=65, modifiers=8)
+            cdp_key(cdp, "keyUp", key="Ä", code="KeyA", vk=65, modifiers=8)
+            cdp_key(cdp, "keyUp", key="Shift", code="ShiftLeft", vk=16)
+            # Linux/GTK style: the dead key starts a composition showing ¨, the next key commits.
+            cdp_key(cdp, "rawKeyDown", key="Dead", code="BracketRight", vk=221)
+            cdp.send("Input.imeSetComposition", {"text": "¨", "selectionStart": 1, "selectionEnd": 1})
+            cdp_key(cdp, "keyUp", key="Dead", code="BracketRight", vk=221)
+            cdp_key(cdp, "rawKeyDown", key="Process", code="KeyO", vk=229)
+            cdp.send("Input.insertText", {"text": "ö"})
+            cdp_key(cdp, "keyUp", key="o", code="KeyO", vk=79)
+            page.keyboard.type("a")  # an ordinary key after the dead keys is itself again
+
+        assert typed_into_cat(page, stack, "dead.txt", typing) == "äÄöa\n"
+    finally:
+        close_page(page)
+
+
+def test_ctrl_c_interrupts_a_program(browser, stack):
+    """Ctrl+letter reaches the desktop as the key combination: Ctrl+C interrupts `sleep 100`
+    (the command typed after it runs at once, not 100 s later)."""
+    marker = stack["workdir"] / "after-ctrl-c"
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        page.keyboard.type("sleep 100")
+        page.keyboard.press("Enter")
+        time.sleep(0.5)
+        started = time.monotonic()
+        page.keyboard.press("Control+c")
+        time.sleep(0.3)
+        page.keyboard.type(f"touch {marker}")
+        page.keyboard.press("Enter")
+        wait_for_file(marker, lambda text: marker.exists(), timeout=15)
+        assert marker.exists(), "sleep 100 was not interrupted by Ctrl+C"
+        assert time.monotonic() - started < 15
+    finally:
+        close_page(page)
+
+
+def test_blur_releases_held_modifiers(browser, stack):
+    """Shift held when the page loses focus (e.g. Alt+Tab away): the page sends release_all and
+    the desktop does not keep Shift down, so a later "a" types "a"."""
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        page.evaluate(RECORD_OPS)
+
+        def typing():
+            page.keyboard.down("Shift")
+            page.keyboard.press("KeyB")  # B: Shift really reached the desktop
+            page.evaluate("window.sentOps.length = 0")
+            # The window loses focus while Shift is down; its keyup goes elsewhere. Headless
+            # Chromium keeps every page focused, so the blur a real Alt+Tab gives is dispatched.
+            page.evaluate("window.dispatchEvent(new FocusEvent('blur'))")
+            page.wait_for_function(
+                "window.sentOps.some((op) => op.op === 'input' && op.events.some((e) => e.t === 'release_all'))",
+                timeout=5000)
+            page.keyboard.up("Shift")  # the page never saw this keyup's keydown as held any more
+            page.evaluate("wrdViewer.input.focus()")
+            page.keyboard.press("KeyA")
+
+        assert typed_into_cat(page, stack, "blur.txt", typing) == "Ba\n"
+        held = page.evaluate("wrdViewer.input.down.size")
+        assert held == 0
+    finally:
+        close_page(page)
