@@ -32,14 +32,17 @@ from compositor.launcher import launch_host
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def pss_kib(pid: int) -> int:
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(PSS, USS) in KiB: the proportional share, and what only this process holds."""
+    fields: dict[str, int] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
+            name, _, rest = line.partition(":")
+            if rest.strip().endswith("kB"):
+                fields[name] = int(rest.split()[0])
     except OSError:
         pass
-    return 0
+    return fields.get("Pss", 0), fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -166,13 +169,18 @@ def main() -> None:
     try:
         time.sleep(3)  # let the desktop settle (openbox, xterm, shell)
         groups = session_pids(host.runtime_dir, host.pid)
-        print("\n== idle session memory (PSS), 1920x1080, openbox + xterm ==")
-        total = 0
+        print("\n== idle session memory, 1920x1080, openbox + xterm ==")
+        print("  (PSS shares libraries among every process mapping them, so it falls as sessions are")
+        print("   added; USS is what each extra session costs at least)")
+        total_pss = total_uss = 0
         for name, pids in groups.items():
-            kib = sum(pss_kib(p) for p in pids)
-            total += kib
-            print(f"  {name:<17} {kib / 1024:7.1f} MiB  ({len(pids)} process{'es' if len(pids) != 1 else ''})")
-        print(f"  {'total':<17} {total / 1024:7.1f} MiB")
+            pss = sum(memory_kib(p)[0] for p in pids)
+            uss = sum(memory_kib(p)[1] for p in pids)
+            total_pss += pss
+            total_uss += uss
+            print(f"  {name:<17} PSS {pss / 1024:6.1f} MiB  USS {uss / 1024:6.1f} MiB"
+                  f"  ({len(pids)} process{'es' if len(pids) != 1 else ''})")
+        print(f"  {'total':<17} PSS {total_pss / 1024:6.1f} MiB  USS {total_uss / 1024:6.1f} MiB")
 
         print(f"\n== idle session CPU over {args.idle_seconds:.0f} s (no viewer) ==")
         all_pids = [p for pids in groups.values() for p in pids]
