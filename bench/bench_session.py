@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -199,6 +200,7 @@ def main() -> None:
         with BlockingHostClient(host.socket_path) as c:
             c.request("stop")
 
+    shutil.rmtree(root, ignore_errors=True)
     print("\n== full-screen capture cost, 1920x1080 ==")
     mmap_ms, xget_ms = capture_costs(1920, 1080)
     print(f"  -fbdir mmap copy (Xvfb sessions):      {mmap_ms:6.2f} ms")
