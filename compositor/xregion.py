@@ -11,7 +11,7 @@ from __future__ import annotations
 from Xlib.ext import xfixes
 from Xlib.protocol import rq, structs
 
-Rect = tuple[int, int, int, int]
+from compositor.rects import Rect
 
 
 class CreateRegion(rq.Request):

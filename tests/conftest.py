@@ -37,6 +37,13 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(_RUNTIME_ROOT, ignore_errors=True)
 
 
+def free_port() -> int:
+    """A free TCP port on loopback (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = "condition"):
     """Poll ``predicate`` until it returns something truthy; fail the test after ``timeout``."""
     deadline = time.monotonic() + timeout

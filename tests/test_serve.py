@@ -17,13 +17,7 @@ from pathlib import Path
 import pytest
 
 from compositor import processes
-from tests.conftest import ROOT, end_process, session_process_env, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import ROOT, end_process, free_port, session_process_env, wait_until
 
 
 def children_of(pid: int) -> set[int]:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-Rect = tuple[int, int, int, int]  # x, y, w, h
+from compositor.rects import Rect
 
 
 @dataclass

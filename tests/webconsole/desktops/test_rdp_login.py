@@ -7,9 +7,10 @@ xfreerdp on its own Xvfb whose pixels are compared with the session's screen.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,8 +19,9 @@ from django.contrib.auth.models import User
 
 from compositor.client import BlockingHostClient
 from compositor.framebuffer import XwdFramebuffer
-from tests.compositor.helpers import session_env
-from tests.conftest import ROOT, end_process, session_process_env, wait_until
+from tests.compositor.helpers import screenshot, session_env
+from tests.conftest import ROOT, end_process, free_port, session_process_env, wait_until
+from tests.rdpfront.xfreerdp import client_xvfb
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopSession, DesktopState
 from webconsole.desktops.rdp import LoginThrottle
@@ -38,12 +40,6 @@ def test_login_throttle_blocks_after_repeated_failures():
     throttle.failed("alice", now=170.0)
     throttle.succeeded("alice")
     assert not throttle.blocked("alice", now=171.0)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -65,12 +61,9 @@ def rdpserver(celery_worker, tmp_path):
 
 
 @pytest.fixture
-def client_display(tmp_path):
-    from compositor.display import start_xvfb
-
-    xvfb = start_xvfb(width=WIDTH, height=HEIGHT, workdir=tmp_path / "client")
-    yield xvfb
-    xvfb.stop()
+def client_display():
+    with client_xvfb(WIDTH, HEIGHT) as xvfb:
+        yield xvfb
 
 
 def xfreerdp(display, port: int, user: str, password: str, tmp_path) -> subprocess.Popen:
@@ -82,14 +75,14 @@ def xfreerdp(display, port: int, user: str, password: str, tmp_path) -> subproce
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
+def host_of(session: DesktopSession) -> SimpleNamespace:
+    """What the session-host test helpers need of a desktop row."""
+    runtime_dir = Path(session.runtime_dir)
+    return SimpleNamespace(display=session.display, runtime_dir=runtime_dir, socket_path=session.socket_path)
+
+
 def client_matches_session(display, session: DesktopSession) -> float | None:
-    with BlockingHostClient(session.socket_path) as client:
-        png = client.request("screenshot").payload
-    import io
-
-    from PIL import Image
-
-    remote = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+    remote = screenshot(host_of(session)).astype(np.int16)
     fb = XwdFramebuffer(display.framebuffer_path)
     try:
         local = np.array(fb.screen()[:, :, 2::-1]).astype(np.int16)
@@ -137,15 +130,8 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
         sessions = DesktopSession.objects.filter(owner__username="rdpuser")
         assert [s.pk for s in sessions] == [session.pk]  # the same desktop, not a new one
         titles = subprocess.run(["xdotool", "search", "--name", "still-here"],
-                                env=session_env_for(session), capture_output=True, text=True).stdout
+                                env=session_env(host_of(session)), capture_output=True, text=True).stdout
         assert titles.strip(), "the window opened before the reconnect is gone"
     finally:
         end_process(again)
         services.desktop_stop(session=DesktopSession.objects.get(pk=session.pk))
-
-
-def session_env_for(session: DesktopSession) -> dict[str, str]:
-    from pathlib import Path
-    from types import SimpleNamespace
-
-    return session_env(SimpleNamespace(display=session.display, runtime_dir=Path(session.runtime_dir)))
