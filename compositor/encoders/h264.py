@@ -21,8 +21,8 @@ WebP lossless frame instead of an H.264 frame: cheaper to encode and decode, and
 safe because a browser only ever draws an H.264 frame's own ``rects``, which are always
 converted and encoded fresh; RDP front ends that draw whole pictures set ``small=0``.
 
-Options: ``crf`` (default 26), ``pad`` (``"sps"``/``"explicit"``), ``small`` (pixels),
-``lossless``, ``settle``.
+Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``
+(``"sps"``/``"explicit"``), ``small`` (pixels), ``lossless``, ``settle``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ from compositor.encoders.regions import clip
 log = logging.getLogger(__name__)
 
 
+DEFAULT_QP = 28
+
+
 def _align(value: int, to: int) -> int:
     return -(-value // to) * to
 
@@ -53,7 +56,16 @@ class H264Encoder(Encoder):
 
     def __init__(self, width: int, height: int, options: dict[str, Any]) -> None:
         super().__init__(width, height, options)
-        self.crf = int(options.get("crf", 26))
+        # Rate control: a constant quantiser unless a ``crf`` is asked for. CRF makes x264 build
+        # a quarter-size copy of every frame and estimate its cost (its look-ahead analysis),
+        # about a third of the encoder's time on a 1080p pan (docs/encoders.md).
+        if "crf" in options:
+            self.rate = {"crf": str(int(options["crf"]))}
+        else:
+            qp = int(options.get("qp", DEFAULT_QP))
+            if not 0 <= qp <= 51:
+                raise ValueError(f"h264 option qp must be 0..51, not {qp}")
+            self.rate = {"qp": str(qp)}
         self.pad = options.get("pad", "sps")
         if self.pad not in ("sps", "explicit"):
             raise ValueError(f"h264 option pad must be 'sps' or 'explicit', not {self.pad!r}")
@@ -77,7 +89,7 @@ class H264Encoder(Encoder):
             "preset": "ultrafast",
             "tune": "zerolatency",
             "profile": "baseline",
-            "crf": str(self.crf),
+            **self.rate,
             "forced-idr": "1",
             # No periodic keyframes (a joining viewer asks for one), no scene-cut IDRs, headers
             # before every IDR, and say the colour matrix we converted with (BT.601 limited).

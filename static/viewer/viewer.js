@@ -243,8 +243,22 @@ export class Viewer {
       return;
     }
     await this.root.requestFullscreen();
-    // In fullscreen, Chromium lets a page take Ctrl+W/Ctrl+T/Alt+Tab-like keys.
-    try { await navigator.keyboard?.lock(); } catch { /* not supported */ }
+    // In fullscreen, Chromium lets a page take the keys it otherwise keeps (Ctrl+W, Ctrl+T,
+    // Ctrl+N, Alt+Tab where the OS allows); Esc must then be held to leave fullscreen.
+    // dataset.keyboardLock says whether the browser granted it ("on"), refused it or lacks it.
+    try {
+      await navigator.keyboard.lock();
+      this.root.dataset.keyboardLock = "on";
+    } catch {
+      this.root.dataset.keyboardLock = "unavailable";
+    }
+  }
+
+  fullscreenChanged() {
+    if (document.fullscreenElement) return;
+    navigator.keyboard?.unlock?.();
+    this.root.dataset.keyboardLock = "off";
+    this.input.releaseAll(); // leaving fullscreen by a held Esc: nothing stays pressed
   }
 
   // -- UI ---------------------------------------------------------------------------------
@@ -254,6 +268,7 @@ export class Viewer {
     q("[data-action=fit]").addEventListener("click", () => this.setMode("fit"));
     q("[data-action=native]").addEventListener("click", () => this.setMode("1:1"));
     q("[data-action=fullscreen]").addEventListener("click", () => this.toggleFullscreen());
+    document.addEventListener("fullscreenchange", () => this.fullscreenChanged());
     q("[data-action=resize]").addEventListener("change", (e) => {
       this.resizeToWindow = e.target.checked;
       localStorage.setItem("wrd.resize", this.resizeToWindow ? "1" : "0");

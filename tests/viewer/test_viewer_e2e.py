@@ -565,3 +565,63 @@ def test_blur_releases_held_modifiers(browser, stack):
         assert held == 0
     finally:
         close_page(page)
+
+
+def test_ctrl_v_pastes_the_browser_clipboard(browser, stack):
+    """Ctrl+V in the viewer: the browser's clipboard text reaches the session's CLIPBOARD first,
+    then Ctrl+V itself, so a program that pastes on Ctrl+V pastes what the user copied locally.
+    The program is an xterm bound to paste CLIPBOARD on Ctrl+V, running ``cat > file``."""
+    host, workdir = stack["host"], stack["workdir"]
+    out = workdir / "ctrl-v.txt"
+    host.request("exec", argv=[
+        "xterm", "-geometry", "40x5+500+400", "-xrm", "*VT100.translations: #override Ctrl<Key>v: "
+        "insert-selection(CLIPBOARD)", "-e", "sh", "-c", f"cat > {out}"])
+    wait_for_file(out, lambda text: out.exists(), timeout=10)
+    page = open_viewer(browser, stack, permissions=["clipboard-read", "clipboard-write"])
+    box = None
+    try:
+        settle(page)
+        # No window manager: the keyboard focus follows the pointer into that xterm.
+        box = page.evaluate("(() => { const r = document.querySelector('#wrd-viewer canvas')"
+                            ".getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; })()")
+        page.mouse.move(box[0] + 600 * box[2] / 1024, box[1] + 430 * box[3] / 768)
+        page.evaluate("navigator.clipboard.writeText('pasted-with-ctrl-v 42')")
+        time.sleep(0.5)
+        page.evaluate("wrdViewer.input.focus()")
+        page.keyboard.press("Control+v")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Control+d")  # cat ends, and that xterm with it
+        text = wait_for_file(out, lambda text: text.endswith("\n"))
+        assert text == "pasted-with-ctrl-v 42\n"
+        assert host.request("clipboard_get").get("text") == "pasted-with-ctrl-v 42"
+    finally:
+        if box:  # the pointer (and so the focus) back over the session's own terminal
+            page.mouse.move(box[0] + 200 * box[2] / 1024, box[1] + 100 * box[3] / 768)
+        time.sleep(0.3)
+        close_page(page)
+
+
+def test_fullscreen_locks_the_keyboard_and_ctrl_w_reaches_the_desktop(browser, stack):
+    """Full screen asks for the Keyboard Lock API (so Ctrl+W/Ctrl+T go to the desktop, not the
+    browser); Ctrl+W then erases a word in the session's terminal, and leaving full screen
+    unlocks."""
+    page = open_viewer(browser, stack)
+    try:
+        settle(page)
+        page.click("[data-action=fullscreen]")
+        page.wait_for_function("document.fullscreenElement === document.getElementById('wrd-viewer')",
+                               timeout=5000)
+        page.wait_for_function("document.getElementById('wrd-viewer').dataset.keyboardLock === 'on'",
+                               timeout=5000)
+        page.evaluate("wrdViewer.input.focus()")
+
+        def typing():
+            page.keyboard.type("keep gone")
+            page.keyboard.press("Control+w")  # the tty's word erase: "gone" goes
+
+        assert typed_into_cat(page, stack, "ctrl-w.txt", typing) == "keep \n"
+        page.evaluate("document.exitFullscreen()")
+        page.wait_for_function("document.getElementById('wrd-viewer').dataset.keyboardLock === 'off'",
+                               timeout=5000)
+    finally:
+        close_page(page)

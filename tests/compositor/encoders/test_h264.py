@@ -150,3 +150,21 @@ def test_small_damage_is_lossless_and_mixes_with_video(terminal_screen, psnr, de
     paint(big)
     assert np.array_equal(canvas[100:115, 40:48], screen[100:115, 40:48, :3])  # not overdrawn
     assert psnr(canvas, screen[:, :, :3]) > 35
+
+
+def test_rate_control_constant_quantiser_by_default_and_crf_on_request(terminal_screen, psnr):
+    """Default: a constant quantiser (x264 skips its look-ahead cost estimate); a lower qp
+    gives a larger, closer keyframe; ``crf`` still selects CRF; out-of-range qp is refused."""
+    screen = np.ascontiguousarray(terminal_screen[:480, :640])
+    sizes = {}
+    for name, options in {"default": {}, "qp20": {"qp": 20}, "qp40": {"qp": 40}, "crf": {"crf": 26}}.items():
+        enc = ENCODERS["h264"](640, 480, options)
+        (key,) = enc.encode(screen, [], full=True)
+        (pic,) = _decode(av.CodecContext.create("h264", "r"), key)
+        assert psnr(pic[:480, :640], screen[:, :, :3]) > (25 if name == "qp40" else 35)
+        sizes[name] = len(key.payload)
+    assert ENCODERS["h264"](64, 64, {}).rate == {"qp": "28"}
+    assert ENCODERS["h264"](64, 64, {"crf": 30}).rate == {"crf": "30"}
+    assert sizes["qp20"] > sizes["default"] > sizes["qp40"]
+    with pytest.raises(ValueError, match="qp"):
+        ENCODERS["h264"](64, 64, {"qp": 60})
