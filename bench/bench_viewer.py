@@ -1,7 +1,7 @@
 """Browser viewer benchmark: WRD's viewer versus x11vnc + noVNC on the same screen and content.
 
     .venv/bin/python bench/bench_viewer.py [--duration 8] [--keys 30] [--no-peer]
-        [--scenarios typing,idle,scroll,animation]
+        [--scenarios typing,idle,scroll,animation] [--load N]
 
 One session host at 1920×1080 (real Xvfb, an xterm), the console under daphne, headless Debian
 Chromium. For each scenario it prints frames per second drawn in the browser, bytes per second
@@ -16,7 +16,8 @@ x11vnc + websockify, for WRD the session host + daphne. Scenarios run one viewer
 Content: idle (nothing changes); typing (keys into the xterm, one every 0.5 s); scroll (a
 full-screen xterm printing 50 lines per second); animation (a full-screen window panning a
 smooth texture at 30 frames per second, one CopyArea per frame).
-Not a pass/fail test; every process it starts is ended by pid.
+``--load N`` runs N busy-looping processes alongside (contention on purpose: the figures under a
+saturated machine). Not a pass/fail test; every process it starts is ended by pid.
 """
 
 from __future__ import annotations
@@ -429,6 +430,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=30)
     parser.add_argument("--no-peer", action="store_true")
     parser.add_argument("--scenarios", default="typing,idle,scroll,animation")
+    parser.add_argument("--load", type=int, default=0, help="busy-looping processes to run alongside")
     parser.add_argument("--animate", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--focus", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -443,6 +445,8 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="wrd-bench-viewer-"))
     host = console = None
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+            for _ in range(args.load)]
     try:
         host = harness.start_host(workdir, width=WIDTH, height=HEIGHT, startup=STARTUP, max_fps=60)
         console = harness.Console(workdir)
@@ -452,7 +456,7 @@ def main() -> None:
         console.start()
         content = Content(host)
         print(f"{WIDTH}x{HEIGHT}, {args.duration:.0f} s per scenario, {args.keys} keys for typing latency, "
-              f"{os.cpu_count()} cores")
+              f"{os.cpu_count()} cores, {args.load} busy-looping processes alongside")
         with sync_playwright() as p:
             browser = harness.launch_chromium(p)
             try:
@@ -472,6 +476,9 @@ def main() -> None:
                 browser.close()
         report(ours, peer)
     finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
         if console is not None:
             console.close()
         if host is not None:
