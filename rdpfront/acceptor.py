@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from rdpfront import cliprdr, events, mcs, x224
+from rdpfront import cliprdr, disp, dvc, events, mcs, x224
 from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, Writer, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
@@ -110,7 +110,9 @@ class AcceptorConfig:
     fastpath_output: bool = True  # False: slow-path updates only, even to clients that could do better
     max_width: int = 8192
     max_height: int = 8192
-    channels: tuple[str, ...] = (cliprdr.CHANNEL_NAME,)
+    channels: tuple[str, ...] = (cliprdr.CHANNEL_NAME, dvc.CHANNEL_NAME)
+    # Dynamic channels opened over drdynvc once active: Display Control (client-driven resize).
+    display_control: bool = True
 
 
 # ---- states (each carries what it needs) -------------------------------------------------
@@ -200,6 +202,21 @@ class _Clipboard:
     client_caps_seen: bool = False
 
 
+DISP_CHANNEL_ID = 1  # our id for the Display Control dynamic channel
+
+
+@dataclass
+class _DynamicChannels:
+    """The drdynvc static channel and the dynamic channels opened on it."""
+
+    channel_id: int
+    reassembler: ChannelReassembler = field(default_factory=ChannelReassembler)
+    pieces: dvc.DvcReassembler = field(default_factory=dvc.DvcReassembler)
+    version: int | None = None  # the client's capabilities version, once it answered
+    names: dict[int, str] = field(default_factory=dict)  # asked for: channel id -> name
+    open: set[int] = field(default_factory=set)
+
+
 class ServerConnection:
     """One RDP client, server side. Feed ``receive_data``; drain ``events`` and ``data_to_send``."""
 
@@ -218,6 +235,7 @@ class ServerConnection:
         self.channel_ids: dict[str, int] = {}  # channel name -> MCS channel id
         self._channel_names: dict[int, str] = {}
         self._clipboard: _Clipboard | None = None
+        self._dynamic: _DynamicChannels | None = None
         self.width = 0
         self.height = 0
         self.bpp = 32
@@ -554,6 +572,8 @@ class ServerConnection:
                 self.channel_ids[ch.name.lower()] = cid
         if cliprdr.CHANNEL_NAME in self.channel_ids:
             self._clipboard = _Clipboard(self.channel_ids[cliprdr.CHANNEL_NAME])
+        if dvc.CHANNEL_NAME in self.channel_ids:
+            self._dynamic = _DynamicChannels(self.channel_ids[dvc.CHANNEL_NAME])
         early = 0  # no RNS_UD_SC_* extras (edge actions, dynamic DST, skip channel join)
         server = ServerGccBlocks(
             ServerCoreData(0x00080004, int(self.requested_protocols), early),
@@ -681,6 +701,8 @@ class ServerConnection:
             if self._clipboard is not None:
                 self._out += self._clip_send(cliprdr.ClipCaps())
                 self._out += self._clip_send(cliprdr.MonitorReady())
+            if self._dynamic is not None and self.config.display_control:
+                self._out += self._dvc_send(dvc.CapsRequest(version=1))
         self._events.append(events.Activated(
             self.width, self.height, self.bpp, core.keyboard_layout, self.fastpath_output,
             self.max_request_size, st.reactivation))
@@ -768,6 +790,9 @@ class ServerConnection:
     # static virtual channels -------------------------------------------------------------
 
     def _on_channel_data(self, channel_id: int, data: bytes) -> None:
+        if self._dynamic is not None and channel_id == self._dynamic.channel_id:
+            self._on_drdynvc(data)
+            return
         clip = self._clipboard
         if clip is None or channel_id != clip.channel_id:
             return  # a channel we opened for the client but do not serve
@@ -791,6 +816,67 @@ class ServerConnection:
                 self._out += self._clip_send(cliprdr.FormatDataResponse(b"", ok=False))
         elif isinstance(pdu, cliprdr.FormatDataResponse):
             self._events.append(events.ClipboardText(pdu.text() if pdu.ok else None))
+
+    # dynamic virtual channels ------------------------------------------------------------
+
+    @property
+    def display_control_open(self) -> bool:
+        return self._dynamic is not None and DISP_CHANNEL_ID in self._dynamic.open
+
+    def _dvc_send(self, pdu: dvc.DvcPdu) -> bytes:
+        assert self._dynamic is not None
+        log.debug("%s drdynvc -> %s", self._log, pdu)
+        return self.channel_send(self._dynamic.channel_id, dvc.encode_dvc(pdu))
+
+    def _dvc_message(self, channel_id: int, message: bytes) -> bytes:
+        assert self._dynamic is not None
+        return b"".join(self.channel_send(self._dynamic.channel_id, piece)
+                        for piece in dvc.split_message(channel_id, message))
+
+    def _on_drdynvc(self, data: bytes) -> None:
+        dyn = self._dynamic
+        assert dyn is not None
+        message = dyn.reassembler.push(ChannelPdu.decode(Reader(data)))
+        if message is None:
+            return
+        pdu = dvc.decode_dvc(message)
+        log.debug("%s drdynvc <- %s", self._log, pdu)
+        if isinstance(pdu, dvc.CapsResponse):
+            if dyn.version is not None:
+                return  # a repeated answer: the channels are already asked for
+            dyn.version = pdu.version
+            if self.config.display_control:
+                dyn.names[DISP_CHANNEL_ID] = disp.CHANNEL_NAME
+                self._out += self._dvc_send(dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME))
+        elif isinstance(pdu, dvc.CreateResponse):
+            name = dyn.names.get(pdu.channel_id)
+            if name is None:
+                raise RemoteProtocolError(f"DVC Create Response for channel {pdu.channel_id}, never asked for")
+            if not pdu.ok:
+                log.info("%s client has no %s (status %#x)", self._log, name, pdu.status & 0xFFFFFFFF)
+                return
+            dyn.open.add(pdu.channel_id)
+            if pdu.channel_id == DISP_CHANNEL_ID:
+                self._out += self._dvc_message(DISP_CHANNEL_ID, disp.encode_disp(disp.Caps()))
+        elif isinstance(pdu, dvc.DataFirst | dvc.Data):
+            if pdu.channel_id not in dyn.open:
+                raise RemoteProtocolError(f"DVC data on channel {pdu.channel_id}, which is not open")
+            whole = dyn.pieces.push(pdu)
+            if whole is not None and pdu.channel_id == DISP_CHANNEL_ID:
+                self._on_display_control(whole)
+        elif isinstance(pdu, dvc.Close):
+            dyn.open.discard(pdu.channel_id)
+            dyn.pieces.drop(pdu.channel_id)
+        else:
+            raise RemoteProtocolError(f"unexpected {type(pdu).__name__} from the client on drdynvc")
+
+    def _on_display_control(self, message: bytes) -> None:
+        pdu = disp.decode_disp(message)
+        if not isinstance(pdu, disp.MonitorLayout):
+            raise RemoteProtocolError(f"unexpected {type(pdu).__name__} from the client on Display Control")
+        width, height = pdu.desktop_size()
+        width, height = min(width, self.config.max_width), min(height, self.config.max_height)
+        self._events.append(events.DisplayLayout(width, height, len(pdu.monitors)))
 
     def _require_active(self, what: str) -> None:
         if not isinstance(self.state, Active):

@@ -133,6 +133,18 @@ class ClipboardText:
 
 
 @dataclass(frozen=True)
+class DisplayLayout:
+    """The client asks for a new desktop size (MS-RDPEDISP Monitor Layout): its window was
+    resized. ``width``/``height`` are already held within the extension's bounds; answer by
+    resizing the session, then ``resize()`` (a Deactivation-Reactivation) — also when the size
+    stays, so a client that waits for the reactivation before asking again is not left waiting."""
+
+    width: int
+    height: int
+    monitors: int = 1
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """The client asks to end the session (Shutdown Request PDU); answer with ``shutdown_denied`` or ``disconnect``."""
 
@@ -151,4 +163,4 @@ class Disconnected:
 
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
-         | ClipboardOffer | ClipboardText | Shutdown | FrameAcknowledged | Disconnected)
+         | ClipboardOffer | ClipboardText | DisplayLayout | Shutdown | FrameAcknowledged | Disconnected)

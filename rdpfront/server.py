@@ -171,6 +171,9 @@ class RdpConnection:
         self._pointer_pending: tuple[int, int] | None = None
         self._injected_positions: deque[tuple[int, int]] = deque(maxlen=INJECTED_POSITIONS_KEPT)
         self.output_ready = False
+        self._pending_layout: tuple[int, int] | None = None
+        self.resizes_pushed = 0
+        self.activations = 0  # the first one and every reactivation
         # counters for logs, tests and bench/
         self.bytes_written = 0
         self.pointer_positions_sent = 0
@@ -279,9 +282,13 @@ class RdpConnection:
             self.milestones["login"] = time.monotonic()
         elif isinstance(event, ev.Activated):
             self.milestones.setdefault("active", time.monotonic())
-            log.info("%s active user=%s size=%dx%d bpp=%d fastpath=%s handshake=%.0f ms", self.name,
-                     self.username, event.width, event.height, event.bpp, event.fastpath_output,
-                     (time.monotonic() - self.accepted_at) * 1000)
+            self.activations += 1
+            if event.reactivation:
+                log.info("%s reactivated size=%dx%d bpp=%d", self.name, event.width, event.height, event.bpp)
+            else:
+                log.info("%s active user=%s size=%dx%d bpp=%d fastpath=%s handshake=%.0f ms", self.name,
+                         self.username, event.width, event.height, event.bpp, event.fastpath_output,
+                         (time.monotonic() - self.accepted_at) * 1000)
             # FreeRDP fails on any update that reaches it before its post-connect (the
             # pointer and bitmap callbacks are not set yet), and it processes every PDU
             # already received when the Font Map arrives: wait for the client's first input
@@ -291,6 +298,8 @@ class RdpConnection:
             asyncio.get_running_loop().call_later(OUTPUT_START_DELAY, self._start_output)
             if not self._tasks:
                 self._tasks.append(asyncio.create_task(self._output_loop()))
+            if self._pending_layout is not None:
+                await self._resize_session(*self._pending_layout)
         elif isinstance(event, ev.KeyboardEvent):
             self._on_key(event)
         elif isinstance(event, ev.UnicodeEvent):
@@ -318,12 +327,36 @@ class RdpConnection:
         elif isinstance(event, ev.ClipboardText):
             if event.text is not None and self.host is not None:
                 self.host.send({"op": "clipboard_set", "text": event.text, "selection": "CLIPBOARD"})
+        elif isinstance(event, ev.DisplayLayout):
+            await self._resize_session(event.width, event.height)
         elif isinstance(event, ev.Shutdown):
             # The desktop outlives the connection: deny, and the client disconnects (mstsc
             # closing its window), leaving the session running for a reconnect.
             self.write(self.conn.shutdown_denied())
         elif isinstance(event, ev.Disconnected):
             log.info("%s %s", self.name, event.reason)
+
+    async def _resize_session(self, width: int, height: int) -> None:
+        """The client's window changed size (Display Control): resize the session to it. The
+        host's ``resized`` push reactivates every client of the session at the new size; when
+        the size stays (already that size, or held to the session's maximum) this client is
+        reactivated anyway, so a client waiting for that before asking again is not stuck."""
+        if self.host is None:
+            return
+        if not self.conn.active:
+            self._pending_layout = (width, height)  # asked mid-reactivation: after it
+            return
+        self._pending_layout = None
+        pushes = self.resizes_pushed
+        try:
+            reply = await self.host.request("resize", width=width, height=height)
+        except HostError as exc:
+            log.warning("%s resize to %dx%d failed: %s", self.name, width, height, exc)
+            reply = None
+        log.info("%s client asked for %dx%d, session is %s", self.name, width, height,
+                 f"{reply.get('width')}x{reply.get('height')}" if reply else "unchanged")
+        if self.resizes_pushed == pushes and self.conn.active and not self.closing:
+            self.write(self.conn.resize(self.conn.width, self.conn.height))
 
     async def _login(self, event: ev.Credentials) -> None:
         self.username = event.username
@@ -419,6 +452,7 @@ class RdpConnection:
         elif op == "pointer":
             self._on_host_pointer(int(msg.get("x")), int(msg.get("y")))
         elif op == "resized":
+            self.resizes_pushed += 1
             width, height = int(msg.get("width")), int(msg.get("height"))
             self.screen = np.zeros((height, width, 4), np.uint8)
             self.dirty.clear()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdpfront import cliprdr, mcs, x224
+from rdpfront import cliprdr, disp, dvc, mcs, x224
 from rdpfront.bitmap import BitmapData, BitmapUpdate
 from rdpfront.cursor import Reader, Writer, decode, encode
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate
@@ -99,4 +99,7 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "pointer.large": _plain(LargePointer),
     "svc.channel_pdu": _plain(ChannelPdu),
     "cliprdr": (cliprdr.decode_clipboard, cliprdr.encode_clipboard),
+    "dvc.from_client": (dvc.decode_dvc, dvc.encode_dvc),
+    "dvc.from_server": ((lambda data: dvc.decode_dvc(data, from_server=True)), dvc.encode_dvc),
+    "disp": (disp.decode_disp, disp.encode_disp),
 }

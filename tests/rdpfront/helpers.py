@@ -8,7 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass, field
 
-from rdpfront import cliprdr, mcs, x224
+from rdpfront import cliprdr, dvc, mcs, x224
 from rdpfront.acceptor import IO_CHANNEL_ID, ServerConnection
 from rdpfront.cursor import Reader, encode
 from rdpfront.fastpath import FastPathOutput, Reassembler
@@ -73,6 +73,7 @@ class MemoryClient:
     _framer: Framer = field(default_factory=Framer)
     _reassembler: Reassembler = field(default_factory=Reassembler)
     _clip: ChannelReassembler = field(default_factory=ChannelReassembler)
+    _drdynvc: ChannelReassembler = field(default_factory=ChannelReassembler)
     _clip_caps_sent: bool = False
 
     def send(self, data: bytes) -> None:
@@ -93,6 +94,11 @@ class MemoryClient:
     def send_clipboard(self, pdu: cliprdr.ClipboardPdu) -> None:
         for chunk in chunk_message(cliprdr.encode_clipboard(pdu)):
             self.send_io(chunk, self.channel_ids["cliprdr"])
+
+    def send_dvc(self, pdu: dvc.DvcPdu | bytes) -> None:
+        data = pdu if isinstance(pdu, bytes) else dvc.encode_dvc(pdu)
+        for chunk in chunk_message(data):
+            self.send_io(chunk, self.channel_ids["drdynvc"])
 
     def pump(self, data: bytes | None = None) -> list:
         """Decode the server's bytes into PDUs (appended to ``received``); return the new ones."""
@@ -119,6 +125,9 @@ class MemoryClient:
         return new
 
     def _decode_indication(self, pdu: mcs.SendDataIndication) -> object:
+        if pdu.channel_id == self.channel_ids.get("drdynvc"):
+            message = self._drdynvc.push(ChannelPdu.decode(Reader(pdu.data)))
+            return dvc.decode_dvc(message, from_server=True) if message is not None else None
         if pdu.channel_id != IO_CHANNEL_ID:
             message = self._clip.push(ChannelPdu.decode(Reader(pdu.data)))
             return cliprdr.decode_clipboard(message) if message is not None else None
@@ -200,6 +209,11 @@ class SocketClient(MemoryClient):
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
+
+    def send_dvc(self, pdu: dvc.DvcPdu | bytes) -> None:
+        data = pdu if isinstance(pdu, bytes) else dvc.encode_dvc(pdu)
+        for chunk in chunk_message(data):
+            self.send_io(chunk, self.channel_ids["drdynvc"])
 
     def pump(self, data: bytes | None = None) -> list:
         """Read until at least one whole PDU has come and the server has been quiet a moment."""

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rdpfront import cliprdr, events, mcs, x224
+from rdpfront import cliprdr, disp, dvc, events, mcs, x224
 from rdpfront.acceptor import (
+    DISP_CHANNEL_ID,
     Active,
     Closed,
     ServerConnection,
@@ -337,3 +338,78 @@ def test_fuzzed_streams_into_an_active_connection() -> None:
             client.server.receive_data(mutate(rng, rng.choice(frames)))
         except RemoteProtocolError:
             assert client.server.closed
+
+
+def _layout(*monitors: tuple[int, int, int]) -> bytes:
+    return disp.encode_disp(disp.MonitorLayout(tuple(
+        disp.Monitor(flags, 0, 0, w, h) for flags, w, h in monitors)))
+
+
+def _display_control_open() -> MemoryClient:
+    """Active, with drdynvc: capabilities exchanged and Display Control opened."""
+    client = connected(channels=("cliprdr", "drdynvc"))
+    server = client.server
+    assert client.received[-1] == dvc.CapsRequest(1)  # asked for once active
+    client.send_dvc(dvc.CapsResponse(3))
+    assert client.pump() == [dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME)]
+    assert not server.display_control_open
+    client.send_dvc(dvc.CreateResponse(DISP_CHANNEL_ID, 0))
+    (caps_data,) = client.pump()
+    assert isinstance(caps_data, dvc.Data) and caps_data.channel_id == DISP_CHANNEL_ID
+    assert disp.decode_disp(caps_data.data) == disp.Caps(1, 8192, 8192)
+    assert server.display_control_open
+    server.events()
+    return client
+
+
+def test_display_control_layout_becomes_a_resize_request() -> None:
+    client = _display_control_open()
+    server = client.server
+    client.send_dvc(dvc.Data(DISP_CHANNEL_ID, _layout((disp.MONITOR_PRIMARY, 1280, 720))))
+    assert server.events() == [events.DisplayLayout(1280, 720, 1)]
+    # In pieces (Data First + Data); the primary monitor wins; odd widths are made even.
+    message = _layout((0, 1024, 768), (disp.MONITOR_PRIMARY, 1367, 801))
+    client.send_dvc(dvc.DataFirst(DISP_CHANNEL_ID, len(message), message[:30]))
+    assert server.events() == []
+    client.send_dvc(dvc.Data(DISP_CHANNEL_ID, message[30:]))
+    assert server.events() == [events.DisplayLayout(1366, 801, 2)]
+    # Below the extension's minimum, above the server's maximum: held within bounds.
+    client.send_dvc(dvc.Data(DISP_CHANNEL_ID, _layout((disp.MONITOR_PRIMARY, 64, 9000))))
+    assert server.events() == [events.DisplayLayout(200, 8192, 1)]
+    # The client closes the channel: nothing more is accepted on it.
+    client.send_dvc(dvc.Close(DISP_CHANNEL_ID))
+    assert not server.display_control_open
+    with pytest.raises(RemoteProtocolError, match="not open"):
+        client.send_dvc(dvc.Data(DISP_CHANNEL_ID, _layout((disp.MONITOR_PRIMARY, 800, 600))))
+    assert isinstance(server.state, Closed)
+
+
+def test_a_client_without_display_control_refuses_the_channel() -> None:
+    client = connected(channels=("cliprdr", "drdynvc"))
+    client.send_dvc(dvc.CapsResponse(1))
+    client.pump()
+    client.send_dvc(dvc.CreateResponse(DISP_CHANNEL_ID, -0x7FFBFFFF))  # an HRESULT failure
+    assert client.pump() == []
+    assert not client.server.display_control_open and isinstance(client.server.state, Active)
+
+
+def test_no_drdynvc_no_dynamic_channels() -> None:
+    client = connected()
+    assert not any(isinstance(p, dvc.CapsRequest) for p in client.received)
+    assert not client.server.display_control_open
+
+
+@pytest.mark.parametrize(("message", "error"), [
+    (dvc.encode_dvc(dvc.CreateResponse(7, 0)), "never asked for"),
+    (bytes([0x70, DISP_CHANNEL_ID, 1, 2]), "compressed"),
+    (dvc.encode_dvc(dvc.Data(DISP_CHANNEL_ID, disp.encode_disp(disp.Caps()))), "unexpected Caps"),
+    (dvc.encode_dvc(dvc.Data(DISP_CHANNEL_ID, _layout((1, 800, 600))[:-4])), "Length"),
+    (dvc.encode_dvc(dvc.Data(DISP_CHANNEL_ID, _layout())), "0 monitors"),
+    (dvc.encode_dvc(dvc.DataFirst(DISP_CHANNEL_ID, 5 << 20, b"x")), "exceeds"),
+    (b"\x33\x01", "reserved"),
+])
+def test_malformed_dynamic_channel_pdus_close_the_connection(message: bytes, error: str) -> None:
+    client = _display_control_open()
+    with pytest.raises(RemoteProtocolError, match=error):
+        client.send_dvc(message)
+    assert isinstance(client.server.state, Closed)

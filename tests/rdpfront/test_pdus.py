@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rdpfront import cliprdr, mcs, x224
+from rdpfront import cliprdr, disp, dvc, mcs, x224
 from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, decode, encode
 from rdpfront.errors import RemoteProtocolError
@@ -112,6 +112,25 @@ TABLE = [
     ("cliprdr", H("05000100" "06000000" "68006900" "0000"), cliprdr.FormatDataResponse(H("680069000000"))),
     ("bitmap_data", H("0000 0000 0000 0000 0100 0100 2000 0000 0400 01020304".replace(" ", "")),
      BitmapData(0, 0, 0, 0, 1, 1, 32, H("01020304"))),
+    # [MS-RDPEDYC] header byte: Cmd << 4 | Sp << 2 | cbId
+    ("dvc.from_client", H("50000300"), dvc.CapsResponse(3)),
+    ("dvc.from_server", H("50000100"), dvc.CapsRequest(1)),
+    ("dvc.from_server", H("50000200" "3333" "1111" "3d0a" "a704"),
+     dvc.CapsRequest(2, (0x3333, 0x1111, 0x0A3D, 0x04A7))),
+    ("dvc.from_server", H("1001") + b"Microsoft::Windows::RDS::DisplayControl\x00",
+     dvc.CreateRequest(1, disp.CHANNEL_NAME)),
+    ("dvc.from_client", H("1001" "00000000"), dvc.CreateResponse(1, 0)),
+    ("dvc.from_client", H("11" "0301" "05004080"), dvc.CreateResponse(0x103, -0x7FBFFFFB)),
+    ("dvc.from_client", H("2401" "0010" "616263"), dvc.DataFirst(1, 0x1000, b"abc")),
+    ("dvc.from_client", H("3001" "616263"), dvc.Data(1, b"abc")),
+    ("dvc.from_client", H("32" "00010078"), dvc.Data(0x78000100, b"")),
+    ("dvc.from_client", H("4001"), dvc.Close(1)),
+    # [MS-RDPEDISP] Type, Length (header included), body
+    ("disp", H("05000000" "14000000" "01000000" "00200000" "00200000"), disp.Caps(1, 8192, 8192)),
+    ("disp", H("02000000" "38000000" "28000000" "01000000"
+               "01000000" "00000000" "00000000" "00050000" "d0020000" "00000000" "00000000"
+               "00000000" "64000000" "64000000"),
+     disp.MonitorLayout((disp.Monitor(1, 0, 0, 1280, 720),))),
 ]
 
 

@@ -56,10 +56,11 @@ class Harness:
     def env(self) -> dict[str, str]:
         return dict(os.environ, **self.xvfb.env(), HOME=str(self.home))
 
-    async def client(self, *args: str, user: str = "alice", password: str = PASSWORD) -> asyncio.subprocess.Process:
+    async def client(self, *args: str, user: str = "alice", password: str = PASSWORD,
+                     fullscreen: bool = True) -> asyncio.subprocess.Process:
         proc = await asyncio.create_subprocess_exec(
             "xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}", f"/v:127.0.0.1:{self.port}",
-            "/f", "/log-level:WARN", *args, env=self.env(),
+            *(["/f"] if fullscreen else []), "/log-level:WARN", *args, env=self.env(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         self.procs.append(proc)
         return proc

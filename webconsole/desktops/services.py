@@ -257,7 +257,8 @@ def _host_exit_reason(session: DesktopSession) -> str:
 
 
 def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
-    """Mark sessions whose host died as failed (cleaning up after them); end orphan hosts."""
+    """Mark sessions whose host died as failed (cleaning up after them); end orphan hosts;
+    record each running session's activity and size as its host reports them."""
     node = node or settings.WRD_NODE
     failed = refreshed = 0
     start_grace = timedelta(seconds=settings.WRD_HOST_START_TIMEOUT * 2)
@@ -285,6 +286,11 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
                     status = client.request("status").header
             except HostError:
                 continue
+            size = (status.get("width"), status.get("height"))
+            if all(isinstance(v, int) for v in size) and size != (session.width, session.height):
+                # Resized outside the console (an RDP client's window, xrandr in the session).
+                DesktopSession.objects.filter(pk=session.pk).update(width=size[0], height=size[1])
+                refreshed += 1
             if status.get("subscribers") or status.get("last_input"):
                 last = status.get("last_input")
                 seen = timezone.now() if status.get("subscribers") else (

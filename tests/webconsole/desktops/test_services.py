@@ -230,6 +230,19 @@ def test_reconcile_records_activity_from_the_host(alice, stop_all):
     assert timezone.now() - session.last_activity_at < timedelta(minutes=1)
 
 
+def test_reconcile_records_a_size_changed_outside_the_console(alice, stop_all):
+    """An RDP client's window (or xrandr in the session) resized the session behind the
+    console's back: reconcile brings the recorded size in line with the host's."""
+    session = services.desktop_start(session=services.desktop_create(
+        user=alice, width=640, height=480, enqueue=False))
+    with BlockingHostClient(session.socket_path) as client:
+        assert client.request("resize", width=800, height=600).get("width") == 800
+    assert services.desktop_reconcile()["refreshed"] == 1
+    session.refresh_from_db()
+    assert (session.width, session.height) == (800, 600)
+    assert services.desktop_reconcile()["refreshed"] == 0  # nothing new
+
+
 def test_reconcile_task_on_the_worker_notices_a_killed_host(alice, celery_worker, stop_all):
     """The periodic job as beat sends it: onto the node's queue, run by the real worker."""
     from webconsole.desktops.tasks import desktop_reconcile_task

@@ -1,0 +1,153 @@
+"""Client-driven resize with Debian's real xfreerdp 2.11 (``/dynamic-resolution``): its window
+is resized on its own Xvfb, it asks over the Display Control dynamic channel (drdynvc), the
+session host resizes the session (RandR), and the client is reactivated at the new size and
+shows the session there."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from Xlib import X
+from Xlib import display as xdisplay
+
+from rdpfront.server import RdpServer, ServerSettings
+from tests.compositor.helpers import request, screenshot, start_host, stop_host
+from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed"),
+]
+
+
+@pytest.fixture
+def host() -> Iterator:
+    launched = start_host(800, 600)
+    try:
+        yield launched
+    finally:
+        stop_host(launched)
+
+
+@pytest.fixture
+async def rdp(host, tmp_path) -> AsyncIterator[Harness]:
+    async def authenticate(username: str, password: str) -> bool:
+        return password == PASSWORD
+
+    async def attach(username: str, width: int, height: int) -> Path:
+        return host.socket_path
+
+    server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
+    port = await server.start()
+    home = tmp_path / "home"
+    home.mkdir()
+    with client_xvfb(1400, 900) as xvfb:
+        harness = Harness(server, port, xvfb, home)
+        try:
+            yield harness
+        finally:
+            await harness.stop_clients()
+            await server.close()
+
+
+def _client_window(env: dict[str, str], width: int, height: int):
+    saved = os.environ.get("XAUTHORITY")
+    os.environ["XAUTHORITY"] = env["XAUTHORITY"]  # python-xlib reads the cookie file from there
+    try:
+        d = xdisplay.Display(env["DISPLAY"])
+    finally:
+        if saved is None:
+            os.environ.pop("XAUTHORITY")
+        else:
+            os.environ["XAUTHORITY"] = saved
+    for child in d.screen().root.query_tree().children:
+        attrs = child.get_attributes()
+        geometry = child.get_geometry()
+        if attrs.map_state == X.IsViewable and (geometry.width, geometry.height) == (width, height):
+            return d, child
+    d.close()
+    return None, None
+
+
+async def _wait_session_size(host, size: tuple[int, int], timeout: float = 20.0) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    got = (0, 0)
+    while time.monotonic() < deadline:
+        status = await asyncio.to_thread(request, host, "status")
+        got = (status.get("width"), status.get("height"))
+        if got == size:
+            return got
+        await asyncio.sleep(0.2)
+    return got
+
+
+async def _wait_window_shows_session(rdp: Harness, host, size: tuple[int, int], timeout: float = 20.0) -> float:
+    w, h = size
+    deadline = time.monotonic() + timeout
+    diff = 255.0
+    while time.monotonic() < deadline:
+        session = await asyncio.to_thread(screenshot, host)
+        shown = (await asyncio.to_thread(rdp.client_rgb))[:h, :w]
+        if session.shape[:2] == (h, w):
+            diff = float(np.abs(session.astype(np.int16) - shown.astype(np.int16)).mean())
+            if diff <= 1.0:
+                return diff
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"the client's window differs from the {w}x{h} session by {diff:.2f} on average")
+
+
+async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host) -> None:
+    await rdp.client("/size:800x600", "/dynamic-resolution", fullscreen=False)
+    await rdp.wait_first_frame()
+    await _wait_window_shows_session(rdp, host, (800, 600))
+    (connection,) = rdp.server.connections
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not connection.conn.display_control_open:
+        await asyncio.sleep(0.1)
+    assert connection.conn.display_control_open, "xfreerdp did not open the Display Control channel"
+
+    d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), 800, 600)
+    assert window is not None, "xfreerdp's window was not found on its display"
+    try:
+        for size in ((1024, 700), (640, 480)):
+            window.configure(width=size[0], height=size[1])
+            d.sync()
+            assert await _wait_session_size(host, size) == size
+            diff = await _wait_window_shows_session(rdp, host, size)
+            assert (connection.conn.width, connection.conn.height) == size
+            print(f"{size[0]}x{size[1]}: mean pixel difference {diff:.3f}")
+
+        # Larger than the session may be (1920x1200): held to the maximum...
+        window.configure(width=2100, height=1300)
+        d.sync()
+        assert await _wait_session_size(host, (1920, 1200)) == (1920, 1200)
+        # ...and asking again past it changes nothing, but the client is still reactivated
+        # (xfreerdp asks for nothing more until then), so the next resize works.
+        await _wait_until(lambda: connection.activations >= 4 and connection.conn.active)
+        before = connection.activations
+        window.configure(width=2200, height=1400)
+        d.sync()
+        await _wait_until(lambda: connection.activations > before and connection.conn.active)
+        assert (connection.conn.width, connection.conn.height) == (1920, 1200)
+        window.configure(width=800, height=600)
+        d.sync()
+        assert await _wait_session_size(host, (800, 600)) == (800, 600)
+        await _wait_window_shows_session(rdp, host, (800, 600))
+    finally:
+        d.close()
+
+
+async def _wait_until(predicate, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
