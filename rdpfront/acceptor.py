@@ -25,7 +25,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from rdpfront import cliprdr, disp, dvc, events, mcs, x224
+from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, Writer, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
@@ -111,8 +111,10 @@ class AcceptorConfig:
     max_width: int = 8192
     max_height: int = 8192
     channels: tuple[str, ...] = (cliprdr.CHANNEL_NAME, dvc.CHANNEL_NAME)
-    # Dynamic channels opened over drdynvc once active: Display Control (client-driven resize).
+    # Dynamic channels opened over drdynvc once active: Display Control (client-driven resize),
+    # and the graphics pipeline (MS-RDPEGFX) for clients that announce it.
     display_control: bool = True
+    gfx: bool = True
 
 
 # ---- states (each carries what it needs) -------------------------------------------------
@@ -202,7 +204,19 @@ class _Clipboard:
     client_caps_seen: bool = False
 
 
-DISP_CHANNEL_ID = 1  # our id for the Display Control dynamic channel
+DISP_CHANNEL_ID = 1  # our ids for the dynamic channels we open
+GFX_CHANNEL_ID = 2
+RNS_UD_CS_SUPPORT_DYNVC_GFX_PROTOCOL = 0x0100
+
+
+@dataclass
+class _Graphics:
+    """The graphics pipeline: the confirmed capability set, the surface, frame ids."""
+
+    capset: gfx.CapSet | None = None
+    surface_id: int | None = None
+    next_surface: int = 1
+    next_frame: int = 1
 
 
 @dataclass
@@ -236,6 +250,7 @@ class ServerConnection:
         self._channel_names: dict[int, str] = {}
         self._clipboard: _Clipboard | None = None
         self._dynamic: _DynamicChannels | None = None
+        self._gfx = _Graphics()
         self.width = 0
         self.height = 0
         self.bpp = 32
@@ -848,6 +863,9 @@ class ServerConnection:
             if self.config.display_control:
                 dyn.names[DISP_CHANNEL_ID] = disp.CHANNEL_NAME
                 self._out += self._dvc_send(dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME))
+            if self.config.gfx and (self._core().early_capability_flags or 0) & RNS_UD_CS_SUPPORT_DYNVC_GFX_PROTOCOL:
+                dyn.names[GFX_CHANNEL_ID] = gfx.CHANNEL_NAME
+                self._out += self._dvc_send(dvc.CreateRequest(GFX_CHANNEL_ID, gfx.CHANNEL_NAME))
         elif isinstance(pdu, dvc.CreateResponse):
             name = dyn.names.get(pdu.channel_id)
             if name is None:
@@ -864,11 +882,65 @@ class ServerConnection:
             whole = dyn.pieces.push(pdu)
             if whole is not None and pdu.channel_id == DISP_CHANNEL_ID:
                 self._on_display_control(whole)
+            elif whole is not None and pdu.channel_id == GFX_CHANNEL_ID:
+                self._on_graphics(whole)
         elif isinstance(pdu, dvc.Close):
             dyn.open.discard(pdu.channel_id)
             dyn.pieces.drop(pdu.channel_id)
+            if pdu.channel_id == GFX_CHANNEL_ID and self._gfx.capset is not None:
+                raise RemoteProtocolError("the client closed the graphics channel it drew with")
         else:
             raise RemoteProtocolError(f"unexpected {type(pdu).__name__} from the client on drdynvc")
+
+    # graphics pipeline --------------------------------------------------------------------
+
+    @property
+    def gfx_ready(self) -> bool:
+        return self._gfx.capset is not None and self.display_channel_open(GFX_CHANNEL_ID)
+
+    def display_channel_open(self, channel_id: int) -> bool:
+        return self._dynamic is not None and channel_id in self._dynamic.open
+
+    def _on_graphics(self, message: bytes) -> None:
+        pdu = gfx.decode_client(message)
+        if isinstance(pdu, gfx.CapsAdvertise):
+            chosen = gfx.choose_capset(pdu.capsets)
+            self._gfx.capset = chosen
+            self._out += self._dvc_message(GFX_CHANNEL_ID, gfx.segmented([gfx.caps_confirm(chosen)]))
+            log.info("%s graphics pipeline: capability set %#010x confirmed, avc420=%s", self._log,
+                     chosen.version, chosen.avc420)
+            self._events.append(events.GfxReady(chosen.version, chosen.avc420))
+        elif isinstance(pdu, gfx.FrameAcknowledge):
+            self._events.append(events.GfxFrameAcknowledged(pdu.frame_id, pdu.queue_depth, pdu.suspend))
+        elif isinstance(pdu, gfx.CacheImportOffer):
+            # No persistent bitmap cache is used: nothing imported.
+            self._out += self._dvc_message(GFX_CHANNEL_ID, gfx.segmented([gfx.cache_import_reply()]))
+
+    def gfx_reset(self, width: int, height: int) -> bytes:
+        """A fresh output of ``width`` x ``height``: Reset Graphics, a new surface mapped to it
+        (the old one deleted). Anything drawn afterwards goes to the new surface."""
+        if not self.gfx_ready:
+            raise LocalProtocolError("gfx_reset() before the graphics pipeline is ready")
+        g = self._gfx
+        pdus = [gfx.delete_surface(g.surface_id)] if g.surface_id is not None else []
+        g.surface_id, g.next_surface = g.next_surface, g.next_surface % 0xFFFF + 1
+        pdus += [gfx.reset_graphics(width, height), gfx.create_surface(g.surface_id, width, height),
+                 gfx.map_surface_to_output(g.surface_id)]
+        return self._dvc_message(GFX_CHANNEL_ID, gfx.segmented(pdus))
+
+    @property
+    def gfx_surface(self) -> int | None:
+        return self._gfx.surface_id
+
+    def gfx_frame(self, commands: list[bytes]) -> tuple[int, bytes]:
+        """One logical frame of graphics commands (``gfx.wire_to_surface_1`` ...): its frame id
+        and the bytes to write."""
+        if not self.gfx_ready or self._gfx.surface_id is None:
+            raise LocalProtocolError("gfx_frame() before gfx_reset()")
+        g = self._gfx
+        frame_id, g.next_frame = g.next_frame, (g.next_frame + 1) & 0xFFFFFFFF
+        pdus = [gfx.start_frame(frame_id), *commands, gfx.end_frame(frame_id)]
+        return frame_id, self._dvc_message(GFX_CHANNEL_ID, gfx.segmented(pdus))
 
     def _on_display_control(self, message: bytes) -> None:
         pdu = disp.decode_disp(message)

@@ -145,6 +145,24 @@ class DisplayLayout:
 
 
 @dataclass(frozen=True)
+class GfxReady:
+    """The graphics pipeline (MS-RDPEGFX) is negotiated: draw through ``gfx_reset`` and
+    ``gfx_frame`` from now on. ``avc420``: the confirmed capability set allows H.264."""
+
+    version: int
+    avc420: bool
+
+
+@dataclass(frozen=True)
+class GfxFrameAcknowledged:
+    """The client decoded this graphics frame (``suspend``: it will acknowledge no more)."""
+
+    frame_id: int
+    queue_depth: int
+    suspend: bool = False
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """The client asks to end the session (Shutdown Request PDU); answer with ``shutdown_denied`` or ``disconnect``."""
 
@@ -163,4 +181,5 @@ class Disconnected:
 
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
-         | ClipboardOffer | ClipboardText | DisplayLayout | Shutdown | FrameAcknowledged | Disconnected)
+         | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
+         | GfxFrameAcknowledged | Shutdown | FrameAcknowledged | Disconnected)

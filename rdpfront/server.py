@@ -19,7 +19,7 @@ import os
 import socket
 import ssl
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +30,9 @@ from compositor.client import HostClient, HostError
 from compositor.keycodes import rdp_scancode_to_evdev, xkb_layout_for_windows_layout
 from compositor.protocol import Message
 from rdpfront import events as ev
+from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig, ServerConnection
+from rdpfront.codecs.planar import encode_planar
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.pointer import pointer_from_rgba
 from rdpfront.rdp.pdus import ErrorInfo
@@ -117,6 +119,61 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
     return out
 
 
+# ---- graphics pipeline commands ----------------------------------------------------------
+
+# The session host's H.264 for RDP: planes padded to 16 by the encoder (AVC420 crops by region
+# rectangles, not by the SPS), whole pictures (no lossless small-damage frames: the decoder's
+# picture must stay complete), touch-ups of settled areas as raw pixels (sent as Planar), and
+# full-range BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
+GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small": 0, "touchup": "raw", "colour": "bt709-full"}
+GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
+GFX_QP = 28  # what the host encodes at (compositor.encoders.h264.DEFAULT_QP), for the metablock
+
+
+def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int]], surface: int | None) -> list[bytes]:
+    """Wire To Surface 1 commands with the Planar codec for these (x, y, w, h) areas of ``screen``.
+    Planar scanlines go top-down here (bitmap updates are bottom-up), hence the flip."""
+    if surface is None:
+        return []
+    commands = []
+    for x, y, w, h in rects:
+        data = encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1]))
+        commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
+    return commands
+
+
+def gfx_commands_for_host_frame(msg: Message, surface: int, width: int, height: int) -> list[bytes]:
+    """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
+    becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a raw
+    touch-up becomes Planar commands."""
+    codec = msg.get("codec")
+    rects = [tuple(int(v) for v in r) for r in msg.get("rects") or ()]
+    if codec == "h264":
+        regions = []
+        for x, y, w, h in rects[:4096]:
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+            if x1 > x0 and y1 > y0:
+                regions.append((x0, y0, x1, y1))
+        if not regions:
+            return []
+        bitmap = gfx.avc420_bitmap(regions, GFX_QP, msg.payload)
+        return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
+    if codec == "raw":
+        payload = memoryview(msg.payload)
+        offset, commands = 0, []
+        for x, y, w, h, n in rects:
+            if n != w * h * 4 or offset + n > len(payload):
+                raise ValueError(f"raw touch-up rectangle {x},{y} {w}x{h} with {n} bytes")
+            block = np.frombuffer(payload[offset:offset + n], np.uint8).reshape(h, w, 4)
+            offset += n
+            if x < 0 or y < 0 or x + w > width or y + h > height:
+                continue
+            data = encode_planar(np.ascontiguousarray(block[::-1]))
+            commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
+        return commands
+    return []
+
+
 # ---- one connection ----------------------------------------------------------------------
 
 @dataclass
@@ -128,6 +185,12 @@ class ServerSettings:
     max_height: int = 1200
     compress: bool = True
     fastpath_output: bool = True
+    # The graphics pipeline (MS-RDPEGFX) for clients that announce it, with H.264 (AVC420, the
+    # session host's stream encoded once per session) where the client allows it.
+    gfx: bool = True
+    gfx_h264: bool = True
+    # With H.264, send areas that stopped changing again losslessly (Planar) so text is exact.
+    gfx_lossless: bool = True
     # Give the session the client's keyboard layout (setxkbmap inside the session), so scan
     # codes mean what the keys say on the user's keyboard.
     apply_keyboard_layout: bool = True
@@ -149,7 +212,8 @@ class RdpConnection:
         self.name = f"rdp[{peer[0]}:{peer[1]}]" if peer else "rdp[?]"
         self.conn = ServerConnection(AcceptorConfig(max_width=server.settings.max_width,
                                                     max_height=server.settings.max_height,
-                                                    fastpath_output=server.settings.fastpath_output),
+                                                    fastpath_output=server.settings.fastpath_output,
+                                                    gfx=server.settings.gfx),
                                      log_context=self.name)
         self.host: HostClient | None = None
         self.stream: int | None = None
@@ -174,6 +238,15 @@ class RdpConnection:
         self._pending_layout: tuple[int, int] | None = None
         self.resizes_pushed = 0
         self.activations = 0  # the first one and every reactivation
+        # graphics pipeline: None (bitmap updates), "avc420" or "planar"
+        self.gfx_mode: str | None = None
+        self.gfx_stream: int | None = None
+        self._gfx_queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._gfx_unacked: dict[int, int | None] = {}  # gfx frame id -> host seq to ack then
+        self._gfx_acks_suspended = False
+        self._gfx_need_key = False
+        self.gfx_frames_sent = 0
+        self.gfx_commands: Counter[str] = Counter()  # commands sent, by source codec
         # counters for logs, tests and bench/
         self.bytes_written = 0
         self.pointer_positions_sent = 0
@@ -298,6 +371,8 @@ class RdpConnection:
             asyncio.get_running_loop().call_later(OUTPUT_START_DELAY, self._start_output)
             if not self._tasks:
                 self._tasks.append(asyncio.create_task(self._output_loop()))
+            if self.gfx_mode is not None and event.reactivation and self.conn.gfx_ready:
+                self._gfx_reset()
             if self._pending_layout is not None:
                 await self._resize_session(*self._pending_layout)
         elif isinstance(event, ev.KeyboardEvent):
@@ -329,6 +404,10 @@ class RdpConnection:
                 self.host.send({"op": "clipboard_set", "text": event.text, "selection": "CLIPBOARD"})
         elif isinstance(event, ev.DisplayLayout):
             await self._resize_session(event.width, event.height)
+        elif isinstance(event, ev.GfxReady):
+            await self._start_gfx(event)
+        elif isinstance(event, ev.GfxFrameAcknowledged):
+            self._on_gfx_ack(event)
         elif isinstance(event, ev.Shutdown):
             # The desktop outlives the connection: deny, and the client disconnects (mstsc
             # closing its window), leaving the session running for a reconnect.
@@ -445,6 +524,8 @@ class RdpConnection:
             log.debug("%s host pushed %s %s", self.name, op, {k: v for k, v in msg.header.items() if k != "op"})
         if op == "frame" and msg.get("stream") == self.stream:
             self._apply_frame(msg)
+        elif op == "frame" and self.gfx_stream is not None and msg.get("stream") == self.gfx_stream:
+            self._gfx_queue.put_nowait(msg)
         elif op == "cursor":
             self._cursor = (msg, msg.payload)
             self._cursor_pending = True
@@ -565,17 +646,118 @@ class RdpConnection:
                     clipped.append((x0, y0, x1 - x0, y1 - y0))
             if not clipped:
                 continue
-            limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
-            bitmaps = await asyncio.to_thread(
-                build_bitmap_data, screen.copy(), clipped, bpp=self.conn.bpp, max_update_size=limit,
-                compress=self.server.settings.compress)
-            if self.conn.closed:
-                return
-            self.write(self.conn.bitmap_update(bitmaps))
+            if self.gfx_mode == "avc420":
+                continue  # the H.264 stream draws; this mirror only serves the planar modes
+            if self.gfx_mode == "planar":
+                commands = await asyncio.to_thread(gfx_planar_commands, screen.copy(), clipped,
+                                                   self.conn.gfx_surface)
+                if self.conn.closed:
+                    return
+                if not self.conn.gfx_ready or not self.conn.active:
+                    continue
+                frame_id, data = self.conn.gfx_frame(commands)
+                self.gfx_commands["planar"] += len(commands)
+                self._gfx_unacked[frame_id] = None
+                self.write(data)
+                self.gfx_frames_sent += 1
+            else:
+                limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
+                bitmaps = await asyncio.to_thread(
+                    build_bitmap_data, screen.copy(), clipped, bpp=self.conn.bpp, max_update_size=limit,
+                    compress=self.server.settings.compress)
+                if self.conn.closed:
+                    return
+                self.write(self.conn.bitmap_update(bitmaps))
             if self.first_frame_at is None:
                 self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
                 log.info("%s first frame sent %.0f ms after accept", self.name,
                          (self.first_frame_at - self.accepted_at) * 1000)
+            try:
+                await self._drain()
+            except ConnectionError:
+                return
+
+    # graphics pipeline ----------------------------------------------------------------------
+
+    async def _start_gfx(self, event: ev.GfxReady) -> None:
+        """Switch output to the graphics pipeline: H.264 from the session host (one encode per
+        session, whoever watches) when the client takes AVC420, Planar from the raw mirror
+        otherwise. The session host's touch-ups (settled areas, sent again losslessly) come
+        as raw pixels and go out as Planar."""
+        if self.host is None or self.gfx_mode is not None:
+            return
+        self.gfx_mode = "avc420" if event.avc420 and self.server.settings.gfx_h264 else "planar"
+        self._gfx_reset()
+        if self.gfx_mode == "avc420":
+            options = {**GFX_H264_OPTIONS, "lossless": self.server.settings.gfx_lossless}
+            reply = await self.host.request("subscribe", format="h264", options=options, window=GFX_WINDOW)
+            self.gfx_stream = reply.get("stream")
+            self._tasks.append(asyncio.create_task(self._gfx_loop()))
+        log.info("%s drawing through the graphics pipeline (%s)", self.name, self.gfx_mode)
+
+    def _gfx_reset(self) -> None:
+        """A new surface at the current size; the next picture must be complete."""
+        self.write(self.conn.gfx_reset(self.conn.width, self.conn.height))
+        for seq in self._gfx_unacked.values():
+            self._ack_host_gfx(seq)
+        self._gfx_unacked.clear()
+        if self.gfx_mode == "avc420":
+            self._gfx_need_key = True
+            if self.gfx_stream is not None and self.host is not None:
+                self.host.send({"op": "keyframe", "stream": self.gfx_stream})
+        elif self.screen is not None:
+            self.mark_dirty((0, 0, self.screen.shape[1], self.screen.shape[0]))
+
+    def _ack_host_gfx(self, seq: int | None) -> None:
+        if seq is not None and self.host is not None and self.gfx_stream is not None and not self.host.closed.is_set():
+            self.host.send({"op": "ack", "stream": self.gfx_stream, "seq": seq})
+
+    def _on_gfx_ack(self, event: ev.GfxFrameAcknowledged) -> None:
+        self._gfx_acks_suspended = event.suspend
+        if event.suspend:
+            for seq in self._gfx_unacked.values():
+                self._ack_host_gfx(seq)
+            self._gfx_unacked.clear()
+            return
+        # Frames are acknowledged in order; an ack also covers any frame before it.
+        for frame_id in [f for f in self._gfx_unacked if f <= event.frame_id]:
+            self._ack_host_gfx(self._gfx_unacked.pop(frame_id))
+
+    async def _gfx_loop(self) -> None:
+        """Host H.264 frames (and raw touch-ups) → graphics frames, in order."""
+        while not self.closing:
+            msg = await self._gfx_queue.get()
+            seq = msg.get("seq")
+            codec = msg.get("codec")
+            if not self.conn.active or not self.conn.gfx_ready or self.conn.gfx_surface is None:
+                self._ack_host_gfx(seq)  # dropped: a keyframe follows the reset
+                continue
+            if codec == "h264" and self._gfx_need_key and not msg.get("key"):
+                self._ack_host_gfx(seq)
+                continue
+            try:
+                commands = await asyncio.to_thread(gfx_commands_for_host_frame, msg, self.conn.gfx_surface,
+                                                   self.conn.width, self.conn.height)
+            except (ValueError, TypeError) as exc:
+                log.warning("%s unusable host frame dropped: %s", self.name, exc)
+                commands = []
+            if self.conn.closed:
+                return
+            if not commands or not self.conn.active or not self.conn.gfx_ready:
+                self._ack_host_gfx(seq)
+                continue
+            if codec == "h264" and msg.get("key"):
+                self._gfx_need_key = False
+            self.gfx_commands[str(codec)] += len(commands)
+            frame_id, data = self.conn.gfx_frame(commands)
+            self.write(data)
+            self.gfx_frames_sent += 1
+            if self._gfx_acks_suspended:
+                self._ack_host_gfx(seq)
+            else:
+                self._gfx_unacked[frame_id] = seq
+            if self.first_frame_at is None:
+                self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
             try:
                 await self._drain()
             except ConnectionError:
@@ -596,6 +778,8 @@ class RdpConnection:
                 try:
                     self.host.send({"op": "input", "events": [{"t": "release_all"}]})
                     self.host.send({"op": "unsubscribe", "stream": self.stream})
+                    if self.gfx_stream is not None:
+                        self.host.send({"op": "unsubscribe", "stream": self.gfx_stream})
                 except HostError:
                     pass
             await self.host.close()

@@ -22,7 +22,9 @@ safe because a browser only ever draws an H.264 frame's own ``rects``, which are
 converted and encoded fresh; RDP front ends that draw whole pictures set ``small=0``.
 
 Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``
-(``"sps"``/``"explicit"``), ``small`` (pixels), ``lossless``, ``settle``.
+(``"sps"``/``"explicit"``), ``small`` (pixels), ``lossless``, ``settle``, ``touchup``
+(``"webp"``/``"raw"``: the touch-up frames' codec), ``colour`` (``"bt601"``: limited range,
+for browsers; ``"bt709-full"``: what RDP AVC420 decoders assume).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import av
 import numpy as np
 
 from compositor.encoders import EncodedFrame, Encoder, Rect, register
-from compositor.encoders.colour import best_converter, even_rect
+from compositor.encoders.colour import MATRICES, best_converter, even_rect
 from compositor.encoders.lossless import DEFAULT_SMALL, TouchUp, small_update
 from compositor.encoders.regions import clip
 
@@ -43,6 +45,11 @@ log = logging.getLogger(__name__)
 
 
 DEFAULT_QP = 28
+# What the stream says about its colours (VUI), per conversion matrix.
+VUI = {
+    "bt601": "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off",
+    "bt709-full": "colorprim=bt709:transfer=bt709:colormatrix=bt709:fullrange=on",
+}
 
 
 def _align(value: int, to: int) -> int:
@@ -69,7 +76,10 @@ class H264Encoder(Encoder):
         self.pad = options.get("pad", "sps")
         if self.pad not in ("sps", "explicit"):
             raise ValueError(f"h264 option pad must be 'sps' or 'explicit', not {self.pad!r}")
-        self.converter = best_converter()
+        self.colour = options.get("colour", "bt601")
+        if self.colour not in MATRICES:
+            raise ValueError(f"h264 option colour must be one of {MATRICES}, not {self.colour!r}")
+        self.converter = best_converter(self.colour)
         self.touchup = TouchUp(width, height, options)
         self.small = int(options.get("small", DEFAULT_SMALL))
         self._context: av.VideoCodecContext | None = None
@@ -97,8 +107,7 @@ class H264Encoder(Encoder):
             # uneven multi-hexagon search finds it: 5 KB instead of 32 KB per scrolled 1080p
             # frame, at the same speed (docs/encoders.md).
             "x264-params": "keyint=infinite:min-keyint=1:scenecut=0:repeat-headers=1:me=umh:"
-                           "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:"
-                           "fullrange=off:threads=1:sliced-threads=0",
+                           + VUI[self.colour] + ":threads=1:sliced-threads=0",
         }
         ctx.open()
         self._context = ctx
@@ -106,7 +115,7 @@ class H264Encoder(Encoder):
         # AVFrame per encode (0.3 ms at 1080p; VideoFrame.from_numpy_buffer mis-sizes heights
         # that are not multiples of 4).
         cw, ch = self.coded_width, self.coded_height
-        self._y = np.full((ch, cw), 16, dtype=np.uint8)
+        self._y = np.full((ch, cw), 16 if self.colour == "bt601" else 0, dtype=np.uint8)
         self._u = np.full((ch // 2, cw // 2), 128, dtype=np.uint8)
         self._v = np.full((ch // 2, cw // 2), 128, dtype=np.uint8)
         self._pts = 0

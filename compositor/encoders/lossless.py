@@ -102,8 +102,14 @@ def small_update(screen: np.ndarray, rects: list[Rect], width: int, height: int,
 
 
 class TouchUp:
+    """Re-sends settled areas losslessly: as WebP (``touchup="webp"``, browsers) or as raw BGRX
+    rows (``touchup="raw"``, for a front end that encodes them itself, e.g. RDP planar)."""
+
     def __init__(self, width: int, height: int, options: dict) -> None:
         self.enabled = bool(options.get("lossless", True))
+        self.codec = options.get("touchup", "webp")
+        if self.codec not in ("webp", "raw"):
+            raise ValueError(f"touchup must be 'webp' or 'raw', not {self.codec!r}")
         self.settle = float(options.get("settle", 0.3))
         self.budget = int(options.get("budget", DEFAULT_BUDGET))
         self.map = TouchUpMap(width, height, settle=self.settle)
@@ -121,8 +127,11 @@ class TouchUp:
         rects = self.map.due(now, budget=self.budget)
         if not rects:
             return []
-        images = [webp_lossless(screen, r) for r in rects]
+        if self.codec == "raw":
+            images = [np.ascontiguousarray(screen[y:y + h, x:x + w]).tobytes() for x, y, w, h in rects]
+        else:
+            images = [webp_lossless(screen, r) for r in rects]
         self.map.clean(rects)
-        frame = image_frame("webp", None, None, rects, images)
+        frame = image_frame(self.codec, None, None, rects, images)
         frame.fields["touchup"] = True
         return [frame]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdpfront import cliprdr, disp, dvc, mcs, x224
+from rdpfront import cliprdr, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData, BitmapUpdate
 from rdpfront.cursor import Reader, Writer, decode, encode
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate
@@ -102,4 +102,6 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "dvc.from_client": (dvc.decode_dvc, dvc.encode_dvc),
     "dvc.from_server": ((lambda data: dvc.decode_dvc(data, from_server=True)), dvc.encode_dvc),
     "disp": (disp.decode_disp, disp.encode_disp),
+    "gfx.client": (gfx.decode_client, gfx.encode_client),
+    "gfx.segmented": (gfx.unsegment, (lambda data: gfx.segmented([data]))),
 }

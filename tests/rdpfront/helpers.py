@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rdpfront import cliprdr, dvc, mcs, x224
 from rdpfront.acceptor import IO_CHANNEL_ID, ServerConnection
@@ -140,13 +140,14 @@ class MemoryClient:
     def connect(self, *, username: str = "alice", password: str = "secret",
                 requested: x224.SecurityProtocol = x224.SecurityProtocol.SSL | x224.SecurityProtocol.HYBRID,
                 channels: tuple[str, ...] = ("cliprdr", "rdpsnd"), accept: bool = True,
-                security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT) -> None:
+                security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT, early_flags: int = 0) -> None:
         """Run the sequence up to the Credentials event (and on to active if ``accept``)."""
         self.send(encode(x224.ConnectionRequest(b"Cookie: mstshash=" + username.encode(),
                                                 x224.NegotiationRequest(requested))))
         self.pump()
         self._security_upgrade()
-        blocks = ClientGccBlocks(CLIENT_CORE, ClientSecurityData(),
+        core = replace(CLIENT_CORE, early_capability_flags=CLIENT_CORE.early_capability_flags | early_flags)
+        blocks = ClientGccBlocks(core, ClientSecurityData(),
                                  ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)))
         gcc = encode(ConferenceCreateRequest(encode(blocks)))
         self.send(x224.data_frame(encode(mcs.ConnectInitial(gcc))))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rdpfront import cliprdr, disp, dvc, mcs, x224
+from rdpfront import cliprdr, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, decode, encode
 from rdpfront.errors import RemoteProtocolError
@@ -131,6 +131,16 @@ TABLE = [
                "01000000" "00000000" "00000000" "00050000" "d0020000" "00000000" "00000000"
                "00000000" "64000000" "64000000"),
      disp.MonitorLayout((disp.Monitor(1, 0, 0, 1280, 720),))),
+    # [MS-RDPEGFX] cmdId, flags, pduLength (header included)
+    ("gfx.client", H("1200" "0000" "22000000" "0200" "04000800" "04000000" "00000000"
+                     "05010800" "04000000" "10000000"),
+     gfx.CapsAdvertise((gfx.CapSet(gfx.CapVersion.V8, bytes(4)), gfx.CapSet(gfx.CapVersion.V81, H("10000000"))))),
+    ("gfx.client", H("0d00" "0000" "14000000" "00000000" "07000000" "07000000"), gfx.FrameAcknowledge(0, 7, 7)),
+    ("gfx.client", H("0d00" "0000" "14000000" "ffffffff" "01000000" "01000000"),
+     gfx.FrameAcknowledge(0xFFFFFFFF, 1, 1)),
+    ("gfx.client", H("1000" "0000" "16000000" "0100" "0807060504030201" "00100000"),
+     gfx.CacheImportOffer(((0x0102030405060708, 0x1000),))),
+    ("gfx.segmented", H("e004" "0c000000"), H("0c000000")),
 ]
 
 
@@ -283,3 +293,15 @@ def test_share_control_flow_pdu_is_ignored() -> None:
 def test_suppress_output_allow_with_rect() -> None:
     pdu = SuppressOutput(True, Rectangle16(0, 0, 1023, 767))
     assert decode(SuppressOutput, encode(pdu)) == pdu
+
+
+def test_gfx_segmented_data_multipart() -> None:
+    """[MS-RDPEGFX 2.2.5.1] MULTIPART: segment count, total size, then (size, bulk data) each;
+    ours split at 65535-byte segments, as FreeRDP's decoder requires."""
+    assert gfx.unsegment(H("e1" "0200" "03000000" "03000000" "04" "4142" "02000000" "04" "43")) == b"ABC"
+    big = bytes(range(256)) * 600  # 153,600 bytes: three segments
+    wrapped = gfx.segmented([big])
+    assert wrapped[0] == 0xE1 and int.from_bytes(wrapped[1:3], "little") == 3
+    assert gfx.unsegment(wrapped) == big
+    with pytest.raises(RemoteProtocolError, match="compressed"):
+        gfx.unsegment(H("e0" "24" "00"))

@@ -256,3 +256,51 @@ async def test_reconnect_lands_in_the_same_session(rdp: Harness, host) -> None:
     after = await asyncio.to_thread(request, host, "status")
     assert after.get("pid") == before.get("pid") and after.get("started_at") == before.get("started_at")
     assert len(rdp.attached) == 2
+
+
+@pytest.mark.parametrize(("args", "mode"), [(("/gfx:avc420",), "avc420"), (("/gfx",), "planar")])
+async def test_graphics_pipeline_draws_the_session(rdp: Harness, host, args: tuple[str, ...], mode: str) -> None:
+    """MS-RDPEGFX: with AVC420 the session host's H.264 stream (lossy while things move, then the
+    settled areas again losslessly as Planar); without it Planar alone. Either way the client's
+    screen ends up equal to the session's, also after the screen changed."""
+    await rdp.client(*args)
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    for _ in range(100):
+        if connection.gfx_mode is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert connection.gfx_mode == mode
+    await rdp.wait_pixels_match(host, tolerance=0.5)
+    sent = connection.gfx_frames_sent
+    proc = await asyncio.create_subprocess_exec(
+        "xterm", "-geometry", "40x10+200+150", "-bg", "navy", "-fg", "yellow", "-e", "sh", "-c",
+        "ls -l /usr/bin | head -8; sleep 30", env=session_env(host))
+    try:
+        await asyncio.sleep(1.0)
+        diff = await rdp.wait_pixels_match(host, tolerance=0.5)
+        assert connection.gfx_frames_sent > sent
+        print(f"{mode}: {connection.gfx_frames_sent} graphics frames {dict(connection.gfx_commands)}, "
+              f"mean pixel difference {diff:.3f}")
+        if mode == "avc420":
+            assert connection.gfx_commands["h264"] > 0 and connection.gfx_commands["raw"] > 0
+        else:
+            assert connection.gfx_commands["planar"] > 0
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_graphics_pipeline_h264_alone_shows_the_session(rdp: Harness, host) -> None:
+    """Without lossless touch-ups every pixel the client shows came through H.264 (AVC420):
+    the picture is close to the session's (lossy, so not exact). Converted with BT.601 limited
+    range instead of the BT.709 full range the client assumes, white showed as 235 grey and the
+    mean difference was 19."""
+    rdp.server.settings.gfx_lossless = False
+    await rdp.client("/gfx:avc420")
+    await rdp.wait_first_frame()
+    diff = await rdp.wait_pixels_match(host, tolerance=1.0)
+    (connection,) = rdp.server.connections
+    assert connection.gfx_mode == "avc420"
+    assert connection.gfx_commands["h264"] > 0 and connection.gfx_commands["raw"] == 0
+    print(f"H.264 only: mean pixel difference {diff:.3f}")

@@ -73,3 +73,38 @@ def test_even_rect_covers_and_is_even(x, y, w, h):
     assert rx <= max(0, x) and ry <= max(0, y)
     assert rx + rw >= min(64, x + w) and ry + rh >= min(48, y + h)
     assert rx + rw <= 64 and ry + rh <= 48
+
+
+def test_known_colours_bt709_full():
+    """MS-RDPEGFX 3.3.8.3.1: full-range BT.709 (Y of white 255, black 0; red, blue per the
+    BT.709 coefficients)."""
+    src = np.zeros((2, 8, 4), np.uint8)
+    src[:, 2:4] = (255, 255, 255, 0)
+    src[:, 4:6] = (0, 0, 255, 0)
+    src[:, 6:8] = (255, 0, 0, 0)
+    y, u, v = _planes(2, 8)
+    NumpyConverter("bt709-full").convert(src, y, u, v, (0, 0, 8, 2))
+    assert list(y[0, ::2]) == [0, 255, 54, 19]
+    assert list(u[0]) == [128, 128, 99, 255]
+    assert list(v[0]) == [128, 128, 255, 116]
+
+
+@needs_libyuv
+def test_libyuv_bt709_full_matches_reference(terminal_screen):
+    """libyuv has no BT.709 RGB→YUV: a colour matrix then full-range BT.601 stands in. Greys are
+    exact; on the terminal picture everything is within 3 levels."""
+    greys = np.repeat(np.arange(256, dtype=np.uint8), 4).reshape(1, 256, 4).repeat(2, axis=0)
+    greys = np.ascontiguousarray(np.concatenate([greys, greys], axis=1))
+    y, u, v = _planes(2, 512)
+    CONVERTER.with_matrix("bt709-full").convert(greys, y, u, v, (0, 0, 512, 2))
+    assert list(y[0, :256]) == list(range(256)) and set(u.ravel()) == {128} and set(v.ravel()) == {128}
+    ref, fast = _planes(1080, 1920), _planes(1080, 1920)
+    NumpyConverter("bt709-full").convert(terminal_screen, *ref, (0, 0, 1920, 1080))
+    CONVERTER.with_matrix("bt709-full").convert(terminal_screen, *fast, (0, 0, 1920, 1080))
+    for a, b in zip(ref, fast, strict=True):
+        assert np.abs(a.astype(int) - b.astype(int)).max() <= 3
+
+
+def test_unknown_matrix_is_refused():
+    with pytest.raises(ValueError, match="colour matrix"):
+        NumpyConverter("bt2020")

@@ -168,3 +168,37 @@ def test_rate_control_constant_quantiser_by_default_and_crf_on_request(terminal_
     assert sizes["qp20"] > sizes["default"] > sizes["qp40"]
     with pytest.raises(ValueError, match="qp"):
         ENCODERS["h264"](64, 64, {"qp": 60})
+
+
+def test_rdp_options_raw_touchups_and_bt709_full_range(terminal_screen):
+    """What the RDP graphics pipeline subscribes with: touch-ups as raw BGRX (it encodes them
+    as Planar itself) and full-range BT.709 (MS-RDPEGFX 3.3.8.3.1), signalled in the SPS's VUI."""
+    enc = ENCODERS["h264"](640, 480, {"settle": 0.2, "touchup": "raw", "colour": "bt709-full",
+                                      "pad": "explicit", "small": 0})
+    screen = np.ascontiguousarray(terminal_screen[:480, :640])
+    (key,) = enc.encode(screen, [], full=True)
+    dec = av.CodecContext.create("h264", "r")
+    (pic,) = dec.decode(av.Packet(key.payload))
+    assert pic.color_range == 2  # JPEG / full range
+    white = np.zeros((480, 640, 4), np.uint8) + 255
+    enc2 = ENCODERS["h264"](640, 480, {"colour": "bt709-full", "pad": "explicit"})
+    (k2,) = enc2.encode(white, [], full=True)
+    (p2,) = av.CodecContext.create("h264", "r").decode(av.Packet(k2.payload))
+    assert int(np.median(p2.to_ndarray(format="yuv420p")[:480])) >= 253  # Y of white: 255, not 235
+    frames, now = [], 10.0
+    while now < 20:
+        now += 0.1
+        frames += enc.idle(screen, now)
+    canvas = np.zeros_like(screen)
+    for f in frames:
+        assert f.fields["codec"] == "raw" and f.fields.get("touchup")
+        off = 0
+        for x, y, w, h, n in f.fields["rects"]:
+            assert n == w * h * 4
+            canvas[y:y + h, x:x + w] = np.frombuffer(f.payload[off:off + n], np.uint8).reshape(h, w, 4)
+            off += n
+    assert np.array_equal(canvas[:, :, :3], screen[:, :, :3])
+    with pytest.raises(ValueError, match="colour"):
+        ENCODERS["h264"](64, 64, {"colour": "srgb"})
+    with pytest.raises(ValueError, match="touchup"):
+        ENCODERS["h264"](64, 64, {"touchup": "png"})
