@@ -103,11 +103,18 @@ async def _wait_window_shows_session(rdp: Harness, host, size: tuple[int, int], 
     raise AssertionError(f"the client's window differs from the {w}x{h} session by {diff:.2f} on average")
 
 
-async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host) -> None:
-    await rdp.client("/size:800x600", "/dynamic-resolution", fullscreen=False)
+@pytest.mark.parametrize("gfx", [False, True], ids=["bitmaps", "gfx-avc420"])
+async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host, gfx: bool) -> None:
+    """With bitmap updates (the server's graphics pipeline off: FreeRDP 2.11 turns it on by
+    itself with ``/dynamic-resolution``), and with the graphics pipeline, where a resize also
+    replaces the surface and restarts the H.264 stream with a keyframe."""
+    rdp.server.settings.gfx = gfx
+    await rdp.client("/size:800x600", "/dynamic-resolution", *(["/gfx:avc420"] if gfx else []), fullscreen=False)
     await rdp.wait_first_frame()
     await _wait_window_shows_session(rdp, host, (800, 600))
     (connection,) = rdp.server.connections
+    await _wait_until(lambda: connection.gfx_mode is not None or not gfx)
+    assert connection.gfx_mode == ("avc420" if gfx else None)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not connection.conn.display_control_open:
         await asyncio.sleep(0.1)
