@@ -246,6 +246,8 @@ class RdpConnection:
         self._gfx_acks_suspended = False
         self._gfx_need_key = False
         self.gfx_frames_sent = 0
+        self.gfx_frames_acked = 0
+        self.bitmap_updates_sent = 0  # output loop rounds that wrote bitmap updates
         self.gfx_commands: Counter[str] = Counter()  # commands sent, by source codec
         # counters for logs, tests and bench/
         self.bytes_written = 0
@@ -668,6 +670,7 @@ class RdpConnection:
                 if self.conn.closed:
                     return
                 self.write(self.conn.bitmap_update(bitmaps))
+                self.bitmap_updates_sent += 1
             if self.first_frame_at is None:
                 self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
                 log.info("%s first frame sent %.0f ms after accept", self.name,
@@ -693,6 +696,11 @@ class RdpConnection:
             reply = await self.host.request("subscribe", format="h264", options=options, window=GFX_WINDOW)
             self.gfx_stream = reply.get("stream")
             self._tasks.append(asyncio.create_task(self._gfx_loop()))
+            if self.stream is not None:
+                # The raw mirror only fed bitmap updates: stop it (at 1080p a full-screen change
+                # is 8 MB through the host's socket and a copy here, for nothing).
+                self.host.send({"op": "unsubscribe", "stream": self.stream})
+                self.stream = None
         log.info("%s drawing through the graphics pipeline (%s)", self.name, self.gfx_mode)
 
     def _gfx_reset(self) -> None:
@@ -719,6 +727,7 @@ class RdpConnection:
                 self._ack_host_gfx(seq)
             self._gfx_unacked.clear()
             return
+        self.gfx_frames_acked += 1
         # Frames are acknowledged in order; an ack also covers any frame before it.
         for frame_id in [f for f in self._gfx_unacked if f <= event.frame_id]:
             self._ack_host_gfx(self._gfx_unacked.pop(frame_id))
@@ -774,12 +783,12 @@ class RdpConnection:
             except (asyncio.CancelledError, Exception):
                 pass
         if self.host is not None:
-            if self.stream is not None and not self.host.closed.is_set():
+            streams = [s for s in (self.stream, self.gfx_stream) if s is not None]
+            if streams and not self.host.closed.is_set():
                 try:
                     self.host.send({"op": "input", "events": [{"t": "release_all"}]})
-                    self.host.send({"op": "unsubscribe", "stream": self.stream})
-                    if self.gfx_stream is not None:
-                        self.host.send({"op": "unsubscribe", "stream": self.gfx_stream})
+                    for stream in streams:
+                        self.host.send({"op": "unsubscribe", "stream": stream})
                 except HostError:
                     pass
             await self.host.close()
