@@ -22,7 +22,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts) -> None:
         (max_w, max_h) = settings.WRD_MAX_SIZE
         server_settings = ServerSettings(host=opts["host"], port=opts["port"], cert_dir=settings.WRD_TLS_DIR,
-                                         max_width=max_w, max_height=max_h)
+                                         max_width=max_w, max_height=max_h, gfx=settings.WRD_RDP_GFX,
+                                         gfx_h264=settings.WRD_RDP_H264)
         asyncio.run(self._serve(server_settings))
 
     async def _serve(self, server_settings: ServerSettings) -> None:
