@@ -625,6 +625,9 @@ class SessionHost:
             "pid": os.getpid(), "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
             "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
             "subscribers": sum(len(g.subscribers) for g in self.groups.values()),
+            # one encoder per (format, options), however many subscribe to it
+            "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers)}
+                         for g in self.groups.values()],
             "last_input": self.input.last_input, "started_at": self.started_at,
             "attached": self.attached,
         }

@@ -393,11 +393,14 @@ class RdpConnection:
         elif isinstance(event, ev.RefreshRect):
             for a in event.areas:
                 self.mark_dirty((a.left, a.top, a.right - a.left + 1, a.bottom - a.top + 1))
+            self._gfx_keyframe()
         elif isinstance(event, ev.SuppressOutput):
             self.output_allowed = event.allow
             log.info("%s output %s", self.name, "resumed" if event.allow else "suppressed")
             if event.allow and self.screen is not None:
                 self.mark_dirty((0, 0, self.screen.shape[1], self.screen.shape[0]))
+            if event.allow:
+                self._gfx_keyframe()
         elif isinstance(event, ev.ClipboardOffer):
             if event.has_text:
                 self.write(self.conn.clipboard_request_text())
@@ -710,11 +713,15 @@ class RdpConnection:
             self._ack_host_gfx(seq)
         self._gfx_unacked.clear()
         if self.gfx_mode == "avc420":
-            self._gfx_need_key = True
-            if self.gfx_stream is not None and self.host is not None:
-                self.host.send({"op": "keyframe", "stream": self.gfx_stream})
+            self._gfx_keyframe()
         elif self.screen is not None:
             self.mark_dirty((0, 0, self.screen.shape[1], self.screen.shape[0]))
+
+    def _gfx_keyframe(self) -> None:
+        """Ask the host for a whole picture (the client lost or asked to repaint some)."""
+        if self.gfx_mode == "avc420" and self.gfx_stream is not None and self.host is not None:
+            self._gfx_need_key = True
+            self.host.send({"op": "keyframe", "stream": self.gfx_stream})
 
     def _ack_host_gfx(self, seq: int | None) -> None:
         if seq is not None and self.host is not None and self.gfx_stream is not None and not self.host.closed.is_set():
@@ -740,6 +747,10 @@ class RdpConnection:
             codec = msg.get("codec")
             if not self.conn.active or not self.conn.gfx_ready or self.conn.gfx_surface is None:
                 self._ack_host_gfx(seq)  # dropped: a keyframe follows the reset
+                continue
+            if not self.output_allowed:  # minimised: nothing drawn until it asks again
+                self._ack_host_gfx(seq)
+                self._gfx_need_key = True
                 continue
             if codec == "h264" and self._gfx_need_key and not msg.get("key"):
                 self._ack_host_gfx(seq)

@@ -211,11 +211,6 @@ class SocketClient(MemoryClient):
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
 
-    def send_dvc(self, pdu: dvc.DvcPdu | bytes) -> None:
-        data = pdu if isinstance(pdu, bytes) else dvc.encode_dvc(pdu)
-        for chunk in chunk_message(data):
-            self.send_io(chunk, self.channel_ids["drdynvc"])
-
     def pump(self, data: bytes | None = None) -> list:
         """Read until at least one whole PDU has come and the server has been quiet a moment."""
         if data is not None:

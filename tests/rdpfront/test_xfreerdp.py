@@ -304,3 +304,20 @@ async def test_graphics_pipeline_h264_alone_shows_the_session(rdp: Harness, host
     assert connection.gfx_mode == "avc420"
     assert connection.gfx_commands["h264"] > 0 and connection.gfx_commands["raw"] == 0
     print(f"H.264 only: mean pixel difference {diff:.3f}")
+
+
+async def test_two_graphics_clients_share_one_h264_encoder(rdp: Harness, host) -> None:
+    """The H.264 stream is encoded once per session: a second AVC420 client subscribes to the
+    same encoder as the first (the host reports one h264 encoder with two subscribers)."""
+    await rdp.client("/gfx:avc420")
+    await rdp.client("/gfx:avc420")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        connections = list(rdp.server.connections)
+        if len(connections) == 2 and all(c.gfx_mode == "avc420" and c.gfx_frames_sent for c in connections):
+            break
+        await asyncio.sleep(0.2)
+    assert len(connections) == 2 and all(c.gfx_frames_sent for c in connections)
+    status = await asyncio.to_thread(request, host, "status")
+    h264 = [e for e in status.get("encoders") if e["format"] == "h264"]
+    assert h264 == [{"format": "h264", "subscribers": 2}]

@@ -1,0 +1,170 @@
+"""The driver's graphics pipeline against our own client (``helpers.SocketClient`` over TCP +
+TLS) and a real session host: frame acknowledgement as flow control, Suppress Output pausing
+the H.264 stream and a keyframe on resume."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from rdpfront import dvc, gfx
+from rdpfront.acceptor import GFX_CHANNEL_ID
+from rdpfront.rdp.pdus import Rectangle16, SuppressOutput
+from rdpfront.server import RdpServer, ServerSettings
+from tests.compositor.helpers import session_env, start_host, stop_host
+from tests.rdpfront.helpers import SocketClient
+
+PASSWORD = "pw"
+GFX_FLAG = 0x0100
+SPS = b"\x00\x00\x00\x01\x67"
+
+
+@pytest.fixture(scope="module")
+def host() -> Iterator:
+    launched = start_host(640, 480)
+    try:
+        yield launched
+    finally:
+        stop_host(launched)
+
+
+@pytest.fixture
+async def server(host, tmp_path) -> AsyncIterator[tuple[RdpServer, int]]:
+    async def authenticate(username: str, password: str) -> bool:
+        return password == PASSWORD
+
+    async def attach(username: str, width: int, height: int) -> Path:
+        return host.socket_path
+
+    rdp = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
+    port = await rdp.start()
+    try:
+        yield rdp, port
+    finally:
+        await rdp.close()
+
+
+class GfxClient:
+    """SocketClient plus the graphics channel: whole RDPGFX messages, acknowledged on request."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = SocketClient(port, timeout=10)
+        self.pieces = dvc.DvcReassembler()
+        self.frames: list[list[gfx.ServerPdu]] = []  # each: Start Frame ... End Frame
+
+    def open(self) -> None:
+        c = self.sock
+        c.connect(username="alice", password=PASSWORD, channels=("cliprdr", "drdynvc"), early_flags=GFX_FLAG)
+        c.pump()
+        c.send_dvc(dvc.CapsResponse(3))
+        c.pump()
+        c.send_dvc(dvc.CreateResponse(1, -1))  # no Display Control here
+        c.send_dvc(dvc.CreateResponse(GFX_CHANNEL_ID, 0))
+        caps = gfx.CapsAdvertise((gfx.CapSet(gfx.CapVersion.V81, (0x10).to_bytes(4, "little")),))
+        c.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(caps)))
+        c.timeout = 0.5  # from here on, reads poll
+
+    def read(self, seconds: float, ack: bool = True) -> list[list[gfx.ServerPdu]]:
+        """Graphics frames that arrive within ``seconds`` (acknowledged as they end, if ``ack``)."""
+        got: list[list[gfx.ServerPdu]] = []
+        current: list[gfx.ServerPdu] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                pdus = self.sock.pump()
+            except AssertionError:  # nothing within the client's timeout
+                continue
+            for pdu in pdus:
+                if not isinstance(pdu, dvc.DataFirst | dvc.Data) or pdu.channel_id != GFX_CHANNEL_ID:
+                    continue
+                whole = self.pieces.push(pdu)
+                if whole is None:
+                    continue
+                for message in gfx.split_server(gfx.unsegment(whole)):
+                    current.append(message)
+                    if message.cmd == gfx.Cmd.END_FRAME:
+                        got.append(current)
+                        frame_id = int.from_bytes(message.body[:4], "little")
+                        current = []
+                        if ack:
+                            self.sock.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(
+                                gfx.FrameAcknowledge(0, frame_id, len(self.frames) + len(got)))))
+        self.frames += got
+        return got
+
+
+def _avc_streams(frames: list[list[gfx.ServerPdu]]) -> list[bytes]:
+    """The H.264 access units of the AVC420 commands in these frames."""
+    out = []
+    for frame in frames:
+        for pdu in frame:
+            if pdu.cmd == gfx.Cmd.WIRE_TO_SURFACE_1 and int.from_bytes(pdu.body[2:4], "little") == gfx.Codec.AVC420:
+                bitmap = pdu.body[17:]
+                regions = int.from_bytes(bitmap[:4], "little")
+                out.append(bitmap[4 + regions * 10:])
+    return out
+
+
+async def _draw(host, colour: str) -> None:
+    proc = await asyncio.create_subprocess_exec("xsetroot", "-solid", colour, env=session_env(host),
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    await proc.wait()
+
+
+async def test_suppress_output_pauses_h264_and_resume_starts_with_a_keyframe(server, host) -> None:
+    rdp, port = server
+    client = await asyncio.to_thread(GfxClient, port)
+    try:
+        await asyncio.to_thread(client.open)
+        first = await asyncio.to_thread(client.read, 3.0)
+        streams = _avc_streams(first)
+        assert streams and streams[0].startswith(SPS), "the first AVC420 picture is not a keyframe"
+        (connection,) = rdp.connections
+        assert connection.gfx_mode == "avc420" and connection.gfx_frames_acked > 0
+
+        # Minimised: the session changes, nothing is drawn.
+        await asyncio.to_thread(client.sock.send_share_data, SuppressOutput(False))
+        await asyncio.sleep(0.3)
+        await _draw(host, "#204080")
+        paused = await asyncio.to_thread(client.read, 1.5)
+        assert _avc_streams(paused) == []
+
+        # Restored: a whole picture first (the stream went on without this client).
+        await asyncio.to_thread(client.sock.send_share_data, SuppressOutput(True, Rectangle16(0, 0, 639, 479)))
+        resumed = await asyncio.to_thread(client.read, 3.0)
+        streams = _avc_streams(resumed)
+        assert streams and streams[0].startswith(SPS)
+        await _draw(host, "#804020")
+        more = _avc_streams(await asyncio.to_thread(client.read, 2.0))
+        assert more and not more[0].startswith(SPS)  # and then P-frames again
+    finally:
+        client.sock.close()
+
+
+async def test_unacknowledged_frames_hold_the_stream(server, host) -> None:
+    """Frame acknowledgements are the flow control: a client that decodes nothing gets at most
+    the host's window of frames however much the session changes, then more once it acks."""
+    rdp, port = server
+    client = await asyncio.to_thread(GfxClient, port)
+    try:
+        await asyncio.to_thread(client.open)
+        await asyncio.to_thread(client.read, 2.0, False)
+        for i in range(12):
+            await _draw(host, f"#{(i * 20) % 256:02x}30{(255 - i * 20) % 256:02x}")
+            await asyncio.sleep(0.05)
+        held = await asyncio.to_thread(client.read, 2.0, False)
+        assert len(client.frames) <= 4 + 1, f"{len(client.frames)} frames without a single acknowledgement"
+        ids = [int.from_bytes(f[-1].body[:4], "little") for f in client.frames]
+        client.sock.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(gfx.FrameAcknowledge(0, max(ids), len(ids)))))
+        await _draw(host, "#00ff00")
+        after = await asyncio.to_thread(client.read, 2.0)
+        assert after, "no frame after the acknowledgement"
+        print(f"{len(client.frames) - len(after)} frames sent without any ack ({len(held)} of them after "
+              f"12 changes); {len(after)} after the ack")
+    finally:
+        client.sock.close()
