@@ -716,7 +716,7 @@ class ServerConnection:
             if self._clipboard is not None:
                 self._out += self._clip_send(cliprdr.ClipCaps())
                 self._out += self._clip_send(cliprdr.MonitorReady())
-            if self._dynamic is not None and self.config.display_control:
+            if self._dynamic is not None and (self.config.display_control or self.config.gfx):
                 self._out += self._dvc_send(dvc.CapsRequest(version=1))
         self._events.append(events.Activated(
             self.width, self.height, self.bpp, core.keyboard_layout, self.fastpath_output,
@@ -834,9 +834,12 @@ class ServerConnection:
 
     # dynamic virtual channels ------------------------------------------------------------
 
+    def dynamic_channel_open(self, channel_id: int) -> bool:
+        return self._dynamic is not None and channel_id in self._dynamic.open
+
     @property
     def display_control_open(self) -> bool:
-        return self._dynamic is not None and DISP_CHANNEL_ID in self._dynamic.open
+        return self.dynamic_channel_open(DISP_CHANNEL_ID)
 
     def _dvc_send(self, pdu: dvc.DvcPdu) -> bytes:
         assert self._dynamic is not None
@@ -896,10 +899,7 @@ class ServerConnection:
 
     @property
     def gfx_ready(self) -> bool:
-        return self._gfx.capset is not None and self.display_channel_open(GFX_CHANNEL_ID)
-
-    def display_channel_open(self, channel_id: int) -> bool:
-        return self._dynamic is not None and channel_id in self._dynamic.open
+        return self._gfx.capset is not None and self.dynamic_channel_open(GFX_CHANNEL_ID)
 
     def _on_graphics(self, message: bytes) -> None:
         pdu = gfx.decode_client(message)

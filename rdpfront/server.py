@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from compositor.client import HostClient, HostError
+from compositor.encoders.h264 import DEFAULT_QP
 from compositor.keycodes import rdp_scancode_to_evdev, xkb_layout_for_windows_layout
 from compositor.protocol import Message
 from rdpfront import events as ev
@@ -127,7 +128,8 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 # full-range BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
 GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small": 0, "touchup": "raw", "colour": "bt709-full"}
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
-GFX_QP = 28  # what the host encodes at (compositor.encoders.h264.DEFAULT_QP), for the metablock
+GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
+GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
 
 
 def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int]], surface: int | None) -> list[bytes]:
@@ -653,6 +655,9 @@ class RdpConnection:
                 continue
             if self.gfx_mode == "avc420":
                 continue  # the H.264 stream draws; this mirror only serves the planar modes
+            if self.gfx_mode == "planar" and len(self._gfx_unacked) >= GFX_PLANAR_IN_FLIGHT:
+                self.dirty = clipped + self.dirty  # wait for the client's acknowledgements
+                continue
             if self.gfx_mode == "planar":
                 commands = await asyncio.to_thread(gfx_planar_commands, screen.copy(), clipped,
                                                    self.conn.gfx_surface)
@@ -738,6 +743,8 @@ class RdpConnection:
         # Frames are acknowledged in order; an ack also covers any frame before it.
         for frame_id in [f for f in self._gfx_unacked if f <= event.frame_id]:
             self._ack_host_gfx(self._gfx_unacked.pop(frame_id))
+        if self.gfx_mode == "planar" and self.dirty:
+            self.dirty_event.set()
 
     async def _gfx_loop(self) -> None:
         """Host H.264 frames (and raw touch-ups) → graphics frames, in order."""
