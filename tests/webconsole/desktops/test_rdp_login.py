@@ -66,12 +66,12 @@ def client_display():
         yield xvfb
 
 
-def xfreerdp(display, port: int, user: str, password: str, tmp_path) -> subprocess.Popen:
+def xfreerdp(display, port: int, user: str, password: str, tmp_path, *extra: str) -> subprocess.Popen:
     home = tmp_path / "client-home"
     home.mkdir(exist_ok=True)
     env = dict(session_process_env(), **display.env(), HOME=str(home))
     return subprocess.Popen(["xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}",
-                             f"/v:127.0.0.1:{port}", "/f", "/log-level:WARN"],
+                             f"/v:127.0.0.1:{port}", "/f", "/log-level:WARN", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -123,12 +123,14 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
     finally:
         end_process(client)
 
-    again = xfreerdp(client_display, rdpserver, "rdpuser", "rdp-pass-123", tmp_path)
+    # The reconnect takes the graphics pipeline with H.264 (the product's defaults offer it).
+    again = xfreerdp(client_display, rdpserver, "rdpuser", "rdp-pass-123", tmp_path, "/gfx:avc420")
     try:
         wait_until(lambda: client_matches_session(client_display, session), 40, 0.5,
                    "the reconnected FreeRDP window to show the session")
         sessions = DesktopSession.objects.filter(owner__username="rdpuser")
         assert [s.pk for s in sessions] == [session.pk]  # the same desktop, not a new one
+        assert "drawing through the graphics pipeline (avc420)" in (tmp_path / "rdpserver.log").read_text()
         titles = subprocess.run(["xdotool", "search", "--name", "still-here"],
                                 env=session_env(host_of(session)), capture_output=True, text=True).stdout
         assert titles.strip(), "the window opened before the reconnect is gone"
