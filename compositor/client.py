@@ -27,6 +27,7 @@ class HostClient:
         self._on_push = on_push
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future] = {}
+        self._on_reply: dict[int, Callable[[Message], None]] = {}
         self._protocol = HostProtocol()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
@@ -50,6 +51,9 @@ class HostClient:
                     rid = msg.get("id")
                     future = self._waiting.pop(rid, None) if msg.op in ("ok", "error") else None
                     if future is not None:
+                        on_reply = self._on_reply.pop(rid, None)
+                        if on_reply is not None and msg.op == "ok":
+                            on_reply(msg)  # before any later push is handed out
                         future.done() or future.set_result(msg)
                     elif self._on_push is not None:
                         self._on_push(msg)
@@ -70,15 +74,23 @@ class HostClient:
             raise HostError("not connected to the session host")
         self._writer.write(encode_message(header, payload))
 
-    async def request(self, op: str, timeout: float = 10.0, **fields: Any) -> Message:
+    async def request(self, op: str, timeout: float = 10.0, *, on_reply: Callable[[Message], None] | None = None,
+                      **fields: Any) -> Message:
+        """Send ``op`` and wait for its reply. ``on_reply`` runs on a successful reply inside the
+        reading loop, before any message that came after it is pushed: a ``subscribe`` caller
+        learns its stream id there, so the stream's first frame (sent right after the reply)
+        is never taken for a stranger's."""
         rid = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._waiting[rid] = future
+        if on_reply is not None:
+            self._on_reply[rid] = on_reply
         self.send({"op": op, "id": rid, **fields})
         try:
             msg = await asyncio.wait_for(future, timeout)
         except TimeoutError:
             self._waiting.pop(rid, None)
+            self._on_reply.pop(rid, None)
             raise HostError(f"session host did not answer {op!r} within {timeout:.0f} s") from None
         if msg.op == "error":
             raise HostError(msg.get("error", "error"))

@@ -35,6 +35,7 @@ from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig, ServerConnection
 from rdpfront.codecs.planar import encode_planar
 from rdpfront.errors import RemoteProtocolError
+from rdpfront.login import LoginForm, keymap_for
 from rdpfront.pointer import pointer_from_rgba
 from rdpfront.rdp.pdus import ErrorInfo
 
@@ -127,6 +128,8 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 # picture must stay complete), touch-ups of settled areas as raw pixels (sent as Planar), and
 # full-range BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
 GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small": 0, "touchup": "raw", "colour": "bt709-full"}
+LOGIN_TIMEOUT = 120.0  # seconds the login form waits for a user
+LOGIN_ATTEMPTS = 3  # wrong passwords in the form before the connection is closed
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
 GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
 GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
@@ -193,6 +196,9 @@ class ServerSettings:
     gfx_h264: bool = True
     # With H.264, send areas that stopped changing again losslessly (Planar) so text is exact.
     gfx_lossless: bool = True
+    # A client that sends no password gets the server's own login form (rdpfront/login.py).
+    login_screen: bool = True
+    login_timeout: float = LOGIN_TIMEOUT
     # Give the session the client's keyboard layout (setxkbmap inside the session), so scan
     # codes mean what the keys say on the user's keyboard.
     apply_keyboard_layout: bool = True
@@ -238,6 +244,11 @@ class RdpConnection:
         self._injected_positions: deque[tuple[int, int]] = deque(maxlen=INJECTED_POSITIONS_KEPT)
         self.output_ready = False
         self._pending_layout: tuple[int, int] | None = None
+        self.login: LoginForm | None = None  # the login form, while it is shown
+        self._login_failures = 0
+        self._login_timer: asyncio.TimerHandle | None = None
+        self._keyboard_layout = 0
+        self._deferred_gfx: ev.GfxReady | None = None
         self.resizes_pushed = 0
         self.activations = 0  # the first one and every reactivation
         # graphics pipeline: None (bitmap updates), "avc420" or "planar"
@@ -380,7 +391,10 @@ class RdpConnection:
             if self._pending_layout is not None:
                 await self._resize_session(*self._pending_layout)
         elif isinstance(event, ev.KeyboardEvent):
-            self._on_key(event)
+            if self.login is not None:
+                self._login_key(event)
+            else:
+                self._on_key(event)
         elif isinstance(event, ev.UnicodeEvent):
             self._on_unicode(event)
         elif isinstance(event, ev.MouseEvent):
@@ -444,34 +458,124 @@ class RdpConnection:
         if self.resizes_pushed == pushes and self.conn.active and not self.closing:
             self.write(self.conn.resize(self.conn.width, self.conn.height))
 
-    async def _login(self, event: ev.Credentials) -> None:
-        self.username = event.username
-        ok = False
+    async def _authenticate(self, username: str, password: str) -> bool:
         try:
-            ok = bool(event.username) and await self.server.authenticate(event.username, event.password)
+            return bool(username) and await self.server.authenticate(username, password)
         except Exception:
             log.exception("%s authenticate() failed", self.name)
-        if not ok:
+            return False
+
+    def _client_size(self, event: ev.Credentials) -> tuple[int, int]:
+        return (max(200, min(event.desktop_width, self.server.settings.max_width)),
+                max(200, min(event.desktop_height, self.server.settings.max_height)))
+
+    async def _login(self, event: ev.Credentials) -> None:
+        self.username = event.username
+        self._keyboard_layout = event.client.keyboard_layout
+        if not event.password and self.server.settings.login_screen:
+            self._show_login_form(event)
+            return
+        if not await self._authenticate(event.username, event.password):
             log.warning("%s login rejected user=%r", self.name, event.username)
             self.conn.reject_credentials(ErrorInfo.SERVER_DENIED_CONNECTION)
             return
-        width = max(200, min(event.desktop_width, self.server.settings.max_width))
-        height = max(200, min(event.desktop_height, self.server.settings.max_height))
+        width, height = self._client_size(event)
         try:
             path = await self.server.attach(event.username, width, height)
         except Exception as exc:  # no desktop for this user now (limit reached, start failed)
             log.warning("%s no desktop for user=%r: %s", self.name, event.username, exc)
             self.conn.reject_credentials(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES)
             return
-        self.host = await HostClient(on_push=self._on_host_push).connect(path)
-        reply = await self.host.request("subscribe", format="raw", options={}, window=4)
-        self.stream = reply.get("stream")
-        width, height = int(reply.get("width")), int(reply.get("height"))
-        self.screen = np.zeros((height, width, 4), np.uint8)
-        log.info("%s login ok user=%s host=%s size=%dx%d", self.name, event.username, path, width, height)
+        width, height = await self._connect_host(path)
         if self.server.settings.apply_keyboard_layout:
-            await self._apply_keyboard_layout(event.client.keyboard_layout)
+            await self._apply_keyboard_layout(self._keyboard_layout)
         self.conn.accept_credentials(width=width, height=height)
+
+    async def _connect_host(self, path: Path) -> tuple[int, int]:
+        """Attach to the user's session host and mirror its screen; its size."""
+        self.host = await HostClient(on_push=self._on_host_push).connect(path)
+
+        def subscribed(reply: Message) -> None:  # before the first frame is pushed
+            self.stream = reply.get("stream")
+            self.screen = np.zeros((int(reply.get("height")), int(reply.get("width")), 4), np.uint8)
+
+        reply = await self.host.request("subscribe", format="raw", options={}, window=4, on_reply=subscribed)
+        width, height = int(reply.get("width")), int(reply.get("height"))
+        log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.username, path, width, height)
+        return width, height
+
+    # the login form -------------------------------------------------------------------------
+
+    def _show_login_form(self, event: ev.Credentials) -> None:
+        """No password came with the connection: activate at the client's size and draw the
+        login form; the session is attached once the user logged in there."""
+        width, height = self._client_size(event)
+        keymap = keymap_for(xkb_layout_for_windows_layout(event.client.keyboard_layout))
+        self.login = LoginForm(width, height, username=event.username, keymap=keymap)
+        self.screen = self.login.render()
+        self._login_timer = asyncio.get_running_loop().call_later(
+            self.server.settings.login_timeout, self._login_timed_out)
+        log.info("%s no password: showing the login form (user=%r)", self.name, event.username)
+        self.conn.accept_credentials(width=width, height=height)
+
+    def _redraw_login(self) -> None:
+        if self.login is not None:
+            self.screen = self.login.render()
+            self.mark_dirty((0, 0, self.login.width, self.login.height))
+
+    def _login_key(self, event: ev.KeyboardEvent) -> None:
+        assert self.login is not None
+        code = rdp_scancode_to_evdev(event.scancode, extended=event.extended, extended1=event.extended1)
+        if code is None:
+            return
+        if self.login.key(code, event.down):
+            self.login.busy = True
+            self._tasks.append(asyncio.create_task(self._login_submit()))
+        if event.down:
+            self._redraw_login()
+
+    def _login_timed_out(self) -> None:
+        if self.login is not None and not self.closing:
+            log.info("%s login form timed out", self.name)
+            self.write(self.conn.disconnect(ErrorInfo.SERVER_DENIED_CONNECTION))
+            self.writer.close()
+
+    async def _login_submit(self) -> None:
+        form = self.login
+        assert form is not None
+        self._redraw_login()
+        if not await self._authenticate(form.username, form.password):
+            self._login_failures += 1
+            log.warning("%s login form: rejected user=%r (%d)", self.name, form.username, self._login_failures)
+            if self._login_failures >= LOGIN_ATTEMPTS:
+                self.write(self.conn.disconnect(ErrorInfo.SERVER_DENIED_CONNECTION))
+                self.writer.close()
+                return
+            form.busy, form.password, form.message = False, "", "Wrong user name or password"
+            self._redraw_login()
+            return
+        self.username = form.username
+        try:
+            path = await self.server.attach(form.username, form.width, form.height)
+        except Exception as exc:
+            log.warning("%s no desktop for user=%r: %s", self.name, form.username, exc)
+            form.busy, form.message = False, "No desktop could be started"
+            self._redraw_login()
+            return
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+        if form.keymap is not None:
+            form.keymap.close()
+        self.login = None
+        width, height = await self._connect_host(path)
+        if self.server.settings.apply_keyboard_layout:
+            await self._apply_keyboard_layout(self._keyboard_layout)
+        if (width, height) != (self.conn.width, self.conn.height) and self.conn.active:
+            self.write(self.conn.resize(width, height))  # the desktop already has its own size
+        else:
+            self.mark_dirty((0, 0, width, height))
+        if self._deferred_gfx is not None:
+            await self._start_gfx(self._deferred_gfx)
 
     async def _apply_keyboard_layout(self, klid: int) -> None:
         xkb = xkb_layout_for_windows_layout(klid)
@@ -508,6 +612,10 @@ class RdpConnection:
             if high is None:
                 return
             unit = 0x10000 + ((high - 0xD800) << 10) + (unit - 0xDC00)
+        if self.login is not None:
+            self.login.type(chr(unit))
+            self._redraw_login()
+            return
         self._input({"t": "text", "text": chr(unit)})
 
     def _on_key(self, event: ev.KeyboardEvent) -> None:
@@ -695,14 +803,17 @@ class RdpConnection:
         session, whoever watches) when the client takes AVC420, Planar from the raw mirror
         otherwise. The session host's touch-ups (settled areas, sent again losslessly) come
         as raw pixels and go out as Planar."""
-        if self.host is None or self.gfx_mode is not None:
+        if self.gfx_mode is not None:
+            return
+        if self.host is None:  # the login form is up: after the login
+            self._deferred_gfx = event
             return
         self.gfx_mode = "avc420" if event.avc420 and self.server.settings.gfx_h264 else "planar"
         self._gfx_reset()
         if self.gfx_mode == "avc420":
             options = {**GFX_H264_OPTIONS, "lossless": self.server.settings.gfx_lossless}
-            reply = await self.host.request("subscribe", format="h264", options=options, window=GFX_WINDOW)
-            self.gfx_stream = reply.get("stream")
+            await self.host.request("subscribe", format="h264", options=options, window=GFX_WINDOW,
+                                    on_reply=lambda reply: setattr(self, "gfx_stream", reply.get("stream")))
             self._tasks.append(asyncio.create_task(self._gfx_loop()))
             if self.stream is not None:
                 # The raw mirror only fed bitmap updates: stop it (at 1080p a full-screen change
@@ -793,6 +904,10 @@ class RdpConnection:
     async def close(self) -> None:
         self.closing = True
         self.dirty_event.set()
+        if self._login_timer is not None:
+            self._login_timer.cancel()
+        if self.login is not None and self.login.keymap is not None:
+            self.login.keymap.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

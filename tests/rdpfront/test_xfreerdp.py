@@ -77,17 +77,23 @@ async def test_connect_and_screen_matches(rdp: Harness, host, security: str | No
     assert elapsed < 10
     diff = await rdp.wait_pixels_match(host, tolerance=1.0)
     assert rdp.attached[0] == ("alice", WIDTH, HEIGHT)
+    (connection,) = rdp.server.connections
+    assert connection.gfx_mode == "avc420"  # FreeRDP 2.11's default: the graphics pipeline
     print(f"first frame {elapsed * 1000:.0f} ms after accept; mean pixel difference {diff:.3f}")
 
 
 @pytest.mark.parametrize(("bpp", "tolerance"), [("/bpp:15", 1.5), ("/bpp:16", 1.5), ("/bpp:24", 1.0), ("/bpp:32", 1.0)])
 async def test_colour_depths_render(rdp: Harness, host, bpp: str, tolerance: float) -> None:
+    """Bitmap updates at every depth (the graphics pipeline off: FreeRDP 2.11 takes it by
+    default at 32 bpp)."""
+    rdp.server.settings.gfx = False
     await rdp.client(bpp)
     await rdp.wait_first_frame()
     diff = await rdp.wait_pixels_match(host, tolerance=tolerance)
     print(f"{bpp}: mean pixel difference {diff:.3f}")
     (connection,) = rdp.server.connections
     assert connection.conn.bpp == int(bpp.split(":")[1])
+    assert connection.gfx_mode is None and connection.bitmap_updates_sent > 0
 
 
 async def _typed_into_session(rdp: Harness, host, tmp_name: str, text: str = "hello RDP") -> str:
@@ -299,10 +305,18 @@ async def test_graphics_pipeline_h264_alone_shows_the_session(rdp: Harness, host
     rdp.server.settings.gfx_lossless = False
     await rdp.client("/gfx:avc420")
     await rdp.wait_first_frame()
-    diff = await rdp.wait_pixels_match(host, tolerance=1.0)
     (connection,) = rdp.server.connections
-    assert connection.gfx_mode == "avc420"
-    assert connection.gfx_commands["h264"] > 0 and connection.gfx_commands["raw"] == 0
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not connection.gfx_commands["h264"]:
+        await asyncio.sleep(0.1)
+    assert connection.gfx_mode == "avc420" and connection.gfx_commands["h264"] > 0
+    # What the client shows from here on came through the pipeline (bitmap updates may have
+    # drawn the first picture before the client opened it): change the whole screen.
+    before = connection.gfx_commands["h264"]
+    await run("xsetroot", "-solid", "#3a6ea5", env=session_env(host))
+    diff = await rdp.wait_pixels_match(host, tolerance=1.0)
+    assert connection.gfx_commands["h264"] > before and connection.gfx_commands["raw"] == 0
+    await run("xsetroot", "-solid", "black", env=session_env(host))
     print(f"H.264 only: mean pixel difference {diff:.3f}")
 
 
@@ -321,3 +335,35 @@ async def test_two_graphics_clients_share_one_h264_encoder(rdp: Harness, host) -
     status = await asyncio.to_thread(request, host, "status")
     h264 = [e for e in status.get("encoders") if e["format"] == "h264"]
     assert h264 == [{"format": "h264", "subscribers": 2}]
+
+
+@pytest.mark.parametrize("args", [(), ("/gfx:avc420",)], ids=["bitmaps", "gfx-avc420"])
+async def test_login_form_for_a_client_without_password(rdp: Harness, host, args: tuple[str, ...]) -> None:
+    """``xfreerdp /p:`` sends no password: the server shows its login form at the client's size;
+    a wrong password keeps the form with a message, the right one attaches the session (and,
+    with the graphics pipeline, switches to it then)."""
+    rdp.server.settings.gfx = bool(args)
+    await rdp.client(*args, password="")
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    assert connection.login is not None and connection.host is None
+    deadline = time.monotonic() + 10
+    corner = None
+    while time.monotonic() < deadline and corner != (32, 38, 46):
+        corner = tuple(int(v) for v in (await asyncio.to_thread(rdp.client_rgb))[5, 5])
+        await asyncio.sleep(0.1)
+    assert corner == (32, 38, 46)  # the form's background, not the session
+    await rdp.xdotool("mousemove", "400", "300")
+    await rdp.xdotool("type", "--delay", "30", "not-it")
+    await rdp.xdotool("key", "Return")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (connection.login and connection.login.message):
+        await asyncio.sleep(0.1)
+    assert connection.login is not None and connection.login.message == "Wrong user name or password"
+    assert connection.host is None
+    await rdp.xdotool("type", "--delay", "30", PASSWORD)
+    await rdp.xdotool("key", "Return")
+    diff = await rdp.wait_pixels_match(host, tolerance=1.0)
+    assert connection.login is None and connection.host is not None
+    assert connection.gfx_mode == ("avc420" if args else None)
+    print(f"after the login form: mean pixel difference {diff:.3f}")

@@ -166,8 +166,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             old, self.stream = self.stream, None
             await self.host.request("unsubscribe", stream=old)
         self._drop_frames()
-        reply = await self.host.request("subscribe", format=fmt, options=FORMAT_OPTIONS[fmt], window=WINDOW)
-        self.stream, self.format, self.forwarded_seq = reply.get("stream"), fmt, 0
+        def subscribed(reply: Message) -> None:  # before the stream's first frame is pushed
+            self.stream, self.format, self.forwarded_seq = reply.get("stream"), fmt, 0
+
+        reply = await self.host.request("subscribe", format=fmt, options=FORMAT_OPTIONS[fmt], window=WINDOW,
+                                        on_reply=subscribed)
         self._queue("control", encode_server({
             "op": "subscribed", "format": fmt, "width": reply.get("width"), "height": reply.get("height"),
             "view_only": self.view_only, "desktop": self.session.pk,
