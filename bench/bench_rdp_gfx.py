@@ -2,7 +2,7 @@
 figures; not a pass/fail test).
 
     .venv/bin/python bench/bench_rdp_gfx.py [--duration 8] [--width 1920 --height 1080]
-        [--modes bitmaps,gfx-planar,gfx-avc420] [--scenes animation,typing]
+        [--modes bitmaps,gfx-planar,gfx-avc420] [--scenes animation,idle]
 
 One session host (Xvfb, an xterm) at the given size; for each mode ``xfreerdp`` (Debian 2.11,
 on its own Xvfb, full screen) connects to ``rdpfront.server`` running in this process:
