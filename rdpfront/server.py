@@ -125,9 +125,11 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 
 # The session host's H.264 for RDP: planes padded to 16 by the encoder (AVC420 crops by region
 # rectangles, not by the SPS), whole pictures (no lossless small-damage frames: the decoder's
-# picture must stay complete), touch-ups of settled areas as raw pixels (sent as Planar), and
-# full-range BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
-GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small": 0, "touchup": "raw", "colour": "bt709-full"}
+# picture must stay complete), touch-ups of settled areas as Planar (encoded by the host, once
+# for every client), and full-range BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes
+# (clients ignore the VUI).
+GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small": 0, "touchup": "planar",
+                                       "colour": "bt709-full"}
 LOGIN_TIMEOUT = 120.0  # seconds the login form waits for a user
 LOGIN_ATTEMPTS = 3  # wrong passwords in the form before the connection is closed
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
@@ -149,8 +151,8 @@ def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int
 
 def gfx_commands_for_host_frame(msg: Message, surface: int, width: int, height: int) -> list[bytes]:
     """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
-    becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a raw
-    touch-up becomes Planar commands."""
+    becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
+    touch-up's Planar images become one Planar command each. Nothing is encoded here."""
     codec = msg.get("codec")
     rects = [tuple(int(v) for v in r) for r in msg.get("rects") or ()]
     if codec == "h264":
@@ -163,18 +165,16 @@ def gfx_commands_for_host_frame(msg: Message, surface: int, width: int, height: 
             return []
         bitmap = gfx.avc420_bitmap(regions, GFX_QP, msg.payload)
         return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
-    if codec == "raw":
+    if codec == "planar":
         payload = memoryview(msg.payload)
         offset, commands = 0, []
         for x, y, w, h, n in rects:
-            if n != w * h * 4 or offset + n > len(payload):
-                raise ValueError(f"raw touch-up rectangle {x},{y} {w}x{h} with {n} bytes")
-            block = np.frombuffer(payload[offset:offset + n], np.uint8).reshape(h, w, 4)
+            if offset + n > len(payload):
+                raise ValueError(f"touch-up rectangle {x},{y} {w}x{h} runs past the payload")
+            data = bytes(payload[offset:offset + n])
             offset += n
-            if x < 0 or y < 0 or x + w > width or y + h > height:
-                continue
-            data = encode_planar(np.ascontiguousarray(block[::-1]))
-            commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
+            if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
+                commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
         return commands
     return []
 
@@ -802,7 +802,7 @@ class RdpConnection:
         """Switch output to the graphics pipeline: H.264 from the session host (one encode per
         session, whoever watches) when the client takes AVC420, Planar from the raw mirror
         otherwise. The session host's touch-ups (settled areas, sent again losslessly) come
-        as raw pixels and go out as Planar."""
+        already encoded as Planar."""
         if self.gfx_mode is not None:
             return
         if self.host is None:  # the login form is up: after the login
@@ -858,7 +858,7 @@ class RdpConnection:
             self.dirty_event.set()
 
     async def _gfx_loop(self) -> None:
-        """Host H.264 frames (and raw touch-ups) → graphics frames, in order."""
+        """Host H.264 frames (and Planar touch-ups) → graphics frames, in order."""
         while not self.closing:
             msg = await self._gfx_queue.get()
             seq = msg.get("seq")
@@ -874,8 +874,7 @@ class RdpConnection:
                 self._ack_host_gfx(seq)
                 continue
             try:
-                commands = await asyncio.to_thread(gfx_commands_for_host_frame, msg, self.conn.gfx_surface,
-                                                   self.conn.width, self.conn.height)
+                commands = gfx_commands_for_host_frame(msg, self.conn.gfx_surface, self.conn.width, self.conn.height)
             except (ValueError, TypeError) as exc:
                 log.warning("%s unusable host frame dropped: %s", self.name, exc)
                 commands = []

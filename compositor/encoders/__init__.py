@@ -69,7 +69,7 @@ def load_builtin_encoders() -> None:
     import importlib
     import logging
 
-    for name in ("raw", "h264", "jpeg", "planar"):
+    for name in ("raw", "h264", "jpeg"):
         try:
             importlib.import_module(f"compositor.encoders.{name}")
         except ModuleNotFoundError as exc:

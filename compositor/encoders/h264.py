@@ -23,7 +23,7 @@ converted and encoded fresh; RDP front ends that draw whole pictures set ``small
 
 Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``
 (``"sps"``/``"explicit"``), ``small`` (pixels), ``lossless``, ``settle``, ``touchup``
-(``"webp"``/``"raw"``: the touch-up frames' codec), ``colour`` (``"bt601"``: limited range,
+(``"webp"``/``"planar"``: the touch-up frames' codec), ``colour`` (``"bt601"``: limited range,
 for browsers; ``"bt709-full"``: what RDP AVC420 decoders assume).
 """
 

@@ -102,14 +102,15 @@ def small_update(screen: np.ndarray, rects: list[Rect], width: int, height: int,
 
 
 class TouchUp:
-    """Re-sends settled areas losslessly: as WebP (``touchup="webp"``, browsers) or as raw BGRX
-    rows (``touchup="raw"``, for a front end that encodes them itself, e.g. RDP planar)."""
+    """Re-sends settled areas losslessly: as WebP (``touchup="webp"``, browsers) or as RDP's
+    Planar codec with top-down scanlines (``touchup="planar"``, what the RDP graphics pipeline
+    draws), encoded here once for every subscriber like the rest of the stream."""
 
     def __init__(self, width: int, height: int, options: dict) -> None:
         self.enabled = bool(options.get("lossless", True))
         self.codec = options.get("touchup", "webp")
-        if self.codec not in ("webp", "raw"):
-            raise ValueError(f"touchup must be 'webp' or 'raw', not {self.codec!r}")
+        if self.codec not in ("webp", "planar"):
+            raise ValueError(f"touchup must be 'webp' or 'planar', not {self.codec!r}")
         self.settle = float(options.get("settle", 0.3))
         self.budget = int(options.get("budget", DEFAULT_BUDGET))
         self.map = TouchUpMap(width, height, settle=self.settle)
@@ -127,8 +128,10 @@ class TouchUp:
         rects = self.map.due(now, budget=self.budget)
         if not rects:
             return []
-        if self.codec == "raw":
-            images = [np.ascontiguousarray(screen[y:y + h, x:x + w]).tobytes() for x, y, w, h in rects]
+        if self.codec == "planar":
+            from rdpfront.codecs.planar import encode_planar  # RDP's codec; its scanlines go bottom-up
+
+            images = [encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1])) for x, y, w, h in rects]
         else:
             images = [webp_lossless(screen, r) for r in rects]
         self.map.clean(rects)

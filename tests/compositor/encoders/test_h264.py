@@ -170,10 +170,13 @@ def test_rate_control_constant_quantiser_by_default_and_crf_on_request(terminal_
         ENCODERS["h264"](64, 64, {"qp": 60})
 
 
-def test_rdp_options_raw_touchups_and_bt709_full_range(terminal_screen):
-    """What the RDP graphics pipeline subscribes with: touch-ups as raw BGRX (it encodes them
-    as Planar itself) and full-range BT.709 (MS-RDPEGFX 3.3.8.3.1), signalled in the SPS's VUI."""
-    enc = ENCODERS["h264"](640, 480, {"settle": 0.2, "touchup": "raw", "colour": "bt709-full",
+def test_rdp_options_planar_touchups_and_bt709_full_range(terminal_screen):
+    """What the RDP graphics pipeline subscribes with: touch-ups as Planar with top-down
+    scanlines (encoded here, once for every client) and full-range BT.709 (MS-RDPEGFX
+    3.3.8.3.1), signalled in the SPS's VUI."""
+    from rdpfront.codecs.planar import decode_planar
+
+    enc = ENCODERS["h264"](640, 480, {"settle": 0.2, "touchup": "planar", "colour": "bt709-full",
                                       "pad": "explicit", "small": 0})
     screen = np.ascontiguousarray(terminal_screen[:480, :640])
     (key,) = enc.encode(screen, [], full=True)
@@ -191,11 +194,11 @@ def test_rdp_options_raw_touchups_and_bt709_full_range(terminal_screen):
         frames += enc.idle(screen, now)
     canvas = np.zeros_like(screen)
     for f in frames:
-        assert f.fields["codec"] == "raw" and f.fields.get("touchup")
+        assert f.fields["codec"] == "planar" and f.fields.get("touchup")
         off = 0
         for x, y, w, h, n in f.fields["rects"]:
-            assert n == w * h * 4
-            canvas[y:y + h, x:x + w] = np.frombuffer(f.payload[off:off + n], np.uint8).reshape(h, w, 4)
+            # decode_planar reads bitmap-update order (bottom-up): flip back
+            canvas[y:y + h, x:x + w] = decode_planar(f.payload[off:off + n], w, h)[::-1]
             off += n
     assert np.array_equal(canvas[:, :, :3], screen[:, :, :3])
     with pytest.raises(ValueError, match="colour"):
