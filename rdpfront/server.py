@@ -249,7 +249,6 @@ class RdpConnection:
         self._login_timer: asyncio.TimerHandle | None = None
         self._keyboard_layout = 0
         self._deferred_gfx: ev.GfxReady | None = None
-        self.resizes_pushed = 0
         self.activations = 0  # the first one and every reactivation
         # graphics pipeline: None (bitmap updates), "avc420" or "planar"
         self.gfx_mode: str | None = None
@@ -447,16 +446,16 @@ class RdpConnection:
             self._pending_layout = (width, height)  # asked mid-reactivation: after it
             return
         self._pending_layout = None
-        pushes = self.resizes_pushed
+        before = (self.conn.width, self.conn.height)
         try:
             reply = await self.host.request("resize", width=width, height=height)
+            after = (reply.get("width"), reply.get("height"))
         except HostError as exc:
             log.warning("%s resize to %dx%d failed: %s", self.name, width, height, exc)
-            reply = None
-        log.info("%s client asked for %dx%d, session is %s", self.name, width, height,
-                 f"{reply.get('width')}x{reply.get('height')}" if reply else "unchanged")
-        if self.resizes_pushed == pushes and self.conn.active and not self.closing:
-            self.write(self.conn.resize(self.conn.width, self.conn.height))
+            after = before
+        log.info("%s client asked for %dx%d, session is %dx%d", self.name, width, height, *after)
+        if after == before and self.conn.active and not self.closing:  # no `resized` push comes
+            self.write(self.conn.resize(*before))
 
     async def _authenticate(self, username: str, password: str) -> bool:
         try:
@@ -648,7 +647,6 @@ class RdpConnection:
         elif op == "pointer":
             self._on_host_pointer(int(msg.get("x")), int(msg.get("y")))
         elif op == "resized":
-            self.resizes_pushed += 1
             width, height = int(msg.get("width")), int(msg.get("height"))
             self.screen = np.zeros((height, width, 4), np.uint8)
             self.dirty.clear()
