@@ -13,68 +13,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
 import statistics
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compositor.client import BlockingHostClient  # noqa: E402
-from compositor.display import start_xvfb  # noqa: E402
-from compositor.launcher import launch_host  # noqa: E402
-from rdpfront.server import RdpServer, ServerSettings  # noqa: E402
+from rdp_rig import Rig, rdp_rig
 
 MILESTONES = ("tls", "credentials", "login", "active", "first_frame")
 
 
-async def one_run(server: RdpServer, port: int, env: dict[str, str]) -> dict[str, float]:
-    proc = await asyncio.create_subprocess_exec(
-        "xfreerdp", "/cert:ignore", "/u:bench", "/p:bench", f"/v:127.0.0.1:{port}", "/f", "/log-level:ERROR",
-        env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+async def one_run(rig: Rig) -> dict[str, float]:
+    proc = await rig.client()
     try:
         for _ in range(400):
-            for c in list(server.connections):
+            for c in list(rig.server.connections):
                 if "first_frame" in c.milestones:
                     return {k: (v - c.accepted_at) * 1000 for k, v in c.milestones.items()}
             await asyncio.sleep(0.025)
         raise RuntimeError("no frame within 10 s")
     finally:
-        proc.terminate()
-        await proc.wait()
-        for _ in range(100):
-            if not server.connections:
-                break
-            await asyncio.sleep(0.02)
+        await rig.end_client(proc)
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="wrd-bench-rdp-"))
-    host = launch_host(session=f"bench-{uuid.uuid4().hex[:6]}", runtime_dir=tmp / "rt", width=args.width,
-                       height=args.height, max_width=args.width, max_height=args.height, wayland=False)
-    xvfb = start_xvfb(width=args.width, height=args.height, workdir=tmp / "client")
-
-    async def authenticate(username: str, password: str) -> bool:
-        return True
-
-    async def attach(username: str, width: int, height: int) -> Path:
-        return host.socket_path
-
-    server = RdpServer(ServerSettings(port=0, cert_dir=tmp / "cert"), authenticate=authenticate, attach=attach)
-    port = await server.start()
-    env = dict(os.environ, **xvfb.env(), HOME=str(tmp))
-    try:
-        results = [await one_run(server, port, env) for _ in range(args.runs)]
-    finally:
-        await server.close()
-        xvfb.stop()
-        with BlockingHostClient(host.socket_path) as c:
-            c.request("stop")
-        shutil.rmtree(tmp, ignore_errors=True)
+    async with rdp_rig(args.width, args.height) as rig:
+        results = [await one_run(rig) for _ in range(args.runs)]
     print(f"xfreerdp -> rdpfront, {args.width}x{args.height}, {args.runs} runs (ms after TCP accept)")
     print(f"{'milestone':<14}{'median':>10}{'min':>10}{'max':>10}")
     for name in MILESTONES:

@@ -19,22 +19,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import psutil
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from compositor.client import BlockingHostClient  # noqa: E402
-from compositor.display import start_xvfb  # noqa: E402
-from compositor.launcher import launch_host  # noqa: E402
-from rdpfront.server import RdpServer, ServerSettings  # noqa: E402
+from rdp_rig import REPO, rdp_rig
+
+from compositor.client import BlockingHostClient
+from rdpfront.server import RdpConnection
 
 STARTUP = "exec xterm -fa Monospace -fs 12 -geometry 100x30+0+0 -bg white -fg black"
 MODES = {"bitmaps": (False, ()), "gfx-planar": (True, ("/gfx",)), "gfx-avc420": (True, ("/gfx:avc420",))}
@@ -48,84 +44,52 @@ def cpu(pid: int) -> float:
         return 0.0
 
 
-async def measure(server: RdpServer, host_pid: int, client_pid: int, duration: float) -> dict[str, float]:
-    (conn,) = server.connections
-    me = os.getpid()
-    start = (time.monotonic(), conn.bytes_written, conn.bitmap_updates_sent + conn.gfx_frames_acked,
-             cpu(me), cpu(host_pid), cpu(client_pid))
+def sample(conn: RdpConnection, host_pid: int, client_pid: int) -> tuple[float, ...]:
+    return (time.monotonic(), conn.bytes_written, conn.bitmap_updates_sent + conn.gfx_frames_acked,
+            cpu(os.getpid()), cpu(host_pid), cpu(client_pid))
+
+
+async def measure(conn: RdpConnection, host_pid: int, client_pid: int, duration: float) -> dict[str, float]:
+    start = sample(conn, host_pid, client_pid)
     await asyncio.sleep(duration)
-    end = (time.monotonic(), conn.bytes_written, conn.bitmap_updates_sent + conn.gfx_frames_acked,
-           cpu(me), cpu(host_pid), cpu(client_pid))
+    end = sample(conn, host_pid, client_pid)
     elapsed = end[0] - start[0]
-    return {"ups": (end[2] - start[2]) / elapsed, "kib_s": (end[1] - start[1]) / elapsed / 1024,
-            "server": (end[3] - start[3]) / elapsed, "host": (end[4] - start[4]) / elapsed,
-            "client": (end[5] - start[5]) / elapsed}
+    per_s = [(b - a) / elapsed for a, b in zip(start, end, strict=True)]
+    return {"ups": per_s[2], "kib_s": per_s[1] / 1024, "server": per_s[3], "host": per_s[4], "client": per_s[5]}
 
 
 async def main(args: argparse.Namespace) -> None:
-    tmp = Path(tempfile.mkdtemp(prefix="wrd-bench-gfx-"))
-    host = launch_host(session=f"bench-{uuid.uuid4().hex[:6]}", runtime_dir=tmp / "rt", width=args.width,
-                       height=args.height, max_width=args.width, max_height=args.height, wayland=False,
-                       startup=STARTUP)
-    xvfb = start_xvfb(width=args.width, height=args.height, workdir=tmp / "client")
-
-    async def authenticate(username: str, password: str) -> bool:
-        return True
-
-    async def attach(username: str, width: int, height: int) -> Path:
-        return host.socket_path
-
-    settings = ServerSettings(port=0, cert_dir=tmp / "cert", max_width=args.width, max_height=args.height)
-    server = RdpServer(settings, authenticate=authenticate, attach=attach)
-    port = await server.start()
-    env = dict(os.environ, **xvfb.env(), HOME=str(tmp))
-    rows = []
-    try:
+    load_before = os.getloadavg()[0]
+    async with rdp_rig(args.width, args.height, startup=STARTUP) as rig:
         for mode in args.modes:
-            settings.gfx, client_args = MODES[mode]
-            proc = await asyncio.create_subprocess_exec(
-                "xfreerdp", "/cert:ignore", "/u:bench", "/p:bench", f"/v:127.0.0.1:{port}", "/f",
-                "/log-level:ERROR", *client_args, env=env,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+            rig.settings.gfx, client_args = MODES[mode]
+            proc = await rig.client(*client_args)
             try:
                 for _ in range(400):
-                    if server.connections and next(iter(server.connections)).first_frame_at:
+                    if rig.server.connections and next(iter(rig.server.connections)).first_frame_at:
                         break
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(2)
-                (conn,) = server.connections
+                (conn,) = rig.server.connections
                 for scene in args.scenes:
                     pid = None
                     if scene == "animation":
-                        with BlockingHostClient(host.socket_path) as c:
+                        with BlockingHostClient(rig.host.socket_path) as c:
                             pid = c.request("exec", argv=[sys.executable, str(REPO / "bench" / "bench_viewer.py"),
                                                           "--animate", "30"],
                                             env={"PYTHONPATH": str(REPO)}).get("pid")
                         await asyncio.sleep(1.5)
-                    figures = await measure(server, host.pid, proc.pid, args.duration)
+                    f = await measure(conn, rig.host.pid, proc.pid, args.duration)
                     if pid:
                         os.killpg(pid, 15)
                         await asyncio.sleep(1.0)
-                    rows.append((mode, scene, conn.gfx_mode or "bitmaps", figures))
-                    f = figures
                     print(f"{mode:<11} {scene:<10} {f['ups']:6.1f} updates/s {f['kib_s']:9.1f} KiB/s  server "
                           f"{f['server']:.2f} + host {f['host']:.2f} cores, client {f['client']:.2f}", flush=True)
             finally:
-                proc.terminate()
-                await proc.wait()
-                for _ in range(100):
-                    if not server.connections:
-                        break
-                    await asyncio.sleep(0.05)
-    finally:
-        await server.close()
-        xvfb.stop()
-        with BlockingHostClient(host.socket_path) as c:
-            c.request("stop")
-        shutil.rmtree(tmp, ignore_errors=True)
+                await rig.end_client(proc)
     print()
     print(f"{args.width}x{args.height}, {args.duration:.0f} s per scene, {os.cpu_count()} cores; "
-          f"load average before: {os.getloadavg()[0]:.2f}")
+          f"load average before: {load_before:.2f}")
 
 
 if __name__ == "__main__":

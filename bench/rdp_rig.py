@@ -1,0 +1,79 @@
+"""What the RDP benchmarks share: a session host, an Xvfb for the client, rdpfront's server in
+this process (any login accepted, every user attached to that host), and ``xfreerdp`` started
+on that Xvfb and ended by pid."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from compositor.client import BlockingHostClient  # noqa: E402
+from compositor.display import start_xvfb  # noqa: E402
+from compositor.launcher import LaunchedHost, launch_host  # noqa: E402
+from rdpfront.server import RdpServer, ServerSettings  # noqa: E402
+
+
+@dataclass
+class Rig:
+    server: RdpServer
+    port: int
+    host: LaunchedHost
+    env: dict[str, str]  # the client's display
+
+    @property
+    def settings(self) -> ServerSettings:
+        return self.server.settings
+
+    async def client(self, *args: str) -> asyncio.subprocess.Process:
+        """xfreerdp, full screen on the client Xvfb."""
+        return await asyncio.create_subprocess_exec(
+            "xfreerdp", "/cert:ignore", "/u:bench", "/p:bench", f"/v:127.0.0.1:{self.port}", "/f",
+            "/log-level:ERROR", *args, env=self.env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+
+    async def end_client(self, proc: asyncio.subprocess.Process) -> None:
+        """End the client and wait until the server has let its connection go."""
+        proc.terminate()
+        await proc.wait()
+        for _ in range(100):
+            if not self.server.connections:
+                break
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def rdp_rig(width: int, height: int, *, startup: str | None = None, **settings) -> AsyncIterator[Rig]:
+    tmp = Path(tempfile.mkdtemp(prefix="wrd-bench-rdp-"))
+    host = launch_host(session=f"bench-{uuid.uuid4().hex[:6]}", runtime_dir=tmp / "rt", width=width,
+                       height=height, max_width=width, max_height=height, wayland=False, startup=startup)
+    xvfb = start_xvfb(width=width, height=height, workdir=tmp / "client")
+
+    async def authenticate(username: str, password: str) -> bool:
+        return True
+
+    async def attach(username: str, width: int, height: int) -> Path:
+        return host.socket_path
+
+    server = RdpServer(ServerSettings(port=0, cert_dir=tmp / "cert", max_width=width, max_height=height, **settings),
+                       authenticate=authenticate, attach=attach)
+    try:
+        port = await server.start()
+        yield Rig(server, port, host, dict(os.environ, **xvfb.env(), HOME=str(tmp)))
+    finally:
+        await server.close()
+        xvfb.stop()
+        with BlockingHostClient(host.socket_path) as c:
+            c.request("stop")
+        shutil.rmtree(tmp, ignore_errors=True)
