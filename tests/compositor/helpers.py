@@ -33,6 +33,15 @@ def start_host(width: int = 1024, height: int = 768, **kwargs) -> LaunchedHost:
                        log_file=Path(os.environ["WRD_VAR_DIR"]) / "log" / f"{name}.log", **kwargs)
 
 
+def x_display(env: dict[str, str]):
+    """A python-xlib connection to ``env``'s X display. python-xlib takes the cookie file only
+    from $XAUTHORITY, so that is pointed at ``env``'s first."""
+    from Xlib import display as xdisplay
+
+    os.environ["XAUTHORITY"] = env["XAUTHORITY"]
+    return xdisplay.Display(env["DISPLAY"])
+
+
 def session_env(host: LaunchedHost) -> dict[str, str]:
     return dict(os.environ, DISPLAY=host.display, XAUTHORITY=str(host.runtime_dir / "Xauthority"),
                 XDG_RUNTIME_DIR=str(host.runtime_dir))

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from Xlib import X
-from Xlib import display as xdisplay
 
 from compositor import processes
 from compositor.client import BlockingHostClient, HostClient, HostError
@@ -26,6 +25,7 @@ from tests.compositor.helpers import (
     session_env,
     start_host,
     stop_host,
+    x_display,
     xclip,
 )
 from tests.conftest import session_process_env, wait_until
@@ -40,9 +40,7 @@ def host():
 
 def terminal_geometry(host) -> tuple[int, int, int, int]:
     """Where the xterm is on screen (found through the X server, not assumed)."""
-    env = session_env(host)
-    os.environ["XAUTHORITY"] = env["XAUTHORITY"]
-    d = xdisplay.Display(host.display)
+    d = x_display(session_env(host))
     try:
         def find():
             for w in d.screen().root.query_tree().children:
@@ -137,8 +135,7 @@ class InputProbe:
     """An X window of the test's own that records the pointer and key events it gets."""
 
     def __init__(self, host, geometry=(300, 300, 200, 150)):
-        os.environ["XAUTHORITY"] = session_env(host)["XAUTHORITY"]
-        self.d = xdisplay.Display(host.display)
+        self.d = x_display(session_env(host))
         x, y, w, h = geometry
         self.geometry = geometry
         self.w = self.d.screen().root.create_window(

@@ -6,20 +6,16 @@ shows the session there."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 from Xlib import X
-from Xlib import display as xdisplay
 
-from rdpfront.server import RdpServer, ServerSettings
-from tests.compositor.helpers import request, screenshot, start_host, stop_host
-from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb
+from tests.compositor.helpers import request, screenshot, start_host, stop_host, x_display
+from tests.rdpfront.xfreerdp import Harness, client_xvfb, close_server, start_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -38,14 +34,7 @@ def host() -> Iterator:
 
 @pytest.fixture
 async def rdp(host, tmp_path) -> AsyncIterator[Harness]:
-    async def authenticate(username: str, password: str) -> bool:
-        return password == PASSWORD
-
-    async def attach(username: str, width: int, height: int) -> Path:
-        return host.socket_path
-
-    server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
-    port = await server.start()
+    server, port = await start_server(tmp_path, host.socket_path)
     home = tmp_path / "home"
     home.mkdir()
     with client_xvfb(1400, 900) as xvfb:
@@ -54,19 +43,11 @@ async def rdp(host, tmp_path) -> AsyncIterator[Harness]:
             yield harness
         finally:
             await harness.stop_clients()
-            await server.close()
+            await close_server(server)
 
 
 def _client_window(env: dict[str, str], width: int, height: int):
-    saved = os.environ.get("XAUTHORITY")
-    os.environ["XAUTHORITY"] = env["XAUTHORITY"]  # python-xlib reads the cookie file from there
-    try:
-        d = xdisplay.Display(env["DISPLAY"])
-    finally:
-        if saved is None:
-            os.environ.pop("XAUTHORITY")
-        else:
-            os.environ["XAUTHORITY"] = saved
+    d = x_display(env)
     for child in d.screen().root.query_tree().children:
         attrs = child.get_attributes()
         geometry = child.get_geometry()
@@ -88,14 +69,17 @@ async def _wait_session_size(host, size: tuple[int, int], timeout: float = 20.0)
     return got
 
 
-async def _wait_window_shows_session(rdp: Harness, host, size: tuple[int, int], timeout: float = 20.0) -> float:
+async def _wait_window_shows_session(rdp: Harness, host, window, size: tuple[int, int],
+                                     timeout: float = 20.0) -> float:
+    """The client's window (wherever xfreerdp put it on its display) shows the session."""
     w, h = size
     deadline = time.monotonic() + timeout
     diff = 255.0
     while time.monotonic() < deadline:
         session = await asyncio.to_thread(screenshot, host)
-        shown = (await asyncio.to_thread(rdp.client_rgb))[:h, :w]
-        if session.shape[:2] == (h, w):
+        at = await asyncio.to_thread(window.get_geometry)
+        shown = (await asyncio.to_thread(rdp.client_rgb))[at.y:at.y + h, at.x:at.x + w]
+        if session.shape[:2] == (h, w) == shown.shape[:2]:
             diff = float(np.abs(session.astype(np.int16) - shown.astype(np.int16)).mean())
             if diff <= 1.0:
                 return diff
@@ -111,7 +95,20 @@ async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host
     rdp.server.settings.gfx = gfx
     await rdp.client("/size:800x600", "/dynamic-resolution", *(["/gfx:avc420"] if gfx else []), fullscreen=False)
     await rdp.wait_first_frame()
-    await _wait_window_shows_session(rdp, host, (800, 600))
+    d, window = None, None
+    deadline = time.monotonic() + 10
+    while window is None and time.monotonic() < deadline:
+        d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), 800, 600)
+        await asyncio.sleep(0.1)
+    assert window is not None, "xfreerdp's window was not found on its display"
+    try:
+        await _check_resizes(rdp, host, gfx, d, window)
+    finally:
+        d.close()
+
+
+async def _check_resizes(rdp: Harness, host, gfx: bool, d, window) -> None:
+    await _wait_window_shows_session(rdp, host, window, (800, 600))
     (connection,) = rdp.server.connections
     await _wait_until(lambda: connection.gfx_mode is not None or not gfx)
     assert connection.gfx_mode == ("avc420" if gfx else None)
@@ -119,36 +116,30 @@ async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host
     while time.monotonic() < deadline and not connection.conn.display_control_open:
         await asyncio.sleep(0.1)
     assert connection.conn.display_control_open, "xfreerdp did not open the Display Control channel"
+    for size in ((1024, 700), (640, 480)):
+        window.configure(width=size[0], height=size[1])
+        d.sync()
+        assert await _wait_session_size(host, size) == size
+        diff = await _wait_window_shows_session(rdp, host, window, size)
+        assert (connection.conn.width, connection.conn.height) == size
+        print(f"{size[0]}x{size[1]}: mean pixel difference {diff:.3f}")
 
-    d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), 800, 600)
-    assert window is not None, "xfreerdp's window was not found on its display"
-    try:
-        for size in ((1024, 700), (640, 480)):
-            window.configure(width=size[0], height=size[1])
-            d.sync()
-            assert await _wait_session_size(host, size) == size
-            diff = await _wait_window_shows_session(rdp, host, size)
-            assert (connection.conn.width, connection.conn.height) == size
-            print(f"{size[0]}x{size[1]}: mean pixel difference {diff:.3f}")
-
-        # Larger than the session may be (1920x1200): held to the maximum...
-        window.configure(width=2100, height=1300)
-        d.sync()
-        assert await _wait_session_size(host, (1920, 1200)) == (1920, 1200)
-        # ...and asking again past it changes nothing, but the client is still reactivated
-        # (xfreerdp asks for nothing more until then), so the next resize works.
-        await _wait_until(lambda: connection.activations >= 4 and connection.conn.active)
-        before = connection.activations
-        window.configure(width=2200, height=1400)
-        d.sync()
-        await _wait_until(lambda: connection.activations > before and connection.conn.active)
-        assert (connection.conn.width, connection.conn.height) == (1920, 1200)
-        window.configure(width=800, height=600)
-        d.sync()
-        assert await _wait_session_size(host, (800, 600)) == (800, 600)
-        await _wait_window_shows_session(rdp, host, (800, 600))
-    finally:
-        d.close()
+    # Larger than the session may be (1920x1200): held to the maximum...
+    window.configure(width=2100, height=1300)
+    d.sync()
+    assert await _wait_session_size(host, (1920, 1200)) == (1920, 1200)
+    # ...and asking again past it changes nothing, but the client is still reactivated
+    # (a client that waits for it is not left waiting), so the next resize works.
+    await _wait_until(lambda: connection.activations >= 4 and connection.conn.active)
+    before = connection.activations
+    window.configure(width=2200, height=1400)
+    d.sync()
+    await _wait_until(lambda: connection.activations > before and connection.conn.active)
+    assert (connection.conn.width, connection.conn.height) == (1920, 1200)
+    window.configure(width=800, height=600)
+    d.sync()
+    assert await _wait_session_size(host, (800, 600)) == (800, 600)
+    await _wait_window_shows_session(rdp, host, window, (800, 600))
 
 
 async def _wait_until(predicate, timeout: float = 15.0) -> None:

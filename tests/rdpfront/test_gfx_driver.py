@@ -8,18 +8,17 @@ import asyncio
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from rdpfront import dvc, gfx
 from rdpfront.acceptor import GFX_CHANNEL_ID
 from rdpfront.rdp.pdus import Rectangle16, SuppressOutput
-from rdpfront.server import RdpServer, ServerSettings
+from rdpfront.server import RdpServer
 from tests.compositor.helpers import session_env, start_host, stop_host
 from tests.rdpfront.helpers import SocketClient
+from tests.rdpfront.xfreerdp import PASSWORD, close_server, start_server
 
-PASSWORD = "pw"
 GFX_FLAG = 0x0100
 SPS = b"\x00\x00\x00\x01\x67"
 
@@ -35,18 +34,11 @@ def host() -> Iterator:
 
 @pytest.fixture
 async def server(host, tmp_path) -> AsyncIterator[tuple[RdpServer, int]]:
-    async def authenticate(username: str, password: str) -> bool:
-        return password == PASSWORD
-
-    async def attach(username: str, width: int, height: int) -> Path:
-        return host.socket_path
-
-    rdp = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
-    port = await rdp.start()
+    rdp, port = await start_server(tmp_path, host.socket_path)
     try:
         yield rdp, port
     finally:
-        await rdp.close()
+        await close_server(rdp)
 
 
 class GfxClient:

@@ -27,7 +27,7 @@ from rdpfront.input import PointerEvent, PointerFlags
 from rdpfront.server import WRITE_HIGH_WATER, RdpConnection, RdpServer, ServerSettings
 from tests.compositor.helpers import request, screenshot, session_env, start_host, stop_host
 from tests.rdpfront.helpers import SocketClient
-from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, run
+from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, close_server, run
 
 pytestmark = [
     pytest.mark.slow,
@@ -113,11 +113,7 @@ async def rig(hosts, displays, tmp_path) -> AsyncIterator[Rig]:
     finally:
         for harness in clients:
             await harness.stop_clients()
-        await server.close()
-        for _ in range(100):
-            if not server.connections:
-                break
-            await asyncio.sleep(0.05)
+        await close_server(server)
 
 
 async def _exec(host, *argv: str) -> int:

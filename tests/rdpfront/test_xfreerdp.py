@@ -18,7 +18,7 @@ import pytest
 from compositor.display import Xvfb
 from rdpfront.server import RdpServer, ServerSettings
 from tests.compositor.helpers import request, session_env, start_host, stop_host
-from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, run
+from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, close_server, run
 
 pytestmark = [
     pytest.mark.slow,
@@ -63,11 +63,7 @@ async def rdp(host, client_display, tmp_path) -> AsyncIterator[Harness]:
         yield harness
     finally:
         await harness.stop_clients()
-        await server.close()
-        for _ in range(100):
-            if not server.connections:
-                break
-            await asyncio.sleep(0.05)
+        await close_server(server)
 
 
 @pytest.mark.parametrize("security", [None, "/sec:tls"])

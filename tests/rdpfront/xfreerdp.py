@@ -16,7 +16,7 @@ import numpy as np
 
 from compositor.display import Xvfb, start_xvfb
 from compositor.framebuffer import XwdFramebuffer
-from rdpfront.server import RdpServer
+from rdpfront.server import RdpServer, ServerSettings
 from tests.compositor.helpers import screenshot
 
 PASSWORD = "right-password"
@@ -45,6 +45,29 @@ async def run(*argv: str, env: dict[str, str], timeout: float = 10.0) -> str:
         await proc.wait()
         raise
     return out.decode(errors="replace")
+
+
+async def start_server(tmp_path: Path, socket_path: Path, **settings) -> tuple[RdpServer, int]:
+    """rdpfront's server on a free loopback port: ``PASSWORD`` logs any user in, to the session
+    host at ``socket_path``."""
+    async def authenticate(username: str, password: str) -> bool:
+        return password == PASSWORD
+
+    async def attach(username: str, width: int, height: int) -> Path:
+        return socket_path
+
+    server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert", **settings),
+                       authenticate=authenticate, attach=attach)
+    return server, await server.start()
+
+
+async def close_server(server: RdpServer) -> None:
+    """Close the server and wait until its connections have ended."""
+    await server.close()
+    for _ in range(100):
+        if not server.connections:
+            break
+        await asyncio.sleep(0.05)
 
 
 class Harness:

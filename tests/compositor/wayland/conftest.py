@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from compositor.display import XWD_HEADER_SIZE, Xvfb, start_xvfb
+from tests.compositor.helpers import x_display
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -113,10 +114,8 @@ class Session:
     def override_redirect_windows(self) -> list[tuple[int, int, int, int]]:
         """Mapped override-redirect windows of the compositor's X client (popups): (x, y, w, h)."""
         from Xlib import X
-        from Xlib import display as xdisplay
 
-        os.environ["XAUTHORITY"] = self.env["XAUTHORITY"]
-        d = xdisplay.Display(self.env["DISPLAY"])
+        d = x_display(self.env)
         try:
             result = []
             for child in d.screen().root.query_tree().children:

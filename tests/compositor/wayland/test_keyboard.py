@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import time
 
+from tests.compositor.helpers import x_display
 from tests.compositor.wayland.conftest import Session
 
 KEYCODE_Y_ON_US = 29  # the same physical key is "z" on a German layout
@@ -12,11 +12,9 @@ KEYCODE_Y_ON_US = 29  # the same physical key is "z" on a German layout
 
 def _press_keycode(session: Session, keycode: int) -> None:
     from Xlib import X
-    from Xlib import display as xdisplay
     from Xlib.ext import xtest
 
-    os.environ["XAUTHORITY"] = session.env["XAUTHORITY"]
-    d = xdisplay.Display(session.env["DISPLAY"])
+    d = x_display(session.env)
     try:
         xtest.fake_input(d, X.KeyPress, keycode)
         xtest.fake_input(d, X.KeyRelease, keycode)

@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from compositor.wayland.handlers.xdg_shell import Positioner
+from tests.compositor.helpers import x_display
 from tests.compositor.wayland.conftest import Session
 from tests.compositor.wayland.wlclient import Client, Toplevel, shm_buffer
 
 
 def _xdisplay(session: Session):
-    from Xlib import display as xdisplay
-
-    os.environ["XAUTHORITY"] = session.env["XAUTHORITY"]
-    return xdisplay.Display(session.env["DISPLAY"])
+    return x_display(session.env)
 
 
 def test_toplevel_properties_and_close(session: Session, need) -> None:
