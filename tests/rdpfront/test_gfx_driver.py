@@ -145,7 +145,10 @@ async def test_unacknowledged_frames_hold_the_stream(server, host) -> None:
     client = await asyncio.to_thread(GfxClient, port)
     try:
         await asyncio.to_thread(client.open)
-        await asyncio.to_thread(client.read, 2.0, False)
+        deadline = time.monotonic() + 15
+        while not client.frames and time.monotonic() < deadline:  # the first picture, unacknowledged
+            await asyncio.to_thread(client.read, 1.0, False)
+        assert client.frames, "no graphics frame at all"
         for i in range(12):
             await _draw(host, f"#{(i * 20) % 256:02x}30{(255 - i * 20) % 256:02x}")
             await asyncio.sleep(0.05)
@@ -154,7 +157,7 @@ async def test_unacknowledged_frames_hold_the_stream(server, host) -> None:
         ids = [int.from_bytes(f[-1].body[:4], "little") for f in client.frames]
         client.sock.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(gfx.FrameAcknowledge(0, max(ids), len(ids)))))
         await _draw(host, "#00ff00")
-        after = await asyncio.to_thread(client.read, 2.0)
+        after = await asyncio.to_thread(client.read, 4.0)
         assert after, "no frame after the acknowledgement"
         print(f"{len(client.frames) - len(after)} frames sent without any ack ({len(held)} of them after "
               f"12 changes); {len(after)} after the ack")
