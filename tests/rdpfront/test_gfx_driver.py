@@ -113,7 +113,10 @@ async def test_suppress_output_pauses_h264_and_resume_starts_with_a_keyframe(ser
     client = await asyncio.to_thread(GfxClient, port)
     try:
         await asyncio.to_thread(client.open)
-        first = await asyncio.to_thread(client.read, 3.0)
+        first: list = []
+        deadline = time.monotonic() + 15
+        while not _avc_streams(first) and time.monotonic() < deadline:
+            first += await asyncio.to_thread(client.read, 1.0)
         streams = _avc_streams(first)
         assert streams and streams[0].startswith(SPS), "the first AVC420 picture is not a keyframe"
         (connection,) = rdp.connections
