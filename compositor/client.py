@@ -66,6 +66,7 @@ class HostClient:
             for future in self._waiting.values():
                 future.done() or future.set_exception(HostError("session host connection closed"))
             self._waiting.clear()
+            self._on_reply.clear()
             self.closed.set()
 
     def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
