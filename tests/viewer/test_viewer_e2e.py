@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import io
+import random
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -516,24 +518,47 @@ def test_dead_key_composes_a_character(browser, stack):
         close_page(page)
 
 
+def foreground_process(argv: list[str], timeout: float = 15.0) -> int | None:
+    """The pid of a process running exactly ``argv`` once it is its terminal's foreground job
+    (its process group owns the tty), or None after ``timeout``."""
+    wanted = "\0".join(argv).encode() + b"\0"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            try:
+                if not entry.name.isdigit() or (entry / "cmdline").read_bytes() != wanted:
+                    continue
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[2] == fields[5]:  # pgrp == tpgid
+                return int(entry.name)
+        time.sleep(0.05)
+    return None
+
+
 def test_ctrl_c_interrupts_a_program(browser, stack):
-    """Ctrl+letter reaches the desktop as the key combination: Ctrl+C interrupts `sleep 100`
-    (the command typed after it runs at once, not 100 s later)."""
+    """Ctrl+letter reaches the desktop as the key combination: Ctrl+C interrupts a running
+    ``sleep`` and the command typed after it runs at once."""
     marker = stack["workdir"] / "after-ctrl-c"
+    argv = ["sleep", str(random.randint(4000, 4999))]
     page = open_viewer(browser, stack)
     try:
         settle(page)
-        page.keyboard.type("sleep 100")
+        page.keyboard.type(" ".join(argv))
         page.keyboard.press("Enter")
-        time.sleep(0.5)
-        started = time.monotonic()
+        # Ctrl+C before the shell hands the terminal to the job interrupts the shell, not it.
+        pid = foreground_process(argv)
+        assert pid, f"{argv} never ran in the foreground: the typed command did not reach the shell"
         page.keyboard.press("Control+c")
-        time.sleep(0.3)
+        deadline = time.monotonic() + 15
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not Path(f"/proc/{pid}").exists(), "Ctrl+C did not interrupt the running sleep"
         page.keyboard.type(f"touch {marker}")
         page.keyboard.press("Enter")
         wait_for_file(marker, lambda text: marker.exists(), timeout=15)
-        assert marker.exists(), "sleep 100 was not interrupted by Ctrl+C"
-        assert time.monotonic() - started < 15
+        assert marker.exists(), "the command typed after Ctrl+C did not run"
     finally:
         close_page(page)
 
