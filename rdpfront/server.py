@@ -275,7 +275,8 @@ class RdpConnection:
     def write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the socket: the TLS layer's and the TCP transport's."""
         size = self._tcp_transport.get_write_buffer_size()
-        if self.writer.transport is not self._tcp_transport:
+        # A closed TLS transport has dropped its protocol (asking it raises AttributeError).
+        if self.writer.transport is not self._tcp_transport and not self.writer.is_closing():
             size += self.writer.transport.get_write_buffer_size()
         return size
 
