@@ -227,8 +227,8 @@ async def test_clipboard_both_ways(rdp: Harness, host) -> None:
 
 async def test_wrong_password_is_rejected(rdp: Harness) -> None:
     proc = await rdp.client(password="wrong")
-    output = (await asyncio.wait_for(proc.stdout.read(), 20)).decode(errors="replace")
-    await proc.wait()
+    await asyncio.wait_for(proc.wait(), 20)
+    output = await rdp.finished_output(proc)
     assert proc.returncode != 0
     assert "ERRINFO_SERVER_DENIED_CONNECTION" in output
     assert rdp.attached == []
@@ -236,8 +236,8 @@ async def test_wrong_password_is_rejected(rdp: Harness) -> None:
 
 async def test_nla_only_gets_a_clean_negotiation_failure(rdp: Harness) -> None:
     proc = await rdp.client("/sec:nla")
-    output = (await asyncio.wait_for(proc.stdout.read(), 20)).decode(errors="replace")
-    await proc.wait()
+    await asyncio.wait_for(proc.wait(), 20)
+    output = await rdp.finished_output(proc)
     assert proc.returncode != 0
     assert "ERRCONNECT_SECURITY_NEGO_CONNECT_FAILED" in output
 

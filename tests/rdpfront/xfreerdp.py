@@ -70,11 +70,20 @@ async def close_server(server: RdpServer) -> None:
         await asyncio.sleep(0.05)
 
 
+async def _collect(proc: asyncio.subprocess.Process, output: bytearray, keep: int = 65536) -> None:
+    """Read a client's output as it comes (a pipe nobody reads would block it once full)."""
+    while chunk := await proc.stdout.read(4096):
+        output += chunk
+        del output[:-keep]
+
+
 class Harness:
     def __init__(self, server: RdpServer, port: int, xvfb: Xvfb, home: Path) -> None:
         self.server, self.port, self.xvfb, self.home = server, port, xvfb, home
         self.attached: list[tuple[str, int, int]] = []
         self.procs: list[asyncio.subprocess.Process] = []
+        self.outputs: dict[asyncio.subprocess.Process, bytearray] = {}
+        self._readers: dict[asyncio.subprocess.Process, asyncio.Task] = {}
 
     def env(self) -> dict[str, str]:
         return dict(os.environ, **self.xvfb.env(), HOME=str(self.home))
@@ -86,7 +95,19 @@ class Harness:
             *(["/f"] if fullscreen else []), "/log-level:WARN", *args, env=self.env(),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         self.procs.append(proc)
+        self.outputs[proc] = output = bytearray()
+        self._readers[proc] = asyncio.create_task(_collect(proc, output))
         return proc
+
+    async def finished_output(self, proc: asyncio.subprocess.Process) -> str:
+        """Everything an ended client printed."""
+        await self._readers[proc]
+        self.procs.remove(proc)  # expected to end: nothing to report at teardown
+        return self.output(proc)
+
+    def output(self, proc: asyncio.subprocess.Process) -> str:
+        """What the client has printed so far (its last 64 KiB)."""
+        return self.outputs[proc].decode(errors="replace")
 
     async def wait_first_frame(self, timeout: float = 20.0) -> float:
         deadline = time.monotonic() + timeout
@@ -121,7 +142,9 @@ class Harness:
 
     async def stop_clients(self) -> None:
         for proc in self.procs:
-            if proc.returncode is None:
+            if proc.returncode is not None:  # it ended on its own: show why with the test's output
+                print(f"xfreerdp exited with {proc.returncode}; its output:\n{self.output(proc)}")
+            else:
                 proc.terminate()
                 try:
                     await asyncio.wait_for(proc.wait(), 5)
@@ -129,5 +152,8 @@ class Harness:
                     proc.kill()
                     await proc.wait()
         self.procs.clear()
+        for reader in self._readers.values():
+            await reader
+        self._readers.clear()
 
 
