@@ -918,9 +918,17 @@ class ServerConnection:
 
     def gfx_reset(self, width: int, height: int) -> bytes:
         """A fresh output of ``width`` x ``height``: Reset Graphics, a new surface mapped to it
-        (the old one deleted). Anything drawn afterwards goes to the new surface."""
+        (the old one deleted). Anything drawn afterwards goes to the new surface.
+
+        With the graphics pipeline up this is also how the desktop changes size: [MS-RDPEDISP]
+        1.3 restarts the pipeline with surface commands instead of a deactivation-reactivation
+        (FreeRDP resizes its output under the pipeline's lock when Reset Graphics carries a new
+        size; a reactivation resizes it from another thread while frames are being drawn)."""
         if not self.gfx_ready:
             raise LocalProtocolError("gfx_reset() before the graphics pipeline is ready")
+        if (width, height) != (self.width, self.height):
+            self._require_active("resize")
+            self.width, self.height = width, height
         g = self._gfx
         pdus = [gfx.delete_surface(g.surface_id)] if g.surface_id is not None else []
         g.surface_id, g.next_surface = g.next_surface, g.next_surface % 0xFFFF + 1

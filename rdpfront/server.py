@@ -179,6 +179,12 @@ def gfx_commands_for_host_frame(msg: Message, surface: int, width: int, height: 
     return []
 
 
+def _h264_key_for(msg: Message, width: int, height: int) -> bool:
+    """Whether a host frame is an H.264 keyframe of a ``width`` x ``height`` screen."""
+    return (msg.get("codec") == "h264" and bool(msg.get("key"))
+            and (msg.get("width"), msg.get("height")) == (width, height))
+
+
 # ---- one connection ----------------------------------------------------------------------
 
 @dataclass
@@ -250,6 +256,7 @@ class RdpConnection:
         self._keyboard_layout = 0
         self._deferred_gfx: ev.GfxReady | None = None
         self.activations = 0  # the first one and every reactivation
+        self.gfx_resets = 0  # new surfaces: the first, and every resize while the pipeline is up
         # graphics pipeline: None (bitmap updates), "avc420" or "planar"
         self.gfx_mode: str | None = None
         self.gfx_stream: int | None = None
@@ -456,7 +463,7 @@ class RdpConnection:
             after = before
         log.info("%s client asked for %dx%d, session is %dx%d", self.name, width, height, *after)
         if after == before and self.conn.active and not self.closing:  # no `resized` push comes
-            self.write(self.conn.resize(*before))
+            self._give_size(*before)
 
     async def _authenticate(self, username: str, password: str) -> bool:
         try:
@@ -652,7 +659,7 @@ class RdpConnection:
             self.screen = np.zeros((height, width, 4), np.uint8)
             self.dirty.clear()
             if self.conn.active:
-                self.write(self.conn.resize(width, height))
+                self._give_size(width, height)
         elif op == "clipboard":
             if msg.get("selection", "CLIPBOARD") == "CLIPBOARD" and self.conn.active and self.conn.clipboard_available:
                 self.write(self.conn.clipboard_set_text(msg.get("text")))
@@ -821,9 +828,21 @@ class RdpConnection:
                 self.stream = None
         log.info("%s drawing through the graphics pipeline (%s)", self.name, self.gfx_mode)
 
-    def _gfx_reset(self) -> None:
-        """A new surface at the current size; the next picture must be complete."""
-        self.write(self.conn.gfx_reset(self.conn.width, self.conn.height))
+    def _give_size(self, width: int, height: int) -> None:
+        """Tell the active client the desktop is ``width`` x ``height``: through the graphics
+        pipeline when it is up (Reset Graphics and a new surface), otherwise by a
+        deactivation-reactivation. Also when the size stays, so a client that waits for an
+        answer before asking again is not left waiting."""
+        if self.gfx_mode is not None and self.conn.gfx_ready:
+            self._gfx_reset((width, height))
+        else:
+            self.write(self.conn.resize(width, height))
+
+    def _gfx_reset(self, size: tuple[int, int] | None = None) -> None:
+        """A new surface at ``size`` (default: the current size); the next picture must be
+        complete."""
+        self.write(self.conn.gfx_reset(*(size or (self.conn.width, self.conn.height))))
+        self.gfx_resets += 1
         for seq in self._gfx_unacked.values():
             self._ack_host_gfx(seq)
         self._gfx_unacked.clear()
@@ -869,7 +888,9 @@ class RdpConnection:
                 self._ack_host_gfx(seq)
                 self._gfx_need_key = True
                 continue
-            if codec == "h264" and self._gfx_need_key and not msg.get("key"):
+            if self._gfx_need_key and not _h264_key_for(msg, self.conn.width, self.conn.height):
+                # Waiting for a whole picture at the surface's size: what comes before it (the
+                # rest of the old stream, touch-ups of the old screen) belongs to the old surface.
                 self._ack_host_gfx(seq)
                 continue
             try:

@@ -461,10 +461,13 @@ def test_graphics_pipeline_negotiation_confirms_avc420() -> None:
     assert frame[0].body[4:] == frame_id.to_bytes(4, "little") == frame[2].body
     client.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(gfx.FrameAcknowledge(0, frame_id, 1))))
     assert server.events() == [events.GfxFrameAcknowledged(frame_id, 0)]
-    # A second reset deletes the first surface and creates another.
+    # A second reset deletes the first surface and creates another; at a new size it is how
+    # the desktop is resized while the pipeline is up ([MS-RDPEDISP] 1.3): no reactivation.
     again = _gfx_pdus(client.pump(server.gfx_reset(800, 600)))
     assert [p.cmd for p in again][:2] == [gfx.Cmd.DELETE_SURFACE, gfx.Cmd.RESET_GRAPHICS]
+    assert again[1].body[:8] == bytes.fromhex("20030000" "58020000")
     assert server.gfx_surface == 2
+    assert (server.width, server.height) == (800, 600) and server.active
 
 
 def test_graphics_pipeline_without_avc_and_a_big_frame() -> None:
