@@ -395,6 +395,10 @@ class RdpConnection:
                 self._tasks.append(asyncio.create_task(self._output_loop()))
             if self.gfx_mode is not None and event.reactivation and self.conn.gfx_ready:
                 self._gfx_reset()
+            if self.host is not None and self.screen is not None:
+                size = (self.screen.shape[1], self.screen.shape[0])
+                if size != (event.width, event.height):  # resized again while it reactivated
+                    self._give_size(*size)
             if self._pending_layout is not None:
                 await self._resize_session(*self._pending_layout)
         elif isinstance(event, ev.KeyboardEvent):

@@ -6,7 +6,9 @@ shows the session there."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -153,3 +155,35 @@ async def _wait_until(predicate, timeout: float = 15.0) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError("condition not met in time")
+
+
+async def test_a_resize_during_a_reactivation_is_followed(rdp: Harness, host) -> None:
+    """The session is resized twice in a row from outside the client (the console, another
+    client): the second ``resized`` push reaches a client still reactivating for the first, and
+    the client must still end up at the session's final size."""
+    rdp.server.settings.gfx = False  # reactivation is the bitmap-update path's resize
+    proc = await rdp.client("/size:800x600", fullscreen=False)
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    await _wait_until(lambda: connection.conn.active)
+    # The client is held (SIGSTOP) so that its reactivation for the first size cannot finish
+    # before the second push arrives.
+    os.kill(proc.pid, signal.SIGSTOP)
+    try:
+        await asyncio.to_thread(request, host, "resize", width=1024, height=768)
+        await _wait_until(lambda: not connection.conn.active, timeout=5)  # reactivating for 1024x768
+        await asyncio.to_thread(request, host, "resize", width=900, height=700)
+        await asyncio.sleep(0.3)
+    finally:
+        os.kill(proc.pid, signal.SIGCONT)
+    await _wait_until(lambda: connection.conn.active and (connection.conn.width, connection.conn.height) == (900, 700))
+    d, window = None, None
+    deadline = time.monotonic() + 10
+    while window is None and time.monotonic() < deadline:
+        d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), 900, 700)
+        await asyncio.sleep(0.1)
+    assert window is not None, "xfreerdp's window did not take the session's final size"
+    try:
+        await _wait_window_shows_session(rdp, host, window, (900, 700))
+    finally:
+        d.close()
