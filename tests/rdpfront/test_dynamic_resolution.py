@@ -1,7 +1,7 @@
 """Client-driven resize with Debian's real xfreerdp 2.11 (``/dynamic-resolution``): its window
 is resized on its own Xvfb, it asks over the Display Control dynamic channel (drdynvc), the
-session host resizes the session (RandR), and the client is reactivated at the new size and
-shows the session there."""
+session host resizes the session (RandR), and the client is given the new size (reactivated with
+bitmap updates, a new surface with the graphics pipeline) and shows the session there."""
 
 from __future__ import annotations
 
