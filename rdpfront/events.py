@@ -136,8 +136,9 @@ class ClipboardText:
 class DisplayLayout:
     """The client asks for a new desktop size (MS-RDPEDISP Monitor Layout): its window was
     resized. ``width``/``height`` are already held within the extension's bounds; answer by
-    resizing the session, then ``resize()`` (a Deactivation-Reactivation) — also when the size
-    stays, so a client that waits for the reactivation before asking again is not left waiting."""
+    resizing the session, then ``resize()`` (a Deactivation-Reactivation), or ``gfx_reset()`` at
+    the new size while the graphics pipeline is up (MS-RDPEDISP 1.3) — also when the size stays,
+    so a client that waits for an answer before asking again is not left waiting."""
 
     width: int
     height: int

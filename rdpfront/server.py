@@ -393,12 +393,11 @@ class RdpConnection:
             asyncio.get_running_loop().call_later(OUTPUT_START_DELAY, self._start_output)
             if not self._tasks:
                 self._tasks.append(asyncio.create_task(self._output_loop()))
-            if self.gfx_mode is not None and event.reactivation and self.conn.gfx_ready:
+            session = self._session_size()
+            if session is not None and session != (event.width, event.height):
+                self._give_size(*session)  # the session was resized again while it reactivated
+            elif self.gfx_mode is not None and event.reactivation and self.conn.gfx_ready:
                 self._gfx_reset()
-            if self.host is not None and self.screen is not None:
-                size = (self.screen.shape[1], self.screen.shape[0])
-                if size != (event.width, event.height):  # resized again while it reactivated
-                    self._give_size(*size)
             if self._pending_layout is not None:
                 await self._resize_session(*self._pending_layout)
         elif isinstance(event, ev.KeyboardEvent):
@@ -449,9 +448,9 @@ class RdpConnection:
 
     async def _resize_session(self, width: int, height: int) -> None:
         """The client's window changed size (Display Control): resize the session to it. The
-        host's ``resized`` push reactivates every client of the session at the new size; when
-        the size stays (already that size, or held to the session's maximum) this client is
-        reactivated anyway, so a client waiting for that before asking again is not stuck."""
+        host's ``resized`` push gives every client of the session the new size (``_give_size``);
+        when the size stays (already that size, or held to the session's maximum) this client is
+        given it anyway, so a client waiting for an answer before asking again is not stuck."""
         if self.host is None:
             return
         if not self.conn.active:
@@ -582,7 +581,7 @@ class RdpConnection:
         if self.server.settings.apply_keyboard_layout:
             await self._apply_keyboard_layout(self._keyboard_layout)
         if (width, height) != (self.conn.width, self.conn.height) and self.conn.active:
-            self.write(self.conn.resize(width, height))  # the desktop already has its own size
+            self._give_size(width, height)  # the desktop already has its own size
         else:
             self.mark_dirty((0, 0, width, height))
         if self._deferred_gfx is not None:
@@ -831,6 +830,12 @@ class RdpConnection:
                 self.host.send({"op": "unsubscribe", "stream": self.stream})
                 self.stream = None
         log.info("%s drawing through the graphics pipeline (%s)", self.name, self.gfx_mode)
+
+    def _session_size(self) -> tuple[int, int] | None:
+        """The attached session's size (its mirror's), None while no session is attached."""
+        if self.host is None or self.screen is None:
+            return None
+        return self.screen.shape[1], self.screen.shape[0]
 
     def _give_size(self, width: int, height: int) -> None:
         """Tell the active client the desktop is ``width`` x ``height``: through the graphics

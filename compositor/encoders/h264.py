@@ -102,7 +102,7 @@ class H264Encoder(Encoder):
             **self.rate,
             "forced-idr": "1",
             # No periodic keyframes (a joining viewer asks for one), no scene-cut IDRs, headers
-            # before every IDR, and say the colour matrix we converted with (BT.601 limited).
+            # before every IDR, and say the colour matrix we converted with (VUI, per ``colour``).
             # me=umh: ultrafast's diamond search misses a terminal's line-height scroll; the
             # uneven multi-hexagon search finds it: 5 KB instead of 32 KB per scrolled 1080p
             # frame, at the same speed (docs/encoders.md).
