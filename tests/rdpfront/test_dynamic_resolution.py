@@ -17,7 +17,7 @@ import pytest
 from Xlib import X
 
 from tests.compositor.helpers import request, screenshot, start_host, stop_host, x_display
-from tests.rdpfront.xfreerdp import Harness, client_xvfb, close_server, start_server
+from tests.rdpfront.xfreerdp import Harness, client_xvfb, harness_for, start_server
 
 pytestmark = [
     pytest.mark.slow,
@@ -37,15 +37,9 @@ def host() -> Iterator:
 @pytest.fixture
 async def rdp(host, tmp_path) -> AsyncIterator[Harness]:
     server, port = await start_server(tmp_path, host.socket_path)
-    home = tmp_path / "home"
-    home.mkdir()
     with client_xvfb(1400, 900) as xvfb:
-        harness = Harness(server, port, xvfb, home)
-        try:
+        async with harness_for(server, port, xvfb, tmp_path) as harness:
             yield harness
-        finally:
-            await harness.stop_clients()
-            await close_server(server)
 
 
 def _client_window(env: dict[str, str], width: int, height: int):
@@ -56,6 +50,18 @@ def _client_window(env: dict[str, str], width: int, height: int):
         if attrs.map_state == X.IsViewable and (geometry.width, geometry.height) == (width, height):
             return d, child
     d.close()
+    return None, None
+
+
+async def _wait_client_window(rdp: Harness, width: int, height: int, timeout: float = 10.0):
+    """The client's top-level window once it is mapped at ``width`` x ``height`` (with its
+    display connection, to close), or (None, None) after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), width, height)
+        if window is not None:
+            return d, window
+        await asyncio.sleep(0.1)
     return None, None
 
 
@@ -97,11 +103,7 @@ async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host
     rdp.server.settings.gfx = gfx
     await rdp.client("/size:800x600", "/dynamic-resolution", *(["/gfx:avc420"] if gfx else []), fullscreen=False)
     await rdp.wait_first_frame()
-    d, window = None, None
-    deadline = time.monotonic() + 10
-    while window is None and time.monotonic() < deadline:
-        d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), 800, 600)
-        await asyncio.sleep(0.1)
+    d, window = await _wait_client_window(rdp, 800, 600)
     assert window is not None, "xfreerdp's window was not found on its display"
     try:
         await _check_resizes(rdp, host, gfx, d, window)
@@ -177,11 +179,7 @@ async def test_a_resize_during_a_reactivation_is_followed(rdp: Harness, host) ->
     finally:
         os.kill(proc.pid, signal.SIGCONT)
     await _wait_until(lambda: connection.conn.active and (connection.conn.width, connection.conn.height) == (900, 700))
-    d, window = None, None
-    deadline = time.monotonic() + 10
-    while window is None and time.monotonic() < deadline:
-        d, window = await asyncio.to_thread(_client_window, rdp.xvfb.env(), 900, 700)
-        await asyncio.sleep(0.1)
+    d, window = await _wait_client_window(rdp, 900, 700)
     assert window is not None, "xfreerdp's window did not take the session's final size"
     try:
         await _wait_window_shows_session(rdp, host, window, (900, 700))

@@ -18,7 +18,7 @@ import pytest
 from compositor.display import Xvfb
 from rdpfront.server import RdpServer, ServerSettings
 from tests.compositor.helpers import request, session_env, start_host, stop_host
-from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, close_server, run
+from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, harness_for, run
 
 pytestmark = [
     pytest.mark.slow,
@@ -48,22 +48,17 @@ async def rdp(host, client_display, tmp_path) -> AsyncIterator[Harness]:
     async def authenticate(username: str, password: str) -> bool:
         return username == "alice" and password == PASSWORD
 
-    harness: Harness
+    attached: list[tuple[str, int, int]] = []
 
     async def attach(username: str, width: int, height: int) -> Path:
-        harness.attached.append((username, width, height))
+        attached.append((username, width, height))
         return host.socket_path
 
     server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
     port = await server.start()
-    home = tmp_path / "home"
-    home.mkdir()
-    harness = Harness(server, port, client_display, home)
-    try:
+    async with harness_for(server, port, client_display, tmp_path) as harness:
+        harness.attached = attached
         yield harness
-    finally:
-        await harness.stop_clients()
-        await close_server(server)
 
 
 @pytest.mark.parametrize("security", [None, "/sec:tls"])

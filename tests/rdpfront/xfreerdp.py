@@ -8,8 +8,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +68,20 @@ async def close_server(server: RdpServer) -> None:
         if not server.connections:
             break
         await asyncio.sleep(0.05)
+
+
+@asynccontextmanager
+async def harness_for(server: RdpServer, port: int, xvfb: Xvfb, tmp_path: Path) -> AsyncIterator[Harness]:
+    """A ``Harness`` running clients on ``xvfb`` against ``server``; on leaving, its clients are
+    stopped and the server closed."""
+    home = tmp_path / "home"
+    home.mkdir()
+    harness = Harness(server, port, xvfb, home)
+    try:
+        yield harness
+    finally:
+        await harness.stop_clients()
+        await close_server(server)
 
 
 async def _collect(proc: asyncio.subprocess.Process, output: bytearray, keep: int = 65536) -> None:
