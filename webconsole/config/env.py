@@ -32,6 +32,54 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def env_bytes(name: str, default: str) -> int:
+    """A size such as ``2G``, ``512M`` or ``1048576`` (bytes); 0 means no limit."""
+    value = (os.environ.get(name) or default).strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    try:
+        if value and value[-1] in units:
+            return int(float(value[:-1]) * units[value[-1]])
+        return int(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a size such as 2G or 512M, got {os.environ.get(name)!r}") from None
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, got {value!r}") from None
+
+
+def env_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
+    value = os.environ.get(name)
+    if not value:
+        return default
+    try:
+        low, high = (int(part) for part in value.split("-"))
+    except ValueError:
+        raise SystemExit(f"{name} must look like 200000-299999, got {value!r}") from None
+    if not 1000 <= low <= high < 2**31 - 1:
+        raise SystemExit(f"{name} must be a range of uids from 1000 up, got {value!r}")
+    return low, high
+
+
+def env_pairs(name: str) -> dict[str, str]:
+    """``NAME=VALUE NAME2='a value'`` (shell quoting) as a dict."""
+    import shlex
+
+    pairs = {}
+    for item in shlex.split(os.environ.get(name, "")):
+        key, sep, value = item.partition("=")
+        if not sep or not key.replace("_", "a").isalnum() or key[0].isdigit():
+            raise SystemExit(f"{name} must hold NAME=VALUE pairs, got {item!r}")
+        pairs[key] = value
+    return pairs
+
+
 def env_size(name: str, default: tuple[int, int]) -> tuple[int, int]:
     value = os.environ.get(name)
     if not value:
@@ -67,6 +115,16 @@ RUNTIME_ROOT = Path(env_str(
     f"/dev/shm/wrd-{os.getuid()}" if os.access("/dev/shm", os.W_OK) else f"/tmp/wrd-{os.getuid()}",
 ))
 TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
+
+# Who desktops run as: WRD's own Unix accounts when it runs as root (see docs/security.md).
+UID_RANGE = env_range("WRD_UID_RANGE", (200000, 299999))
+HOME_ROOT = Path(env_str("WRD_HOME_ROOT", "/var/lib/wrd/home"))
+ACCOUNT_PREFIX = env_str("WRD_ACCOUNT_PREFIX", "wrd-")
+SERVICE_GROUP = env_str("WRD_SERVICE_GROUP", "wrd")
+SESSION_MEMORY = env_bytes("WRD_SESSION_MEMORY", "4G")
+SESSION_CPUS = env_float("WRD_SESSION_CPUS", 0.0)
+SESSION_PIDS = env_int("WRD_SESSION_PIDS", 2048)
+SESSION_ENV = env_pairs("WRD_SESSION_ENV")
 
 
 def secret_key() -> str:

@@ -29,6 +29,11 @@ def ensure_test_environment() -> Path:
         WRD_SESSION_WAYLAND=os.environ.get("WRD_SESSION_WAYLAND", "0"),
         WRD_HOST_START_TIMEOUT="40",
         WRD_SECRET_KEY="test-only-secret-key",
+        # Desktop accounts of a test run: their own uid range and name prefix, removed at the
+        # end of the run; homes outside /tmp and /dev/shm, which each desktop sees privately.
+        WRD_UID_RANGE="290000-299999",
+        WRD_ACCOUNT_PREFIX="wrdt-",
+        WRD_HOME_ROOT=str(Path("/var/tmp") / f"{run_dir.name}-homes"),
     )
     os.environ.pop("WAYLAND_DISPLAY", None)
     return run_dir

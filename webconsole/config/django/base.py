@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "channels",
     "webconsole.core",
     "webconsole.desktops",
+    "webconsole.accounts",
     "webconsole.viewer",
 ]
 

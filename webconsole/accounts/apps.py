@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class AccountsConfig(AppConfig):
+    name = "webconsole.accounts"
+    label = "accounts"
+    verbose_name = "Desktop accounts"
