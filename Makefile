@@ -3,14 +3,16 @@
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := run
-PYTHON ?= python3
+# Debian's interpreter, not whatever python3 comes first on PATH: desktops run as their own
+# accounts and must be able to run it (a pyenv build under /root, mode 0700, they cannot).
+PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VAR := var
 
 # Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
 # Wayland clients' libraries.
-APT_RUNTIME := xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
+APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates
 # Tests and benchmarks: real peers (FreeRDP, Chromium, Wayland clients, x11vnc + noVNC).
 APT_TEST := freerdp2-x11 chromium xclip x11-apps wl-clipboard weston foot \
@@ -47,7 +49,11 @@ apt:
 apt-test:
 	$(call apt_install,$(APT_TEST))
 
-venv: $(VENV)/.installed
+# A venv made from another interpreter (see PYTHON) is made again.
+venv:
+	@if [ -f $(VENV)/pyvenv.cfg ] && ! grep -qx "home = $$(dirname $$(readlink -f $(PYTHON)))" $(VENV)/pyvenv.cfg; then \
+		echo "Rebuilding $(VENV) on $(PYTHON)"; rm -rf $(VENV); fi
+	@$(MAKE) --no-print-directory $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \

@@ -1,8 +1,11 @@
 """Session host figures: start time, idle memory and CPU, damage-to-frame latency, capture cost.
 
-    .venv/bin/python bench/bench_session.py [--idle-seconds 30] [--samples 60]
+    .venv/bin/python bench/bench_session.py [--idle-seconds 30] [--samples 60] [--as-self]
 
-Prints figures; asserts nothing (speed is measured here, never in a timed test).
+Desktops start as the product starts them: through the sandbox, as a Unix account of their own
+(a temporary one, removed at the end) with the default limits, when run as root; ``--as-self``
+keeps them as the caller. Prints figures; asserts nothing (speed is measured here, never in a
+timed test).
 """
 
 from __future__ import annotations
@@ -24,11 +27,15 @@ import numpy as np
 from Xlib import X
 from Xlib import display as xdisplay
 
-from compositor import processes
-from compositor.client import BlockingHostClient, HostClient
+from compositor import cgroups, processes, sandbox
+from compositor.client import HostClient
 from compositor.display import start_xvfb
 from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
-from compositor.launcher import launch_host
+from compositor.launcher import launch_host, stop_host
+from compositor.sandbox import SessionUser
+
+PRODUCT_LIMITS = cgroups.Limits(memory_bytes=4 << 30, pids=2048)  # WRD_SESSION_MEMORY, _PIDS defaults
+BENCH_UIDS = (280000, 289999)
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -58,6 +65,17 @@ def session_pids(runtime_dir: Path, host_pid: int) -> dict[str, list[int]]:
     state = json.loads((runtime_dir / "host.json").read_text())
     others = [p for p in processes.pids_with_token(state["token"]) if processes.pid_alive(p)]
     return {"host": [host_pid], "Xvfb": [state["xvfb_pid"]], "desktop programs": others}
+
+
+def bench_account(home_root: Path) -> SessionUser:
+    """A throw-away desktop account, as WRD makes them (webconsole/accounts/unix.py)."""
+    from webconsole.accounts import unix
+
+    name = f"wrd-bench-{os.getpid()}"
+    with unix.account_lock():
+        uid = unix.lowest_free_uid(low=BENCH_UIDS[0], high=BENCH_UIDS[1], reserved=set())
+        uid, gid = unix.create_system_account(name=name, uid=uid, home=home_root / name, home_root=home_root)
+    return SessionUser(uid=uid, gid=gid, name=name, home=str(home_root / name))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -140,25 +158,41 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=30)
     parser.add_argument("--samples", type=int, default=60)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--as-self", action="store_true", help="do not run desktops as an account of their own")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="wrd-bench-", dir="/dev/shm" if os.access("/dev/shm", os.W_OK) else None))
-    home = root / "home"
-    home.mkdir()
-    env = dict(os.environ, HOME=str(home))
+    env = dict(os.environ)
+    user, home_root = None, None
+    if sandbox.can_switch_users() and not args.as_self:
+        home_root = Path(tempfile.mkdtemp(prefix="wrd-bench-homes-", dir="/var/tmp"))
+        os.chmod(home_root, 0o755)
+        user = bench_account(home_root)
+    launch = {"user": user, "limits": PRODUCT_LIMITS, "service_group": "wrd" if user else None, "env": env}
+    try:
+        run(args, root, launch)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+        if user is not None:
+            from webconsole.accounts import unix
+
+            unix.delete_system_account(name=user.name, remove_home=True, home_root=home_root)
+            shutil.rmtree(home_root, ignore_errors=True)
+
+
+def run(args, root: Path, launch: dict) -> None:
+    who = launch["user"].name if launch["user"] else "the caller"
+    print(f"desktops run as {who}; containment: {cgroups.detect()}")
 
     print("== session start: launch request -> first frame in a subscriber (1920x1080) ==")
     starts = []
     for i in range(args.starts):
         t0 = time.perf_counter()
         host = launch_host(session=f"bench{i}", runtime_dir=root / f"s{i}", width=1920, height=1080,
-                           max_width=1920, max_height=1080, wayland=False, env=env)
+                           max_width=1920, max_height=1080, wayland=False, **launch)
         t_ready = time.perf_counter()
         t_frame = asyncio.run(first_frame_time(host.socket_path))
         starts.append(((t_ready - t0) * 1000, (t_frame - t0) * 1000))
-        with BlockingHostClient(host.socket_path) as c:
-            c.request("stop")
-        while processes.pid_alive(host.pid):
-            time.sleep(0.02)
+        stop_host(host.runtime_dir, host.pid)
     ready_ms = [s[0] for s in starts]
     frame_ms = [s[1] for s in starts]
     print(f"  host ready:   median {statistics.median(ready_ms):7.1f} ms   max {max(ready_ms):7.1f} ms")
@@ -166,7 +200,7 @@ def main() -> None:
           f"   (n={args.starts})")
 
     host = launch_host(session="bench-idle", runtime_dir=root / "idle", width=1920, height=1080,
-                       max_width=1920, max_height=1080, wayland=False, env=env)
+                       max_width=1920, max_height=1080, wayland=False, **launch)
     try:
         time.sleep(3)  # let the desktop settle (openbox, xterm, shell)
         groups = session_pids(host.runtime_dir, host.pid)
@@ -197,10 +231,8 @@ def main() -> None:
                                           str(host.runtime_dir / "Xauthority"), args.samples))
         print(f"  median {statistics.median(lat):6.2f} ms   p95 {pct(lat, 95):6.2f} ms   max {max(lat):6.2f} ms")
     finally:
-        with BlockingHostClient(host.socket_path) as c:
-            c.request("stop")
+        stop_host(host.runtime_dir, host.pid)
 
-    shutil.rmtree(root, ignore_errors=True)
     print("\n== full-screen capture cost, 1920x1080 ==")
     mmap_ms, xget_ms = capture_costs(1920, 1080)
     print(f"  -fbdir mmap copy (Xvfb sessions):      {mmap_ms:6.2f} ms")

@@ -348,7 +348,7 @@ def bench_wrd(browser, host, console, desktop: int, cookie: str, args, content: 
     page.evaluate(DIAG_JS)
     time.sleep(2)
     daphne_pid = console.proc.pid if console.proc else None
-    pids = [host.proc.pid] + ([daphne_pid] if daphne_pid else [])
+    pids = [host.pid] + ([daphne_pid] if daphne_pid else [])
     print(f"  WRD viewer ({page.evaluate('wrdViewer.format')}), server = session host + daphne")
     # Frames drawn: video/JPEG frames and small lossless updates (not touch-ups of quiet areas).
     frames_js = "wrdViewer.display.stats.drawn - (wrdViewer.display.stats.touchups || 0)"
@@ -448,7 +448,7 @@ def main() -> None:
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
             for _ in range(args.load)]
     try:
-        host = harness.start_host(workdir, width=WIDTH, height=HEIGHT, startup=STARTUP, max_fps=60)
+        host = harness.start_host(workdir, width=WIDTH, height=HEIGHT, startup=STARTUP)
         console = harness.Console(workdir)
         console.setup()
         user = console.add_user("bench")
@@ -470,7 +470,7 @@ def main() -> None:
                     host.close()
                     peer_dir = workdir / "peer"
                     peer_dir.mkdir()
-                    host = harness.start_host(peer_dir, width=WIDTH, height=HEIGHT, startup=STARTUP, max_fps=60)
+                    host = harness.start_host(peer_dir, width=WIDTH, height=HEIGHT, startup=STARTUP)
                     peer = bench_novnc(browser, host, peer_dir, args, Content(host))
             finally:
                 browser.close()

@@ -19,9 +19,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from compositor.client import BlockingHostClient  # noqa: E402
 from compositor.display import start_xvfb  # noqa: E402
-from compositor.launcher import LaunchedHost, launch_host  # noqa: E402
+from compositor.launcher import LaunchedHost, launch_host, stop_host  # noqa: E402
 from rdpfront.server import RdpServer, ServerSettings  # noqa: E402
 
 
@@ -74,6 +73,5 @@ async def rdp_rig(width: int, height: int, *, startup: str | None = None, **sett
     finally:
         await server.close()
         xvfb.stop()
-        with BlockingHostClient(host.socket_path) as c:
-            c.request("stop")
+        stop_host(host.runtime_dir, host.pid)
         shutil.rmtree(tmp, ignore_errors=True)

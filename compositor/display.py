@@ -171,6 +171,7 @@ def start_xvfb(
     fbdir: Path | None = None,
     depth: int = 24,
     first_display: int = 20,
+    last_display: int | None = None,
     attempts: int = 5,
     extra_args: tuple[str, ...] = (),
     binary: str = "Xvfb",
@@ -178,7 +179,8 @@ def start_xvfb(
     """Start ``Xvfb :N -noreset -nolisten tcp -auth … -fbdir …`` on a free display.
 
     ``workdir`` receives the authority file (and the log); ``fbdir`` the XWD
-    framebuffer file (defaults to ``workdir``; put it on tmpfs).
+    framebuffer file (defaults to ``workdir``; put it on tmpfs). With ``last_display`` only
+    numbers up to it are tried (the sandbox hands the host exactly one).
     """
     path = shutil.which(binary)
     if path is None:
@@ -188,8 +190,11 @@ def start_xvfb(
     xauthority = workdir / "Xauthority"
     last_error: Exception | None = None
     first = first_display
+    last = 999 if last_display is None else last_display
     for _ in range(attempts):
-        number = claim_display(first)
+        if first > last:
+            break
+        number = claim_display(first, last)
         first = number + 1
         write_xauthority(xauthority, number)
         log_path = workdir / "xvfb.log"

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
 import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -40,6 +42,7 @@ from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, option
 from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
 from compositor.input import InputError, InputSink
 from compositor.protocol import HostProtocol, LocalProtocolError, RemoteProtocolError, encode_message
+from compositor.sandbox import DEFAULT_PATH, USER_ENV
 
 log = logging.getLogger("compositor.host")
 
@@ -68,7 +71,12 @@ class HostConfig:
     attach_display: str | None = None
     attach_xauthority: str | None = None
     first_display: int = 20
+    display_number: int | None = None  # exactly this display (claimed by the sandbox)
     xvfb_binary: str = "Xvfb"
+    listen_fd: int | None = None  # the control socket, bound by the sandbox
+    token: str = ""
+    home: str = ""
+    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 # -- subscriptions ------------------------------------------------------------------------
@@ -144,7 +152,7 @@ class SessionHost:
     def __init__(self, cfg: HostConfig) -> None:
         self.cfg = cfg
         self.runtime = cfg.runtime_dir
-        self.socket_path = self.runtime / "host.sock"
+        self.socket_path = self.runtime / "host.sock" if cfg.listen_fd is None else None
         self.xvfb: Xvfb | None = None
         self.display_name = cfg.attach_display or ""
         self.xauthority = cfg.attach_xauthority or ""
@@ -165,7 +173,9 @@ class SessionHost:
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.stop_reason = ""
-        self.token = processes.new_token()
+        self.token = cfg.token or processes.new_token()
+        self.dbus: subprocess.Popen | None = None
+        self.dbus_address: str | None = None
         self._server: asyncio.AbstractServer | None = None
         self._pump_handle: asyncio.Handle | None = None
         self._last_pump = 0.0
@@ -182,18 +192,27 @@ class SessionHost:
     def attached(self) -> bool:
         return self.cfg.attach_display is not None
 
+    @property
+    def home(self) -> str:
+        return self.cfg.home or os.environ.get("HOME") or str(self.runtime)
+
     def session_env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("WRD_", "DJANGO_", "CELERY_"))}
+        """The environment of the session's programs: the allow-list (sandbox.USER_ENV) from
+        ours, the configured extras, and what the session itself defines; nothing else."""
+        env = {k: os.environ[k] for k in USER_ENV if k in os.environ}
+        env.setdefault("PATH", DEFAULT_PATH)
+        env["HOME"] = self.home
+        env.update(self.cfg.extra_env)
         env.update(
             DISPLAY=self.display_name,
             XAUTHORITY=self.xauthority,
             XDG_RUNTIME_DIR=str(self.runtime),
             XDG_SESSION_TYPE="x11",
-            WRD_SESSION=self.cfg.session,
             WRD_SESSION_ID=self.cfg.session,
             **{processes.TOKEN_ENV: self.token},
         )
-        env.pop("WAYLAND_DISPLAY", None)
+        if self.dbus_address:
+            env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
         if self.wayland_display:
             env["WAYLAND_DISPLAY"] = self.wayland_display
         return env
@@ -201,13 +220,15 @@ class SessionHost:
     async def start(self) -> None:
         self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.runtime, 0o700)
+        self._start_dbus()
         if not self.attached:
             width = min(max(self.cfg.max_width, self.cfg.width), 8192)
             height = min(max(self.cfg.max_height, self.cfg.height), 8192)
+            first = self.cfg.display_number or self.cfg.first_display
             self.xvfb = await asyncio.to_thread(
                 start_xvfb, width=width, height=height, workdir=self.runtime,
-                fbdir=self.runtime / "fb", first_display=self.cfg.first_display,
-                binary=self.cfg.xvfb_binary,
+                fbdir=self.runtime / "fb", first_display=first,
+                last_display=self.cfg.display_number, binary=self.cfg.xvfb_binary,
             )
             self.display_name = self.xvfb.name
             self.xauthority = str(self.xvfb.xauthority)
@@ -217,11 +238,16 @@ class SessionHost:
         self._setup_x()
         if not self.attached and (self.cfg.width, self.cfg.height) != (self.fb.max_width, self.fb.max_height):
             await self.resize(self.cfg.width, self.cfg.height)
+        await self._wait_dbus()
         if self.cfg.wayland:
             await self._start_wayland()
         self._start_leader()
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
-        os.chmod(self.socket_path, 0o600)
+        if self.cfg.listen_fd is not None:
+            sock = socket.socket(fileno=self.cfg.listen_fd)
+            self._server = await asyncio.start_unix_server(self._serve, sock=sock)
+        else:
+            self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
+            os.chmod(self.socket_path, 0o600)
         self._write_state()
         loop = asyncio.get_running_loop()
         self._x_fd = self.d.fileno()
@@ -263,14 +289,49 @@ class SessionHost:
         d.flush()
 
     def _start_leader(self) -> None:
-        self.leader = processes.spawn(["/bin/sh", "-c", self.cfg.startup], self.session_env(), self.runtime)
+        self.leader = self._spawn_user(["/bin/sh", "-c", self.cfg.startup], self.session_env())
         log.info("session leader started session=%s pid=%d", self.cfg.session, self.leader.pid)
 
-    async def _start_wayland(self) -> None:
-        if not (Path(__file__).parent / "wayland" / "__main__.py").exists():
+    def _spawn_user(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """Start one of the user's programs, in the home, first in line for the OOM killer."""
+        cwd = Path(self.home) if Path(self.home).is_dir() else self.runtime
+        proc = processes.spawn(argv, env, cwd)
+        processes.set_oom_score_adj(proc.pid, 0)
+        return proc
+
+    def _start_dbus(self) -> None:
+        """The session's D-Bus daemon (programs that expect a session bus find one)."""
+        binary = shutil.which("dbus-daemon")
+        if binary is None:
+            log.warning("dbus-daemon not installed: the session has no D-Bus session=%s", self.cfg.session)
             return
+        address = f"unix:path={self.runtime / 'bus'}"
+        env = {k: v for k, v in self.session_env().items() if k != "DBUS_SESSION_BUS_ADDRESS"}
+        self.dbus = processes.spawn([binary, "--session", "--nofork", "--nopidfile", "--nosyslog",
+                                     f"--address={address}", "--print-address=1"], env, self.runtime,
+                                    stdout=subprocess.PIPE, stderr=None)
+        self.dbus_address = address
+
+    async def _wait_dbus(self) -> None:
+        if self.dbus is None:
+            return
+        try:
+            line = await asyncio.wait_for(asyncio.to_thread(self.dbus.stdout.readline), 10)
+        except TimeoutError:
+            line = b""
+        self.dbus.stdout.close()
+        if not line.startswith(b"unix:"):
+            log.warning("dbus-daemon did not start session=%s", self.cfg.session)
+            processes.end(self.dbus)
+            self.dbus = None
+            self.dbus_address = None
+
+    async def _start_wayland(self) -> None:
         env = self.session_env()
         env.pop("WAYLAND_DISPLAY", None)
+        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+        if level := os.environ.get("WRD_COMPOSITOR_LOG"):
+            env["WRD_COMPOSITOR_LOG"] = level
         # stderr goes where ours goes (the session's log); stdout only carries "ready".
         proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", "wayland-0"],
                                env, self.runtime, stdout=subprocess.PIPE, stderr=None)
@@ -287,7 +348,7 @@ class SessionHost:
         self.wayland_display = "wayland-0"
 
     def _write_state(self) -> None:
-        state = {"pid": os.getpid(), "display": self.display_name, "socket": str(self.socket_path),
+        state = {"pid": os.getpid(), "display": self.display_name,
                  "session": self.cfg.session, "token": self.token,
                  "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None}
         tmp = self.runtime / "host.json.tmp"
@@ -356,12 +417,20 @@ class SessionHost:
                 pass  # the X server may already be gone: nothing to tidy there
         if self.fb is not None:
             self.fb.close()
-        children = [p for p in (self.wayland, self.leader, *self.execed) if p is not None]
+        children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
         await asyncio.to_thread(processes.end_all, children, self.token)
         if self.xvfb is not None:
             await asyncio.to_thread(self.xvfb.stop)
         if not self.attached:
-            shutil.rmtree(self.runtime, ignore_errors=True)
+            # Its contents: the directory itself is removed by whoever made it (the sandbox's
+            # clean-up), as inside the desktop it is a mount point in a root-owned directory.
+            for entry in list(self.runtime.iterdir()) if self.runtime.is_dir() else []:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                self.runtime.rmdir()
         else:
             for name in ("host.sock", "host.json"):
                 (self.runtime / name).unlink(missing_ok=True)
@@ -629,7 +698,7 @@ class SessionHost:
             "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers)}
                          for g in self.groups.values()],
             "last_input": self.input.last_input, "started_at": self.started_at,
-            "attached": self.attached,
+            "attached": self.attached, "uid": os.getuid(), "home": self.home,
         }
 
     def screenshot_png(self) -> bytes:
@@ -647,7 +716,7 @@ class SessionHost:
         full_env = self.session_env()
         if env:
             full_env.update({str(k): str(v) for k, v in env.items()})
-        proc = processes.spawn(argv, full_env, self.runtime)
+        proc = self._spawn_user(argv, full_env)
         self.execed.append(proc)
         return proc.pid
 
@@ -780,7 +849,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--no-wayland", action="store_true")
     p.add_argument("--max-fps", type=int, default=60)
     p.add_argument("--first-display", type=int, default=20)
-    p.add_argument("--xvfb", default=os.environ.get("WRD_XVFB", "Xvfb"), help="the Xvfb binary")
+    p.add_argument("--display-number", type=int, help="use exactly this display (claimed by the sandbox)")
+    p.add_argument("--listen-fd", type=int, help="serve the control protocol on this listening socket")
+    p.add_argument("--token", default="", help="tag of the session's processes (processes.TOKEN_ENV)")
+    p.add_argument("--home", default="", help="the user's home: where programs start")
+    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                   help="an extra variable of the session's environment (repeatable)")
+    p.add_argument("--xvfb", default="Xvfb", help="the Xvfb binary (WRD_XVFB)")
     p.add_argument("--attach", metavar="DISPLAY", help="serve an existing X display instead of starting Xvfb")
     p.add_argument("--attach-xauthority", default=os.environ.get("XAUTHORITY", ""))
     p.add_argument("--log-file", type=Path)
@@ -792,6 +867,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
         max_width=a.max_width, max_height=a.max_height, startup=a.startup, wayland=not a.no_wayland,
         max_fps=a.max_fps, first_display=a.first_display, attach_display=a.attach,
         attach_xauthority=a.attach_xauthority if a.attach else None, xvfb_binary=a.xvfb,
+        display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home,
+        extra_env=dict(item.split("=", 1) for item in a.env if "=" in item),
     )
     return cfg, a
 

@@ -1,7 +1,8 @@
-"""Start a session host detached from the calling process (a Celery worker, a test).
+"""Start a session host detached from the calling process (a Celery worker, a test), as the
+desktop's user and contained (compositor/sandbox.py); end it and clean up after it.
 
-The host double-forks, so it is not our child: a worker restart does not end desktops. It
-reports on a pipe once it is ready (or why it failed), which is what the caller waits for.
+The host is not our child: a worker restart does not end desktops. It reports on a pipe once
+it is ready (or why it failed), which is what the caller waits for.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from compositor import cgroups, processes, sandbox
+from compositor.sandbox import SandboxSpec, SessionUser
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,6 +36,11 @@ class LaunchedHost:
     width: int
     height: int
     wayland_display: str | None
+    uid: int
+    user: str
+    home: str
+    containment: str  # "cgroup v1", "cgroup v2" or "rlimit"
+    private_tmp: bool
 
 
 def launch_host(
@@ -41,6 +51,11 @@ def launch_host(
     height: int,
     max_width: int,
     max_height: int,
+    user: SessionUser | None = None,
+    limits: cgroups.Limits | None = None,
+    service_group: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    private_tmp: bool = True,
     startup: str | None = None,
     wayland: bool = True,
     attach: str | None = None,
@@ -49,26 +64,36 @@ def launch_host(
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
 ) -> LaunchedHost:
-    argv = [sys.executable, "-m", "compositor.host", "--daemonize", "--session", session,
-            "--runtime-dir", str(runtime_dir), "--width", str(width), "--height", str(height),
-            "--max-width", str(max_width), "--max-height", str(max_height)]
+    """Start the host of one desktop as ``user`` (None: as ourselves) within ``limits``.
+
+    ``env`` is where the caller's settings are read from (``LANG``, ``WRD_XVFB``); the desktop's
+    environment is built from an allow-list (sandbox.user_environment) plus ``extra_env``."""
+    host_args = ["--session", session, "--runtime-dir", str(runtime_dir), "--width", str(width),
+                 "--height", str(height), "--max-width", str(max_width), "--max-height", str(max_height)]
     if startup:
-        argv += ["--startup", startup]
+        host_args += ["--startup", startup]
     if not wayland:
-        argv.append("--no-wayland")
+        host_args.append("--no-wayland")
     if attach:
-        argv += ["--attach", attach]
+        host_args += ["--attach", attach]
         if attach_xauthority:
-            argv += ["--attach-xauthority", attach_xauthority]
+            host_args += ["--attach-xauthority", attach_xauthority]
+    launcher_env = dict(os.environ if env is None else env)
+    if xvfb := launcher_env.get("WRD_XVFB"):
+        host_args += ["--xvfb", xvfb]
     if log_file:
-        log_file.parent.mkdir(parents=True, exist_ok=True)
-        argv += ["--log-file", str(log_file)]
+        log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     read_fd, write_fd = os.pipe()
-    argv += ["--ready-fd", str(write_fd)]
-    child_env = dict(os.environ if env is None else env)
-    child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), child_env.get("PYTHONPATH")]))
+    spec = SandboxSpec(
+        runtime_dir=str(runtime_dir), host_args=host_args, user=user, limits=limits or cgroups.Limits(),
+        log_file=str(log_file) if log_file else None, service_group=service_group,
+        extra_env=dict(extra_env or {}), lang=launcher_env.get("LANG") or "C.UTF-8",
+        private_tmp=private_tmp and not attach, ready_fd=write_fd,
+    )
     try:
-        first = subprocess.Popen(argv, pass_fds=[write_fd], env=child_env, cwd=PROJECT_ROOT,
+        first = subprocess.Popen([sys.executable, "-m", "compositor.sandbox", spec.to_json()],
+                                 pass_fds=[write_fd], env=sandbox.launch_environment(user, spec.extra_env, spec.lang),
+                                 cwd=PROJECT_ROOT,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
     except OSError as exc:
@@ -79,18 +104,51 @@ def launch_host(
     try:
         first.wait(timeout)  # the intermediate process exits right after forking the host
         line = _read_line(read_fd, timeout)
+        if not line:
+            raise LaunchError("session host exited without reporting (see its log)")
+        report = json.loads(line)
+        if not report.get("ok"):
+            raise LaunchError(report.get("error") or "session host failed to start")
+    except (LaunchError, ValueError, subprocess.TimeoutExpired) as exc:
+        sandbox.cleanup(runtime_dir)
+        if isinstance(exc, LaunchError):
+            raise
+        raise LaunchError(f"session host did not start: {exc}") from None
     finally:
         os.close(read_fd)
-    if not line:
-        raise LaunchError("session host exited without reporting (see its log)")
-    report = json.loads(line)
-    if not report.get("ok"):
-        raise LaunchError(report.get("error") or "session host failed to start")
+    record = sandbox.read_record(runtime_dir) or {}
     return LaunchedHost(
-        pid=report["pid"], display=report["display"], runtime_dir=Path(report["runtime_dir"]),
-        socket_path=Path(report["runtime_dir"]) / "host.sock", width=report["width"],
-        height=report["height"], wayland_display=report.get("wayland_display"),
+        pid=report["pid"], display=report["display"], runtime_dir=runtime_dir,
+        socket_path=sandbox.socket_path(runtime_dir) if record else runtime_dir / "host.sock",
+        width=report["width"], height=report["height"], wayland_display=report.get("wayland_display"),
+        uid=report.get("uid", os.getuid()), user=record.get("user", ""), home=report.get("home", ""),
+        containment=record.get("containment", "none"), private_tmp=bool(record.get("private_tmp")),
     )
+
+
+def stop_host(runtime_dir: Path, pid: int | None, timeout: float = 10.0) -> None:
+    """Ask the host to stop, end it if it will not, then take down what the sandbox set up
+    (every process left in the desktop, its cgroup, display claim, sockets, runtime dir)."""
+    from compositor.client import BlockingHostClient, HostError
+
+    path = sandbox.socket_path(runtime_dir)
+    if path.exists():
+        try:
+            with BlockingHostClient(path, timeout=5) as client:
+                client.request("stop")
+        except HostError:
+            pass  # it may be hung or gone: ended below either way
+    deadline = time.monotonic() + timeout
+    while pid and processes.pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid and processes.pid_alive(pid):
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(1)
+    sandbox.cleanup(runtime_dir)
 
 
 def _read_line(fd: int, timeout: float) -> bytes:

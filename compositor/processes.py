@@ -33,6 +33,15 @@ def spawn(argv: list[str], env: dict[str, str], cwd: Path, **kwargs) -> subproce
                             start_new_session=True, **kwargs)
 
 
+def set_oom_score_adj(pid: int, value: int) -> None:
+    """Where the kernel's OOM killer puts ``pid`` (-1000 never .. 1000 first); raising it is
+    always allowed, lowering it below where it started needs privileges."""
+    try:
+        Path(f"/proc/{pid}/oom_score_adj").write_text(str(value))
+    except OSError as exc:
+        log.debug("oom_score_adj of pid=%d not set: %s", pid, exc)
+
+
 def _signal_group(pid: int, sig: int) -> None:
     try:
         os.killpg(pid, sig)

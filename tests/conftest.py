@@ -28,13 +28,94 @@ _RUNTIME_ROOT = Path(os.environ["WRD_RUNTIME_ROOT"])
 SESSION_HOME = _RUN_DIR / "home"
 
 
+# What an operator's environment holds and a desktop must never see (tests/test_isolation.py).
+OPERATOR_SECRETS = {"AWS_SECRET_ACCESS_KEY": "operator-cloud-key", "SSH_AUTH_SOCK": "/run/operator-agent.sock"}
+
+
 def session_process_env(**extra: str) -> dict[str, str]:
-    return dict(os.environ, HOME=str(SESSION_HOME), **extra)
+    return dict(os.environ, HOME=str(SESSION_HOME), **OPERATOR_SECRETS, **extra)
+
+
+_DESKTOP_USERS: dict[str, object] = {}
+
+
+def desktop_user(name: str = "host"):
+    """The Unix account (a ``SessionUser``) test desktops started outside the console run as,
+    made once per run and removed at its end; None when the suite does not run as root (its
+    desktops then run as the suite's own user, as in single-user mode)."""
+    from compositor.sandbox import SessionUser, can_switch_users
+    from webconsole.accounts import unix
+
+    if not can_switch_users():
+        return None
+    if name not in _DESKTOP_USERS:
+        low, high = (int(v) for v in os.environ["WRD_UID_RANGE"].split("-"))
+        home_root = unix.prepare_home_root(Path(os.environ["WRD_HOME_ROOT"]))
+        account = f"{os.environ['WRD_ACCOUNT_PREFIX']}{name}"
+        with unix.account_lock():
+            uid = unix.lowest_free_uid(low=low, high=high, reserved=set())
+            uid, gid = unix.create_system_account(name=account, uid=uid, home=home_root / account,
+                                                  home_root=home_root, comment="WRD test desktop")
+        _DESKTOP_USERS[name] = SessionUser(uid=uid, gid=gid, name=account, home=str(home_root / account))
+    return _DESKTOP_USERS[name]
+
+
+def desktop_outdir(user, name: str) -> Path:
+    """A fresh folder that a desktop's programs (running as ``user``) can write into and the
+    test can read: in the account's home, as the desktop's /tmp is its own."""
+    import uuid
+
+    base = Path(user.home) if user is not None else _RUN_DIR
+    path = base / f"out-{name}-{uuid.uuid4().hex[:6]}"
+    path.mkdir()
+    if user is not None:
+        os.chown(path, user.uid, user.gid)
+    return path
+
+
+def session_home(desktop) -> Path:
+    """The home of the account a console desktop (a ``DesktopSession``) runs as."""
+    import pwd
+
+    return Path(pwd.getpwnam(desktop.unix_user).pw_dir)
+
+
+@pytest.fixture(autouse=True)
+def _desktop_accounts_made_by_a_test_go_with_it():
+    """System accounts outlive a test's database rows: remove those the test created (in the
+    test range, with the test prefix), so every test finds /etc/passwd as the last one left it."""
+    import pwd
+
+    if os.geteuid() != 0:
+        yield
+        return
+    before = {entry.pw_name for entry in pwd.getpwall()}
+    yield
+    from webconsole.accounts import unix
+
+    prefix = os.environ["WRD_ACCOUNT_PREFIX"]
+    low, high = (int(v) for v in os.environ["WRD_UID_RANGE"].split("-"))
+    shared = {user.name for user in _DESKTOP_USERS.values()}
+    busy = unix.uids_with_processes()
+    for entry in pwd.getpwall():
+        if (entry.pw_name not in before and entry.pw_name not in shared and entry.pw_name.startswith(prefix)
+                and low <= entry.pw_uid <= high and entry.pw_uid not in busy):
+            unix.delete_system_account(name=entry.pw_name, remove_home=True,
+                                       home_root=Path(os.environ["WRD_HOME_ROOT"]))
+
+
+def pytest_sessionstart(session):
+    from tests.accounts_util import purge_test_accounts
+
+    purge_test_accounts()
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(_RUN_DIR, ignore_errors=True)
+    from tests.accounts_util import purge_test_accounts
+
     shutil.rmtree(_RUNTIME_ROOT, ignore_errors=True)
+    purge_test_accounts()
+    shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -6,17 +6,17 @@ import asyncio
 import io
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from compositor import launcher
 from compositor.client import BlockingHostClient, HostClient
 from compositor.launcher import LaunchedHost, launch_host
 from compositor.protocol import Message
-from tests.conftest import session_process_env
+from tests.conftest import desktop_user, session_process_env
 
 
 def runtime_root() -> Path:
@@ -24,11 +24,15 @@ def runtime_root() -> Path:
 
 
 def start_host(width: int = 1024, height: int = 768, **kwargs) -> LaunchedHost:
+    """A session host started the way the product starts one: through the sandbox, as a
+    desktop account of the test run (``user=None`` to stay the suite's own user)."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     kwargs.setdefault("wayland", False)
     kwargs.setdefault("max_width", 1920)
     kwargs.setdefault("max_height", 1200)
     kwargs.setdefault("env", session_process_env())
+    kwargs.setdefault("user", desktop_user())
+    kwargs.setdefault("service_group", "wrd")
     return launch_host(session=name, runtime_dir=runtime_root() / name, width=width, height=height,
                        log_file=Path(os.environ["WRD_VAR_DIR"]) / "log" / f"{name}.log", **kwargs)
 
@@ -59,17 +63,8 @@ def screenshot(host: LaunchedHost) -> np.ndarray:
 
 
 def stop_host(host: LaunchedHost) -> None:
-    from compositor import processes
-
-    try:
-        request(host, "stop")
-    except Exception:
-        pass
-    for _ in range(200):
-        if not processes.pid_alive(host.pid):
-            return
-        time.sleep(0.05)
-    os.kill(host.pid, 9)
+    """Stop the host and take down what the sandbox set up for it, as the product does."""
+    launcher.stop_host(host.runtime_dir, host.pid)
 
 
 def xclip(host: LaunchedHost, *args: str, data: str | None = None) -> str:

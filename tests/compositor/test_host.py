@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from Xlib import X
 
-from compositor import processes
+from compositor import cgroups, processes, sandbox
 from compositor.client import BlockingHostClient, HostClient, HostError
 from compositor.launcher import LaunchError
 from tests.compositor.helpers import (
@@ -330,8 +330,21 @@ def test_stop_leaves_nothing_behind():
     wait_until(lambda: not processes.pid_alive(h.pid), 15, message="the host to exit")
     assert not processes.pid_alive(xvfb_pid)
     assert [p for p in processes.pids_with_token(token) if processes.pid_alive(p)] == []
+    # The host, as the desktop's user, empties its runtime dir; what the sandbox made with
+    # privileges (the dir itself, cgroup, control socket and record, display claim) goes next.
+    assert not h.runtime_dir.exists() or list(h.runtime_dir.iterdir()) == []
+    _assert_privileged_cleanup(h)
+
+
+def _assert_privileged_cleanup(h) -> None:
+    record = sandbox.read_record(h.runtime_dir)
+    stop_host(h)
     assert not h.runtime_dir.exists()
+    assert not h.socket_path.exists()
+    assert sandbox.read_record(h.runtime_dir) is None
     assert not _x_lock_exists(h.display)
+    if record and record.get("cgroup"):
+        assert not cgroups.for_session(record["cgroup"]).exists()
 
 
 @pytest.mark.parametrize("victim", ["xvfb", "leader"])
@@ -347,15 +360,16 @@ def test_host_ends_the_session_when_a_vital_child_dies(victim):
         os.kill(wait_until(openbox, 10, message="the session leader (openbox)")[0], signal.SIGKILL)
     wait_until(lambda: not processes.pid_alive(h.pid), 15, message="the host to notice and exit")
     assert [p for p in processes.pids_with_token(state["token"]) if processes.pid_alive(p)] == []
-    assert not h.runtime_dir.exists()
-    assert not _x_lock_exists(h.display)
+    assert not h.runtime_dir.exists() or list(h.runtime_dir.iterdir()) == []
+    _assert_privileged_cleanup(h)  # what reconcile does for a desktop that ended by itself
 
 
 def test_attach_mode_serves_an_existing_display_and_leaves_it_running(xvfb, tmp_path):
     env = dict(os.environ, **xvfb.env())
     subprocess.run(["xsetroot", "-solid", "#3366cc"], env=env, check=True)
+    # The display and its cookie belong to the test (root): the host serves it as root too.
     h = start_host(800, 600, attach=xvfb.name, attach_xauthority=str(xvfb.xauthority),
-                   startup="exec sleep 3600")
+                   startup="exec sleep 3600", user=None)
     try:
         assert h.display == xvfb.name
         shot = screenshot(h)
@@ -367,7 +381,7 @@ def test_attach_mode_serves_an_existing_display_and_leaves_it_running(xvfb, tmp_
     finally:
         stop_host(h)
     assert xvfb.alive()
-    assert not (h.runtime_dir / "host.sock").exists()
+    assert not h.socket_path.exists()
 
 
 def test_a_failed_start_is_reported_and_leaves_nothing(tmp_path):

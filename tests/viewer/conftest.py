@@ -10,6 +10,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness
 
+from tests.conftest import desktop_outdir, desktop_user
+
 NEEDS = ("Xvfb", "xterm", "xauth", "xev")
 
 
@@ -26,7 +28,8 @@ def stack(tmp_path_factory):
     if missing := _missing():
         pytest.skip(f"not installed: {', '.join(missing)}")
     workdir = tmp_path_factory.mktemp("viewer")
-    host = harness.start_host(workdir, width=1024, height=768)
+    user = desktop_user("viewer")
+    host = harness.start_host(workdir, width=1024, height=768, user=user)
     console = harness.Console(workdir)
     try:
         console.setup()
@@ -35,7 +38,7 @@ def stack(tmp_path_factory):
         desktop = console.add_desktop(alice["id"], host)
         console.start()
         yield {"host": host, "console": console, "alice": alice, "bob": bob, "desktop": desktop,
-               "workdir": workdir}
+               "workdir": workdir, "outdir": desktop_outdir(user, "viewer")}
     finally:
         console.close()
         host.close()

@@ -48,13 +48,10 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
 
 @dataclass
 class Host:
-    proc: subprocess.Popen
+    pid: int
     runtime_dir: Path
+    socket_path: Path
     status: dict
-
-    @property
-    def socket_path(self) -> Path:
-        return self.runtime_dir / "host.sock"
 
     @property
     def env(self) -> dict[str, str]:
@@ -77,45 +74,27 @@ class Host:
         return np.asarray(Image.open(io.BytesIO(self.request("screenshot").payload)).convert("RGB"))
 
     def close(self) -> None:
-        try:
-            self.request("stop")
-        except Exception:
-            pass
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            stop_process(self.proc)
+        from compositor.launcher import stop_host
+
+        stop_host(self.runtime_dir, self.pid)
 
 
 def start_host(workdir: Path, *, width: int = 1024, height: int = 768,
-               startup: str = TEST_STARTUP, max_fps: int = 60) -> Host:
-    runtime = workdir / "rt"
-    log_path = workdir / "host.log"
-    # A fresh home, like a new user's: the machine's own shell start-up files (pyenv hooks that
-    # can block for a minute under load) must not slow or change the test desktop.
-    home = workdir / "home"
-    home.mkdir(exist_ok=True)
+               startup: str = TEST_STARTUP, user=None) -> Host:
+    """A session host through the product's launcher (sandbox, cgroup, private /tmp), as
+    ``user`` (a ``SessionUser``; None: as ourselves), in its own runtime root under ``workdir``."""
+    from compositor.client import BlockingHostClient
+    from compositor.launcher import launch_host
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYENV")}
-    env["HOME"] = str(home)
-    read_fd, write_fd = os.pipe()
-    with open(log_path, "ab") as log_file:
-        proc = subprocess.Popen(
-            [PYTHON, "-m", "compositor.host", "--runtime-dir", str(runtime), "--session", "viewer-test",
-             "--width", str(width), "--height", str(height), "--max-width", str(max(width, 1920)),
-             "--max-height", str(max(height, 1200)), "--no-wayland", "--startup", startup,
-             "--max-fps", str(max_fps), "--ready-fd", str(write_fd)],
-            cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
-            pass_fds=(write_fd,), start_new_session=True,
-        )
-    os.close(write_fd)
-    with os.fdopen(read_fd) as ready:
-        line = ready.readline()
-    status = json.loads(line) if line else {"ok": False, "error": "no ready line"}
-    if not status.get("ok"):
-        stop_process(proc)
-        raise RuntimeError(f"session host failed: {status} (log {log_path}: "
-                           f"{log_path.read_text()[-2000:]})")
-    return Host(proc, runtime, status)
+    launched = launch_host(
+        session="viewer-test", runtime_dir=workdir / "runtime" / "desktop", width=width, height=height,
+        max_width=max(width, 1920), max_height=max(height, 1200), wayland=False, startup=startup,
+        user=user, service_group="wrd", log_file=workdir / "host.log", env=env,
+    )
+    with BlockingHostClient(launched.socket_path) as client:
+        status = client.request("status").header
+    return Host(launched.pid, launched.runtime_dir, launched.socket_path, status)
 
 
 @dataclass
@@ -180,7 +159,7 @@ from django.utils import timezone
 from webconsole.desktops.models import DesktopSession
 d = DesktopSession.objects.create(owner_id={owner_id}, width={host.status['width']},
     height={host.status['height']}, state={state!r}, node="test", display={host.status['display']!r},
-    runtime_dir={str(host.runtime_dir)!r}, host_pid={host.proc.pid}, started_at=timezone.now())
+    runtime_dir={str(host.runtime_dir)!r}, host_pid={host.pid}, started_at=timezone.now())
 out = {{"id": d.pk}}
 """)["id"]
 

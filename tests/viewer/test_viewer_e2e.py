@@ -115,7 +115,7 @@ def test_typing_reaches_the_terminal(browser, stack):
 
 def test_text_the_layout_lacks_arrives_as_text(browser, stack):
     """Characters with no key on the session's layout (and IME/picker text) are typed as text."""
-    out = stack["workdir"] / "typed.txt"
+    out = stack["outdir"] / "typed.txt"
     page = open_viewer(browser, stack)
     try:
         settle(page)
@@ -133,14 +133,14 @@ def test_text_the_layout_lacks_arrives_as_text(browser, stack):
         if not out.exists():
             from PIL import Image
 
-            Image.fromarray(stack["host"].screenshot()).save(stack["workdir"] / "typed-fail.png")
+            Image.fromarray(stack["host"].screenshot()).save(stack["outdir"] / "typed-fail.png")
         assert out.read_text() == "abäß€ö\n"
     finally:
         close_page(page)
 
 
 def test_click_and_wheel_reach_an_x_app(browser, stack):
-    host, workdir = stack["host"], stack["workdir"]
+    host, workdir = stack["host"], stack["outdir"]
     out = workdir / "xev.txt"
     host.request("exec", argv=["sh", "-c", f"exec xev -geometry 300x300+600+350 -name wrd-xev > {out}"])
     page = open_viewer(browser, stack)
@@ -188,7 +188,7 @@ def test_clipboard_browser_to_desktop(browser, stack):
             time.sleep(0.1)
         assert text == "from-the-browser ✓"
         # A program in the session reads it too.
-        out = stack["workdir"] / "xclip.txt"
+        out = stack["outdir"] / "xclip.txt"
         host.request("exec", argv=["sh", "-c", f"xclip -o -selection clipboard > {out}"])
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and not (out.exists() and out.read_text()):
@@ -432,7 +432,7 @@ def wait_for_file(path, predicate, timeout: float = 10.0) -> str:
 def typed_into_cat(page, stack, name: str, typing) -> str:
     """Run ``cat > file`` in the session's xterm, call ``typing()``, end the line and the
     input (Enter, Ctrl+D) and return what cat wrote."""
-    out = stack["workdir"] / name
+    out = stack["outdir"] / name
     page.keyboard.type(f"cat > {out}")
     page.keyboard.press("Enter")
     wait_for_file(out, lambda text: out.exists(), timeout=5)
@@ -540,7 +540,7 @@ def foreground_process(argv: list[str], timeout: float = 15.0) -> int | None:
 def test_ctrl_c_interrupts_a_program(browser, stack):
     """Ctrl+letter reaches the desktop as the key combination: Ctrl+C interrupts a running
     ``sleep`` and the command typed after it runs at once."""
-    marker = stack["workdir"] / "after-ctrl-c"
+    marker = stack["outdir"] / "after-ctrl-c"
     argv = ["sleep", str(random.randint(4000, 4999))]
     page = open_viewer(browser, stack)
     try:
@@ -596,7 +596,7 @@ def test_ctrl_v_pastes_the_browser_clipboard(browser, stack):
     """Ctrl+V in the viewer: the browser's clipboard text reaches the session's CLIPBOARD first,
     then Ctrl+V itself, so a program that pastes on Ctrl+V pastes what the user copied locally.
     The program is an xterm bound to paste CLIPBOARD on Ctrl+V, running ``cat > file``."""
-    host, workdir = stack["host"], stack["workdir"]
+    host, workdir = stack["host"], stack["outdir"]
     out = workdir / "ctrl-v.txt"
     host.request("exec", argv=[
         "xterm", "-geometry", "40x5+500+400", "-xrm", "*VT100.translations: #override Ctrl<Key>v: "

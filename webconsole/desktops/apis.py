@@ -1,5 +1,7 @@
 """REST API: one class per operation, nested input/output serializers."""
 
+import dataclasses
+
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
@@ -13,11 +15,17 @@ from webconsole.desktops.models import DesktopSession, DesktopState
 
 class DesktopOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
+    usage = serializers.SerializerMethodField()
 
     class Meta:
         model = DesktopSession
         fields = ("id", "owner", "name", "width", "height", "state", "failure_reason", "node", "display",
-                  "created_at", "started_at", "stopped_at", "last_activity_at")
+                  "created_at", "started_at", "stopped_at", "last_activity_at", "unix_user", "uid",
+                  "containment", "private_tmp", "notice", "usage")
+
+    def get_usage(self, session: DesktopSession) -> dict | None:
+        usage = selectors.desktop_usage(session=session)
+        return None if usage is None else dataclasses.asdict(usage)
 
 
 def _get(request, desktop_id: int) -> DesktopSession:

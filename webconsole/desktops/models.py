@@ -36,6 +36,18 @@ class DesktopSession(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # Who the desktop runs as and how it is contained (from its launch).
+    unix_user = models.CharField(max_length=64, blank=True)
+    uid = models.PositiveIntegerField(null=True, blank=True)
+    containment = models.CharField(max_length=32, blank=True)
+    private_tmp = models.BooleanField(default=False)
+    memory_limit = models.BigIntegerField(null=True, blank=True)
+    # The last resource sample (reconcile takes one each round): live CPU % is measured against it.
+    memory_bytes = models.BigIntegerField(null=True, blank=True)
+    cpu_usage_ns = models.BigIntegerField(null=True, blank=True)
+    usage_sampled_at = models.DateTimeField(null=True, blank=True)
+    oom_kills = models.PositiveIntegerField(default=0)
+    notice = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -46,7 +58,9 @@ class DesktopSession(models.Model):
 
     @property
     def socket_path(self) -> Path | None:
-        return Path(self.runtime_dir) / "host.sock" if self.runtime_dir else None
+        from compositor.sandbox import socket_path
+
+        return socket_path(Path(self.runtime_dir)) if self.runtime_dir else None
 
     @property
     def is_active(self) -> bool:

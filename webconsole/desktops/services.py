@@ -7,10 +7,8 @@ tasks only fetch the row and call these services).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import signal
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,10 +21,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from compositor import processes
+from compositor import cgroups, processes, sandbox
 from compositor.client import BlockingHostClient, HostError
-from compositor.display import X11_UNIX_DIR, release_claim
-from compositor.launcher import LaunchError, launch_host
+from compositor.launcher import LaunchError, launch_host, stop_host
+from compositor.sandbox import SessionUser
 from webconsole.desktops import selectors
 from webconsole.desktops.models import DesktopSession, DesktopState
 
@@ -84,8 +82,28 @@ def desktop_create(
     return session
 
 
+def desktop_limits() -> cgroups.Limits:
+    """The resource limits every desktop gets (WRD_SESSION_MEMORY, _CPUS, _PIDS)."""
+    return cgroups.Limits(memory_bytes=settings.WRD_SESSION_MEMORY, cpus=settings.WRD_SESSION_CPUS,
+                          pids=settings.WRD_SESSION_PIDS)
+
+
+def desktop_identity(*, user: AbstractBaseUser) -> SessionUser | None:
+    """The Unix account ``user``'s desktops run as, created on first need; None in single-user
+    mode (WRD is not root, so every desktop runs as WRD's own account)."""
+    from webconsole.accounts.services import unix_account_ensure
+
+    if not sandbox.can_switch_users():
+        return None
+    account = unix_account_ensure(user=user)
+    return SessionUser(uid=account.uid, gid=account.gid, name=account.name, home=account.home,
+                       shell=account.shell, linked=not account.managed)
+
+
 def desktop_start(*, session: DesktopSession) -> DesktopSession:
     """Launch the session host of a ``requested`` session; ends ``running`` or ``failed``."""
+    from webconsole.accounts.unix import AccountError
+
     runtime_dir = Path(settings.WRD_RUNTIME_ROOT) / f"desktop-{session.pk}"
     claimed = DesktopSession.objects.filter(pk=session.pk, state=DesktopState.REQUESTED).update(
         state=DesktopState.STARTING, runtime_dir=str(runtime_dir), started_at=timezone.now(),
@@ -95,29 +113,36 @@ def desktop_start(*, session: DesktopSession) -> DesktopSession:
         log.info("desktop start skipped session=%s state=%s", session.pk, session.state)
         return session
     (max_w, max_h) = settings.WRD_MAX_SIZE
+    limits = desktop_limits()
     try:
+        identity = desktop_identity(user=session.owner)
         host = launch_host(
             session=str(session.pk), runtime_dir=runtime_dir, width=session.width, height=session.height,
-            max_width=max_w, max_height=max_h, startup=settings.WRD_SESSION_STARTUP or None,
-            wayland=settings.WRD_SESSION_WAYLAND, log_file=_log_path(session),
-            timeout=settings.WRD_HOST_START_TIMEOUT,
+            max_width=max_w, max_height=max_h, user=identity, limits=limits,
+            service_group=settings.WRD_SERVICE_GROUP, extra_env=settings.WRD_SESSION_ENV,
+            startup=settings.WRD_SESSION_STARTUP or None, wayland=settings.WRD_SESSION_WAYLAND,
+            log_file=_log_path(session), timeout=settings.WRD_HOST_START_TIMEOUT,
         )
-    except (LaunchError, OSError, ValueError) as exc:
+    except (AccountError, LaunchError, OSError, ValueError) as exc:
         log.warning("desktop start failed session=%s reason=%s", session.pk, exc)
-        _cleanup_leftovers(runtime_dir)
+        sandbox.cleanup(runtime_dir)
         _set_state(session, DesktopState.FAILED, failure_reason=f"start failed: {exc}", stopped_at=timezone.now())
         return session
     now = timezone.now()
     updated = DesktopSession.objects.filter(pk=session.pk, state=DesktopState.STARTING).update(
         state=DesktopState.RUNNING, host_pid=host.pid, display=host.display,
-        width=host.width, height=host.height, last_activity_at=now,
+        width=host.width, height=host.height, last_activity_at=now, unix_user=host.user, uid=host.uid,
+        containment=host.containment, private_tmp=host.private_tmp,
+        memory_limit=limits.memory_bytes or None if host.containment.startswith("cgroup") else None,
     )
     session.refresh_from_db()
     if not updated:  # a stop came in while we were starting
         DesktopSession.objects.filter(pk=session.pk).update(host_pid=host.pid, display=host.display)
         session.refresh_from_db()
         return desktop_stop(session=session)
-    log.info("desktop running session=%s display=%s pid=%d", session.pk, host.display, host.pid)
+    _record_usage(session)  # the first sample: CPU use is measured from here
+    log.info("desktop running session=%s display=%s pid=%d user=%s uid=%d containment=%s", session.pk,
+             host.display, host.pid, host.user, host.uid, host.containment)
     return session
 
 
@@ -163,23 +188,8 @@ def desktop_stop(*, session: DesktopSession, timeout: float = 10.0) -> DesktopSe
 
 
 def _end_host(session: DesktopSession, timeout: float) -> None:
-    if session.socket_path and session.socket_path.exists():
-        try:
-            with BlockingHostClient(session.socket_path, timeout=5) as client:
-                client.request("stop")
-        except HostError as exc:
-            log.warning("desktop host did not take the stop request session=%s: %s", session.pk, exc)
-    pid = session.host_pid
-    deadline = time.monotonic() + timeout
-    while pid and processes.pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid and processes.pid_alive(pid):
-        log.warning("desktop host ignored stop, killing session=%s pid=%d", session.pk, pid)
-        _kill(pid, signal.SIGTERM)
-        time.sleep(2)
-        _kill(pid, signal.SIGKILL)
     if session.runtime_dir:
-        _cleanup_leftovers(Path(session.runtime_dir))
+        stop_host(Path(session.runtime_dir), session.host_pid, timeout)
 
 
 def _kill(pid: int, sig: int) -> None:
@@ -187,32 +197,6 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
-
-
-def _cleanup_leftovers(runtime_dir: Path) -> None:
-    """After a host died without cleaning up: end its processes, free its display, remove files."""
-    state_file = runtime_dir / "host.json"
-    try:
-        state = json.loads(state_file.read_text())
-    except (OSError, ValueError):
-        state = {}
-    if token := state.get("token"):
-        processes.end_all([], token)
-    xvfb_pid = state.get("xvfb_pid")
-    if xvfb_pid and processes.pid_alive(xvfb_pid):
-        _kill(xvfb_pid, signal.SIGKILL)
-    display = state.get("display", "")
-    if display.startswith(":") and display[1:].isdigit():
-        number = int(display[1:])
-        lock = Path(f"/tmp/.X{number}-lock")
-        try:
-            owner = int(lock.read_text().strip())
-        except (OSError, ValueError):
-            owner = None
-        if owner is not None and owner == xvfb_pid:
-            release_claim(number)
-            (X11_UNIX_DIR / f"X{number}").unlink(missing_ok=True)
-    shutil.rmtree(runtime_dir, ignore_errors=True)
 
 
 # -- resize, activity ---------------------------------------------------------------------
@@ -271,7 +255,7 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
             continue
         if not processes.pid_alive(session.host_pid):
             reason = _host_exit_reason(session)
-            _cleanup_leftovers(Path(session.runtime_dir))
+            sandbox.cleanup(Path(session.runtime_dir))
             moved = DesktopSession.objects.filter(pk=session.pk, state__in=(
                 DesktopState.STARTING, DesktopState.RUNNING)).update(
                 state=DesktopState.FAILED, failure_reason=reason, stopped_at=timezone.now())
@@ -281,6 +265,7 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
             log.warning("desktop host gone session=%s reason=%s", session.pk, reason)
             continue
         if session.state == DesktopState.RUNNING:
+            _record_usage(session)
             try:
                 with BlockingHostClient(session.socket_path, timeout=3) as client:
                     status = client.request("status").header
@@ -302,10 +287,38 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
     return {"failed": failed, "orphans": orphans, "refreshed": refreshed}
 
 
+def _record_usage(session: DesktopSession) -> None:
+    """Take a resource sample from the desktop's cgroup; a new OOM kill becomes the desktop's
+    notice (its owner and the admins see it on the console)."""
+    usage = sandbox.usage(Path(session.runtime_dir))
+    if usage is None:
+        return
+    fields = {"memory_bytes": usage.memory_bytes, "cpu_usage_ns": usage.cpu_usage_ns,
+              "usage_sampled_at": timezone.now(), "memory_limit": usage.memory_limit}
+    if usage.oom_kills > session.oom_kills:
+        killed = usage.oom_kills - session.oom_kills
+        limit = f"{usage.memory_limit / 2**20:.0f} MiB" if usage.memory_limit else "its limit"
+        fields.update(oom_kills=usage.oom_kills, notice=(
+            f"Memory limit ({limit}) reached at {timezone.now():%Y-%m-%d %H:%M} UTC: the kernel ended "
+            f"{killed} program(s) of this desktop ({usage.oom_kills} in all)."))
+        log.warning("desktop hit its memory limit session=%s killed=%d total=%d limit=%s", session.pk, killed,
+                    usage.oom_kills, usage.memory_limit)
+    DesktopSession.objects.filter(pk=session.pk).update(**fields)
+
+
 def _end_orphan_hosts() -> int:
-    root = str(Path(settings.WRD_RUNTIME_ROOT))
+    root = Path(settings.WRD_RUNTIME_ROOT)
     known = set(selectors.desktop_live_on_node(node=settings.WRD_NODE).values_list("runtime_dir", flat=True))
     ended = 0
+    # Desktops the sandbox started: their control records say what to take down.
+    for record in sorted(sandbox.control_dir(root).glob("desktop-*.json")):
+        runtime_dir = root / record.stem
+        if str(runtime_dir) in known:
+            continue
+        log.warning("ending orphan desktop runtime_dir=%s", runtime_dir)
+        stop_host(runtime_dir, (sandbox.read_record(runtime_dir) or {}).get("pid"), timeout=5)
+        ended += 1
+    root = str(root)
     for pid, options in processes.host_processes():
         runtime_dir = options.get("runtime-dir", "")
         if os.path.dirname(runtime_dir) != root or runtime_dir in known:

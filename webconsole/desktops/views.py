@@ -7,16 +7,20 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from webconsole.core.isolation import isolation_summary
 from webconsole.desktops import selectors, services
 from webconsole.desktops.apis import screenshot_response
 
 
 @login_required
 def desktop_list_view(request):
-    desktops = selectors.desktop_list(user=request.user)[:50]
+    desktops = list(selectors.desktop_list(user=request.user)[:50])
+    for desktop in desktops:
+        desktop.usage = selectors.desktop_usage(session=desktop)
     return render(request, "desktops/list.html", {
         "desktops": desktops,
         "default_size": "x".join(map(str, services.settings.WRD_DEFAULT_SIZE)),
+        "isolation": isolation_summary(),
     })
 
 

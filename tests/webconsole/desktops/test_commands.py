@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from PIL import Image
 
-from tests.conftest import ROOT, session_process_env, wait_until
+from tests.conftest import ROOT, session_home, session_process_env, wait_until
 from webconsole.desktops.models import DesktopSession, DesktopState
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,8 +34,10 @@ def test_desktop_command_lifecycle(celery_worker, tmp_path):
         assert session.state == DesktopState.RUNNING
         listing = manage("desktop", "list")
         assert f"{desktop_id}" in listing.stdout and "carol" in listing.stdout and "800x600" in listing.stdout
+        assert f"{session.unix_user}({session.uid})" in listing.stdout  # who it runs as
+        assert "MiB/" in listing.stdout  # memory used / limit, from its cgroup
 
-        marker = tmp_path / "exec-marker"
+        marker = session_home(session) / "exec-marker"
         ran = manage("desktop", "exec", str(desktop_id), "--", "sh", "-c", f"echo $DISPLAY > {marker}")
         assert ran.returncode == 0, ran.stderr
         wait_until(lambda: marker.exists() and marker.read_text().strip() == session.display, 10,

@@ -119,7 +119,7 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
                    "the FreeRDP window to show the session")
         # leave a mark in the session to find again after reconnecting
         with BlockingHostClient(session.socket_path) as host:
-            host.request("exec", argv=["xterm", "-title", "still-here", "-geometry", "30x5+500+400"])
+            host.request("exec", argv=["xterm", "-name", "still-here", "-geometry", "30x5+500+400"])
     finally:
         end_process(client)
 
@@ -131,7 +131,7 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
         sessions = DesktopSession.objects.filter(owner__username="rdpuser")
         assert [s.pk for s in sessions] == [session.pk]  # the same desktop, not a new one
         assert "drawing through the graphics pipeline (avc420)" in (tmp_path / "rdpserver.log").read_text()
-        titles = subprocess.run(["xdotool", "search", "--name", "still-here"],
+        titles = subprocess.run(["xdotool", "search", "--classname", "still-here"],
                                 env=session_env(host_of(session)), capture_output=True, text=True).stdout
         assert titles.strip(), "the window opened before the reconnect is gone"
     finally:

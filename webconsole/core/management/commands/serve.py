@@ -32,6 +32,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts) -> None:
         self.children: list[tuple[str, subprocess.Popen]] = []
+        # Everything the service writes (database, logs, Redis data) is its own alone.
+        os.umask(0o077)
+        self._check_files()
         self.log_dir = env.VAR_DIR / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         stop = {"now": False}
@@ -58,6 +61,22 @@ class Command(BaseCommand):
             if not opts["keep_desktops"]:
                 self._stop_desktops()
             self._stop_all()
+
+    def _check_files(self) -> None:
+        """var/ private to the service; the runtime root ours and closed to writers; homes
+        somewhere desktops can see. Refuse to start otherwise, saying why."""
+        from compositor import sandbox
+        from webconsole.accounts.unix import AccountError, prepare_home_root
+        from webconsole.core.isolation import UnsafeSetup, secure_var_dir
+
+        try:
+            for path in secure_var_dir(env.VAR_DIR):
+                self.stdout.write(f"made private: {path}")
+            sandbox.prepare_runtime_root(Path(settings.WRD_RUNTIME_ROOT), settings.WRD_SERVICE_GROUP)
+            if sandbox.can_switch_users():
+                prepare_home_root(Path(settings.WRD_HOME_ROOT))
+        except (UnsafeSetup, sandbox.SandboxError, AccountError, OSError) as exc:
+            raise CommandError(str(exc)) from None
 
     # -- processes ------------------------------------------------------------------------
 
@@ -174,5 +193,10 @@ class Command(BaseCommand):
         ]
         if not opts["no_rdp"] and find_spec("rdpfront.server"):
             lines.append(f"  RDP:          {rdp_host}:{env.RDP_PORT}   (mstsc / xfreerdp /v:{rdp_host}:{env.RDP_PORT})")
-        lines += [f"  Logs:         {self.log_dir}/", "Press Ctrl-C to stop.", ""]
+        from webconsole.core.isolation import isolation_summary
+
+        lines += [f"  Logs:         {self.log_dir}/", ""]
+        lines += [f"  {line}" for line in isolation_summary().lines()]
+        lines += ["Press Ctrl-C to stop.", ""]
         self.stdout.write("\n".join(lines))
+        self.stdout.flush()  # at once, also when stdout is a file or a pipe (a supervisor, a log)

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from compositor.client import BlockingHostClient, HostError
-from webconsole.desktops import services
+from webconsole.desktops import selectors, services
 from webconsole.desktops.models import DesktopSession, DesktopState
 
 
@@ -28,6 +28,10 @@ def parse_size(value: str) -> tuple[int, int]:
     except ValueError:
         raise CommandError(f"size must look like 1280x800, got {value!r}") from None
     return width, height
+
+
+def _mib(n: int) -> str:
+    return f"{n / 2**20:.0f}MiB"
 
 
 class Command(BaseCommand):
@@ -87,10 +91,20 @@ class Command(BaseCommand):
         qs = DesktopSession.objects.select_related("owner").order_by("pk")
         if not opts["all"]:
             qs = qs.exclude(state__in=(DesktopState.STOPPED, DesktopState.FAILED))
-        self.stdout.write(f"{'ID':>5}  {'USER':<16} {'STATE':<10} {'SIZE':<10} {'DISPLAY':<8} NAME")
+        self.stdout.write(f"{'ID':>5}  {'USER':<16} {'STATE':<10} {'SIZE':<10} {'DISPLAY':<8} "
+                          f"{'RUNS AS':<20} {'CPU':>6} {'MEMORY':>17}  NAME")
         for s in qs:
+            usage = selectors.desktop_usage(session=s)
+            cpu = f"{usage.cpu_percent:.1f}%" if usage and usage.cpu_percent is not None else "-"
+            memory = "-"
+            if usage:
+                memory = _mib(usage.memory_bytes) + (f"/{_mib(usage.memory_limit)}" if usage.memory_limit else "")
+            runs_as = f"{s.unix_user}({s.uid})" if s.unix_user else "-"
             self.stdout.write(f"{s.pk:>5}  {s.owner.username:<16} {s.state:<10} "
-                              f"{f'{s.width}x{s.height}':<10} {s.display or '-':<8} {s.name}")
+                              f"{f'{s.width}x{s.height}':<10} {s.display or '-':<8} {runs_as:<20} {cpu:>6} "
+                              f"{memory:>17}  {s.name}")
+            if s.notice and s.is_active:
+                self.stdout.write(f"       ! {s.notice}")
 
     def do_screenshot(self, opts) -> None:
         with self._client(opts["id"]) as client:
