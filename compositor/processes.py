@@ -8,6 +8,7 @@ stopped session leaves nothing behind.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -119,7 +120,9 @@ def pid_alive(pid: int) -> bool:
 
 
 def host_processes() -> list[tuple[int, dict[str, str]]]:
-    """Running session hosts on this machine: (pid, {option: value}) from their command lines."""
+    """Running session hosts on this machine: (pid, {option: value}) from their command lines,
+    ``python -m compositor.host --opt value …`` or, started through the sandbox (which becomes
+    the host), ``python -m compositor.sandbox SPEC`` with the host's options in the spec."""
     hosts = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -128,7 +131,15 @@ def host_processes() -> list[tuple[int, dict[str, str]]]:
             argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "compositor.host" not in argv or not _alive(int(entry.name)):
+        if "compositor.sandbox" in argv:
+            try:
+                spec = json.loads(argv[argv.index("compositor.sandbox") + 1])
+                argv = [*spec["host_args"], "--runtime-dir", spec["runtime_dir"]]
+            except (IndexError, ValueError, KeyError, TypeError):
+                continue
+        elif "compositor.host" not in argv:
+            continue
+        if not _alive(int(entry.name)):
             continue
         options = {}
         for i, arg in enumerate(argv):

@@ -106,10 +106,8 @@ class SandboxSpec:
     @classmethod
     def from_json(cls, text: str) -> SandboxSpec:
         data = json.loads(text)
-        user = SessionUser(**data.pop("user")) if data.get("user") else None
-        data.pop("user", None)
-        limits = cgroups.Limits(**data.pop("limits"))
-        return cls(user=user, limits=limits, **data)
+        user = data.pop("user", None)
+        return cls(user=SessionUser(**user) if user else None, limits=cgroups.Limits(**data.pop("limits")), **data)
 
 
 def can_switch_users() -> bool:
@@ -263,8 +261,10 @@ def _bind_control_socket(path: Path, gid: int | None) -> socket.socket:
 def _make_runtime_dir(runtime_dir: Path, user: SessionUser | None) -> None:
     if read_record(runtime_dir) is not None:
         raise SandboxError(f"runtime directory {runtime_dir} belongs to a desktop that was not cleaned up")
-    if runtime_dir.exists() or runtime_dir.is_symlink():
-        shutil.rmtree(runtime_dir) if runtime_dir.is_dir() and not runtime_dir.is_symlink() else runtime_dir.unlink()
+    if runtime_dir.is_symlink() or runtime_dir.is_file():
+        runtime_dir.unlink()
+    elif runtime_dir.exists():  # left by a host that died before its clean-up (no record: ours)
+        shutil.rmtree(runtime_dir)
     os.mkdir(runtime_dir, 0o700)
     if user is not None and os.geteuid() == 0:
         os.chown(runtime_dir, user.uid, user.gid)
@@ -414,7 +414,6 @@ def start(spec: SandboxSpec) -> list[str]:
             _set_oom_score_adj(HOST_OOM_SCORE_ADJ)
         _drop_privileges(spec.user, gid)
         _check_reachable()
-        os.umask(0o022)
         try:
             os.chdir(user.home)
         except OSError as exc:

@@ -114,8 +114,10 @@ def pytest_sessionfinish(session, exitstatus):
     from tests.accounts_util import purge_test_accounts
 
     shutil.rmtree(_RUNTIME_ROOT, ignore_errors=True)
-    purge_test_accounts()
-    shutil.rmtree(_RUN_DIR, ignore_errors=True)
+    try:
+        purge_test_accounts()
+    finally:
+        shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
 
 def free_port() -> int:

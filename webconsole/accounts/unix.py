@@ -186,17 +186,19 @@ def lowest_free_uid(*, low: int, high: int, reserved: set[int]) -> int | None:
 
 
 def uids_with_processes() -> set[int]:
-    """Every uid (real, effective, saved or filesystem) some process runs as."""
+    """Every uid (real, effective, saved or filesystem) a live process runs as. Zombies do not
+    count: they hold nothing, and userdel does not mind them (orphans wait for init to reap)."""
     uids = set()
     for status in Path("/proc").glob("[0-9]*/status"):
         try:
             text = status.read_text()
         except OSError:  # the process ended meanwhile
             continue
-        for line in text.splitlines():
-            if line.startswith("Uid:"):
-                uids.update(int(value) for value in line.split()[1:])
-                break
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        if "Uid" in fields:
+            uids.update(int(value) for value in fields["Uid"].split())
     return uids
 
 

@@ -15,14 +15,22 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
-def env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, kind, what: str):
     value = os.environ.get(name)
     if value in (None, ""):
         return default
     try:
-        return int(value)
+        return kind(value)
     except ValueError:
-        raise SystemExit(f"{name} must be an integer, got {value!r}") from None
+        raise SystemExit(f"{name} must be {what}, got {value!r}") from None
+
+
+def env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
+
+
+def env_float(name: str, default: float) -> float:
+    return _env_number(name, default, float, "a number")
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -42,16 +50,6 @@ def env_bytes(name: str, default: str) -> int:
         return int(value)
     except ValueError:
         raise SystemExit(f"{name} must be a size such as 2G or 512M, got {os.environ.get(name)!r}") from None
-
-
-def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value in (None, ""):
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise SystemExit(f"{name} must be a number, got {value!r}") from None
 
 
 def env_range(name: str, default: tuple[int, int]) -> tuple[int, int]:
