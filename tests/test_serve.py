@@ -64,6 +64,10 @@ def test_serve_runs_the_product_and_ctrl_c_stops_everything(tmp_path):
         assert f"http://127.0.0.1:{port}/" in banner, banner
         assert f"RDP:          127.0.0.1:{rdp_port}" in banner, banner
         socket.create_connection(("127.0.0.1", rdp_port), timeout=5).close()  # answers once printed
+        # The service's files are its own: var/ 0700, the database, TLS key and logs 0600.
+        assert var.stat().st_mode & 0o777 == 0o700
+        for private in (var / "db.sqlite3", var / "tls" / "rdp-key.pem", var / "log" / "daphne.log"):
+            assert private.stat().st_mode & 0o077 == 0, private
         started = children_of(serve.pid)
         assert len(started) >= 5  # redis, daphne, celery worker, celery beat, rdp server
 
