@@ -175,12 +175,15 @@ def start_xvfb(
     attempts: int = 5,
     extra_args: tuple[str, ...] = (),
     binary: str = "Xvfb",
+    glx: bool = False,
 ) -> Xvfb:
     """Start ``Xvfb :N -noreset -nolisten tcp -auth … -fbdir …`` on a free display.
 
     ``workdir`` receives the authority file (and the log); ``fbdir`` the XWD
     framebuffer file (defaults to ``workdir``; put it on tmpfs). With ``last_display`` only
-    numbers up to it are tried (the sandbox hands the host exactly one).
+    numbers up to it are tried (the sandbox hands the host exactly one). Without ``glx`` the
+    server has no GLX: a headless desktop renders in software either way, and Mesa's llvmpipe
+    behind GLX is most of an idle Xvfb's memory (PSS 70 MiB with it, 17 without).
     """
     path = shutil.which(binary)
     if path is None:
@@ -205,7 +208,7 @@ def start_xvfb(
                  "-noreset", "-nolisten", "tcp", "-nolisten", "local",
                  "-auth", str(xauthority), "-fbdir", str(fbdir),
                  "+extension", "DAMAGE", "+extension", "XFIXES", "+extension", "RANDR",
-                 *extra_args],
+                 *(() if glx else ("-extension", "GLX")), *extra_args],
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
