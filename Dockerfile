@@ -11,7 +11,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       python3 python3-venv python3-dev build-essential \
       xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm fonts-dejavu-core \
-      libxkbcommon0 libwayland-client0 libyuv0 foot ca-certificates tini \
+      libxkbcommon0 libwayland-client0 libyuv0 foot dbus-daemon dbus-bin ca-certificates tini \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
