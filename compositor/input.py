@@ -4,7 +4,14 @@ Pointer, buttons, wheel, keys by evdev code or by keysym, and text. Characters w
 on the current layout are typed through *spare* keycodes (keycodes with no symbols) remapped
 on the fly. Spare keycodes are used round-robin and a character keeps its keycode while it
 stays mapped, so a client that refreshes its keymap lazily (after MappingNotify) never sees
-a keycode change meaning between the remap and the key press.
+a keycode change meaning between the remap and the key press. A text maps all its missing
+characters before its first key (one keymap change for consumers to follow, not one per
+character) as long as there are enough spare keycodes.
+
+Every batch ends with a round trip: python-xlib's ``flush()`` makes a single ``send()``, so
+when the X server is slow to read (busy drawing a client that redraws on each key) the rest
+of the batch would stay in its buffer until our next request, and the last keys of a line
+would only arrive with the next input.
 """
 
 from __future__ import annotations
@@ -80,20 +87,27 @@ class InputSink:
                 best = (keycode, True)
         return best
 
-    def _spare_for(self, keysym: int) -> int:
+    def _spare_for(self, keysym: int, *, keep: frozenset[int] = frozenset(), sync: bool = True) -> int:
+        """The spare keycode holding ``keysym``, remapping the next one if needed; a spare
+        holding a keysym in ``keep`` is only taken when every spare does."""
         if keysym in self._spare_of:
             return self._spare_of[keysym]
         if not self._spares:
             raise InputError("no spare keycode to type a character that has no key")
-        keycode = self._spares[self._spare_next % len(self._spares)]
-        self._spare_next += 1
+        holding = {kc: ks for ks, kc in self._spare_of.items()}
+        for _ in range(len(self._spares)):
+            keycode = self._spares[self._spare_next % len(self._spares)]
+            self._spare_next += 1
+            if holding.get(keycode) not in keep:
+                break
         for ks, kc in list(self._spare_of.items()):
             if kc == keycode:
                 del self._spare_of[ks]
         width = max(len(self._keymap.get(keycode, ())), 2)
         syms = (keysym, keysym) + (X.NoSymbol,) * (width - 2)
         self._d.change_keyboard_mapping(keycode, [syms])
-        self._d.sync()
+        if sync:
+            self._d.sync()
         self._keymap[keycode] = syms
         self._spare_of[keysym] = keycode
         return keycode
@@ -132,19 +146,23 @@ class InputSink:
     # -- events ---------------------------------------------------------------------------
 
     def handle(self, events: Iterable[dict[str, Any]]) -> None:
-        """Perform a batch of input events (see docs/session-host-protocol.md)."""
-        for event in events:
-            kind = event.get("t")
-            handler = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) else None
-            if handler is None:
-                raise InputError(f"unknown input event type {kind!r}")
-            try:
-                handler(event)
-            except (KeyError, TypeError, ValueError) as exc:
-                if isinstance(exc, InputError):
-                    raise
-                raise InputError(f"bad {kind} event: {exc}") from None
-        self._d.flush()
+        """Perform a batch of input events (see docs/session-host-protocol.md). The events
+        before a bad one are performed, and all of them are written to X on return."""
+        try:
+            for event in events:
+                kind = event.get("t")
+                handler = getattr(self, f"_on_{kind}", None) if isinstance(kind, str) else None
+                if handler is None:
+                    raise InputError(f"unknown input event type {kind!r}")
+                try:
+                    handler(event)
+                except (KeyError, TypeError, ValueError) as exc:
+                    if isinstance(exc, InputError):
+                        raise
+                    raise InputError(f"bad {kind} event: {exc}") from None
+        finally:
+            # Not flush(): it may leave part of the batch unsent (see the module docstring).
+            self._d.sync()
         self.last_input = time.time()
 
     def _on_move(self, e: dict[str, Any]) -> None:
@@ -191,10 +209,23 @@ class InputSink:
             raise InputError("text must be a string")
         if len(text) > 10000:
             raise InputError("text longer than 10000 characters")
-        for char in text:
-            self._tap_keysym(char_to_keysym(char))
-            # Flush per character so a client sees the remap before the key that needs it.
+        keysyms = [char_to_keysym(char) for char in text]
+        self._map_missing(keysyms)
+        for keysym in keysyms:
+            self._tap_keysym(keysym)
+            # Stream a long text instead of sending it all at the end.
             self._d.flush()
+
+    def _map_missing(self, keysyms: list[int]) -> None:
+        """Put every keysym without a key on a spare keycode before typing any of them."""
+        needed = frozenset(keysyms)
+        missing = [ks for ks in dict.fromkeys(keysyms) if ks not in self._spare_of and self._find_keysym(ks) is None]
+        held = sum(1 for ks in self._spare_of if ks in needed)
+        if not missing or len(missing) + held > len(self._spares):
+            return  # nothing to do, or not enough spares: each character is mapped when typed
+        for keysym in missing:
+            self._spare_for(keysym, keep=needed, sync=False)
+        self._d.sync()
 
     def _on_release_all(self, e: dict[str, Any]) -> None:
         for keycode in sorted(self._pressed_keys):

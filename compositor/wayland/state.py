@@ -212,8 +212,7 @@ class Server:
             # The segment is reused next frame: wait until the server has read it.
             # (In stats mode this also measures until the X server has the pixels.)
             self.xdisplay.sync()
-            if self.loop is not None:
-                self.loop.call_soon(self._dispatch_x)  # events sync() may have queued
+            self.after_x_request()
         else:
             self.xdisplay.flush()
         done = time.monotonic()
@@ -301,6 +300,12 @@ class Server:
     def _dispatch_x(self) -> None:
         self.handle_x()
         self.display.flush_clients()
+
+    def after_x_request(self) -> None:
+        """Call after a round trip made outside X event handling: python-xlib may have read
+        events while waiting for the reply, and the fd will not signal them."""
+        if self.loop is not None:
+            self.loop.call_soon(self._dispatch_x)
 
     def _x_gone(self) -> None:
         """The session's X server is gone: nothing is left to show windows on."""

@@ -3,12 +3,18 @@
 The keymap is the X server's own (``xkbcomp -xkb $DISPLAY -``), re-sent to every
 keyboard when X reports a MappingNotify (``setxkbmap`` and friends). X keycodes
 are evdev codes + 8, exactly as Wayland's xkb_v1 keymaps expect.
+
+A key that follows a keyboard MappingNotify in the X event stream is only forwarded
+once the new keymap has been sent: the session host types characters that have no
+key by remapping a spare keycode just before pressing it, and a client that got the
+key first would decode it with the old keymap (as nothing).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import subprocess
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
@@ -57,6 +63,43 @@ def load_keymap() -> bytes:
     return text + b"\0"
 
 
+_KEY_NAME = re.compile(rb"^\s*<([^>]+)>\s*=\s*(\d+)\s*;", re.MULTILINE)
+
+
+def name_unnamed_keys(keymap: bytes, rows: dict[int, list[int]]) -> bytes:
+    """``keymap`` (xkbcomp text) plus the keycodes of ``rows`` (core mapping: keycode ->
+    keysyms) that have symbols but no XKB key name.
+
+    xkbcomp writes symbols by key name, so a keycode the server's keycodes section does
+    not name (93 under evdev) is left out, symbols and all, even after a core
+    ChangeKeyboardMapping gave it some: which is what typing through a spare keycode
+    does. Each such keycode gets a name and its first two keysyms (one group).
+    """
+    head, sep, tail = keymap.partition(b"xkb_symbols")
+    keycodes = head.find(b"xkb_keycodes")
+    symbols_open = tail.find(b"{")
+    if not sep or keycodes < 0 or symbols_open < 0:
+        return keymap
+    names = {m.group(1) for m in _KEY_NAME.finditer(head)}
+    named = {int(m.group(2)) for m in _KEY_NAME.finditer(head)}
+    if not named:  # the fallback keymap: its keycodes come by include
+        return keymap
+    name_lines, key_lines = [], []
+    for keycode, syms in sorted(rows.items()):
+        levels = [s for s in syms[:2] if s]
+        name = b"W%03d" % keycode
+        if keycode in named or not levels or name in names:
+            continue
+        name_lines.append(b"    <%s> = %d;\n" % (name, keycode))
+        key_lines.append(b"    key <%s> { [ %s ] };\n" % (name, b", ".join(b"0x%x" % s for s in levels)))
+    if not name_lines:
+        return keymap
+    keycodes_open = head.index(b"{", keycodes) + 1
+    head = head[:keycodes_open] + b"\n" + b"".join(name_lines) + head[keycodes_open:]
+    tail = tail[:symbols_open + 1] + b"\n" + b"".join(key_lines) + tail[symbols_open + 1:]
+    return head + sep + tail
+
+
 class Seat:
     def __init__(self, server: Server) -> None:
         self.server = server
@@ -71,6 +114,7 @@ class Seat:
         self.keymap_fd = -1
         self.keymap_size = 0
         self.keymap_reload_handle: Any = None
+        self.keymap_stale = False
         self.cursor = cursor.CursorManager(server)
         self.pressed_keys: set[int] = set()
         self._load_keymap()
@@ -80,6 +124,16 @@ class Seat:
 
     def _load_keymap(self) -> None:
         data = load_keymap()
+        info = self.server.xdisplay.display.info
+        try:
+            mapping = self.server.xdisplay.get_keyboard_mapping(
+                info.min_keycode, info.max_keycode - info.min_keycode + 1)
+        except Exception as exc:  # the keymap without unnamed keys is still worth sending
+            log.warning("keyboard mapping unavailable reason=%s", exc)
+        else:
+            rows = {info.min_keycode + i: list(row) for i, row in enumerate(mapping)}
+            data = name_unnamed_keys(data.rstrip(b"\0"), rows) + b"\0"
+        self.server.after_x_request()
         fd = os.memfd_create("wrd-keymap", os.MFD_CLOEXEC)
         os.write(fd, data)
         if self.keymap_fd >= 0:
@@ -89,18 +143,26 @@ class Seat:
     def _x_mapping_notify(self, event: Any) -> bool:
         if event.type != X.MappingNotify:
             return False
+        if event.request == X.MappingPointer:
+            return True
+        self.keymap_stale = True
         if self.server.loop is not None and self.keymap_reload_handle is None:
-            # setxkbmap sends a burst of these; reload once.
+            # setxkbmap sends a burst of these; reload once (or at the next key, whichever is first).
             self.keymap_reload_handle = self.server.loop.call_later(0.1, self._reload_keymap)
         return True
 
     def _reload_keymap(self) -> None:
-        self.keymap_reload_handle = None
+        if self.keymap_reload_handle is not None:
+            self.keymap_reload_handle.cancel()
+            self.keymap_reload_handle = None
+        self.keymap_stale = False
         self._load_keymap()
-        log.info("keymap reloaded size=%d", self.keymap_size)
+        count = 0
         for keyboards in self.keyboards.values():
             for keyboard in keyboards:
                 keyboard.keymap(KEYMAP_FORMAT_XKB_V1, self.keymap_fd, self.keymap_size)
+                count += 1
+        log.info("keymap reloaded size=%d keyboards=%d", self.keymap_size, count)
         self.server.display.flush_clients()
 
     # -- binding -------------------------------------------------------------------
@@ -268,6 +330,8 @@ class Seat:
             pointer.frame()
 
     def _key(self, event: Any, *, pressed: bool) -> None:
+        if self.keymap_stale:
+            self._reload_keymap()  # this key may be one the new keymap gave a symbol
         keycode = event.detail
         if pressed:
             self.pressed_keys.add(keycode)
