@@ -54,6 +54,7 @@ IDLE_TICK = 0.1
 STALL_SECONDS = 0.25
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
+WAYLAND_SOCKET = "wayland-0"
 MAX_EVENTS_PER_TURN = 500
 
 
@@ -164,6 +165,7 @@ class SessionHost:
         self.wayland: subprocess.Popen | None = None
         self.wayland_display: str | None = None
         self.wayland_restarts: list[float] = []
+        self._wayland_sock: socket.socket | None = None
         self.execed: list[subprocess.Popen] = []
         self.connections: set[Connection] = set()
         self.groups: dict[tuple, StreamGroup] = {}
@@ -240,7 +242,7 @@ class SessionHost:
             await self.resize(self.cfg.width, self.cfg.height)
         await self._wait_dbus()
         if self.cfg.wayland:
-            await self._start_wayland()
+            self._listen_wayland()
         self._start_leader()
         if self.cfg.listen_fd is not None:
             sock = socket.socket(fileno=self.cfg.listen_fd)
@@ -326,26 +328,69 @@ class SessionHost:
             self.dbus = None
             self.dbus_address = None
 
+    def _listen_wayland(self) -> None:
+        """Serve WAYLAND_DISPLAY from the start, but start the compositor only when the first
+        Wayland client connects (socket activation): a desktop of X11 programs never pays for
+        it (a Python process, about 29 MiB)."""
+        path = self.runtime / WAYLAND_SOCKET
+        path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(str(path))
+        sock.listen(128)
+        sock.setblocking(False)
+        (self.runtime / f"{WAYLAND_SOCKET}.lock").touch()  # libwayland's convention beside the socket
+        self._wayland_sock = sock
+        self.wayland_display = WAYLAND_SOCKET
+        self._arm_wayland()
+
+    def _arm_wayland(self) -> None:
+        if self._wayland_sock is not None and not self.stopping.is_set():
+            asyncio.get_running_loop().add_reader(self._wayland_sock.fileno(), self._on_wayland_client)
+
+    def _on_wayland_client(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._wayland_sock.fileno())
+        now = time.monotonic()
+        self.wayland_restarts = [t for t in self.wayland_restarts if now - t < 60] + [now]
+        if len(self.wayland_restarts) > WAYLAND_RESTARTS:
+            log.error("wayland compositor failed %d times in a minute: not started again session=%s",
+                      WAYLAND_RESTARTS, self.cfg.session)
+            self._close_wayland()
+            return
+        asyncio.get_running_loop().create_task(self._start_wayland())
+
     async def _start_wayland(self) -> None:
+        """Start the compositor on our listening socket; the client waiting in its backlog is
+        its first."""
         env = self.session_env()
         env.pop("WAYLAND_DISPLAY", None)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
         if level := os.environ.get("WRD_COMPOSITOR_LOG"):
             env["WRD_COMPOSITOR_LOG"] = level
+        fd = self._wayland_sock.fileno()
         # stderr goes where ours goes (the session's log); stdout only carries "ready".
-        proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", "wayland-0"],
-                               env, self.runtime, stdout=subprocess.PIPE, stderr=None)
+        proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", WAYLAND_SOCKET,
+                                "--socket-fd", str(fd)], env, self.runtime, stdout=subprocess.PIPE, stderr=None,
+                               pass_fds=(fd,))
+        self.wayland = proc
+        log.info("wayland compositor started for a client session=%s pid=%d", self.cfg.session, proc.pid)
         try:
             line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
         except TimeoutError:
             line = b""
-        if line.strip() != b"ready":
-            log.warning("wayland compositor did not become ready session=%s", self.cfg.session)
-            processes.end(proc)
-            return
         proc.stdout.close()
-        self.wayland = proc
-        self.wayland_display = "wayland-0"
+        if line.strip() != b"ready" and proc.poll() is None:
+            log.warning("wayland compositor did not become ready session=%s", self.cfg.session)
+            processes.end(proc)  # its exit re-arms the socket (_check_children)
+
+    def _close_wayland(self) -> None:
+        if self._wayland_sock is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(self._wayland_sock.fileno())
+            self._wayland_sock.close()
+            self._wayland_sock = None
+            self.wayland_display = None
+            for name in (WAYLAND_SOCKET, f"{WAYLAND_SOCKET}.lock"):
+                (self.runtime / name).unlink(missing_ok=True)
 
     def _write_state(self) -> None:
         state = {"pid": os.getpid(), "display": self.display_name,
@@ -370,11 +415,7 @@ class SessionHost:
         elif self.wayland is not None and self.wayland.poll() is not None:
             log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
             self.wayland = None
-            self.wayland_display = None
-            now = time.monotonic()
-            self.wayland_restarts = [t for t in self.wayland_restarts if now - t < 60] + [now]
-            if len(self.wayland_restarts) <= WAYLAND_RESTARTS:
-                asyncio.get_running_loop().create_task(self._start_wayland())
+            self._arm_wayland()  # the next client starts a new one
         self.execed = [p for p in self.execed if p.poll() is None]
 
     async def _supervise(self) -> None:
@@ -417,6 +458,7 @@ class SessionHost:
                 pass  # the X server may already be gone: nothing to tidy there
         if self.fb is not None:
             self.fb.close()
+        self._close_wayland()
         children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
         await asyncio.to_thread(processes.end_all, children, self.token)
         if self.xvfb is not None:

@@ -1,4 +1,7 @@
-"""Entry point: ``python -m compositor.wayland --socket wayland-0 [--stats SECONDS]``.
+"""Entry point: ``python -m compositor.wayland --socket wayland-0 [--socket-fd FD] [--stats SECONDS]``.
+
+The session host starts it when the first Wayland client connects to the socket the host
+holds, and hands that socket over as ``--socket-fd``.
 
 Started by the session host with DISPLAY, XAUTHORITY and XDG_RUNTIME_DIR set.
 Prints exactly one ``ready`` line on stdout once clients can connect; SIGTERM
@@ -17,6 +20,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m compositor.wayland")
     parser.add_argument("--socket", default="wayland-0", help="socket name in $XDG_RUNTIME_DIR")
+    parser.add_argument("--socket-fd", type=int, metavar="FD",
+                        help="serve this listening socket (bound by the session host) instead of creating one")
     parser.add_argument("--stats", type=float, default=0.0, metavar="SECONDS",
                         help="log a stats line (commits, frames, commit-to-screen latency) this often")
     parser.add_argument("--no-shm", action="store_true", help="upload with core PutImage strips, not MIT-SHM")
@@ -36,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from compositor.wayland.state import Server
 
-    server = Server(args.socket, stats_interval=args.stats, use_shm=not args.no_shm)
+    server = Server(args.socket, stats_interval=args.stats, use_shm=not args.no_shm, socket_fd=args.socket_fd)
 
     def ready() -> None:
         sys.stdout.write("ready\n")

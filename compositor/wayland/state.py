@@ -33,6 +33,8 @@ FRAME_INTERVAL = 1 / 60
 _c = pywayland_fixes.libwayland_server
 _c.wl_event_loop_get_fd.argtypes = [ctypes.c_void_p]
 _c.wl_event_loop_get_fd.restype = ctypes.c_int
+_c.wl_display_add_socket_fd.argtypes = [ctypes.c_void_p, ctypes.c_int]
+_c.wl_display_add_socket_fd.restype = ctypes.c_int
 
 
 class Stats:
@@ -56,9 +58,11 @@ class Stats:
 class Server:
     """Everything the compositor knows; handler modules hold references back to it."""
 
-    def __init__(self, socket_name: str = "wayland-0", *, stats_interval: float = 0.0, use_shm: bool = True) -> None:
+    def __init__(self, socket_name: str = "wayland-0", *, stats_interval: float = 0.0, use_shm: bool = True,
+                 socket_fd: int | None = None) -> None:
         pywayland_fixes.apply()
         self.socket_name = socket_name
+        self.socket_fd = socket_fd
         self.stats = Stats()
         self.stats_interval = stats_interval
         self.display = Display()
@@ -323,7 +327,12 @@ class Server:
         runtime = os.environ.get("XDG_RUNTIME_DIR")
         if not runtime:
             raise RuntimeError("XDG_RUNTIME_DIR is not set")
-        self.display.add_socket(self.socket_name)
+        if self.socket_fd is not None:
+            # A socket the session host bound (and keeps): libwayland serves it, never unlinks it.
+            if _c.wl_display_add_socket_fd(address(self.display._ptr), self.socket_fd) != 0:
+                raise RuntimeError(f"cannot serve the listening socket fd {self.socket_fd}")
+        else:
+            self.display.add_socket(self.socket_name)
         self.socket_path = Path(runtime) / self.socket_name
         wl_fd = _c.wl_event_loop_get_fd(address(self.event_loop._ptr))
         self.loop.add_reader(wl_fd, self._dispatch_wayland)
