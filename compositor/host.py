@@ -24,9 +24,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from Xlib import X
@@ -35,13 +36,13 @@ from Xlib import error as xerror
 from Xlib.ext import damage as xdamage
 from Xlib.ext import randr, xfixes
 
-from compositor import processes, rects, xregion
+from compositor import messages, processes, rects, xregion
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.display import DisplayError, Xvfb, start_xvfb
 from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, options_key
 from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
 from compositor.input import InputError, InputSink
-from compositor.protocol import HostProtocol, LocalProtocolError, RemoteProtocolError, encode_message
+from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
 
 log = logging.getLogger("compositor.host")
@@ -127,7 +128,7 @@ class Connection:
         self.subscriptions: dict[int, Subscription] = {}
         self.closed = False
 
-    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
+    def send(self, message: messages.HostMessage, *, request_id: Any = messages.NO_ID) -> None:
         if self.closed:
             return
         transport = self.writer.transport
@@ -138,7 +139,11 @@ class Connection:
             log.warning("closing a control connection that stopped reading session=%s", self.host.cfg.session)
             self.close()
             return
-        self.writer.write(encode_message(header, payload))
+        self.writer.write(messages.pack(message, request_id=request_id))
+
+    def reply(self, request_id: Any, reply: messages.Reply | messages.ErrorReply) -> None:
+        """Answer a request: the reply repeats its id (null when it had none)."""
+        self.send(reply, request_id=request_id)
 
     def close(self) -> None:
         if not self.closed:
@@ -170,7 +175,7 @@ class SessionHost:
         self.connections: set[Connection] = set()
         self.groups: dict[tuple, StreamGroup] = {}
         self.next_stream = 1
-        self.cursor: tuple[dict[str, Any], bytes] | None = None
+        self.cursor: messages.Cursor | None = None
         self.pointer = (-1, -1)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
@@ -432,7 +437,7 @@ class SessionHost:
 
     async def shutdown(self) -> None:
         for conn in list(self.connections):
-            conn.send({"op": "bye", "reason": self.stop_reason})
+            conn.send(messages.Bye(self.stop_reason))
         for task in [*self._timers, self._viewer_task]:
             if task is not None:
                 task.cancel()
@@ -557,7 +562,7 @@ class SessionHost:
             group.force_full = True
             group.pending = []
             group.pending_since = time.monotonic()
-        self._broadcast({"op": "resized", "width": self.fb.width, "height": self.fb.height})
+        self._broadcast(messages.Resized(self.fb.width, self.fb.height))
         self._schedule_pump()
 
     def _on_cursor_change(self) -> None:
@@ -565,10 +570,10 @@ class SessionHost:
             self.cursor = None
             return
         self.cursor = self._read_cursor()
-        self._broadcast(*self.cursor, subscribers_only=True)
+        self._broadcast(self.cursor, subscribers_only=True)
         self._after_x_request()
 
-    def _read_cursor(self) -> tuple[dict[str, Any], bytes]:
+    def _read_cursor(self) -> messages.Cursor:
         image = self.d.xfixes_get_cursor_image(self.d.screen().root)
         argb = np.asarray(image.cursor_image, dtype=np.uint32).reshape(image.height, image.width)
         a = (argb >> 24).astype(np.uint16)
@@ -577,9 +582,8 @@ class SessionHost:
             # XFixes gives premultiplied alpha; front ends want straight alpha.
             straight = [np.where(a > 0, np.minimum(c * 255 // np.maximum(a, 1), 255), 0) for c in rgb]
         rgba = np.dstack([*straight, a]).astype(np.uint8)
-        header = {"op": "cursor", "serial": image.cursor_serial, "width": image.width,
-                  "height": image.height, "xhot": image.xhot, "yhot": image.yhot}
-        return header, rgba.tobytes()
+        return messages.Cursor(serial=image.cursor_serial, width=image.width, height=image.height,
+                               xhot=image.xhot, yhot=image.yhot, rgba=rgba.tobytes())
 
     def _on_selection_change(self, selection: str) -> None:
         if any(c.subscriptions for c in self.connections):
@@ -590,12 +594,12 @@ class SessionHost:
             text = await self.clipboard.get(selection)
         except ClipboardError:
             return
-        self._broadcast({"op": "clipboard", "selection": selection, "text": text}, subscribers_only=True)
+        self._broadcast(messages.ClipboardChanged(messages.Selection(selection), text), subscribers_only=True)
 
-    def _broadcast(self, header: dict[str, Any], payload: bytes = b"", *, subscribers_only: bool = False) -> None:
+    def _broadcast(self, message: messages.Push, *, subscribers_only: bool = False) -> None:
         for conn in list(self.connections):
             if not subscribers_only or conn.subscriptions:
-                conn.send(header, payload)
+                conn.send(message)
 
     # -- frames ---------------------------------------------------------------------------
 
@@ -656,8 +660,7 @@ class SessionHost:
         for frame in frames:
             for sub in subs:
                 sub.sent_seq += 1
-                sub.conn.send({"op": "frame", "stream": sub.stream, "seq": sub.sent_seq, **frame.fields},
-                              frame.payload)
+                sub.conn.send(messages.Frame.from_encoder(sub.stream, sub.sent_seq, frame.fields, frame.payload))
 
     async def _viewer_tick(self) -> None:
         """Pointer polling and encoders' idle work; runs only while somebody subscribes,
@@ -672,7 +675,7 @@ class SessionHost:
                 return
             if (p.root_x, p.root_y) != self.pointer:
                 self.pointer = (p.root_x, p.root_y)
-                self._broadcast({"op": "pointer", "x": p.root_x, "y": p.root_y}, subscribers_only=True)
+                self._broadcast(messages.Pointer(p.root_x, p.root_y), subscribers_only=True)
             self._after_x_request()
             if ticks % max(1, round(IDLE_TICK * POINTER_HZ)) == 0:
                 self._idle_work(time.monotonic())
@@ -753,11 +756,9 @@ class SessionHost:
         return out.getvalue()
 
     def exec(self, argv: list[str], env: dict[str, str] | None) -> int:
-        if not argv or not all(isinstance(a, str) for a in argv):
-            raise ValueError("argv must be a non-empty list of strings")
         full_env = self.session_env()
         if env:
-            full_env.update({str(k): str(v) for k, v in env.items()})
+            full_env.update(env)
         proc = self._spawn_user(argv, full_env)
         self.execed.append(proc)
         return proc.pid
@@ -774,91 +775,124 @@ class SessionHost:
                     break
                 conn.protocol.receive_data(data)
                 for msg in conn.protocol.events():
+                    if conn.closed:
+                        break
                     await self._handle(conn, msg)
                 self._drain_x()
         except RemoteProtocolError as exc:
             log.warning("closing control connection: %s session=%s", exc, self.cfg.session)
         except (ConnectionError, asyncio.CancelledError):
             pass
+        except Exception:
+            log.exception("closing control connection after an internal error session=%s", self.cfg.session)
         finally:
             for sub in list(conn.subscriptions.values()):
                 self.unsubscribe(sub)
             self.connections.discard(conn)
             conn.close()
 
-    async def _handle(self, conn: Connection, msg) -> None:
-        op, rid = msg.op, msg.get("id")
-
-        def reply(fields: dict[str, Any] | None = None, payload: bytes = b"") -> None:
-            conn.send({"op": "ok", "id": rid, **(fields or {})}, payload)
-
-        def fail(text: str) -> None:
-            conn.send({"op": "error", "id": rid, "error": text})
-
+    async def _handle(self, conn: Connection, msg: Message) -> None:
+        """Decode one request and run its handler. A malformed or unknown request is answered
+        with an error naming what is wrong, and the connection stays; a request that fails for
+        a reason of the session's (X, clipboard, a program that will not start) too. Anything
+        else is a bug of ours: logged, and only this client's connection is closed."""
+        rid = msg.get("id")
         try:
-            if op == "input":
-                events = msg.get("events")
-                if not isinstance(events, list):
-                    raise InputError("input needs a list of events")
-                self.input.handle(events)
-                self._after_x_request()
-                if rid is not None:
-                    reply()
-            elif op == "ack":
-                sub = conn.subscriptions.get(msg.get("stream"))
-                if sub is not None:
-                    seq = msg.get("seq")
-                    if isinstance(seq, int) and sub.acked_seq < seq <= sub.sent_seq:
-                        sub.acked_seq = seq
-                        self._schedule_pump()
-            elif op == "keyframe":
-                sub = conn.subscriptions.get(msg.get("stream"))
-                if sub is not None:
-                    sub.needs_full = True
-                    self._schedule_pump(0)
-            elif op == "status":
-                reply(self.status())
-            elif op == "screenshot":
-                self._refresh_attached()
-                png = await asyncio.to_thread(self.screenshot_png)
-                reply({"format": "png", "width": self.fb.width, "height": self.fb.height}, png)
-            elif op == "clipboard_get":
-                text = await self.clipboard.get(msg.get("selection", "CLIPBOARD"))
-                reply({"text": text})
-            elif op == "clipboard_set":
-                text = msg.get("text")
-                if not isinstance(text, str):
-                    raise ValueError("clipboard_set needs a string 'text'")
-                self.clipboard.set(text, msg.get("selection", "CLIPBOARD"))
-                reply()
-            elif op == "resize":
-                width, height = await self.resize(msg.get("width"), msg.get("height"))
-                reply({"width": width, "height": height})
-            elif op == "subscribe":
-                options = msg.get("options") or {}
-                if not isinstance(options, dict):
-                    raise ValueError("options must be an object")
-                sub = self.subscribe(conn, str(msg.get("format", "raw")), options, int(msg.get("window", 4)))
-                reply({"stream": sub.stream, "width": self.fb.width, "height": self.fb.height})
-                if self.cursor is not None:
-                    conn.send(*self.cursor)
-            elif op == "unsubscribe":
-                sub = conn.subscriptions.get(msg.get("stream"))
-                if sub is not None:
-                    self.unsubscribe(sub)
-                reply()
-            elif op == "exec":
-                reply({"pid": self.exec(msg.get("argv"), msg.get("env"))})
-            elif op == "stop":
-                reply()
-                self.request_stop("stop requested")
-            else:
-                fail(f"unknown op {op!r}")
+            request = messages.decode_request(msg.header, msg.payload)
+        except RemoteProtocolError as exc:
+            log.info("refused a request: %s session=%s", exc, self.cfg.session)
+            conn.reply(rid, messages.ErrorReply(str(exc)))
+            return
+        handler = self.HANDLERS[type(request)]
+        try:
+            await handler(self, conn, request, rid)
         except (InputError, ClipboardError, ValueError, TypeError, OSError, LocalProtocolError,
                 subprocess.SubprocessError) as exc:
-            fail(str(exc))
+            conn.reply(rid, messages.ErrorReply(str(exc)))
         except xerror.XError as exc:
-            fail(f"X error: {exc}")
+            conn.reply(rid, messages.ErrorReply(f"X error: {exc}"))
+        except Exception:
+            log.exception("%s request failed; closing its connection session=%s", request.op, self.cfg.session)
+            conn.close()
+
+    # One handler per request; each answers through ``conn.reply`` (or not at all: ack, keyframe).
+
+    async def _on_status(self, conn: Connection, request: messages.Status, rid: Any) -> None:
+        status = self.status()
+        encoders = tuple(messages.EncoderStatus(**e) for e in status.pop("encoders"))
+        conn.reply(rid, messages.StatusReply(**status, encoders=encoders))
+
+    async def _on_screenshot(self, conn: Connection, request: messages.Screenshot, rid: Any) -> None:
+        self._refresh_attached()
+        png = await asyncio.to_thread(self.screenshot_png)
+        conn.reply(rid, messages.ScreenshotReply(format="png", width=self.fb.width, height=self.fb.height, png=png))
+
+    async def _on_input(self, conn: Connection, request: messages.Input, rid: Any) -> None:
+        width, height = self.fb.width, self.fb.height
+        events = [e.within(width, height) if isinstance(e, messages.MoveEvent) else e for e in request.events]
+        self.input.handle([e.encode() for e in events])
+        self._after_x_request()
+        if rid is not None:  # fire-and-forget otherwise
+            conn.reply(rid, messages.Ok())
+
+    async def _on_clipboard_get(self, conn: Connection, request: messages.ClipboardGet, rid: Any) -> None:
+        text = await self.clipboard.get(request.selection.value)
+        conn.reply(rid, messages.ClipboardGetReply(text))
+
+    async def _on_clipboard_set(self, conn: Connection, request: messages.ClipboardSet, rid: Any) -> None:
+        self.clipboard.set(request.text, request.selection.value)
+        conn.reply(rid, messages.Ok())
+
+    async def _on_resize(self, conn: Connection, request: messages.Resize, rid: Any) -> None:
+        width, height = await self.resize(request.width, request.height)
+        conn.reply(rid, messages.ResizeReply(width, height))
+
+    async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
+        sub = self.subscribe(conn, request.format, dict(request.options), request.window)
+        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=self.fb.width, height=self.fb.height))
+        if self.cursor is not None:  # after the reply: the subscriber knows its stream by then
+            conn.send(self.cursor)
+
+    async def _on_unsubscribe(self, conn: Connection, request: messages.Unsubscribe, rid: Any) -> None:
+        sub = conn.subscriptions.get(request.stream)
+        if sub is not None:
+            self.unsubscribe(sub)
+        conn.reply(rid, messages.Ok())
+
+    async def _on_ack(self, conn: Connection, request: messages.Ack, rid: Any) -> None:
+        sub = conn.subscriptions.get(request.stream)
+        if sub is not None and sub.acked_seq < request.seq <= sub.sent_seq:
+            sub.acked_seq = request.seq
+            self._schedule_pump()
+
+    async def _on_keyframe(self, conn: Connection, request: messages.Keyframe, rid: Any) -> None:
+        sub = conn.subscriptions.get(request.stream)
+        if sub is not None:
+            sub.needs_full = True
+            self._schedule_pump(0)
+
+    async def _on_exec(self, conn: Connection, request: messages.Exec, rid: Any) -> None:
+        pid = self.exec(list(request.argv), dict(request.env) if request.env else None)
+        conn.reply(rid, messages.ExecReply(pid))
+
+    async def _on_stop(self, conn: Connection, request: messages.Stop, rid: Any) -> None:
+        conn.reply(rid, messages.Ok())
+        self.request_stop("stop requested")
+
+    HANDLERS: ClassVar[dict[type[messages.Request[Any]], Callable[..., Awaitable[None]]]] = {
+        messages.Status: _on_status,
+        messages.Screenshot: _on_screenshot,
+        messages.Input: _on_input,
+        messages.ClipboardGet: _on_clipboard_get,
+        messages.ClipboardSet: _on_clipboard_set,
+        messages.Resize: _on_resize,
+        messages.Subscribe: _on_subscribe,
+        messages.Unsubscribe: _on_unsubscribe,
+        messages.Ack: _on_ack,
+        messages.Keyframe: _on_keyframe,
+        messages.Exec: _on_exec,
+        messages.Stop: _on_stop,
+    }
 
 
 def xrandr_set_size(env: dict[str, str], width: int, height: int) -> None:

@@ -1,7 +1,8 @@
-"""Sans-IO codec of the session host's local protocol (see docs/session-host-protocol.md).
+"""Sans-IO framing of the session host's local protocol (see docs/session-host-protocol.md).
 
 Bytes in, messages out; messages in, bytes out. No sockets here, so both ends and the
-property tests use the same code.
+property tests use the same code. A ``Message`` is one frame's JSON header and payload;
+``compositor/messages.py`` gives each op its typed dataclass on top of this.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ _PREFIX = struct.Struct(">IH")
 
 
 class RemoteProtocolError(Exception):
-    """The peer sent something that is not this protocol; close the connection."""
+    """The peer sent something that is not this protocol. From the framing: close the
+    connection; from a message's fields (``compositor.messages``): the host answers with an
+    error and keeps the connection."""
 
 
 class LocalProtocolError(Exception):
@@ -40,7 +43,10 @@ class Message:
 def encode_message(header: dict[str, Any], payload: bytes | bytearray | memoryview = b"") -> bytes:
     if "op" not in header:
         raise LocalProtocolError("message header needs an 'op'")
-    head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    try:
+        head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise LocalProtocolError("message header has text that is not Unicode (a lone surrogate)") from None
     if len(head) > MAX_HEADER:
         raise LocalProtocolError(f"header of {len(head)} bytes exceeds {MAX_HEADER}")
     length = 2 + len(head) + len(payload)

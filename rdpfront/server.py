@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
+from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.encoders.h264 import DEFAULT_QP
 from compositor.keycodes import rdp_scancode_to_evdev, xkb_layout_for_windows_layout
-from compositor.protocol import Message
+from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
 from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig, ServerConnection
@@ -149,26 +150,29 @@ def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int
     return commands
 
 
-def gfx_commands_for_host_frame(msg: Message, surface: int, width: int, height: int) -> list[bytes]:
+def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:
     """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
     becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
     touch-up's Planar images become one Planar command each. Nothing is encoded here."""
-    codec = msg.get("codec")
-    rects = [tuple(int(v) for v in r) for r in msg.get("rects") or ()]
+    codec = frame.codec
+    rects = frame.rects
     if codec == "h264":
         regions = []
-        for x, y, w, h in rects[:4096]:
+        for x, y, w, h, *_ in rects[:4096]:
             x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
             if x1 > x0 and y1 > y0:
                 regions.append((x0, y0, x1, y1))
         if not regions:
             return []
-        bitmap = gfx.avc420_bitmap(regions, GFX_QP, msg.payload)
+        bitmap = gfx.avc420_bitmap(regions, GFX_QP, frame.payload)
         return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
     if codec == "planar":
-        payload = memoryview(msg.payload)
+        payload = memoryview(frame.payload)
         offset, commands = 0, []
-        for x, y, w, h, n in rects:
+        for rect in rects:
+            if len(rect) != 5:
+                raise ValueError(f"touch-up rectangle {rect} has no byte count")
+            x, y, w, h, n = rect
             if offset + n > len(payload):
                 raise ValueError(f"touch-up rectangle {x},{y} {w}x{h} runs past the payload")
             data = bytes(payload[offset:offset + n])
@@ -179,10 +183,9 @@ def gfx_commands_for_host_frame(msg: Message, surface: int, width: int, height: 
     return []
 
 
-def _h264_key_for(msg: Message, width: int, height: int) -> bool:
+def _h264_key_for(frame: messages.Frame, width: int, height: int) -> bool:
     """Whether a host frame is an H.264 keyframe of a ``width`` x ``height`` screen."""
-    return (msg.get("codec") == "h264" and bool(msg.get("key"))
-            and (msg.get("width"), msg.get("height")) == (width, height))
+    return frame.codec == "h264" and bool(frame.key) and (frame.width, frame.height) == (width, height)
 
 
 # ---- one connection ----------------------------------------------------------------------
@@ -244,7 +247,7 @@ class RdpConnection:
         self._high_surrogate: int | None = None
         self.closing = False
         self._tasks: list[asyncio.Task] = []
-        self._cursor: tuple[Message, bytes] | None = None
+        self._cursor: messages.Cursor | None = None
         self._cursor_pending = False
         self._pointer_pending: tuple[int, int] | None = None
         self._injected_positions: deque[tuple[int, int]] = deque(maxlen=INJECTED_POSITIONS_KEPT)
@@ -260,7 +263,7 @@ class RdpConnection:
         # graphics pipeline: None (bitmap updates), "avc420" or "planar"
         self.gfx_mode: str | None = None
         self.gfx_stream: int | None = None
-        self._gfx_queue: asyncio.Queue[Message] = asyncio.Queue()
+        self._gfx_queue: asyncio.Queue[messages.Frame] = asyncio.Queue()
         self._gfx_unacked: dict[int, int | None] = {}  # gfx frame id -> host seq to ack then
         self._gfx_acks_suspended = False
         self._gfx_need_key = False
@@ -409,13 +412,13 @@ class RdpConnection:
             self._on_unicode(event)
         elif isinstance(event, ev.MouseEvent):
             self._injected_positions.append((event.x, event.y))
-            self._input({"t": "move", "x": event.x, "y": event.y})
+            self._input(messages.MoveEvent(x=event.x, y=event.y))
             if event.button is not None:
-                self._input({"t": "button", "button": event.button, "down": event.down})
+                self._input(messages.ButtonEvent(button=event.button, down=event.down))
         elif isinstance(event, ev.WheelEvent):
-            self._input({"t": "wheel", "dx": event.dx, "dy": event.dy})
+            self._input(messages.WheelEvent(dx=event.dx, dy=event.dy))
         elif isinstance(event, ev.SyncEvent):
-            self._input({"t": "locks", "caps": event.caps_lock, "num": event.num_lock, "scroll": event.scroll_lock})
+            self._input(messages.LocksEvent(caps=event.caps_lock, num=event.num_lock, scroll=event.scroll_lock))
         elif isinstance(event, ev.RefreshRect):
             for a in event.areas:
                 self.mark_dirty((a.left, a.top, a.right - a.left + 1, a.bottom - a.top + 1))
@@ -432,7 +435,10 @@ class RdpConnection:
                 self.write(self.conn.clipboard_request_text())
         elif isinstance(event, ev.ClipboardText):
             if event.text is not None and self.host is not None:
-                self.host.send({"op": "clipboard_set", "text": event.text, "selection": "CLIPBOARD"})
+                try:
+                    self.host.send(messages.ClipboardSet(text=event.text))
+                except LocalProtocolError as exc:
+                    log.warning("%s clipboard text not passed to the session: %s", self.name, exc)
         elif isinstance(event, ev.DisplayLayout):
             await self._resize_session(event.width, event.height)
         elif isinstance(event, ev.GfxReady):
@@ -459,8 +465,8 @@ class RdpConnection:
         self._pending_layout = None
         before = (self.conn.width, self.conn.height)
         try:
-            reply = await self.host.request("resize", width=width, height=height)
-            after = (reply.get("width"), reply.get("height"))
+            reply = await self.host.call(messages.Resize(width=width, height=height))
+            after = (reply.width, reply.height)
         except HostError as exc:
             log.warning("%s resize to %dx%d failed: %s", self.name, width, height, exc)
             after = before
@@ -503,14 +509,14 @@ class RdpConnection:
 
     async def _connect_host(self, path: Path) -> tuple[int, int]:
         """Attach to the user's session host and mirror its screen; its size."""
-        self.host = await HostClient(on_push=self._on_host_push).connect(path)
+        self.host = await HostClient(on_event=self._on_host_push).connect(path)
 
-        def subscribed(reply: Message) -> None:  # before the first frame is pushed
-            self.stream = reply.get("stream")
-            self.screen = np.zeros((int(reply.get("height")), int(reply.get("width")), 4), np.uint8)
+        def subscribed(reply: messages.SubscribeReply) -> None:  # before the first frame is pushed
+            self.stream = reply.stream
+            self.screen = np.zeros((reply.height, reply.width, 4), np.uint8)
 
-        reply = await self.host.request("subscribe", format="raw", options={}, window=4, on_reply=subscribed)
-        width, height = int(reply.get("width")), int(reply.get("height"))
+        reply = await self.host.call(messages.Subscribe(format="raw", options={}, window=4), on_reply=subscribed)
+        width, height = reply.width, reply.height
         log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.username, path, width, height)
         return width, height
 
@@ -595,17 +601,17 @@ class RdpConnection:
         layout, variant = xkb
         argv = ["setxkbmap", "-layout", layout] + (["-variant", variant] if variant else [])
         try:
-            await self.host.request("exec", argv=argv)
+            await self.host.call(messages.Exec(argv=tuple(argv)))
             log.info("%s keyboard layout 0x%x -> %s", self.name, klid, " ".join(argv[1:]))
         except HostError as exc:
             log.warning("%s setxkbmap failed: %s", self.name, exc)
 
     # input --------------------------------------------------------------------------------
 
-    def _input(self, event: dict) -> None:
+    def _input(self, event: messages.InputEvent) -> None:
         if self.host is not None and not self.host.closed.is_set():
             try:
-                self.host.send({"op": "input", "events": [event]})
+                self.host.send(messages.Input(events=(event,)))
             except HostError:
                 pass
 
@@ -626,7 +632,7 @@ class RdpConnection:
             self.login.type(chr(unit))
             self._redraw_login()
             return
-        self._input({"t": "text", "text": chr(unit)})
+        self._input(messages.TextEvent(text=chr(unit)))
 
     def _on_key(self, event: ev.KeyboardEvent) -> None:
         if event.extended1 and event.scancode == 0x1D:
@@ -639,54 +645,53 @@ class RdpConnection:
         if code is None:
             log.debug("%s no key for scancode 0x%02x ext=%s", self.name, event.scancode, event.extended)
             return
-        self._input({"t": "key", "code": code, "down": event.down})
+        self._input(messages.KeyEvent(code=code, down=event.down))
 
     # output -------------------------------------------------------------------------------
 
-    def _on_host_push(self, msg: Message) -> None:
-        op = msg.op
-        if op != "frame":
-            log.debug("%s host pushed %s %s", self.name, op, {k: v for k, v in msg.header.items() if k != "op"})
-        if op == "frame" and msg.get("stream") == self.stream:
-            self._apply_frame(msg)
-        elif op == "frame" and self.gfx_stream is not None and msg.get("stream") == self.gfx_stream:
-            self._gfx_queue.put_nowait(msg)
-        elif op == "cursor":
-            self._cursor = (msg, msg.payload)
+    def _on_host_push(self, push: messages.Push) -> None:
+        if not isinstance(push, messages.Frame):
+            log.debug("%s host pushed %s", self.name, push)
+        if isinstance(push, messages.Frame):
+            if push.stream == self.stream:
+                self._apply_frame(push)
+            elif self.gfx_stream is not None and push.stream == self.gfx_stream:
+                self._gfx_queue.put_nowait(push)
+        elif isinstance(push, messages.Cursor):
+            self._cursor = push
             self._cursor_pending = True
             self._send_pointer_state()
-        elif op == "pointer":
-            self._on_host_pointer(int(msg.get("x")), int(msg.get("y")))
-        elif op == "resized":
-            width, height = int(msg.get("width")), int(msg.get("height"))
-            self.screen = np.zeros((height, width, 4), np.uint8)
+        elif isinstance(push, messages.Pointer):
+            self._on_host_pointer(push.x, push.y)
+        elif isinstance(push, messages.Resized):
+            self.screen = np.zeros((push.height, push.width, 4), np.uint8)
             self.dirty.clear()
             if self.conn.active:
-                self._give_size(width, height)
-        elif op == "clipboard":
-            if msg.get("selection", "CLIPBOARD") == "CLIPBOARD" and self.conn.active and self.conn.clipboard_available:
-                self.write(self.conn.clipboard_set_text(msg.get("text")))
-        elif op == "bye":
-            log.info("%s session ended: %s", self.name, msg.get("reason"))
+                self._give_size(push.width, push.height)
+        elif isinstance(push, messages.ClipboardChanged):
+            if push.selection == messages.Selection.CLIPBOARD and self.conn.active and self.conn.clipboard_available:
+                self.write(self.conn.clipboard_set_text(push.text))
+        elif isinstance(push, messages.Bye):
+            log.info("%s session ended: %s", self.name, push.reason)
             self.write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_LOGOFF))
             self.writer.close()
 
-    def _apply_frame(self, msg: Message) -> None:
+    def _apply_frame(self, frame: messages.Frame) -> None:
         screen = self.screen
-        payload = memoryview(msg.payload)
+        payload = memoryview(frame.payload)
         offset = 0
         if screen is not None:
             h, w = screen.shape[:2]
-            for x, y, rw, rh in msg.get("rects") or ():
+            for x, y, rw, rh, *_ in frame.rects:
                 n = rw * rh * 4
                 if offset + n > len(payload):
                     break
-                if x >= 0 and y >= 0 and x + rw <= w and y + rh <= h:
+                if x + rw <= w and y + rh <= h:
                     screen[y:y + rh, x:x + rw] = np.frombuffer(payload[offset:offset + n], np.uint8).reshape(rh, rw, 4)
                     self.mark_dirty((x, y, rw, rh))
                 offset += n
-        if self.host is not None and msg.get("seq") is not None:
-            self.host.send({"op": "ack", "stream": self.stream, "seq": msg.get("seq")})
+        if self.host is not None:
+            self.host.send(messages.Ack(stream=frame.stream, seq=frame.seq))
 
     def mark_dirty(self, rect: tuple[int, int, int, int]) -> None:
         self.dirty.append(rect)
@@ -733,13 +738,12 @@ class RdpConnection:
         self._cursor_pending = False
         if self._cursor is None or not self.conn.active:
             return
-        msg, rgba = self._cursor
+        cursor = self._cursor
         try:
-            width, height = int(msg.get("width")), int(msg.get("height"))
-            if width == 0 or height == 0:
+            if cursor.width == 0 or cursor.height == 0:
                 self.write(self.conn.pointer_hidden())
                 return
-            pointer = pointer_from_rgba(width, height, int(msg.get("xhot", 0)), int(msg.get("yhot", 0)), rgba)
+            pointer = pointer_from_rgba(cursor.width, cursor.height, cursor.xhot, cursor.yhot, cursor.rgba)
             self.write(self.conn.pointer_image(pointer))
         except Exception:
             log.exception("%s cursor update failed", self.name)
@@ -821,13 +825,13 @@ class RdpConnection:
         self._gfx_reset()
         if self.gfx_mode == "avc420":
             options = {**GFX_H264_OPTIONS, "lossless": self.server.settings.gfx_lossless}
-            await self.host.request("subscribe", format="h264", options=options, window=GFX_WINDOW,
-                                    on_reply=lambda reply: setattr(self, "gfx_stream", reply.get("stream")))
+            await self.host.call(messages.Subscribe(format="h264", options=options, window=GFX_WINDOW),
+                                 on_reply=lambda reply: setattr(self, "gfx_stream", reply.stream))
             self._tasks.append(asyncio.create_task(self._gfx_loop()))
             if self.stream is not None:
                 # The raw mirror only fed bitmap updates: stop it (at 1080p a full-screen change
                 # is 8 MB through the host's socket and a copy here, for nothing).
-                self.host.send({"op": "unsubscribe", "stream": self.stream})
+                self.host.send(messages.Unsubscribe(stream=self.stream))
                 self.stream = None
         log.info("%s drawing through the graphics pipeline (%s)", self.name, self.gfx_mode)
 
@@ -864,11 +868,11 @@ class RdpConnection:
         """Ask the host for a whole picture (the client lost or asked to repaint some)."""
         if self.gfx_mode == "avc420" and self.gfx_stream is not None and self.host is not None:
             self._gfx_need_key = True
-            self.host.send({"op": "keyframe", "stream": self.gfx_stream})
+            self.host.send(messages.Keyframe(stream=self.gfx_stream))
 
     def _ack_host_gfx(self, seq: int | None) -> None:
         if seq is not None and self.host is not None and self.gfx_stream is not None and not self.host.closed.is_set():
-            self.host.send({"op": "ack", "stream": self.gfx_stream, "seq": seq})
+            self.host.send(messages.Ack(stream=self.gfx_stream, seq=seq))
 
     def _on_gfx_ack(self, event: ev.GfxFrameAcknowledged) -> None:
         self._gfx_acks_suspended = event.suspend
@@ -887,9 +891,9 @@ class RdpConnection:
     async def _gfx_loop(self) -> None:
         """Host H.264 frames (and Planar touch-ups) → graphics frames, in order."""
         while not self.closing:
-            msg = await self._gfx_queue.get()
-            seq = msg.get("seq")
-            codec = msg.get("codec")
+            frame = await self._gfx_queue.get()
+            seq = frame.seq
+            codec = frame.codec
             if not self.conn.active or not self.conn.gfx_ready or self.conn.gfx_surface is None:
                 self._ack_host_gfx(seq)  # dropped: a keyframe follows the reset
                 continue
@@ -897,13 +901,13 @@ class RdpConnection:
                 self._ack_host_gfx(seq)
                 self._gfx_need_key = True
                 continue
-            if self._gfx_need_key and not _h264_key_for(msg, self.conn.width, self.conn.height):
+            if self._gfx_need_key and not _h264_key_for(frame, self.conn.width, self.conn.height):
                 # Waiting for a whole picture at the surface's size: what comes before it (the
                 # rest of the old stream, touch-ups of the old screen) belongs to the old surface.
                 self._ack_host_gfx(seq)
                 continue
             try:
-                commands = gfx_commands_for_host_frame(msg, self.conn.gfx_surface, self.conn.width, self.conn.height)
+                commands = gfx_commands_for_host_frame(frame, self.conn.gfx_surface, self.conn.width, self.conn.height)
             except (ValueError, TypeError) as exc:
                 log.warning("%s unusable host frame dropped: %s", self.name, exc)
                 commands = []
@@ -912,7 +916,7 @@ class RdpConnection:
             if not commands or not self.conn.active or not self.conn.gfx_ready:
                 self._ack_host_gfx(seq)
                 continue
-            if codec == "h264" and msg.get("key"):
+            if codec == "h264" and frame.key:
                 self._gfx_need_key = False
             self.gfx_commands[str(codec)] += len(commands)
             frame_id, data = self.conn.gfx_frame(commands)
@@ -947,9 +951,9 @@ class RdpConnection:
             streams = [s for s in (self.stream, self.gfx_stream) if s is not None]
             if streams and not self.host.closed.is_set():
                 try:
-                    self.host.send({"op": "input", "events": [{"t": "release_all"}]})
+                    self.host.send(messages.Input(events=(messages.ReleaseAllEvent(),)))
                     for stream in streams:
-                        self.host.send({"op": "unsubscribe", "stream": stream})
+                        self.host.send(messages.Unsubscribe(stream=stream))
                 except HostError:
                     pass
             await self.host.close()

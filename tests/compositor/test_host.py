@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -15,9 +16,10 @@ import numpy as np
 import pytest
 from Xlib import X
 
-from compositor import cgroups, processes, sandbox
+from compositor import cgroups, messages, processes, sandbox
 from compositor.client import BlockingHostClient, HostClient, HostError
 from compositor.launcher import LaunchError
+from compositor.protocol import HostProtocol, encode_message
 from tests.compositor.helpers import (
     Subscriber,
     request,
@@ -228,7 +230,7 @@ async def test_raw_frames_follow_damage_with_flow_control(host):
         with pytest.raises(asyncio.TimeoutError):
             await sub.next("frame", timeout=0.6, stream=stream)
         # Acknowledging lets the merged damage through as one more frame.
-        sub.client.send({"op": "ack", "stream": stream, "seq": 2})
+        sub.client.send(messages.Ack(stream=stream, seq=2))
         third = await sub.next("frame", stream=stream)
         assert third.get("seq") == 3
         x, y, w, h = third.get("rects")[0]
@@ -424,8 +426,151 @@ async def test_a_drawing_flood_does_not_starve_requests(host):
             await sub.client.request("status", timeout=5)
             assert time.monotonic() - started < 2.0
             frame = await sub.next("frame", stream=stream)
-            sub.client.send({"op": "ack", "stream": stream, "seq": frame.get("seq")})
+            sub.client.send(messages.Ack(stream=stream, seq=frame.get("seq")))
         assert screenshot(host).shape == (768, 1024, 3)
     finally:
         os.kill(pid, signal.SIGTERM)
         await sub.client.close()
+
+
+# -- one client's bad request never takes the session down ---------------------------------
+
+HOSTILE = [  # (header, what the error reply says)
+    ({"op": "resize", "width": -640, "height": -480}, "resize: width -640 out of range"),
+    ({"op": "resize", "width": [1], "height": {}}, "resize: width must be an integer"),
+    ({"op": "input", "events": [{"t": "text", "text": "x" * 60000}]}, "input text: text longer than 10000"),
+    ({"op": "input", "events": [{"t": "move", "x": {"x": 1}, "y": None}]}, "input move: x must be an integer"),
+    ({"op": "input", "events": [None, 5]}, "events must be objects"),
+    ({"op": "exec", "argv": "xterm"}, "exec: argv must be a non-empty list"),
+    ({"op": "exec", "argv": ["true"], "env": ["A=1"]}, "exec: env must be an object"),
+    ({"op": "subscribe", "format": "nope"}, "unknown format 'nope'"),
+    ({"op": "subscribe", "format": {"raw": True}}, "subscribe: format must be a string"),
+    ({"op": "subscribe", "format": "jpeg", "options": {"quality": "best"}}, "invalid literal"),
+    ({"op": "clipboard_set", "text": None}, "clipboard_set: text is missing"),
+    ({"op": "clipboard_get", "selection": 1}, "selection must be CLIPBOARD or PRIMARY"),
+    ({"op": "ack", "stream": "1", "seq": 1.5}, "ack: stream must be an integer"),
+    ({"op": "keyframe"}, "keyframe: stream is missing"),
+    ({"op": "status", "id": {"nested": [1, 2]}}, None),  # any JSON id is echoed
+    ({"op": 1.5e300}, "closed"),  # not a protocol message at all: that connection ends
+]
+
+
+async def _raw_exchange(path, header: dict) -> dict | str:
+    """Send one hand-made header; the reply's header, or "closed"."""
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    try:
+        writer.write(encode_message({"id": 1, **header}))
+        protocol = HostProtocol()
+        while data := await asyncio.wait_for(reader.read(1 << 16), 10):
+            protocol.receive_data(data)
+            for msg in protocol.events():
+                if msg.op in ("ok", "error"):
+                    return msg.header
+        return "closed"
+    finally:
+        writer.close()
+
+
+async def _exercise_hostile(path) -> None:
+    """Every hostile request gets its error (or its id back) and the host answers the next
+    valid request, on the same connection and on another."""
+    bystander = await HostClient().connect(path)
+    try:
+        for header, error in HOSTILE:
+            got = await _raw_exchange(path, header)
+            if error == "closed":
+                assert got == "closed", header
+            elif error is None:
+                assert got["op"] == "ok" and got["id"] == header["id"], got
+            else:
+                assert got["op"] == "error" and error in got["error"], (header, got)
+            assert (await bystander.call(messages.Status())).session
+        # The same connection stays usable after a refused request.
+        with pytest.raises(HostError, match="out of range"):
+            await bystander.request("resize", width=0, height=10)
+        assert (await bystander.call(messages.Status())).width > 0
+    finally:
+        await bystander.close()
+
+
+class _FakeFramebuffer:
+    width, height, max_width, max_height = 1024, 768, 1920, 1200
+
+
+class _FakeInput:
+    last_input = None
+
+    def __init__(self) -> None:
+        self.events: list[dict] = []
+
+    def handle(self, events) -> None:
+        self.events.extend(events)
+
+
+@pytest.fixture
+async def bare_host(tmp_path):
+    """A SessionHost serving its control socket with no X behind it: the dispatch alone."""
+    from compositor.encoders import load_builtin_encoders
+    from compositor.host import HostConfig, SessionHost
+
+    load_builtin_encoders()
+    host = SessionHost(HostConfig(runtime_dir=tmp_path, session="bare-42"))
+    host.fb, host.input = _FakeFramebuffer(), _FakeInput()
+    host._after_x_request = host._drain_x = lambda: None
+    path = tmp_path / "host.sock"
+    server = await asyncio.start_unix_server(host._serve, path=str(path))
+    yield host, path
+    server.close()
+    await server.wait_closed()
+
+
+async def test_dispatch_refuses_hostile_requests_and_keeps_serving(bare_host):
+    host, path = bare_host
+    await _exercise_hostile(path)
+
+
+async def test_pointer_positions_are_clamped_to_the_screen(bare_host):
+    host, path = bare_host
+    client = await HostClient().connect(path)
+    try:
+        await client.call(messages.Input(events=(messages.MoveEvent(5, 6),)))
+        await client.request("input", events=[{"t": "move", "x": 40000, "y": -7}, {"t": "release_all"}])
+        assert host.input.events == [{"t": "move", "x": 5, "y": 6}, {"t": "move", "x": 1023, "y": 0},
+                                     {"t": "release_all"}]
+    finally:
+        await client.close()
+
+
+async def test_a_bug_in_a_handler_closes_only_that_connection(bare_host, monkeypatch, caplog):
+    host, path = bare_host
+
+    async def broken(self, conn, request, rid):
+        raise struct.error("a bug of ours")
+
+    monkeypatch.setitem(type(host).HANDLERS, messages.Stop, broken)
+    victim = await HostClient().connect(path)
+    bystander = await HostClient().connect(path)
+    try:
+        with pytest.raises(HostError, match="connection closed"):
+            await victim.call(messages.Stop())
+        await asyncio.wait_for(victim.closed.wait(), 5)
+        assert not host.stopping.is_set()
+        assert (await bystander.call(messages.Status())).session == "bare-42"
+        assert await bystander.call(messages.Unsubscribe(stream=99)) == messages.Ok()
+        (record,) = [r for r in caplog.records if "request failed; closing its connection" in r.getMessage()]
+        assert "session=bare-42" in record.getMessage() and record.exc_info
+    finally:
+        await victim.close()
+        await bystander.close()
+
+
+async def test_a_real_host_survives_hostile_requests(host):
+    await _exercise_hostile(host.socket_path)
+    # x beyond the 16-bit range (it once raised struct.error inside the host): clamped.
+    request(host, "input", events=[{"t": "move", "x": 40000, "y": 40000}])
+    d = x_display(session_env(host))
+    try:
+        pointer = d.screen().root.query_pointer()
+        assert (pointer.root_x, pointer.root_y) == (1023, 767)
+    finally:
+        d.close()

@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from compositor.messages import decode_input_event
 from webconsole.viewer.protocol import (
     MAX_CLIENT_MESSAGE,
     Ack,
@@ -19,6 +20,7 @@ from webconsole.viewer.protocol import (
     Resize,
     Subscribe,
     ViewerProtocolError,
+    clean_event,
     encode_server,
     parse_client,
     split,
@@ -141,3 +143,25 @@ def test_input_budget():
     assert not budget.spend(100, 0.5)
     assert budget.spend(200, 100.0)  # refills to the burst, no more
     assert not budget.spend(1, 100.0)
+
+
+viewer_events = st.fixed_dictionaries(
+    {"t": st.sampled_from(["move", "button", "wheel", "key", "keysym", "text", "release_all", "locks"])},
+    optional={
+        "x": st.integers(-10, 70000), "y": st.integers(-10, 70000), "button": st.integers(0, 12),
+        "down": st.booleans(), "dx": st.floats(-200, 200), "dy": st.floats(-200, 200),
+        "code": st.integers(0, 800), "keysym": st.integers(0, 0x20000000), "text": st.text(max_size=5000),
+        "caps": st.booleans(), "num": st.booleans(), "scroll": st.booleans(),
+    },
+)
+
+
+@given(viewer_events)
+def test_what_the_viewer_lets_through_the_host_accepts(event):
+    """The consumer relays the viewer's checked events as typed host input
+    (compositor/messages.py): nothing the browser may send can fail there."""
+    try:
+        cleaned = clean_event(event)
+    except ViewerProtocolError:
+        return
+    assert decode_input_event(cleaned).encode()["t"] == cleaned["t"]

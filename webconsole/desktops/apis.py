@@ -8,7 +8,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from compositor.client import BlockingHostClient, HostError
+from compositor import messages
+from compositor.client import HostError
 from webconsole.desktops import selectors, services
 from webconsole.desktops.models import DesktopSession, DesktopState
 
@@ -91,8 +92,8 @@ def screenshot_response(session: DesktopSession) -> HttpResponse:
     if session.state != DesktopState.RUNNING:
         return HttpResponse(f"desktop is {session.state}", status=409, content_type="text/plain")
     try:
-        with BlockingHostClient(session.socket_path) as client:
-            png = client.request("screenshot").payload
+        with services.host_client_for(session) as client:
+            png = client.call(messages.Screenshot()).png
     except HostError as exc:
         return HttpResponse(f"screenshot failed: {exc}", status=502, content_type="text/plain")
     response = HttpResponse(png, content_type="image/png")

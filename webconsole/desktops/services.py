@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,8 +22,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from compositor import cgroups, processes, sandbox
-from compositor.client import BlockingHostClient, HostError
+from compositor import cgroups, messages, processes, sandbox
+from compositor.client import BlockingHostClient, HostClient, HostError
 from compositor.launcher import LaunchError, launch_host, stop_host
 from compositor.sandbox import SessionUser
 from webconsole.desktops import selectors
@@ -52,6 +53,32 @@ def _check_access(session: DesktopSession, user: AbstractBaseUser | None) -> Non
 def _enqueue(task, session: DesktopSession) -> None:
     pk, queue = session.pk, node_queue(session.node)
     transaction.on_commit(lambda: task.apply_async((pk,), queue=queue))
+
+
+# -- reaching a desktop's host -----------------------------------------------------------
+
+
+def _host_address(session: DesktopSession) -> Path:
+    """Where ``session``'s host listens: the control socket under its runtime directory."""
+    path = session.socket_path
+    if path is None:
+        raise HostError(f"desktop {session.pk} has no session host ({session.state})")
+    return path
+
+
+def host_client_for(session: DesktopSession, *, timeout: float = 10.0) -> BlockingHostClient:
+    """A connection to ``session``'s host: the one way the console, the API and the commands
+    reach a desktop, so how a desktop's host is reached is decided here alone (today: its
+    control socket on this machine). Raises ``HostError`` when it cannot be reached."""
+    return BlockingHostClient(_host_address(session), timeout=timeout)
+
+
+async def async_host_client_for(
+    session: DesktopSession, *, on_event: Callable[[messages.Push], None] | None = None,
+) -> HostClient:
+    """``host_client_for`` for asyncio front ends (the viewer), pushes going to ``on_event``.
+    Touches no database: call it with a session already read."""
+    return await HostClient(on_event=on_event).connect(_host_address(session))
 
 
 # -- start --------------------------------------------------------------------------------
@@ -210,12 +237,12 @@ def desktop_resize(
     if session.state != DesktopState.RUNNING:
         raise ValidationError(f"desktop {session.pk} is {session.state}, not running", code="state")
     try:
-        with BlockingHostClient(session.socket_path) as client:
-            reply = client.request("resize", width=width, height=height)
+        with host_client_for(session) as client:
+            reply = client.call(messages.Resize(width=width, height=height))
     except HostError as exc:
         raise ValidationError(f"resize failed: {exc}", code="host") from None
     DesktopSession.objects.filter(pk=session.pk).update(
-        width=reply.get("width"), height=reply.get("height"), last_activity_at=timezone.now()
+        width=reply.width, height=reply.height, last_activity_at=timezone.now()
     )
     session.refresh_from_db()
     return session
@@ -267,19 +294,17 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
         if session.state == DesktopState.RUNNING:
             _record_usage(session)
             try:
-                with BlockingHostClient(session.socket_path, timeout=3) as client:
-                    status = client.request("status").header
+                with host_client_for(session, timeout=3) as client:
+                    status = client.call(messages.Status())
             except HostError:
                 continue
-            size = (status.get("width"), status.get("height"))
-            if all(isinstance(v, int) for v in size) and size != (session.width, session.height):
+            if (status.width, status.height) != (session.width, session.height):
                 # Resized outside the console (an RDP client's window, xrandr in the session).
-                DesktopSession.objects.filter(pk=session.pk).update(width=size[0], height=size[1])
+                DesktopSession.objects.filter(pk=session.pk).update(width=status.width, height=status.height)
                 refreshed += 1
-            if status.get("subscribers") or status.get("last_input"):
-                last = status.get("last_input")
-                seen = timezone.now() if status.get("subscribers") else (
-                    datetime.fromtimestamp(last, tz=UTC))
+            if status.subscribers or status.last_input:
+                seen = timezone.now() if status.subscribers else (
+                    datetime.fromtimestamp(status.last_input, tz=UTC))
                 if not session.last_activity_at or seen > session.last_activity_at:
                     DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=seen)
                     refreshed += 1

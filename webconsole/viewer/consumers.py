@@ -25,8 +25,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from compositor import messages
 from compositor.client import HostClient, HostError
-from compositor.protocol import Message
+from compositor.protocol import LocalProtocolError, RemoteProtocolError
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
 from webconsole.viewer.protocol import (
@@ -77,7 +78,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.label = f"desktop={desktop_id} user={self.user.pk}"
         query = self.scope.get("query_string", b"").decode(errors="replace")
         self.view_only = "view_only=1" in query.split("&")
-        if self.session.state != DesktopState.RUNNING or self.session.socket_path is None:
+        if self.session.state != DesktopState.RUNNING:
             await self.close(code=int(CloseCode.STOPPED))
             return
         self.outbox: deque[tuple[str, bytes, int | None]] = deque()  # kind, bytes, frame seq
@@ -90,9 +91,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.want_keyframe = False
         self.budget = InputBudget()
         self.last_touch = 0.0
-        self.host = HostClient(on_push=self._host_push)
         try:
-            await self.host.connect(self.session.socket_path)
+            self.host = await services.async_host_client_for(self.session, on_event=self._host_push)
         except HostError as exc:
             log.warning("viewer cannot reach host %s: %s", self.label, exc)
             self.host = None
@@ -139,24 +139,31 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         assert self.host is not None
         if isinstance(msg, Ack):
             if self.stream is not None and 0 < msg.seq <= self.forwarded_seq:
-                self.host.send({"op": "ack", "stream": self.stream, "seq": msg.seq})
+                self.host.send(messages.Ack(stream=self.stream, seq=msg.seq))
                 if self.want_keyframe and not self.outbox:
                     self.want_keyframe = False
-                    self.host.send({"op": "keyframe", "stream": self.stream})
+                    self.host.send(messages.Keyframe(stream=self.stream))
         elif isinstance(msg, Input):
             if not self.budget.spend(len(msg.events), time.monotonic()):
                 raise ViewerProtocolError("input flood", CloseCode.FLOOD)
             if self.view_only:
                 return
-            self.host.send({"op": "input", "events": msg.events})
+            try:
+                events = tuple(messages.decode_input_event(e) for e in msg.events)
+            except RemoteProtocolError as exc:
+                raise ViewerProtocolError(str(exc)) from None
+            self.host.send(messages.Input(events=events))
             await self._touch()
         elif isinstance(msg, Subscribe):
             await self._subscribe(msg.format)
         elif isinstance(msg, Keyframe):
             if self.stream is not None:
-                self.host.send({"op": "keyframe", "stream": self.stream})
+                self.host.send(messages.Keyframe(stream=self.stream))
         elif isinstance(msg, Clipboard) and not self.view_only:
-            await self.host.request("clipboard_set", text=msg.text, selection="CLIPBOARD")
+            try:
+                await self.host.call(messages.ClipboardSet(text=msg.text))
+            except LocalProtocolError:  # longer than a host message header carries (64 KiB)
+                self._queue("control", encode_server({"op": "error", "error": "clipboard: text too long"}))
         elif isinstance(msg, Resize) and not self.view_only:
             await self._resize(msg.width, msg.height)
 
@@ -164,15 +171,16 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         assert self.host is not None
         if self.stream is not None:
             old, self.stream = self.stream, None
-            await self.host.request("unsubscribe", stream=old)
+            await self.host.call(messages.Unsubscribe(stream=old))
         self._drop_frames()
-        def subscribed(reply: Message) -> None:  # before the stream's first frame is pushed
-            self.stream, self.format, self.forwarded_seq = reply.get("stream"), fmt, 0
 
-        reply = await self.host.request("subscribe", format=fmt, options=FORMAT_OPTIONS[fmt], window=WINDOW,
-                                        on_reply=subscribed)
+        def subscribed(reply: messages.SubscribeReply) -> None:  # before the stream's first frame is pushed
+            self.stream, self.format, self.forwarded_seq = reply.stream, fmt, 0
+
+        reply = await self.host.call(messages.Subscribe(format=fmt, options=FORMAT_OPTIONS[fmt], window=WINDOW),
+                                     on_reply=subscribed)
         self._queue("control", encode_server({
-            "op": "subscribed", "format": fmt, "width": reply.get("width"), "height": reply.get("height"),
+            "op": "subscribed", "format": fmt, "width": reply.width, "height": reply.height,
             "view_only": self.view_only, "desktop": self.session.pk,
         }))
 
@@ -192,34 +200,32 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
     # -- host -> browser ----------------------------------------------------------------------
 
-    def _host_push(self, msg: Message) -> None:
-        op = msg.op
-        if op == "frame":
-            if msg.get("stream") != self.stream or self.stream is None:
+    def _host_push(self, push: messages.Push) -> None:
+        if isinstance(push, messages.Frame):
+            if push.stream != self.stream or self.stream is None:
                 return  # a frame of a stream this viewer just left
-            header = {k: v for k, v in msg.header.items() if k != "stream"}
+            header, payload = push.encode()
+            del header["stream"]
             header["format"] = self.format
-            seq = msg.get("seq")
-            data = encode_server(header, msg.payload)
+            data = encode_server(header, payload)
             if len(self.outbox) >= MAX_OUTBOX_MESSAGES or self.outbox_bytes + len(data) > MAX_OUTBOX_BYTES:
                 # The browser is behind: drop, release the host's window, resync with a keyframe.
                 self.dropped_frames += 1
                 self.want_keyframe = True
-                if self.host is not None and isinstance(seq, int):
-                    self.host.send({"op": "ack", "stream": self.stream, "seq": seq})
+                if self.host is not None:
+                    self.host.send(messages.Ack(stream=self.stream, seq=push.seq))
                 return
-            self._queue("frame", data, seq)
-        elif op == "pointer":
-            self._queue("pointer", encode_server(msg.header))
-        elif op == "clipboard":
-            text = msg.get("text")
+            self._queue("frame", data, push.seq)
+        elif isinstance(push, messages.Pointer):
+            self._queue("pointer", encode_server(push.encode()[0]))
+        elif isinstance(push, messages.ClipboardChanged):
             self._queue("control", encode_server(
-                {"op": "clipboard", "selection": msg.get("selection"), "is_text": isinstance(text, str)},
-                text.encode() if isinstance(text, str) else b""))
-        elif op in ("cursor", "resized"):
-            self._queue("control", encode_server(msg.header, msg.payload))
-        elif op == "bye":
-            self._queue("control", encode_server(msg.header))
+                {"op": "clipboard", "selection": push.selection.value, "is_text": push.text is not None},
+                push.text.encode() if push.text is not None else b""))
+        elif isinstance(push, messages.Cursor | messages.Resized):
+            self._queue("control", encode_server(*push.encode()))
+        elif isinstance(push, messages.Bye):
+            self._queue("control", encode_server(push.encode()[0]))
             self._queue("close", b"", None)
 
     def _queue(self, kind: str, data: bytes, seq: int | None = None) -> None:

@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from compositor import messages
 from compositor.client import BlockingHostClient, HostError
 from webconsole.desktops import selectors, services
 from webconsole.desktops.models import DesktopSession, DesktopState
@@ -108,7 +109,7 @@ class Command(BaseCommand):
 
     def do_screenshot(self, opts) -> None:
         with self._client(opts["id"]) as client:
-            png = client.request("screenshot").payload
+            png = client.call(messages.Screenshot()).png
         with open(opts["file"], "wb") as f:
             f.write(png)
         self.stdout.write(f"wrote {len(png)} bytes to {opts['file']}")
@@ -128,7 +129,7 @@ class Command(BaseCommand):
     def do_input(self, opts) -> None:
         text = opts["text"].encode().decode("unicode_escape") if "\\" in opts["text"] else opts["text"]
         with self._client(opts["id"]) as client:
-            client.request("input", events=[{"t": "text", "text": text}])
+            client.call(messages.Input(events=(messages.TextEvent(text),)))
 
     def do_exec(self, opts) -> None:
         argv = opts["argv"]
@@ -137,7 +138,7 @@ class Command(BaseCommand):
         if not argv:
             raise CommandError("exec needs a command")
         with self._client(opts["id"]) as client:
-            pid = client.request("exec", argv=argv).get("pid")
+            pid = client.call(messages.Exec(argv=tuple(argv))).pid
         self.stdout.write(str(pid))
 
     # -- helpers --------------------------------------------------------------------------
@@ -152,7 +153,7 @@ class Command(BaseCommand):
         session = self._session(desktop_id)
         if session.state != DesktopState.RUNNING:
             raise CommandError(f"desktop {desktop_id} is {session.state}, not running")
-        return BlockingHostClient(session.socket_path)
+        return services.host_client_for(session)
 
     def _wait(self, session: DesktopSession, states, timeout: float, what: str) -> DesktopSession:
         deadline = time.monotonic() + timeout

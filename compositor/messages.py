@@ -1,0 +1,950 @@
+"""Typed messages of the session host's local protocol (docs/session-host-protocol.md).
+
+One frozen dataclass per message, in both directions: requests (client → host), their replies
+(``ok`` with fields per request, or ``error``) and the host's pushes. Each has
+``decode(cls, header, payload)``, which checks every field's type and range and raises
+``RemoteProtocolError`` naming the message and the field (pointer coordinates, screen sizes
+above the maximum and flow-control windows are clamped instead), and
+``encode(self) -> (header, payload)``.
+``compositor/protocol.py`` frames them; ``pack`` adds a request id and frames in one step.
+
+Who decodes what: the host decodes requests (``decode_request``); clients decode replies
+(``decode_reply``, knowing which request they answer) and pushes (``decode_push``). A host's
+messages are untrusted too (a desktop's user can take over their own host), so clients check
+them with the same care.
+
+Fields a decoder does not know are ignored, so either end can learn new optional fields first.
+Requests carry no payload; one sent anyway is ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, Self, TypeVar
+
+from compositor.protocol import RemoteProtocolError, encode_message
+
+
+class Op(enum.StrEnum):
+    """Every ``op`` of the protocol."""
+
+    # requests (client → host)
+    STATUS = "status"
+    SCREENSHOT = "screenshot"
+    INPUT = "input"
+    CLIPBOARD_GET = "clipboard_get"
+    CLIPBOARD_SET = "clipboard_set"
+    RESIZE = "resize"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    ACK = "ack"
+    KEYFRAME = "keyframe"
+    EXEC = "exec"
+    STOP = "stop"
+    # replies (host → client, carrying the request's id)
+    OK = "ok"
+    ERROR = "error"
+    # pushes (host → client)
+    FRAME = "frame"
+    CURSOR = "cursor"
+    POINTER = "pointer"
+    CLIPBOARD = "clipboard"
+    RESIZED = "resized"
+    BYE = "bye"
+
+
+class InputType(enum.StrEnum):
+    """The ``t`` of an input event."""
+
+    MOVE = "move"
+    BUTTON = "button"
+    WHEEL = "wheel"
+    KEY = "key"
+    KEYSYM = "keysym"
+    TEXT = "text"
+    RELEASE_ALL = "release_all"
+    LOCKS = "locks"
+
+
+class Selection(enum.StrEnum):
+    CLIPBOARD = "CLIPBOARD"
+    PRIMARY = "PRIMARY"
+
+
+# -- limits -------------------------------------------------------------------------------
+
+MAX_COORDINATE = 32767  # X coordinates are INT16 on the wire (XTEST motion, QueryPointer)
+MAX_DIMENSION = 32767  # of a screen, a resize request, a rectangle
+MAX_CURSOR_SIZE = 1024
+MAX_BUTTON = 16
+MAX_KEY_CODE = 767  # Linux evdev KEY_MAX
+MAX_KEYSYM = 0x1FFFFFFF  # X keysyms are 29 bits
+MAX_WHEEL = 1000.0  # notches in one event
+MAX_INPUT_EVENTS = 4096
+MAX_TEXT_EVENT = 10000  # characters typed by one event
+MAX_CLIPBOARD_TEXT = 16 * 1024 * 1024  # characters (the framing's header limit bites first)
+MAX_WINDOW = 64
+DEFAULT_WINDOW = 4
+MAX_ID = 2**53  # stream ids, sequence numbers, pids: integers any JSON reader keeps exact
+MAX_RECTS = 65536
+MAX_ARGV = 1024
+MAX_ENV = 1024
+MAX_STRING = 65536  # a path, a reason, an argument: anything that is not text to type or paste
+FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
+
+NO_ID: Any = object()  # ``pack``'s request_id when the message carries no id at all
+
+
+# -- reading fields -----------------------------------------------------------------------
+
+_MISSING: Any = object()
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Fields:
+    """Checked reads of one header's (or input event's) fields; errors name where and which."""
+
+    def __init__(self, where: str, header: Any) -> None:
+        if not isinstance(header, Mapping):
+            raise RemoteProtocolError(f"{where} must be an object, not {_show(header)}")
+        self.where = where
+        self.header = header
+
+    def _get(self, key: str, default: Any) -> Any:
+        value = self.header.get(key)
+        if value is None:  # null means "not given" wherever there is a default
+            if default is _MISSING:
+                raise RemoteProtocolError(f"{self.where}: {key} is missing")
+            return default
+        return value
+
+    def fail(self, key: str, what: str, value: Any) -> RemoteProtocolError:
+        return RemoteProtocolError(f"{self.where}: {key} must be {what}, not {_show(value)}")
+
+    def integer(self, key: str, lo: int, hi: int, default: Any = _MISSING, *, clamp: bool = False) -> int:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, "an integer", value)
+        if not lo <= value <= hi:
+            if clamp:
+                return max(lo, min(value, hi))
+            raise RemoteProtocolError(f"{self.where}: {key} {value} out of range {lo}..{hi}")
+        return value
+
+    def size(self, key: str) -> int:
+        """A screen dimension: refused when not positive, clamped to ``MAX_DIMENSION`` above."""
+        value = self._get(key, _MISSING)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, "an integer", value)
+        if value < 1:
+            raise RemoteProtocolError(f"{self.where}: {key} {value} out of range: a size must be positive")
+        return min(value, MAX_DIMENSION)
+
+    def optional_integer(self, key: str, lo: int, hi: int) -> int | None:
+        return None if self.header.get(key) is None else self.integer(key, lo, hi)
+
+    def number(self, key: str, limit: float, default: Any = _MISSING) -> float:
+        value = self._get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, "a number", value)
+        if not math.isfinite(value) or abs(value) > limit:
+            raise RemoteProtocolError(f"{self.where}: {key} {_show(value)} out of range ±{limit:g}")
+        return float(value)
+
+    def optional_number(self, key: str, limit: float) -> float | None:
+        return None if self.header.get(key) is None else self.number(key, limit)
+
+    def boolean(self, key: str, default: Any = _MISSING) -> bool:
+        value = self._get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, "true or false", value)
+        return value
+
+    def optional_boolean(self, key: str) -> bool | None:
+        return None if self.header.get(key) is None else self.boolean(key)
+
+    def string(self, key: str, max_len: int = MAX_STRING, default: Any = _MISSING) -> str:
+        value = self._get(key, default)
+        if not isinstance(value, str):
+            raise self.fail(key, "a string", value)
+        if len(value) > max_len:
+            raise RemoteProtocolError(f"{self.where}: {key} longer than {max_len} characters")
+        if not _unicode(value):
+            raise self.fail(key, "Unicode text (it has a lone surrogate)", value)
+        return value
+
+    def optional_string(self, key: str, max_len: int = MAX_STRING) -> str | None:
+        return None if self.header.get(key) is None else self.string(key, max_len)
+
+    def selection(self, key: str = "selection") -> Selection:
+        value = self._get(key, Selection.CLIPBOARD)
+        if not isinstance(value, str) or value not in Selection.__members__:
+            raise self.fail(key, "CLIPBOARD or PRIMARY", value)
+        return Selection(value)
+
+    def object(self, key: str, default: Any = _MISSING) -> dict[str, Any]:
+        value = self._get(key, default)
+        if not isinstance(value, dict):
+            raise self.fail(key, "an object", value)
+        return value
+
+    def list(self, key: str, max_len: int, *, min_len: int = 0, what: str = "a list") -> list[Any]:
+        value = self._get(key, _MISSING)
+        if not isinstance(value, list) or not min_len <= len(value) <= max_len:
+            raise self.fail(key, f"{what} ({min_len}..{max_len} items)", value)
+        return value
+
+
+def _unicode(text: str) -> bool:
+    """Whether ``text`` can be encoded as UTF-8 (JSON's escapes can carry lone surrogates)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _rects(f: _Fields, key: str = "rects") -> tuple[tuple[int, ...], ...]:
+    """``[[x, y, w, h], …]``, or ``[[x, y, w, h, nbytes], …]`` for image frames."""
+    if f.header.get(key) is None:
+        return ()
+    rects = []
+    for rect in f.list(key, MAX_RECTS):
+        if not (isinstance(rect, list) and len(rect) in (4, 5)
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in rect)
+                and all(0 <= v <= MAX_DIMENSION for v in rect[:4])
+                and all(0 <= v <= MAX_ID for v in rect[4:])):
+            raise f.fail(key, f"a list of [x, y, w, h] or [x, y, w, h, nbytes] in 0..{MAX_DIMENSION}", rect)
+        rects.append(tuple(rect))
+    return tuple(rects)
+
+
+def _plain(value: Any) -> Any:
+    """A field's JSON shape: enums as their values, tuples (and dataclasses in them) as lists."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    return value
+
+
+# -- base classes -------------------------------------------------------------------------
+
+
+class HostMessage:
+    """A message of the protocol. Subclasses are frozen dataclasses whose fields are the
+    header's fields (a ``bytes`` field is the payload)."""
+
+    op: ClassVar[Op]
+    payload_field: ClassVar[str | None] = None
+
+    @classmethod
+    def describe(cls) -> str:
+        """How error messages name this message."""
+        return cls.op.value
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The header's fields (the payload excluded), in wire order."""
+        return [f.name for f in dataclasses.fields(cls) if f.name != cls.payload_field]  # type: ignore[arg-type]
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        raise NotImplementedError
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value}
+        for name in self.field_names():
+            header[name] = _plain(getattr(self, name))
+        payload = getattr(self, self.payload_field) if self.payload_field else b""
+        return header, payload
+
+
+R = TypeVar("R")
+
+
+class Request(HostMessage, Generic[R]):
+    """Client → host. ``reply`` is the class of its ``ok`` reply (None: the host answers nothing)."""
+
+    reply: ClassVar[type[Reply] | None]
+
+
+class Reply(HostMessage):
+    """Host → client, answering one request: ``ok`` with the fields of this class."""
+
+    op = Op.OK
+    answers: ClassVar[tuple[Op, ...]] = ()
+
+    @classmethod
+    def describe(cls) -> str:
+        return f"reply to {'/'.join(op.value for op in cls.answers)}"
+
+
+class Push(HostMessage):
+    """Host → client, unasked: frames of a subscription and what every subscriber is told."""
+
+
+# -- replies ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ok(Reply):
+    """``ok`` without fields."""
+
+    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls()
+
+
+@dataclass(frozen=True)
+class ErrorReply(HostMessage):
+    """``error``: the request failed or was malformed; ``error`` says why."""
+
+    op = Op.ERROR
+    error: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields("error reply", header).string("error"))
+
+
+@dataclass(frozen=True)
+class EncoderStatus:
+    """One encoder of the session: its format and how many subscribe to it."""
+
+    format: str
+    subscribers: int
+
+
+@dataclass(frozen=True)
+class StatusReply(Reply):
+    answers = (Op.STATUS,)
+    session: str
+    display: str
+    width: int
+    height: int
+    max_width: int
+    max_height: int
+    pid: int
+    xvfb_pid: int | None
+    runtime_dir: str
+    wayland_display: str | None
+    subscribers: int
+    encoders: tuple[EncoderStatus, ...]
+    last_input: float | None  # unix time
+    started_at: float  # unix time
+    attached: bool
+    uid: int
+    home: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        encoders = []
+        for item in f.list("encoders", MAX_RECTS):
+            e = _Fields(f"{cls.describe()}: encoders", item)
+            encoders.append(EncoderStatus(e.string("format"), e.integer("subscribers", 0, MAX_ID)))
+        return cls(
+            session=f.string("session"), display=f.string("display"),
+            width=f.integer("width", 1, MAX_DIMENSION), height=f.integer("height", 1, MAX_DIMENSION),
+            max_width=f.integer("max_width", 1, MAX_DIMENSION), max_height=f.integer("max_height", 1, MAX_DIMENSION),
+            pid=f.integer("pid", 1, MAX_ID), xvfb_pid=f.optional_integer("xvfb_pid", 1, MAX_ID),
+            runtime_dir=f.string("runtime_dir"), wayland_display=f.optional_string("wayland_display"),
+            subscribers=f.integer("subscribers", 0, MAX_ID), encoders=tuple(encoders),
+            last_input=f.optional_number("last_input", 1e12), started_at=f.number("started_at", 1e12),
+            attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
+        )
+
+
+@dataclass(frozen=True)
+class ScreenshotReply(Reply):
+    """The visible screen as a PNG (the cursor not drawn)."""
+
+    answers = (Op.SCREENSHOT,)
+    payload_field = "png"
+    format: str
+    width: int
+    height: int
+    png: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        fmt = f.string("format", 16, default="png")
+        if fmt != "png":
+            raise f.fail("format", "png", fmt)
+        return cls(fmt, f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), bytes(payload))
+
+
+@dataclass(frozen=True)
+class ClipboardGetReply(Reply):
+    answers = (Op.CLIPBOARD_GET,)
+    text: str | None  # None: the selection is empty or not text
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).optional_string("text", MAX_CLIPBOARD_TEXT))
+
+
+@dataclass(frozen=True)
+class ResizeReply(Reply):
+    answers = (Op.RESIZE,)
+    width: int
+    height: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+
+
+@dataclass(frozen=True)
+class SubscribeReply(Reply):
+    answers = (Op.SUBSCRIBE,)
+    stream: int
+    width: int
+    height: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("stream", 1, MAX_ID), f.integer("width", 1, MAX_DIMENSION),
+                   f.integer("height", 1, MAX_DIMENSION))
+
+
+@dataclass(frozen=True)
+class ExecReply(Reply):
+    answers = (Op.EXEC,)
+    pid: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("pid", 1, MAX_ID))
+
+
+# -- input events -------------------------------------------------------------------------
+
+
+class InputEvent:
+    """One event of an ``input`` request: ``{"t": …, fields…}``."""
+
+    t: ClassVar[InputType]
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        raise NotImplementedError
+
+    def encode(self) -> dict[str, Any]:
+        return {"t": self.t.value, **{name: getattr(self, name) for name in self.field_names()}}
+
+
+@dataclass(frozen=True)
+class MoveEvent(InputEvent):
+    """Absolute pointer position; clamped to 0..32767 here and to the screen by the host."""
+
+    t = InputType.MOVE
+    x: int
+    y: int
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input move", event)
+        return cls(f.integer("x", 0, MAX_COORDINATE, clamp=True), f.integer("y", 0, MAX_COORDINATE, clamp=True))
+
+    def within(self, width: int, height: int) -> MoveEvent:
+        """This position clamped to a ``width`` x ``height`` screen."""
+        return MoveEvent(min(self.x, max(0, width - 1)), min(self.y, max(0, height - 1)))
+
+
+@dataclass(frozen=True)
+class ButtonEvent(InputEvent):
+    t = InputType.BUTTON
+    button: int  # 1 left, 2 middle, 3 right, 8 back, 9 forward
+    down: bool
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input button", event)
+        return cls(f.integer("button", 1, MAX_BUTTON), f.boolean("down"))
+
+
+@dataclass(frozen=True)
+class WheelEvent(InputEvent):
+    t = InputType.WHEEL
+    dx: float = 0.0  # notches, + is right
+    dy: float = 0.0  # notches, + is down
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input wheel", event)
+        return cls(f.number("dx", MAX_WHEEL, default=0.0), f.number("dy", MAX_WHEEL, default=0.0))
+
+
+@dataclass(frozen=True)
+class KeyEvent(InputEvent):
+    t = InputType.KEY
+    code: int  # Linux evdev code
+    down: bool
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input key", event)
+        return cls(f.integer("code", 0, MAX_KEY_CODE), f.boolean("down"))
+
+
+@dataclass(frozen=True)
+class KeysymEvent(InputEvent):
+    t = InputType.KEYSYM
+    keysym: int
+    down: bool
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input keysym", event)
+        return cls(f.integer("keysym", 0, MAX_KEYSYM), f.boolean("down"))
+
+
+@dataclass(frozen=True)
+class TextEvent(InputEvent):
+    t = InputType.TEXT
+    text: str
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        return cls(_Fields("input text", event).string("text", MAX_TEXT_EVENT))
+
+
+@dataclass(frozen=True)
+class ReleaseAllEvent(InputEvent):
+    t = InputType.RELEASE_ALL
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        _Fields("input release_all", event)
+        return cls()
+
+
+@dataclass(frozen=True)
+class LocksEvent(InputEvent):
+    t = InputType.LOCKS
+    caps: bool = False
+    num: bool = False
+    scroll: bool = False
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input locks", event)
+        return cls(f.boolean("caps", False), f.boolean("num", False), f.boolean("scroll", False))
+
+
+INPUT_EVENTS: dict[InputType, type[InputEvent]] = {cls.t: cls for cls in (
+    MoveEvent, ButtonEvent, WheelEvent, KeyEvent, KeysymEvent, TextEvent, ReleaseAllEvent, LocksEvent)}
+
+
+def decode_input_event(event: Any) -> InputEvent:
+    if not isinstance(event, Mapping):
+        raise RemoteProtocolError(f"input: events must be objects with 't', not {_show(event)}")
+    kind = event.get("t")
+    cls = INPUT_EVENTS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise RemoteProtocolError(f"input: unknown input event type {_show(kind)}")
+    return cls.decode(event)
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status(Request[StatusReply]):
+    op = Op.STATUS
+    reply = StatusReply
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls()
+
+
+@dataclass(frozen=True)
+class Screenshot(Request[ScreenshotReply]):
+    op = Op.SCREENSHOT
+    reply = ScreenshotReply
+    format: str = "png"
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        fmt = f.string("format", 16, default="png")
+        if fmt != "png":
+            raise f.fail("format", "png", fmt)
+        return cls(fmt)
+
+
+@dataclass(frozen=True)
+class Input(Request[Ok]):
+    """Input events, performed in order; answered only when the request carries an id."""
+
+    op = Op.INPUT
+    reply = Ok
+    events: tuple[InputEvent, ...]
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        events = f.list("events", MAX_INPUT_EVENTS, what="a list of events")
+        return cls(tuple(decode_input_event(e) for e in events))
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        return {"op": self.op.value, "events": [e.encode() for e in self.events]}, b""
+
+
+@dataclass(frozen=True)
+class ClipboardGet(Request[ClipboardGetReply]):
+    op = Op.CLIPBOARD_GET
+    reply = ClipboardGetReply
+    selection: Selection = Selection.CLIPBOARD
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).selection())
+
+
+@dataclass(frozen=True)
+class ClipboardSet(Request[Ok]):
+    """The host takes the X selection and serves ``text`` from it."""
+
+    op = Op.CLIPBOARD_SET
+    reply = Ok
+    text: str
+    selection: Selection = Selection.CLIPBOARD
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.string("text", MAX_CLIPBOARD_TEXT), f.selection())
+
+
+@dataclass(frozen=True)
+class Resize(Request[ResizeReply]):
+    """The host clamps the size to 64..its maximum and answers the size it set."""
+
+    op = Op.RESIZE
+    reply = ResizeReply
+    width: int
+    height: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.size("width"), f.size("height"))
+
+
+@dataclass(frozen=True)
+class Subscribe(Request[SubscribeReply]):
+    """Start a stream of ``frame`` pushes in ``format`` (one encoder per format and options)."""
+
+    op = Op.SUBSCRIBE
+    reply = SubscribeReply
+    format: str = "raw"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    window: int = DEFAULT_WINDOW  # frames in flight before the host waits for an ack
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        fmt = f.string("format", 32, default="raw")
+        if not FORMAT_NAME.fullmatch(fmt):
+            raise f.fail("format", "a format name (lower-case letters, digits, '_', '.', '-')", fmt)
+        return cls(fmt, f.object("options", {}), f.integer("window", 1, MAX_WINDOW, DEFAULT_WINDOW, clamp=True))
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        return {"op": self.op.value, "format": self.format, "options": dict(self.options), "window": self.window}, b""
+
+
+@dataclass(frozen=True)
+class Unsubscribe(Request[Ok]):
+    op = Op.UNSUBSCRIBE
+    reply = Ok
+    stream: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("stream", 1, MAX_ID))
+
+
+@dataclass(frozen=True)
+class Ack(Request[None]):
+    """Frames of ``stream`` up to ``seq`` were consumed (flow control); no reply."""
+
+    op = Op.ACK
+    reply = None
+    stream: int
+    seq: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("stream", 1, MAX_ID), f.integer("seq", 0, MAX_ID))
+
+
+@dataclass(frozen=True)
+class Keyframe(Request[None]):
+    """The next frame of ``stream`` is a full/key frame; no reply."""
+
+    op = Op.KEYFRAME
+    reply = None
+    stream: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("stream", 1, MAX_ID))
+
+
+@dataclass(frozen=True)
+class Exec(Request[ExecReply]):
+    """Start a program in the session's environment (plus ``env``)."""
+
+    op = Op.EXEC
+    reply = ExecReply
+    argv: tuple[str, ...]
+    env: Mapping[str, str] | None = None
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        argv = f.list("argv", MAX_ARGV, min_len=1, what="a non-empty list of strings")
+        if not all(isinstance(a, str) and len(a) <= MAX_STRING and "\0" not in a and _unicode(a) for a in argv) \
+                or not argv[0]:
+            raise f.fail("argv", "a non-empty list of strings without NUL", argv)
+        env = None
+        if header.get("env") is not None:
+            env = f.object("env")
+            if len(env) > MAX_ENV or not all(
+                    k and "=" not in k and "\0" not in k and _unicode(k)
+                    and isinstance(v, str) and "\0" not in v and _unicode(v) for k, v in env.items()):
+                raise f.fail("env", "an object of NAME: string (no '=' in names, no NUL)", env)
+        return cls(tuple(argv), env)
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value, "argv": list(self.argv)}
+        if self.env is not None:
+            header["env"] = dict(self.env)
+        return header, b""
+
+
+@dataclass(frozen=True)
+class Stop(Request[Ok]):
+    """End the session: the host answers, then stops."""
+
+    op = Op.STOP
+    reply = Ok
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls()
+
+
+# -- pushes -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Frame(Push):
+    """One update of a stream. ``rects`` are the updated areas; the other optional fields and
+    the payload are the format's (compositor/encoders/): ``codec``, ``key``, the screen's
+    ``width``/``height`` and the ``coded`` picture size on key/full frames, ``touchup``."""
+
+    op = Op.FRAME
+    payload_field = "payload"
+    stream: int
+    seq: int
+    codec: str | None = None
+    key: bool | None = None
+    width: int | None = None
+    height: int | None = None
+    coded: tuple[int, int] | None = None
+    rects: tuple[tuple[int, ...], ...] = ()
+    touchup: bool | None = None
+    payload: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def from_encoder(cls, stream: int, seq: int, fields: Mapping[str, Any], payload: bytes) -> Frame:
+        """A frame of ``stream`` from an encoder's ``EncodedFrame`` fields."""
+        coded = fields.get("coded")
+        return cls(stream=stream, seq=seq, codec=fields.get("codec"), key=fields.get("key"),
+                   width=fields.get("width"), height=fields.get("height"),
+                   coded=None if coded is None else (int(coded[0]), int(coded[1])),
+                   rects=tuple(tuple(r) for r in fields.get("rects", ())), touchup=fields.get("touchup"),
+                   payload=payload)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        coded = None
+        if header.get("coded") is not None:
+            value = header["coded"]
+            if not (isinstance(value, list) and len(value) == 2
+                    and all(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_DIMENSION for v in value)):
+                raise f.fail("coded", "[width, height]", value)
+            coded = (value[0], value[1])
+        return cls(
+            stream=f.integer("stream", 1, MAX_ID), seq=f.integer("seq", 1, MAX_ID),
+            codec=f.optional_string("codec", 32), key=f.optional_boolean("key"),
+            width=f.optional_integer("width", 1, MAX_DIMENSION), height=f.optional_integer("height", 1, MAX_DIMENSION),
+            coded=coded, rects=_rects(f), touchup=f.optional_boolean("touchup"), payload=bytes(payload),
+        )
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value, "stream": self.stream, "seq": self.seq}
+        for name in ("codec", "key", "width", "height", "coded"):
+            if (value := getattr(self, name)) is not None:
+                header[name] = _plain(value)
+        header["rects"] = _plain(self.rects)
+        if self.touchup is not None:
+            header["touchup"] = self.touchup
+        return header, self.payload
+
+
+@dataclass(frozen=True)
+class Cursor(Push):
+    """The cursor image: straight-alpha RGBA, ``width`` x ``height`` (0 x 0: hidden)."""
+
+    op = Op.CURSOR
+    payload_field = "rgba"
+    serial: int
+    width: int
+    height: int
+    xhot: int
+    yhot: int
+    rgba: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        width, height = f.integer("width", 0, MAX_CURSOR_SIZE), f.integer("height", 0, MAX_CURSOR_SIZE)
+        if len(payload) != 4 * width * height:
+            raise RemoteProtocolError(f"cursor: payload of {len(payload)} bytes is not {width}x{height} RGBA")
+        return cls(f.integer("serial", 0, MAX_ID), width, height, f.integer("xhot", 0, MAX_CURSOR_SIZE),
+                   f.integer("yhot", 0, MAX_CURSOR_SIZE), bytes(payload))
+
+
+@dataclass(frozen=True)
+class Pointer(Push):
+    """The session's pointer moved (polled while anyone subscribes)."""
+
+    op = Op.POINTER
+    x: int
+    y: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("x", -MAX_COORDINATE - 1, MAX_COORDINATE),
+                   f.integer("y", -MAX_COORDINATE - 1, MAX_COORDINATE))
+
+
+@dataclass(frozen=True)
+class ClipboardChanged(Push):
+    """Another program took ``selection``; ``text`` is None when it is not text."""
+
+    op = Op.CLIPBOARD
+    selection: Selection
+    text: str | None
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.selection(), f.optional_string("text", MAX_CLIPBOARD_TEXT))
+
+
+@dataclass(frozen=True)
+class Resized(Push):
+    """The visible screen is now ``width`` x ``height``; every stream's next frame is full."""
+
+    op = Op.RESIZED
+    width: int
+    height: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+
+
+@dataclass(frozen=True)
+class Bye(Push):
+    """The session is ending."""
+
+    op = Op.BYE
+    reason: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).string("reason", default=""))
+
+
+# -- tables and entry points --------------------------------------------------------------
+
+REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
+    Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
+    Exec, Stop)}
+REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
+                                    SubscribeReply, ExecReply)
+PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye)}
+
+
+def decode_request(header: Mapping[str, Any], payload: bytes = b"") -> Request[Any]:
+    """A request the host received; an unknown op is a ``RemoteProtocolError`` too (the host
+    answers it with an error and keeps the connection)."""
+    op = header.get("op")
+    cls = REQUESTS.get(op) if isinstance(op, str) else None
+    if cls is None:
+        raise RemoteProtocolError(f"unknown op {_show(op)}")
+    return cls.decode(header, payload)
+
+
+def decode_reply(request: type[Request[Any]], header: Mapping[str, Any], payload: bytes = b"") -> Reply | ErrorReply:
+    """The answer to a ``request`` of this class: its ``ok`` reply, or an ``ErrorReply``."""
+    op = header.get("op")
+    if op == Op.ERROR:
+        return ErrorReply.decode(header, payload)
+    if op != Op.OK or request.reply is None:
+        raise RemoteProtocolError(f"{request.op.value} answered with {_show(op)}")
+    return request.reply.decode(header, payload)
+
+
+def decode_push(header: Mapping[str, Any], payload: bytes = b"") -> Push | None:
+    """A pushed message; None for an op this side does not know (a newer host's)."""
+    op = header.get("op")
+    cls = PUSHES.get(op) if isinstance(op, str) else None
+    return None if cls is None else cls.decode(header, payload)
+
+
+def pack(message: HostMessage, *, request_id: Any = NO_ID) -> bytes:
+    """``message`` framed for the wire, with ``"id": request_id`` right after the op when given
+    (a reply always repeats its request's id, null included)."""
+    header, payload = message.encode()
+    if request_id is not NO_ID:
+        header = {"op": header.pop("op"), "id": request_id, **header}
+    return encode_message(header, payload)
+
