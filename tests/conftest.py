@@ -118,6 +118,18 @@ def pytest_sessionfinish(session, exitstatus):
         purge_test_accounts()
     finally:
         shutil.rmtree(_RUN_DIR, ignore_errors=True)
+        _prune_empty_cgroups()
+
+
+def _prune_empty_cgroups() -> None:
+    """The runtime roots' parent groups (wrd/<root>-<digest>) the run's desktops were made in:
+    rmdir takes only groups with no process and no child, so nobody else's goes."""
+    for group in [*Path("/sys/fs/cgroup").glob("*/wrd/*"), *Path("/sys/fs/cgroup").glob("wrd/*")]:
+        if group.is_dir():
+            try:
+                group.rmdir()
+            except OSError:
+                pass
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from compositor import processes
 from compositor.client import BlockingHostClient
-from compositor.launcher import launch_host
+from compositor.launcher import launch_host, stop_host
 from tests.conftest import session_process_env, wait_until
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopSession, DesktopState
@@ -198,8 +198,7 @@ def test_reconcile_ignores_hosts_of_other_roots(tmp_path):
         assert services.desktop_reconcile()["orphans"] == 0
         assert processes.pid_alive(host.pid)
     finally:
-        os.kill(host.pid, signal.SIGTERM)
-        wait_until(lambda: not processes.pid_alive(host.pid), 15, message="host to end")
+        stop_host(host.runtime_dir, host.pid)
 
 
 @override_settings(WRD_IDLE_TIMEOUT=60)
