@@ -34,7 +34,7 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.ext import damage as xdamage
-from Xlib.ext import randr, xfixes
+from Xlib.ext import randr, xfixes, xinput
 
 from compositor import messages, processes, rects, xregion
 from compositor.clipboard import Clipboard, ClipboardError
@@ -50,8 +50,11 @@ log = logging.getLogger("compositor.host")
 # The session leader: when it exits the session ends (like an X session script).
 DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
 MIN_SIZE = 64
-POINTER_HZ = 30
+POINTER_HZ = 60  # at most this many pointer reads a second, and only while it moves
 IDLE_TICK = 0.1
+# How long the idle tick (encoders' lossless touch-up) runs on after the screen last changed
+# or a touch-up was last sent; longer than any encoder's settle time.
+IDLE_LINGER = 5.0
 STALL_SECONDS = 0.25
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
@@ -192,6 +195,10 @@ class SessionHost:
         self._timers: list[asyncio.Task] = []
         self._x_fd: int | None = None
         self._viewer_task: asyncio.Task | None = None
+        self._last_activity = 0.0
+        self._xi2 = False  # pointer motion comes as XInput2 raw events (else it is polled)
+        self._pointer_handle: asyncio.Handle | None = None
+        self._last_pointer_read = 0.0
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -290,6 +297,12 @@ class SessionHost:
         self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
         self._region = xregion.create_region(d)
         d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
+        if d.has_extension("XInputExtension"):
+            # Raw motion reaches the root window whoever has the pointer: the pointer position
+            # is read when it moves, not polled.
+            d.xinput_query_version()
+            root.xinput_select_events([(xinput.AllMasterDevices, xinput.RawMotionMask)])
+            self._xi2 = True
         root.xrandr_select_input(randr.RRScreenChangeNotifyMask)
         self.input = InputSink(d)
         self.clipboard = Clipboard(d, self._on_selection_change)
@@ -441,6 +454,8 @@ class SessionHost:
         for task in [*self._timers, self._viewer_task]:
             if task is not None:
                 task.cancel()
+        if self._pointer_handle is not None:
+            self._pointer_handle.cancel()
         loop = asyncio.get_running_loop()
         if self._x_fd is not None:
             loop.remove_reader(self._x_fd)
@@ -489,7 +504,7 @@ class SessionHost:
         d = self.d
         if d is None or self.stopping.is_set():
             return
-        notified = False
+        notified = moved = False
         handled = 0
         try:
             while d.pending_events():
@@ -509,11 +524,15 @@ class SessionHost:
                     self._on_cursor_change()
                 elif e.type == X.MappingNotify:
                     self.input.reload_keymap()
+                elif getattr(e, "evtype", None) == xinput.RawMotion:
+                    moved = True
                 elif self.clipboard is not None:
                     self.clipboard.handle_event(e)
         except (xerror.ConnectionClosedError, OSError) as exc:
             self.request_stop(f"X connection lost: {exc}")
             return
+        if moved and self.groups:
+            self._schedule_pointer_read()
         if notified:
             self._damage_pending = True
             if self.groups:
@@ -542,6 +561,7 @@ class SessionHost:
     def _add_damage(self, damaged: list[rects.Rect]) -> None:
         if not self.groups:
             return
+        self._wake_idle_tick()
         if self.attached:
             self.fb.refresh(rects.merge(damaged, self.fb.width, self.fb.height))
         now = time.monotonic()
@@ -662,31 +682,56 @@ class SessionHost:
                 sub.sent_seq += 1
                 sub.conn.send(messages.Frame.from_encoder(sub.stream, sub.sent_seq, frame.fields, frame.payload))
 
+    def _schedule_pointer_read(self, delay: float | None = None) -> None:
+        if self._pointer_handle is not None or self.stopping.is_set():
+            return
+        if delay is None:
+            delay = max(0.0, self._last_pointer_read + 1.0 / POINTER_HZ - time.monotonic())
+        self._pointer_handle = asyncio.get_running_loop().call_later(delay, self._read_pointer)
+
+    def _read_pointer(self) -> None:
+        self._pointer_handle = None
+        self._last_pointer_read = time.monotonic()
+        try:
+            p = self.d.screen().root.query_pointer()
+        except (xerror.ConnectionClosedError, OSError):
+            return
+        if (p.root_x, p.root_y) != self.pointer:
+            self.pointer = (p.root_x, p.root_y)
+            self._broadcast(messages.Pointer(p.root_x, p.root_y), subscribers_only=True)
+        self._after_x_request()
+
+    def _wake_idle_tick(self) -> None:
+        self._last_activity = time.monotonic()
+        if self._viewer_task is None and self.groups and not self.stopping.is_set():
+            self._viewer_task = asyncio.create_task(self._viewer_tick())
+
     async def _viewer_tick(self) -> None:
-        """Pointer polling and encoders' idle work; runs only while somebody subscribes,
-        so a session nobody watches costs nothing."""
-        ticks = 0
+        """The encoders' idle work (lossless touch-up of areas that stopped changing), every
+        IDLE_TICK while the screen changed in the last IDLE_LINGER seconds or touch-ups are
+        still being sent; then it ends until the next change, so a desktop whose screen is
+        still costs nothing even with viewers attached. Without XInput2 it polls the pointer."""
         while self.groups and not self.stopping.is_set():
-            await asyncio.sleep(1.0 / POINTER_HZ)
-            ticks += 1
-            try:
-                p = self.d.screen().root.query_pointer()
-            except (xerror.ConnectionClosedError, OSError):
-                return
-            if (p.root_x, p.root_y) != self.pointer:
-                self.pointer = (p.root_x, p.root_y)
-                self._broadcast(messages.Pointer(p.root_x, p.root_y), subscribers_only=True)
-            self._after_x_request()
-            if ticks % max(1, round(IDLE_TICK * POINTER_HZ)) == 0:
-                self._idle_work(time.monotonic())
+            await asyncio.sleep(IDLE_TICK)
+            now = time.monotonic()
+            if not self._xi2:
+                self._read_pointer()
+            if self._idle_work(now):
+                self._last_activity = now
+            elif self._xi2 and now - self._last_activity > IDLE_LINGER:
+                break
         self._viewer_task = None
 
-    def _idle_work(self, now: float) -> None:
+    def _idle_work(self, now: float) -> bool:
+        """Give each encoder its idle call; True if any sent something."""
+        sent = False
         for group in list(self.groups.values()):
             if group.wants_idle and not group.pending:
                 ready = [s for s in group.subscribers if s.ready and not s.needs_full]
                 if ready and (frames := group.encoder.idle(self.fb.screen(), now)):
                     self._send_frames(ready, frames)
+                    sent = True
+        return sent
 
     def subscribe(self, conn: Connection, fmt: str, options: dict[str, Any], window: int) -> Subscription:
         if fmt not in ENCODERS:
@@ -706,8 +751,8 @@ class SessionHost:
             self.cursor = self._read_cursor()
             self._after_x_request()
         self._schedule_pump(0)
-        if self._viewer_task is None:
-            self._viewer_task = asyncio.create_task(self._viewer_tick())
+        self._schedule_pointer_read(0)
+        self._wake_idle_tick()
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -864,6 +909,7 @@ class SessionHost:
         if sub is not None and sub.acked_seq < request.seq <= sub.sent_seq:
             sub.acked_seq = request.seq
             self._schedule_pump()
+            self._wake_idle_tick()  # a touch-up may have waited for this subscriber
 
     async def _on_keyframe(self, conn: Connection, request: messages.Keyframe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)

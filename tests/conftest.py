@@ -51,7 +51,9 @@ def desktop_user(name: str = "host"):
     if name not in _DESKTOP_USERS:
         low, high = (int(v) for v in os.environ["WRD_UID_RANGE"].split("-"))
         home_root = unix.prepare_home_root(Path(os.environ["WRD_HOME_ROOT"]))
-        account = f"{os.environ['WRD_ACCOUNT_PREFIX']}{name}"
+        # The run's own suffix: runs on one machine at once (a developer's beside CI) never
+        # share an account name.
+        account = f"{os.environ['WRD_ACCOUNT_PREFIX']}{name}-{_RUN_DIR.name[-6:].replace('_', '0').lower()}"
         with unix.account_lock():
             uid = unix.lowest_free_uid(low=low, high=high, reserved=set())
             uid, gid = unix.create_system_account(name=account, uid=uid, home=home_root / account,
