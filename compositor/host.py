@@ -55,6 +55,7 @@ IDLE_TICK = 0.1
 # How long the idle tick (encoders' lossless touch-up) runs on after the screen last changed
 # or a touch-up was last sent; longer than any encoder's settle time.
 IDLE_LINGER = 5.0
+POINTER_CHECK = 1.0  # seconds between pointer checks of a still screen (warps make no raw event)
 STALL_SECONDS = 0.25
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
@@ -707,19 +708,19 @@ class SessionHost:
             self._viewer_task = asyncio.create_task(self._viewer_tick())
 
     async def _viewer_tick(self) -> None:
-        """The encoders' idle work (lossless touch-up of areas that stopped changing), every
-        IDLE_TICK while the screen changed in the last IDLE_LINGER seconds or touch-ups are
-        still being sent; then it ends until the next change, so a desktop whose screen is
-        still costs nothing even with viewers attached. Without XInput2 it polls the pointer."""
+        """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
+        stopped changing) every IDLE_TICK for IDLE_LINGER seconds after the screen changed or
+        a touch-up was sent, else once a second. Pointer moves by devices (XTEST input
+        included) come as XInput2 raw events at once; a pointer check at least once a second
+        catches a program warping the pointer, which makes no such event."""
         while self.groups and not self.stopping.is_set():
-            await asyncio.sleep(IDLE_TICK)
+            still = self._xi2 and time.monotonic() - self._last_activity > IDLE_LINGER
+            await asyncio.sleep(POINTER_CHECK if still else IDLE_TICK)
             now = time.monotonic()
-            if not self._xi2:
+            if not self._xi2 or now - self._last_pointer_read >= POINTER_CHECK:
                 self._read_pointer()
             if self._idle_work(now):
                 self._last_activity = now
-            elif self._xi2 and now - self._last_activity > IDLE_LINGER:
-                break
         self._viewer_task = None
 
     def _idle_work(self, now: float) -> bool:
