@@ -23,6 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from bench_session import memory_kib  # noqa: E402
 
 
 def configure(workdir: Path, wayland: bool) -> None:
@@ -41,16 +44,6 @@ def configure(workdir: Path, wayland: bool) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-
-
-def pss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def kind_of(pid: int) -> str:
@@ -118,7 +111,7 @@ def main() -> None:
             groups.append(group)
             totals: dict[str, int] = defaultdict(int)
             for pid in pids:
-                totals[kind_of(pid)] += pss_kib(pid)
+                totals[kind_of(pid)] += memory_kib(pid)[0]
             for kind, kib in totals.items():
                 by_kind[kind].append(kib)
             per_desktop.append(sum(totals.values()))

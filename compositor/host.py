@@ -42,7 +42,7 @@ from compositor.display import DisplayError, Xvfb, start_xvfb
 from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, options_key
 from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
 from compositor.input import InputError, InputSink
-from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError
+from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
 
 log = logging.getLogger("compositor.host")
@@ -133,17 +133,27 @@ class Connection:
         self.closed = False
 
     def send(self, message: messages.HostMessage, *, request_id: Any = messages.NO_ID) -> None:
+        if self._writable():
+            self.writer.write(messages.pack(message, request_id=request_id))
+
+    def send_frame(self, header: dict[str, Any], payload: bytes, stream: int, seq: int) -> None:
+        """A frame whose header was encoded once for every subscriber (``Frame.encode``): only
+        this subscriber's stream and sequence number are its own."""
+        if self._writable():
+            self.writer.write(encode_message({**header, "stream": stream, "seq": seq}, payload))
+
+    def _writable(self) -> bool:
         if self.closed:
-            return
+            return False
         transport = self.writer.transport
         if transport.is_closing():
             self.closed = True
-            return
+            return False
         if transport.get_write_buffer_size() > MAX_SEND_BUFFER:
             log.warning("closing a control connection that stopped reading session=%s", self.host.cfg.session)
             self.close()
-            return
-        self.writer.write(messages.pack(message, request_id=request_id))
+            return False
+        return True
 
     def reply(self, request_id: Any, reply: messages.Reply | messages.ErrorReply) -> None:
         """Answer a request: the reply repeats its id (null when it had none)."""
@@ -327,9 +337,8 @@ class SessionHost:
             log.warning("dbus-daemon not installed: the session has no D-Bus session=%s", self.cfg.session)
             return
         address = f"unix:path={self.runtime / 'bus'}"
-        env = {k: v for k, v in self.session_env().items() if k != "DBUS_SESSION_BUS_ADDRESS"}
         self.dbus = processes.spawn([binary, "--session", "--nofork", "--nopidfile", "--nosyslog",
-                                     f"--address={address}", "--print-address=1"], env, self.runtime,
+                                     f"--address={address}", "--print-address=1"], self.session_env(), self.runtime,
                                     stdout=subprocess.PIPE, stderr=None)
         self.dbus_address = address
 
@@ -679,9 +688,11 @@ class SessionHost:
 
     def _send_frames(self, subs: list[Subscription], frames) -> None:
         for frame in frames:
+            # Typed and encoded once per frame; each subscriber gets its own stream and seq.
+            header, payload = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
             for sub in subs:
                 sub.sent_seq += 1
-                sub.conn.send(messages.Frame.from_encoder(sub.stream, sub.sent_seq, frame.fields, frame.payload))
+                sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
 
     def _schedule_pointer_read(self, delay: float | None = None) -> None:
         if self._pointer_handle is not None or self.stopping.is_set():

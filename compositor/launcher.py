@@ -119,9 +119,9 @@ def launch_host(
     record = sandbox.read_record(runtime_dir) or {}
     return LaunchedHost(
         pid=report["pid"], display=report["display"], runtime_dir=runtime_dir,
-        socket_path=sandbox.socket_path(runtime_dir) if record else runtime_dir / "host.sock",
+        socket_path=sandbox.socket_path(runtime_dir),
         width=report["width"], height=report["height"], wayland_display=report.get("wayland_display"),
-        uid=report.get("uid", os.getuid()), user=record.get("user", ""), home=report.get("home", ""),
+        uid=report["uid"], user=record.get("user", ""), home=report["home"],
         containment=record.get("containment", "none"), private_tmp=bool(record.get("private_tmp")),
     )
 

@@ -23,7 +23,7 @@ import dataclasses
 import enum
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -110,6 +110,9 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+T = TypeVar("T")
+
+
 class _Fields:
     """Checked reads of one header's (or input event's) fields; errors name where and which."""
 
@@ -149,8 +152,6 @@ class _Fields:
             raise RemoteProtocolError(f"{self.where}: {key} {value} out of range: a size must be positive")
         return min(value, MAX_DIMENSION)
 
-    def optional_integer(self, key: str, lo: int, hi: int) -> int | None:
-        return None if self.header.get(key) is None else self.integer(key, lo, hi)
 
     def number(self, key: str, limit: float, default: Any = _MISSING) -> float:
         value = self._get(key, default)
@@ -160,8 +161,6 @@ class _Fields:
             raise RemoteProtocolError(f"{self.where}: {key} {_show(value)} out of range ±{limit:g}")
         return float(value)
 
-    def optional_number(self, key: str, limit: float) -> float | None:
-        return None if self.header.get(key) is None else self.number(key, limit)
 
     def boolean(self, key: str, default: Any = _MISSING) -> bool:
         value = self._get(key, default)
@@ -169,8 +168,6 @@ class _Fields:
             raise self.fail(key, "true or false", value)
         return value
 
-    def optional_boolean(self, key: str) -> bool | None:
-        return None if self.header.get(key) is None else self.boolean(key)
 
     def string(self, key: str, max_len: int = MAX_STRING, default: Any = _MISSING) -> str:
         value = self._get(key, default)
@@ -182,8 +179,10 @@ class _Fields:
             raise self.fail(key, "Unicode text (it has a lone surrogate)", value)
         return value
 
-    def optional_string(self, key: str, max_len: int = MAX_STRING) -> str | None:
-        return None if self.header.get(key) is None else self.string(key, max_len)
+
+    def optional(self, read: Callable[..., T], key: str, *args: Any) -> T | None:
+        """``read(key, *args)`` (one of the readers above), or None when the field is absent or null."""
+        return None if self.header.get(key) is None else read(key, *args)
 
     def selection(self, key: str = "selection") -> Selection:
         value = self._get(key, Selection.CLIPBOARD)
@@ -364,10 +363,10 @@ class StatusReply(Reply):
             session=f.string("session"), display=f.string("display"),
             width=f.integer("width", 1, MAX_DIMENSION), height=f.integer("height", 1, MAX_DIMENSION),
             max_width=f.integer("max_width", 1, MAX_DIMENSION), max_height=f.integer("max_height", 1, MAX_DIMENSION),
-            pid=f.integer("pid", 1, MAX_ID), xvfb_pid=f.optional_integer("xvfb_pid", 1, MAX_ID),
-            runtime_dir=f.string("runtime_dir"), wayland_display=f.optional_string("wayland_display"),
+            pid=f.integer("pid", 1, MAX_ID), xvfb_pid=f.optional(f.integer, "xvfb_pid", 1, MAX_ID),
+            runtime_dir=f.string("runtime_dir"), wayland_display=f.optional(f.string, "wayland_display"),
             subscribers=f.integer("subscribers", 0, MAX_ID), encoders=tuple(encoders),
-            last_input=f.optional_number("last_input", 1e12), started_at=f.number("started_at", 1e12),
+            last_input=f.optional(f.number, "last_input", 1e12), started_at=f.number("started_at", 1e12),
             attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
         )
 
@@ -399,7 +398,8 @@ class ClipboardGetReply(Reply):
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
-        return cls(_Fields(cls.describe(), header).optional_string("text", MAX_CLIPBOARD_TEXT))
+        f = _Fields(cls.describe(), header)
+        return cls(f.optional(f.string, "text", MAX_CLIPBOARD_TEXT))
 
 
 @dataclass(frozen=True)
@@ -681,15 +681,19 @@ class Subscribe(Request[SubscribeReply]):
         return {"op": self.op.value, "format": self.format, "options": dict(self.options), "window": self.window}, b""
 
 
-@dataclass(frozen=True)
-class Unsubscribe(Request[Ok]):
-    op = Op.UNSUBSCRIBE
-    reply = Ok
-    stream: int
+class _StreamOnly:
+    """A request whose one field is the ``stream`` it is about."""
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         return cls(_Fields(cls.describe(), header).integer("stream", 1, MAX_ID))
+
+
+@dataclass(frozen=True)
+class Unsubscribe(_StreamOnly, Request[Ok]):
+    op = Op.UNSUBSCRIBE
+    reply = Ok
+    stream: int
 
 
 @dataclass(frozen=True)
@@ -708,16 +712,12 @@ class Ack(Request[None]):
 
 
 @dataclass(frozen=True)
-class Keyframe(Request[None]):
+class Keyframe(_StreamOnly, Request[None]):
     """The next frame of ``stream`` is a full/key frame; no reply."""
 
     op = Op.KEYFRAME
     reply = None
     stream: int
-
-    @classmethod
-    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
-        return cls(_Fields(cls.describe(), header).integer("stream", 1, MAX_ID))
 
 
 @dataclass(frozen=True)
@@ -809,9 +809,10 @@ class Frame(Push):
             coded = (value[0], value[1])
         return cls(
             stream=f.integer("stream", 1, MAX_ID), seq=f.integer("seq", 1, MAX_ID),
-            codec=f.optional_string("codec", 32), key=f.optional_boolean("key"),
-            width=f.optional_integer("width", 1, MAX_DIMENSION), height=f.optional_integer("height", 1, MAX_DIMENSION),
-            coded=coded, rects=_rects(f), touchup=f.optional_boolean("touchup"), payload=bytes(payload),
+            codec=f.optional(f.string, "codec", 32), key=f.optional(f.boolean, "key"),
+            width=f.optional(f.integer, "width", 1, MAX_DIMENSION),
+            height=f.optional(f.integer, "height", 1, MAX_DIMENSION),
+            coded=coded, rects=_rects(f), touchup=f.optional(f.boolean, "touchup"), payload=bytes(payload),
         )
 
     def encode(self) -> tuple[dict[str, Any], bytes]:
@@ -874,7 +875,7 @@ class ClipboardChanged(Push):
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.selection(), f.optional_string("text", MAX_CLIPBOARD_TEXT))
+        return cls(f.selection(), f.optional(f.string, "text", MAX_CLIPBOARD_TEXT))
 
 
 @dataclass(frozen=True)

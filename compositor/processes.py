@@ -61,7 +61,9 @@ def end(proc: subprocess.Popen, timeout: float = 3.0) -> None:
     _signal_group(proc.pid, signal.SIGKILL)  # whatever of the group outlived its leader
 
 
-def pids_with_token(token: str) -> list[int]:
+def pids_with_token(token: str, *, uid: int | None = None) -> list[int]:
+    """Processes carrying ``token``; with ``uid``, only those running as that uid (a token is
+    in a user's hands: a privileged caller must not be aimed at anyone else's processes)."""
     needle = f"{TOKEN_ENV}={token}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -71,9 +73,20 @@ def pids_with_token(token: str) -> list[int]:
             environ = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if needle in environ.split(b"\0"):
+        if needle in environ.split(b"\0") and (uid is None or uid_of(int(entry.name)) == uid):
             found.append(int(entry.name))
     return found
+
+
+def uid_of(pid: int) -> int | None:
+    """The real uid ``pid`` runs as (None when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -84,8 +97,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def end_all(children: Iterable[subprocess.Popen], token: str, timeout: float = 3.0) -> None:
-    """End our children's process groups, then every straggler carrying ``token``."""
+def end_all(children: Iterable[subprocess.Popen], token: str, timeout: float = 3.0, *,
+            uid: int | None = None) -> None:
+    """End our children's process groups, then every straggler carrying ``token`` (running
+    as ``uid``, when given)."""
     children = list(children)
     for proc in children:
         if proc.poll() is None:
@@ -102,7 +117,7 @@ def end_all(children: Iterable[subprocess.Popen], token: str, timeout: float = 3
             proc.kill()
             proc.wait()
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        stragglers = [pid for pid in pids_with_token(token) if _alive(pid)]
+        stragglers = [pid for pid in pids_with_token(token, uid=uid) if _alive(pid)]
         if not stragglers:
             return
         log.info("ending session stragglers pids=%s signal=%s", stragglers, sig.name)

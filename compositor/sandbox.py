@@ -41,7 +41,6 @@ import os
 import pwd
 import resource
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -50,7 +49,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from compositor import cgroups, linux
+from compositor import cgroups, linux, processes
 from compositor.display import LOCK_DIR, X11_UNIX_DIR, claim_display, release_claim
 
 log = logging.getLogger("compositor.sandbox")
@@ -141,7 +140,7 @@ def cgroup_relpath(runtime_dir: Path) -> str:
 
 
 def read_record(runtime_dir: Path) -> dict | None:
-    """The control record of a desktop (written by the privileged side only)."""
+    """The control record of a desktop: root-owned, the one file the privileged clean-up trusts."""
     try:
         return json.loads(record_path(runtime_dir).read_text())
     except (OSError, ValueError):
@@ -341,13 +340,6 @@ def _check_reachable() -> None:
                                "/usr/bin/python3 (as `make` does)")
 
 
-def _set_oom_score_adj(value: int) -> None:
-    try:
-        Path("/proc/self/oom_score_adj").write_text(str(value))
-    except OSError as exc:
-        log.info("oom_score_adj not set: %s", exc)
-
-
 def start(spec: SandboxSpec) -> list[str]:
     """Set the desktop up and drop to its user; return the session host's arguments.
 
@@ -411,7 +403,7 @@ def start(spec: SandboxSpec) -> list[str]:
                 record.update(display=None, private_tmp=False)
                 _write_record(runtime_dir, record, gid)
         if os.geteuid() == 0:
-            _set_oom_score_adj(HOST_OOM_SCORE_ADJ)
+            processes.set_oom_score_adj(os.getpid(), HOST_OOM_SCORE_ADJ)
         _drop_privileges(spec.user, gid)
         _check_reachable()
         try:
@@ -457,42 +449,18 @@ def _write_record(runtime_dir: Path, record: dict, gid: int | None) -> None:
 # -- the privileged end -------------------------------------------------------------------
 
 
-def _pid_uid(pid: int) -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("Uid:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def end_processes(runtime_dir: Path, timeout: float = 5.0) -> bool:
+def end_processes(runtime_dir: Path, timeout: float = 5.0) -> None:
     """End every process of a desktop: its cgroup's, or else those carrying its token (and
     only if they run as the desktop's uid, so a forged token cannot aim us at anyone else)."""
-    from compositor import processes
-
     record = read_record(runtime_dir)
     if record is None:
-        return True
+        return
     if record.get("cgroup"):
         group = cgroups.for_session(record["cgroup"])
-        return group.kill_all(timeout) if group.exists() else True
-    token, uid = record.get("token"), record.get("uid")
-    if not token:
-        return True
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = [p for p in processes.pids_with_token(token) if processes.pid_alive(p) and _pid_uid(p) == uid]
-        if not pids:
-            return True
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.1)
-    return False
+        if group.exists():
+            group.kill_all(timeout)
+    elif record.get("token"):
+        processes.end_all([], record["token"], timeout, uid=record.get("uid"))
 
 
 def cleanup(runtime_dir: Path) -> None:

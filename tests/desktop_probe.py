@@ -70,7 +70,7 @@ def main():
     for name, argv in spec.get("run", {}).items():
         checks[f"run {name}"] = attempt(lambda a=argv: run(a))
     for name, path in spec.get("write", {}).items():
-        checks[f"write {name}"] = attempt(lambda p=path: open(p, "w").write("written by " + str(os.getuid())))
+        checks[f"write {name}"] = attempt(lambda p=path: open(p, "w").write(f"uid {os.getuid()}"))
     for name, path in spec.get("exists", {}).items():
         checks[f"exists {name}"] = {"outcome": "ok", "value": os.path.exists(path)}
     tmp = out + ".tmp"

@@ -306,15 +306,8 @@ def test_a_fork_bomb_stops_at_the_pids_limit_and_stop_ends_it(start):
 
 
 def processes_of_uid(uid: int) -> list[int]:
-    found = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            line = next(x for x in status.read_text().splitlines() if x.startswith("Uid:"))
-        except (OSError, StopIteration):
-            continue
-        if int(line.split()[1]) == uid and processes.pid_alive(int(status.parent.name)):
-            found.append(int(status.parent.name))
-    return found
+    pids = (int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return [pid for pid in pids if processes.uid_of(pid) == uid and processes.pid_alive(pid)]
 
 
 def _leftovers(session: DesktopSession) -> list[str]:
