@@ -22,4 +22,4 @@ COPY . .
 
 # Session hosts detach from the worker; tini reaps them when they end.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["python", "-m", "daphne", "-b", "0.0.0.0", "-p", "8000", "webconsole.asgi:application"]
+CMD ["python", "-m", "webconsole.core.daphne_server", "-b", "0.0.0.0", "-p", "8000", "webconsole.asgi:application"]

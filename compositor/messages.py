@@ -215,16 +215,18 @@ def _unicode(text: str) -> bool:
 
 
 def _rects(f: _Fields, key: str = "rects") -> tuple[tuple[int, ...], ...]:
-    """``[[x, y, w, h], …]``, or ``[[x, y, w, h, nbytes], …]`` for image frames."""
+    """``[[x, y, w, h], …]``, ``[[x, y, w, h, nbytes], …]`` for image frames, or
+    ``[[x, y, w, h, sx, sy], …]`` for copies."""
     if f.header.get(key) is None:
         return ()
     rects = []
     for rect in f.list(key, MAX_RECTS):
-        if not (isinstance(rect, list) and len(rect) in (4, 5)
+        if not (isinstance(rect, list) and len(rect) in (4, 5, 6)
                 and all(isinstance(v, int) and not isinstance(v, bool) for v in rect)
-                and all(0 <= v <= MAX_DIMENSION for v in rect[:4])
+                and all(0 <= v <= MAX_DIMENSION for v in (rect if len(rect) == 6 else rect[:4]))
                 and all(0 <= v <= MAX_ID for v in rect[4:])):
-            raise f.fail(key, f"a list of [x, y, w, h] or [x, y, w, h, nbytes] in 0..{MAX_DIMENSION}", rect)
+            raise f.fail(key, f"a list of [x, y, w, h], [x, y, w, h, nbytes] or [x, y, w, h, sx, sy] "
+                              f"in 0..{MAX_DIMENSION}", rect)
         rects.append(tuple(rect))
     return tuple(rects)
 

@@ -35,6 +35,7 @@ SUSPEND_FRAME_ACKNOWLEDGEMENT = 0xFFFFFFFF
 class Cmd(enum.IntEnum):
     WIRE_TO_SURFACE_1 = 0x0001
     SOLID_FILL = 0x0004
+    SURFACE_TO_SURFACE = 0x0005
     CREATE_SURFACE = 0x0009
     DELETE_SURFACE = 0x000A
     START_FRAME = 0x000B
@@ -308,6 +309,30 @@ def wire_to_surface_1(surface_id: int, codec: Codec, rect: tuple[int, int, int, 
     w.u32(len(data))
     w.write(data)
     return _with_header(Cmd.WIRE_TO_SURFACE_1, w.getvalue())
+
+
+def surface_to_surface(surface_id: int, source: tuple[int, int, int, int],
+                       destinations: list[tuple[int, int]]) -> bytes:
+    """[2.2.2.6] copy ``source`` (left, top, right, bottom; right/bottom exclusive) of a surface to
+    each destination point (its new top-left) on the same surface. The client copies as if
+    through a temporary buffer, so source and destination may overlap (a scroll)."""
+    left, top, right, bottom = source
+    if not (0 <= left < right <= 0xFFFF and 0 <= top < bottom <= 0xFFFF):
+        raise LocalProtocolError(f"RDPGFX source rectangle {source} is empty or out of range")
+    if not 1 <= len(destinations) <= 0xFFFF:
+        raise LocalProtocolError(f"RDPGFX surface-to-surface needs 1..65535 destinations, not {len(destinations)}")
+    w = Writer()
+    w.u16(surface_id)
+    w.u16(surface_id)
+    for v in source:
+        w.u16(v)
+    w.u16(len(destinations))
+    for x, y in destinations:
+        if not (0 <= x <= 0xFFFF and 0 <= y <= 0xFFFF):
+            raise LocalProtocolError(f"RDPGFX destination point {x},{y} out of range")
+        w.u16(x)
+        w.u16(y)
+    return _with_header(Cmd.SURFACE_TO_SURFACE, w.getvalue())
 
 
 def avc420_bitmap(rects: list[tuple[int, int, int, int]], qp: int, stream: bytes) -> bytes:

@@ -125,12 +125,13 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 # ---- graphics pipeline commands ----------------------------------------------------------
 
 # The session host's H.264 for RDP: planes padded to 16 by the encoder (AVC420 crops by region
-# rectangles, not by the SPS), whole pictures (no lossless small-damage frames: the decoder's
-# picture must stay complete), touch-ups of settled areas as Planar (encoded by the host, once
-# for every client), and full-range BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes
-# (clients ignore the VUI).
-GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small": 0, "touchup": "planar",
-                                       "colour": "bt709-full"}
+# rectangles, not by the SPS); typing-sized damage, and larger damage Planar codes small (a
+# solid flip, a plain panel), as lossless Planar frames drawn over the surface (AVC420 only
+# ever updates its own region rectangles), like the touch-ups of settled areas; scrolling as
+# SurfaceToSurface copies; all encoded by the host once for every client; and full-range
+# BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
+GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small_codec": "planar", "small": 512 * 512,
+                                       "copy": True, "touchup": "planar", "colour": "bt709-full"}
 LOGIN_TIMEOUT = 120.0  # seconds the login form waits for a user
 LOGIN_ATTEMPTS = 3  # wrong passwords in the form before the connection is closed
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
@@ -153,7 +154,8 @@ def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int
 def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:
     """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
     becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
-    touch-up's Planar images become one Planar command each. Nothing is encoded here."""
+    touch-up's Planar images become one Planar command each; a copy (scrolling) becomes one
+    SurfaceToSurface command per rectangle. Nothing is encoded here."""
     codec = frame.codec
     rects = frame.rects
     if codec == "h264":
@@ -166,6 +168,15 @@ def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int,
             return []
         bitmap = gfx.avc420_bitmap(regions, GFX_QP, frame.payload)
         return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
+    if codec == "copy":
+        commands = []
+        for rect in rects:
+            if len(rect) != 6:
+                raise ValueError(f"copy rectangle {rect} has no source")
+            x, y, w, h, sx, sy = rect
+            if max(x, sx) + w <= width and max(y, sy) + h <= height and w > 0 and h > 0:
+                commands.append(gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)]))
+        return commands
     if codec == "planar":
         payload = memoryview(frame.payload)
         offset, commands = 0, []

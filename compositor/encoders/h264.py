@@ -16,13 +16,17 @@ from the decoded picture (all of it for a keyframe; drawing only these keeps los
 intact).
 Payload: one Annex-B access unit. Touch-up frames (``codec: "webp"``) share the stream.
 
-Small damage (at most ``small`` pixels, default 32768: typing, a blinking cursor) is sent as a
-WebP lossless frame instead of an H.264 frame: cheaper to encode and decode, and exact. This is
-safe because a browser only ever draws an H.264 frame's own ``rects``, which are always
-converted and encoded fresh; RDP front ends that draw whole pictures set ``small=0``.
+Small damage (at most ``small`` pixels, default 32768: typing, a blinking cursor), and larger
+damage up to ``flat`` pixels (default 262144) whose content is text or flat UI
+(``lossless.flat``: few colour changes along its rows), is sent as a lossless frame instead of
+an H.264 frame: cheaper to encode and decode, smaller, and exact. ``small_codec`` picks its
+codec: ``"auto"`` (browsers: ``prle`` or ``webp``) or ``"planar"`` (RDP's graphics pipeline).
+This is safe because a front end only ever draws an H.264 frame's own ``rects`` (the browser
+from the decoded picture, RDP AVC420 by its region rectangles), and those are always converted
+and encoded fresh: the picture the decoder holds may be stale where lossless frames drew.
 
 Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``
-(``"sps"``/``"explicit"``), ``small`` (pixels), ``lossless``, ``settle``, ``touchup``
+(``"sps"``/``"explicit"``), ``small`` and ``flat`` (pixels), ``small_codec``, ``lossless``, ``settle``, ``touchup``
 (``"webp"``/``"planar"``: the touch-up frames' codec), ``colour`` (``"bt601"``: limited range,
 for browsers; ``"bt709-full"``: what RDP AVC420 decoders assume).
 """
@@ -38,8 +42,9 @@ import numpy as np
 
 from compositor.encoders import EncodedFrame, Encoder, Rect, register
 from compositor.encoders.colour import MATRICES, best_converter, even_rect
-from compositor.encoders.lossless import DEFAULT_SMALL, TouchUp, small_update
+from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_SMALL, TouchUp, small_update
 from compositor.encoders.regions import clip
+from compositor.encoders.scroll import ScrollDetector, copy_frame
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +87,11 @@ class H264Encoder(Encoder):
         self.converter = best_converter(self.colour)
         self.touchup = TouchUp(width, height, options)
         self.small = int(options.get("small", DEFAULT_SMALL))
+        self.flat = int(options.get("flat", DEFAULT_FLAT))
+        self.scroll = ScrollDetector(width, height) if options.get("copy") else None
+        self.small_codec = options.get("small_codec", "auto")
+        if self.small_codec not in ("auto", "planar"):
+            raise ValueError(f"h264 option small_codec must be 'auto' or 'planar', not {self.small_codec!r}")
         self._context: av.VideoCodecContext | None = None
         self._open(width, height)
 
@@ -147,17 +157,31 @@ class H264Encoder(Encoder):
         key = full or self._need_key
         visible = [c for r in rects if (c := clip(r, self.width, self.height)) is not None]
         if key:
+            if self.scroll is not None:
+                self.scroll.sent(screen, [], full=True)
             self._convert(screen, [(0, 0, self.width, self.height)])
             visible = [(0, 0, self.width, self.height)]
-        elif not visible:
-            return []
-        elif (small := small_update(screen, visible, self.width, self.height, self.small)) is not None:
+            return self._encode_picture(visible, key=True)
+        frames: list[EncodedFrame] = []
+        if self.scroll is not None and visible:
+            copies, rest = self.scroll.find(screen, visible)
+            self.scroll.sent(screen, visible)  # after this update, as the viewers have it
+            visible = rest
+            if copies:
+                frames.append(copy_frame(copies))
+                self.touchup.copied(copies)
+        if not visible:
+            return frames
+        if (small := small_update(screen, visible, self.width, self.height, self.small,
+                                  codec=self.small_codec, flat_limit=self.flat)) is not None:
             # Lossless and final: the I420 planes and the decoder's picture stay stale there,
             # which is harmless because only each H.264 frame's own rects are ever drawn, and
             # those are always converted fresh.
-            return [small]
-        else:
-            self._convert(screen, visible)
+            return [*frames, small]
+        self._convert(screen, visible)
+        return frames + self._encode_picture(visible, key=False)
+
+    def _encode_picture(self, visible: list[Rect], *, key: bool) -> list[EncodedFrame]:
         frame = av.VideoFrame(self.coded_width, self.coded_height, "yuv420p")
         for plane, src in zip(frame.planes, (self._y, self._u, self._v), strict=True):
             dst = np.frombuffer(plane, dtype=np.uint8).reshape(-1, plane.line_size)

@@ -25,6 +25,16 @@ DEFAULT_SMALL = 32 * 1024  # pixels
 # by a browser (putImageData), skipping the 5–10 ms of an asynchronous image decode; falls back
 # to WebP when a rectangle has more than 256 colours (docs/encoders.md).
 DEFAULT_RAW = 4096  # pixels
+# Text-like damage up to this many pixels goes lossless too (a 1080p screen of text is 2 Mpx:
+# whole-screen changes stay with the video codec, whose cost does not grow with the content).
+DEFAULT_FLAT = 512 * 512
+# Colour changes per pixel along rows below which an area counts as text or flat UI (``flat``):
+# a terminal's text lines have about 0.1-0.3, an empty area 0, photos and gradients close to 1.
+FLAT_DENSITY = 0.3
+# Planar is kept for areas past ``DEFAULT_RAW`` only while it codes them in at most this much:
+# a solid flip or a plain panel, yes (~0.01 B/pixel); text, no (~0.7 B/pixel, where H.264's
+# P-frame is ~0.05).
+PLANAR_MAX_BYTES_PER_PIXEL = 0.125
 
 
 def palette_rle(block: np.ndarray) -> bytes | None:
@@ -79,26 +89,64 @@ def image_frame(codec: str, width: int | None, height: int | None, rects: list[R
     return EncodedFrame(fields, b"".join(images))
 
 
-def small_update(screen: np.ndarray, rects: list[Rect], width: int, height: int,
-                 limit: int, raw_limit: int = DEFAULT_RAW) -> EncodedFrame | None:
-    """A lossless frame for ``rects`` if their total area is at most ``limit`` pixels, else None.
+def flat(block: np.ndarray, density: float = FLAT_DENSITY) -> bool:
+    """Whether ``block`` looks like text or flat UI rather than a picture: at most ``density``
+    colour changes per pixel along its rows. Such content is smaller and exact losslessly; a
+    photo or gradient changes colour at almost every pixel. Sampled on every other row, so a
+    1080p screen is judged in about 2 ms."""
+    rows = np.ascontiguousarray(block[::2]).view(np.uint32)[..., 0]
+    if rows.shape[1] < 2 or rows.size == 0:
+        return True
+    changes = np.count_nonzero(rows[:, 1:] != rows[:, :-1])
+    return changes <= density * rows.size
 
-    At most ``raw_limit`` pixels: ``prle`` (``palette_rle``); otherwise, or with too many
-    colours, ``webp``. Both have the image-frame shape (``rects`` with byte counts).
+
+def encode_images(codec: str, screen: np.ndarray, rects: list[Rect]) -> list[bytes]:
+    """One lossless image per rectangle: ``webp``, or ``planar`` (RDP's codec, top-down
+    scanlines: what the graphics pipeline's Wire To Surface draws)."""
+    if codec == "planar":
+        from rdpfront.codecs.planar import encode_planar  # its scanlines go bottom-up
+
+        return [encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1])) for x, y, w, h in rects]
+    return [webp_lossless(screen, r) for r in rects]
+
+
+def small_update(screen: np.ndarray, rects: list[Rect], width: int, height: int,
+                 limit: int, raw_limit: int = DEFAULT_RAW, *, codec: str = "auto",
+                 flat_limit: int = 0) -> EncodedFrame | None:
+    """A lossless frame for ``rects``, or None to leave them to the lossy codec.
+
+    ``codec="auto"`` (browsers): when their total area is at most ``limit`` pixels, or at most
+    ``flat_limit`` pixels of text-like content (``flat``): ``prle`` (``palette_rle``) up to
+    ``raw_limit`` pixels, otherwise, or with too many colours, ``webp``.
+    ``codec="planar"`` (RDP): up to ``raw_limit`` pixels always; up to ``limit`` pixels when the
+    content is flat and Planar's run-length coding makes it small (``PLANAR_MAX_BYTES_PER_PIXEL``):
+    a solid or mostly plain area, yes; a paragraph of text, which Planar barely compresses, no.
+    All have the image-frame shape (``rects`` with byte counts).
     """
     from compositor.encoders.regions import merge
 
-    if not rects or limit <= 0:
+    if not rects or (limit <= 0 and flat_limit <= 0):
         return None
     area = sum(w * h for _, _, w, h in rects)
-    if area > limit:
+    if area > max(limit, flat_limit):
         return None
     merged = merge(rects, slack=256)
+    blocks = [screen[y:y + h, x:x + w] for x, y, w, h in merged]
+    if codec == "planar":
+        if area > raw_limit and (area > limit or not all(flat(b) for b in blocks)):
+            return None
+        images = encode_images("planar", screen, merged)
+        if area > raw_limit and sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
+            return None
+        return image_frame("planar", None, None, merged, images)
+    if area > limit and not all(flat(b) for b in blocks):
+        return None
     if sum(w * h for _, _, w, h in merged) <= raw_limit:
-        encoded = [palette_rle(screen[y:y + h, x:x + w]) for x, y, w, h in merged]
+        encoded = [palette_rle(b) for b in blocks]
         if all(e is not None for e in encoded):
             return image_frame("prle", None, None, merged, encoded)  # type: ignore[arg-type]
-    return image_frame("webp", None, None, merged, [webp_lossless(screen, r) for r in merged])
+    return image_frame("webp", None, None, merged, encode_images("webp", screen, merged))
 
 
 class TouchUp:
@@ -122,18 +170,19 @@ class TouchUp:
         if self.enabled:
             self.map.damage(rects)
 
+    def copied(self, copies) -> None:
+        """Viewers moved pixels (``scroll.Copy``): lossy areas stay lossy where they went."""
+        if self.enabled:
+            for copy in copies:
+                self.map.copied(copy.source, copy.dest)
+
     def frames(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
         if not self.enabled:
             return []
         rects = self.map.due(now, budget=self.budget)
         if not rects:
             return []
-        if self.codec == "planar":
-            from rdpfront.codecs.planar import encode_planar  # RDP's codec; its scanlines go bottom-up
-
-            images = [encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1])) for x, y, w, h in rects]
-        else:
-            images = [webp_lossless(screen, r) for r in rects]
+        images = encode_images(self.codec, screen, rects)
         self.map.clean(rects)
         frame = image_frame(self.codec, None, None, rects, images)
         frame.fields["touchup"] = True

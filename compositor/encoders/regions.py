@@ -98,6 +98,13 @@ class TouchUpMap:
                 self.lossy[r0:r1, c0:c1] = False
                 self.quiet_since[r0:r1, c0:c1] = np.nan
 
+    def copied(self, source: Rect, dest: Rect) -> None:
+        """Pixels moved from ``source`` to ``dest`` on the viewers' screens: lossy ones stay lossy."""
+        t = self.tile
+        x, y, w, h = source
+        if self.lossy[y // t:-(-(y + h) // t), x // t:-(-(x + w) // t)].any():
+            self.damage([dest])
+
     def due(self, now: float, *, budget: int) -> list[Rect]:
         fresh = self.lossy & np.isnan(self.quiet_since)
         self.quiet_since[fresh] = now

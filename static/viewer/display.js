@@ -82,6 +82,7 @@ export class Display {
       if (header.codec === "h264") this.videoFrame(entry, payload);
       else if (header.codec === "jpeg" || header.codec === "webp") this.imageFrame(entry, payload);
       else if (header.codec === "prle") this.rleFrame(entry, payload);
+      else if (header.codec === "copy") this.copyFrame(entry);
       else this.skip(entry); // an unknown codec: ack and move on
     } catch (e) {
       console.warn("wrd: frame failed", e);
@@ -128,6 +129,19 @@ export class Display {
         if (cw > 0 && ch > 0) ctx.drawImage(frame, x, y, cw, ch, x, y, cw, ch);
       }
       frame.close();
+    };
+    entry.ready = true;
+    this.flush();
+  }
+
+  copyFrame(entry) {
+    // Scrolling: move pixels already on the canvas ([x, y, w, h, sx, sy]: from sx,sy to x,y).
+    // A canvas drawn onto itself reads its pixels as they were before the call, so the source
+    // may overlap the destination.
+    entry.draw = () => {
+      for (const [x, y, w, h, sx, sy] of entry.header.rects) {
+        if (w > 0 && h > 0) this.ctx.drawImage(this.canvas, sx, sy, w, h, x, y, w, h);
+      }
     };
     entry.ready = true;
     this.flush();

@@ -8,7 +8,7 @@ import pytest
 from rdpfront import cliprdr, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, decode, encode
-from rdpfront.errors import RemoteProtocolError
+from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate, Fragmentation, Reassembler, UpdateCode, fragment_update
 from rdpfront.gcc import ChannelDef, ClientNetworkData, ServerCoreData, ServerGccBlocks, ServerNetworkData
 from rdpfront.input import (
@@ -305,3 +305,29 @@ def test_gfx_segmented_data_multipart() -> None:
     assert gfx.unsegment(wrapped) == big
     with pytest.raises(RemoteProtocolError, match="compressed"):
         gfx.unsegment(H("e0" "24" "00"))
+
+
+def test_gfx_surface_to_surface() -> None:
+    """[MS-RDPEGFX 2.2.2.6] header (cmdId 5), source and destination surface, source RECT16
+    (right/bottom exclusive), destination point count, points."""
+    data = gfx.surface_to_surface(1, (3, 45, 723, 513), [(3, 3)])
+    assert data == H("0500" "0000" "1a000000" "0100" "0100" "0300" "2d00" "d302" "0102" "0100" "0300" "0300")
+    (pdu,) = gfx.split_server(data)
+    assert pdu.cmd == gfx.Cmd.SURFACE_TO_SURFACE
+    with pytest.raises(LocalProtocolError):
+        gfx.surface_to_surface(1, (10, 10, 10, 20), [(0, 0)])
+    with pytest.raises(LocalProtocolError):
+        gfx.surface_to_surface(1, (0, 0, 10, 10), [])
+
+
+def test_host_copy_frame_becomes_surface_to_surface() -> None:
+    from compositor import messages
+    from rdpfront.server import gfx_commands_for_host_frame
+
+    frame = messages.Frame(stream=1, seq=1, codec="copy", rects=((3, 3, 720, 468, 3, 45),))
+    (command,) = gfx_commands_for_host_frame(frame, 7, 1024, 768)
+    assert command == gfx.surface_to_surface(7, (3, 45, 723, 513), [(3, 3)])
+    off_screen = messages.Frame(stream=1, seq=2, codec="copy", rects=((3, 3, 720, 468, 3, 400),))
+    assert gfx_commands_for_host_frame(off_screen, 7, 1024, 768) == []  # source runs past the surface
+    with pytest.raises(ValueError):
+        gfx_commands_for_host_frame(messages.Frame(stream=1, seq=3, codec="copy", rects=((0, 0, 5, 5),)), 7, 64, 64)

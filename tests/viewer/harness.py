@@ -173,7 +173,7 @@ DesktopSession.objects.filter(pk={desktop_id}).update(state={state!r})
         self.port = free_port()
         log_file = open(self.workdir / "daphne.log", "ab")
         self.proc = subprocess.Popen(
-            [str(Path(PYTHON).parent / "daphne"), "-b", "127.0.0.1", "-p", str(self.port),
+            [PYTHON, "-m", "webconsole.core.daphne_server", "-b", "127.0.0.1", "-p", str(self.port),
              "webconsole.asgi:application"],
             cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True,

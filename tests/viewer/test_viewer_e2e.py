@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import subprocess
 import time
 from pathlib import Path
 
@@ -649,4 +650,28 @@ def test_fullscreen_locks_the_keyboard_and_ctrl_w_reaches_the_desktop(browser, s
         page.wait_for_function("document.getElementById('wrd-viewer').dataset.keyboardLock === 'off'",
                                timeout=5000)
     finally:
+        close_page(page)
+
+
+SCROLLER = "for i in $(seq 1 300); do echo \"line $i of a scrolling terminal: $(seq -s ' ' $i $((i + 12)))\"; sleep 0.004; done; sleep 30"
+
+
+def test_scrolling_terminal_is_copied_and_ends_pixel_exact(browser, stack):
+    """A terminal printing lines: the viewer moves what it already shows (copy frames) and
+    draws only the new rows; once it stops the canvas equals the session's screen exactly."""
+    host = stack["host"]
+    page = open_viewer(browser, stack)
+    proc = subprocess.Popen(["xterm", "-geometry", "80x24+300+200", "-e", "sh", "-c", SCROLLER],
+                            env=host.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        page.wait_for_function("(wrdViewer.display.stats.byCodec.copy || 0) >= 10", timeout=20000, polling=100)
+        time.sleep(2.5)  # the loop ends; the last rows settle
+        settle(page)
+        session, shown = host.screenshot(), canvas_rgb(page)
+        assert np.array_equal(session, shown), f"{np.count_nonzero((session != shown).any(axis=2))} pixels differ"
+        codecs = page.evaluate("wrdViewer.display.stats.byCodec")
+        assert codecs.get("copy", 0) >= 10 and codecs.get("h264", 0) <= codecs["copy"], codecs
+    finally:
+        proc.kill()
+        proc.wait()
         close_page(page)

@@ -51,7 +51,8 @@ MAX_OUTBOX_MESSAGES = 64
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024
 WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
 TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
-FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"h264": {}, "jpeg": {}}  # shared by every viewer
+# Shared by every viewer (one encoder per desktop); the viewer draws copies (scrolling).
+FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"h264": {"copy": True}, "jpeg": {}}
 CLOSE_STATUS = {401: CloseCode.UNAUTHENTICATED, 403: CloseCode.FORBIDDEN, 404: CloseCode.NOT_FOUND}
 
 

@@ -17,7 +17,7 @@ def _decode(decoder, frame) -> list[np.ndarray]:
 def test_keyframe_then_damage_decodes_close_to_input(terminal_screen, psnr, size):
     w, h = size
     screen = np.ascontiguousarray(terminal_screen[:h, :w])
-    enc = ENCODERS["h264"](w, h, {"small": 0})
+    enc = ENCODERS["h264"](w, h, {"small": 0, "flat": 0})
     assert enc.stateful
     dec = av.CodecContext.create("h264", "r")
     (key,) = enc.encode(screen, [], full=True)
@@ -144,12 +144,20 @@ def test_small_damage_is_lossless_and_mixes_with_video(terminal_screen, psnr, de
     assert small.fields["codec"] == "prle" and len(small.payload) < 200
     paint(small)
     assert np.array_equal(canvas[100:115, 40:48], screen[100:115, 40:48, :3])
-    screen[200:500, 100:700] = (30, 200, 90, 0)  # a big change goes through H.264
+    # A big picture-like change (a grey ramp: a new shade every two or three pixels) goes
+    # through H.264.
+    screen[200:500, 100:700, :3] = (np.arange(600) * 255 // 600).astype(np.uint8)[None, :, None]
     (big,) = enc.encode(screen, [(100, 200, 600, 300)], full=False)
     assert big.fields["codec"] == "h264"
     paint(big)
     assert np.array_equal(canvas[100:115, 40:48], screen[100:115, 40:48, :3])  # not overdrawn
     assert psnr(canvas, screen[:, :, :3]) > 35
+    # A big flat change (a plain panel) stays lossless, and exact.
+    screen[50:350, 150:750] = (30, 200, 90, 0)
+    (panel,) = enc.encode(screen, [(150, 50, 600, 300)], full=False)
+    assert panel.fields["codec"] == "webp"
+    paint(panel)
+    assert np.array_equal(canvas[50:350, 150:750], screen[50:350, 150:750, :3])
 
 
 def test_rate_control_constant_quantiser_by_default_and_crf_on_request(terminal_screen, psnr):
@@ -177,7 +185,7 @@ def test_rdp_options_planar_touchups_and_bt709_full_range(terminal_screen):
     from rdpfront.codecs.planar import decode_planar
 
     enc = ENCODERS["h264"](640, 480, {"settle": 0.2, "touchup": "planar", "colour": "bt709-full",
-                                      "pad": "explicit", "small": 0})
+                                      "pad": "explicit", "small": 0, "flat": 0})
     screen = np.ascontiguousarray(terminal_screen[:480, :640])
     (key,) = enc.encode(screen, [], full=True)
     dec = av.CodecContext.create("h264", "r")

@@ -94,8 +94,8 @@ class Command(BaseCommand):
         if redis["socket"] and redis["socket"].startswith(str(env.VAR_DIR)):
             self._start_redis(Path(redis["socket"]))
         self._wait_redis()
-        self._spawn("daphne", [py, "-m", "daphne", "-b", env.HTTP_HOST, "-p", str(env.HTTP_PORT),
-                               "webconsole.asgi:application"])
+        self._spawn("daphne", [py, "-m", "webconsole.core.daphne_server", "-b", env.HTTP_HOST,
+                               "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
         queues = f"wrd,wrd.node.{settings.WRD_NODE}"
         self._spawn("celery-worker", [py, "-m", "celery", "-A", "webconsole", "worker", "-Q", queues,
                                       "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",

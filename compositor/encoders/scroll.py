@@ -1,0 +1,149 @@
+"""Scrolling found in damage and sent as a copy: a terminal printing lines, a page moving.
+
+When a damaged area holds what was a few rows further down (or up) the last time it was sent,
+the front end can move those pixels itself (RDP: a graphics pipeline SurfaceToSurface; the
+browser: a canvas self-copy) and only the rows it did not have are encoded. A scrolling
+terminal then costs one copy and a line or two of text per frame instead of a picture of the
+whole terminal.
+
+``ScrollDetector`` keeps a copy of the screen as last sent (only the damaged rectangles are
+copied on each update) and compares row hashes of a damaged rectangle with the same columns
+of that copy: the vertical shift most rows agree on is checked pixel by pixel over the longest
+run of agreeing rows, and accepted when that band is tall enough to be worth a copy.
+
+Frame header: ``codec: "copy"``, ``rects``: ``[[x, y, w, h, sx, sy], …]``: draw the ``w`` x
+``h`` pixels at ``sx, sy`` at ``x, y``, as the screen was before this frame (the source may
+overlap the destination). No payload.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from compositor.encoders import EncodedFrame
+from compositor.rects import Rect
+
+MIN_ROWS = 16  # a band shorter than this is cheaper to encode than to copy and re-check
+MIN_WIDTH = 64
+MIN_AREA = 64 * 64
+_WEIGHTS = np.random.default_rng(0x5C0).integers(1, 2**63, size=8192, dtype=np.uint64) | np.uint64(1)
+
+
+@dataclass(frozen=True)
+class Copy:
+    """Move ``w`` x ``h`` pixels from ``sx, sy`` to ``x, y``."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    sx: int
+    sy: int
+
+    @property
+    def dest(self) -> Rect:
+        return (self.x, self.y, self.w, self.h)
+
+    @property
+    def source(self) -> Rect:
+        return (self.sx, self.sy, self.w, self.h)
+
+
+def row_hashes(block: np.ndarray) -> np.ndarray:
+    """One 64-bit hash per row of an (h, w, 4) BGRX block (equal rows, equal hashes)."""
+    pixels = block.view(np.uint32)[..., 0] & np.uint32(0x00FFFFFF)
+    width = pixels.shape[1]
+    if width > len(_WEIGHTS):
+        pixels = pixels[:, :len(_WEIGHTS)]  # wider than 8192: the exact check still decides
+        width = len(_WEIGHTS)
+    return (pixels.astype(np.uint64) * _WEIGHTS[:width]).sum(axis=1, dtype=np.uint64)
+
+
+def find_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int] | None:
+    """``(dy, start, end)``: rows ``start:end`` of ``after`` equal rows ``start+dy:end+dy`` of
+    ``before`` (same columns), the tallest such band for the shift most rows agree on; None
+    when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``)."""
+    height = after.shape[0]
+    if height < MIN_ROWS * 2:
+        return None
+    old, new = row_hashes(before), row_hashes(after)
+    # Rows that occur once in ``before`` say unambiguously where they went (blank rows do not).
+    values, first, counts = np.unique(old, return_index=True, return_counts=True)
+    unique_old, where_old = values[counts == 1], first[counts == 1]
+    if len(unique_old) == 0:
+        return None
+    pos = np.minimum(np.searchsorted(unique_old, new), len(unique_old) - 1)
+    found = unique_old[pos] == new
+    shifts = where_old[pos[found]] - np.flatnonzero(found)
+    shifts = shifts[shifts != 0]
+    if len(shifts) < 3:
+        return None
+    candidates, votes = np.unique(shifts, return_counts=True)
+    dy = int(candidates[np.argmax(votes)])
+    rows = np.arange(max(0, -dy), min(height, height - dy))
+    if len(rows) < MIN_ROWS:
+        return None
+    agree = new[rows] == old[rows + dy]
+    # The longest run of agreeing rows.
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], agree.view(np.int8), [0]))))
+    starts, ends = edges[::2], edges[1::2]
+    if len(starts) == 0:
+        return None
+    best = int(np.argmax(ends - starts))
+    start, end = int(rows[starts[best]]), int(rows[ends[best] - 1]) + 1
+    if end - start < MIN_ROWS:
+        return None
+    if not np.array_equal(after[start:end], before[start + dy:end + dy]):
+        return None  # a hash collision: no copy rather than a wrong one
+    return dy, start, end
+
+
+class ScrollDetector:
+    """Finds copies in damage against the screen as last encoded; see the module docstring."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self._sent: np.ndarray | None = None
+
+    def resize(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self._sent = None
+
+    def find(self, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
+        """Copies that rebuild part of ``rects`` from the screen as last sent, and the
+        rectangles left to encode. Call ``sent`` after encoding."""
+        if self._sent is None:
+            return [], rects
+        copies: list[Copy] = []
+        rest: list[Rect] = []
+        for rect in rects:
+            x, y, w, h = rect
+            if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA:
+                rest.append(rect)
+                continue
+            shift = find_shift(self._sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
+            if shift is None:
+                rest.append(rect)
+                continue
+            dy, start, end = shift
+            copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
+            if start > 0:
+                rest.append((x, y, w, start))
+            if end < h:
+                rest.append((x, y + end, w, h - end))
+        return copies, rest
+
+    def sent(self, screen: np.ndarray, rects: list[Rect], *, full: bool = False) -> None:
+        """The screen as the front ends now have it: ``rects`` (or all of it) updated."""
+        h, w = min(screen.shape[0], self.height), min(screen.shape[1], self.width)
+        if self._sent is None or full or self._sent.shape[:2] != (h, w):
+            self._sent = np.array(screen[:h, :w])
+            return
+        for x, y, rw, rh in rects:
+            self._sent[y:y + rh, x:x + rw] = screen[y:y + rh, x:x + rw]
+
+
+def copy_frame(copies: list[Copy]) -> EncodedFrame:
+    return EncodedFrame({"codec": "copy", "rects": [[c.x, c.y, c.w, c.h, c.sx, c.sy] for c in copies]})

@@ -1,0 +1,124 @@
+"""Scrolling found in damage: copies that rebuild the screen exactly, and none where nothing moved."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compositor.encoders import ENCODERS, load_builtin_encoders
+from compositor.encoders.scroll import MIN_ROWS, ScrollDetector, find_shift
+
+load_builtin_encoders()
+
+
+def text_screen(width: int, height: int, lines: list[int], *, line_height: int = 13, seed: int = 0) -> np.ndarray:
+    """A terminal-like screen: each text line a row of glyph-like blocks chosen by its number."""
+    screen = np.zeros((height, width, 4), np.uint8)
+    for row, number in enumerate(lines):
+        rng = np.random.default_rng(abs(number) * 7919 + seed)
+        glyphs = rng.integers(0, 2, size=(line_height - 3, width // 3), dtype=np.uint8) * 220
+        y = row * line_height
+        if y + line_height > height:
+            break
+        screen[y + 1:y + line_height - 2, : glyphs.shape[1] * 3, :3] = np.repeat(glyphs, 3, axis=1)[..., None]
+    return screen
+
+
+def apply_copy(canvas: np.ndarray, rect: list[int]) -> None:
+    x, y, w, h, sx, sy = rect
+    canvas[y:y + h, x:x + w] = canvas[sy:sy + h, sx:sx + w].copy()
+
+
+def test_lines_scrolled_up_are_one_copy_and_the_new_lines_the_rest():
+    before = text_screen(400, 260, list(range(20)))
+    after = text_screen(400, 260, list(range(3, 23)))  # three new lines at the bottom
+    detector = ScrollDetector(400, 260)
+    detector.sent(before, [], full=True)
+    copies, rest = detector.find(after, [(0, 0, 400, 260)])
+    assert len(copies) == 1
+    c = copies[0]
+    assert (c.x, c.w, c.sx) == (0, 400, 0)
+    assert c.sy - c.y == 39  # three 13-pixel lines
+    assert c.h >= 260 - 39 - 13
+    assert all(r[1] >= c.y + c.h or r[1] + r[3] <= c.y for r in rest)  # the rest is outside the copy
+    canvas = before.copy()
+    apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
+    for x, y, w, h in rest:
+        canvas[y:y + h, x:x + w] = after[y:y + h, x:x + w]
+    assert np.array_equal(canvas, after)
+
+
+def test_scrolling_down_is_found_too():
+    before = text_screen(300, 200, list(range(10, 25)))
+    after = text_screen(300, 200, list(range(8, 23)))  # two lines inserted at the top
+    shift = find_shift(before, after)
+    assert shift is not None
+    dy, start, end = shift
+    assert dy == -26 and end - start >= MIN_ROWS
+    assert np.array_equal(after[start:end], before[start + dy:end + dy])
+
+
+def test_no_copy_when_nothing_moved_or_content_is_new():
+    a = text_screen(300, 200, list(range(15)))
+    assert find_shift(a, a) is None  # unchanged rows: nothing moved
+    b = text_screen(300, 200, list(range(100, 115)))
+    assert find_shift(a, b) is None
+    blank = np.zeros((200, 300, 4), np.uint8)
+    assert find_shift(blank, blank) is None  # every row alike: no unambiguous shift
+
+
+def test_small_or_narrow_damage_is_not_searched():
+    detector = ScrollDetector(400, 300)
+    screen = text_screen(400, 300, list(range(20)))
+    detector.sent(screen, [], full=True)
+    rects = [(0, 0, 40, 300), (0, 0, 400, 20)]
+    assert detector.find(text_screen(400, 300, list(range(2, 22))), rects) == ([], rects)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 30), st.integers(-6, 6), st.integers(0, 40), st.integers(1, 60))
+def test_copies_and_rest_always_rebuild_the_screen(first, delta, top, height):
+    """Whatever the shift and the damaged band: copy + the rest's pixels give the new screen."""
+    before = text_screen(240, 220, list(range(first, first + 17)), line_height=13)
+    after = text_screen(240, 220, list(range(first + delta, first + delta + 17)), line_height=13)
+    band = (0, min(top, 219), 240, max(1, min(height * 4, 220 - min(top, 219))))
+    x, y, w, h = band
+    # Only the band changed on the real screen.
+    screen = before.copy()
+    screen[y:y + h, x:x + w] = after[y:y + h, x:x + w]
+    detector = ScrollDetector(240, 220)
+    detector.sent(before, [], full=True)
+    copies, rest = detector.find(screen, [band])
+    canvas = before.copy()
+    for c in copies:
+        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
+    for rx, ry, rw, rh in rest:
+        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
+    assert np.array_equal(canvas, screen)
+
+
+def test_h264_stream_sends_a_copy_then_only_the_new_rows():
+    before = text_screen(640, 480, list(range(36)))
+    after = text_screen(640, 480, list(range(4, 40)))
+    enc = ENCODERS["h264"](640, 480, {"copy": True})
+    (key,) = enc.encode(before, [], full=True)
+    assert key.fields["key"] is True
+    frames = enc.encode(after, [(0, 0, 640, 480)], full=False)
+    assert frames[0].fields["codec"] == "copy" and frames[0].payload == b""
+    (x, y, w, h, sx, sy), = frames[0].fields["rects"]
+    assert sy - y == 52 and w == 640
+    rest = frames[1].fields["rects"]
+    assert sum(r[2] * r[3] for r in rest) <= 640 * (480 - h)  # only what the copy does not cover
+    # Unchanged afterwards: no frame; the same scroll again: found against what was sent.
+    assert enc.encode(after, [], full=False) == []
+    again = enc.encode(text_screen(640, 480, list(range(8, 44))), [(0, 0, 640, 480)], full=False)
+    assert again[0].fields["codec"] == "copy"
+
+
+def test_without_the_option_there_are_no_copies():
+    before = text_screen(640, 480, list(range(36)))
+    enc = ENCODERS["h264"](640, 480, {})
+    enc.encode(before, [], full=True)
+    frames = enc.encode(text_screen(640, 480, list(range(4, 40))), [(0, 0, 640, 480)], full=False)
+    assert all(f.fields["codec"] != "copy" for f in frames)
