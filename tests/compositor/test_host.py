@@ -523,6 +523,7 @@ async def _exercise_hostile(path) -> None:
 
 class _FakeFramebuffer:
     width, height, max_width, max_height = 1024, 768, 1920, 1200
+    capture = "xwd-mmap"
 
 
 class _FakeInput:

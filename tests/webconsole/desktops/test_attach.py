@@ -79,9 +79,11 @@ def display(tmp_path):
             ["xterm", "-T", "key-recorder", "-fa", "Monospace", "-fs", "12", "-geometry", "70x20+40+40",
              "-bg", "white", "-fg", "black", "-e", "sh", "-c", f"exec cat > {typed}"],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-        # No window manager on it: focus the recorder once, as a user at that display would.
-        subprocess.run(["xdotool", "search", "--sync", "--name", "key-recorder", "windowfocus", "--sync"],
-                       env=env, check=True, timeout=20, capture_output=True)
+        # No window manager on it: focus the recorder once it is mapped, as a user at that
+        # display would.
+        wait_until(lambda: subprocess.run(
+            ["xdotool", "search", "--onlyvisible", "--name", "key-recorder", "windowfocus", "--sync"],
+            env=env, timeout=10, capture_output=True).returncode == 0, 20, 0.2, "the key recorder's window")
         xvfb.recorder, xvfb.typed = recorder, typed
         yield xvfb
     finally:
