@@ -129,7 +129,8 @@ async def damage_to_frame(socket_path: Path, display: str, xauthority: str, samp
 
 
 def capture_costs(width: int, height: int) -> tuple[float, float]:
-    """ms for one full-screen copy: mmap of the -fbdir file vs XGetImage (attach mode)."""
+    """ms for one full-screen copy: mmap of the -fbdir file vs XGetImage (the attach-mode fallback;
+    bench_attach_capture.py measures MIT-SHM)."""
     with tempfile.TemporaryDirectory() as tmp:
         xvfb = start_xvfb(width=width, height=height, workdir=Path(tmp))
         try:
@@ -236,7 +237,7 @@ def run(args, root: Path, launch: dict) -> None:
     print("\n== full-screen capture cost, 1920x1080 ==")
     mmap_ms, xget_ms = capture_costs(1920, 1080)
     print(f"  -fbdir mmap copy (Xvfb sessions):      {mmap_ms:6.2f} ms")
-    print(f"  XGetImage via python-xlib (attach mode): {xget_ms:6.2f} ms")
+    print(f"  XGetImage via python-xlib (attach-mode fallback): {xget_ms:6.2f} ms")
 
 
 if __name__ == "__main__":

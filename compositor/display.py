@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +85,47 @@ def write_xauthority(path: Path, number: int) -> str:
         timeout=10,
     )
     return cookie
+
+
+# [host]:number[.screen], as X clients take it from $DISPLAY; "unix" or no host is the local socket.
+DISPLAY_NAME = re.compile(r"(?P<host>[A-Za-z0-9][A-Za-z0-9.-]{0,252})?:(?P<number>\d{1,5})(?:\.(?P<screen>\d{1,2}))?")
+
+
+def canonical_display(name: str) -> str:
+    """``name`` in one spelling per display (``unix:5.0`` and ``:5`` are both ``:5``), or
+    ``DisplayError`` if it is no X display name."""
+    match = DISPLAY_NAME.fullmatch(name.strip())
+    if match is None:
+        raise DisplayError(f"{name!r} is not an X display name (like :5, :5.0 or host:5)")
+    host = "" if match["host"] in (None, "unix") else match["host"]
+    screen = f".{int(match['screen'])}" if match["screen"] and int(match["screen"]) else ""
+    return f"{host}:{int(match['number'])}{screen}"
+
+
+def probe_display(name: str, cookie: bytes, timeout: float = 10.0) -> tuple[int, int]:
+    """Connect to display ``name`` holding nothing but ``cookie`` (xauth entries), as its session
+    host will, and return its screen size; ``DisplayError`` with the reason if it cannot."""
+    fd, path = tempfile.mkstemp(prefix="wrd-probe-", suffix=".xauth")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(cookie)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "XAUTHORITY": path}
+        try:
+            result = subprocess.run(["xdpyinfo", "-display", name], env=env, capture_output=True, text=True,
+                                    timeout=timeout)
+        except FileNotFoundError:
+            raise DisplayError("xdpyinfo is not installed (Debian package x11-utils)") from None
+        except subprocess.TimeoutExpired:
+            raise DisplayError(f"display {name} did not answer within {timeout:.0f} s") from None
+    finally:
+        os.unlink(path)
+    if result.returncode != 0:
+        reason = " ".join(result.stderr.split()) or f"xdpyinfo exited with status {result.returncode}"
+        raise DisplayError(f"cannot open display {name} with its cookie: {reason}")
+    size = re.search(r"dimensions:\s+(\d+)x(\d+) pixels", result.stdout)
+    if size is None:
+        raise DisplayError(f"display {name} reported no screen size")
+    return int(size[1]), int(size[2])
 
 
 def wait_for_display(number: int, proc: subprocess.Popen | None, timeout: float = 15.0) -> None:

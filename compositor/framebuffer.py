@@ -2,19 +2,27 @@
 
 ``XwdFramebuffer`` maps the file Xvfb writes with ``-fbdir`` (XWD format: header, colour
 map, then the live BGRX framebuffer) so the whole screen is a numpy view with no X round
-trip. ``XGetImageFramebuffer`` serves displays we did not start (attach mode): it keeps a
-numpy copy of the screen and refreshes only the damaged rectangles through XGetImage.
-Both give ``screen()``: an (height, width, 4) uint8 BGRX view of the visible area.
+trip. Displays we did not start (attach mode) have no such file: ``ShmFramebuffer`` has the
+X server write the damaged rows into a shared segment (MIT-SHM), and where the server cannot
+share memory with us ``XGetImageFramebuffer`` keeps a numpy copy current through XGetImage
+(``attached_framebuffer`` picks one). All give ``screen()``: an (height, width, 4) uint8 BGRX
+view of the visible area, and name their ``capture`` method (the host's status reports it).
 """
 
 from __future__ import annotations
 
+import logging
 import mmap
 import struct
 from pathlib import Path
 
 import numpy as np
 from Xlib import X
+from Xlib import error as xerror
+
+from compositor import xshm
+
+log = logging.getLogger(__name__)
 
 XWD_FIELDS = (
     "header_size", "file_version", "pixmap_format", "pixmap_depth", "pixmap_width", "pixmap_height",
@@ -43,6 +51,8 @@ def parse_xwd_header(data: bytes) -> dict[str, int]:
 
 class XwdFramebuffer:
     """The live Xvfb framebuffer from its ``-fbdir`` file."""
+
+    capture = "xwd-mmap"
 
     def __init__(self, path: Path) -> None:
         with open(path, "rb") as f:
@@ -79,15 +89,111 @@ class XwdFramebuffer:
             pass  # a numpy view is still alive somewhere; the mapping goes with it
 
 
+def check_screen_format(display) -> None:
+    """Attach mode reads ZPixmap images as BGRX: 24/32-bit depth at 32 bits per pixel."""
+    depth = display.screen().root_depth
+    bpp = next((f.bits_per_pixel for f in display.display.info.pixmap_formats if f.depth == depth), 0)
+    if depth not in (24, 32) or bpp != 32:
+        raise FramebufferError(f"attach mode needs a 24/32-bit screen at 32 bpp, got depth {depth} at {bpp} bpp")
+
+
+def row_bands(rects: list[tuple[int, int, int, int]], height: int, gap: int = 16) -> list[tuple[int, int]]:
+    """The rows ``rects`` touch as (top, bottom) bands within 0..height; bands closer than
+    ``gap`` rows are joined (one request for both costs less than two)."""
+    spans = sorted((max(y, 0), min(y + h, height)) for _, y, w, h in rects if w > 0 and h > 0)
+    bands: list[tuple[int, int]] = []
+    for top, bottom in spans:
+        if bottom <= top:
+            continue
+        if bands and top <= bands[-1][1] + gap:
+            bands[-1] = (bands[-1][0], max(bands[-1][1], bottom))
+        else:
+            bands.append((top, bottom))
+    return bands
+
+
+class ShmFramebuffer:
+    """The screen in a SysV segment the X server writes itself (MIT-SHM ``ShmGetImage``).
+
+    Damaged rows are fetched whole (full-width bands), so the segment always holds the screen
+    as one image of ``width * 4``-byte rows and ``screen()`` is a view of the segment: no copy
+    on our side, one memcpy in the server, one round trip per band."""
+
+    capture = "mit-shm"
+
+    def __init__(self, display, width: int, height: int) -> None:
+        check_screen_format(display)
+        if not xshm.is_local(display):
+            raise xshm.ShmError("the display is not reached through a local socket")
+        self._display = display
+        self._root = display.screen().root
+        self._opcode = xshm.shm_opcode(display)
+        self._segment: xshm.ShmSegment | None = None
+        self._view: np.ndarray | None = None
+        self.max_width, self.max_height = width, height
+        self.width, self.height = width, height
+        self._map(width, height)
+        self.refresh([(0, 0, width, height)])
+
+    def _map(self, width: int, height: int) -> None:
+        """Lay the screen out in the segment as (height, width) rows, growing it when needed."""
+        size = width * height * 4
+        if self._segment is None or self._segment.size < size:
+            self._view = None
+            if self._segment is not None:
+                self._segment.close()
+            self._segment = None
+            self._segment = xshm.ShmSegment(self._display, self._opcode, size, read_only=False)
+        self._view = self._segment.buffer[:size].reshape(height, width, 4)
+
+    def set_visible_size(self, width: int, height: int) -> None:
+        self._map(width, height)
+        self.width, self.height = width, height
+        self.max_width, self.max_height = max(self.max_width, width), max(self.max_height, height)
+        self.refresh([(0, 0, width, height)])
+
+    def screen(self) -> np.ndarray:
+        return self._view
+
+    def refresh(self, rects: list[tuple[int, int, int, int]]) -> None:
+        stride = self.width * 4
+        for top, bottom in row_bands(rects, self.height):
+            try:
+                xshm.ShmGetImage(display=self._display.display, opcode=self._opcode, drawable=self._root,
+                                 x=0, y=top, width=self.width, height=bottom - top, plane_mask=0xFFFFFFFF,
+                                 format=X.ZPixmap, shmseg=self._segment.segment, offset=top * stride)
+            except xerror.BadMatch:
+                return  # the screen shrank under us: its ScreenChangeNotify brings a full refresh
+
+    def close(self) -> None:
+        self._view = None
+        if self._segment is not None:
+            try:
+                self._segment.close()
+            except (xerror.ConnectionClosedError, OSError):
+                pass  # the X connection is gone: the server detached the segment itself
+            self._segment = None
+
+
+def attached_framebuffer(display, width: int, height: int) -> ShmFramebuffer | XGetImageFramebuffer:
+    """The capture of a display we did not start: MIT-SHM where the X server shares memory
+    with us, XGetImage otherwise (a remote display, no MIT-SHM, a server of another account)."""
+    try:
+        return ShmFramebuffer(display, width, height)
+    except xshm.ShmError as exc:
+        log.warning("MIT-SHM capture unavailable, reading the screen with XGetImage: %s", exc)
+        return XGetImageFramebuffer(display, width, height)
+
+
 class XGetImageFramebuffer:
     """A numpy copy of the screen kept current through XGetImage of damaged rectangles."""
+
+    capture = "xgetimage"
 
     def __init__(self, display, width: int, height: int) -> None:
         self._display = display
         self._root = display.screen().root
-        depth = display.screen().root_depth
-        if depth not in (24, 32):
-            raise FramebufferError(f"attach mode needs a 24/32-bit screen, got depth {depth}")
+        check_screen_format(display)
         self.max_width = width
         self.max_height = height
         self._full = np.zeros((height, width, 4), dtype=np.uint8)

@@ -40,7 +40,7 @@ from compositor import messages, processes, rects, xregion
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.display import DisplayError, Xvfb, start_xvfb
 from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, options_key
-from compositor.framebuffer import XGetImageFramebuffer, XwdFramebuffer
+from compositor.framebuffer import ShmFramebuffer, XGetImageFramebuffer, XwdFramebuffer, attached_framebuffer
 from compositor.input import InputError, InputSink
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
@@ -76,6 +76,7 @@ class HostConfig:
     max_fps: int = 60
     attach_display: str | None = None
     attach_xauthority: str | None = None
+    attach_xauthority_fd: int | None = None  # the display's cookie (xauth entries) to read once
     first_display: int = 20
     display_number: int | None = None  # exactly this display (claimed by the sandbox)
     xvfb_binary: str = "Xvfb"
@@ -177,7 +178,7 @@ class SessionHost:
         self.display_name = cfg.attach_display or ""
         self.xauthority = cfg.attach_xauthority or ""
         self.d: xdisplay.Display | None = None
-        self.fb: XwdFramebuffer | XGetImageFramebuffer | None = None
+        self.fb: XwdFramebuffer | ShmFramebuffer | XGetImageFramebuffer | None = None
         self.input: InputSink | None = None
         self.clipboard: Clipboard | None = None
         self.leader: subprocess.Popen | None = None
@@ -245,8 +246,12 @@ class SessionHost:
     async def start(self) -> None:
         self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.chmod(self.runtime, 0o700)
-        self._start_dbus()
-        if not self.attached:
+        # An attached display is somebody's running session: it gets no Xvfb, bus, compositor
+        # or session programs of ours, only what the front ends ask for (exec).
+        if self.attached:
+            self._take_attach_cookie()
+        else:
+            self._start_dbus()
             width = min(max(self.cfg.max_width, self.cfg.width), 8192)
             height = min(max(self.cfg.max_height, self.cfg.height), 8192)
             first = self.cfg.display_number or self.cfg.first_display
@@ -263,10 +268,11 @@ class SessionHost:
         self._setup_x()
         if not self.attached and (self.cfg.width, self.cfg.height) != (self.fb.max_width, self.fb.max_height):
             await self.resize(self.cfg.width, self.cfg.height)
-        await self._wait_dbus()
-        if self.cfg.wayland:
-            self._listen_wayland()
-        self._start_leader()
+        if not self.attached:
+            await self._wait_dbus()
+            if self.cfg.wayland:
+                self._listen_wayland()
+            self._start_leader()
         if self.cfg.listen_fd is not None:
             sock = socket.socket(fileno=self.cfg.listen_fd)
             self._server = await asyncio.start_unix_server(self._serve, sock=sock)
@@ -283,6 +289,19 @@ class SessionHost:
         self._timers.append(asyncio.create_task(self._supervise()))
         log.info("session host ready session=%s display=%s size=%dx%d", self.cfg.session,
                  self.display_name, self.fb.width, self.fb.height)
+
+    def _take_attach_cookie(self) -> None:
+        """The attached display's cookie, handed over on a descriptor by whoever could read the
+        owner's authority file: kept in our runtime directory, readable by us alone."""
+        if self.cfg.attach_xauthority_fd is None:
+            return
+        with os.fdopen(self.cfg.attach_xauthority_fd, "rb") as f:
+            entries = f.read()
+        path = self.runtime / "Xauthority"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(entries)
+        self.xauthority = str(path)
 
     def _setup_x(self) -> None:
         d = self.d
@@ -302,7 +321,7 @@ class SessionHost:
             self.fb = XwdFramebuffer(self.xvfb.framebuffer_path)
             self.fb.set_visible_size(geometry.width, geometry.height)
         else:
-            self.fb = XGetImageFramebuffer(d, geometry.width, geometry.height)
+            self.fb = attached_framebuffer(d, geometry.width, geometry.height)
         # NonEmpty + Subtract into a region: one event and one round trip per frame, however
         # fast clients draw (raw rectangles would be an event per drawing request).
         self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
@@ -779,6 +798,8 @@ class SessionHost:
     # -- operations -----------------------------------------------------------------------
 
     async def resize(self, width: int, height: int) -> tuple[int, int]:
+        if self.attached:  # somebody's real display: its size is not the viewers' to change
+            return self.fb.width, self.fb.height
         width = max(MIN_SIZE, min(int(width), self.fb.max_width))
         height = max(MIN_SIZE, min(int(height), self.fb.max_height))
         if (width, height) != (self.fb.width, self.fb.height):
@@ -800,7 +821,7 @@ class SessionHost:
             "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers)}
                          for g in self.groups.values()],
             "last_input": self.input.last_input, "started_at": self.started_at,
-            "attached": self.attached, "uid": os.getuid(), "home": self.home,
+            "attached": self.attached, "uid": os.getuid(), "home": self.home, "capture": self.fb.capture,
         }
 
     def screenshot_png(self) -> bytes:
@@ -992,6 +1013,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--xvfb", default="Xvfb", help="the Xvfb binary (WRD_XVFB)")
     p.add_argument("--attach", metavar="DISPLAY", help="serve an existing X display instead of starting Xvfb")
     p.add_argument("--attach-xauthority", default=os.environ.get("XAUTHORITY", ""))
+    p.add_argument("--attach-xauthority-fd", type=int,
+                   help="read the attached display's cookie (xauth entries) from this descriptor")
     p.add_argument("--log-file", type=Path)
     p.add_argument("--ready-fd", type=int, help="write one JSON line here when ready (or failed)")
     p.add_argument("--daemonize", action="store_true", help="detach from the parent (double fork)")
@@ -1000,7 +1023,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
         runtime_dir=a.runtime_dir.absolute(), session=a.session, width=a.width, height=a.height,
         max_width=a.max_width, max_height=a.max_height, startup=a.startup, wayland=not a.no_wayland,
         max_fps=a.max_fps, first_display=a.first_display, attach_display=a.attach,
-        attach_xauthority=a.attach_xauthority if a.attach else None, xvfb_binary=a.xvfb,
+        attach_xauthority=a.attach_xauthority if a.attach else None,
+        attach_xauthority_fd=a.attach_xauthority_fd if a.attach else None, xvfb_binary=a.xvfb,
         display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home,
         extra_env=dict(item.split("=", 1) for item in a.env if "=" in item),
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,7 @@ def launch_host(
     wayland: bool = True,
     attach: str | None = None,
     attach_xauthority: str | None = None,
+    attach_cookie: bytes | None = None,
     log_file: Path | None = None,
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
@@ -67,16 +69,25 @@ def launch_host(
     """Start the host of one desktop as ``user`` (None: as ourselves) within ``limits``.
 
     ``env`` is where the caller's settings are read from (``LANG``, ``WRD_XVFB``); the desktop's
-    environment is built from an allow-list (sandbox.user_environment) plus ``extra_env``."""
+    environment is built from an allow-list (sandbox.user_environment) plus ``extra_env``.
+
+    ``attach`` serves that existing display instead of starting Xvfb. Its cookie is either a
+    file the desktop's account can read (``attach_xauthority``) or, when only we can read the
+    authority file, its entries for the display (``attach_cookie``, see ``read_display_cookie``):
+    those reach the host on a pipe, never through a file the account could read beforehand."""
     host_args = ["--session", session, "--runtime-dir", str(runtime_dir), "--width", str(width),
                  "--height", str(height), "--max-width", str(max_width), "--max-height", str(max_height)]
     if startup:
         host_args += ["--startup", startup]
     if not wayland:
         host_args.append("--no-wayland")
+    cookie_fd = None
     if attach:
         host_args += ["--attach", attach]
-        if attach_xauthority:
+        if attach_cookie is not None:
+            cookie_fd = _cookie_pipe(attach_cookie)
+            host_args += ["--attach-xauthority-fd", str(cookie_fd)]
+        elif attach_xauthority:
             host_args += ["--attach-xauthority", attach_xauthority]
     launcher_env = dict(os.environ if env is None else env)
     if xvfb := launcher_env.get("WRD_XVFB"):
@@ -92,7 +103,8 @@ def launch_host(
     )
     try:
         first = subprocess.Popen([sys.executable, "-m", "compositor.sandbox", spec.to_json()],
-                                 pass_fds=[write_fd], env=sandbox.launch_environment(user, spec.extra_env, spec.lang),
+                                 pass_fds=[fd for fd in (write_fd, cookie_fd) if fd is not None],
+                                 env=sandbox.launch_environment(user, spec.extra_env, spec.lang),
                                  cwd=PROJECT_ROOT,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
@@ -100,6 +112,9 @@ def launch_host(
         os.close(read_fd)
         os.close(write_fd)
         raise LaunchError(f"cannot start the session host: {exc}") from None
+    finally:
+        if cookie_fd is not None:
+            os.close(cookie_fd)  # the host holds its own copy now
     os.close(write_fd)
     try:
         first.wait(timeout)  # the intermediate process exits right after forking the host
@@ -124,6 +139,35 @@ def launch_host(
         uid=report["uid"], user=record.get("user", ""), home=report["home"],
         containment=record.get("containment", "none"), private_tmp=bool(record.get("private_tmp")),
     )
+
+
+def _cookie_pipe(entries: bytes) -> int:
+    """A pipe holding ``entries``, closed for writing: its read end, to hand to the host."""
+    if len(entries) > 65536:  # more than a pipe holds with no reader yet
+        raise LaunchError("the display's authority entries are too large")
+    read_fd, write_fd = os.pipe()
+    try:
+        os.write(write_fd, entries)
+    except OSError:
+        os.close(read_fd)
+        raise
+    finally:
+        os.close(write_fd)
+    return read_fd
+
+
+def read_display_cookie(xauthority: Path, display: str) -> bytes:
+    """The entries of ``xauthority`` for ``display``, in the file's own format (``xauth
+    extract``): what a client of that display needs, and none of the file's other entries.
+    Raises ``LaunchError`` when there are none."""
+    xauth = shutil.which("xauth")
+    if xauth is None:
+        raise LaunchError("xauth is not installed (Debian package xauth)")
+    result = subprocess.run([xauth, "-q", "-i", "-f", str(xauthority), "extract", "-", display],
+                            capture_output=True, timeout=10)
+    if result.returncode != 0 or not result.stdout:
+        raise LaunchError(f"{xauthority} holds no cookie for display {display}")
+    return result.stdout
 
 
 def stop_host(runtime_dir: Path, pid: int | None, timeout: float = 10.0) -> None:

@@ -353,6 +353,7 @@ class StatusReply(Reply):
     attached: bool
     uid: int
     home: str
+    capture: str = ""  # how frames are read: xwd-mmap, mit-shm or xgetimage (empty: not said)
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -370,6 +371,7 @@ class StatusReply(Reply):
             subscribers=f.integer("subscribers", 0, MAX_ID), encoders=tuple(encoders),
             last_input=f.optional(f.number, "last_input", 1e12), started_at=f.number("started_at", 1e12),
             attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
+            capture=f.string("capture", 32, default=""),
         )
 
 

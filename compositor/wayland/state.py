@@ -23,8 +23,8 @@ from compositor.rects import Rect
 from compositor.wayland import pywayland_fixes
 from compositor.wayland.pywayland_fixes import address, make_global
 from compositor.wayland.surface import Surface
-from compositor.wayland.xshm import ShmUploader
 from compositor.wayland.xwindow import XWindow
+from compositor.xshm import ShmUploader
 
 log = logging.getLogger("compositor.wayland")
 

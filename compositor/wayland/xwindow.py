@@ -10,7 +10,7 @@ from Xlib import X, Xatom
 
 from compositor.rects import Rect, clip
 from compositor.wayland.surface import Surface
-from compositor.wayland.xshm import ShmUploader
+from compositor.xshm import ShmUploader
 
 if TYPE_CHECKING:
     from compositor.wayland.state import Server

@@ -18,7 +18,7 @@ from Xlib import X
 
 from compositor import cgroups, messages, processes, sandbox
 from compositor.client import BlockingHostClient, HostClient, HostError
-from compositor.launcher import LaunchError
+from compositor.launcher import LaunchError, read_display_cookie
 from compositor.protocol import HostProtocol, encode_message
 from tests.compositor.helpers import (
     Subscriber,
@@ -367,23 +367,51 @@ def test_host_ends_the_session_when_a_vital_child_dies(victim):
 
 
 def test_attach_mode_serves_an_existing_display_and_leaves_it_running(xvfb, tmp_path):
+    """The display and its authority file belong to the test (root); the host runs as a desktop
+    account that cannot read that file: it gets the display's cookie on a pipe."""
     env = dict(os.environ, **xvfb.env())
     subprocess.run(["xsetroot", "-solid", "#3366cc"], env=env, check=True)
-    # The display and its cookie belong to the test (root): the host serves it as root too.
-    h = start_host(800, 600, attach=xvfb.name, attach_xauthority=str(xvfb.xauthority),
-                   startup="exec sleep 3600", user=None)
+    h = start_host(800, 600, attach=xvfb.name, attach_cookie=read_display_cookie(xvfb.xauthority, xvfb.name))
     try:
         assert h.display == xvfb.name
+        status = request(h, "status")
+        assert status.get("attached") and status.get("xvfb_pid") is None
+        assert status.get("capture") == "mit-shm"  # the server (root) shares memory with the account
+        # Nothing of ours runs on somebody else's display: no bus, no compositor, no programs.
+        token = json.loads((h.runtime_dir / "host.json").read_text())["token"]
+        assert [p for p in processes.pids_with_token(token) if p != h.pid] == []
+        assert status.get("wayland_display") is None
         shot = screenshot(h)
         assert shot.shape == (600, 800, 3)
         assert tuple(shot[300, 400]) == (0x33, 0x66, 0xCC)
         subprocess.run(["xsetroot", "-solid", "#cc3300"], env=env, check=True)
         wait_until(lambda: tuple(screenshot(h)[300, 400]) == (0xCC, 0x33, 0x00), 5,
-                   message="XGetImage path to see the change")
+                   message="the MIT-SHM capture to see the change")
+        # A viewer cannot change the size of somebody's real display.
+        assert request(h, "resize", width=640, height=480).get("width") == 800
     finally:
         stop_host(h)
     assert xvfb.alive()
     assert not h.socket_path.exists()
+    subprocess.run(["xdpyinfo"], env=env, check=True, capture_output=True, timeout=10)
+
+
+def test_attach_mode_falls_back_to_xgetimage_without_mit_shm(tmp_path):
+    from compositor.display import start_xvfb
+
+    xvfb = start_xvfb(width=640, height=480, workdir=tmp_path, extra_args=("-extension", "MIT-SHM"))
+    try:
+        subprocess.run(["xsetroot", "-solid", "#3366cc"], env=dict(os.environ, **xvfb.env()), check=True)
+        h = start_host(640, 480, attach=xvfb.name, attach_cookie=read_display_cookie(xvfb.xauthority, xvfb.name))
+        try:
+            assert request(h, "status").get("capture") == "xgetimage"
+            assert tuple(screenshot(h)[200, 300]) == (0x33, 0x66, 0xCC)
+        finally:
+            stop_host(h)
+        assert "MIT-SHM capture unavailable" in (Path(os.environ["WRD_VAR_DIR"]) / "log").joinpath(
+            f"{h.runtime_dir.name}.log").read_text()
+    finally:
+        xvfb.stop()
 
 
 def test_a_failed_start_is_reported_and_leaves_nothing(tmp_path):
@@ -495,6 +523,7 @@ async def _exercise_hostile(path) -> None:
 
 class _FakeFramebuffer:
     width, height, max_width, max_height = 1024, 768, 1920, 1200
+    capture = "xwd-mmap"
 
 
 class _FakeInput:

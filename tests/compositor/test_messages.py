@@ -76,7 +76,7 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         subscribers=st.integers(0, 100),
         encoders=st.lists(st.builds(m.EncoderStatus, texts, st.integers(0, 100)), max_size=3).map(tuple),
         last_input=st.none() | st.floats(0, 2e9), started_at=st.floats(0, 2e9), attached=st.booleans(),
-        uid=st.integers(0, 2**32 - 1), home=texts),
+        uid=st.integers(0, 2**32 - 1), home=texts, capture=st.sampled_from(["xwd-mmap", "mit-shm", "xgetimage"])),
     m.ScreenshotReply: st.builds(m.ScreenshotReply, st.just("png"), dims, dims, st.binary(max_size=32)),
     m.ClipboardGetReply: st.builds(m.ClipboardGetReply, st.none() | texts),
     m.ResizeReply: st.builds(m.ResizeReply, dims, dims),

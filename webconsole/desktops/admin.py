@@ -11,4 +11,4 @@ class DesktopSessionAdmin(admin.ModelAdmin):
     search_fields = ("owner__username", "name", "unix_user")
     readonly_fields = ("created_at", "started_at", "stopped_at", "last_activity_at", "host_pid", "runtime_dir",
                        "unix_user", "uid", "containment", "private_tmp", "memory_limit", "memory_bytes",
-                       "cpu_usage_ns", "usage_sampled_at", "oom_kills", "notice")
+                       "cpu_usage_ns", "usage_sampled_at", "oom_kills", "notice", "attach_display", "attach_xauthority")

@@ -2,9 +2,11 @@
 
 import dataclasses
 
+from django.contrib.auth import get_user_model
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from rest_framework import serializers, status
+from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -17,12 +19,13 @@ from webconsole.desktops.models import DesktopSession, DesktopState
 class DesktopOutputSerializer(serializers.ModelSerializer):
     owner = serializers.CharField(source="owner.username")
     usage = serializers.SerializerMethodField()
+    attached = serializers.BooleanField(source="is_attached", read_only=True)
 
     class Meta:
         model = DesktopSession
         fields = ("id", "owner", "name", "width", "height", "state", "failure_reason", "node", "display",
                   "created_at", "started_at", "stopped_at", "last_activity_at", "unix_user", "uid",
-                  "containment", "private_tmp", "notice", "usage")
+                  "containment", "private_tmp", "notice", "usage", "attached")
 
     def get_usage(self, session: DesktopSession) -> dict | None:
         usage = selectors.desktop_usage(session=session)
@@ -55,6 +58,24 @@ class DesktopCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session = services.desktop_create(user=request.user, **data.validated_data)
+        return Response(DesktopOutputSerializer(session).data, status=status.HTTP_202_ACCEPTED)
+
+
+class DesktopAttachApi(APIView):
+    """Staff serve an existing X display as a desktop of ``owner``."""
+
+    permission_classes = [IsAdminUser]
+
+    class InputSerializer(serializers.Serializer):
+        display = serializers.CharField(max_length=64)
+        xauthority = serializers.CharField(max_length=1024)
+        owner = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
+        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        session = services.desktop_attach(user=request.user, **data.validated_data)
         return Response(DesktopOutputSerializer(session).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -48,6 +48,10 @@ class DesktopSession(models.Model):
     usage_sampled_at = models.DateTimeField(null=True, blank=True)
     oom_kills = models.PositiveIntegerField(default=0)
     notice = models.TextField(blank=True)
+    # An existing X display served as this desktop (staff attach it for an owner): empty for a
+    # desktop of its own Xvfb. The authority file is read by the worker at each start.
+    attach_display = models.CharField(max_length=64, blank=True)
+    attach_xauthority = models.CharField(max_length=1024, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -61,6 +65,10 @@ class DesktopSession(models.Model):
         from compositor.sandbox import socket_path
 
         return socket_path(Path(self.runtime_dir)) if self.runtime_dir else None
+
+    @property
+    def is_attached(self) -> bool:
+        return bool(self.attach_display)
 
     @property
     def is_active(self) -> bool:

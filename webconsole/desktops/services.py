@@ -24,10 +24,11 @@ from django.utils import timezone
 
 from compositor import cgroups, messages, processes, sandbox
 from compositor.client import BlockingHostClient, HostClient, HostError
-from compositor.launcher import LaunchError, launch_host, stop_host
+from compositor.display import DisplayError, canonical_display, probe_display
+from compositor.launcher import LaunchError, launch_host, read_display_cookie, stop_host
 from compositor.sandbox import SessionUser
 from webconsole.desktops import selectors
-from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.desktops.models import ACTIVE_STATES, DesktopSession, DesktopState
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,51 @@ def desktop_create(
     return session
 
 
+def desktop_attach(
+    *, user: AbstractBaseUser, owner: AbstractBaseUser, display: str, xauthority: str, name: str = "",
+    enqueue: bool = True,
+) -> DesktopSession:
+    """Record an existing X display as a desktop of ``owner`` (staff only) and queue its start.
+
+    ``xauthority`` is a file on this node that WRD (not the owner's account) reads: at each start
+    the worker takes the display's entries from it and hands them to the session host, so the
+    file itself never needs to be readable by the desktop's account. The display must answer
+    with that cookie now; its size is the desktop's."""
+    from webconsole.desktops.tasks import desktop_start_task
+
+    if not user.is_staff:
+        raise PermissionDenied("only staff can attach an existing display")
+    try:
+        display = canonical_display(display)
+    except DisplayError as exc:
+        raise ValidationError(str(exc), code="display") from None
+    path = Path(xauthority)
+    if not path.is_absolute() or not path.is_file():
+        raise ValidationError(f"{xauthority!r} is not an absolute path to an authority file on this node",
+                              code="xauthority")
+    _check_display_free(display)
+    try:
+        width, height = probe_display(display, read_display_cookie(path, display))
+    except (DisplayError, LaunchError) as exc:
+        raise ValidationError(str(exc), code="display") from None
+    session = DesktopSession.objects.create(
+        owner=owner, name=(name or f"display {display}")[:100], width=width, height=height,
+        node=settings.WRD_NODE, attach_display=display, attach_xauthority=str(path),
+    )
+    if enqueue:
+        _enqueue(desktop_start_task, session)
+    log.info("display attach requested session=%s display=%s owner=%s by=%s", session.pk, display, owner, user)
+    return session
+
+
+def _check_display_free(display: str) -> None:
+    """One desktop per display: not one attached already, nor one of WRD's own desktops."""
+    active = DesktopSession.objects.filter(node=settings.WRD_NODE, state__in=ACTIVE_STATES)
+    clash = active.filter(attach_display=display).first() or active.filter(display=display).first()
+    if clash is not None:
+        raise ValidationError(f"display {display} is already desktop {clash.pk} of {clash.owner}", code="display")
+
+
 def desktop_limits() -> cgroups.Limits:
     """The resource limits every desktop gets (WRD_SESSION_MEMORY, _CPUS, _PIDS)."""
     return cgroups.Limits(memory_bytes=settings.WRD_SESSION_MEMORY, cpus=settings.WRD_SESSION_CPUS,
@@ -147,8 +193,7 @@ def desktop_start(*, session: DesktopSession) -> DesktopSession:
             session=str(session.pk), runtime_dir=runtime_dir, width=session.width, height=session.height,
             max_width=max_w, max_height=max_h, user=identity, limits=limits,
             service_group=settings.WRD_SERVICE_GROUP, extra_env=settings.WRD_SESSION_ENV,
-            startup=settings.WRD_SESSION_STARTUP or None, wayland=settings.WRD_SESSION_WAYLAND,
-            log_file=_log_path(session), timeout=settings.WRD_HOST_START_TIMEOUT,
+            log_file=_log_path(session), timeout=settings.WRD_HOST_START_TIMEOUT, **_display_args(session),
         )
     except (AccountError, LaunchError, OSError, ValueError) as exc:
         log.warning("desktop start failed session=%s reason=%s", session.pk, exc)
@@ -171,6 +216,15 @@ def desktop_start(*, session: DesktopSession) -> DesktopSession:
     log.info("desktop running session=%s display=%s pid=%d user=%s uid=%d containment=%s", session.pk,
              host.display, host.pid, host.user, host.uid, host.containment)
     return session
+
+
+def _display_args(session: DesktopSession) -> dict:
+    """What the host shows: a new Xvfb with the session's programs, or the attached display,
+    with its cookie read from the authority file now (by us: the desktop's account may not)."""
+    if not session.attach_display:
+        return {"startup": settings.WRD_SESSION_STARTUP or None, "wayland": settings.WRD_SESSION_WAYLAND}
+    cookie = read_display_cookie(Path(session.attach_xauthority), session.attach_display)
+    return {"attach": session.attach_display, "attach_cookie": cookie, "wayland": False}
 
 
 # -- stop ---------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ app_name = "desktops"
 urlpatterns = [
     path("", views.desktop_list_view, name="list"),
     path("start", views.desktop_start_view, name="start"),
+    path("attach", views.desktop_attach_view, name="attach"),
     path("<int:desktop_id>/stop", views.desktop_stop_view, name="stop"),
     path("<int:desktop_id>/screenshot.png", views.desktop_screenshot_view, name="screenshot"),
 ]
@@ -14,6 +15,7 @@ urlpatterns = [
 api_urlpatterns = [
     path("desktops/", apis.DesktopListApi.as_view(), name="api-list"),
     path("desktops/start", apis.DesktopCreateApi.as_view(), name="api-create"),
+    path("desktops/attach", apis.DesktopAttachApi.as_view(), name="api-attach"),
     path("desktops/<int:desktop_id>/", apis.DesktopDetailApi.as_view(), name="api-detail"),
     path("desktops/<int:desktop_id>/stop", apis.DesktopStopApi.as_view(), name="api-stop"),
     path("desktops/<int:desktop_id>/resize", apis.DesktopResizeApi.as_view(), name="api-resize"),
