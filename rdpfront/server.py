@@ -33,12 +33,14 @@ from compositor.keycodes import rdp_scancode_to_evdev, xkb_layout_for_windows_la
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
 from rdpfront import gfx
-from rdpfront.acceptor import AcceptorConfig, ServerConnection
+from rdpfront.acceptor import AcceptorConfig
 from rdpfront.codecs.planar import encode_planar
+from rdpfront.connection import ServerConnection
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login import LoginForm, keymap_for
 from rdpfront.pointer import pointer_from_rgba
 from rdpfront.rdp.pdus import ErrorInfo
+from rdpfront.session import SessionConfig
 
 log = logging.getLogger(__name__)
 
@@ -238,11 +240,12 @@ class RdpConnection:
         self._tcp_transport = writer.transport  # under the TLS transport once upgraded
         peer = writer.get_extra_info("peername")
         self.name = f"rdp[{peer[0]}:{peer[1]}]" if peer else "rdp[?]"
-        self.conn = ServerConnection(AcceptorConfig(max_width=server.settings.max_width,
-                                                    max_height=server.settings.max_height,
-                                                    fastpath_output=server.settings.fastpath_output,
-                                                    gfx=server.settings.gfx),
-                                     log_context=self.name)
+        settings = server.settings
+        self.conn = ServerConnection(
+            AcceptorConfig(max_width=settings.max_width, max_height=settings.max_height,
+                           fastpath_output=settings.fastpath_output),
+            SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME})),
+            log_context=self.name)
         self.host: HostClient | None = None
         self.stream: int | None = None
         self.username = ""

@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from rdpfront import cliprdr, dvc, mcs, x224
-from rdpfront.acceptor import IO_CHANNEL_ID, ServerConnection
+from rdpfront.connection import ServerConnection
 from rdpfront.cursor import Reader, encode
 from rdpfront.fastpath import FastPathOutput, Reassembler
 from rdpfront.gcc import (
@@ -39,6 +39,7 @@ from rdpfront.rdp.pdus import (
 )
 from rdpfront.svc import ChannelPdu, ChannelReassembler, chunk_message
 from rdpfront.tpkt import Action, Framer
+from rdpfront.wire import IO_CHANNEL_ID
 
 CLIENT_CORE = ClientCoreData(
     desktop_width=800, desktop_height=600, client_name="testclient", keyboard_layout=0x409,

@@ -5,16 +5,10 @@ from __future__ import annotations
 import pytest
 
 from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, x224
-from rdpfront.acceptor import (
-    DISP_CHANNEL_ID,
-    GFX_CHANNEL_ID,
-    Active,
-    Closed,
-    ServerConnection,
-    WaitConfirmActive,
-    WaitCredentials,
-)
+from rdpfront.acceptor import Closed, WaitConfirmActive, WaitCredentials
 from rdpfront.bitmap import BitmapData, BitmapUpdate
+from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID
+from rdpfront.connection import ServerConnection
 from rdpfront.cursor import decode, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import UpdateCode
@@ -39,6 +33,7 @@ from rdpfront.rdp.pdus import (
     SuppressOutput,
     UpdateData,
 )
+from rdpfront.session import Active
 
 from .helpers import MemoryClient
 from .vectors import load_hex

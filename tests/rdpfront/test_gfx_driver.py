@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from rdpfront import dvc, gfx
-from rdpfront.acceptor import GFX_CHANNEL_ID
+from rdpfront.channels.registry import GFX_CHANNEL_ID
 from rdpfront.rdp.pdus import Rectangle16, SuppressOutput
 from rdpfront.server import RdpServer
 from tests.compositor.helpers import session_env, start_host, stop_host

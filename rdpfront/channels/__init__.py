@@ -1,0 +1,1 @@
+"""Virtual channel plug-ins of the active session; ``registry`` lists them."""

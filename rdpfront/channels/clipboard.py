@@ -1,0 +1,66 @@
+"""CLIPRDR on the static channel "cliprdr" ([MS-RDPECLIP]): text both ways.
+
+Once active the server sends Clipboard Capabilities (long format names) and Monitor Ready.
+The client's Format List is answered and raised as ``ClipboardOffer``; ``request_text()``
+asks for its text (``ClipboardText`` answers). ``set_text()`` offers the session's text as
+CF_UNICODETEXT and keeps it for the client's Format Data Request; other formats fail.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rdpfront import cliprdr, events
+from rdpfront.channels.base import StaticChannel
+
+log = logging.getLogger(__name__)
+
+
+class ClipboardChannel(StaticChannel):
+    name = cliprdr.CHANNEL_NAME
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.long_names = True
+        self.our_text: str | None = None
+        self.client_caps_seen = False
+
+    @property
+    def available(self) -> bool:
+        return self.client_caps_seen
+
+    def start(self) -> None:
+        self.host.write(self._send(cliprdr.ClipCaps()) + self._send(cliprdr.MonitorReady()))
+
+    def receive(self, message: bytes) -> None:
+        pdu = cliprdr.decode_clipboard(message, long_names=self.long_names)
+        log.debug("%s cliprdr <- %s", self.host.log_context, pdu)
+        if isinstance(pdu, cliprdr.ClipCaps):
+            self.long_names = bool(pdu.general_flags & cliprdr.GeneralFlags.CB_USE_LONG_FORMAT_NAMES)
+            self.client_caps_seen = True
+        elif isinstance(pdu, cliprdr.FormatList):
+            self.host.write(self._send(cliprdr.FormatListResponse(True)))
+            ids = tuple(f.format_id for f in pdu.formats)
+            has_text = cliprdr.CF_UNICODETEXT in ids or cliprdr.CF_TEXT in ids
+            self.host.emit(events.ClipboardOffer(has_text, ids))
+        elif isinstance(pdu, cliprdr.FormatDataRequest):
+            if pdu.format_id == cliprdr.CF_UNICODETEXT and self.our_text is not None:
+                self.host.write(self._send(cliprdr.FormatDataResponse.unicode_text(self.our_text)))
+            else:
+                self.host.write(self._send(cliprdr.FormatDataResponse(b"", ok=False)))
+        elif isinstance(pdu, cliprdr.FormatDataResponse):
+            self.host.emit(events.ClipboardText(pdu.text() if pdu.ok else None))
+
+    def set_text(self, text: str | None) -> bytes:
+        """Tell the client the session's clipboard now holds ``text`` (None: nothing we offer)."""
+        self.our_text = text
+        formats = (cliprdr.Format(cliprdr.CF_UNICODETEXT),) if text is not None else ()
+        return self._send(cliprdr.FormatList(formats, self.long_names))
+
+    def request_text(self) -> bytes:
+        """Ask the client for its clipboard text; a ``ClipboardText`` event answers."""
+        return self._send(cliprdr.FormatDataRequest(cliprdr.CF_UNICODETEXT))
+
+    def _send(self, pdu: cliprdr.ClipboardPdu) -> bytes:
+        log.debug("%s cliprdr -> %s", self.host.log_context, pdu)
+        return self.encode(cliprdr.encode_clipboard(pdu))

@@ -1,0 +1,70 @@
+"""The server's MCS ids and the framing both the acceptor and the active session write and read:
+Send Data Indications on the I/O channel and on static channels, share control and share data
+PDUs, the polite ending (Set Error Info, Disconnect Provider Ultimatum)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rdpfront import mcs, x224
+from rdpfront.cursor import Reader, encode
+from rdpfront.rdp.pdus import DeactivateAll, DemandActive, SetErrorInfo, ShareControlPdu, ShareDataPdu
+from rdpfront.svc import CHANNEL_CHUNK_LENGTH, ChannelFlags, chunk_message
+
+IO_CHANNEL_ID = 1003
+USER_CHANNEL_ID = 1007
+SERVER_USER_ID = 1002  # the server's own MCS initiator and share source (0x03EA)
+SHARE_ID = 0x000103EA
+RNS_UD_CS_SUPPORT_ERRINFO_PDU = 0x0001
+
+
+def io_data(data: bytes) -> bytes:
+    """``data`` on the I/O channel, in an MCS Send Data Indication inside an X.224 Data TPDU."""
+    return x224.data_frame(encode(mcs.SendDataIndication(SERVER_USER_ID, IO_CHANNEL_ID, data)))
+
+
+def share_control(body: DemandActive | DeactivateAll) -> bytes:
+    return io_data(encode(ShareControlPdu(SERVER_USER_ID, body)))
+
+
+def share_data(body: object) -> bytes:
+    return io_data(encode(ShareControlPdu(SERVER_USER_ID, ShareDataPdu(SHARE_ID, body))))  # type: ignore[arg-type]
+
+
+def channel_data(channel_id: int, message: bytes) -> bytes:
+    """One static virtual channel message, chunked ([3.1.5.2.1])."""
+    out = bytearray()
+    for chunk in chunk_message(message, CHANNEL_CHUNK_LENGTH, ChannelFlags.SHOW_PROTOCOL):
+        out += x224.data_frame(encode(mcs.SendDataIndication(SERVER_USER_ID, channel_id, chunk)))
+    return bytes(out)
+
+
+def parting(early_capability_flags: int, error_info: int | None) -> bytes:
+    """Set Error Info (only to clients that said they understand it, [3.3.5.7.1]) and the MCS
+    Disconnect Provider Ultimatum."""
+    out = b""
+    if error_info is not None and early_capability_flags & RNS_UD_CS_SUPPORT_ERRINFO_PDU:
+        out += share_data(SetErrorInfo(error_info))
+    return out + x224.data_frame(encode(mcs.DisconnectProviderUltimatum(mcs.DisconnectReason.PROVIDER_INITIATED)))
+
+
+@dataclass(frozen=True)
+class PeerDisconnect:
+    """The client ended the connection at the protocol level (X.224 DR or MCS ultimatum)."""
+
+    reason: str
+
+
+def is_disconnect_request(frame: bytes) -> bool:
+    return len(frame) > 5 and frame[5] & 0xF0 == x224.TpduCode.DISCONNECT_REQUEST
+
+
+def read_domain_pdu(frame: bytes) -> mcs.DomainPdu | PeerDisconnect:
+    """An X.224 Data TPDU's MCS domain PDU, or the client's way of saying goodbye."""
+    if is_disconnect_request(frame):
+        x224.DisconnectRequest.decode(Reader(frame))
+        return PeerDisconnect("client sent X.224 Disconnect Request")
+    pdu = mcs.decode_domain_pdu(Reader(x224.data_payload(frame)))
+    if isinstance(pdu, mcs.DisconnectProviderUltimatum):
+        return PeerDisconnect(f"client sent MCS disconnect ({pdu.reason.name})")
+    return pdu
