@@ -2,21 +2,26 @@
 credentials, ``xfreerdp /p:``), the server shows its own form, as xrdp does, and logs the user
 in from there.
 
-``LoginForm`` is pure state: keys in, an image out (BGRX, the size of the client's desktop).
-Keys arrive as scan codes and are turned into characters with the client's own keyboard layout
-through libxkbcommon (``Keymap``), so a password typed on a German keyboard is what the user
-typed; Unicode keyboard events are taken as they are.
+``LoginForm`` is pure state: keys in, an image out (BGRX, the size of the client's desktop),
+and the policy: how many wrong passwords (``LOGIN_ATTEMPTS``) and how long the form waits
+(``LOGIN_TIMEOUT``, timed by the driver). Keys arrive as scan codes and are turned into
+characters with the client's own keyboard layout through libxkbcommon (``keyboard.Keymap``),
+so a password typed on a German keyboard is what the user typed; Unicode keyboard events are
+taken as they are.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import logging
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from rdpfront import events
+from rdpfront.keyboard import Keymap, evdev_code, keymap_for
+
+__all__ = ["LOGIN_ATTEMPTS", "LOGIN_TIMEOUT", "Keymap", "LoginForm", "keymap_for"]
 
 log = logging.getLogger(__name__)
 
@@ -24,56 +29,8 @@ MAX_FIELD = 128
 FONT_PATHS = ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",)
 # evdev codes of the keys the form acts on
 KEY_ESC, KEY_BACKSPACE, KEY_TAB, KEY_ENTER, KEY_KPENTER = 1, 14, 15, 28, 96
-XKB_KEY_DOWN, XKB_KEY_UP = 1, 0
-
-
-class _RuleNames(ctypes.Structure):
-    _fields_ = [("rules", ctypes.c_char_p), ("model", ctypes.c_char_p), ("layout", ctypes.c_char_p),
-                ("variant", ctypes.c_char_p), ("options", ctypes.c_char_p)]
-
-
-class Keymap:
-    """Scan codes to text for one XKB layout, with modifier state (libxkbcommon via ctypes)."""
-
-    def __init__(self, layout: str = "us", variant: str = "") -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("xkbcommon") or "libxkbcommon.so.0")
-        p = ctypes.c_void_p
-        lib.xkb_context_new.restype = p
-        lib.xkb_context_new.argtypes = [ctypes.c_int]
-        lib.xkb_keymap_new_from_names.restype = p
-        lib.xkb_keymap_new_from_names.argtypes = [p, ctypes.POINTER(_RuleNames), ctypes.c_int]
-        lib.xkb_state_new.restype = p
-        lib.xkb_state_new.argtypes = [p]
-        lib.xkb_state_update_key.argtypes = [p, ctypes.c_uint32, ctypes.c_int]
-        lib.xkb_state_key_get_utf8.argtypes = [p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
-        for name in ("xkb_state_unref", "xkb_keymap_unref", "xkb_context_unref"):
-            getattr(lib, name).argtypes = [p]
-        self._lib = lib
-        self._context = lib.xkb_context_new(0)
-        names = _RuleNames(b"evdev", b"pc105", layout.encode(), variant.encode(), None)
-        self._keymap = lib.xkb_keymap_new_from_names(self._context, ctypes.byref(names), 0)
-        if not self._keymap:
-            lib.xkb_context_unref(self._context)
-            raise ValueError(f"no XKB keymap for layout {layout!r} variant {variant!r}")
-        self._state = lib.xkb_state_new(self._keymap)
-
-    def key(self, evdev_code: int, down: bool) -> str:
-        """Feed one key; on a press, the text it types ("" for modifiers and the like)."""
-        keycode = evdev_code + 8
-        text = ""
-        if down:
-            buf = ctypes.create_string_buffer(16)
-            n = self._lib.xkb_state_key_get_utf8(self._state, keycode, buf, len(buf))
-            text = buf.raw[:max(0, min(n, 15))].decode("utf-8", "replace")
-        self._lib.xkb_state_update_key(self._state, keycode, XKB_KEY_DOWN if down else XKB_KEY_UP)
-        return text
-
-    def close(self) -> None:
-        if self._state:
-            self._lib.xkb_state_unref(self._state)
-            self._lib.xkb_keymap_unref(self._keymap)
-            self._lib.xkb_context_unref(self._context)
-            self._state = None
+LOGIN_TIMEOUT = 120.0  # seconds the login form waits for a user
+LOGIN_ATTEMPTS = 3  # wrong passwords in the form before the connection is closed
 
 
 @dataclass
@@ -88,6 +45,8 @@ class LoginForm:
     message: str = ""
     busy: bool = False
     keymap: Keymap | None = field(default=None, repr=False)
+    attempts: int = LOGIN_ATTEMPTS
+    failures: int = 0
 
     def __post_init__(self) -> None:
         if not self.username:
@@ -112,6 +71,31 @@ class LoginForm:
         elif text and text.isprintable():
             self.type(text)
         return False
+
+    def key_event(self, event: events.KeyboardEvent) -> bool:
+        """A client's key event; True when the user submitted the form (then it is busy)."""
+        code = evdev_code(event)
+        if code is None or not self.key(code, event.down):
+            return False
+        self.busy = True
+        return True
+
+    def rejected(self) -> bool:
+        """The user name or password was wrong: True when that was the last attempt (close the
+        connection), otherwise the form asks again."""
+        self.failures += 1
+        if self.failures >= self.attempts:
+            return True
+        self.busy, self.password, self.message = False, "", "Wrong user name or password"
+        return False
+
+    def no_desktop(self) -> None:
+        """The login was good but no desktop could be attached: the user may try again."""
+        self.busy, self.message = False, "No desktop could be started"
+
+    def close(self) -> None:
+        if self.keymap is not None:
+            self.keymap.close()
 
     def type(self, text: str) -> None:
         if not self.busy and text.isprintable():
@@ -165,16 +149,3 @@ def _font(size: int) -> ImageFont.ImageFont:
         except OSError:
             continue
     return ImageFont.load_default()
-
-
-def keymap_for(layout: tuple[str, str] | None) -> Keymap | None:
-    """A keymap for the client's layout (US when unknown), or None without libxkbcommon."""
-    name, variant = layout or ("us", "")
-    try:
-        return Keymap(name, variant)
-    except (OSError, ValueError) as exc:
-        log.warning("login screen keymap %s(%s) unavailable: %s", name, variant, exc)
-        try:
-            return Keymap("us", "") if name != "us" else None
-        except (OSError, ValueError):
-            return None

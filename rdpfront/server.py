@@ -29,7 +29,6 @@ import numpy as np
 from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.encoders.h264 import DEFAULT_QP
-from compositor.keycodes import rdp_scancode_to_evdev, xkb_layout_for_windows_layout
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
 from rdpfront import gfx
@@ -37,7 +36,8 @@ from rdpfront.acceptor import AcceptorConfig
 from rdpfront.codecs.planar import encode_planar
 from rdpfront.connection import ServerConnection
 from rdpfront.errors import RemoteProtocolError
-from rdpfront.login import LoginForm, keymap_for
+from rdpfront.keyboard import KeyInput, keymap_for_windows_layout, setxkbmap_argv
+from rdpfront.login import LOGIN_TIMEOUT, LoginForm
 from rdpfront.pointer import pointer_from_rgba
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.session import SessionConfig
@@ -134,8 +134,6 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 # BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
 GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small_codec": "planar", "small": 512 * 512,
                                        "copy": True, "touchup": "planar", "colour": "bt709-full"}
-LOGIN_TIMEOUT = 120.0  # seconds the login form waits for a user
-LOGIN_ATTEMPTS = 3  # wrong passwords in the form before the connection is closed
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
 GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
 GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
@@ -253,12 +251,11 @@ class RdpConnection:
         self.dirty: list[tuple[int, int, int, int]] = []
         self.dirty_event = asyncio.Event()
         self.output_allowed = True
-        self.pending_pause_numlock = False
         self.accepted_at = time.monotonic()
         # milestones of the connection sequence (monotonic seconds), for logs and bench/
         self.milestones: dict[str, float] = {}
         self.first_frame_at: float | None = None
-        self._high_surrogate: int | None = None
+        self.keys = KeyInput(self.name)
         self.closing = False
         self._tasks: list[asyncio.Task] = []
         self._cursor: messages.Cursor | None = None
@@ -268,7 +265,6 @@ class RdpConnection:
         self.output_ready = False
         self._pending_layout: tuple[int, int] | None = None
         self.login: LoginForm | None = None  # the login form, while it is shown
-        self._login_failures = 0
         self._login_timer: asyncio.TimerHandle | None = None
         self._keyboard_layout = 0
         self._deferred_gfx: ev.GfxReady | None = None
@@ -540,7 +536,7 @@ class RdpConnection:
         """No password came with the connection: activate at the client's size and draw the
         login form; the session is attached once the user logged in there."""
         width, height = self._client_size(event)
-        keymap = keymap_for(xkb_layout_for_windows_layout(event.client.keyboard_layout))
+        keymap = keymap_for_windows_layout(event.client.keyboard_layout)
         self.login = LoginForm(width, height, username=event.username, keymap=keymap)
         self.screen = self.login.render()
         self._login_timer = asyncio.get_running_loop().call_later(
@@ -555,11 +551,7 @@ class RdpConnection:
 
     def _login_key(self, event: ev.KeyboardEvent) -> None:
         assert self.login is not None
-        code = rdp_scancode_to_evdev(event.scancode, extended=event.extended, extended1=event.extended1)
-        if code is None:
-            return
-        if self.login.key(code, event.down):
-            self.login.busy = True
+        if self.login.key_event(event):
             self._tasks.append(asyncio.create_task(self._login_submit()))
         if event.down:
             self._redraw_login()
@@ -575,13 +567,11 @@ class RdpConnection:
         assert form is not None
         self._redraw_login()
         if not await self._authenticate(form.username, form.password):
-            self._login_failures += 1
-            log.warning("%s login form: rejected user=%r (%d)", self.name, form.username, self._login_failures)
-            if self._login_failures >= LOGIN_ATTEMPTS:
+            log.warning("%s login form: rejected user=%r (%d)", self.name, form.username, form.failures + 1)
+            if form.rejected():
                 self.write(self.conn.disconnect(ErrorInfo.SERVER_DENIED_CONNECTION))
                 self.writer.close()
                 return
-            form.busy, form.password, form.message = False, "", "Wrong user name or password"
             self._redraw_login()
             return
         self.username = form.username
@@ -589,13 +579,12 @@ class RdpConnection:
             path = await self.server.attach(form.username, form.width, form.height)
         except Exception as exc:
             log.warning("%s no desktop for user=%r: %s", self.name, form.username, exc)
-            form.busy, form.message = False, "No desktop could be started"
+            form.no_desktop()
             self._redraw_login()
             return
         if self._login_timer is not None:
             self._login_timer.cancel()
-        if form.keymap is not None:
-            form.keymap.close()
+        form.close()
         self.login = None
         width, height = await self._connect_host(path)
         if self.server.settings.apply_keyboard_layout:
@@ -608,12 +597,10 @@ class RdpConnection:
             await self._start_gfx(self._deferred_gfx)
 
     async def _apply_keyboard_layout(self, klid: int) -> None:
-        xkb = xkb_layout_for_windows_layout(klid)
-        if xkb is None or self.host is None:
+        argv = setxkbmap_argv(klid)
+        if argv is None or self.host is None:
             log.info("%s keyboard layout 0x%x unknown; the session keeps its own", self.name, klid)
             return
-        layout, variant = xkb
-        argv = ["setxkbmap", "-layout", layout] + (["-variant", variant] if variant else [])
         try:
             await self.host.call(messages.Exec(argv=tuple(argv)))
             log.info("%s keyboard layout 0x%x -> %s", self.name, klid, " ".join(argv[1:]))
@@ -630,36 +617,19 @@ class RdpConnection:
                 pass
 
     def _on_unicode(self, event: ev.UnicodeEvent) -> None:
-        """UTF-16 code units to text; a surrogate pair arrives as two key-down events."""
-        if not event.down:
+        char = self.keys.character(event)
+        if char is None:
             return
-        unit = event.code_unit
-        if 0xD800 <= unit < 0xDC00:
-            self._high_surrogate = unit
-            return
-        if 0xDC00 <= unit < 0xE000:
-            high, self._high_surrogate = self._high_surrogate, None
-            if high is None:
-                return
-            unit = 0x10000 + ((high - 0xD800) << 10) + (unit - 0xDC00)
         if self.login is not None:
-            self.login.type(chr(unit))
+            self.login.type(char)
             self._redraw_login()
             return
-        self._input(messages.TextEvent(text=chr(unit)))
+        self._input(messages.TextEvent(text=char))
 
     def _on_key(self, event: ev.KeyboardEvent) -> None:
-        if event.extended1 and event.scancode == 0x1D:
-            self.pending_pause_numlock = True  # Pause is E1 1D 45: the 45 is not NumLock
-        elif self.pending_pause_numlock and event.scancode == 0x45 and not event.extended:
-            if not event.down:
-                self.pending_pause_numlock = False
-            return
-        code = rdp_scancode_to_evdev(event.scancode, extended=event.extended, extended1=event.extended1)
-        if code is None:
-            log.debug("%s no key for scancode 0x%02x ext=%s", self.name, event.scancode, event.extended)
-            return
-        self._input(messages.KeyEvent(code=code, down=event.down))
+        key = self.keys.key(event)
+        if key is not None:
+            self._input(key)
 
     # output -------------------------------------------------------------------------------
 
@@ -952,8 +922,8 @@ class RdpConnection:
         self.dirty_event.set()
         if self._login_timer is not None:
             self._login_timer.cancel()
-        if self.login is not None and self.login.keymap is not None:
-            self.login.keymap.close()
+        if self.login is not None:
+            self.login.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -69,3 +69,18 @@ def test_render_is_a_bgrx_image_of_the_desktop_size(size) -> None:
     assert image.shape == (size[1], size[0], 4) and image.dtype.name == "uint8"
     assert tuple(image[2, 2, :3]) == (46, 38, 32)  # the background, in B, G, R order
     assert (image[:, :, :3] != image[2, 2, :3]).any()  # and a form on it
+
+
+def test_wrong_passwords_until_the_attempts_run_out() -> None:
+    from rdpfront import events
+    from rdpfront.login import LOGIN_ATTEMPTS
+
+    form = LoginForm(640, 480, username="alice")
+    form.type("bad")
+    assert form.key_event(events.KeyboardEvent(0x1C, False, True)) and form.busy  # Enter
+    for _ in range(LOGIN_ATTEMPTS - 1):
+        assert not form.rejected()
+        assert (form.busy, form.password, form.message) == (False, "", "Wrong user name or password")
+    assert form.rejected()
+    form.no_desktop()
+    assert form.message == "No desktop could be started" and not form.busy
