@@ -1,21 +1,21 @@
-"""The thin asyncio driver of the RDP server (aioquic ``asyncio/protocol.py`` style).
+"""The asyncio driver of the RDP server (aioquic ``asyncio/protocol.py`` style): it moves bytes
+and wires the sans-IO connection to the session host.
 
-read -> ``ServerConnection.receive_data`` -> handle events -> write ``data_to_send``.
-TLS: after the X.224 exchange the stream is upgraded in place with ``StreamWriter.start_tls``
-and a self-signed certificate generated once into ``cert_dir`` (or a configured one).
+read -> ``ServerConnection.receive_data`` -> handle events -> write ``data_to_send``. The
+protocol lives in ``connection.py`` (acceptor, then active session and its channel plug-ins);
+the login form in ``login.py``, keyboard layouts in ``keyboard.py``, the certificate in
+``tls.py``, host frames as graphics commands in ``host_frames.py``.
+TLS: after the X.224 exchange the stream is upgraded in place with ``StreamWriter.start_tls``.
 Login and sessions are injected: ``authenticate(username, password) -> bool`` and
 ``attach(username, width, height) -> host socket path`` coroutines (Django wires them).
 Output: the session host's ``raw`` stream is mirrored into a local screen array; damage is
 encoded with ``rdpfront.codecs`` into bitmap updates, at the pace the client's socket drains
 (damage merges meanwhile, so a slow client costs bounded memory, never a queue).
 """
-
 from __future__ import annotations
 
 import asyncio
-import datetime
 import logging
-import os
 import socket
 import ssl
 import time
@@ -28,19 +28,27 @@ import numpy as np
 
 from compositor import messages
 from compositor.client import HostClient, HostError
-from compositor.encoders.h264 import DEFAULT_QP
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
 from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig
-from rdpfront.codecs.planar import encode_planar
 from rdpfront.connection import ServerConnection
 from rdpfront.errors import RemoteProtocolError
+from rdpfront.host_frames import (
+    GFX_H264_OPTIONS,
+    GFX_PLANAR_IN_FLIGHT,
+    GFX_WINDOW,
+    coalesce,
+    gfx_commands_for_host_frame,
+    gfx_planar_commands,
+    h264_key_for,
+)
 from rdpfront.keyboard import KeyInput, keymap_for_windows_layout, setxkbmap_argv
 from rdpfront.login import LOGIN_TIMEOUT, LoginForm
 from rdpfront.pointer import pointer_from_rgba
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.session import SessionConfig
+from rdpfront.tls import ensure_certificate, server_ssl_context
 
 log = logging.getLogger(__name__)
 
@@ -58,145 +66,6 @@ WRITE_STALL_TIMEOUT = 60.0
 # Pointer positions this connection injected lately: the host's 30 Hz pointer poll can report
 # any of them (it lags the client's moves), and echoing one would drag the user's pointer back.
 INJECTED_POSITIONS_KEPT = 64
-
-
-# ---- TLS -------------------------------------------------------------------------------
-
-def ensure_certificate(cert_dir: Path, hostname: str | None = None) -> tuple[Path, Path]:
-    """The server's certificate and key in ``cert_dir``, generated once (self-signed RSA 2048)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    cert_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cert_path, key_path = cert_dir / "rdp-cert.pem", cert_dir / "rdp-key.pem"
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    name = hostname or socket.gethostname()
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=3650))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .sign(key, hashes.SHA256()))
-    tmp_key = key_path.with_suffix(".tmp")
-    fd = os.open(tmp_key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
-    tmp_key.replace(key_path)
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    log.info("rdp certificate generated path=%s cn=%s", cert_path, name)
-    return cert_path, key_path
-
-
-def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(cert_path), str(key_path))
-    return ctx
-
-
-def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Damage rectangles merged until none overlap (two that overlap become their bounding box),
-    so no pixel is encoded twice: a batch never holds more than one screen of pixels, however
-    often the same area was damaged while the client was slow."""
-    out: list[tuple[int, int, int, int]] = []
-    pending = [r for r in rects if r[2] > 0 and r[3] > 0]
-    while pending:
-        x, y, w, h = pending.pop()
-        x1, y1 = x + w, y + h
-        merged = True
-        while merged:
-            merged = False
-            for i, (ox, oy, ow, oh) in enumerate(out):
-                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
-                    del out[i]
-                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
-                    merged = True
-                    break
-        out.append((x, y, x1 - x, y1 - y))
-    return out
-
-
-# ---- graphics pipeline commands ----------------------------------------------------------
-
-# The session host's H.264 for RDP: planes padded to 16 by the encoder (AVC420 crops by region
-# rectangles, not by the SPS); typing-sized damage, and larger damage Planar codes small (a
-# solid flip, a plain panel), as lossless Planar frames drawn over the surface (AVC420 only
-# ever updates its own region rectangles), like the touch-ups of settled areas; scrolling as
-# SurfaceToSurface copies; all encoded by the host once for every client; and full-range
-# BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
-GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small_codec": "planar", "small": 512 * 512,
-                                       "copy": True, "touchup": "planar", "colour": "bt709-full"}
-GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
-GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
-GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
-
-
-def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int]], surface: int | None) -> list[bytes]:
-    """Wire To Surface 1 commands with the Planar codec for these (x, y, w, h) areas of ``screen``.
-    Planar scanlines go top-down here (bitmap updates are bottom-up), hence the flip."""
-    if surface is None:
-        return []
-    commands = []
-    for x, y, w, h in rects:
-        data = encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1]))
-        commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
-    return commands
-
-
-def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:
-    """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
-    becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
-    touch-up's Planar images become one Planar command each; a copy (scrolling) becomes one
-    SurfaceToSurface command per rectangle. Nothing is encoded here."""
-    codec = frame.codec
-    rects = frame.rects
-    if codec == "h264":
-        regions = []
-        for x, y, w, h, *_ in rects[:4096]:
-            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
-            if x1 > x0 and y1 > y0:
-                regions.append((x0, y0, x1, y1))
-        if not regions:
-            return []
-        bitmap = gfx.avc420_bitmap(regions, GFX_QP, frame.payload)
-        return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
-    if codec == "copy":
-        commands = []
-        for rect in rects:
-            if len(rect) != 6:
-                raise ValueError(f"copy rectangle {rect} has no source")
-            x, y, w, h, sx, sy = rect
-            if max(x, sx) + w <= width and max(y, sy) + h <= height and w > 0 and h > 0:
-                commands.append(gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)]))
-        return commands
-    if codec == "planar":
-        payload = memoryview(frame.payload)
-        offset, commands = 0, []
-        for rect in rects:
-            if len(rect) != 5:
-                raise ValueError(f"touch-up rectangle {rect} has no byte count")
-            x, y, w, h, n = rect
-            if offset + n > len(payload):
-                raise ValueError(f"touch-up rectangle {x},{y} {w}x{h} runs past the payload")
-            data = bytes(payload[offset:offset + n])
-            offset += n
-            if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
-                commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
-        return commands
-    return []
-
-
-def _h264_key_for(frame: messages.Frame, width: int, height: int) -> bool:
-    """Whether a host frame is an H.264 keyframe of a ``width`` x ``height`` screen."""
-    return frame.codec == "h264" and bool(frame.key) and (frame.width, frame.height) == (width, height)
 
 
 # ---- one connection ----------------------------------------------------------------------
@@ -885,7 +754,7 @@ class RdpConnection:
                 self._ack_host_gfx(seq)
                 self._gfx_need_key = True
                 continue
-            if self._gfx_need_key and not _h264_key_for(frame, self.conn.width, self.conn.height):
+            if self._gfx_need_key and not h264_key_for(frame, self.conn.width, self.conn.height):
                 # Waiting for a whole picture at the surface's size: what comes before it (the
                 # rest of the old stream, touch-ups of the old screen) belongs to the old surface.
                 self._ack_host_gfx(seq)

@@ -1,0 +1,110 @@
+"""Host frames into RDP output, as pure functions: damage merging for bitmap updates and
+Planar graphics frames, and the session host's H.264 / Planar frames as graphics pipeline
+(MS-RDPEGFX) Wire To Surface 1 commands. Nothing is encoded here but Planar from the raw
+mirror."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from compositor import messages
+from compositor.encoders.h264 import DEFAULT_QP
+from rdpfront import gfx
+from rdpfront.codecs.planar import encode_planar
+
+
+def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
+    """Damage rectangles merged until none overlap (two that overlap become their bounding box),
+    so no pixel is encoded twice: a batch never holds more than one screen of pixels, however
+    often the same area was damaged while the client was slow."""
+    out: list[tuple[int, int, int, int]] = []
+    pending = [r for r in rects if r[2] > 0 and r[3] > 0]
+    while pending:
+        x, y, w, h = pending.pop()
+        x1, y1 = x + w, y + h
+        merged = True
+        while merged:
+            merged = False
+            for i, (ox, oy, ow, oh) in enumerate(out):
+                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
+                    del out[i]
+                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
+                    merged = True
+                    break
+        out.append((x, y, x1 - x, y1 - y))
+    return out
+
+
+# ---- graphics pipeline commands ----------------------------------------------------------
+
+# The session host's H.264 for RDP: planes padded to 16 by the encoder (AVC420 crops by region
+# rectangles, not by the SPS); typing-sized damage, and larger damage Planar codes small (a
+# solid flip, a plain panel), as lossless Planar frames drawn over the surface (AVC420 only
+# ever updates its own region rectangles), like the touch-ups of settled areas; scrolling as
+# SurfaceToSurface copies; all encoded by the host once for every client; and full-range
+# BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
+GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small_codec": "planar", "small": 512 * 512,
+                                       "copy": True, "touchup": "planar", "colour": "bt709-full"}
+GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
+GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
+GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
+
+
+def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int]], surface: int | None) -> list[bytes]:
+    """Wire To Surface 1 commands with the Planar codec for these (x, y, w, h) areas of ``screen``.
+    Planar scanlines go top-down here (bitmap updates are bottom-up), hence the flip."""
+    if surface is None:
+        return []
+    commands = []
+    for x, y, w, h in rects:
+        data = encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1]))
+        commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
+    return commands
+
+
+def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:
+    """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
+    becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
+    touch-up's Planar images become one Planar command each; a copy (scrolling) becomes one
+    SurfaceToSurface command per rectangle. Nothing is encoded here."""
+    codec = frame.codec
+    rects = frame.rects
+    if codec == "h264":
+        regions = []
+        for x, y, w, h, *_ in rects[:4096]:
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+            if x1 > x0 and y1 > y0:
+                regions.append((x0, y0, x1, y1))
+        if not regions:
+            return []
+        bitmap = gfx.avc420_bitmap(regions, GFX_QP, frame.payload)
+        return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
+    if codec == "copy":
+        commands = []
+        for rect in rects:
+            if len(rect) != 6:
+                raise ValueError(f"copy rectangle {rect} has no source")
+            x, y, w, h, sx, sy = rect
+            if max(x, sx) + w <= width and max(y, sy) + h <= height and w > 0 and h > 0:
+                commands.append(gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)]))
+        return commands
+    if codec == "planar":
+        payload = memoryview(frame.payload)
+        offset, commands = 0, []
+        for rect in rects:
+            if len(rect) != 5:
+                raise ValueError(f"touch-up rectangle {rect} has no byte count")
+            x, y, w, h, n = rect
+            if offset + n > len(payload):
+                raise ValueError(f"touch-up rectangle {x},{y} {w}x{h} runs past the payload")
+            data = bytes(payload[offset:offset + n])
+            offset += n
+            if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
+                commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
+        return commands
+    return []
+
+
+def h264_key_for(frame: messages.Frame, width: int, height: int) -> bool:
+    """Whether a host frame is an H.264 keyframe of a ``width`` x ``height`` screen."""
+    return frame.codec == "h264" and bool(frame.key) and (frame.width, frame.height) == (width, height)
