@@ -276,3 +276,48 @@ def test_reactivation_is_an_acceptor_that_ends_again() -> None:
     session.resize(1024, 768)
     assert isinstance(session.reactivating, Acceptor)
     assert not server.active
+
+
+@PROFILE
+@given(seed=st.integers(0, 2**32 - 1), finalized=st.integers(0, 4))
+def test_frames_during_a_reactivation_close_cleanly(seed: int, finalized: int) -> None:
+    """Mid Deactivation-Reactivation (after 0-4 of Confirm Active, Synchronize, Cooperate,
+    Request Control): mutated and misplaced frames, input and channel data included."""
+    rng = random.Random(seed)
+    server = _at(len(FRAMES))
+    server.resize(1024, 768)
+    for frame in FINALIZATION[:finalized]:
+        server.receive_data(frame)
+    # Any recorded frame may come again, in any order.
+    inputs = [mutate(rng, f) if rng.random() < 0.7 else f for f in rng.sample(FRAMES, 3)]
+    _feed_expecting_clean_errors(server, inputs)
+
+
+def _finalization_frames() -> list[bytes]:
+    """The recorded Confirm Active, Synchronize, Control (x2) and Font List frames, in order."""
+    server = ServerConnection()
+    out = []
+    for frame in FRAMES:
+        before = type(server.state).__name__
+        server.receive_data(frame)
+        if server.reached_security_upgrade():
+            server.security_upgrade_done()
+        if isinstance(server.state, WaitCredentials):
+            server.accept_credentials()
+        if before in ("WaitConfirmActive", "Finalization"):
+            out.append(frame)
+    return out
+
+
+FINALIZATION = _finalization_frames()
+
+
+def test_a_reactivation_ends_active_at_the_new_size() -> None:
+    server = _at(len(FRAMES))
+    server.events()
+    server.resize(1024, 768)
+    for frame in FINALIZATION:
+        server.receive_data(frame)
+    assert server.active and (server.width, server.height) == (1024, 768)
+    assert [e for e in server.events() if isinstance(e, events.Activated)] == [
+        events.Activated(1024, 768, 32, 0x409, True, 0x3F0000, True)]
