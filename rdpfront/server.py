@@ -34,7 +34,7 @@ from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
 from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig, ServerConnection
-from rdpfront.codecs.planar import encode_planar
+from compositor.encoders.planar import encode_planar
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login import LoginForm, keymap_for
 from rdpfront.pointer import pointer_from_rgba

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rdpfront.errors import RemoteProtocolError
+from compositor.encoders import CodecError
 
 __all__ = [
     "FORMAT_HEADER_NA",
@@ -376,7 +376,7 @@ def _decode_rle_plane(data: bytes, pos: int, width: int, height: int) -> tuple[n
         pixel = 0
         while len(row) < width:
             if pos >= len(data):
-                raise RemoteProtocolError("planar: truncated RLE plane")
+                raise CodecError("planar: truncated RLE plane")
             control = data[pos]
             pos += 1
             run = control & 0x0F
@@ -386,9 +386,9 @@ def _decode_rle_plane(data: bytes, pos: int, width: int, height: int) -> tuple[n
             elif run == 2:
                 run, n_raw = 32 + n_raw, 0
             if len(row) + n_raw + run > width:
-                raise RemoteProtocolError("planar: segment runs past the end of the scanline")
+                raise CodecError("planar: segment runs past the end of the scanline")
             if pos + n_raw > len(data):
-                raise RemoteProtocolError("planar: truncated raw bytes")
+                raise CodecError("planar: truncated raw bytes")
             for value in data[pos:pos + n_raw]:
                 pixel = value
                 row.append(pixel)
@@ -414,10 +414,10 @@ def decode_planar(data: bytes, width: int, height: int) -> np.ndarray:
     goes to the X byte (0xFF when absent).
     """
     if not data:
-        raise RemoteProtocolError("planar: empty stream")
+        raise CodecError("planar: empty stream")
     header = data[0]
     if header & (FORMAT_HEADER_CLL_MASK | FORMAT_HEADER_CS):
-        raise RemoteProtocolError("planar: colour loss / chroma subsampling not supported")
+        raise CodecError("planar: colour loss / chroma subsampling not supported")
     has_alpha = not header & FORMAT_HEADER_NA
     names = ("A", "R", "G", "B") if has_alpha else ("R", "G", "B")
     planes: dict[str, np.ndarray] = {}
@@ -428,13 +428,13 @@ def decode_planar(data: bytes, width: int, height: int) -> np.ndarray:
             planes[name], pos = _decode_rle_plane(data, pos, width, height)
         else:
             if pos + size > len(data):
-                raise RemoteProtocolError("planar: truncated raw plane")
+                raise CodecError("planar: truncated raw plane")
             planes[name] = np.frombuffer(data, np.uint8, size, pos).reshape(height, width)
             pos += size
     if not header & FORMAT_HEADER_RLE and len(data) - pos == 1:
         pos += 1  # pad
     if pos != len(data):
-        raise RemoteProtocolError(f"planar: {len(data) - pos} trailing bytes")
+        raise CodecError(f"planar: {len(data) - pos} trailing bytes")
     out = np.empty((height, width, 4), np.uint8)
     out[..., 0] = planes["B"]
     out[..., 1] = planes["G"]
