@@ -266,7 +266,7 @@ class ScreenDiff:
             rows = np.logical_or.reduceat(diff, np.arange(0, y1 - y0, t), axis=0)
             per_tile = np.logical_or.reduceat(rows, np.arange(0, x1 - x0, t), axis=1)
             for r, c in zip(*np.nonzero(per_tile), strict=True):
-                key = (y0 + r * t, x0 + c * t)
+                key = (y0 + int(r) * t, x0 + int(c) * t)  # plain ints: they go into JSON
                 if key not in seen:
                     seen.add(key)
                     ty, tx = key

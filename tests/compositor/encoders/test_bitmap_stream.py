@@ -4,6 +4,7 @@ paint the screen back exactly; unchanged damage costs nothing; small changes sta
 
 from __future__ import annotations
 
+import json
 import struct
 
 import numpy as np
@@ -109,6 +110,7 @@ def test_frames_paint_the_screen_back(bpp: int, codec: str, layout: str, steps: 
             damage.append((x, y, w, h))
         for frame in enc.encode(screen, damage, full=False):
             assert "key" not in frame.fields
+            json.dumps(frame.fields)  # the host sends the fields as JSON
             paint(canvas, frame.fields, frame.payload)
         assert np.array_equal(canvas, client_view(screen, bpp))
 
