@@ -231,19 +231,10 @@ def _rle_rows_skipping_zero_rows(values: np.ndarray) -> tuple[np.ndarray, np.nda
     np.cumsum(row_bytes[:-1], out=row_off[1:])
     out = np.empty(int(row_off[-1] + row_bytes[-1]), np.uint8)
     if n_zero < n_rows:
-        # Copy each stretch of consecutive busy rows as one slice.
-        change = np.flatnonzero(busy[1:] != busy[:-1]) + 1
-        bounds = np.concatenate(([0], change, [n_rows]))
-        stretch_busy = busy[bounds[:-1]]
-        first = bounds[:-1][stretch_busy]
-        last = bounds[1:][stretch_busy]
-        dst_start = row_off[first]
-        dst_end = row_off[last - 1] + row_bytes[last - 1]
-        src_end = np.cumsum(dst_end - dst_start)
-        src_start = src_end - (dst_end - dst_start)
-        for d0, d1, s0, s1 in zip(dst_start.tolist(), dst_end.tolist(), src_start.tolist(),
-                                  src_end.tolist(), strict=True):
-            out[d0:d1] = out_busy[s0:s1]
+        # Scatter the busy rows' bytes (consecutive in ``out_busy``) to their rows' offsets.
+        lengths = row_bytes[busy]
+        shift = row_off[busy] - (np.cumsum(lengths) - lengths)
+        out[np.repeat(shift, lengths) + np.arange(len(out_busy))] = out_busy
     out[row_off[zero][:, np.newaxis] + np.arange(len(zero_row))] = zero_row
     return out, row_bytes
 
