@@ -1,7 +1,6 @@
-"""Host frames into RDP output, as pure functions: damage merging for bitmap updates and
-Planar graphics frames, and the session host's H.264 / Planar frames as graphics pipeline
-(MS-RDPEGFX) Wire To Surface 1 commands. Nothing is encoded here but Planar from the raw
-mirror."""
+"""Host frames into RDP output, as pure functions: damage merging (the login form's bitmap
+updates), the host's bitmap stream as TS_BITMAP_DATA, and the session host's H.264 / Planar /
+copy frames as graphics pipeline (MS-RDPEGFX) commands. Nothing is encoded here."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import numpy as np
 from compositor import messages
 from compositor.encoders.h264 import DEFAULT_QP
 from rdpfront import gfx
-from rdpfront.codecs.planar import encode_planar
 
 
 def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -50,16 +48,31 @@ GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before o
 GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
 
 
-def gfx_planar_commands(screen: np.ndarray, rects: list[tuple[int, int, int, int]], surface: int | None) -> list[bytes]:
-    """Wire To Surface 1 commands with the Planar codec for these (x, y, w, h) areas of ``screen``.
-    Planar scanlines go top-down here (bitmap updates are bottom-up), hence the flip."""
-    if surface is None:
-        return []
-    commands = []
-    for x, y, w, h in rects:
-        data = encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1]))
-        commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
-    return commands
+# Host frames of the bitmap stream in flight per connection: one being written, one ready.
+BITMAP_WINDOW = 2
+
+
+def size_only_screen(width: int, height: int) -> np.ndarray:
+    """A screen of a session's size that holds no pixels (its host encodes them): the shape is
+    all the driver keeps, at no memory cost."""
+    return np.broadcast_to(np.zeros(4, np.uint8), (height, width, 4))
+
+
+def host_bitmap_data(frame: messages.Frame, width: int, height: int) -> list[bytes]:
+    """The TS_BITMAP_DATA of a host ``bitmap`` frame, each ready to frame, left out when it
+    falls outside a ``width`` x ``height`` screen (a frame encoded before a resize)."""
+    payload = memoryview(frame.payload)
+    offset, out = 0, []
+    for rect in frame.rects:
+        if len(rect) != 5:
+            raise ValueError(f"bitmap rectangle {rect} has no byte count")
+        x, y, w, h, n = rect
+        if offset + n > len(payload):
+            raise ValueError(f"bitmap rectangle {x},{y} {w}x{h} runs past the payload")
+        if x + w <= width and y + h <= height:
+            out.append(bytes(payload[offset:offset + n]))
+        offset += n
+    return out
 
 
 def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:

@@ -8,9 +8,10 @@ the login form in ``login.py``, keyboard layouts in ``keyboard.py``, the certifi
 TLS: after the X.224 exchange the stream is upgraded in place with ``StreamWriter.start_tls``.
 Login and sessions are injected: ``authenticate(username, password) -> bool`` and
 ``attach(username, width, height) -> host socket path`` coroutines (Django wires them).
-Output: the session host's ``raw`` stream is mirrored into a local screen array; damage is
-encoded with ``rdpfront.codecs`` into bitmap updates, at the pace the client's socket drains
-(damage merges meanwhile, so a slow client costs bounded memory, never a queue).
+Output: the session host's ``bitmap`` stream brings the session's pixels encoded once per
+session (TS_BITMAP_DATA, or Planar images for the graphics pipeline); this driver frames them
+into PDUs and acknowledges each host frame once the client's socket took it, so a slow client
+holds the host's window and gets fewer, merged updates (bounded memory, never a queue).
 """
 from __future__ import annotations
 
@@ -35,13 +36,15 @@ from rdpfront.acceptor import AcceptorConfig
 from rdpfront.connection import ServerConnection
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.host_frames import (
+    BITMAP_WINDOW,
     GFX_H264_OPTIONS,
     GFX_PLANAR_IN_FLIGHT,
     GFX_WINDOW,
     coalesce,
     gfx_commands_for_host_frame,
-    gfx_planar_commands,
     h264_key_for,
+    host_bitmap_data,
+    size_only_screen,
 )
 from rdpfront.keyboard import KeyInput, keymap_for_windows_layout, setxkbmap_argv
 from rdpfront.login import LOGIN_TIMEOUT, LoginForm
@@ -114,7 +117,9 @@ class RdpConnection:
             SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME})),
             log_context=self.name)
         self.host: HostClient | None = None
-        self.stream: int | None = None
+        self.stream: int | None = None  # the host's bitmap stream, while it draws
+        self._stream_options: dict[str, object] = {}
+        self._host_frames: deque[messages.Frame] = deque()  # bitmap frames not yet written
         self.username = ""
         self.screen: np.ndarray | None = None
         self.dirty: list[tuple[int, int, int, int]] = []
@@ -387,14 +392,17 @@ class RdpConnection:
         self.conn.accept_credentials(width=width, height=height)
 
     async def _connect_host(self, path: Path) -> tuple[int, int]:
-        """Attach to the user's session host and mirror its screen; its size."""
+        """Attach to the user's session host and subscribe to its bitmap stream; its size."""
         self.host = await HostClient(on_event=self._on_host_push).connect(path)
 
         def subscribed(reply: messages.SubscribeReply) -> None:  # before the first frame is pushed
             self.stream = reply.stream
-            self.screen = np.zeros((reply.height, reply.width, 4), np.uint8)
+            self.screen = size_only_screen(reply.width, reply.height)
 
-        reply = await self.host.call(messages.Subscribe(format="raw", options={}, window=4), on_reply=subscribed)
+        options = self._bitmap_options()
+        reply = await self.host.call(messages.Subscribe(format="bitmap", options=options, window=BITMAP_WINDOW),
+                                     on_reply=subscribed)
+        self._stream_options = options
         width, height = reply.width, reply.height
         log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.username, path, width, height)
         return width, height
@@ -517,7 +525,7 @@ class RdpConnection:
         elif isinstance(push, messages.Pointer):
             self._on_host_pointer(push.x, push.y)
         elif isinstance(push, messages.Resized):
-            self.screen = np.zeros((push.height, push.width, 4), np.uint8)
+            self.screen = size_only_screen(push.width, push.height)
             self.dirty.clear()
             if self.conn.active:
                 self._give_size(push.width, push.height)
@@ -530,21 +538,39 @@ class RdpConnection:
             self.writer.close()
 
     def _apply_frame(self, frame: messages.Frame) -> None:
-        screen = self.screen
-        payload = memoryview(frame.payload)
-        offset = 0
-        if screen is not None:
-            h, w = screen.shape[:2]
-            for x, y, rw, rh, *_ in frame.rects:
-                n = rw * rh * 4
-                if offset + n > len(payload):
-                    break
-                if x + rw <= w and y + rh <= h:
-                    screen[y:y + rh, x:x + rw] = np.frombuffer(payload[offset:offset + n], np.uint8).reshape(rh, rw, 4)
-                    self.mark_dirty((x, y, rw, rh))
-                offset += n
-        if self.host is not None:
-            self.host.send(messages.Ack(stream=frame.stream, seq=frame.seq))
+        """A frame of the bitmap stream waits for the output loop, which acknowledges it once
+        the client's socket took it."""
+        self._host_frames.append(frame)
+        self.dirty_event.set()
+
+    def _ack_host_frames(self, frames: list[messages.Frame]) -> None:
+        """Acknowledge host frames of the current stream (the last covers the ones before it)."""
+        frames = [f for f in frames if f.stream == self.stream]
+        if frames and self.host is not None and not self.host.closed.is_set():
+            self.host.send(messages.Ack(stream=frames[-1].stream, seq=frames[-1].seq))
+
+    def _bitmap_options(self) -> dict[str, object]:
+        """The bitmap stream this client draws: Planar images for the graphics pipeline, or
+        TS_BITMAP_DATA at its colour depth, each fitting one of its bitmap updates."""
+        if self.gfx_mode == "planar":
+            return {"layout": "gfx", "codec": "planar"}
+        limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
+        return {"bpp": self.conn.bpp, "codec": "auto" if self.server.settings.compress else "raw",
+                "max_update_size": limit}
+
+    async def _resubscribe(self) -> bool:
+        """Capabilities confirmed or the graphics pipeline chosen: subscribe to the stream this
+        client needs if it is another one. True if it did."""
+        options = self._bitmap_options()
+        if self.host is None or self.stream is None or options == self._stream_options:
+            return False
+        self.host.send(messages.Unsubscribe(stream=self.stream))
+        self.stream = None
+        self._host_frames.clear()
+        self._stream_options = options
+        await self.host.call(messages.Subscribe(format="bitmap", options=options, window=BITMAP_WINDOW),
+                             on_reply=lambda reply: setattr(self, "stream", reply.stream))
+        return True
 
     def mark_dirty(self, rect: tuple[int, int, int, int]) -> None:
         self.dirty.append(rect)
@@ -602,8 +628,6 @@ class RdpConnection:
             log.exception("%s cursor update failed", self.name)
 
     async def _output_loop(self) -> None:
-        from rdpfront.codecs import build_bitmap_data
-
         while not self.closing:
             await self.dirty_event.wait()
             self.dirty_event.clear()
@@ -615,60 +639,96 @@ class RdpConnection:
                 except ConnectionError:
                     return
             self._send_pointer_state()
-            if not self.output_allowed or self.screen is None or not self.dirty:
-                continue
-            rects, self.dirty = self.dirty, []
-            screen = self.screen
-            h, w = screen.shape[:2]
-            clipped = []
-            for x, y, rw, rh in coalesce(rects):
-                x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
-                if x1 > x0 and y1 > y0:
-                    clipped.append((x0, y0, x1 - x0, y1 - y0))
-            if not clipped:
-                continue
-            if self.gfx_mode == "avc420":
-                continue  # the H.264 stream draws; this mirror only serves the planar modes
+            try:
+                if self.stream is not None:
+                    await self._write_host_frames()
+                elif self.login is not None:
+                    await self._write_login_form()
+                else:
+                    self.dirty.clear()  # H.264 through the graphics pipeline draws
+            except ConnectionError:
+                return
+
+    async def _write_host_frames(self) -> None:
+        """Frame the host's encoded bitmaps into PDUs, acknowledging each host frame once the
+        socket took it. Damage noted here (activation, a refresh request, output resumed)
+        asks the host for a full frame instead."""
+        if self.dirty:
+            self.dirty.clear()
+            if not await self._resubscribe():  # a new stream starts with a full frame anyway
+                self._ack_host_frames(list(self._host_frames))  # superseded by the full frame
+                self._host_frames.clear()
+                if self.host is not None and self.stream is not None:
+                    self.host.send(messages.Keyframe(stream=self.stream))
+        if not self.output_allowed:  # minimised: drop, a full frame follows when it is back
+            self._ack_host_frames(list(self._host_frames))
+            self._host_frames.clear()
+            return
+        while self._host_frames and not self.closing:
             if self.gfx_mode == "planar" and len(self._gfx_unacked) >= GFX_PLANAR_IN_FLIGHT:
-                self.dirty = clipped + self.dirty  # wait for the client's acknowledgements
+                return  # the client's frame acknowledgement wakes this loop again
+            frame = self._host_frames.popleft()
+            if frame.stream != self.stream or not self.conn.active:
                 continue
-            if self.gfx_mode == "planar":
-                commands = await asyncio.to_thread(gfx_planar_commands, screen.copy(), clipped,
-                                                   self.conn.gfx_surface)
-                if self.conn.closed:
-                    return
-                if not self.conn.gfx_ready or not self.conn.active:
+            if frame.codec == "planar":
+                if self.gfx_mode != "planar" or not self.conn.gfx_ready or self.conn.gfx_surface is None:
+                    self._ack_host_frames([frame])
                     continue
+                commands = gfx_commands_for_host_frame(frame, self.conn.gfx_surface, self.conn.width, self.conn.height)
                 frame_id, data = self.conn.gfx_frame(commands)
                 self.gfx_commands["planar"] += len(commands)
                 self._gfx_unacked[frame_id] = None
                 self.write(data)
                 self.gfx_frames_sent += 1
-            else:
-                limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
-                bitmaps = await asyncio.to_thread(
-                    build_bitmap_data, screen.copy(), clipped, bpp=self.conn.bpp, max_update_size=limit,
-                    compress=self.server.settings.compress)
-                if self.conn.closed:
-                    return
-                self.write(self.conn.bitmap_update(bitmaps))
+            elif frame.codec == "bitmap" and self.gfx_mode is None:
+                self.write(self.conn.bitmap_update(host_bitmap_data(frame, self.conn.width, self.conn.height)))
                 self.bitmap_updates_sent += 1
-            if self.first_frame_at is None:
-                self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
-                log.info("%s first frame sent %.0f ms after accept", self.name,
-                         (self.first_frame_at - self.accepted_at) * 1000)
-            try:
-                await self._drain()
-            except ConnectionError:
-                return
+            else:  # a frame of the stream this client no longer draws from
+                self._ack_host_frames([frame])
+                continue
+            self._first_frame_sent()
+            await self._drain()
+            self._ack_host_frames([frame])
+
+    async def _write_login_form(self) -> None:
+        """The login form's pixels are this server's own: encoded here."""
+        from rdpfront.codecs import build_bitmap_data
+
+        if not self.output_allowed or self.screen is None or not self.dirty:
+            return
+        rects, self.dirty = self.dirty, []
+        screen = self.screen
+        h, w = screen.shape[:2]
+        clipped = []
+        for x, y, rw, rh in coalesce(rects):
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
+            if x1 > x0 and y1 > y0:
+                clipped.append((x0, y0, x1 - x0, y1 - y0))
+        if not clipped or self.gfx_mode is not None:
+            return
+        limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
+        bitmaps = await asyncio.to_thread(build_bitmap_data, screen, clipped, bpp=self.conn.bpp,
+                                          max_update_size=limit, compress=self.server.settings.compress)
+        if self.conn.closed or not self.conn.active:
+            return
+        self.write(self.conn.bitmap_update(bitmaps))
+        self.bitmap_updates_sent += 1
+        self._first_frame_sent()
+        await self._drain()
+
+    def _first_frame_sent(self) -> None:
+        if self.first_frame_at is None:
+            self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
+            log.info("%s first frame sent %.0f ms after accept", self.name,
+                     (self.first_frame_at - self.accepted_at) * 1000)
 
     # graphics pipeline ----------------------------------------------------------------------
 
     async def _start_gfx(self, event: ev.GfxReady) -> None:
         """Switch output to the graphics pipeline: H.264 from the session host (one encode per
-        session, whoever watches) when the client takes AVC420, Planar from the raw mirror
-        otherwise. The session host's touch-ups (settled areas, sent again losslessly) come
-        already encoded as Planar."""
+        session, whoever watches) when the client takes AVC420, otherwise Planar images from the
+        host's bitmap stream (resubscribed with the graphics pipeline's layout). The session
+        host's touch-ups (settled areas, sent again losslessly) come already encoded as Planar."""
         if self.gfx_mode is not None:
             return
         if self.host is None:  # the login form is up: after the login
@@ -682,8 +742,8 @@ class RdpConnection:
                                  on_reply=lambda reply: setattr(self, "gfx_stream", reply.stream))
             self._tasks.append(asyncio.create_task(self._gfx_loop()))
             if self.stream is not None:
-                # The raw mirror only fed bitmap updates: stop it (at 1080p a full-screen change
-                # is 8 MB through the host's socket and a copy here, for nothing).
+                # The bitmap stream only fed bitmap updates: stop it (the host would go on
+                # encoding it for nothing).
                 self.host.send(messages.Unsubscribe(stream=self.stream))
                 self.stream = None
         log.info("%s drawing through the graphics pipeline (%s)", self.name, self.gfx_mode)
@@ -738,7 +798,7 @@ class RdpConnection:
         # Frames are acknowledged in order; an ack also covers any frame before it.
         for frame_id in [f for f in self._gfx_unacked if f <= event.frame_id]:
             self._ack_host_gfx(self._gfx_unacked.pop(frame_id))
-        if self.gfx_mode == "planar" and self.dirty:
+        if self.gfx_mode == "planar" and (self.dirty or self._host_frames):
             self.dirty_event.set()
 
     async def _gfx_loop(self) -> None:

@@ -17,6 +17,12 @@ import numpy as np
 from compositor.rects import Rect
 
 
+class CodecError(ValueError):
+    """A bitmap stream that a decoder cannot read (truncated, overrunning, unknown orders).
+
+    Only the reference decoders raise it; they serve the tests and the benchmarks."""
+
+
 @dataclass
 class EncodedFrame:
     """One pushed ``frame`` message: header fields (besides op/stream/seq) and the payload."""
@@ -88,7 +94,8 @@ class EncoderRegistry(Mapping[str, type[Encoder]]):
 
 ENCODERS = EncoderRegistry()
 BUILTIN = {"raw": "compositor.encoders.raw", "damage": "compositor.encoders.raw",
-           "h264": "compositor.encoders.h264", "jpeg": "compositor.encoders.jpeg"}
+           "h264": "compositor.encoders.h264", "jpeg": "compositor.encoders.jpeg",
+           "bitmap": "compositor.encoders.bitmap"}
 
 
 def register(cls: type[Encoder]) -> type[Encoder]:

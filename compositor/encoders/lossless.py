@@ -105,7 +105,7 @@ def encode_images(codec: str, screen: np.ndarray, rects: list[Rect]) -> list[byt
     """One lossless image per rectangle: ``webp``, or ``planar`` (RDP's codec, top-down
     scanlines: what the graphics pipeline's Wire To Surface draws)."""
     if codec == "planar":
-        from rdpfront.codecs.planar import encode_planar  # its scanlines go bottom-up
+        from compositor.encoders.planar import encode_planar  # its scanlines go bottom-up
 
         return [encode_planar(np.ascontiguousarray(screen[y:y + h, x:x + w][::-1])) for x, y, w, h in rects]
     return [webp_lossless(screen, r) for r in rects]

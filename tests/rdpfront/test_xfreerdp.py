@@ -294,7 +294,8 @@ def noise_bitmap(path: Path, size: int = 64) -> Path:
     change at every other pixel), which goes through H.264 rather than a lossless frame."""
     values = [f"0x{b:02x}" for b in np.random.default_rng(7).integers(0, 256, size * size // 8)]
     rows = ",\n".join(", ".join(values[i:i + 12]) for i in range(0, len(values), 12))  # Xlib reads short lines
-    path.write_text(f"#define n_width {size}\n#define n_height {size}\nstatic unsigned char n_bits[] = {{\n{rows} }};\n")
+    path.write_text(f"#define n_width {size}\n#define n_height {size}\n"
+                    f"static unsigned char n_bits[] = {{\n{rows} }};\n")
     return path
 
 
@@ -371,7 +372,8 @@ async def test_login_form_for_a_client_without_password(rdp: Harness, host, args
     print(f"after the login form: mean pixel difference {diff:.3f}")
 
 
-SCROLLER = "for i in $(seq 1 300); do echo \"line $i of a scrolling terminal: $(seq -s ' ' $i $((i + 12)))\"; sleep 0.004; done; sleep 30"
+SCROLLER = ("for i in $(seq 1 300); do echo \"line $i of a scrolling terminal: $(seq -s ' ' $i $((i + 12)))\";"
+            " sleep 0.004; done; sleep 30")
 
 
 async def test_scrolling_terminal_is_copied_and_ends_pixel_exact(rdp: Harness, host) -> None:
@@ -399,6 +401,55 @@ async def test_scrolling_terminal_is_copied_and_ends_pixel_exact(rdp: Harness, h
         shown = await asyncio.to_thread(rdp.client_rgb)
         assert np.array_equal(session[:400, :560], shown[:400, :560]), "the terminal differs"
         print(f"scrolling: {dict(connection.gfx_commands)}")
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def _exact_but_pointer(rdp: Harness, host, timeout: float = 15.0) -> int:
+    """Wait until the client shows the session's pixels exactly, outside the pointer's corner
+    (each Xvfb draws its own software cursor there); the number of differing pixels."""
+    deadline = time.monotonic() + timeout
+    differing = -1
+    while time.monotonic() < deadline:
+        session = await asyncio.to_thread(screenshot, host)
+        shown = await asyncio.to_thread(rdp.client_rgb)
+        differs = (session != shown).any(axis=2)
+        differs[HEIGHT - 64:, WIDTH - 64:] = False
+        differing = int(differs.sum())
+        if not differing:
+            return 0
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"{differing} pixels differ between the client and the session")
+
+
+async def test_two_bitmap_clients_share_one_encoder_and_show_exact_pixels(rdp: Harness, host) -> None:
+    """Bitmap updates at 32 bpp (no graphics pipeline) come from the host's ``bitmap`` stream:
+    two clients of one desktop share one encoder, and the client's screen equals the
+    session's, pixel for pixel, after the screen changed."""
+    rdp.server.settings.gfx = False
+    await rdp.client("/bpp:32")
+    await rdp.client("/bpp:32")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        connections = list(rdp.server.connections)
+        if len(connections) == 2 and all(c.bitmap_updates_sent for c in connections):
+            break
+        await asyncio.sleep(0.2)
+    assert len(connections) == 2 and all(c.gfx_mode is None and c.bitmap_updates_sent for c in connections)
+    status = await asyncio.to_thread(request, host, "status")
+    assert [e for e in status.get("encoders") if e["format"] == "bitmap"] == [{"format": "bitmap", "subscribers": 2}]
+    assert not [e for e in status.get("encoders") if e["format"] == "raw"]
+    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    await _exact_but_pointer(rdp, host)
+    sent = [c.bitmap_updates_sent for c in connections]
+    proc = await asyncio.create_subprocess_exec(
+        "xterm", "-geometry", "50x12+120+90", "-bg", "#102040", "-fg", "#f0e060", "-e", "sh", "-c",
+        "ls -l /usr/bin | head -10; sleep 30", env=session_env(host))
+    try:
+        await asyncio.sleep(1.0)
+        await _exact_but_pointer(rdp, host)
+        assert all(c.bitmap_updates_sent > s for c, s in zip(connections, sent, strict=True))
     finally:
         proc.kill()
         await proc.wait()

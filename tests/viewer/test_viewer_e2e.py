@@ -653,7 +653,8 @@ def test_fullscreen_locks_the_keyboard_and_ctrl_w_reaches_the_desktop(browser, s
         close_page(page)
 
 
-SCROLLER = "for i in $(seq 1 300); do echo \"line $i of a scrolling terminal: $(seq -s ' ' $i $((i + 12)))\"; sleep 0.004; done; sleep 30"
+SCROLLER = ("for i in $(seq 1 300); do echo \"line $i of a scrolling terminal: $(seq -s ' ' $i $((i + 12)))\";"
+            " sleep 0.004; done; sleep 30")
 
 
 def test_scrolling_terminal_is_copied_and_ends_pixel_exact(browser, stack):

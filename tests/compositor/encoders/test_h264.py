@@ -182,7 +182,7 @@ def test_rdp_options_planar_touchups_and_bt709_full_range(terminal_screen):
     """What the RDP graphics pipeline subscribes with: touch-ups as Planar with top-down
     scanlines (encoded here, once for every client) and full-range BT.709 (MS-RDPEGFX
     3.3.8.3.1), signalled in the SPS's VUI."""
-    from rdpfront.codecs.planar import decode_planar
+    from compositor.encoders.planar import decode_planar
 
     enc = ENCODERS["h264"](640, 480, {"settle": 0.2, "touchup": "planar", "colour": "bt709-full",
                                       "pad": "explicit", "small": 0, "flat": 0})

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compositor.encoders.bitmap_pixels import bgrx_to_rgb555, bgrx_to_rgb565
 from rdpfront.bitmap import BitmapData, BitmapFlags, BitmapUpdate
 from rdpfront.codecs import (
     build_bitmap_data,
@@ -19,7 +20,6 @@ from rdpfront.codecs import (
     decode_raw,
     pack_bitmap_updates,
 )
-from rdpfront.codecs.color import bgrx_to_rgb555, bgrx_to_rgb565
 from rdpfront.cursor import Reader, encode
 from rdpfront.errors import LocalProtocolError
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rdpfront.codecs.raw import decode_raw, encode_raw, raw_scanline_size
-from rdpfront.errors import RemoteProtocolError
+from compositor.encoders import CodecError
+from compositor.encoders.bitmap_raw import decode_raw, encode_raw, raw_scanline_size
 
 
 def test_layout_24bpp_is_bottom_up_and_padded() -> None:
@@ -38,5 +38,5 @@ def test_round_trip(bpp: int, width: int) -> None:
         assert np.array_equal(wire, img[..., :3])
     elif bpp == 32:
         assert np.array_equal(wire[..., :3], img[..., :3])
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(CodecError):
         decode_raw(data[:-1], width, 5, bpp)

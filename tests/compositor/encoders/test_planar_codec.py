@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rdpfront.codecs.planar import (
+from compositor.encoders import CodecError
+from compositor.encoders.planar import (
     FORMAT_HEADER_NA,
     FORMAT_HEADER_RLE,
     _rle_rows,
@@ -22,7 +23,6 @@ from rdpfront.codecs.planar import (
     encode_plane_rle,
     rle_scanline_reference,
 )
-from rdpfront.errors import RemoteProtocolError
 
 FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
@@ -123,7 +123,7 @@ def test_delta_is_sign_magnitude() -> None:
 def test_decoder_rejects_garbage_cleanly(data: bytes, w: int, h: int) -> None:
     try:
         decode_planar(data, w, h)
-    except RemoteProtocolError:
+    except CodecError:
         pass
 
 
@@ -137,7 +137,7 @@ def test_decoder_rejects_truncation(rle: bool) -> None:
     # Every cut fails, except dropping the raw planes' pad byte, which is optional (FreeRDP
     # skips it when present).
     for cut in range(1, len(stream) - 1):
-        with pytest.raises(RemoteProtocolError):
+        with pytest.raises(CodecError):
             decode_planar(stream[:cut], 8, 8)
-    with pytest.raises(RemoteProtocolError):
+    with pytest.raises(CodecError):
         decode_planar(stream + b"\x00\x00", 8, 8)

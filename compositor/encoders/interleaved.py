@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rdpfront.codecs.color import bgrx_to_rgb555, bgrx_to_rgb565, bytes_per_pixel
-from rdpfront.errors import RemoteProtocolError
+from compositor.encoders import CodecError
+from compositor.encoders.bitmap_pixels import bgrx_to_rgb555, bgrx_to_rgb565, bytes_per_pixel
 
 __all__ = [
     "MAX_PIXELS",
@@ -217,7 +217,7 @@ def decode_interleaved(data: bytes, width: int, height: int, bpp: int) -> np.nda
     def take(k: int) -> bytes:
         nonlocal pos
         if pos + k > len(data):
-            raise RemoteProtocolError("interleaved: truncated order")
+            raise CodecError("interleaved: truncated order")
         chunk = data[pos:pos + k]
         pos += k
         return chunk
@@ -310,10 +310,10 @@ def decode_interleaved(data: bytes, width: int, height: int, bpp: int) -> np.nda
             elif code == SPECIAL_BLACK:
                 dest.append(0)
             else:
-                raise RemoteProtocolError(f"interleaved: unknown order header 0x{hdr:02x}")
+                raise CodecError(f"interleaved: unknown order header 0x{hdr:02x}")
         if len(dest) > n:
-            raise RemoteProtocolError(f"interleaved: order at pixel {start} overruns the bitmap")
+            raise CodecError(f"interleaved: order at pixel {start} overruns the bitmap")
     if len(dest) != n:
-        raise RemoteProtocolError(f"interleaved: {len(dest)} pixels decoded, {n} expected")
+        raise CodecError(f"interleaved: {len(dest)} pixels decoded, {n} expected")
     dtype = np.uint16 if pix_size == 2 else np.uint32
     return np.array(dest, dtype=dtype).reshape(height, width)[::-1].copy()

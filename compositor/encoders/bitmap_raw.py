@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from rdpfront.codecs.color import bytes_per_pixel, pixel_bytes
-from rdpfront.errors import RemoteProtocolError
+from compositor.encoders import CodecError
+from compositor.encoders.bitmap_pixels import bytes_per_pixel, pixel_bytes
 
 __all__ = ["decode_raw", "encode_raw", "raw_scanline_size"]
 
@@ -37,7 +37,7 @@ def decode_raw(data: bytes, width: int, height: int, bpp: int) -> np.ndarray:
     top row first."""
     stride = raw_scanline_size(width, bpp)
     if len(data) != stride * height:
-        raise RemoteProtocolError(f"raw bitmap: {len(data)} bytes, {stride * height} expected")
+        raise CodecError(f"raw bitmap: {len(data)} bytes, {stride * height} expected")
     rows = np.frombuffer(data, np.uint8).reshape(height, stride)
     size = bytes_per_pixel(bpp)
     return rows[::-1, : width * size].reshape(height, width, size).copy()

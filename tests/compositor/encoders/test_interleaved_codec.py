@@ -12,14 +12,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rdpfront.codecs.color import bgrx_to_rgb565
-from rdpfront.codecs.interleaved import (
+from compositor.encoders import CodecError
+from compositor.encoders.bitmap_pixels import bgrx_to_rgb565
+from compositor.encoders.interleaved import (
     MAX_PIXELS,
     decode_interleaved,
     encode_interleaved,
     encode_interleaved_batch,
 )
-from rdpfront.errors import RemoteProtocolError
 
 FIXTURES_OK = settings(suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
 
@@ -161,7 +161,7 @@ def test_first_line_background_and_foreground() -> None:
 def test_decoder_rejects_garbage_cleanly(data: bytes, w: int, h: int, bpp: int) -> None:
     try:
         decode_interleaved(data, w, h, bpp)
-    except RemoteProtocolError:
+    except CodecError:
         pass
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rdpfront.errors import RemoteProtocolError
+from compositor.encoders import CodecError
 
 __all__ = [
     "FORMAT_HEADER_NA",
@@ -231,19 +231,10 @@ def _rle_rows_skipping_zero_rows(values: np.ndarray) -> tuple[np.ndarray, np.nda
     np.cumsum(row_bytes[:-1], out=row_off[1:])
     out = np.empty(int(row_off[-1] + row_bytes[-1]), np.uint8)
     if n_zero < n_rows:
-        # Copy each stretch of consecutive busy rows as one slice.
-        change = np.flatnonzero(busy[1:] != busy[:-1]) + 1
-        bounds = np.concatenate(([0], change, [n_rows]))
-        stretch_busy = busy[bounds[:-1]]
-        first = bounds[:-1][stretch_busy]
-        last = bounds[1:][stretch_busy]
-        dst_start = row_off[first]
-        dst_end = row_off[last - 1] + row_bytes[last - 1]
-        src_end = np.cumsum(dst_end - dst_start)
-        src_start = src_end - (dst_end - dst_start)
-        for d0, d1, s0, s1 in zip(dst_start.tolist(), dst_end.tolist(), src_start.tolist(),
-                                  src_end.tolist(), strict=True):
-            out[d0:d1] = out_busy[s0:s1]
+        # Scatter the busy rows' bytes (consecutive in ``out_busy``) to their rows' offsets.
+        lengths = row_bytes[busy]
+        shift = row_off[busy] - (np.cumsum(lengths) - lengths)
+        out[np.repeat(shift, lengths) + np.arange(len(out_busy))] = out_busy
     out[row_off[zero][:, np.newaxis] + np.arange(len(zero_row))] = zero_row
     return out, row_bytes
 
@@ -376,7 +367,7 @@ def _decode_rle_plane(data: bytes, pos: int, width: int, height: int) -> tuple[n
         pixel = 0
         while len(row) < width:
             if pos >= len(data):
-                raise RemoteProtocolError("planar: truncated RLE plane")
+                raise CodecError("planar: truncated RLE plane")
             control = data[pos]
             pos += 1
             run = control & 0x0F
@@ -386,9 +377,9 @@ def _decode_rle_plane(data: bytes, pos: int, width: int, height: int) -> tuple[n
             elif run == 2:
                 run, n_raw = 32 + n_raw, 0
             if len(row) + n_raw + run > width:
-                raise RemoteProtocolError("planar: segment runs past the end of the scanline")
+                raise CodecError("planar: segment runs past the end of the scanline")
             if pos + n_raw > len(data):
-                raise RemoteProtocolError("planar: truncated raw bytes")
+                raise CodecError("planar: truncated raw bytes")
             for value in data[pos:pos + n_raw]:
                 pixel = value
                 row.append(pixel)
@@ -414,10 +405,10 @@ def decode_planar(data: bytes, width: int, height: int) -> np.ndarray:
     goes to the X byte (0xFF when absent).
     """
     if not data:
-        raise RemoteProtocolError("planar: empty stream")
+        raise CodecError("planar: empty stream")
     header = data[0]
     if header & (FORMAT_HEADER_CLL_MASK | FORMAT_HEADER_CS):
-        raise RemoteProtocolError("planar: colour loss / chroma subsampling not supported")
+        raise CodecError("planar: colour loss / chroma subsampling not supported")
     has_alpha = not header & FORMAT_HEADER_NA
     names = ("A", "R", "G", "B") if has_alpha else ("R", "G", "B")
     planes: dict[str, np.ndarray] = {}
@@ -428,13 +419,13 @@ def decode_planar(data: bytes, width: int, height: int) -> np.ndarray:
             planes[name], pos = _decode_rle_plane(data, pos, width, height)
         else:
             if pos + size > len(data):
-                raise RemoteProtocolError("planar: truncated raw plane")
+                raise CodecError("planar: truncated raw plane")
             planes[name] = np.frombuffer(data, np.uint8, size, pos).reshape(height, width)
             pos += size
     if not header & FORMAT_HEADER_RLE and len(data) - pos == 1:
         pos += 1  # pad
     if pos != len(data):
-        raise RemoteProtocolError(f"planar: {len(data) - pos} trailing bytes")
+        raise CodecError(f"planar: {len(data) - pos} trailing bytes")
     out = np.empty((height, width, 4), np.uint8)
     out[..., 0] = planes["B"]
     out[..., 1] = planes["G"]

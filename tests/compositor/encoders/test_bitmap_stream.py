@@ -1,0 +1,143 @@
+"""The ``bitmap`` stream (compositor/encoders/bitmap.py): frames of ready-to-frame
+TS_BITMAP_DATA (or top-down Planar images) that, decoded in order by the reference decoders,
+paint the screen back exactly; unchanged damage costs nothing; small changes stay small."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compositor.encoders import ENCODERS, load_builtin_encoders
+from compositor.encoders.bitmap import BitmapEncoder, bitmap_tiles
+from compositor.encoders.bitmap_pixels import bgrx_to_rgb555, bgrx_to_rgb565
+from compositor.encoders.bitmap_raw import decode_raw
+from compositor.encoders.interleaved import decode_interleaved
+from compositor.encoders.planar import decode_planar
+
+W, H = 200, 150
+
+
+def client_view(img: np.ndarray, bpp: int) -> np.ndarray:
+    """What the client holds for BGRX pixels at ``bpp``, as comparable integers."""
+    if bpp == 16:
+        return bgrx_to_rgb565(img).astype(np.uint32)
+    if bpp == 15:
+        return bgrx_to_rgb555(img).astype(np.uint32)
+    b, g, r = (img[..., c].astype(np.uint32) for c in range(3))
+    return b | (g << 8) | (r << 16)
+
+
+def paint_bitmap_frame(canvas: np.ndarray, fields: dict, payload: bytes) -> None:
+    """Parse each TS_BITMAP_DATA of a frame as a client does and paint it."""
+    assert fields["codec"] == "bitmap"
+    offset = 0
+    for x, y, w, h, n in fields["rects"]:
+        left, top, right, bottom, coded_w, coded_h, bpp, flags, length = struct.unpack_from("<9H", payload, offset)
+        data = payload[offset + 18:offset + 18 + length]
+        assert (left, top, right - left + 1, bottom - top + 1) == (x, y, w, h)
+        assert n == 18 + length and coded_w % 4 == 0 and coded_h == h
+        offset += n
+        if flags & 1:
+            if not flags & 0x0400:
+                data = data[8:]
+            if bpp == 32:
+                pixels = client_view(decode_planar(data, coded_w, h), 32)
+            else:
+                pixels = decode_interleaved(data, coded_w, h, bpp).astype(np.uint32)
+        else:
+            wire = decode_raw(data, coded_w, h, bpp).astype(np.uint32)
+            pixels = wire[..., 0] | (wire[..., 1] << 8)
+            if bpp in (24, 32):
+                pixels |= wire[..., 2] << 16
+        canvas[y:y + h, x:x + w] = pixels[:, :w]
+    assert offset == len(payload)
+
+
+def paint_planar_frame(canvas: np.ndarray, fields: dict, payload: bytes) -> None:
+    assert fields["codec"] == "planar"
+    offset = 0
+    for x, y, w, h, n in fields["rects"]:
+        image = decode_planar(payload[offset:offset + n], w, h)[::-1]  # top-down on the wire
+        canvas[y:y + h, x:x + w] = client_view(image, 32)
+        offset += n
+    assert offset == len(payload)
+
+
+def scene(rng: np.random.Generator) -> np.ndarray:
+    img = np.empty((H, W, 4), np.uint8)
+    img[:] = (240, 240, 240, 0)
+    img[: H // 3] = rng.integers(0, 256, (H // 3, W, 4), dtype=np.uint8)
+    img[rng.random((H, W)) < 0.05] = (20, 20, 20, 0)
+    img[..., 3] = 0
+    return img
+
+
+edits = st.lists(st.tuples(st.integers(0, W - 1), st.integers(0, H - 1), st.integers(1, 90),
+                           st.integers(1, 90), st.integers(0, 3)), min_size=1, max_size=6)
+
+
+@pytest.mark.parametrize("bpp,codec,layout", [(32, "auto", "bitmap"), (24, "auto", "bitmap"),
+                                              (16, "auto", "bitmap"), (32, "raw", "bitmap"),
+                                              (32, "planar", "gfx")])
+@given(steps=st.lists(edits, min_size=1, max_size=4), seed=st.integers(0, 2**16))
+@settings(max_examples=20, deadline=None)
+def test_frames_paint_the_screen_back(bpp: int, codec: str, layout: str, steps: list, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    screen = scene(rng)
+    enc = BitmapEncoder(W, H, {"bpp": bpp, "codec": codec, "layout": layout})
+    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    canvas = np.zeros((H, W), np.uint32)
+    (frame,) = enc.encode(screen, [], full=True)
+    assert frame.fields["key"] and (frame.fields["width"], frame.fields["height"]) == (W, H)
+    paint(canvas, frame.fields, frame.payload)
+    assert np.array_equal(canvas, client_view(screen, bpp))
+    for step in steps:
+        damage = []
+        for x, y, w, h, kind in step:
+            w, h = min(w, W - x), min(h, H - y)
+            if kind == 0:  # noise
+                screen[y:y + h, x:x + w, :3] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            elif kind == 1:  # flat colour
+                screen[y:y + h, x:x + w, :3] = rng.integers(0, 256, 3, dtype=np.uint8)
+            elif kind == 2:  # one pixel
+                screen[y, x, :3] ^= 0x5A
+            # kind 3: damage reported, nothing changed
+            damage.append((x, y, w, h))
+        for frame in enc.encode(screen, damage, full=False):
+            assert "key" not in frame.fields
+            json.dumps(frame.fields)  # the host sends the fields as JSON
+            paint(canvas, frame.fields, frame.payload)
+        assert np.array_equal(canvas, client_view(screen, bpp))
+
+
+def test_unchanged_damage_sends_nothing_and_a_typed_character_stays_small() -> None:
+    screen = scene(np.random.default_rng(1))
+    enc = BitmapEncoder(W, H, {})
+    enc.encode(screen, [], full=True)
+    assert enc.encode(screen, [(0, 0, W, H)], full=False) == []
+    screen[100:112, 70:77, :3] = 0  # a glyph inside one 64x64 tile
+    (frame,) = enc.encode(screen, [(60, 90, 40, 40)], full=False)
+    assert [r[:4] for r in frame.fields["rects"]] == [[70, 100, 7, 12]]
+    assert len(frame.payload) < 200
+
+
+def test_registered_and_options_checked() -> None:
+    load_builtin_encoders()
+    assert ENCODERS["bitmap"] is BitmapEncoder
+    for bad in ({"bpp": 8}, {"bpp": 16, "codec": "planar"}, {"codec": "interleaved"},
+                {"layout": "gfx", "bpp": 16}, {"max_update_size": 100}, {"layout": "tiles"}):
+        with pytest.raises(ValueError):
+            BitmapEncoder(W, H, bad)
+
+
+def test_tiles_fit_the_update_limit() -> None:
+    screen = np.random.default_rng(2).integers(0, 256, (H, W, 4), dtype=np.uint8)
+    for codec, bpp in (("raw", 32), ("planar", 32), ("interleaved", 24)):
+        tiles = bitmap_tiles(screen, [(0, 0, W, H)], bpp=bpp, max_update_size=4096, codec=codec)
+        assert all(4 + t.size() <= 4096 for t in tiles)
+        assert sum(t.width * t.height for t in tiles) == W * H
