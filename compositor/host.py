@@ -98,10 +98,24 @@ class Subscription:
     sent_seq: int = 0
     acked_seq: int = 0
     needs_full: bool = True
+    variant: str | None = None  # the encoder's variant option this subscriber chose
 
     @property
     def ready(self) -> bool:
         return self.sent_seq - self.acked_seq < self.window
+
+
+def split_variant(encoder_class: type[Encoder], options: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """Subscription options without the encoder's per-subscriber variant option, and the variant
+    (its default when not given); a variant the encoder does not have is a ValueError."""
+    if encoder_class.variant_option is None:
+        return options, None
+    name, allowed = encoder_class.variant_option
+    options = dict(options)
+    variant = options.pop(name, allowed[0])
+    if variant not in allowed:
+        raise ValueError(f"{encoder_class.format} option {name} must be one of {list(allowed)}, not {variant!r}")
+    return options, variant
 
 
 @dataclass(eq=False)
@@ -710,6 +724,8 @@ class SessionHost:
             # Typed and encoded once per frame; each subscriber gets its own stream and seq.
             header, payload = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
             for sub in subs:
+                if frame.variant is not None and frame.variant != sub.variant:
+                    continue  # the same update in another subscriber's encoding
                 sub.sent_seq += 1
                 sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
 
@@ -767,16 +783,19 @@ class SessionHost:
     def subscribe(self, conn: Connection, fmt: str, options: dict[str, Any], window: int) -> Subscription:
         if fmt not in ENCODERS:
             raise ValueError(f"unknown format {fmt!r}; have {sorted(ENCODERS)}")
+        encoder_class = ENCODERS[fmt]
+        options, variant = split_variant(encoder_class, options)
         key = (fmt, options_key(options))
         group = self.groups.get(key)
         if group is None:
-            group = StreamGroup(ENCODERS[fmt](self.fb.width, self.fb.height, options))
+            group = StreamGroup(encoder_class(self.fb.width, self.fb.height, options))
             self.groups[key] = group
         if not self.groups[key].subscribers:
             self._refresh_attached()
-        sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)))
+        sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)), variant=variant)
         self.next_stream += 1
         group.subscribers.append(sub)
+        group.encoder.set_variants({s.variant for s in group.subscribers if s.variant is not None})
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
             self.cursor = self._read_cursor()
@@ -791,6 +810,7 @@ class SessionHost:
         group = sub.group
         if sub in group.subscribers:
             group.subscribers.remove(sub)
+            group.encoder.set_variants({s.variant for s in group.subscribers if s.variant is not None})
         if not group.subscribers:
             group.encoder.close()
             self.groups = {k: g for k, g in self.groups.items() if g is not group}

@@ -35,14 +35,11 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 
 # ---- graphics pipeline commands ----------------------------------------------------------
 
-# The session host's H.264 for RDP: planes padded to 16 by the encoder (AVC420 crops by region
-# rectangles, not by the SPS); typing-sized damage, and larger damage Planar codes small (a
-# solid flip, a plain panel), as lossless Planar frames drawn over the surface (AVC420 only
-# ever updates its own region rectangles), like the touch-ups of settled areas; scrolling as
-# SurfaceToSurface copies; all encoded by the host once for every client; and full-range
-# BT.709, the conversion MS-RDPEGFX 3.3.8.3.1 prescribes (clients ignore the VUI).
-GFX_H264_OPTIONS: dict[str, object] = {"pad": "explicit", "small_codec": "planar", "small": 512 * 512,
-                                       "copy": True, "touchup": "planar", "colour": "bt709-full"}
+# The session host's H.264 stream, the same one browsers watch (its defaults are parameters both
+# take: planes padded to 16, as AVC420 crops by region rectangles; full-range BT.709, which
+# MS-RDPEGFX 3.3.8.3.1 prescribes; scrolling as copies, here SurfaceToSurface), with its lossless
+# frames (typing, flat areas, touch-ups of settled areas) as Planar images for this client.
+GFX_H264_OPTIONS: dict[str, object] = {"images": "planar"}
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
 GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
 GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock

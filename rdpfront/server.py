@@ -737,7 +737,9 @@ class RdpConnection:
         self.gfx_mode = "avc420" if event.avc420 and self.server.settings.gfx_h264 else "planar"
         self._gfx_reset()
         if self.gfx_mode == "avc420":
-            options = {**GFX_H264_OPTIONS, "lossless": self.server.settings.gfx_lossless}
+            options = dict(GFX_H264_OPTIONS)
+            if not self.server.settings.gfx_lossless:
+                options["lossless"] = False  # a stream of its own: without touch-ups
             await self.host.call(messages.Subscribe(format="h264", options=options, window=GFX_WINDOW),
                                  on_reply=lambda reply: setattr(self, "gfx_stream", reply.stream))
             self._tasks.append(asyncio.create_task(self._gfx_loop()))

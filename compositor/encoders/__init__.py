@@ -25,10 +25,12 @@ class CodecError(ValueError):
 
 @dataclass
 class EncodedFrame:
-    """One pushed ``frame`` message: header fields (besides op/stream/seq) and the payload."""
+    """One pushed ``frame`` message: header fields (besides op/stream/seq) and the payload.
+    ``variant`` set: only for the subscribers that chose that variant (see ``Encoder``)."""
 
     fields: dict[str, Any]
     payload: bytes = field(default=b"", repr=False)
+    variant: str | None = None
 
 
 class Encoder:
@@ -39,10 +41,21 @@ class Encoder:
     # fell behind is given a keyframe when it is ready again.
     stateful: ClassVar[bool] = False
 
+    # An option each subscriber chooses for itself without a stream of its own: name and
+    # allowed values, the first the default. It only picks which encoding of some frames the
+    # subscriber receives (lossless images as WebP for a browser, Planar for RDP), so viewers
+    # that differ in it still share one encoder.
+    variant_option: ClassVar[tuple[str, tuple[str, ...]] | None] = None
+
     def __init__(self, width: int, height: int, options: dict[str, Any]) -> None:
         self.width = width
         self.height = height
         self.options = options
+        self.variants: frozenset[str] = frozenset()
+
+    def set_variants(self, variants: set[str]) -> None:
+        """The variants the stream's subscribers chose: frames are encoded in each of these."""
+        self.variants = frozenset(variants)
 
     def encode(self, screen: np.ndarray, rects: list[Rect], *, full: bool) -> list[EncodedFrame]:
         """Encode the damaged ``rects`` of ``screen``; ``full`` asks for a key/full frame."""

@@ -5,30 +5,40 @@ rectangles are converted into the persistent I420 planes, so a keystroke convert
 hundred pixels. Keyframes only on demand (``full=True``: a viewer joined or asked) — IDR with
 SPS/PPS in front, so any keyframe starts a decoder.
 
-Coded size: with ``pad="sps"`` (default) the picture is the visible size rounded up to even, and
-x264 pads to 16 internally, writing the cropping into the SPS (``frame_cropping``), so decoders
-output exactly the visible size. ``pad="explicit"`` pads the planes to 16 itself and writes no
-cropping (for RDP AVC420, which crops by region rectangles instead).
+One stream serves browsers and RDP clients together: its parameters are ones both take.
+
+Coded size: with ``pad="explicit"`` (default) the planes are padded to 16 by the encoder and no
+cropping is written: RDP AVC420 crops by region rectangles, and the browser only ever draws
+rectangles of the decoded picture, within the visible size. ``pad="sps"`` makes the picture the
+visible size rounded up to even and lets x264 pad, writing the cropping into the SPS
+(``frame_cropping``), so decoders output exactly the visible size.
+
+Colour: ``colour="bt709-full"`` (default) converts with full-range BT.709, what MS-RDPEGFX
+prescribes for AVC420 (clients ignore the VUI), and says so in the VUI, which browsers follow;
+``"bt601"`` is limited-range BT.601.
 
 Frame header: ``codec: "h264"``, ``key`` (bool), on keyframes ``width``/``height`` (visible
 size) and ``coded``: ``[w, h]`` of the encoded picture; ``rects``: the damaged rectangles to draw
-from the decoded picture (all of it for a keyframe; drawing only these keeps lossless touch-ups
-intact).
-Payload: one Annex-B access unit. Touch-up frames (``codec: "webp"``) share the stream.
+from the decoded picture (all of it for a keyframe; drawing only these keeps lossless frames
+intact). Payload: one Annex-B access unit.
 
-Small damage (at most ``small`` pixels, default 32768: typing, a blinking cursor), and larger
-damage up to ``flat`` pixels (default 262144) whose content is text or flat UI
-(``lossless.flat``: few colour changes along its rows), is sent as a lossless frame instead of
-an H.264 frame: cheaper to encode and decode, smaller, and exact. ``small_codec`` picks its
-codec: ``"auto"`` (browsers: ``prle`` or ``webp``) or ``"planar"`` (RDP's graphics pipeline).
-This is safe because a front end only ever draws an H.264 frame's own ``rects`` (the browser
-from the decoded picture, RDP AVC420 by its region rectangles), and those are always converted
-and encoded fresh: the picture the decoder holds may be stale where lossless frames drew.
+Lossless frames share the stream: damage of at most ``small`` pixels (default 4096: typing, a
+blinking cursor), and damage up to ``flat`` pixels (default 262144) whose content is text or
+flat UI (``lossless.flat``: few colour changes along its rows), is sent losslessly instead of as
+an H.264 frame: cheaper to encode and decode, smaller, and exact. Each subscriber picks how it
+takes those images with the ``images`` option (``"web"``: ``prle``/``webp`` for browsers;
+``"planar"``: Planar for the RDP graphics pipeline); it is a variant, not a stream option, so a
+browser and an RDP client still share the encoder, each receiving the lossless frames in its
+own codec (encoded once per codec). When an RDP client watches, text-like damage that Planar
+codes poorly goes through H.264 for everyone (see ``lossless.lossless_update``). Lossless frames
+are safe because a front end only ever draws an H.264 frame's own ``rects``, and those are
+always converted and encoded fresh: the picture the decoder holds may be stale where lossless
+frames drew. Scrolling found in damage goes out as ``copy`` frames (``copy``, default true;
+see ``scroll.py``), and areas sent lossily are sent again losslessly once they settle
+(touch-ups, ``lossless``, ``settle``).
 
-Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``
-(``"sps"``/``"explicit"``), ``small`` and ``flat`` (pixels), ``small_codec``, ``lossless``, ``settle``, ``touchup``
-(``"webp"``/``"planar"``: the touch-up frames' codec), ``colour`` (``"bt601"``: limited range,
-for browsers; ``"bt709-full"``: what RDP AVC420 decoders assume).
+Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``, ``colour``,
+``small`` and ``flat`` (pixels), ``copy``, ``lossless``, ``settle``; per subscriber ``images``.
 """
 
 from __future__ import annotations
@@ -42,7 +52,7 @@ import numpy as np
 
 from compositor.encoders import EncodedFrame, Encoder, Rect, register
 from compositor.encoders.colour import MATRICES, best_converter, even_rect
-from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_SMALL, TouchUp, small_update
+from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_RAW, IMAGE_CODECS, TouchUp, lossless_update
 from compositor.encoders.regions import clip
 from compositor.encoders.scroll import ScrollDetector, copy_frame
 
@@ -61,10 +71,14 @@ def _align(value: int, to: int) -> int:
     return -(-value // to) * to
 
 
+DEFAULT_VARIANTS = frozenset({"web"})
+
+
 @register
 class H264Encoder(Encoder):
     format = "h264"
     stateful = True
+    variant_option = ("images", tuple(IMAGE_CODECS))
 
     def __init__(self, width: int, height: int, options: dict[str, Any]) -> None:
         super().__init__(width, height, options)
@@ -78,20 +92,17 @@ class H264Encoder(Encoder):
             if not 0 <= qp <= 51:
                 raise ValueError(f"h264 option qp must be 0..51, not {qp}")
             self.rate = {"qp": str(qp)}
-        self.pad = options.get("pad", "sps")
+        self.pad = options.get("pad", "explicit")
         if self.pad not in ("sps", "explicit"):
             raise ValueError(f"h264 option pad must be 'sps' or 'explicit', not {self.pad!r}")
-        self.colour = options.get("colour", "bt601")
+        self.colour = options.get("colour", "bt709-full")
         if self.colour not in MATRICES:
             raise ValueError(f"h264 option colour must be one of {MATRICES}, not {self.colour!r}")
         self.converter = best_converter(self.colour)
         self.touchup = TouchUp(width, height, options)
-        self.small = int(options.get("small", DEFAULT_SMALL))
+        self.small = int(options.get("small", DEFAULT_RAW))
         self.flat = int(options.get("flat", DEFAULT_FLAT))
-        self.scroll = ScrollDetector(width, height) if options.get("copy") else None
-        self.small_codec = options.get("small_codec", "auto")
-        if self.small_codec not in ("auto", "planar"):
-            raise ValueError(f"h264 option small_codec must be 'auto' or 'planar', not {self.small_codec!r}")
+        self.scroll = ScrollDetector(width, height) if options.get("copy", True) else None
         self._context: av.VideoCodecContext | None = None
         self._open(width, height)
 
@@ -172,12 +183,13 @@ class H264Encoder(Encoder):
                 self.touchup.copied(copies)
         if not visible:
             return frames
-        if (small := small_update(screen, visible, self.width, self.height, self.small,
-                                  codec=self.small_codec, flat_limit=self.flat)) is not None:
+        lossless = lossless_update(screen, visible, self.variants or DEFAULT_VARIANTS, small=self.small,
+                                   flat_limit=self.flat)
+        if lossless is not None:
             # Lossless and final: the I420 planes and the decoder's picture stay stale there,
             # which is harmless because only each H.264 frame's own rects are ever drawn, and
             # those are always converted fresh.
-            return [*frames, small]
+            return frames + lossless
         self._convert(screen, visible)
         return frames + self._encode_picture(visible, key=False)
 
@@ -205,7 +217,7 @@ class H264Encoder(Encoder):
         return [EncodedFrame(fields, payload)]
 
     def idle(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
-        return self.touchup.frames(screen, now)
+        return self.touchup.frames(screen, now, self.variants or DEFAULT_VARIANTS)
 
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)

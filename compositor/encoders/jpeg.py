@@ -5,11 +5,11 @@ The fallback path for browsers without WebCodecs. Frame header: ``codec: "jpeg"`
 concatenated in that order. Lossless WebP touch-up frames (``codec: "webp"``, same shape) follow
 once an area is quiet.
 
-Small damage (at most ``small`` pixels, default 32768) goes out losslessly instead (``prle`` or
-``webp``, see ``lossless.small_update``).
+Small damage (at most ``small`` pixels, default 4096) and text-like damage (up to ``flat``
+pixels) go out losslessly instead (``prle`` or ``webp``, see ``lossless.lossless_update``).
 
-Options: ``quality`` (default 80), ``small``, ``lossless`` (touch-up on, default true),
-``settle`` (s).
+Options: ``quality`` (default 80), ``small``, ``flat``, ``lossless`` (touch-up on, default
+true), ``settle`` (s).
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import numpy as np
 import simplejpeg
 
 from compositor.encoders import EncodedFrame, Encoder, Rect, register
-from compositor.encoders.lossless import DEFAULT_SMALL, TouchUp, image_frame, small_update
+from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_RAW, TouchUp, image_frame, lossless_update
 from compositor.encoders.regions import clip, merge, snap
+
+WEB = frozenset({"web"})  # browsers only: lossless images as prle / WebP
 
 
 def jpeg_rects(rects: list[Rect], width: int, height: int) -> list[Rect]:
@@ -37,14 +39,15 @@ class JpegEncoder(Encoder):
         super().__init__(width, height, options)
         self.quality = max(10, min(95, int(options.get("quality", 80))))
         self.touchup = TouchUp(width, height, options)
-        self.small = int(options.get("small", DEFAULT_SMALL))
+        self.small = int(options.get("small", DEFAULT_RAW))
+        self.flat = int(options.get("flat", DEFAULT_FLAT))
 
     def encode(self, screen: np.ndarray, rects: list[Rect], *, full: bool) -> list[EncodedFrame]:
         if full:
             rects = [(0, 0, self.width, self.height)]
-        elif (small := small_update(screen, [c for r in rects if (c := clip(r, self.width, self.height))],
-                                    self.width, self.height, self.small)) is not None:
-            return [small]
+        elif (lossless := lossless_update(screen, [c for r in rects if (c := clip(r, self.width, self.height))],
+                                          WEB, small=self.small, flat_limit=self.flat)) is not None:
+            return lossless
         out_rects = jpeg_rects(rects, self.width, self.height)
         if not out_rects:
             return []
@@ -58,7 +61,7 @@ class JpegEncoder(Encoder):
         return [image_frame("jpeg", *size, out_rects, images)]
 
     def idle(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
-        return self.touchup.frames(screen, now)
+        return self.touchup.frames(screen, now, WEB)
 
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)

@@ -17,14 +17,16 @@ from compositor.encoders import EncodedFrame, Rect
 from compositor.encoders.regions import TouchUpMap
 
 DEFAULT_BUDGET = 512 * 256  # pixels per idle call: about 2.5 ms of WebP here
-# Damage this small (a few typed characters, a cursor blink) goes out as WebP lossless at once
-# instead of through the lossy codec: ~0.3 ms to encode, ~100–400 B, crisp, and in the browser a
-# tiny image decode instead of a full-frame video decode and conversion (docs/encoders.md).
-DEFAULT_SMALL = 32 * 1024  # pixels
-# Tinier still (one or two characters): palette + run-length ("prle"), decoded synchronously
-# by a browser (putImageData), skipping the 5–10 ms of an asynchronous image decode; falls back
-# to WebP when a rectangle has more than 256 colours (docs/encoders.md).
+# Damage this small (a few typed characters, a cursor blink) goes out losslessly at once whatever
+# its content, instead of through the lossy codec: ~0.1 ms to encode, ~100–200 B, crisp, and in
+# the browser a synchronous palette + run-length decode ("prle", putImageData) instead of a
+# full-frame video decode and conversion; WebP past 256 colours (docs/encoders.md).
 DEFAULT_RAW = 4096  # pixels
+# prle also for larger areas of at most this many runs (a solid flip of a 300 x 300 window:
+# ~700 B), sparing the browser an asynchronous WebP decode.
+PRLE_MAX_RUNS = 1024
+# How a viewer takes lossless images (a subscription's ``images`` option) and their codecs.
+IMAGE_CODECS = {"web": "webp", "planar": "planar"}
 # Text-like damage up to this many pixels goes lossless too (a 1080p screen of text is 2 Mpx:
 # whole-screen changes stay with the video codec, whose cost does not grow with the content).
 DEFAULT_FLAT = 512 * 512
@@ -76,7 +78,7 @@ def webp_lossless(screen: np.ndarray, rect: Rect) -> bytes:
 
 
 def image_frame(codec: str, width: int | None, height: int | None, rects: list[Rect],
-                images: list[bytes]) -> EncodedFrame:
+                images: list[bytes], *, variant: str | None = None) -> EncodedFrame:
     """The shared shape of image frames: one image per rectangle, concatenated.
 
     ``width``/``height`` (the screen size) ride only on full frames; every byte counts when a
@@ -86,7 +88,7 @@ def image_frame(codec: str, width: int | None, height: int | None, rects: list[R
     if width is not None and height is not None:
         fields["width"], fields["height"] = width, height
     fields["rects"] = [[x, y, w, h, len(img)] for (x, y, w, h), img in zip(rects, images, strict=True)]
-    return EncodedFrame(fields, b"".join(images))
+    return EncodedFrame(fields, b"".join(images), variant=variant)
 
 
 def flat(block: np.ndarray, density: float = FLAT_DENSITY) -> bool:
@@ -111,54 +113,65 @@ def encode_images(codec: str, screen: np.ndarray, rects: list[Rect]) -> list[byt
     return [webp_lossless(screen, r) for r in rects]
 
 
-def small_update(screen: np.ndarray, rects: list[Rect], width: int, height: int,
-                 limit: int, raw_limit: int = DEFAULT_RAW, *, codec: str = "auto",
-                 flat_limit: int = 0) -> EncodedFrame | None:
-    """A lossless frame for ``rects``, or None to leave them to the lossy codec.
+def _rle_runs(block: np.ndarray) -> int:
+    """Runs of equal pixels in row-major order (what ``palette_rle`` codes, before splitting)."""
+    pixels = np.ascontiguousarray(block).view(np.uint32).reshape(-1) & 0x00FFFFFF
+    return 1 + int(np.count_nonzero(pixels[1:] != pixels[:-1])) if pixels.size else 0
 
-    ``codec="auto"`` (browsers): when their total area is at most ``limit`` pixels, or at most
-    ``flat_limit`` pixels of text-like content (``flat``): ``prle`` (``palette_rle``) up to
-    ``raw_limit`` pixels, otherwise, or with too many colours, ``webp``.
-    ``codec="planar"`` (RDP): up to ``raw_limit`` pixels always; up to ``limit`` pixels when the
-    content is flat and Planar's run-length coding makes it small (``PLANAR_MAX_BYTES_PER_PIXEL``):
-    a solid or mostly plain area, yes; a paragraph of text, which Planar barely compresses, no.
-    All have the image-frame shape (``rects`` with byte counts).
+
+def web_frame(screen: np.ndarray, rects: list[Rect], raw_limit: int = DEFAULT_RAW) -> EncodedFrame:
+    """What a browser draws losslessly: ``prle`` (decoded synchronously) for tiny areas and for
+    areas of few runs (a solid flip), else, or past 256 colours, ``webp``."""
+    blocks = [screen[y:y + h, x:x + w] for x, y, w, h in rects]
+    if sum(w * h for _, _, w, h in rects) <= raw_limit or sum(map(_rle_runs, blocks)) <= PRLE_MAX_RUNS:
+        encoded = [palette_rle(b) for b in blocks]
+        if all(e is not None for e in encoded):
+            return image_frame("prle", None, None, rects, encoded)  # type: ignore[arg-type]
+    return image_frame("webp", None, None, rects, encode_images("webp", screen, rects))
+
+
+def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[str], *, small: int = DEFAULT_RAW,
+                    flat_limit: int = DEFAULT_FLAT, raw_limit: int = DEFAULT_RAW) -> list[EncodedFrame] | None:
+    """Lossless frames for ``rects`` instead of a lossy frame, one per image variant viewers
+    take (``IMAGES``), or None to leave them to the lossy codec.
+
+    Lossless when the total area is at most ``small`` pixels (any content), or at most
+    ``flat_limit`` pixels of text-like content (``flat``); and, when a viewer takes Planar, only
+    while Planar codes the area past ``raw_limit`` pixels in at most
+    ``PLANAR_MAX_BYTES_PER_PIXEL``: a solid or mostly plain area, yes; a paragraph of text,
+    which Planar barely compresses, no. The decision is the same for every variant, so each
+    viewer of the stream gets the same frames in its own encoding.
     """
     from compositor.encoders.regions import merge
 
-    if not rects or (limit <= 0 and flat_limit <= 0):
+    if not rects:
         return None
     area = sum(w * h for _, _, w, h in rects)
-    if area > max(limit, flat_limit):
+    if area > max(small, flat_limit):
         return None
     merged = merge(rects, slack=256)
-    blocks = [screen[y:y + h, x:x + w] for x, y, w, h in merged]
-    if codec == "planar":
-        if area > raw_limit and (area > limit or not all(flat(b) for b in blocks)):
-            return None
+    if area > small and not all(flat(screen[y:y + h, x:x + w]) for x, y, w, h in merged):
+        return None
+    frames = []
+    if "planar" in variants:
         images = encode_images("planar", screen, merged)
         if area > raw_limit and sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
             return None
-        return image_frame("planar", None, None, merged, images)
-    if area > limit and not all(flat(b) for b in blocks):
-        return None
-    if sum(w * h for _, _, w, h in merged) <= raw_limit:
-        encoded = [palette_rle(b) for b in blocks]
-        if all(e is not None for e in encoded):
-            return image_frame("prle", None, None, merged, encoded)  # type: ignore[arg-type]
-    return image_frame("webp", None, None, merged, encode_images("webp", screen, merged))
+        frames.append(image_frame("planar", None, None, merged, images, variant="planar"))
+    if "web" in variants:
+        frame = web_frame(screen, merged, raw_limit)
+        frame.variant = "web"
+        frames.append(frame)
+    return frames
 
 
 class TouchUp:
-    """Re-sends settled areas losslessly: as WebP (``touchup="webp"``, browsers) or as RDP's
-    Planar codec with top-down scanlines (``touchup="planar"``, what the RDP graphics pipeline
-    draws), encoded here once for every subscriber like the rest of the stream."""
+    """Re-sends settled areas losslessly, in each image variant the stream's viewers take: WebP
+    (``web``, browsers) or RDP's Planar codec with top-down scanlines (``planar``, what the RDP
+    graphics pipeline draws), encoded here once per variant for every subscriber."""
 
     def __init__(self, width: int, height: int, options: dict) -> None:
         self.enabled = bool(options.get("lossless", True))
-        self.codec = options.get("touchup", "webp")
-        if self.codec not in ("webp", "planar"):
-            raise ValueError(f"touchup must be 'webp' or 'planar', not {self.codec!r}")
         self.settle = float(options.get("settle", 0.3))
         self.budget = int(options.get("budget", DEFAULT_BUDGET))
         self.map = TouchUpMap(width, height, settle=self.settle)
@@ -176,14 +189,17 @@ class TouchUp:
             for copy in copies:
                 self.map.copied(copy.source, copy.dest)
 
-    def frames(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
+    def frames(self, screen: np.ndarray, now: float, variants: frozenset[str]) -> list[EncodedFrame]:
         if not self.enabled:
             return []
         rects = self.map.due(now, budget=self.budget)
         if not rects:
             return []
-        images = encode_images(self.codec, screen, rects)
         self.map.clean(rects)
-        frame = image_frame(self.codec, None, None, rects, images)
-        frame.fields["touchup"] = True
-        return [frame]
+        frames = []
+        for variant in sorted(variants):
+            codec = IMAGE_CODECS[variant]
+            frame = image_frame(codec, None, None, rects, encode_images(codec, screen, rects), variant=variant)
+            frame.fields["touchup"] = True
+            frames.append(frame)
+        return frames

@@ -51,8 +51,9 @@ MAX_OUTBOX_MESSAGES = 64
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024
 WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
 TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
-# Shared by every viewer (one encoder per desktop); the viewer draws copies (scrolling).
-FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"h264": {"copy": True}, "jpeg": {}}
+# One encoder per desktop, shared by every viewer and RDP client (these differ only in the
+# per-subscriber ``images`` variant: lossless images as prle/WebP here).
+FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"h264": {"images": "web"}, "jpeg": {}}
 CLOSE_STATUS = {401: CloseCode.UNAUTHENTICATED, 403: CloseCode.FORBIDDEN, 404: CloseCode.NOT_FOUND}
 
 

@@ -7,6 +7,7 @@ import simplejpeg
 from PIL import Image
 
 from compositor.encoders import ENCODERS, load_builtin_encoders
+from tests.compositor.encoders.conftest import decode_prle
 
 load_builtin_encoders()
 
@@ -17,6 +18,8 @@ def _paint(canvas: np.ndarray, frame) -> None:
         data = frame.payload[off:off + n]
         if frame.fields["codec"] == "jpeg":
             img = simplejpeg.decode_jpeg(data, colorspace="BGR")
+        elif frame.fields["codec"] == "prle":
+            img = decode_prle(data, w, h)
         else:
             img = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))[:, :, ::-1]
         assert img.shape[:2] == (h, w)
@@ -27,7 +30,7 @@ def _paint(canvas: np.ndarray, frame) -> None:
 
 def test_full_then_damage(terminal_screen, psnr):
     screen = terminal_screen.copy()
-    enc = ENCODERS["jpeg"](1920, 1080, {"small": 0})
+    enc = ENCODERS["jpeg"](1920, 1080, {"small": 0, "flat": 0})
     canvas = np.zeros((1080, 1920, 3), np.uint8)
     (f,) = enc.encode(screen, [], full=True)
     assert f.fields["codec"] == "jpeg"
@@ -73,7 +76,12 @@ def test_small_damage_goes_lossless(terminal_screen):
     _paint(canvas, enc.encode(screen, [], full=True)[0])
     screen[100:180, 50:130] = 255
     (f,) = enc.encode(screen, [(50, 100, 80, 80)], full=False)
-    assert f.fields["codec"] == "webp"
+    assert f.fields["codec"] == "prle"  # one colour: a few runs, decoded synchronously
+    _paint(canvas, f)
+    assert np.array_equal(canvas[100:180, 50:130], screen[100:180, 50:130, :3])
+    screen[100:160, 50:110, :3] = np.random.default_rng(1).integers(0, 256, (60, 60, 3), dtype=np.uint8)
+    (f,) = enc.encode(screen, [(50, 100, 60, 60)], full=False)
+    assert f.fields["codec"] == "webp"  # small, whatever its content; past 256 colours
     _paint(canvas, f)
     assert np.array_equal(canvas[100:180, 50:130], screen[100:180, 50:130, :3])
 

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from compositor.encoders.lossless import palette_rle, small_update
+from compositor.encoders.lossless import lossless_update, palette_rle
 
 
 @given(arrays(np.uint8, st.tuples(st.integers(1, 20), st.integers(1, 40), st.just(4)),
@@ -29,6 +29,39 @@ def test_too_many_colours_fall_back_to_webp():
     rng = np.random.default_rng(0)
     screen = rng.integers(0, 256, (64, 64, 4), dtype=np.uint8)
     assert palette_rle(screen[:32, :32]) is None
-    frame = small_update(screen, [(0, 0, 32, 32)], 64, 64, limit=10_000)
-    assert frame is not None and frame.fields["codec"] == "webp"
-    assert small_update(screen, [(0, 0, 64, 64)], 64, 64, limit=1000) is None
+    (frame,) = lossless_update(screen, [(0, 0, 32, 32)], frozenset({"web"}), small=10_000)
+    assert frame.fields["codec"] == "webp" and frame.variant == "web"
+    # Noise past ``small`` is not text-like: left to the lossy codec.
+    assert lossless_update(screen, [(0, 0, 64, 64)], frozenset({"web"}), small=1000) is None
+
+
+WEB, PLANAR, BOTH = frozenset({"web"}), frozenset({"planar"}), frozenset({"web", "planar"})
+
+
+def text_block(h: int, w: int) -> np.ndarray:
+    """Two-colour glyph-like content: few colour changes per row, but no long runs."""
+    rng = np.random.default_rng(3)
+    block = np.zeros((h, w, 4), np.uint8)
+    block[..., :3] = (rng.integers(0, 2, (h, w // 3), dtype=np.uint8).repeat(3, axis=1) * 220)[..., None]
+    block[::13] = 0  # blank line spacing
+    return block
+
+
+def test_one_decision_for_every_variant_each_in_its_own_codec(decode_prle):
+    screen = np.zeros((400, 600, 4), np.uint8)
+    screen[100:200, 100:400] = (40, 90, 200, 0)  # a solid panel: flat, and tiny in Planar
+    frames = lossless_update(screen, [(100, 100, 300, 100)], BOTH)
+    assert [(f.variant, f.fields["codec"]) for f in frames] == [("planar", "planar"), ("web", "prle")]
+    assert all(f.fields["rects"][0][:4] == [100, 100, 300, 100] for f in frames)
+    assert len(frames[1].payload) < 1000  # a few hundred runs of at most 256
+    assert np.array_equal(decode_prle(frames[1].payload, 300, 100), screen[100:200, 100:400, :3])
+
+
+def test_text_is_lossless_for_browsers_but_not_when_planar_codes_it_poorly():
+    screen = np.zeros((400, 600, 4), np.uint8)
+    screen[:52, :600] = text_block(52, 600)
+    rect = [(0, 0, 600, 52)]
+    (web,) = lossless_update(screen, rect, WEB)
+    assert web.fields["codec"] == "webp"
+    assert lossless_update(screen, rect, PLANAR) is None
+    assert lossless_update(screen, rect, BOTH) is None  # H.264 for everyone: one stream

@@ -101,7 +101,7 @@ def test_copies_and_rest_always_rebuild_the_screen(first, delta, top, height):
 def test_h264_stream_sends_a_copy_then_only_the_new_rows():
     before = text_screen(640, 480, list(range(36)))
     after = text_screen(640, 480, list(range(4, 40)))
-    enc = ENCODERS["h264"](640, 480, {"copy": True})
+    enc = ENCODERS["h264"](640, 480, {})  # copies are on by default
     (key,) = enc.encode(before, [], full=True)
     assert key.fields["key"] is True
     frames = enc.encode(after, [(0, 0, 640, 480)], full=False)
@@ -118,7 +118,7 @@ def test_h264_stream_sends_a_copy_then_only_the_new_rows():
 
 def test_without_the_option_there_are_no_copies():
     before = text_screen(640, 480, list(range(36)))
-    enc = ENCODERS["h264"](640, 480, {})
+    enc = ENCODERS["h264"](640, 480, {"copy": False})
     enc.encode(before, [], full=True)
     frames = enc.encode(text_screen(640, 480, list(range(4, 40))), [(0, 0, 640, 480)], full=False)
     assert all(f.fields["codec"] != "copy" for f in frames)

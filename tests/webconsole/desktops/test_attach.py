@@ -192,8 +192,8 @@ def daphne(celery_worker, tmp_path):
                               PYTHONPATH=str(ROOT))
     log_path = tmp_path / "daphne.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port),
-                                 "webconsole.asgi:application"], cwd=ROOT, env=env, stdout=log,
+        proc = subprocess.Popen([sys.executable, "-m", "webconsole.core.daphne_server", "-b", "127.0.0.1",
+                                 "-p", str(port), "webconsole.asgi:application"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
 
     def listening():

@@ -1,0 +1,85 @@
+"""One H.264 stream per desktop: a browser viewer and an RDP client on the same desktop share
+one encoder, and both show the session's screen.
+
+Real parts: the console (daphne) with a Celery worker, `manage.py rdpserver`, Debian's Chromium
+(WebCodecs) and xfreerdp with the graphics pipeline (AVC420) on its own Xvfb.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+
+from compositor import messages
+from compositor.client import BlockingHostClient
+from tests.conftest import end_process, wait_until
+from tests.webconsole.desktops.test_attach import (  # noqa: F401 (fixtures)
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    CONNECTED,
+    canvas_matches,
+    daphne,
+    login_cookie,
+)
+from tests.webconsole.desktops.test_rdp_login import (  # noqa: F401 (fixtures)
+    client_display,
+    client_matches_session,
+    rdpserver,
+    xfreerdp,
+)
+from webconsole.desktops import services
+from webconsole.desktops.models import DesktopSession, DesktopState
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(shutil.which("xfreerdp") is None or not Path(CHROMIUM).exists(),
+                    reason="xfreerdp (freerdp2-x11) or chromium is not installed")
+def test_a_browser_and_an_rdp_client_share_one_h264_encoder(daphne, rdpserver, client_display, tmp_path):  # noqa: F811
+    from playwright.sync_api import sync_playwright
+
+    user = User.objects.create_user("both", password="both-pass-123")
+    client = xfreerdp(client_display, rdpserver, "both", "both-pass-123", tmp_path, "/gfx:avc420")
+    session = None
+    try:
+        session = wait_until(lambda: DesktopSession.objects.filter(owner=user, state=DesktopState.RUNNING).first(),
+                             60, 0.3, "the desktop to run")
+        wait_until(lambda: client_matches_session(client_display, session), 40, 0.5,
+                   "the FreeRDP window to show the session")
+        cookie = login_cookie(user)  # the ORM, before Playwright's event loop runs in this thread
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                context = browser.new_context(viewport={"width": 1100, "height": 850})
+                context.add_cookies([{"name": "sessionid", "value": cookie, "url": daphne}])
+                page = context.new_page()
+                page.goto(f"{daphne}/desktops/{session.pk}/view")
+                page.wait_for_function(CONNECTED, timeout=20000)
+                assert page.evaluate("wrdViewer.format") == "h264"
+                wait_until(lambda: canvas_matches(page, session), 20, 0.5, "the canvas to show the session")
+                with BlockingHostClient(session.socket_path) as host:
+                    # Something for both to draw: text (lossless frames, in each one's codec)
+                    # and a picture-like area (H.264, the same frames for both).
+                    host.request("exec", argv=["xterm", "-geometry", "60x12+40+40", "-e", "sh", "-c",
+                                               "ls -l /usr/bin | head -40; sleep 60"])
+                    host.request("exec", argv=["xterm", "-geometry", "40x20+500+300", "-bg", "#203040",
+                                               "-fg", "#e0c080", "-e", "sh", "-c", "seq 1 400; sleep 60"])
+                    wait_until(lambda: canvas_matches(page, session), 20, 0.5, "the canvas to show the terminals")
+                    wait_until(lambda: client_matches_session(client_display, session), 20, 0.5,
+                               "the FreeRDP window to show the terminals")
+                    status = host.call(messages.Status())
+                encoders = [(e.format, e.subscribers) for e in status.encoders]
+                assert encoders == [("h264", 2)], encoders
+                codecs = page.evaluate("wrdViewer.display.stats.byCodec")
+                assert "planar" not in codecs, codecs  # the browser got the web variant only
+            finally:
+                browser.close()
+    finally:
+        end_process(client)
+        if session is not None:
+            services.desktop_stop(session=DesktopSession.objects.get(pk=session.pk))
