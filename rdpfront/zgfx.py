@@ -321,10 +321,7 @@ class Decompressor:
                 chunk = bytes([a if a >= 0 else bits.read(8, "literal")])
             else:
                 distance = b + bits.read(a, "match distance")
-                if distance == 0:
-                    chunk = self._raw_run(bits, payload)
-                else:
-                    chunk = self._match(distance, self._length(bits))
+                chunk = self._raw_run(bits, payload) if distance == 0 else self._match(distance, self._length(bits))
             if len(out) + len(chunk) > SEGMENT_OUTPUT_MAX:
                 raise RemoteProtocolError(f"ZGFX segment decodes to more than {SEGMENT_OUTPUT_MAX} bytes")
             out += chunk
