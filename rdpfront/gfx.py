@@ -8,10 +8,10 @@ confirmed capability set allows it, and with the Planar codec otherwise and for 
 touch-ups.
 
 Every PDU starts with RDPGFX_HEADER (cmdId u16, flags u16, pduLength u32 with the header).
-Server-to-client PDUs travel inside RDP_SEGMENTED_DATA ([2.2.5.1]); this server never
-compresses (RDP 8.0 bulk compression is optional), so every segment is stored as
-PACKET_COMPR_TYPE_RDP8 without PACKET_COMPRESSED, at most 65535 bytes each (FreeRDP's
-decoder bound). Client-to-server PDUs are not wrapped.
+Server-to-client PDUs travel inside RDP_SEGMENTED_DATA ([2.2.5.1]), at most 65535 bytes a
+segment (FreeRDP's decoder bound); each segment is RDP 8.0 bulk compressed by the
+connection's ``zgfx.Compressor`` where that makes it smaller, or stored as it is
+(PACKET_COMPR_TYPE_RDP8 without PACKET_COMPRESSED). Client-to-server PDUs are not wrapped.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from rdpfront import zgfx
 from rdpfront.cursor import Reader, Writer
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 
@@ -352,30 +353,36 @@ def avc420_bitmap(rects: list[tuple[int, int, int, int]], qp: int, stream: bytes
     return w.getvalue()
 
 
-def segmented(messages: list[bytes]) -> bytes:
-    """[2.2.5.1] RDP_SEGMENTED_DATA around whole RDPGFX PDUs, stored uncompressed."""
+def segmented(messages: list[bytes], compressor: zgfx.Compressor | None = None) -> bytes:
+    """[2.2.5.1] RDP_SEGMENTED_DATA around whole RDPGFX PDUs: each segment through the
+    connection's ``compressor`` (compressed where that is smaller, always added to its
+    history), or stored as it is without one."""
+    bulk = compressor.segment if compressor is not None else zgfx.raw_segment
     data = b"".join(messages)
     if len(data) < SEGMENT_MAX:
-        return bytes([0xE0, 0x04]) + data
+        return bytes([0xE0]) + bulk(data)
     pieces = [data[i:i + SEGMENT_MAX - 1] for i in range(0, len(data), SEGMENT_MAX - 1)]
     w = Writer()
     w.u8(0xE1)
     w.u16(len(pieces))
     w.u32(len(data))
     for piece in pieces:
-        w.u32(1 + len(piece))
-        w.u8(0x04)
-        w.write(piece)
+        segment = bulk(piece)
+        w.u32(len(segment))
+        w.write(segment)
     return w.getvalue()
 
 
-def unsegment(data: bytes) -> bytes:
-    """The inverse of ``segmented`` for uncompressed segments (tests, our test client)."""
+def unsegment(data: bytes, decompressor: zgfx.Decompressor | None = None) -> bytes:
+    """The inverse of ``segmented`` (tests, our test client): without a ``decompressor`` only
+    uncompressed segments are accepted."""
     r = Reader(data)
     descriptor = r.u8("descriptor")
 
     def bulk(chunk: bytes) -> bytes:
-        if not chunk or chunk[0] & 0x20 or chunk[0] & 0x0F != 0x04:
+        if decompressor is not None:
+            return decompressor.segment(chunk)
+        if not chunk or chunk[0] & zgfx.PACKET_COMPRESSED or chunk[0] & 0x0F != zgfx.PACKET_COMPR_TYPE_RDP8:
             raise RemoteProtocolError("RDP8 bulk data compressed or of another type")
         return chunk[1:]
 

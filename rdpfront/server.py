@@ -88,6 +88,9 @@ class ServerSettings:
     gfx_h264: bool = True
     # With H.264, send areas that stopped changing again losslessly (Planar) so text is exact.
     gfx_lossless: bool = True
+    # RDP 8.0 bulk compression (rdpfront/zgfx.py) of graphics pipeline messages up to 8 KB:
+    # frame headers and glyph images repeat from keystroke to keystroke.
+    gfx_compression: bool = True
     # A client that sends no password gets the server's own login form (rdpfront/login.py).
     login_screen: bool = True
     login_timeout: float = LOGIN_TIMEOUT
@@ -114,7 +117,8 @@ class RdpConnection:
         self.conn = ServerConnection(
             AcceptorConfig(max_width=settings.max_width, max_height=settings.max_height,
                            fastpath_output=settings.fastpath_output),
-            SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME})),
+            SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME}),
+                          gfx_compression=settings.gfx_compression),
             log_context=self.name)
         self.host: HostClient | None = None
         self.stream: int | None = None  # the host's bitmap stream, while it draws
@@ -162,6 +166,10 @@ class RdpConnection:
     # I/O -------------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        # What the connection queued (its answers to the client's PDUs) was made before
+        # ``data``, so it leaves first: the client must read the graphics channel's messages
+        # in the order they were compressed (they share one bulk compression history).
+        data = self.conn.data_to_send() + data
         if data and not self.writer.is_closing():
             self.writer.write(data)
             self.bytes_written += len(data)
@@ -178,7 +186,7 @@ class RdpConnection:
         return self.write_buffer_size() > WRITE_HIGH_WATER
 
     def flush(self) -> None:
-        self.write(self.conn.data_to_send())
+        self.write(b"")
 
     async def run(self) -> None:
         try:

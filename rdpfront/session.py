@@ -51,9 +51,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """Which registered channels not to serve (by name), e.g. the graphics pipeline."""
+    """Which registered channels not to serve (by name), e.g. the graphics pipeline; whether
+    graphics pipeline messages are RDP 8.0 bulk compressed ([MS-RDPEGFX 3.1.9.1])."""
 
     disabled_channels: frozenset[str] = frozenset()
+    gfx_compression: bool = True
 
 
 @dataclass
@@ -70,6 +72,7 @@ class ActiveSession:
         self.accepted = accepted
         self.log_context = log_context
         self.disabled_channels = (config or SessionConfig()).disabled_channels
+        self.gfx_compression = (config or SessionConfig()).gfx_compression
         self.dynamic_registry = DYNAMIC_CHANNELS if dynamic_registry is None else dynamic_registry
         self.state: Active | Closed = Active()
         self.reactivating: Acceptor | None = None

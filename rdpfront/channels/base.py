@@ -24,6 +24,7 @@ class ChannelHost(Protocol):
     accepted: AcceptorResult
     log_context: str
     disabled_channels: frozenset[str]
+    gfx_compression: bool
     dynamic_registry: dict[str, type[DynamicChannel]]
     width: int
     height: int

@@ -4,7 +4,8 @@
 The client advertises capability sets; ``gfx.choose_capset`` picks one, which is confirmed and
 raised as ``GfxReady``. The driver then draws with ``reset`` (Reset Graphics and a new surface:
 also how the desktop changes size while the pipeline is up, [MS-RDPEDISP] 1.3) and ``frame``
-(Start Frame, commands, End Frame), all in RDP_SEGMENTED_DATA. Frame acknowledgements become
+(Start Frame, commands, End Frame), all in RDP_SEGMENTED_DATA, RDP 8.0 bulk compressed
+through the channel's ``zgfx.Compressor`` unless the session config turns it off. Frame acknowledgements become
 ``GfxFrameAcknowledged``; Cache Import Offers are answered with no entries (no persistent
 cache). Closing the channel while drawing with it closes the connection.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from rdpfront import events, gfx
+from rdpfront import events, gfx, zgfx
 from rdpfront.channels.base import ChannelHost, DynamicChannel
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 
@@ -31,6 +32,9 @@ class GraphicsChannel(DynamicChannel):
         self.surface_id: int | None = None
         self.next_surface = 1
         self.next_frame = 1
+        # Every RDP_SEGMENTED_DATA to the client goes through this one history (the client
+        # keeps its own copy of it), or none is compressed.
+        self.compressor = zgfx.Compressor() if self.host.gfx_compression else None
 
     @classmethod
     def wanted(cls, host: ChannelHost) -> bool:
@@ -45,14 +49,17 @@ class GraphicsChannel(DynamicChannel):
         if isinstance(pdu, gfx.CapsAdvertise):
             chosen = gfx.choose_capset(pdu.capsets)
             self.capset = chosen
-            self.host.write(self.encode(gfx.segmented([gfx.caps_confirm(chosen)])))
+            self.host.write(self.encode(self._segmented([gfx.caps_confirm(chosen)])))
             log.info("%s graphics pipeline: capability set %#010x confirmed, avc420=%s", self.host.log_context,
                      chosen.version, chosen.avc420)
             self.host.emit(events.GfxReady(chosen.version, chosen.avc420))
         elif isinstance(pdu, gfx.FrameAcknowledge):
             self.host.emit(events.GfxFrameAcknowledged(pdu.frame_id, pdu.queue_depth, pdu.suspend))
         elif isinstance(pdu, gfx.CacheImportOffer):
-            self.host.write(self.encode(gfx.segmented([gfx.cache_import_reply()])))
+            self.host.write(self.encode(self._segmented([gfx.cache_import_reply()])))
+
+    def _segmented(self, pdus: list[bytes]) -> bytes:
+        return gfx.segmented(pdus, self.compressor)
 
     def closed(self) -> None:
         if self.capset is not None:
@@ -73,7 +80,7 @@ class GraphicsChannel(DynamicChannel):
         self.surface_id, self.next_surface = self.next_surface, self.next_surface % 0xFFFF + 1
         pdus += [gfx.reset_graphics(width, height), gfx.create_surface(self.surface_id, width, height),
                  gfx.map_surface_to_output(self.surface_id)]
-        return self.encode(gfx.segmented(pdus))
+        return self.encode(self._segmented(pdus))
 
     def frame(self, commands: list[bytes]) -> tuple[int, bytes]:
         """One logical frame of graphics commands (``gfx.wire_to_surface_1`` ...): its frame id
@@ -82,4 +89,4 @@ class GraphicsChannel(DynamicChannel):
             raise LocalProtocolError("gfx_frame() before gfx_reset()")
         frame_id, self.next_frame = self.next_frame, (self.next_frame + 1) & 0xFFFFFFFF
         pdus = [gfx.start_frame(frame_id), *commands, gfx.end_frame(frame_id)]
-        return frame_id, self.encode(gfx.segmented(pdus))
+        return frame_id, self.encode(self._segmented(pdus))

@@ -40,6 +40,7 @@ from rdpfront.rdp.pdus import (
 from rdpfront.svc import ChannelPdu, ChannelReassembler, chunk_message
 from rdpfront.tpkt import Action, Framer
 from rdpfront.wire import IO_CHANNEL_ID
+from rdpfront.zgfx import Decompressor
 
 CLIENT_CORE = ClientCoreData(
     desktop_width=800, desktop_height=600, client_name="testclient", keyboard_layout=0x409,
@@ -76,6 +77,8 @@ class MemoryClient:
     _clip: ChannelReassembler = field(default_factory=ChannelReassembler)
     _drdynvc: ChannelReassembler = field(default_factory=ChannelReassembler)
     _clip_caps_sent: bool = False
+    # the client's RDP 8.0 bulk decompression history for the graphics channel
+    zgfx: Decompressor = field(default_factory=Decompressor)
 
     def send(self, data: bytes) -> None:
         self.server.receive_data(data)

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from rdpfront import dvc, gfx
+from rdpfront import dvc, gfx, zgfx
 from rdpfront.channels.registry import GFX_CHANNEL_ID
 from rdpfront.rdp.pdus import Rectangle16, SuppressOutput
 from rdpfront.server import RdpServer
@@ -47,6 +47,8 @@ class GfxClient:
     def __init__(self, port: int) -> None:
         self.sock = SocketClient(port, timeout=10)
         self.pieces = dvc.DvcReassembler()
+        self.zgfx = zgfx.Decompressor()
+        self.seen = 0  # PDUs of ``sock.received`` taken so far
         self.frames: list[list[gfx.ServerPdu]] = []  # each: Start Frame ... End Frame
 
     def open(self) -> None:
@@ -68,16 +70,19 @@ class GfxClient:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             try:
-                pdus = self.sock.pump()
-            except AssertionError:  # nothing within the client's timeout
-                continue
+                self.sock.pump()
+            except AssertionError:  # nothing whole within the client's timeout
+                pass
+            # Every message counts, also those decoded before a timeout cut a pump short: the
+            # bulk decompressor's history must see all of them.
+            pdus, self.seen = self.sock.received[self.seen:], len(self.sock.received)
             for pdu in pdus:
                 if not isinstance(pdu, dvc.DataFirst | dvc.Data) or pdu.channel_id != GFX_CHANNEL_ID:
                     continue
                 whole = self.pieces.push(pdu)
                 if whole is None:
                     continue
-                for message in gfx.split_server(gfx.unsegment(whole)):
+                for message in gfx.split_server(gfx.unsegment(whole, self.zgfx)):
                     current.append(message)
                     if message.cmd == gfx.Cmd.END_FRAME:
                         got.append(current)

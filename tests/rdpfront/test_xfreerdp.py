@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from compositor.display import Xvfb
+from rdpfront import gfx
 from rdpfront.server import RdpServer, ServerSettings
 from tests.compositor.helpers import request, screenshot, session_env, start_host, stop_host
 from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, harness_for, run
@@ -256,11 +257,17 @@ async def test_reconnect_lands_in_the_same_session(rdp: Harness, host) -> None:
     assert len(rdp.attached) == 2
 
 
-@pytest.mark.parametrize(("args", "mode"), [(("/gfx:avc420",), "avc420"), (("/gfx",), "planar")])
-async def test_graphics_pipeline_draws_the_session(rdp: Harness, host, args: tuple[str, ...], mode: str) -> None:
+@pytest.mark.parametrize(("args", "mode", "compression"), [
+    (("/gfx:avc420",), "avc420", True), (("/gfx",), "planar", True),
+    (("/gfx:avc420",), "avc420", False), (("/gfx",), "planar", False)],
+    ids=["avc420", "planar", "avc420-uncompressed", "planar-uncompressed"])
+async def test_graphics_pipeline_draws_the_session(rdp: Harness, host, args: tuple[str, ...], mode: str,
+                                                   compression: bool) -> None:
     """MS-RDPEGFX: with AVC420 the session host's H.264 stream (lossy while things move, then the
     settled areas again losslessly as Planar); without it Planar alone. Either way the client's
-    screen ends up equal to the session's, also after the screen changed."""
+    screen ends up equal to the session's, also after the screen changed; with and without RDP
+    8.0 bulk compression of the graphics messages."""
+    rdp.server.settings.gfx_compression = compression
     await rdp.client(*args)
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
@@ -278,8 +285,14 @@ async def test_graphics_pipeline_draws_the_session(rdp: Harness, host, args: tup
         await asyncio.sleep(1.0)
         diff = await rdp.wait_pixels_match(host, tolerance=0.5)
         assert connection.gfx_frames_sent > sent
+        compressor = connection.conn.channel(gfx.CHANNEL_NAME).compressor
+        if compression:
+            assert compressor is not None and compressor.bytes_out < compressor.bytes_in
+        else:
+            assert compressor is None
         print(f"{mode}: {connection.gfx_frames_sent} graphics frames {dict(connection.gfx_commands)}, "
-              f"mean pixel difference {diff:.3f}")
+              f"mean pixel difference {diff:.3f}"
+              + (f", {compressor.bytes_in} bytes in segments sent as {compressor.bytes_out}" if compressor else ""))
         if mode == "avc420":
             assert connection.gfx_commands["h264"] > 0 and connection.gfx_commands["planar"] > 0
         else:
@@ -287,6 +300,45 @@ async def test_graphics_pipeline_draws_the_session(rdp: Harness, host, args: tup
     finally:
         proc.kill()
         await proc.wait()
+
+
+async def _bytes_typing(rdp: Harness, host, text: str, compression: bool) -> int:
+    """Bytes the server writes to an xfreerdp client (graphics pipeline) while ``text`` is typed
+    into an xterm, one key every 100 ms, until the screen has settled again."""
+    rdp.server.settings.gfx_compression = compression
+    title = f"wrd-bytes-{int(compression)}"
+    await asyncio.to_thread(request, host, "exec", argv=["xterm", "-T", title, "-geometry", "60x5+0+0", "-e", "cat"])
+    await run("xdotool", "search", "--sync", "--name", title, "windowactivate", "--sync", env=session_env(host),
+              timeout=20)
+    await rdp.client()
+    await rdp.wait_first_frame()
+    await rdp.wait_pixels_match(host, tolerance=0.5)
+    (connection,) = rdp.server.connections
+    await rdp.xdotool("mousemove", "300", "300")
+    await asyncio.sleep(1.0)
+    before = connection.bytes_written
+    await rdp.xdotool("type", "--delay", "100", text)
+    await asyncio.sleep(1.0)
+    await rdp.wait_pixels_match(host, tolerance=0.5)
+    spent = connection.bytes_written - before
+    await rdp.stop_clients()
+    await run("xdotool", "search", "--name", title, "windowkill", env=session_env(host))
+    for _ in range(100):
+        if not rdp.server.connections:
+            break
+        await asyncio.sleep(0.05)
+    return spent
+
+
+async def test_bulk_compression_makes_typing_cheaper(rdp: Harness, host) -> None:
+    """Each keystroke is a graphics frame (Start Frame, a Planar glyph, End Frame); the frame
+    headers and the glyphs repeat, so RDP 8.0 bulk compression shrinks what typing costs."""
+    text = "the lazy dog jumps 2"
+    plain = await _bytes_typing(rdp, host, text, compression=False)
+    compressed = await _bytes_typing(rdp, host, text, compression=True)
+    print(f"typing {len(text)} characters: {plain} bytes uncompressed ({plain / len(text):.0f} a key), "
+          f"{compressed} bytes compressed ({compressed / len(text):.0f} a key)")
+    assert compressed < plain
 
 
 def noise_bitmap(path: Path, size: int = 64) -> Path:
