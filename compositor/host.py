@@ -39,11 +39,20 @@ from Xlib.ext import randr, xfixes, xinput
 from compositor import messages, processes, rects, xregion
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.display import DisplayError, Xvfb, start_xvfb
-from compositor.encoders import ENCODERS, Encoder, load_builtin_encoders, options_key
+from compositor.encoders import ENCODERS, load_builtin_encoders, options_key
 from compositor.framebuffer import ShmFramebuffer, XGetImageFramebuffer, XwdFramebuffer, attached_framebuffer
 from compositor.input import InputError, InputSink
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
+from compositor.streams import (
+    PACE_STALL_SECONDS,
+    STALL_SECONDS,
+    Pace,
+    StreamGroup,
+    Subscription,
+    paced_options,
+    split_variant,
+)
 
 log = logging.getLogger("compositor.host")
 
@@ -56,7 +65,6 @@ IDLE_TICK = 0.1
 # or a touch-up was last sent; longer than any encoder's settle time.
 IDLE_LINGER = 5.0
 POINTER_CHECK = 1.0  # seconds between pointer checks of a still screen (warps make no raw event)
-STALL_SECONDS = 0.25
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
 WAYLAND_SOCKET = "wayland-0"
@@ -84,53 +92,6 @@ class HostConfig:
     token: str = ""
     home: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
-
-
-# -- subscriptions ------------------------------------------------------------------------
-
-
-@dataclass(eq=False)
-class Subscription:
-    conn: Connection
-    stream: int
-    group: StreamGroup
-    window: int = 4
-    sent_seq: int = 0
-    acked_seq: int = 0
-    needs_full: bool = True
-    variant: str | None = None  # the encoder's variant option this subscriber chose
-
-    @property
-    def ready(self) -> bool:
-        return self.sent_seq - self.acked_seq < self.window
-
-
-def split_variant(encoder_class: type[Encoder], options: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """Subscription options without the encoder's per-subscriber variant option, and the variant
-    (its default when not given); a variant the encoder does not have is a ValueError."""
-    if encoder_class.variant_option is None:
-        return options, None
-    name, allowed = encoder_class.variant_option
-    options = dict(options)
-    variant = options.pop(name, allowed[0])
-    if variant not in allowed:
-        raise ValueError(f"{encoder_class.format} option {name} must be one of {list(allowed)}, not {variant!r}")
-    return options, variant
-
-
-@dataclass(eq=False)
-class StreamGroup:
-    """Subscribers of one (format, options): they share one encoder."""
-
-    encoder: Encoder
-    subscribers: list[Subscription] = field(default_factory=list)
-    pending: list[rects.Rect] = field(default_factory=list)
-    pending_since: float | None = None
-    force_full: bool = False
-
-    @property
-    def wants_idle(self) -> bool:
-        return type(self.encoder).idle is not Encoder.idle
 
 
 # -- connections --------------------------------------------------------------------------
@@ -683,41 +644,91 @@ class SessionHost:
             return
         now = time.monotonic()
         self._last_pump = now
-        retry = False
-        for group in list(self.groups.values()):
-            retry |= self._pump_group(group, now)
-        if retry:
-            self._schedule_pump(STALL_SECONDS / 2)
+        retries = [delay for group in list(self.groups.values())
+                   if (delay := self._pump_group(group, now)) is not None]
+        if retries:
+            self._schedule_pump(min(retries))
 
-    def _pump_group(self, group: StreamGroup, now: float) -> bool:
-        """Encode and send one update of this group if it has one; True to try again later."""
+    def _pump_group(self, group: StreamGroup, now: float) -> float | None:
+        """Encode and send one update of this group if it has one and may; the seconds after
+        which to try again, or None to wait for the next damage or acknowledgement."""
         ready = [s for s in group.subscribers if s.ready]
         waiting = [s for s in group.subscribers if not s.ready]
         full = group.force_full or any(s.needs_full for s in ready)
         if not group.pending and not full:
-            return False
-        if not ready:
-            return False  # an ack will schedule the pump
+            return None
         since = group.pending_since or now
-        if waiting and now - since < STALL_SECONDS:
-            return True  # pace to the slowest viewer for a while before leaving it behind
-        for sub in waiting:
-            sub.needs_full = True
+        if len(group.subscribers) == 1:
+            if not ready:  # one viewer, still busy with earlier frames: its link sets the pace
+                if now - since >= PACE_STALL_SECONDS and group.pace.stalled(now):
+                    self._repace(group)
+                return None  # its acknowledgement schedules the pump
+            if group.pace.kept_up(now):
+                self._repace(group)
+        else:
+            if not ready:
+                return None
+            if waiting and now - since < STALL_SECONDS:
+                return STALL_SECONDS / 2  # pace to the slowest viewer for a while before leaving it behind
+            for sub in waiting:
+                self._split_off(sub, now)
+        if (wait := group.next_encode(now)) > 0:
+            return wait  # the group's frame-rate cap
         dirty = rects.merge(group.pending, self.fb.width, self.fb.height)
         group.pending = []
         group.pending_since = None
         group.force_full = False
         if not dirty and not full:
-            return False
+            return None
+        group.last_encode = now
         try:
             frames = group.encoder.encode(self.fb.screen(), dirty, full=full)
         except Exception:
             log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
-            return False
+            return None
         self._send_frames(ready, frames)
         for sub in ready:
             sub.needs_full = False
-        return False
+        return None
+
+    def _new_group(self, fmt: str, options: dict[str, Any], *, solo: bool = False, level: int = 0) -> StreamGroup:
+        pace = Pace(max_fps=float(options.get("fps", self.cfg.max_fps)), level=level)
+        encoder = ENCODERS[fmt](self.fb.width, self.fb.height, paced_options(options, pace))
+        return StreamGroup(fmt, options, encoder, pace, solo=solo)
+
+    def _repace(self, group: StreamGroup) -> None:
+        """The group's level changed: a new encoder when its quality depends on the level (its
+        first frame is whole), and a paced group takes no newcomers at another quality."""
+        log.info("stream %s paced to level %d (%.0f fps) session=%s", group.fmt, group.pace.level,
+                 group.pace.fps, self.cfg.session)
+        if not group.solo:
+            group.solo = True
+            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+            self.groups[(group.fmt, "solo", id(group))] = group
+        options = paced_options(group.options, group.pace)
+        if options != group.encoder.options:
+            group.encoder.close()
+            group.encoder = ENCODERS[group.fmt](self.fb.width, self.fb.height, options)
+            group.update_variants()
+            group.force_full = True
+            group.pending_since = group.pending_since or time.monotonic()
+
+    def _split_off(self, sub: Subscription, now: float) -> None:
+        """A viewer that held its group back too long gets a stream of its own, one level down:
+        its own keyframe when it is ready again, and no keyframe for the others."""
+        group = sub.group
+        group.subscribers.remove(sub)
+        group.update_variants()
+        solo = self._new_group(group.fmt, group.options, solo=True, level=1)
+        solo.pace.changed_at = now
+        solo.subscribers.append(sub)
+        solo.update_variants()
+        solo.pending_since = now
+        sub.group = solo
+        sub.needs_full = True
+        self.groups[(group.fmt, "solo", id(solo))] = solo
+        log.info("viewer stream %d split off its %s group (too slow to follow) session=%s", sub.stream,
+                 group.fmt, self.cfg.session)
 
     def _send_frames(self, subs: list[Subscription], frames) -> None:
         for frame in frames:
@@ -788,14 +799,14 @@ class SessionHost:
         key = (fmt, options_key(options))
         group = self.groups.get(key)
         if group is None:
-            group = StreamGroup(encoder_class(self.fb.width, self.fb.height, options))
+            group = self._new_group(fmt, options)
             self.groups[key] = group
-        if not self.groups[key].subscribers:
+        if not group.subscribers:
             self._refresh_attached()
         sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)), variant=variant)
         self.next_stream += 1
         group.subscribers.append(sub)
-        group.encoder.set_variants({s.variant for s in group.subscribers if s.variant is not None})
+        group.update_variants()
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
             self.cursor = self._read_cursor()
@@ -810,7 +821,7 @@ class SessionHost:
         group = sub.group
         if sub in group.subscribers:
             group.subscribers.remove(sub)
-            group.encoder.set_variants({s.variant for s in group.subscribers if s.variant is not None})
+            group.update_variants()
         if not group.subscribers:
             group.encoder.close()
             self.groups = {k: g for k, g in self.groups.items() if g is not group}
