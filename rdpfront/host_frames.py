@@ -1,6 +1,7 @@
 """Host frames into RDP output, as pure functions: damage merging (the login form's bitmap
-updates), the host's bitmap stream as TS_BITMAP_DATA, and the session host's H.264 / Planar /
-copy frames as graphics pipeline (MS-RDPEGFX) commands. Nothing is encoded here."""
+updates), the host's bitmap stream as TS_BITMAP_DATA and its copies as ScrBlt orders, and the
+session host's H.264 / Planar / copy frames as graphics pipeline (MS-RDPEGFX) commands.
+Nothing is encoded here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from compositor import messages
 from compositor.encoders.h264 import DEFAULT_QP
 from rdpfront import gfx
+from rdpfront.orders import ScrBlt
 
 
 def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -72,6 +74,26 @@ def host_bitmap_data(frame: messages.Frame, width: int, height: int) -> list[byt
     return out
 
 
+def host_copies(frame: messages.Frame, width: int, height: int) -> list[tuple[int, int, int, int, int, int]]:
+    """The rectangles ``[x, y, w, h, sx, sy]`` of a host ``copy`` frame whose source and
+    destination both lie inside a ``width`` x ``height`` screen (a frame encoded before a
+    resize may not; a full frame follows it)."""
+    out = []
+    for rect in frame.rects:
+        if len(rect) != 6:
+            raise ValueError(f"copy rectangle {rect} has no source")
+        x, y, w, h, sx, sy = rect
+        if w > 0 and h > 0 and min(x, y, sx, sy) >= 0 and max(x, sx) + w <= width and max(y, sy) + h <= height:
+            out.append((x, y, w, h, sx, sy))
+    return out
+
+
+def scrblt_orders(frame: messages.Frame, width: int, height: int) -> list[ScrBlt]:
+    """A host ``copy`` frame of the bitmap stream as ScrBlt orders (MS-RDPEGDI 2.2.2.2.1.1.2.7),
+    drawn in order before the frame's bitmaps that follow."""
+    return [ScrBlt(x, y, w, h, x_src=sx, y_src=sy) for x, y, w, h, sx, sy in host_copies(frame, width, height)]
+
+
 def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:
     """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
     becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
@@ -90,14 +112,8 @@ def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int,
         bitmap = gfx.avc420_bitmap(regions, GFX_QP, frame.payload)
         return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
     if codec == "copy":
-        commands = []
-        for rect in rects:
-            if len(rect) != 6:
-                raise ValueError(f"copy rectangle {rect} has no source")
-            x, y, w, h, sx, sy = rect
-            if max(x, sx) + w <= width and max(y, sy) + h <= height and w > 0 and h > 0:
-                commands.append(gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)]))
-        return commands
+        return [gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)])
+                for x, y, w, h, sx, sy in host_copies(frame, width, height)]
     if codec == "planar":
         payload = memoryview(frame.payload)
         offset, commands = 0, []

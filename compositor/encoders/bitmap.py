@@ -8,7 +8,9 @@ the bytes into PDUs (docs/session-host-protocol.md, *Subscriptions*; docs/encode
 Work per frame is bounded by what really changed: damage is cut into 64x64 tiles on a fixed
 screen grid, each compared with the last screen sent (``ScreenDiff``), and only tiles that
 differ are encoded, all tiles of one shape in one batch. A few changed tiles (typing) are
-shrunk to the bounding box of their changed pixels.
+shrunk to the bounding box of their changed pixels. With ``copy``, scrolling found in the
+damage goes first as a ``copy`` frame (``scroll.py``; the RDP server sends ScrBlt orders or
+SurfaceToSurface) and only the rows the copy did not bring are compared and encoded.
 
 ``bitmap_tiles`` is also what the RDP server uses for pixels of its own (the login form).
 """
@@ -26,6 +28,7 @@ from compositor.encoders.bitmap_pixels import bytes_per_pixel, pixel_bytes
 from compositor.encoders.bitmap_raw import raw_scanline_size
 from compositor.encoders.interleaved import _encode_batch as _encode_interleaved
 from compositor.encoders.planar import encode_planar_batch
+from compositor.encoders.scroll import copy_frame, find_copies
 
 TILE = 64
 # [2.2.9.1.1.3.1.2] a fast-path update of 0x3FFF bytes less its headers (rdpfront.fastpath)
@@ -248,6 +251,15 @@ class ScreenDiff:
         """Everything was sent: remember all of ``screen``."""
         self.sent[:] = _words(screen)
 
+    def pixels(self) -> np.ndarray:
+        """The screen as last sent, as (h, w, 4) BGRX (a view)."""
+        return self.sent.view(np.uint8).reshape(self.height, self.width, 4)
+
+    def copied(self, screen: np.ndarray, rect: Rect) -> None:
+        """The client copied ``rect`` into place: it now shows the screen's pixels there."""
+        x, y, w, h = rect
+        self.sent[y:y + h, x:x + w] = _words(screen[y:y + h, x:x + w])
+
     def changed(self, screen: np.ndarray, rects: list[Rect]) -> list[Rect]:
         """Grid tiles under ``rects`` whose pixels differ from the last sent, remembered as sent;
         when few, each is cut to the bounding box of its changed pixels."""
@@ -296,7 +308,8 @@ class BitmapEncoder(Encoder):
     """``bitmap`` stream. Options: ``bpp`` (15, 16, 24, 32; default 32), ``codec`` (``auto``,
     ``planar``, ``interleaved``, ``raw``), ``max_update_size`` (bytes of one
     TS_UPDATE_BITMAP_DATA, default 16377), ``header`` (keep TS_CD_HEADER), ``layout``
-    (``bitmap``: TS_BITMAP_DATA; ``gfx``: top-down Planar images for Wire To Surface 1)."""
+    (``bitmap``: TS_BITMAP_DATA; ``gfx``: top-down Planar images for Wire To Surface 1),
+    ``copy`` (scrolling as ``copy`` frames, for clients that can copy screen to screen)."""
 
     format = "bitmap"
 
@@ -313,6 +326,7 @@ class BitmapEncoder(Encoder):
         tile_height(TILE, self.bpp, self.codec, self.max_update_size - UPDATE_FIXED)  # fits a tile row
         self.header = bool(options.get("header", False))
         self.diff = ScreenDiff(width, height)
+        self.copy = bool(options.get("copy", False))
 
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)
@@ -320,13 +334,30 @@ class BitmapEncoder(Encoder):
 
     def encode(self, screen: np.ndarray, rects: list[Rect], *, full: bool) -> list[EncodedFrame]:
         screen = screen[:self.height, :self.width]
+        frames: list[EncodedFrame] = []
         if full:
             self.diff.reset(screen)
             areas = [(0, 0, self.width, self.height)]
         else:
+            if self.copy:
+                frames, rects = self._copies(screen, rects)
             areas = self.diff.changed(screen, rects)
             if not areas:
-                return []
+                return frames
+        frames.append(self._encode_areas(screen, areas, full))
+        return frames
+
+    def _copies(self, screen: np.ndarray, rects: list[Rect]) -> tuple[list[EncodedFrame], list[Rect]]:
+        """Scrolling in ``rects`` as a copy frame, and the rectangles left to compare and encode."""
+        # The screen as last sent (ScreenDiff's copy) is what the clients show: lossless.
+        copies, rest = find_copies(self.diff.pixels(), screen, rects)
+        if not copies:
+            return [], rects
+        for c in copies:
+            self.diff.copied(screen, c.dest)
+        return [copy_frame(copies)], rest
+
+    def _encode_areas(self, screen: np.ndarray, areas: list[Rect], full: bool) -> EncodedFrame:
         fields: dict[str, Any] = {}
         if full:
             fields.update(key=True, width=self.width, height=self.height)
@@ -335,13 +366,13 @@ class BitmapEncoder(Encoder):
             images = planar_images(screen, areas)
             fields["codec"] = "planar"
             fields["rects"] = [[x, y, w, h, len(img)] for (x, y, w, h), img in zip(areas, images, strict=True)]
-            return [EncodedFrame(fields, b"".join(images))]
+            return EncodedFrame(fields, b"".join(images))
         tiles = bitmap_tiles(screen, areas, bpp=self.bpp, max_update_size=self.max_update_size,
                              codec=self.codec, header=self.header)
         encoded = [tile.encode() for tile in tiles]
         fields["codec"] = "bitmap"
         fields["rects"] = [[t.x, t.y, t.width, t.height, len(e)] for t, e in zip(tiles, encoded, strict=True)]
-        return [EncodedFrame(fields, b"".join(encoded))]
+        return EncodedFrame(fields, b"".join(encoded))
 
 
 def _grid(rects: list[Rect]) -> list[Rect]:

@@ -116,24 +116,7 @@ class ScrollDetector:
         rectangles left to encode. Call ``sent`` after encoding."""
         if self._sent is None:
             return [], rects
-        copies: list[Copy] = []
-        rest: list[Rect] = []
-        for rect in rects:
-            x, y, w, h = rect
-            if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA:
-                rest.append(rect)
-                continue
-            shift = find_shift(self._sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
-            if shift is None:
-                rest.append(rect)
-                continue
-            dy, start, end = shift
-            copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
-            if start > 0:
-                rest.append((x, y, w, start))
-            if end < h:
-                rest.append((x, y + end, w, h - end))
-        return copies, rest
+        return find_copies(self._sent, screen, rects)
 
     def sent(self, screen: np.ndarray, rects: list[Rect], *, full: bool = False) -> None:
         """The screen as the front ends now have it: ``rects`` (or all of it) updated."""
@@ -143,6 +126,30 @@ class ScrollDetector:
             return
         for x, y, rw, rh in rects:
             self._sent[y:y + rh, x:x + rw] = screen[y:y + rh, x:x + rw]
+
+
+def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
+    """Copies that rebuild part of ``rects`` from ``sent`` (the screen as the front ends have
+    it, (h, w, 4)), and the rectangles left to encode. Each copy stays inside its rectangle,
+    so copies of rectangles that do not overlap do not disturb each other."""
+    copies: list[Copy] = []
+    rest: list[Rect] = []
+    for rect in rects:
+        x, y, w, h = rect
+        if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA:
+            rest.append(rect)
+            continue
+        shift = find_shift(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
+        if shift is None:
+            rest.append(rect)
+            continue
+        dy, start, end = shift
+        copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
+        if start > 0:
+            rest.append((x, y, w, start))
+        if end < h:
+            rest.append((x, y + end, w, h - end))
+    return copies, rest
 
 
 def copy_frame(copies: list[Copy]) -> EncodedFrame:
