@@ -130,13 +130,16 @@ class ScrollDetector:
 
 def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
     """Copies that rebuild part of ``rects`` from ``sent`` (the screen as the front ends have
-    it, (h, w, 4)), and the rectangles left to encode. Each copy stays inside its rectangle,
-    so copies of rectangles that do not overlap do not disturb each other."""
+    it, (h, w, 4)), and the rectangles left to encode.
+
+    Each copy's source and destination lie inside its own rectangle, and a rectangle that
+    overlaps another one gets no copy: a front end runs the copies one after the other, so no
+    copy may write where another one reads (``disjoint`` joins such rectangles first)."""
     copies: list[Copy] = []
     rest: list[Rect] = []
-    for rect in rects:
+    for i, rect in enumerate(rects):
         x, y, w, h = rect
-        if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA:
+        if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA or _overlaps_another(rects, i):
             rest.append(rect)
             continue
         shift = find_shift(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
@@ -150,6 +153,32 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
         if end < h:
             rest.append((x, y + end, w, h - end))
     return copies, rest
+
+
+def _overlaps_another(rects: list[Rect], i: int) -> bool:
+    x, y, w, h = rects[i]
+    return any(ox < x + w and x < ox + ow and oy < y + h and y < oy + oh
+               for j, (ox, oy, ow, oh) in enumerate(rects) if j != i)
+
+
+def disjoint(rects: list[Rect]) -> list[Rect]:
+    """``rects`` with every group of overlapping rectangles replaced by its bounding box."""
+    out: list[Rect] = []
+    for rect in rects:
+        if rect[2] <= 0 or rect[3] <= 0:
+            continue
+        x, y, x1, y1 = rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]
+        merged = True
+        while merged:
+            merged = False
+            for i, (ox, oy, ow, oh) in enumerate(out):
+                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
+                    del out[i]
+                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
+                    merged = True
+                    break
+        out.append((x, y, x1 - x, y1 - y))
+    return out
 
 
 def copy_frame(copies: list[Copy]) -> EncodedFrame:
