@@ -49,6 +49,24 @@ GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
 
 # Host frames of the bitmap stream in flight per connection: one being written, one ready.
 BITMAP_WINDOW = 2
+# A bitmap frame this large is a huge-area change (a video, a full-screen animation): its
+# acknowledgement is held so such frames go at most at a byte budget (``bitmap_hold``).
+HUGE_FRAME_BYTES = 256 * 1024
+BITMAP_BYTES_PER_SECOND = 12 * 1024 * 1024
+
+
+def bitmap_hold(size: int, took: float, bytes_per_second: float = BITMAP_BYTES_PER_SECOND) -> float:
+    """Seconds to hold the acknowledgement of a host bitmap frame of ``size`` bytes that the
+    socket took in ``took`` seconds (written and drained).
+
+    The host encodes the next frame only when the window has room, merging the damage that
+    came meanwhile, so holding the ack of huge frames makes them fewer and merged: each one
+    gets at least ``size / bytes_per_second``, and at least as long again as the client took to
+    drain it (a slow client is held back by its own pace). Small frames (typing, scrolling)
+    are never held."""
+    if size < HUGE_FRAME_BYTES:
+        return 0.0
+    return max(0.0, max(size / bytes_per_second, 2 * took) - took)
 
 
 def size_only_screen(width: int, height: int) -> np.ndarray:

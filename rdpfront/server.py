@@ -36,10 +36,12 @@ from rdpfront.acceptor import AcceptorConfig
 from rdpfront.connection import ServerConnection
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.host_frames import (
+    BITMAP_BYTES_PER_SECOND,
     BITMAP_WINDOW,
     GFX_H264_OPTIONS,
     GFX_PLANAR_IN_FLIGHT,
     GFX_WINDOW,
+    bitmap_hold,
     coalesce,
     gfx_commands_for_host_frame,
     h264_key_for,
@@ -102,6 +104,8 @@ class ServerSettings:
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     # A client whose socket accepts nothing for this long is dropped (its buffers freed).
     write_timeout: float = WRITE_STALL_TIMEOUT
+    # Huge-area bitmap changes (video) go at most at this many bytes a second per client.
+    bitmap_bytes_per_second: float = BITMAP_BYTES_PER_SECOND
 
 
 class RdpConnection:
@@ -160,6 +164,7 @@ class RdpConnection:
         self.gfx_frames_acked = 0
         self.bitmap_updates_sent = 0  # output loop rounds that wrote bitmap updates
         self.scrblt_orders_sent = 0  # screen-to-screen copies sent as ScrBlt orders
+        self.bitmap_hold_seconds = 0.0  # acknowledgements of huge bitmap frames held (rate cap)
         self.gfx_commands: Counter[str] = Counter()  # commands sent, by source codec
         # counters for logs, tests and bench/
         self.bytes_written = 0
@@ -683,6 +688,7 @@ class RdpConnection:
             frame = self._host_frames.popleft()
             if frame.stream != self.stream or not self.conn.active:
                 continue
+            started = time.monotonic()
             if frame.codec == "planar" or (frame.codec == "copy" and self.gfx_mode == "planar"):
                 if self.gfx_mode != "planar" or not self.conn.gfx_ready or self.conn.gfx_surface is None:
                     self._ack_host_frames([frame])
@@ -705,6 +711,11 @@ class RdpConnection:
                 continue
             self._first_frame_sent()
             await self._drain()
+            hold = bitmap_hold(len(frame.payload), time.monotonic() - started,
+                               self.server.settings.bitmap_bytes_per_second)
+            if hold:  # a huge change: the host merges what comes meanwhile into the next frame
+                self.bitmap_hold_seconds += hold
+                await asyncio.sleep(hold)
             self._ack_host_frames([frame])
 
     async def _write_login_form(self) -> None:
