@@ -221,7 +221,9 @@ def _rle_rows_skipping_flat_rows(values: np.ndarray) -> tuple[np.ndarray, np.nda
     n_rows, width = values.shape
     flat = _flat_rows(values)
     n_flat = int(np.count_nonzero(flat))
-    if n_flat * 8 < n_rows:
+    # The splice scatters every busy byte once more: only worth it when a quarter of the rows
+    # or more are flat (at 1/8, a 720p video inside a terminal went from 33 to 47 ms a frame).
+    if n_flat * 4 < n_rows:
         return _rle_rows(values)
     first = values[:, 0]
     zero = flat & (first == 0)
