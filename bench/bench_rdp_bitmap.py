@@ -6,7 +6,7 @@ Scenes at 1920x1080, 32 bpp (Planar) unless said:
 - gradient: a full-screen gradient moving by a few levels every frame (every pixel changes);
 - typing: one 8x16 glyph drawn, damage 10x20;
 - scroll: the xterm screenshot (tests/data/encoders) scrolled by one 16-px text line, full
-  damage;
+  damage; ``scroll+copy`` the same with the ``copy`` option (a ScrBlt for the client);
 - damage-only: full-screen damage, nothing changed (X damage of a window redrawn alike);
 - video720: a 1280x720 textured area moving by 3 px a frame (every pixel changes).
 
@@ -104,9 +104,11 @@ def main() -> None:
     print(f"{W}x{H}, 32 bpp Planar, best/median of {args.repeat}, cpus={os.cpu_count()}, "
           f"load average {os.getloadavg()[0]:.2f}")
     print(f"{'scene':12} {'per connection ms':>18} {'bytes':>10} {'stream ms':>10} {'bytes':>10}")
-    for name, (before, after, damage) in scenes().items():
+    rows = [(name, scene, False) for name, scene in scenes().items()]
+    rows.insert(3, ("scroll+copy", scenes()["scroll"], True))
+    for name, (before, after, damage), copy in rows:
         old_best, old_median, old_size = timed(lambda a=after, d=damage: per_connection(a, d), args.repeat)
-        enc = BitmapEncoder(W, H, {"bpp": 32, "max_update_size": MAX_UPDATE})
+        enc = BitmapEncoder(W, H, {"bpp": 32, "max_update_size": MAX_UPDATE, "copy": copy})
         # Untimed before each run: the previous frame was sent.
         new_best, new_median, new_size = timed(stream(after, damage, enc), args.repeat,
                                                setup=lambda e=enc, b=before: e.diff.reset(b))

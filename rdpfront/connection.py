@@ -11,7 +11,7 @@ is running; output of the active session before it exists is a ``LocalProtocolEr
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from rdpfront import events, wire
 from rdpfront.acceptor import Accepted, Acceptor, AcceptorConfig, Closed, SecurityUpgrade, State
@@ -24,6 +24,7 @@ from rdpfront.cliprdr import CHANNEL_NAME as CLIPRDR
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import MAX_FRAGMENT
 from rdpfront.gfx import CHANNEL_NAME as GRAPHICS
+from rdpfront.orders import ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, SystemPointer
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.session import Active, ActiveSession, SessionConfig
@@ -164,6 +165,11 @@ class ServerConnection:
         return self.session is not None and self.session.fastpath_output
 
     @property
+    def scrblt(self) -> bool:
+        """The active client draws ScrBlt orders (its order capability set says so)."""
+        return self.session is not None and self.session.scrblt
+
+    @property
     def max_request_size(self) -> int:
         return self.session.max_request_size if self.session is not None else MAX_FRAGMENT
 
@@ -176,6 +182,9 @@ class ServerConnection:
 
     def bitmap_update(self, rectangles: Iterable[BitmapData | bytes]) -> bytes:
         return self._session("bitmap_update").bitmap_update(rectangles)
+
+    def scrblt_update(self, orders: Sequence[ScrBlt]) -> bytes:
+        return self._session("scrblt_update").scrblt_update(orders)
 
     def pointer_position(self, x: int, y: int) -> bytes:
         return self._session("pointer_position").pointer_position(x, y)

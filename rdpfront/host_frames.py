@@ -1,6 +1,7 @@
 """Host frames into RDP output, as pure functions: damage merging (the login form's bitmap
-updates), the host's bitmap stream as TS_BITMAP_DATA, and the session host's H.264 / Planar /
-copy frames as graphics pipeline (MS-RDPEGFX) commands. Nothing is encoded here."""
+updates), the host's bitmap stream as TS_BITMAP_DATA and its copies as ScrBlt orders, and the
+session host's H.264 / Planar / copy frames as graphics pipeline (MS-RDPEGFX) commands.
+Nothing is encoded here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 from compositor import messages
 from compositor.encoders.h264 import DEFAULT_QP
 from rdpfront import gfx
+from rdpfront.orders import ScrBlt
 
 
 def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
@@ -47,6 +49,24 @@ GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
 
 # Host frames of the bitmap stream in flight per connection: one being written, one ready.
 BITMAP_WINDOW = 2
+# A bitmap frame this large is a huge-area change (a video, a full-screen animation): its
+# acknowledgement is held so such frames go at most at a byte budget (``bitmap_hold``).
+HUGE_FRAME_BYTES = 256 * 1024
+BITMAP_BYTES_PER_SECOND = 12 * 1024 * 1024
+
+
+def bitmap_hold(size: int, took: float, bytes_per_second: float = BITMAP_BYTES_PER_SECOND) -> float:
+    """Seconds to hold the acknowledgement of a host bitmap frame of ``size`` bytes that the
+    socket took in ``took`` seconds (written and drained).
+
+    The host encodes the next frame only when the window has room, merging the damage that
+    came meanwhile, so holding the ack of huge frames makes them fewer and merged: each one
+    gets at least ``size / bytes_per_second``, and at least as long again as the client took to
+    drain it (a slow client is held back by its own pace). Small frames (typing, scrolling)
+    are never held."""
+    if size < HUGE_FRAME_BYTES:
+        return 0.0
+    return max(0.0, max(size / bytes_per_second, 2 * took) - took)
 
 
 def size_only_screen(width: int, height: int) -> np.ndarray:
@@ -72,6 +92,26 @@ def host_bitmap_data(frame: messages.Frame, width: int, height: int) -> list[byt
     return out
 
 
+def host_copies(frame: messages.Frame, width: int, height: int) -> list[tuple[int, int, int, int, int, int]]:
+    """The rectangles ``[x, y, w, h, sx, sy]`` of a host ``copy`` frame whose source and
+    destination both lie inside a ``width`` x ``height`` screen (a frame encoded before a
+    resize may not; a full frame follows it)."""
+    out = []
+    for rect in frame.rects:
+        if len(rect) != 6:
+            raise ValueError(f"copy rectangle {rect} has no source")
+        x, y, w, h, sx, sy = rect
+        if w > 0 and h > 0 and min(x, y, sx, sy) >= 0 and max(x, sx) + w <= width and max(y, sy) + h <= height:
+            out.append((x, y, w, h, sx, sy))
+    return out
+
+
+def scrblt_orders(frame: messages.Frame, width: int, height: int) -> list[ScrBlt]:
+    """A host ``copy`` frame of the bitmap stream as ScrBlt orders (MS-RDPEGDI 2.2.2.2.1.1.2.7),
+    drawn in order before the frame's bitmaps that follow."""
+    return [ScrBlt(x, y, w, h, x_src=sx, y_src=sy) for x, y, w, h, sx, sy in host_copies(frame, width, height)]
+
+
 def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int, height: int) -> list[bytes]:
     """A host ``frame`` of the ``h264`` stream as Wire To Surface 1 commands: an H.264 picture
     becomes one AVC420 command whose region rectangles are the frame's damaged rectangles; a
@@ -90,14 +130,8 @@ def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int,
         bitmap = gfx.avc420_bitmap(regions, GFX_QP, frame.payload)
         return [gfx.wire_to_surface_1(surface, gfx.Codec.AVC420, (0, 0, width, height), bitmap)]
     if codec == "copy":
-        commands = []
-        for rect in rects:
-            if len(rect) != 6:
-                raise ValueError(f"copy rectangle {rect} has no source")
-            x, y, w, h, sx, sy = rect
-            if max(x, sx) + w <= width and max(y, sy) + h <= height and w > 0 and h > 0:
-                commands.append(gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)]))
-        return commands
+        return [gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)])
+                for x, y, w, h, sx, sy in host_copies(frame, width, height)]
     if codec == "planar":
         payload = memoryview(frame.payload)
         offset, commands = 0, []

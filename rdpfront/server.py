@@ -36,14 +36,17 @@ from rdpfront.acceptor import AcceptorConfig
 from rdpfront.connection import ServerConnection
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.host_frames import (
+    BITMAP_BYTES_PER_SECOND,
     BITMAP_WINDOW,
     GFX_H264_OPTIONS,
     GFX_PLANAR_IN_FLIGHT,
     GFX_WINDOW,
+    bitmap_hold,
     coalesce,
     gfx_commands_for_host_frame,
     h264_key_for,
     host_bitmap_data,
+    scrblt_orders,
     size_only_screen,
 )
 from rdpfront.keyboard import KeyInput, keymap_for_windows_layout, setxkbmap_argv
@@ -101,6 +104,8 @@ class ServerSettings:
     handshake_timeout: float = HANDSHAKE_TIMEOUT
     # A client whose socket accepts nothing for this long is dropped (its buffers freed).
     write_timeout: float = WRITE_STALL_TIMEOUT
+    # Huge-area bitmap changes (video) go at most at this many bytes a second per client.
+    bitmap_bytes_per_second: float = BITMAP_BYTES_PER_SECOND
 
 
 class RdpConnection:
@@ -158,6 +163,8 @@ class RdpConnection:
         self.gfx_frames_sent = 0
         self.gfx_frames_acked = 0
         self.bitmap_updates_sent = 0  # output loop rounds that wrote bitmap updates
+        self.scrblt_orders_sent = 0  # screen-to-screen copies sent as ScrBlt orders
+        self.bitmap_hold_seconds = 0.0  # acknowledgements of huge bitmap frames held (rate cap)
         self.gfx_commands: Counter[str] = Counter()  # commands sent, by source codec
         # counters for logs, tests and bench/
         self.bytes_written = 0
@@ -560,11 +567,14 @@ class RdpConnection:
     def _bitmap_options(self) -> dict[str, object]:
         """The bitmap stream this client draws: Planar images for the graphics pipeline, or
         TS_BITMAP_DATA at its colour depth, each fitting one of its bitmap updates."""
-        if self.gfx_mode == "planar":
-            return {"layout": "gfx", "codec": "planar"}
+        if self.gfx_mode == "planar":  # scrolling as SurfaceToSurface
+            return {"layout": "gfx", "codec": "planar", "copy": True}
         limit = self.conn.max_request_size if self.conn.fastpath_output else 0x3FFF - 64
-        return {"bpp": self.conn.bpp, "codec": "auto" if self.server.settings.compress else "raw",
-                "max_update_size": limit}
+        options: dict[str, object] = {"bpp": self.conn.bpp, "max_update_size": limit,
+                                      "codec": "auto" if self.server.settings.compress else "raw"}
+        if self.conn.scrblt:  # scrolling as ScrBlt orders
+            options["copy"] = True
+        return options
 
     async def _resubscribe(self) -> bool:
         """Capabilities confirmed or the graphics pipeline chosen: subscribe to the stream this
@@ -678,24 +688,34 @@ class RdpConnection:
             frame = self._host_frames.popleft()
             if frame.stream != self.stream or not self.conn.active:
                 continue
-            if frame.codec == "planar":
+            started = time.monotonic()
+            if frame.codec == "planar" or (frame.codec == "copy" and self.gfx_mode == "planar"):
                 if self.gfx_mode != "planar" or not self.conn.gfx_ready or self.conn.gfx_surface is None:
                     self._ack_host_frames([frame])
                     continue
                 commands = gfx_commands_for_host_frame(frame, self.conn.gfx_surface, self.conn.width, self.conn.height)
                 frame_id, data = self.conn.gfx_frame(commands)
-                self.gfx_commands["planar"] += len(commands)
+                self.gfx_commands[str(frame.codec)] += len(commands)
                 self._gfx_unacked[frame_id] = None
                 self.write(data)
                 self.gfx_frames_sent += 1
             elif frame.codec == "bitmap" and self.gfx_mode is None:
                 self.write(self.conn.bitmap_update(host_bitmap_data(frame, self.conn.width, self.conn.height)))
                 self.bitmap_updates_sent += 1
+            elif frame.codec == "copy" and self.gfx_mode is None and self.conn.scrblt:
+                orders = scrblt_orders(frame, self.conn.width, self.conn.height)
+                self.write(self.conn.scrblt_update(orders))
+                self.scrblt_orders_sent += len(orders)
             else:  # a frame of the stream this client no longer draws from
                 self._ack_host_frames([frame])
                 continue
             self._first_frame_sent()
             await self._drain()
+            hold = bitmap_hold(len(frame.payload), time.monotonic() - started,
+                               self.server.settings.bitmap_bytes_per_second)
+            if hold:  # a huge change: the host merges what comes meanwhile into the next frame
+                self.bitmap_hold_seconds += hold
+                await asyncio.sleep(hold)
             self._ack_host_frames([frame])
 
     async def _write_login_form(self) -> None:

@@ -16,7 +16,7 @@ of it (input racing the reactivation, channel data) are still served meanwhile.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from rdpfront import events, mcs, wire
@@ -28,7 +28,9 @@ from rdpfront.cursor import Reader
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.input import FastPathInput
 from rdpfront.input_events import InputMapper
+from rdpfront.orders import NEG_SCRBLT_INDEX, OrderHistory, ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, SystemPointer
+from rdpfront.rdp import capability_sets as caps
 from rdpfront.rdp.pdus import (
     FlowPdu,
     FrameAcknowledge,
@@ -95,6 +97,12 @@ class ActiveSession:
         self.fastpath_output = accepted.fastpath_output
         self.max_request_size = accepted.max_request_size
         self.updates = UpdateWriter(accepted.fastpath_output, accepted.max_request_size)
+        # Both ends start a new primary order history on every (re)activation.
+        self.order_history = OrderHistory()
+        order_caps = accepted.capabilities.find(caps.OrderCapability)
+        self.scrblt = (isinstance(order_caps, caps.OrderCapability)
+                       and len(order_caps.order_support) > NEG_SCRBLT_INDEX
+                       and bool(order_caps.order_support[NEG_SCRBLT_INDEX]))
 
     def _start(self) -> None:
         info = self.accepted.client_info
@@ -247,6 +255,13 @@ class ActiveSession:
     def bitmap_update(self, rectangles: Iterable[BitmapData | bytes]) -> bytes:
         self.require_active("bitmap_update")
         return self.updates.bitmap_update(rectangles)
+
+    def scrblt_update(self, orders: Sequence[ScrBlt]) -> bytes:
+        """Screen-to-screen copies as ScrBlt orders; only for a client that supports them."""
+        self.require_active("scrblt_update")
+        if not self.scrblt:
+            raise LocalProtocolError("the client did not negotiate ScrBlt orders")
+        return self.updates.orders_update(orders, self.order_history)
 
     def pointer_position(self, x: int, y: int) -> bytes:
         self.require_active("pointer_position")

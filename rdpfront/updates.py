@@ -1,6 +1,6 @@
-"""Output PDUs of the active session: bitmap updates and pointer updates, on the fast path when
-the client takes it ([2.2.9.1.2]), as slow-path Update / Pointer share data PDUs otherwise
-([2.2.9.1.1])."""
+"""Output PDUs of the active session: bitmap updates, orders updates (ScrBlt) and pointer
+updates, on the fast path when the client takes it ([2.2.9.1.2]), as slow-path Update / Pointer
+share data PDUs otherwise ([2.2.9.1.1])."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Writer, encode
 from rdpfront.errors import LocalProtocolError
 from rdpfront.fastpath import MAX_FRAGMENT, UpdateCode, fragment_update
+from rdpfront.orders import OrderHistory, ScrBlt, slow_path_orders_header
 from rdpfront.pointer import CachedPointer, ColorPointer, LargePointer, PointerPosition, SystemPointer
 from rdpfront.rdp.pdus import PointerData, PointerMessageType, UpdateData
 
@@ -46,6 +47,29 @@ class UpdateWriter:
         if batch:
             out += self._update(UpdateCode.BITMAP, _bitmap_update_bytes(batch))
         return bytes(out)
+
+    def orders_update(self, orders: Sequence[ScrBlt], history: OrderHistory) -> bytes:
+        """ScrBlt orders in one or more orders updates, each within the client's reassembly
+        buffer; ``history`` is the connection's primary order history (updated)."""
+        limit = self.max_request_size if self.fastpath else SLOW_PATH_MAX_UPDATE
+        out = bytearray()
+        batch = Writer()
+        count = 0
+        for order in orders:
+            # An order is at most 16 bytes; an update carries at most 0xFFFF of them.
+            if count and (len(batch) + 16 + 8 > limit or count == 0xFFFF):
+                out += self._orders(count, batch.getvalue())
+                batch, count = Writer(), 0
+            history.encode(batch, order)
+            count += 1
+        if count:
+            out += self._orders(count, batch.getvalue())
+        return bytes(out)
+
+    def _orders(self, count: int, data: bytes) -> bytes:
+        if self.fastpath:  # [2.2.9.1.2.1.2] TS_FP_UPDATE_ORDERS: numberOrders, orderData
+            return self._update(UpdateCode.ORDERS, count.to_bytes(2, "little") + data)
+        return wire.share_data(UpdateData(slow_path_orders_header(count) + data))
 
     def pointer_position(self, x: int, y: int) -> bytes:
         return self._pointer(UpdateCode.PTR_POSITION, PointerMessageType.POSITION, encode(PointerPosition(x, y)))

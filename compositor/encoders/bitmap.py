@@ -8,7 +8,9 @@ the bytes into PDUs (docs/session-host-protocol.md, *Subscriptions*; docs/encode
 Work per frame is bounded by what really changed: damage is cut into 64x64 tiles on a fixed
 screen grid, each compared with the last screen sent (``ScreenDiff``), and only tiles that
 differ are encoded, all tiles of one shape in one batch. A few changed tiles (typing) are
-shrunk to the bounding box of their changed pixels.
+shrunk to the bounding box of their changed pixels. With ``copy``, scrolling found in the
+damage goes first as a ``copy`` frame (``scroll.py``; the RDP server sends ScrBlt orders or
+SurfaceToSurface) and only the rows the copy did not bring are compared and encoded.
 
 ``bitmap_tiles`` is also what the RDP server uses for pixels of its own (the login form).
 """
@@ -26,6 +28,7 @@ from compositor.encoders.bitmap_pixels import bytes_per_pixel, pixel_bytes
 from compositor.encoders.bitmap_raw import raw_scanline_size
 from compositor.encoders.interleaved import _encode_batch as _encode_interleaved
 from compositor.encoders.planar import encode_planar_batch
+from compositor.encoders.scroll import copy_frame, disjoint, find_copies
 
 TILE = 64
 # [2.2.9.1.1.3.1.2] a fast-path update of 0x3FFF bytes less its headers (rdpfront.fastpath)
@@ -248,12 +251,21 @@ class ScreenDiff:
         """Everything was sent: remember all of ``screen``."""
         self.sent[:] = _words(screen)
 
+    def pixels(self) -> np.ndarray:
+        """The screen as last sent, as (h, w, 4) BGRX (a view)."""
+        return self.sent.view(np.uint8).reshape(self.height, self.width, 4)
+
+    def copied(self, screen: np.ndarray, rect: Rect) -> None:
+        """The client copied ``rect`` into place: it now shows the screen's pixels there."""
+        x, y, w, h = rect
+        self.sent[y:y + h, x:x + w] = _words(screen[y:y + h, x:x + w])
+
     def changed(self, screen: np.ndarray, rects: list[Rect]) -> list[Rect]:
         """Grid tiles under ``rects`` whose pixels differ from the last sent, remembered as sent;
         when few, each is cut to the bounding box of its changed pixels."""
         t = self.tile
         seen: set[tuple[int, int]] = set()
-        found: list[tuple[int, int, np.ndarray]] = []
+        found: list[tuple[int, int]] = []
         words = _words(screen)
         for x, y, w, h in rects:
             x0, y0 = max(0, (x // t) * t), max(0, (y // t) * t)
@@ -262,27 +274,51 @@ class ScreenDiff:
                 continue
             x1, y1 = min(self.width, -(-x1 // t) * t), min(self.height, -(-y1 // t) * t)
             cur, old = words[y0:y1, x0:x1], self.sent[y0:y1, x0:x1]
-            diff = cur != old
-            rows = np.logical_or.reduceat(diff, np.arange(0, y1 - y0, t), axis=0)
-            per_tile = np.logical_or.reduceat(rows, np.arange(0, x1 - x0, t), axis=1)
-            for r, c in zip(*np.nonzero(per_tile), strict=True):
-                key = (y0 + int(r) * t, x0 + int(c) * t)  # plain ints: they go into JSON
+            hits = _changed_tiles(cur, old, t)
+            for r, c in zip(*np.nonzero(hits), strict=True):
+                key = (x0 + int(c) * t, y0 + int(r) * t)  # plain ints: they go into JSON
                 if key not in seen:
                     seen.add(key)
-                    ty, tx = key
-                    found.append((tx, ty, diff[ty - y0:ty - y0 + t, tx - x0:tx - x0 + t]))
-            old[diff] = cur[diff]
+                    found.append(key)
         shrink = len(found) <= SHRINK_TILES
         out: list[Rect] = []
-        for tx, ty, mask in found:
+        for tx, ty in found:
+            tw, th = min(t, self.width - tx), min(t, self.height - ty)
+            cur, old = words[ty:ty + th, tx:tx + tw], self.sent[ty:ty + th, tx:tx + tw]
             if shrink:
+                mask = cur != old
                 rows_hit = np.flatnonzero(mask.any(axis=1))
                 cols_hit = np.flatnonzero(mask.any(axis=0))
                 out.append((tx + int(cols_hit[0]), ty + int(rows_hit[0]),
                             int(cols_hit[-1] - cols_hit[0]) + 1, int(rows_hit[-1] - rows_hit[0]) + 1))
             else:
-                out.append((tx, ty, min(t, self.width - tx), min(t, self.height - ty)))
+                out.append((tx, ty, tw, th))
+            old[...] = cur  # where they were equal this changes nothing: no mask needed
         return out
+
+
+def _changed_tiles(cur: np.ndarray, old: np.ndarray, t: int) -> np.ndarray:
+    """(rows of tiles, columns of tiles) flags: does the ``t`` x ``t`` tile of ``cur`` differ
+    from ``old`` ((h, w) uint32, tiles from the top-left corner, the last row and column of
+    tiles may be partial).
+
+    Full columns of tiles compare two pixels at a time as uint64 and OR the flags of each
+    tile's rows eight at a time (the bool bytes read as uint64): ~0.3 ms for an unchanged
+    1080p screen against ~1.9 ms with logical_or.reduceat over every pixel's flag."""
+    h, w = cur.shape
+    full = (w // t) * t if t % 16 == 0 else 0
+    row_starts = np.arange(0, h, t)
+    flags = np.zeros((len(row_starts), -(-w // t)), bool)
+    if full:
+        pairs = np.not_equal(cur[:, :full].view(np.uint64), old[:, :full].view(np.uint64))
+        words = pairs.view(np.uint64)  # 8 flags (16 pixels) per word
+        per_band = np.bitwise_or.reduceat(words, row_starts, axis=0)
+        flags[:, :full // t] = per_band.reshape(len(row_starts), full // t, t // 16).any(axis=2)
+    if full < w:  # a partial column of tiles at the screen's right edge: pixel by pixel
+        diff = cur[:, full:] != old[:, full:]
+        rows = np.logical_or.reduceat(diff, row_starts, axis=0)
+        flags[:, full // t:] = np.logical_or.reduceat(rows, np.arange(0, w - full, t), axis=1)
+    return flags
 
 
 def _words(screen: np.ndarray) -> np.ndarray:
@@ -296,7 +332,8 @@ class BitmapEncoder(Encoder):
     """``bitmap`` stream. Options: ``bpp`` (15, 16, 24, 32; default 32), ``codec`` (``auto``,
     ``planar``, ``interleaved``, ``raw``), ``max_update_size`` (bytes of one
     TS_UPDATE_BITMAP_DATA, default 16377), ``header`` (keep TS_CD_HEADER), ``layout``
-    (``bitmap``: TS_BITMAP_DATA; ``gfx``: top-down Planar images for Wire To Surface 1)."""
+    (``bitmap``: TS_BITMAP_DATA; ``gfx``: top-down Planar images for Wire To Surface 1),
+    ``copy`` (scrolling as ``copy`` frames, for clients that can copy screen to screen)."""
 
     format = "bitmap"
 
@@ -313,6 +350,7 @@ class BitmapEncoder(Encoder):
         tile_height(TILE, self.bpp, self.codec, self.max_update_size - UPDATE_FIXED)  # fits a tile row
         self.header = bool(options.get("header", False))
         self.diff = ScreenDiff(width, height)
+        self.copy = bool(options.get("copy", False))
 
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)
@@ -320,13 +358,31 @@ class BitmapEncoder(Encoder):
 
     def encode(self, screen: np.ndarray, rects: list[Rect], *, full: bool) -> list[EncodedFrame]:
         screen = screen[:self.height, :self.width]
+        frames: list[EncodedFrame] = []
         if full:
             self.diff.reset(screen)
             areas = [(0, 0, self.width, self.height)]
         else:
+            if self.copy:
+                frames, rects = self._copies(screen, rects)
             areas = self.diff.changed(screen, rects)
             if not areas:
-                return []
+                return frames
+        frames.append(self._encode_areas(screen, areas, full))
+        return frames
+
+    def _copies(self, screen: np.ndarray, rects: list[Rect]) -> tuple[list[EncodedFrame], list[Rect]]:
+        """Scrolling in ``rects`` as a copy frame, and the rectangles left to compare and encode."""
+        # The screen as last sent (ScreenDiff's copy) is what the clients show: lossless.
+        # Overlapping damage joined first, so each overlapping group can still be one copy.
+        copies, rest = find_copies(self.diff.pixels(), screen, disjoint(rects))
+        if not copies:
+            return [], rects
+        for c in copies:
+            self.diff.copied(screen, c.dest)
+        return [copy_frame(copies)], rest
+
+    def _encode_areas(self, screen: np.ndarray, areas: list[Rect], full: bool) -> EncodedFrame:
         fields: dict[str, Any] = {}
         if full:
             fields.update(key=True, width=self.width, height=self.height)
@@ -335,13 +391,13 @@ class BitmapEncoder(Encoder):
             images = planar_images(screen, areas)
             fields["codec"] = "planar"
             fields["rects"] = [[x, y, w, h, len(img)] for (x, y, w, h), img in zip(areas, images, strict=True)]
-            return [EncodedFrame(fields, b"".join(images))]
+            return EncodedFrame(fields, b"".join(images))
         tiles = bitmap_tiles(screen, areas, bpp=self.bpp, max_update_size=self.max_update_size,
                              codec=self.codec, header=self.header)
         encoded = [tile.encode() for tile in tiles]
         fields["codec"] = "bitmap"
         fields["rects"] = [[t.x, t.y, t.width, t.height, len(e)] for t, e in zip(tiles, encoded, strict=True)]
-        return [EncodedFrame(fields, b"".join(encoded))]
+        return EncodedFrame(fields, b"".join(encoded))
 
 
 def _grid(rects: list[Rect]) -> list[Rect]:

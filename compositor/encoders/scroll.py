@@ -116,24 +116,7 @@ class ScrollDetector:
         rectangles left to encode. Call ``sent`` after encoding."""
         if self._sent is None:
             return [], rects
-        copies: list[Copy] = []
-        rest: list[Rect] = []
-        for rect in rects:
-            x, y, w, h = rect
-            if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA:
-                rest.append(rect)
-                continue
-            shift = find_shift(self._sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
-            if shift is None:
-                rest.append(rect)
-                continue
-            dy, start, end = shift
-            copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
-            if start > 0:
-                rest.append((x, y, w, start))
-            if end < h:
-                rest.append((x, y + end, w, h - end))
-        return copies, rest
+        return find_copies(self._sent, screen, rects)
 
     def sent(self, screen: np.ndarray, rects: list[Rect], *, full: bool = False) -> None:
         """The screen as the front ends now have it: ``rects`` (or all of it) updated."""
@@ -143,6 +126,59 @@ class ScrollDetector:
             return
         for x, y, rw, rh in rects:
             self._sent[y:y + rh, x:x + rw] = screen[y:y + rh, x:x + rw]
+
+
+def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
+    """Copies that rebuild part of ``rects`` from ``sent`` (the screen as the front ends have
+    it, (h, w, 4)), and the rectangles left to encode.
+
+    Each copy's source and destination lie inside its own rectangle, and a rectangle that
+    overlaps another one gets no copy: a front end runs the copies one after the other, so no
+    copy may write where another one reads (``disjoint`` joins such rectangles first)."""
+    copies: list[Copy] = []
+    rest: list[Rect] = []
+    for i, rect in enumerate(rects):
+        x, y, w, h = rect
+        if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA or _overlaps_another(rects, i):
+            rest.append(rect)
+            continue
+        shift = find_shift(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
+        if shift is None:
+            rest.append(rect)
+            continue
+        dy, start, end = shift
+        copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
+        if start > 0:
+            rest.append((x, y, w, start))
+        if end < h:
+            rest.append((x, y + end, w, h - end))
+    return copies, rest
+
+
+def _overlaps_another(rects: list[Rect], i: int) -> bool:
+    x, y, w, h = rects[i]
+    return any(ox < x + w and x < ox + ow and oy < y + h and y < oy + oh
+               for j, (ox, oy, ow, oh) in enumerate(rects) if j != i)
+
+
+def disjoint(rects: list[Rect]) -> list[Rect]:
+    """``rects`` with every group of overlapping rectangles replaced by its bounding box."""
+    out: list[Rect] = []
+    for rect in rects:
+        if rect[2] <= 0 or rect[3] <= 0:
+            continue
+        x, y, x1, y1 = rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]
+        merged = True
+        while merged:
+            merged = False
+            for i, (ox, oy, ow, oh) in enumerate(out):
+                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
+                    del out[i]
+                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
+                    merged = True
+                    break
+        out.append((x, y, x1 - x, y1 - y))
+    return out
 
 
 def copy_frame(copies: list[Copy]) -> EncodedFrame:

@@ -156,10 +156,12 @@ class BitmapCapability:
 
 @dataclass(frozen=True)
 class OrderCapability:
-    """[2.2.7.1.3] Order Capability Set (TS_ORDER_CAPABILITYSET). This server sends no orders."""
+    """[2.2.7.1.3] Order Capability Set (TS_ORDER_CAPABILITYSET). The server's names the
+    orders it sends: ScrBlt only (TS_NEG_SCRBLT_INDEX), to clients whose own set has it."""
 
-    order_flags: int = 0x0022  # NEGOTIATEORDERSUPPORT | ZEROBOUNDSDELTASSUPPORT
-    order_support: bytes = field(default=bytes(32), repr=False)
+    # TS_NEGOTIATEORDERSUPPORT | TS_ZEROBOUNDSDELTASSUPPORT | TS_COLORINDEXSUPPORT
+    order_flags: int = 0x002A
+    order_support: bytes = field(default=bytes(2) + b"\x01" + bytes(29), repr=False)
     order_support_ex_flags: int = 0
     desktop_save_size: int = 0
     text_ansi_code_page: int = 0

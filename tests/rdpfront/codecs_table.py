@@ -23,6 +23,7 @@ from rdpfront.gcc import (
     ServerGccBlocks,
 )
 from rdpfront.input import FastPathInput, InputPdu
+from rdpfront.orders import OrdersUpdate
 from rdpfront.pointer import ColorPointer, LargePointer, PointerPosition
 from rdpfront.rdp import capability_sets as caps
 from rdpfront.rdp.client_info import ClientInfo, ExtendedInfo
@@ -91,6 +92,7 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "fastpath_input": _plain(FastPathInput),
     "fastpath_output": _plain(FastPathOutput),
     "fastpath_update": _plain(FastPathUpdate),
+    "orders_update": _plain(OrdersUpdate),
     "bitmap_data": _plain(BitmapData),
     "bitmap_update": _plain(BitmapUpdate),
     "pointer.position": _plain(PointerPosition),

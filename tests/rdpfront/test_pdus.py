@@ -19,6 +19,7 @@ from rdpfront.input import (
     SyncEvent,
     UnicodeKeyEvent,
 )
+from rdpfront.orders import OrdersUpdate, PrimaryOrder, ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, pointer_from_rgba
 from rdpfront.rdp import capability_sets as caps
 from rdpfront.rdp.licensing import LicenseErrorMessage
@@ -85,6 +86,10 @@ TABLE = [
     ("fastpath_output", H("00800a0804000a001400"),
      FastPathOutput((FastPathUpdate(UpdateCode.PTR_POSITION, H("0a001400")),))),
     ("fastpath_update", H("210300616263"), FastPathUpdate(UpdateCode.BITMAP, b"abc", Fragmentation.FIRST)),
+    # [MS-RDPEGDI 2.2.2.2.1.1.2.7] a ScrBlt (type named, left unchanged from 0, the rest as
+    # one-byte deltas) and the same ScrBlt again (no field byte)
+    ("orders_update", H("0200" "19025e104020cc20" "41"),
+     OrdersUpdate((PrimaryOrder(ScrBlt(0, 16, 64, 32, 0xCC, 0, 32)),) * 2)),
     ("share_data_pdu", H("ea030100000108001f0000000100ea03"), ShareDataPdu(0x103EA, Synchronize(0x3EA))),
     ("share_data_pdu", H("ea0301000001" "0c00" "14000000" "0400000000000000"),
      ShareDataPdu(0x103EA, Control(ControlAction.COOPERATE))),

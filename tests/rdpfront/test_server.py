@@ -57,3 +57,23 @@ def test_coalesced_damage_never_covers_a_pixel_twice() -> None:
         for px, py in ((x, y), (x + w - 1, y + h - 1)):
             if w and h:
                 assert any(mx <= px < mx + mw and my <= py < my + mh for mx, my, mw, mh in merged)
+
+
+def test_huge_bitmap_frames_are_paced_small_ones_never() -> None:
+    from rdpfront.host_frames import HUGE_FRAME_BYTES, bitmap_hold
+
+    assert bitmap_hold(HUGE_FRAME_BYTES - 1, 0.0) == 0.0  # typing, scrolling: at once
+    # A 2.8 MB frame (720p video, lossless) at 12 MiB/s: about 4.5 frames a second.
+    assert abs(bitmap_hold(2_800_000, 0.01, 12 * 2**20) - (2_800_000 / (12 * 2**20) - 0.01)) < 1e-9
+    # A client that took long to drain it waits as long again.
+    assert bitmap_hold(300_000, 0.5, 12 * 2**20) == 0.5
+
+
+def test_copy_frames_become_scrblt_orders_inside_the_screen() -> None:
+    from compositor import messages
+    from rdpfront.host_frames import scrblt_orders
+    from rdpfront.orders import ScrBlt
+
+    frame = messages.Frame.from_encoder(1, 1, {"codec": "copy", "rects": [
+        [0, 0, 100, 50, 0, 16], [700, 0, 200, 10, 700, 5], [0, 0, 10, 10, -1, 0]]}, b"")
+    assert scrblt_orders(frame, 800, 600) == [ScrBlt(0, 0, 100, 50, 0xCC, 0, 16)]

@@ -505,3 +505,33 @@ async def test_two_bitmap_clients_share_one_encoder_and_show_exact_pixels(rdp: H
     finally:
         proc.kill()
         await proc.wait()
+
+
+async def test_scrolling_terminal_is_scrblt_for_a_bitmap_client_and_ends_pixel_exact(rdp: Harness, host) -> None:
+    """Bitmap updates at 32 bpp: a terminal printing lines is moved on the client with ScrBlt
+    orders (xfreerdp advertises them), only the new rows come as bitmaps, and the client's
+    screen equals the session's exactly all along the way once it settles."""
+    rdp.server.settings.gfx = False
+    await rdp.client("/bpp:32")
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    assert connection.gfx_mode is None and connection.conn.scrblt
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not connection._stream_options.get("copy"):
+        await asyncio.sleep(0.1)
+    assert connection._stream_options.get("copy") is True
+    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    proc = await asyncio.create_subprocess_exec(
+        "xterm", "-geometry", "80x24+20+20", "-e", "sh", "-c", SCROLLER, env=session_env(host))
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and connection.scrblt_orders_sent < 10:
+            await asyncio.sleep(0.2)
+        assert connection.scrblt_orders_sent >= 10
+        differing = await _exact_but_pointer(rdp, host, timeout=20)
+        assert differing == 0
+        print(f"scrolling: {connection.scrblt_orders_sent} ScrBlt orders, "
+              f"{connection.bitmap_updates_sent} bitmap updates")
+    finally:
+        proc.kill()
+        await proc.wait()

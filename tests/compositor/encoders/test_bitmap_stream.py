@@ -68,6 +68,13 @@ def paint_planar_frame(canvas: np.ndarray, fields: dict, payload: bytes) -> None
     assert offset == len(payload)
 
 
+def paint_copy_frame(canvas: np.ndarray, fields: dict, payload: bytes) -> None:
+    """A ``copy`` frame as a client runs it (ScrBlt, SurfaceToSurface): through a temporary."""
+    assert fields["codec"] == "copy" and payload == b""
+    for x, y, w, h, sx, sy in fields["rects"]:
+        canvas[y:y + h, x:x + w] = canvas[sy:sy + h, sx:sx + w].copy()
+
+
 def scene(rng: np.random.Generator) -> np.ndarray:
     img = np.empty((H, W, 4), np.uint8)
     img[:] = (240, 240, 240, 0)
@@ -77,20 +84,29 @@ def scene(rng: np.random.Generator) -> np.ndarray:
     return img
 
 
-edits = st.lists(st.tuples(st.integers(0, W - 1), st.integers(0, H - 1), st.integers(1, 90),
-                           st.integers(1, 90), st.integers(0, 3)), min_size=1, max_size=6)
+edits = st.lists(st.tuples(st.integers(0, W - 1), st.integers(0, H - 1), st.integers(1, 120),
+                           st.integers(1, 120), st.integers(0, 4)), min_size=1, max_size=6)
 
 
-@pytest.mark.parametrize("bpp,codec,layout", [(32, "auto", "bitmap"), (24, "auto", "bitmap"),
-                                              (16, "auto", "bitmap"), (32, "raw", "bitmap"),
-                                              (32, "planar", "gfx")])
+@pytest.mark.parametrize("bpp,codec,layout,copy", [(32, "auto", "bitmap", False), (24, "auto", "bitmap", False),
+                                                   (16, "auto", "bitmap", False), (32, "raw", "bitmap", False),
+                                                   (32, "planar", "gfx", False), (32, "auto", "bitmap", True),
+                                                   (16, "auto", "bitmap", True), (32, "planar", "gfx", True)])
 @given(steps=st.lists(edits, min_size=1, max_size=4), seed=st.integers(0, 2**16))
 @settings(max_examples=20, deadline=None)
-def test_frames_paint_the_screen_back(bpp: int, codec: str, layout: str, steps: list, seed: int) -> None:
+def test_frames_paint_the_screen_back(bpp: int, codec: str, layout: str, copy: bool, steps: list,
+                                      seed: int) -> None:
     rng = np.random.default_rng(seed)
     screen = scene(rng)
-    enc = BitmapEncoder(W, H, {"bpp": bpp, "codec": codec, "layout": layout})
-    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    enc = BitmapEncoder(W, H, {"bpp": bpp, "codec": codec, "layout": layout, "copy": copy})
+    paint_pixels = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+
+    def paint(canvas: np.ndarray, fields: dict, payload: bytes) -> None:
+        if fields["codec"] == "copy":
+            assert copy
+            paint_copy_frame(canvas, fields, payload)
+        else:
+            paint_pixels(canvas, fields, payload)
     canvas = np.zeros((H, W), np.uint32)
     (frame,) = enc.encode(screen, [], full=True)
     assert frame.fields["key"] and (frame.fields["width"], frame.fields["height"]) == (W, H)
@@ -106,7 +122,11 @@ def test_frames_paint_the_screen_back(bpp: int, codec: str, layout: str, steps: 
                 screen[y:y + h, x:x + w, :3] = rng.integers(0, 256, 3, dtype=np.uint8)
             elif kind == 2:  # one pixel
                 screen[y, x, :3] ^= 0x5A
-            # kind 3: damage reported, nothing changed
+            elif kind == 3 and h > 8:  # scrolled up by a few rows, new rows at the bottom
+                dy = 1 + x % 8
+                screen[y:y + h - dy, x:x + w] = screen[y + dy:y + h, x:x + w].copy()
+                screen[y + h - dy:y + h, x:x + w, :3] = rng.integers(0, 256, (dy, w, 3), dtype=np.uint8)
+            # otherwise: damage reported, nothing changed
             damage.append((x, y, w, h))
         for frame in enc.encode(screen, damage, full=False):
             assert "key" not in frame.fields
@@ -124,6 +144,30 @@ def test_unchanged_damage_sends_nothing_and_a_typed_character_stays_small() -> N
     (frame,) = enc.encode(screen, [(60, 90, 40, 40)], full=False)
     assert [r[:4] for r in frame.fields["rects"]] == [[70, 100, 7, 12]]
     assert len(frame.payload) < 200
+
+
+@pytest.mark.parametrize("layout", ["bitmap", "gfx"])
+def test_scrolling_is_a_copy_and_only_new_rows_are_encoded(layout: str) -> None:
+    """A terminal-like area scrolled by a text line: one copy frame, then only the new line."""
+    rng = np.random.default_rng(3)
+    screen = np.full((H, W, 4), 250, np.uint8)
+    screen[rng.random((H, W)) < 0.1, :3] = 20  # sparse dark "text" pixels, every row unlike the others
+    enc = BitmapEncoder(W, H, {"copy": True, "layout": layout, "codec": "planar"})
+    canvas = np.zeros((H, W), np.uint32)
+    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    (frame,) = enc.encode(screen, [], full=True)
+    paint(canvas, frame.fields, frame.payload)
+    screen[:-10] = screen[10:].copy()
+    screen[-10:, :, :3] = 250
+    screen[-8:-2, 4:60, :3] = 0  # the new line's text
+    copy, rest = enc.encode(screen, [(0, 0, W, H)], full=False)
+    assert copy.fields == {"codec": "copy", "rects": [[0, 0, W, H - 10, 0, 10]]}
+    paint_copy_frame(canvas, copy.fields, copy.payload)
+    paint(canvas, rest.fields, rest.payload)
+    assert np.array_equal(canvas, client_view(screen, 32))
+    assert all(y >= H - 10 for _, y, *_ in rest.fields["rects"])
+    # The copied rows count as sent: the same damage again sends nothing.
+    assert enc.encode(screen, [(0, 0, W, H)], full=False) == []
 
 
 def test_registered_and_options_checked() -> None:

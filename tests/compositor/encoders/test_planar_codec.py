@@ -16,6 +16,7 @@ from compositor.encoders.planar import (
     FORMAT_HEADER_NA,
     FORMAT_HEADER_RLE,
     _rle_rows,
+    _rle_rows_skipping_flat_rows,
     decode_planar,
     delta_encode_planes,
     encode_planar,
@@ -86,6 +87,26 @@ def test_long_runs_of_a_colour_restate_the_value() -> None:
 def test_vectorised_rle_equals_reference(rows: list[list[int]]) -> None:
     values = np.array(rows, np.uint8)
     out, row_bytes = _rle_rows(values)
+    expected = [rle_scanline_reference(r) for r in rows]
+    assert out.tobytes() == b"".join(expected)
+    assert row_bytes.tolist() == [len(e) for e in expected]
+
+
+@given(st.sampled_from([1, 5, 8, 16, 56, 64, 67]),
+       st.lists(st.one_of(st.integers(0, 255).map(lambda v: ("flat", v)), st.integers(0, 2**32 - 1).map(
+           lambda seed: ("busy", seed))), min_size=1, max_size=24))
+@settings(max_examples=200, deadline=None)
+def test_flat_rows_set_aside_equal_reference(width: int, kinds: list[tuple[str, int]]) -> None:
+    """Flat rows (one value throughout, zero or not) spliced between the others' bytes give
+    exactly the reference encoding, at widths that do and do not compare 8 values a word."""
+    rows = []
+    for kind, v in kinds:
+        if kind == "flat":
+            rows.append([v] * width)
+        else:
+            rows.append(np.random.default_rng(v).integers(0, 4, width).tolist())
+    values = np.array(rows, np.uint8)
+    out, row_bytes = _rle_rows_skipping_flat_rows(values)
     expected = [rle_scanline_reference(r) for r in rows]
     assert out.tobytes() == b"".join(expected)
     assert row_bytes.tolist() == [len(e) for e in expected]

@@ -122,3 +122,29 @@ def test_without_the_option_there_are_no_copies():
     enc.encode(before, [], full=True)
     frames = enc.encode(text_screen(640, 480, list(range(4, 40))), [(0, 0, 640, 480)], full=False)
     assert all(f.fields["codec"] != "copy" for f in frames)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 30), st.integers(-6, 6),
+       st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200), st.integers(1, 240), st.integers(1, 220)),
+                min_size=1, max_size=4))
+def test_copies_of_overlapping_damage_run_one_after_the_other(first, delta, damage):
+    """Damage rectangles that overlap (X reports a window and the line inside it): the copies,
+    run in order as a client does, and the rest still give the new screen."""
+    before = text_screen(240, 220, list(range(first, first + 17)), line_height=13)
+    after = text_screen(240, 220, list(range(first + delta, first + delta + 17)), line_height=13)
+    screen = before.copy()
+    rects = []
+    for x, y, w, h in damage:
+        w, h = min(w, 240 - x), min(h, 220 - y)
+        screen[y:y + h, x:x + w] = after[y:y + h, x:x + w]
+        rects.append((x, y, w, h))
+    detector = ScrollDetector(240, 220)
+    detector.sent(before, [], full=True)
+    copies, rest = detector.find(screen, rects)
+    canvas = before.copy()
+    for c in copies:
+        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
+    for rx, ry, rw, rh in rest:
+        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
+    assert np.array_equal(canvas, screen)
