@@ -35,10 +35,17 @@ def host():
     stop_host(h)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except FileNotFoundError:  # it ended between the listing and this read
+        return b""
+
+
 def compositor_pids(host) -> list[int]:
     token = json.loads((host.runtime_dir / "host.json").read_text())["token"]
     return [p for p in processes.pids_with_token(token)
-            if b"compositor.wayland" in Path(f"/proc/{p}/cmdline").read_bytes() and processes.pid_alive(p)]
+            if b"compositor.wayland" in _cmdline(p) and processes.pid_alive(p)]
 
 
 def end_pid(pid: int) -> None:
