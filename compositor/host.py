@@ -81,7 +81,7 @@ class HostConfig:
     session: str = ""
     startup: str = DEFAULT_STARTUP
     wayland: bool = True
-    max_fps: int = 60
+    max_fps: int = 120
     attach_display: str | None = None
     attach_xauthority: str | None = None
     attach_xauthority_fd: int | None = None  # the display's cookie (xauth entries) to read once
@@ -1054,7 +1054,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--max-height", type=int, default=1200)
     p.add_argument("--startup", default=DEFAULT_STARTUP, help="shell command: the session leader")
     p.add_argument("--no-wayland", action="store_true")
-    p.add_argument("--max-fps", type=int, default=60)
+    p.add_argument("--max-fps", type=int, default=120)
     p.add_argument("--first-display", type=int, default=20)
     p.add_argument("--display-number", type=int, help="use exactly this display (claimed by the sandbox)")
     p.add_argument("--listen-fd", type=int, help="serve the control protocol on this listening socket")

@@ -16,6 +16,7 @@ everything that changed since the last.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +32,7 @@ STEP_UP_AFTER = 5.0  # seconds of keeping up before a paced stream steps up a le
 STEP_INTERVAL = 2.0  # seconds at least between two level changes
 # Per level: what is added to the H.264 quantiser, and frames a second at most. The first step
 # only halves the frame rate: a new quantiser means a new encoder, whose first frame is whole.
-LEVELS: tuple[tuple[int, float], ...] = ((0, 60.0), (0, 30.0), (4, 20.0), (8, 12.0), (12, 8.0))
+LEVELS: tuple[tuple[int, float], ...] = ((0, math.inf), (0, 30.0), (4, 20.0), (8, 12.0), (12, 8.0))
 MAX_QP = 44
 
 
@@ -66,7 +67,8 @@ def split_variant(encoder_class: type[Encoder], options: dict[str, Any]) -> tupl
 
 @dataclass
 class Pace:
-    """Level of a stream with one viewer: 0 is full quality at up to ``max_fps``."""
+    """Level of a stream with one viewer: 0 is full quality at up to ``max_fps`` (the stream's
+    ``fps`` option or the host's)."""
 
     max_fps: float
     level: int = 0

@@ -43,6 +43,7 @@ def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int
 # frames (typing, flat areas, touch-ups of settled areas) as Planar images for this client.
 GFX_H264_OPTIONS: dict[str, object] = {"images": "planar"}
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
+GFX_BATCH = 8  # host frames waiting together that go into one graphics frame
 GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
 GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock
 

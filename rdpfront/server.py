@@ -38,6 +38,7 @@ from rdpfront.errors import RemoteProtocolError
 from rdpfront.host_frames import (
     BITMAP_BYTES_PER_SECOND,
     BITMAP_WINDOW,
+    GFX_BATCH,
     GFX_H264_OPTIONS,
     GFX_PLANAR_IN_FLIGHT,
     GFX_WINDOW,
@@ -832,49 +833,66 @@ class RdpConnection:
             self.dirty_event.set()
 
     async def _gfx_loop(self) -> None:
-        """Host H.264 frames (and Planar touch-ups) → graphics frames, in order."""
+        """Host H.264 frames (and Planar, copy and touch-up frames) → graphics frames, in order.
+        Host frames that are already waiting go into one graphics frame (a scroll's copy and the
+        rows it exposed: one frame to draw and acknowledge, not two)."""
         while not self.closing:
-            frame = await self._gfx_queue.get()
-            seq = frame.seq
-            codec = frame.codec
-            if not self.conn.active or not self.conn.gfx_ready or self.conn.gfx_surface is None:
-                self._ack_host_gfx(seq)  # dropped: a keyframe follows the reset
-                continue
-            if not self.output_allowed:  # minimised: nothing drawn until it asks again
-                self._ack_host_gfx(seq)
-                self._gfx_need_key = True
-                continue
-            if self._gfx_need_key and not h264_key_for(frame, self.conn.width, self.conn.height):
-                # Waiting for a whole picture at the surface's size: what comes before it (the
-                # rest of the old stream, touch-ups of the old screen) belongs to the old surface.
-                self._ack_host_gfx(seq)
-                continue
-            try:
-                commands = gfx_commands_for_host_frame(frame, self.conn.gfx_surface, self.conn.width, self.conn.height)
-            except (ValueError, TypeError) as exc:
-                log.warning("%s unusable host frame dropped: %s", self.name, exc)
-                commands = []
+            batch = [await self._gfx_queue.get()]
+            while not self._gfx_queue.empty() and len(batch) < GFX_BATCH:
+                batch.append(self._gfx_queue.get_nowait())
+            commands: list[bytes] = []
+            last_seq = None
+            for frame in batch:
+                if (frame_commands := self._gfx_commands_of(frame)) is None:
+                    continue
+                commands += frame_commands
+                last_seq = frame.seq
             if self.conn.closed:
                 return
-            if not commands or not self.conn.active or not self.conn.gfx_ready:
-                self._ack_host_gfx(seq)
+            if not commands:
                 continue
-            if codec == "h264" and frame.key:
-                self._gfx_need_key = False
-            self.gfx_commands[str(codec)] += len(commands)
             frame_id, data = self.conn.gfx_frame(commands)
             self.write(data)
             self.gfx_frames_sent += 1
             if self._gfx_acks_suspended:
-                self._ack_host_gfx(seq)
+                self._ack_host_gfx(last_seq)
             else:
-                self._gfx_unacked[frame_id] = seq
+                self._gfx_unacked[frame_id] = last_seq
             if self.first_frame_at is None:
                 self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
             try:
                 await self._drain()
             except ConnectionError:
                 return
+
+    def _gfx_commands_of(self, frame: messages.Frame) -> list[bytes] | None:
+        """The graphics commands of one host frame, or None when it is not drawn (then it is
+        acknowledged to the host at once)."""
+        seq = frame.seq
+        if not self.conn.active or not self.conn.gfx_ready or self.conn.gfx_surface is None:
+            self._ack_host_gfx(seq)  # dropped: a keyframe follows the reset
+            return None
+        if not self.output_allowed:  # minimised: nothing drawn until it asks again
+            self._ack_host_gfx(seq)
+            self._gfx_need_key = True
+            return None
+        if self._gfx_need_key and not h264_key_for(frame, self.conn.width, self.conn.height):
+            # Waiting for a whole picture at the surface's size: what comes before it (the
+            # rest of the old stream, touch-ups of the old screen) belongs to the old surface.
+            self._ack_host_gfx(seq)
+            return None
+        try:
+            commands = gfx_commands_for_host_frame(frame, self.conn.gfx_surface, self.conn.width, self.conn.height)
+        except (ValueError, TypeError) as exc:
+            log.warning("%s unusable host frame dropped: %s", self.name, exc)
+            commands = []
+        if not commands:
+            self._ack_host_gfx(seq)
+            return None
+        if frame.codec == "h264" and frame.key:
+            self._gfx_need_key = False
+        self.gfx_commands[str(frame.codec)] += len(commands)
+        return commands
 
     async def close(self) -> None:
         self.closing = True

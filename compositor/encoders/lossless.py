@@ -136,8 +136,8 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
     take (``IMAGES``), or None to leave them to the lossy codec.
 
     Lossless when the total area is at most ``small`` pixels (any content), or at most
-    ``flat_limit`` pixels of text-like content (``flat``); and, when a viewer takes Planar, only
-    while Planar codes the area past ``raw_limit`` pixels in at most
+    ``flat_limit`` pixels of text-like content (``flat``); and in that second case, when a viewer
+    takes Planar, only while Planar codes the area (past ``raw_limit`` pixels) in at most
     ``PLANAR_MAX_BYTES_PER_PIXEL``: a solid or mostly plain area, yes; a paragraph of text,
     which Planar barely compresses, no. The decision is the same for every variant, so each
     viewer of the stream gets the same frames in its own encoding.
@@ -155,7 +155,7 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
     frames = []
     if "planar" in variants:
         images = encode_images("planar", screen, merged)
-        if area > raw_limit and sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
+        if area > max(small, raw_limit) and sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
             return None
         frames.append(image_frame("planar", None, None, merged, images, variant="planar"))
     if "web" in variants:
