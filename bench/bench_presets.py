@@ -170,9 +170,11 @@ def main() -> None:
                                                  scenarios, args.duration)
             finally:
                 browser.close()
-        print("\npreset    | " + " | ".join(f"{s} fps, KiB/s, host cores" for s in scenarios))
+        # KiB a frame too: the host paces a stream down when its viewer falls behind (fewer
+        # frames on a busy machine), which moves KiB/s but hardly what a frame costs.
+        print("\npreset    | " + " | ".join(f"{s} fps, KiB/s, KiB/frame, host cores" for s in scenarios))
         for preset, results in table.items():
-            print(f"{preset:<9} | " + " | ".join(f"{fps:5.1f}, {kib:7.1f}, {cores:4.2f}"
+            print(f"{preset:<9} | " + " | ".join(f"{fps:5.1f}, {kib:7.1f}, {kib / fps if fps else 0:5.2f}, {cores:4.2f}"
                                                  for fps, kib, cores in results.values()))
     finally:
         if console is not None:
