@@ -12,6 +12,10 @@ const CLOSE_MESSAGES = {
   4409: ["Desktop stopped", "This desktop is not running.", false],
 };
 const RESIZE_DEBOUNCE_MS = 400;
+// Stream presets the server knows (by name only: it maps them to encoder options).
+export const PRESETS = { quality: "Quality", balanced: "Balanced", low: "Low bandwidth" };
+const DEFAULT_PRESET = "balanced";
+const STATS_EVERY_MS = 1000;
 const MAX_CLIPBOARD_TEXT = 128 * 1024; // characters (the server's limit)
 
 export class Viewer {
@@ -30,12 +34,15 @@ export class Viewer {
     this.viewOnly = !!config.viewOnly;
     this.mode = localStorage.getItem("wrd.scale") || "fit";
     this.resizeToWindow = localStorage.getItem("wrd.resize") === "1";
+    this.preset = storedPreset();
+    this.awaitingSubscribed = 0; // subscribes sent and not yet answered: frames meanwhile are stale
     this.backoff = 500;
     this.reconnectTimer = 0;
     this.stopped = false;
     this.lastClipboard = null;
     this.events = new EventTarget();
     this.stats = { messages: 0, bytes: 0, opened: 0 };
+    this.rate = { at: performance.now(), bytes: 0, drawn: 0, fps: 0, kibps: 0 };
     this.display = new Display(this.canvas, {
       ack: (seq) => this.sendOp({ op: "ack", seq }),
       keyframe: () => this.sendOp({ op: "keyframe" }),
@@ -47,6 +54,8 @@ export class Viewer {
     });
     this.bindUi();
     this.applyMode();
+    this.showPreset();
+    setInterval(() => this.updateStats(), STATS_EVERY_MS);
   }
 
   async start() {
@@ -66,6 +75,7 @@ export class Viewer {
     ws.onopen = () => {
       this.stats.opened++;
       this.backoff = 500;
+      this.awaitingSubscribed = 0;
       this.display.reset();
       this.subscribe(this.preferred);
     };
@@ -97,9 +107,41 @@ export class Viewer {
   }
 
   subscribe(format) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return;
     this.format = format;
     this.display.reset();
-    this.sendOp({ op: "subscribe", format });
+    this.awaitingSubscribed++;
+    this.sendOp({ op: "subscribe", format, preset: this.preset });
+  }
+
+  /** A preset chosen in the toolbar: remembered, and the stream re-subscribed with it. */
+  setPreset(name) {
+    if (!Object.hasOwn(PRESETS, name) || name === this.preset) return;
+    this.preset = name;
+    localStorage.setItem("wrd.preset", name);
+    this.showPreset();
+    if (this.format) this.subscribe(this.format);
+  }
+
+  showPreset() {
+    this.root.dataset.preset = this.preset;
+    this.root.querySelector("[data-action=preset]").value = this.preset;
+    this.updateStats();
+  }
+
+  /** The toolbar's stats: the preset the server confirmed, frames drawn and KiB received a second. */
+  updateStats() {
+    const now = performance.now(), r = this.rate;
+    const seconds = (now - r.at) / 1000;
+    if (seconds >= STATS_EVERY_MS / 2000) {
+      r.fps = (this.display.stats.drawn - r.drawn) / seconds;
+      r.kibps = (this.stats.bytes - r.bytes) / 1024 / seconds;
+      Object.assign(r, { at: now, bytes: this.stats.bytes, drawn: this.display.stats.drawn });
+    }
+    const active = this.root.dataset.activePreset;
+    const label = active ? PRESETS[active] : "—";
+    this.root.querySelector(".wrd-stats").textContent =
+      `${label} · ${r.fps.toFixed(0)} fps · ${r.kibps.toFixed(r.kibps < 10 ? 1 : 0)} KiB/s`;
   }
 
   decoderFailed(e) {
@@ -121,10 +163,17 @@ export class Viewer {
     const { header, payload } = msg;
     switch (header.op) {
       case "frame":
-        if (header.format === undefined || header.format === this.format) this.display.frame(header, payload);
+        // Frames before the answer to our latest subscribe belong to the stream we left.
+        if (this.awaitingSubscribed === 0 && (header.format === undefined || header.format === this.format)) {
+          this.display.frame(header, payload);
+        }
         break;
       case "subscribed":
+        this.awaitingSubscribed = Math.max(0, this.awaitingSubscribed - 1);
+        if (this.awaitingSubscribed > 0) break; // a later subscribe is on its way
         this.format = header.format;
+        this.root.dataset.activePreset = header.preset || DEFAULT_PRESET;
+        this.updateStats();
         this.viewOnly = !!header.view_only;
         this.root.dataset.format = header.format;
         this.root.dataset.viewOnly = this.viewOnly ? "1" : "0";
@@ -276,6 +325,7 @@ export class Viewer {
       this.scheduleResize();
     });
     q("[data-action=resize]").checked = this.resizeToWindow;
+    q("[data-action=preset]").addEventListener("change", (e) => this.setPreset(e.target.value));
     q("[data-action=clipboard]").addEventListener("click", () => {
       this.panel.hidden = !this.panel.hidden;
     });
@@ -313,8 +363,14 @@ export class Viewer {
 
   hideOverlay() {
     this.overlay.hidden = true;
-    this.input.focus();
+    // A re-subscribe chosen from the toolbar leaves the focus there (keyboard use of the control).
+    if (!this.root.querySelector(".wrd-bar").contains(document.activeElement)) this.input.focus();
   }
+}
+
+function storedPreset() {
+  const name = localStorage.getItem("wrd.preset");
+  return Object.hasOwn(PRESETS, name ?? "") ? name : DEFAULT_PRESET;
 }
 
 export async function main() {

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from compositor.messages import decode_input_event
 from webconsole.viewer.protocol import (
     MAX_CLIENT_MESSAGE,
+    PRESETS,
     Ack,
     Clipboard,
     CloseCode,
@@ -36,6 +37,9 @@ GOOD = [
     ({"op": "keyframe"}, Keyframe()),
     ({"op": "subscribe", "format": "h264"}, Subscribe("h264")),
     ({"op": "subscribe", "format": "jpeg"}, Subscribe("jpeg")),
+    ({"op": "subscribe", "format": "h264"}, Subscribe("h264", "balanced")),  # no preset: the shared stream
+    ({"op": "subscribe", "format": "h264", "preset": "quality"}, Subscribe("h264", "quality")),
+    ({"op": "subscribe", "format": "jpeg", "preset": "low"}, Subscribe("jpeg", "low")),
     ({"op": "resize", "width": 1280, "height": 800}, Resize(1280, 800)),
     ({"op": "input", "events": [
         {"t": "move", "x": 1, "y": 2}, {"t": "button", "button": 3, "down": True},
@@ -76,6 +80,12 @@ BAD = [
     (msg({"op": "ack", "seq": "1"}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "ack", "seq": True}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "subscribe", "format": "raw"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "h264", "preset": "ultra"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "h264", "preset": None}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "h264", "preset": ["low"]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "h264", "preset": "Quality"}), CloseCode.PROTOCOL_ERROR),
+    # Options are the server's to choose: a page naming them is refused, not obeyed.
+    (msg({"op": "subscribe", "format": "h264", "preset": {"qp": 0}}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "resize", "width": 10, "height": 800}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": []}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": [{"t": "move", "x": 1}] * 257}), CloseCode.PROTOCOL_ERROR),
@@ -119,7 +129,7 @@ json_values = st.recursive(
 
 
 @given(st.sampled_from(["ack", "input", "subscribe", "keyframe", "clipboard", "resize", "x"]),
-       st.dictionaries(st.sampled_from(["seq", "events", "format", "text", "width", "height"]),
+       st.dictionaries(st.sampled_from(["seq", "events", "format", "preset", "text", "width", "height"]),
                        json_values, max_size=4))
 def test_any_header_parses_or_raises_protocol_error(op, fields):
     try:
@@ -165,3 +175,29 @@ def test_what_the_viewer_lets_through_the_host_accepts(event):
     except ViewerProtocolError:
         return
     assert decode_input_event(cleaned).encode()["t"] == cleaned["t"]
+
+
+@given(st.sampled_from(["h264", "jpeg"]), st.one_of(st.sampled_from(PRESETS), json_values))
+def test_subscribe_takes_only_a_known_preset_name(fmt, preset):
+    """Whatever a page puts in ``preset``, the result is one of the names or a protocol error."""
+    try:
+        parsed = parse_client(msg({"op": "subscribe", "format": fmt, "preset": preset}))
+    except ViewerProtocolError as exc:
+        assert exc.code == CloseCode.PROTOCOL_ERROR
+        assert preset not in PRESETS or not isinstance(preset, str)
+        return
+    assert parsed == Subscribe(fmt, preset)
+    assert parsed.preset in PRESETS
+
+
+def test_every_preset_maps_to_options_for_every_format():
+    """The consumer's table covers each preset the protocol lets through; "balanced" is the
+    desktop's shared stream (the options an RDP client's stream has, bar the image variant)."""
+    from webconsole.viewer.consumers import PRESET_OPTIONS
+    from webconsole.viewer.protocol import FORMATS
+
+    assert set(PRESET_OPTIONS) == set(PRESETS)
+    for preset in PRESETS:
+        assert set(PRESET_OPTIONS[preset]) == set(FORMATS)
+    assert PRESET_OPTIONS["balanced"]["h264"] == {"images": "web"}
+    assert PRESET_OPTIONS["quality"]["h264"]["qp"] < 28 < PRESET_OPTIONS["low"]["h264"]["qp"]

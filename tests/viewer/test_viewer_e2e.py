@@ -301,6 +301,8 @@ def _frame(header: dict) -> list[int]:
     ([_frame({"op": "teleport"})], 4400),                             # unknown op
     ([_frame({"op": "input", "events": [{"t": "key", "code": "x"}]})], 4400),
     ([_frame({"op": "subscribe", "format": "bmp"})], 4400),
+    ([_frame({"op": "subscribe", "format": "h264", "preset": "ultra"})], 4400),  # unknown preset
+    ([_frame({"op": "subscribe", "format": "h264", "preset": {"qp": 0}})], 4400),  # options: not the page's
 ])
 def test_bad_messages_close_that_socket_only(browser, stack, messages, code):
     host = stack["host"]
@@ -675,4 +677,80 @@ def test_scrolling_terminal_is_copied_and_ends_pixel_exact(browser, stack):
     finally:
         proc.kill()
         proc.wait()
+        close_page(page)
+
+
+# --- stream presets ---------------------------------------------------------------------------
+
+ACTIVE_PRESET = "document.getElementById('wrd-viewer').dataset.activePreset"
+
+
+def h264_encoders(host, expected: list[int], timeout: float = 10.0) -> list[int]:
+    """Subscribers of each of the host's H.264 encoders (sorted), once they are ``expected``
+    (a closed page's subscription goes when its socket does, a moment later)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = sorted(e["subscribers"] for e in host.request("status").get("encoders") if e["format"] == "h264")
+        if counts == expected or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
+
+
+def choose_preset_by_keyboard(page, preset: str) -> None:
+    """Tab-free keyboard use of the toolbar's control: focus it, arrow to ``preset``."""
+    order = ["quality", "balanced", "low"]
+    page.focus("[data-action=preset]")
+    current = page.eval_on_selector("[data-action=preset]", "s => s.value")
+    key = "ArrowDown" if order.index(preset) > order.index(current) else "ArrowUp"
+    for _ in range(abs(order.index(preset) - order.index(current))):
+        page.keyboard.press(key)
+    page.wait_for_function(f"{ACTIVE_PRESET} === '{preset}'", timeout=15000)
+
+
+def test_presets_switch_streams_and_are_remembered(browser, stack):
+    host = stack["host"]
+    first = open_viewer(browser, stack)   # the desktop's shared stream, as any other viewer
+    second = open_viewer(browser, stack)
+    try:
+        for page in (first, second):
+            assert page.evaluate(ACTIVE_PRESET) == "balanced"
+            assert page.eval_on_selector("[data-action=preset]", "s => s.value") == "balanced"
+        assert h264_encoders(host, [2]) == [2]  # balanced viewers share one encoder
+
+        choose_preset_by_keyboard(second, "quality")
+        assert second.evaluate("document.activeElement.dataset.action") == "preset"  # focus stays
+        assert h264_encoders(host, [1, 1]) == [1, 1]  # its own stream; the old one left
+        host.request("exec", argv=["xterm", "-geometry", "30x6+420+380", "-bg", "darkgreen", "-e", "sleep 6"])
+        time.sleep(0.5)
+        for page in (first, second):
+            assert wait_for_match(page, host, 1.0) <= 1.0
+        assert "Quality" in second.inner_text(".wrd-stats")
+
+        # Remembered in this browser: a reload subscribes with it again.
+        second.reload()
+        second.wait_for_function(CONNECTED, timeout=20000)
+        assert second.evaluate(ACTIVE_PRESET) == "quality"
+        assert second.eval_on_selector("[data-action=preset]", "s => s.value") == "quality"
+        assert h264_encoders(host, [1, 1]) == [1, 1]
+
+        choose_preset_by_keyboard(second, "low")
+        assert h264_encoders(host, [1, 1]) == [1, 1]
+        host.request("exec", argv=["xterm", "-geometry", "30x6+100+420", "-bg", "purple", "-e", "sleep 6"])
+        time.sleep(0.5)
+        assert wait_for_match(second, host, 1.0) <= 1.0  # lossy while moving, exact once settled
+        assert second.evaluate("wrdViewer.display.stats.decodeErrors") == 0
+
+        choose_preset_by_keyboard(second, "balanced")
+        assert h264_encoders(host, [2]) == [2]  # back on the shared stream
+        assert wait_for_match(second, host, 1.0) <= 1.0
+    finally:
+        close_page(first)
+        close_page(second)
+
+
+def test_a_stored_preset_the_page_does_not_know_falls_back_to_balanced(browser, stack):
+    page = open_viewer(browser, stack, init_script="localStorage.setItem('wrd.preset', 'toString')")
+    try:
+        assert page.evaluate(ACTIVE_PRESET) == "balanced"
+    finally:
         close_page(page)

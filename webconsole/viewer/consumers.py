@@ -51,9 +51,18 @@ MAX_OUTBOX_MESSAGES = 64
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024
 WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
 TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
-# One encoder per desktop, shared by every viewer and RDP client (these differ only in the
-# per-subscriber ``images`` variant: lossless images as prle/WebP here).
-FORMAT_OPTIONS: dict[str, dict[str, Any]] = {"h264": {"images": "web"}, "jpeg": {}}
+# Stream options per preset and format (docs/viewer-protocol.md, *Presets*). The page names a
+# preset, never options. "balanced" is the desktop's one shared encoder: every browser and RDP
+# client on it differs only in the per-subscriber ``images`` variant (prle/WebP here). The others
+# are streams of their own: "quality" a finer quantiser and quicker lossless touch-ups; "low"
+# a coarser quantiser, at most 15 frames a second (merged damage: fewer, not later, frames) and
+# moving text as video too (``flat`` 0: a scrolling terminal in H.264 at qp 36 is half the bytes
+# of it in WebP lossless; it is touched up losslessly once it settles, typing stays lossless).
+PRESET_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
+    "balanced": {"h264": {"images": "web"}, "jpeg": {}},
+    "quality": {"h264": {"images": "web", "qp": 22, "settle": 0.15}, "jpeg": {"quality": 92, "settle": 0.15}},
+    "low": {"h264": {"images": "web", "qp": 36, "fps": 15, "flat": 0}, "jpeg": {"quality": 50, "fps": 15, "flat": 0}},
+}
 CLOSE_STATUS = {401: CloseCode.UNAUTHENTICATED, 403: CloseCode.FORBIDDEN, 404: CloseCode.NOT_FOUND}
 
 
@@ -157,7 +166,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self.host.send(messages.Input(events=events))
             await self._touch()
         elif isinstance(msg, Subscribe):
-            await self._subscribe(msg.format)
+            await self._subscribe(msg.format, msg.preset)
         elif isinstance(msg, Keyframe):
             if self.stream is not None:
                 self.host.send(messages.Keyframe(stream=self.stream))
@@ -169,22 +178,27 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         elif isinstance(msg, Resize) and not self.view_only:
             await self._resize(msg.width, msg.height)
 
-    async def _subscribe(self, fmt: str) -> None:
+    async def _subscribe(self, fmt: str, preset: str) -> None:
+        """(Re)subscribe: the old stream is left first, then the new one starts with a keyframe."""
         assert self.host is not None
         if self.stream is not None:
             old, self.stream = self.stream, None
             await self.host.call(messages.Unsubscribe(stream=old))
         self._drop_frames()
 
-        def subscribed(reply: messages.SubscribeReply) -> None:  # before the stream's first frame is pushed
+        def subscribed(reply: messages.SubscribeReply) -> None:
+            # Runs before the stream's first frame is pushed, so "subscribed" is queued ahead of
+            # it: the page drops every frame between its subscribe and this answer (the old
+            # stream's, still on the wire) and takes every frame after it.
             self.stream, self.format, self.forwarded_seq = reply.stream, fmt, 0
+            self._queue("control", encode_server({
+                "op": "subscribed", "format": fmt, "preset": preset, "width": reply.width,
+                "height": reply.height, "view_only": self.view_only, "desktop": self.session.pk,
+            }))
 
-        reply = await self.host.call(messages.Subscribe(format=fmt, options=FORMAT_OPTIONS[fmt], window=WINDOW),
-                                     on_reply=subscribed)
-        self._queue("control", encode_server({
-            "op": "subscribed", "format": fmt, "width": reply.width, "height": reply.height,
-            "view_only": self.view_only, "desktop": self.session.pk,
-        }))
+        options = PRESET_OPTIONS[preset][fmt]
+        await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
+        log.info("viewer subscribed %s format=%s preset=%s", self.label, fmt, preset)
 
     async def _resize(self, width: int, height: int) -> None:
         try:

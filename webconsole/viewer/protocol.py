@@ -22,6 +22,10 @@ MAX_CLIPBOARD_TEXT = 128 * 1024  # characters (UTF-8 in the payload, so it fits 
 MAX_EVENTS_PER_MESSAGE = 256
 MAX_TEXT_EVENT = 4096
 FORMATS = ("h264", "jpeg")
+# Quality presets a page may ask for by name; the consumer maps each to encoder options, so a
+# page never chooses encoder settings itself (docs/viewer-protocol.md, *Presets*).
+PRESETS = ("quality", "balanced", "low")
+DEFAULT_PRESET = "balanced"
 
 
 class CloseCode(enum.IntEnum):
@@ -50,6 +54,7 @@ class ViewerProtocolError(Exception):
 @dataclass(frozen=True)
 class Subscribe:
     format: str
+    preset: str = DEFAULT_PRESET
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,10 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
         fmt = header.get("format")
         if fmt not in FORMATS:
             raise ViewerProtocolError(f"subscribe: format must be one of {', '.join(FORMATS)}")
-        return Subscribe(fmt)
+        preset = header.get("preset", DEFAULT_PRESET)
+        if not isinstance(preset, str) or preset not in PRESETS:
+            raise ViewerProtocolError(f"subscribe: preset must be one of {', '.join(PRESETS)}")
+        return Subscribe(fmt, preset)
     if op == "keyframe":
         return Keyframe()
     if op == "clipboard":
