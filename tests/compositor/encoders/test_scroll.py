@@ -148,3 +148,20 @@ def test_copies_of_overlapping_damage_run_one_after_the_other(first, delta, dama
     for rx, ry, rw, rh in rest:
         canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
     assert np.array_equal(canvas, screen)
+
+
+def test_rows_alike_at_the_sampled_pixels_do_not_fool_it():
+    """Rows are hashed from every SAMPLE_STEP-th pixel first: rows that differ only between
+    those samples may vote for a wrong band; the pixel check catches it and whole rows decide."""
+    from compositor.encoders.scroll import SAMPLE_STEP
+
+    before = text_screen(400, 200, list(range(15)))
+    after = text_screen(400, 200, list(range(2, 17)))
+    # A row of ``after`` whose sampled pixels equal an unrelated row of ``before``.
+    after[100, ::SAMPLE_STEP] = before[40, ::SAMPLE_STEP]
+    after[100, 1::SAMPLE_STEP] = 77
+    shift = find_shift(before, after)
+    assert shift is not None
+    dy, start, end = shift
+    assert dy == 26
+    assert np.array_equal(after[start:end], before[start + dy:end + dy])
