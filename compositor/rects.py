@@ -68,3 +68,25 @@ def merge(rects: list[Rect], width: int, height: int, max_rects: int = 32) -> li
     for rect in out[1:]:
         box = union(box, rect)
     return [box]
+
+
+def disjoint(rects: list[Rect]) -> list[Rect]:
+    """``rects`` with every group of overlapping rectangles replaced by its bounding box: no
+    pixel is in two of them (damage merged while a client was slow is encoded once; copies
+    never write where another one reads)."""
+    out: list[Rect] = []
+    for rect in rects:
+        if rect[2] <= 0 or rect[3] <= 0:
+            continue
+        x, y, x1, y1 = rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]
+        merged = True
+        while merged:
+            merged = False
+            for i, (ox, oy, ow, oh) in enumerate(out):
+                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
+                    del out[i]
+                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
+                    merged = True
+                    break
+        out.append((x, y, x1 - x, y1 - y))
+    return out

@@ -1,5 +1,5 @@
-"""Host frames into RDP output, as pure functions: damage merging (the login form's bitmap
-updates), the host's bitmap stream as TS_BITMAP_DATA and its copies as ScrBlt orders, and the
+"""Host frames into RDP output, as pure functions: the host's bitmap stream as TS_BITMAP_DATA
+and its copies as ScrBlt orders, and the
 session host's H.264 / Planar / copy frames as graphics pipeline (MS-RDPEGFX) commands.
 Nothing is encoded here."""
 
@@ -11,29 +11,6 @@ from compositor import messages
 from compositor.encoders.h264 import DEFAULT_QP
 from rdpfront import gfx
 from rdpfront.orders import ScrBlt
-
-
-def coalesce(rects: list[tuple[int, int, int, int]]) -> list[tuple[int, int, int, int]]:
-    """Damage rectangles merged until none overlap (two that overlap become their bounding box),
-    so no pixel is encoded twice: a batch never holds more than one screen of pixels, however
-    often the same area was damaged while the client was slow."""
-    out: list[tuple[int, int, int, int]] = []
-    pending = [r for r in rects if r[2] > 0 and r[3] > 0]
-    while pending:
-        x, y, w, h = pending.pop()
-        x1, y1 = x + w, y + h
-        merged = True
-        while merged:
-            merged = False
-            for i, (ox, oy, ow, oh) in enumerate(out):
-                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
-                    del out[i]
-                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
-                    merged = True
-                    break
-        out.append((x, y, x1 - x, y1 - y))
-    return out
-
 
 # ---- graphics pipeline commands ----------------------------------------------------------
 

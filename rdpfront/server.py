@@ -30,6 +30,7 @@ import numpy as np
 from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError
+from compositor.rects import disjoint
 from rdpfront import events as ev
 from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig
@@ -43,7 +44,6 @@ from rdpfront.host_frames import (
     GFX_PLANAR_IN_FLIGHT,
     GFX_WINDOW,
     bitmap_hold,
-    coalesce,
     gfx_commands_for_host_frame,
     h264_key_for,
     host_bitmap_data,
@@ -729,7 +729,7 @@ class RdpConnection:
         screen = self.screen
         h, w = screen.shape[:2]
         clipped = []
-        for x, y, rw, rh in coalesce(rects):
+        for x, y, rw, rh in disjoint(rects):
             x0, y0, x1, y1 = max(0, x), max(0, y), min(w, x + rw), min(h, y + rh)
             if x1 > x0 and y1 > y0:
                 clipped.append((x0, y0, x1 - x0, y1 - y0))

@@ -28,7 +28,8 @@ from compositor.encoders.bitmap_pixels import bytes_per_pixel, pixel_bytes
 from compositor.encoders.bitmap_raw import raw_scanline_size
 from compositor.encoders.interleaved import _encode_batch as _encode_interleaved
 from compositor.encoders.planar import encode_planar_batch
-from compositor.encoders.scroll import copy_frame, disjoint, find_copies
+from compositor.encoders.scroll import copy_frame, find_copies
+from compositor.rects import disjoint
 
 TILE = 64
 # [2.2.9.1.1.3.1.2] a fast-path update of 0x3FFF bytes less its headers (rdpfront.fastpath)

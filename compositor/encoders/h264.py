@@ -37,7 +37,7 @@ frames drew. Scrolling found in damage goes out as ``copy`` frames (``copy``, de
 see ``scroll.py``), and areas sent lossily are sent again losslessly once they settle
 (touch-ups, ``lossless``, ``settle``).
 
-Options: ``qp`` (default 28; keyframes get about 3 less) or ``crf``, ``pad``, ``colour``,
+Options: ``qp`` (default 30; keyframes get about 3 less) or ``crf``, ``pad``, ``colour``,
 ``small`` and ``flat`` (pixels), ``copy``, ``lossless``, ``settle``; per subscriber ``images``.
 """
 
@@ -59,7 +59,10 @@ from compositor.encoders.scroll import ScrollDetector, copy_frame
 log = logging.getLogger(__name__)
 
 
-DEFAULT_QP = 28
+# 30, not x264's usual 28: full-range BT.709 (the stream browsers and RDP share) spends ~30 %
+# more bits than limited range at one quantiser; moving video at 30 is back at ~1 MB/s for a
+# 720p scene (docs/performance.md), and text is lossless or touched up losslessly anyway.
+DEFAULT_QP = 30
 # What the stream says about its colours (VUI), per conversion matrix.
 VUI = {
     "bt601": "colorprim=smpte170m:transfer=smpte170m:colormatrix=smpte170m:fullrange=off",

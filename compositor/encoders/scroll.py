@@ -180,25 +180,5 @@ def _overlaps_another(rects: list[Rect], i: int) -> bool:
                for j, (ox, oy, ow, oh) in enumerate(rects) if j != i)
 
 
-def disjoint(rects: list[Rect]) -> list[Rect]:
-    """``rects`` with every group of overlapping rectangles replaced by its bounding box."""
-    out: list[Rect] = []
-    for rect in rects:
-        if rect[2] <= 0 or rect[3] <= 0:
-            continue
-        x, y, x1, y1 = rect[0], rect[1], rect[0] + rect[2], rect[1] + rect[3]
-        merged = True
-        while merged:
-            merged = False
-            for i, (ox, oy, ow, oh) in enumerate(out):
-                if ox < x1 and x < ox + ow and oy < y1 and y < oy + oh:
-                    del out[i]
-                    x, y, x1, y1 = min(x, ox), min(y, oy), max(x1, ox + ow), max(y1, oy + oh)
-                    merged = True
-                    break
-        out.append((x, y, x1 - x, y1 - y))
-    return out
-
-
 def copy_frame(copies: list[Copy]) -> EncodedFrame:
     return EncodedFrame({"codec": "copy", "rects": [[c.x, c.y, c.w, c.h, c.sx, c.sy] for c in copies]})

@@ -10,6 +10,7 @@ import pytest
 
 from compositor import messages
 from compositor.client import HostClient
+from compositor.encoders.h264 import DEFAULT_QP
 from compositor.streams import LEVELS, STEP_INTERVAL, STEP_UP_AFTER, Pace, paced_options
 from tests.compositor.helpers import session_env, start_host, stop_host
 
@@ -32,7 +33,7 @@ def test_pace_steps_down_when_stalled_and_up_after_keeping_up():
 
 def test_paced_options_raise_the_quantiser_only():
     pace = Pace(max_fps=60, level=3)
-    assert paced_options({"images": "web"}, pace)["qp"] == 28 + LEVELS[3][0]
+    assert paced_options({"images": "web"}, pace)["qp"] == DEFAULT_QP + LEVELS[3][0]
     assert paced_options({"qp": 40}, pace)["qp"] <= 44
     assert paced_options({"crf": 23}, pace) == {"crf": 23}  # rate control asked for: left alone
     assert paced_options({"qp": 20}, Pace(max_fps=60)) == {"qp": 20}

@@ -157,19 +157,16 @@ def test_scrblt_updates_reach_a_client_that_negotiated_them(fastpath: bool) -> N
     assert _orders_of(client.pump(server.scrblt_update(sent[:1])), history) == sent[:1]
 
 
-def test_no_scrblt_for_a_client_without_it() -> None:
+def test_no_scrblt_for_a_client_without_it(monkeypatch) -> None:
     original = helpers.client_confirm_caps
 
     def without_orders(**kw: object) -> tuple[caps.Capability, ...]:
         return tuple(caps.OrderCapability(order_support=bytes(32)) if isinstance(c, caps.OrderCapability) else c
                      for c in original(**kw))  # type: ignore[arg-type]
 
-    helpers.client_confirm_caps = without_orders  # type: ignore[assignment]
-    try:
-        client = MemoryClient()
-        client.connect()
-    finally:
-        helpers.client_confirm_caps = original  # type: ignore[assignment]
+    monkeypatch.setattr(helpers, "client_confirm_caps", without_orders)  # a client that offers no orders
+    client = MemoryClient()
+    client.connect()
     assert not client.server.scrblt
     with pytest.raises(LocalProtocolError):
         client.server.scrblt_update([ScrBlt(0, 0, 8, 8)])

@@ -7,7 +7,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from compositor.keycodes import rdp_scancode_to_evdev
-from rdpfront.server import MAX_DIRTY_RECTS, RdpConnection, coalesce, ensure_certificate, server_ssl_context
+from compositor.rects import disjoint
+from rdpfront.server import MAX_DIRTY_RECTS, RdpConnection, ensure_certificate, server_ssl_context
 
 
 def test_certificate_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -45,9 +46,9 @@ def test_scancodes_to_evdev() -> None:
 
 def test_coalesced_damage_never_covers_a_pixel_twice() -> None:
     """The same area damaged many times while a client was slow is encoded once."""
-    assert coalesce([(10, 10, 100, 50)] * 40) == [(10, 10, 100, 50)]
+    assert disjoint([(10, 10, 100, 50)] * 40) == [(10, 10, 100, 50)]
     rects = [(0, 0, 10, 10), (5, 5, 10, 10), (100, 100, 5, 5), (14, 14, 2, 2), (0, 0, 0, 9)]
-    merged = coalesce(rects)
+    merged = disjoint(rects)
     assert sorted(merged) == [(0, 0, 16, 16), (100, 100, 5, 5)]
     for i, (x, y, w, h) in enumerate(merged):
         for ox, oy, ow, oh in merged[i + 1:]:
