@@ -221,7 +221,7 @@ class Ignored:
 DRIVER_INPUTS = (SecurityUpgradeDone, AcceptCredentials, RejectCredentials)
 
 
-class Acceptor:
+class Acceptor(wire.SansIoOutput):
     """The server side of the connection sequence. Feed frames with ``step``; drain
     ``events()`` and ``data_to_send()``; ``state`` is ``Accepted`` at the end."""
 
@@ -230,8 +230,7 @@ class Acceptor:
         if self.config.allow_nla:
             raise LocalProtocolError("NLA (CredSSP) is not implemented yet")
         self.state: State = WaitConnectionRequest()
-        self._out = bytearray()
-        self._events: list[events.Event] = []
+        super().__init__()
         self._deferred: list[Frame] = []
         self._log = log_context
         self.requested_protocols = SecurityProtocol.RDP
@@ -259,15 +258,6 @@ class Acceptor:
         return self
 
     # ---- sans-IO surface ------------------------------------------------------------------
-
-    def events(self) -> list[events.Event]:
-        out, self._events = self._events, []
-        return out
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
 
     def take_deferred(self) -> list[Frame]:
         """Frames of the active session that arrived before the sequence ended, in order."""

@@ -65,7 +65,7 @@ class Active:
     pass
 
 
-class ActiveSession:
+class ActiveSession(wire.SansIoOutput):
     """One accepted client. Feed ``receive_frame``; drain ``events`` and ``data_to_send``."""
 
     def __init__(self, accepted: AcceptorResult, config: SessionConfig | None = None, *,
@@ -78,8 +78,7 @@ class ActiveSession:
         self.dynamic_registry = DYNAMIC_CHANNELS if dynamic_registry is None else dynamic_registry
         self.state: Active | Closed = Active()
         self.reactivating: Acceptor | None = None
-        self._out = bytearray()
-        self._events: list[events.Event] = []
+        super().__init__()
         self._input = InputMapper()
         self._apply(accepted)
         # One plug-in per joined static channel that the registry serves, in registry order.
@@ -117,15 +116,6 @@ class ActiveSession:
             accepted.max_request_size, accepted.reactivation))
 
     # ---- sans-IO surface ------------------------------------------------------------------
-
-    def events(self) -> list[events.Event]:
-        out, self._events = self._events, []
-        return out
-
-    def data_to_send(self) -> bytes:
-        out = bytes(self._out)
-        self._out.clear()
-        return out
 
     @property
     def active(self) -> bool:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdpfront import mcs, x224
+from rdpfront import events, mcs, x224
 from rdpfront.cursor import Reader, encode
 from rdpfront.rdp.pdus import DeactivateAll, DemandActive, SetErrorInfo, ShareControlPdu, ShareDataPdu
 from rdpfront.svc import CHANNEL_CHUNK_LENGTH, ChannelFlags, chunk_message
@@ -68,3 +68,21 @@ def read_domain_pdu(frame: bytes) -> mcs.DomainPdu | PeerDisconnect:
     if isinstance(pdu, mcs.DisconnectProviderUltimatum):
         return PeerDisconnect(f"client sent MCS disconnect ({pdu.reason.name})")
     return pdu
+
+
+class SansIoOutput:
+    """What a sans-IO layer produced: events for the driver and bytes for the peer, each handed
+    over once by its reader."""
+
+    def __init__(self) -> None:
+        self._out = bytearray()
+        self._events: list[events.Event] = []
+
+    def events(self) -> list[events.Event]:
+        out, self._events = self._events, []
+        return out
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out

@@ -25,6 +25,19 @@ def text_screen(width: int, height: int, lines: list[int], *, line_height: int =
     return screen
 
 
+def replayed(before: np.ndarray, screen: np.ndarray, rects: list) -> np.ndarray:
+    """What a front end shows after the detector's copies and the rest's pixels over ``before``."""
+    detector = ScrollDetector(before.shape[1], before.shape[0])
+    detector.sent(before, [], full=True)
+    copies, rest = detector.find(screen, rects)
+    canvas = before.copy()
+    for c in copies:
+        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
+    for rx, ry, rw, rh in rest:
+        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
+    return canvas
+
+
 def apply_copy(canvas: np.ndarray, rect: list[int]) -> None:
     x, y, w, h, sx, sy = rect
     canvas[y:y + h, x:x + w] = canvas[sy:sy + h, sx:sx + w].copy()
@@ -87,15 +100,7 @@ def test_copies_and_rest_always_rebuild_the_screen(first, delta, top, height):
     # Only the band changed on the real screen.
     screen = before.copy()
     screen[y:y + h, x:x + w] = after[y:y + h, x:x + w]
-    detector = ScrollDetector(240, 220)
-    detector.sent(before, [], full=True)
-    copies, rest = detector.find(screen, [band])
-    canvas = before.copy()
-    for c in copies:
-        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
-    for rx, ry, rw, rh in rest:
-        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
-    assert np.array_equal(canvas, screen)
+    assert np.array_equal(replayed(before, screen, [band]), screen)
 
 
 def test_h264_stream_sends_a_copy_then_only_the_new_rows():
@@ -139,15 +144,7 @@ def test_copies_of_overlapping_damage_run_one_after_the_other(first, delta, dama
         w, h = min(w, 240 - x), min(h, 220 - y)
         screen[y:y + h, x:x + w] = after[y:y + h, x:x + w]
         rects.append((x, y, w, h))
-    detector = ScrollDetector(240, 220)
-    detector.sent(before, [], full=True)
-    copies, rest = detector.find(screen, rects)
-    canvas = before.copy()
-    for c in copies:
-        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
-    for rx, ry, rw, rh in rest:
-        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
-    assert np.array_equal(canvas, screen)
+    assert np.array_equal(replayed(before, screen, rects), screen)
 
 
 def test_rows_alike_at_the_sampled_pixels_do_not_fool_it():

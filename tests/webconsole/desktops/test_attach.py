@@ -218,6 +218,16 @@ def login_cookie(user: User) -> str:
     return store.session_key
 
 
+def open_viewer(browser, daphne: str, cookie: str, session: DesktopSession):
+    """A page of ``browser`` logged in with ``cookie``, its viewer connected to ``session``."""
+    context = browser.new_context(viewport={"width": 1100, "height": 850})
+    context.add_cookies([{"name": "sessionid", "value": cookie, "url": daphne}])
+    page = context.new_page()
+    page.goto(f"{daphne}/desktops/{session.pk}/view")
+    page.wait_for_function(CONNECTED, timeout=20000)
+    return page
+
+
 def canvas_rgb(page) -> np.ndarray:
     url = page.evaluate("document.querySelector('#wrd-viewer canvas').toDataURL('image/png')")
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
@@ -266,11 +276,7 @@ def test_an_attached_display_is_viewed_and_typed_into_from_both_front_ends_and_l
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                context = browser.new_context(viewport={"width": 1100, "height": 850})
-                context.add_cookies([{"name": "sessionid", "value": cookie, "url": daphne}])
-                page = context.new_page()
-                page.goto(f"{daphne}/desktops/{session.pk}/view")
-                page.wait_for_function(CONNECTED, timeout=20000)
+                page = open_viewer(browser, daphne, cookie, session)
                 wait_until(lambda: canvas_matches(page, session), 20, 0.5, "the canvas to show the display")
                 page.keyboard.type("typed-in-browser")
                 page.keyboard.press("Enter")

@@ -19,10 +19,10 @@ from tests.conftest import end_process, wait_until
 from tests.webconsole.desktops.test_attach import (  # noqa: F401 (fixtures)
     CHROMIUM,
     CHROMIUM_ARGS,
-    CONNECTED,
     canvas_matches,
     daphne,
     login_cookie,
+    open_viewer,
 )
 from tests.webconsole.desktops.test_rdp_login import (  # noqa: F401 (fixtures)
     client_display,
@@ -55,11 +55,7 @@ def test_a_browser_and_an_rdp_client_share_one_h264_encoder(daphne, rdpserver, c
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                context = browser.new_context(viewport={"width": 1100, "height": 850})
-                context.add_cookies([{"name": "sessionid", "value": cookie, "url": daphne}])
-                page = context.new_page()
-                page.goto(f"{daphne}/desktops/{session.pk}/view")
-                page.wait_for_function(CONNECTED, timeout=20000)
+                page = open_viewer(browser, daphne, cookie, session)
                 assert page.evaluate("wrdViewer.format") == "h264"
                 wait_until(lambda: canvas_matches(page, session), 20, 0.5, "the canvas to show the session")
                 with BlockingHostClient(session.socket_path) as host:
