@@ -53,21 +53,28 @@ def size_only_screen(width: int, height: int) -> np.ndarray:
     return np.broadcast_to(np.zeros(4, np.uint8), (height, width, 4))
 
 
-def host_bitmap_data(frame: messages.Frame, width: int, height: int) -> list[bytes]:
-    """The TS_BITMAP_DATA of a host ``bitmap`` frame, each ready to frame, left out when it
-    falls outside a ``width`` x ``height`` screen (a frame encoded before a resize)."""
+def host_images(frame: messages.Frame, width: int, height: int) -> list[tuple[tuple[int, int, int, int], bytes]]:
+    """The ``(x, y, w, h)`` and bytes of each image of a host image frame (rects with byte
+    counts: bitmap tiles, Planar images), left out when it falls outside a ``width`` x
+    ``height`` screen (a frame encoded before a resize); a frame whose rects and payload
+    disagree is a ValueError."""
     payload = memoryview(frame.payload)
     offset, out = 0, []
     for rect in frame.rects:
         if len(rect) != 5:
-            raise ValueError(f"bitmap rectangle {rect} has no byte count")
+            raise ValueError(f"{frame.codec} rectangle {rect} has no byte count")
         x, y, w, h, n = rect
         if offset + n > len(payload):
-            raise ValueError(f"bitmap rectangle {x},{y} {w}x{h} runs past the payload")
+            raise ValueError(f"{frame.codec} rectangle {x},{y} {w}x{h} runs past the payload")
         if x + w <= width and y + h <= height:
-            out.append(bytes(payload[offset:offset + n]))
+            out.append(((x, y, w, h), bytes(payload[offset:offset + n])))
         offset += n
     return out
+
+
+def host_bitmap_data(frame: messages.Frame, width: int, height: int) -> list[bytes]:
+    """The TS_BITMAP_DATA of a host ``bitmap`` frame, each ready to frame."""
+    return [data for _, data in host_images(frame, width, height)]
 
 
 def host_copies(frame: messages.Frame, width: int, height: int) -> list[tuple[int, int, int, int, int, int]]:
@@ -111,19 +118,8 @@ def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int,
         return [gfx.surface_to_surface(surface, (sx, sy, sx + w, sy + h), [(x, y)])
                 for x, y, w, h, sx, sy in host_copies(frame, width, height)]
     if codec == "planar":
-        payload = memoryview(frame.payload)
-        offset, commands = 0, []
-        for rect in rects:
-            if len(rect) != 5:
-                raise ValueError(f"touch-up rectangle {rect} has no byte count")
-            x, y, w, h, n = rect
-            if offset + n > len(payload):
-                raise ValueError(f"touch-up rectangle {x},{y} {w}x{h} runs past the payload")
-            data = bytes(payload[offset:offset + n])
-            offset += n
-            if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
-                commands.append(gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data))
-        return commands
+        return [gfx.wire_to_surface_1(surface, gfx.Codec.PLANAR, (x, y, x + w, y + h), data)
+                for (x, y, w, h), data in host_images(frame, width, height)]
     return []
 
 
