@@ -247,3 +247,18 @@ class SocketClient(MemoryClient):
 
     def close(self) -> None:
         self.sock.close()
+
+
+def recording_client() -> tuple[MemoryClient, list[bytes]]:
+    """A client whose every chunk of bytes to the server is also kept, in order (to replay a
+    real connection into another server)."""
+    recorded: list[bytes] = []
+    client = MemoryClient()
+    original = client.server.receive_data
+
+    def record(data: bytes) -> None:
+        recorded.append(data)
+        original(data)
+
+    client.server.receive_data = record  # type: ignore[method-assign]
+    return client, recorded

@@ -35,7 +35,7 @@ from rdpfront.rdp.pdus import (
 )
 from rdpfront.session import Active
 
-from .helpers import MemoryClient
+from .helpers import MemoryClient, recording_client
 from .vectors import load_hex
 
 SSL = x224.SecurityProtocol.SSL
@@ -72,15 +72,7 @@ def test_full_sequence_reaches_active() -> None:
 
 def test_whole_handshake_fed_one_byte_at_a_time() -> None:
     """The client's bytes of a full connection, replayed into a fresh server byte by byte."""
-    recorded: list[bytes] = []
-    client = MemoryClient()
-    original = client.server.receive_data
-
-    def record(data: bytes) -> None:
-        recorded.append(data)
-        original(data)
-
-    client.server.receive_data = record  # type: ignore[method-assign]
+    client, recorded = recording_client()
     client.connect()
     server = ServerConnection()
     stream = b"".join(recorded)

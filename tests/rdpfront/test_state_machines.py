@@ -26,7 +26,7 @@ from rdpfront.session import ActiveSession
 from rdpfront.svc import chunk_message
 from rdpfront.tpkt import Action, Framer
 
-from .helpers import MemoryClient
+from .helpers import MemoryClient, recording_client
 from .test_properties import PROFILE, mutate
 
 GFX_FLAG = 0x0100
@@ -35,15 +35,7 @@ CHANNELS = ("cliprdr", "drdynvc", "rdpsnd")
 
 def _recorded_connection() -> tuple[list[bytes], MemoryClient]:
     """The client's frames of a whole connection, up to the graphics pipeline drawing."""
-    recorded: list[bytes] = []
-    client = MemoryClient()
-    original = client.server.receive_data
-
-    def record(data: bytes) -> None:
-        recorded.append(data)
-        original(data)
-
-    client.server.receive_data = record  # type: ignore[method-assign]
+    client, recorded = recording_client()
     client.connect(channels=CHANNELS, early_flags=GFX_FLAG)
     client.send_dvc(dvc.CapsResponse(3))
     client.send_dvc(dvc.CreateResponse(DISP_CHANNEL_ID, 0))
