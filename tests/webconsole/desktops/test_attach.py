@@ -233,14 +233,13 @@ def canvas_rgb(page) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
 
 
-def canvas_matches(page, session: DesktopSession) -> float | None:
+def canvas_matches(page, session: DesktopSession) -> bool:
+    """The viewer's canvas shows what the session's screen shows (mean difference at most 1).
+    A bool, not the difference: an exact match is 0.0, which a poll would take for "not yet"."""
     from tests.compositor.helpers import screenshot
 
     shown, real = canvas_rgb(page), screenshot(host_of(session))
-    if shown.shape != real.shape:
-        return None
-    diff = float(np.abs(shown.astype(np.int16) - real.astype(np.int16)).mean())
-    return diff if diff <= 1.0 else None
+    return shown.shape == real.shape and float(np.abs(shown.astype(np.int16) - real.astype(np.int16)).mean()) <= 1.0
 
 
 @pytest.mark.slow

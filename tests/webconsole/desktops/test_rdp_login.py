@@ -81,17 +81,16 @@ def host_of(session: DesktopSession) -> SimpleNamespace:
     return SimpleNamespace(display=session.display, runtime_dir=runtime_dir, socket_path=session.socket_path)
 
 
-def client_matches_session(display, session: DesktopSession) -> float | None:
+def client_matches_session(display, session: DesktopSession) -> bool:
+    """The FreeRDP window shows what the session's screen shows (mean difference under 2).
+    A bool, not the difference: an exact match is 0.0, which a poll would take for "not yet"."""
     remote = screenshot(host_of(session)).astype(np.int16)
     fb = XwdFramebuffer(display.framebuffer_path)
     try:
         local = np.array(fb.screen()[:, :, 2::-1]).astype(np.int16)
     finally:
         fb.close()
-    if local.shape != remote.shape:
-        return None
-    diff = float(np.abs(local - remote).mean())
-    return diff if diff < 2.0 else None
+    return local.shape == remote.shape and float(np.abs(local - remote).mean()) < 2.0
 
 
 @pytest.mark.slow
