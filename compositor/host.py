@@ -675,8 +675,12 @@ class SessionHost:
         which to try again, or None to wait for the next damage or acknowledgement."""
         ready = [s for s in group.subscribers if s.ready]
         waiting = [s for s in group.subscribers if not s.ready]
-        full = group.force_full or any(s.needs_full for s in ready)
-        if not group.pending and not full:
+        joining = [s for s in ready if s.needs_full]
+        # Viewers that join a running stream (or lost their place in it) catch up on their
+        # own keyframe while the others carry on; a keyframe for all when nobody is in step.
+        catch_up = bool(joining) and not group.force_full and len(joining) < len(ready)
+        full = group.force_full or (bool(joining) and not catch_up)
+        if not group.pending and not full and not catch_up:
             return None
         since = group.pending_since or now
         if len(group.subscribers) == 1:
@@ -695,22 +699,43 @@ class SessionHost:
                 self._split_off(sub, now)
         if (wait := group.next_encode(now)) > 0:
             return wait  # the group's frame-rate cap
+        in_step = [s for s in ready if s not in joining] if catch_up else ready
         dirty = rects.merge(group.pending, self.fb.width, self.fb.height)
         group.pending = []
         group.pending_since = None
         group.force_full = False
-        if not dirty and not full:
-            return None
-        group.last_encode = now
-        try:
-            frames = group.encoder.encode(self._snapshot, dirty, full=full)
-        except Exception:
-            log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
-            return None
-        self._send_frames(ready, frames)
-        for sub in ready:
-            sub.needs_full = False
+        if dirty or full:
+            group.last_encode = now
+            try:
+                frames = group.encoder.encode(self._snapshot, dirty, full=full)
+            except Exception:
+                log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
+                return None
+            group.keyframes += any(f.fields.get("key") for f in frames)
+            self._send_frames(group, in_step, frames)
+            for sub in in_step:
+                sub.needs_full = False
+        if catch_up:
+            self._catch_up(group, joining)
         return None
+
+    def _catch_up(self, group: StreamGroup, joining: list[Subscription]) -> None:
+        """Bring each joining viewer to the snapshot the others were just sent; a keyframe for
+        the whole group on the next pump if the encoder cannot do it for one viewer."""
+        for sub in joining:
+            try:
+                frames = group.encoder.catch_up(self._snapshot, sub.stream, sub.variant)
+            except Exception:
+                log.exception("encoder %s catch-up failed session=%s", group.encoder.format, self.cfg.session)
+                frames = None
+            if frames is None:
+                group.force_full = True
+                group.pending_since = group.pending_since or time.monotonic()
+                self._schedule_pump()
+                return
+            self._send_frames(group, [sub], frames)
+            sub.needs_full = False
+            group.catch_ups += 1
 
     def _new_group(self, fmt: str, options: dict[str, Any], *, solo: bool = False, level: int = 0) -> StreamGroup:
         pace = Pace(max_fps=float(options.get("fps", self.cfg.max_fps)), level=level)
@@ -740,6 +765,7 @@ class SessionHost:
         group = sub.group
         group.subscribers.remove(sub)
         group.update_variants()
+        group.encoder.forget(sub.stream)
         solo = self._new_group(group.fmt, group.options, solo=True, level=1)
         solo.pace.changed_at = now
         solo.subscribers.append(sub)
@@ -751,13 +777,19 @@ class SessionHost:
         log.info("viewer stream %d split off its %s group (too slow to follow) session=%s", sub.stream,
                  group.fmt, self.cfg.session)
 
-    def _send_frames(self, subs: list[Subscription], frames) -> None:
+    def _send_frames(self, group: StreamGroup, subs: list[Subscription], frames) -> None:
         for frame in frames:
-            # Typed and encoded once per frame; each subscriber gets its own stream and seq.
-            header, payload = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
+            # Typed and encoded once per frame (and once more per subscriber the encoder makes
+            # a copy of its own for); each subscriber gets its own stream and seq.
+            encoded = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
             for sub in subs:
                 if frame.variant is not None and frame.variant != sub.variant:
                     continue  # the same update in another subscriber's encoding
+                if frame.viewer is not None and frame.viewer != sub.stream:
+                    continue  # another subscriber's own
+                own = group.encoder.personalize(frame, sub.stream)
+                header, payload = encoded if own is frame else \
+                    messages.Frame.from_encoder(0, 0, own.fields, own.payload).encode()
                 sub.sent_seq += 1
                 sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
 
@@ -807,8 +839,10 @@ class SessionHost:
         for group in list(self.groups.values()):
             if group.wants_idle and not group.pending:
                 ready = [s for s in group.subscribers if s.ready and not s.needs_full]
-                if ready and self._snapshot is not None and (frames := group.encoder.idle(self._snapshot, now)):
-                    self._send_frames(ready, frames)
+                viewers = frozenset(s.stream for s in ready)
+                if ready and self._snapshot is not None and (
+                        frames := group.encoder.idle(self._snapshot, now, viewers)):
+                    self._send_frames(group, ready, frames)
                     sent = True
         return sent
 
@@ -843,6 +877,7 @@ class SessionHost:
         if sub in group.subscribers:
             group.subscribers.remove(sub)
             group.update_variants()
+            group.encoder.forget(sub.stream)
         if not group.subscribers:
             group.encoder.close()
             self.groups = {k: g for k, g in self.groups.items() if g is not group}
@@ -870,8 +905,8 @@ class SessionHost:
             "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
             "subscribers": sum(len(g.subscribers) for g in self.groups.values()),
             # one encoder per (format, options), however many subscribe to it
-            "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers)}
-                         for g in self.groups.values()],
+            "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers),
+                          "keyframes": g.keyframes, "catch_ups": g.catch_ups} for g in self.groups.values()],
             "last_input": self.input.last_input, "started_at": self.started_at,
             "attached": self.attached, "uid": os.getuid(), "home": self.home, "capture": self.fb.capture,
         }

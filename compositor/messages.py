@@ -327,10 +327,13 @@ class ErrorReply(HostMessage):
 
 @dataclass(frozen=True)
 class EncoderStatus:
-    """One encoder of the session: its format and how many subscribe to it."""
+    """One encoder of the session: its format, how many subscribe to it, how many keyframes
+    it made for all of them and how many viewers it brought in on a keyframe of their own."""
 
     format: str
     subscribers: int
+    keyframes: int = 0
+    catch_ups: int = 0
 
 
 @dataclass(frozen=True)
@@ -361,7 +364,8 @@ class StatusReply(Reply):
         encoders = []
         for item in f.list("encoders", MAX_RECTS):
             e = _Fields(f"{cls.describe()}: encoders", item)
-            encoders.append(EncoderStatus(e.string("format"), e.integer("subscribers", 0, MAX_ID)))
+            encoders.append(EncoderStatus(e.string("format"), e.integer("subscribers", 0, MAX_ID),
+                                          e.integer("keyframes", 0, 2**53, 0), e.integer("catch_ups", 0, 2**53, 0)))
         return cls(
             session=f.string("session"), display=f.string("display"),
             width=f.integer("width", 1, MAX_DIMENSION), height=f.integer("height", 1, MAX_DIMENSION),

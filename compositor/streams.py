@@ -128,6 +128,8 @@ class StreamGroup:
     pending_since: float | None = None
     force_full: bool = False
     last_encode: float = float("-inf")
+    keyframes: int = 0  # made for the whole group
+    catch_ups: int = 0  # viewers brought in on a keyframe of their own
 
     @property
     def wants_idle(self) -> bool:

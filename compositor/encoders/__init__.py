@@ -26,11 +26,13 @@ class CodecError(ValueError):
 @dataclass
 class EncodedFrame:
     """One pushed ``frame`` message: header fields (besides op/stream/seq) and the payload.
-    ``variant`` set: only for the subscribers that chose that variant (see ``Encoder``)."""
+    ``variant`` set: only for the subscribers that chose that variant (see ``Encoder``);
+    ``viewer`` set: only for that one subscriber (see ``Encoder.catch_up``)."""
 
     fields: dict[str, Any]
     payload: bytes = field(default=b"", repr=False)
     variant: str | None = None
+    viewer: int | None = None
 
 
 class Encoder:
@@ -61,9 +63,24 @@ class Encoder:
         """Encode the damaged ``rects`` of ``screen``; ``full`` asks for a key/full frame."""
         raise NotImplementedError
 
-    def idle(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
-        """Called about every 100 ms while nothing changed (lossless touch-up goes here)."""
+    def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
+        """Called about every 100 ms while nothing changed (lossless touch-up goes here).
+        ``viewers``: the subscribers able to take a frame now (for frames only one of them gets)."""
         return []
+
+    def catch_up(self, screen: np.ndarray, viewer: int, variant: str | None) -> list[EncodedFrame] | None:
+        """A stateful encoder's way to start one more decoder without a keyframe for the
+        stream's other subscribers: frames that bring ``viewer`` to ``screen``, after which
+        it takes the stream's frames through ``personalize``. None: not possible now (no
+        stream running yet), the caller makes a keyframe for everyone instead."""
+        return None
+
+    def personalize(self, frame: EncodedFrame, viewer: int) -> EncodedFrame:
+        """``frame`` as ``viewer`` must receive it (itself unless that viewer caught up)."""
+        return frame
+
+    def forget(self, viewer: int) -> None:
+        """``viewer`` left the stream: drop what was kept for it."""
 
     def resize(self, width: int, height: int) -> None:
         self.width = width

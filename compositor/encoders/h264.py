@@ -2,8 +2,9 @@
 
 Colour conversion is ours (``colour.py``: libyuv, 0.74 ms per 1080p frame), and only the damaged
 rectangles are converted into the persistent I420 planes, so a keystroke converts a few
-hundred pixels. Keyframes only on demand (``full=True``: a viewer joined or asked) — IDR with
-SPS/PPS in front, so any keyframe starts a decoder.
+hundred pixels. Keyframes only on demand (``full=True``: the first viewer, a resize) — IDR with
+SPS/PPS in front, so any keyframe starts a decoder. A viewer joining a running stream gets an
+IDR of its own instead (``catch_up``), and the stream's P-frames renumbered (``personalize``).
 
 One stream serves browsers and RDP clients together: its parameters are ones both take.
 
@@ -50,7 +51,7 @@ from typing import Any
 import av
 import numpy as np
 
-from compositor.encoders import EncodedFrame, Encoder, Rect, register
+from compositor.encoders import EncodedFrame, Encoder, Rect, h264_syntax, register
 from compositor.encoders.colour import MATRICES, best_converter, even_rect
 from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_RAW, IMAGE_CODECS, TouchUp, lossless_update
 from compositor.encoders.regions import clip
@@ -145,6 +146,9 @@ class H264Encoder(Encoder):
         self._v = np.full((ch // 2, cw // 2), 128, dtype=np.uint8)
         self._pts = 0
         self._need_key = True
+        self._sequence: h264_syntax.SequenceInfo | None = None  # from the last IDR's SPS
+        self._frame_num = 0  # of the last picture sent
+        self._offsets: dict[int, int] = {}  # caught-up viewer -> frame_num its own IDR stands for
 
     def _convert(self, screen: np.ndarray, rects: list[Rect]) -> None:
         # Convert within the visible size rounded up to even; past that the padding stays black.
@@ -217,6 +221,11 @@ class H264Encoder(Encoder):
             log.warning("h264 encoder returned no packet for pts=%d", frame.pts)
             return []
         self._need_key = False
+        if key:
+            self._sequence = _sequence_of(payload)
+            self._offsets.clear()
+            self.touchup.viewers.clear()
+        self._frame_num = 0 if key else self._next_frame_num(payload)
         self.touchup.damage(visible)
         fields: dict[str, Any] = {"codec": "h264", "key": key}
         if key:
@@ -224,13 +233,67 @@ class H264Encoder(Encoder):
         fields["rects"] = [list(r) for r in visible]
         return [EncodedFrame(fields, payload)]
 
-    def idle(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
-        return self.touchup.frames(screen, now, self.variants or DEFAULT_VARIANTS)
+    def _next_frame_num(self, payload: bytes) -> int:
+        if self._sequence is None:
+            return self._frame_num
+        number = h264_syntax.frame_num(payload, self._sequence)
+        return self._frame_num if number is None else number
+
+    def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
+        return self.touchup.frames(screen, now, self.variants or DEFAULT_VARIANTS, viewers)
+
+    def catch_up(self, screen: np.ndarray, viewer: int, variant: str | None) -> list[EncodedFrame] | None:
+        """An IDR of ``screen`` from a one-off encoder with this stream's options, for
+        ``viewer`` alone; the stream's later P-frames reach it renumbered (``personalize``)
+        to follow that IDR. Its decoder then predicts from a picture a little different
+        from the one this encoder predicted from (two encodes of one screen at one quantiser):
+        a difference of coding noise, which lossless touch-ups clear wherever the screen
+        settles. Costs that viewer a keyframe and nobody else anything. ``screen`` must be
+        what the other subscribers were last sent (nothing pending), so that copies and
+        unchanged-area checks hold for every viewer alike."""
+        if self._need_key or self._sequence is None or self._sequence.poc_type != 2:
+            return None
+        one_off = H264Encoder(self.width, self.height, {**self.options, "copy": False})
+        try:
+            frames = [f for f in one_off.encode(screen, [], full=True) if f.fields.get("codec") == "h264"]
+        finally:
+            one_off.close()
+        if not frames or one_off._sequence != self._sequence:
+            return None
+        for frame in frames:
+            frame.viewer = viewer
+        self._offsets[viewer] = self._frame_num
+        self.touchup.join(viewer, variant or self.variant_option[1][0])
+        return frames
+
+    def personalize(self, frame: EncodedFrame, viewer: int) -> EncodedFrame:
+        offset = self._offsets.get(viewer)
+        if not offset or frame.fields.get("codec") != "h264" or frame.fields.get("key") or self._sequence is None:
+            return frame
+        return EncodedFrame(frame.fields, h264_syntax.renumber(frame.payload, self._sequence, offset),
+                            variant=frame.variant, viewer=viewer)
+
+    def forget(self, viewer: int) -> None:
+        self._offsets.pop(viewer, None)
+        self.touchup.forget(viewer)
 
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)
         self.touchup.resize(width, height)
         self._open(width, height)
+        self._offsets.clear()
 
     def close(self) -> None:
         self._context = None
+
+
+def _sequence_of(payload: bytes) -> h264_syntax.SequenceInfo | None:
+    """The sequence parameters an IDR access unit carries in front (``repeat-headers``)."""
+    for start, end in h264_syntax.nal_units(payload):
+        if payload[start] & 0x1F == h264_syntax.NAL_SPS:
+            try:
+                return h264_syntax.parse_sps(h264_syntax.unescape(payload[start + 1:end]))
+            except h264_syntax.BitstreamError:
+                log.warning("h264: cannot read the encoder's own SPS; viewers joining get a keyframe")
+                return None
+    return None

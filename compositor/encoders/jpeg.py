@@ -60,7 +60,7 @@ class JpegEncoder(Encoder):
         size = (self.width, self.height) if full else (None, None)
         return [image_frame("jpeg", *size, out_rects, images)]
 
-    def idle(self, screen: np.ndarray, now: float) -> list[EncodedFrame]:
+    def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
         return self.touchup.frames(screen, now, WEB)
 
     def resize(self, width: int, height: int) -> None:

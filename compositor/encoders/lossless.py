@@ -168,38 +168,76 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
 class TouchUp:
     """Re-sends settled areas losslessly, in each image variant the stream's viewers take: WebP
     (``web``, browsers) or RDP's Planar codec with top-down scanlines (``planar``, what the RDP
-    graphics pipeline draws), encoded here once per variant for every subscriber."""
+    graphics pipeline draws), encoded here once per variant for every subscriber.
+
+    A viewer that caught up on a running stream (``H264Encoder.catch_up``) holds a lossy
+    picture everywhere the others do not: it gets a map of its own, damaged whole when it
+    joined, fed the stream's damage like the shared one, and touched up for it alone."""
 
     def __init__(self, width: int, height: int, options: dict) -> None:
         self.enabled = bool(options.get("lossless", True))
         self.settle = float(options.get("settle", 0.3))
         self.budget = int(options.get("budget", DEFAULT_BUDGET))
         self.map = TouchUpMap(width, height, settle=self.settle)
+        self.viewers: dict[int, tuple[TouchUpMap, str]] = {}
 
     def resize(self, width: int, height: int) -> None:
         self.map = TouchUpMap(width, height, settle=self.settle)
+        self.viewers.clear()
+
+    def join(self, viewer: int, variant: str) -> None:
+        """``viewer`` was just sent the whole screen lossily, apart from the others."""
+        if self.enabled:
+            own = TouchUpMap(self.map.width, self.map.height, settle=self.settle)
+            own.damage([(0, 0, own.width, own.height)])
+            self.viewers[viewer] = (own, variant)
+
+    def forget(self, viewer: int) -> None:
+        self.viewers.pop(viewer, None)
 
     def damage(self, rects: list[Rect]) -> None:
         if self.enabled:
-            self.map.damage(rects)
+            for m in self._maps():
+                m.damage(rects)
 
     def copied(self, copies) -> None:
         """Viewers moved pixels (``scroll.Copy``): lossy areas stay lossy where they went."""
         if self.enabled:
-            for copy in copies:
-                self.map.copied(copy.source, copy.dest)
+            for m in self._maps():
+                for copy in copies:
+                    m.copied(copy.source, copy.dest)
 
-    def frames(self, screen: np.ndarray, now: float, variants: frozenset[str]) -> list[EncodedFrame]:
+    def _maps(self) -> list[TouchUpMap]:
+        return [self.map, *(own for own, _ in self.viewers.values())]
+
+    def frames(self, screen: np.ndarray, now: float, variants: frozenset[str],
+               viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
+        """Touch-ups due now: for every subscriber in each of ``variants``; else for each
+        caught-up viewer among ``viewers`` (those able to take a frame now) alone."""
         if not self.enabled:
             return []
-        rects = self.map.due(now, budget=self.budget)
-        if not rects:
-            return []
-        self.map.clean(rects)
         frames = []
-        for variant in sorted(variants):
-            codec = IMAGE_CODECS[variant]
-            frame = image_frame(codec, None, None, rects, encode_images(codec, screen, rects), variant=variant)
-            frame.fields["touchup"] = True
+        rects = self.map.due(now, budget=self.budget)
+        if rects:
+            for m in self._maps():
+                m.clean(rects)  # every viewer takes the shared touch-ups
+            frames += [self._frame(screen, rects, variant) for variant in sorted(variants)]
+            return frames  # one touch-up per subscriber per call: a viewer's own ones wait
+        for viewer, (own, variant) in list(self.viewers.items()):
+            if not own.lossy.any():
+                del self.viewers[viewer]  # the shared touch-ups covered what it lacked
+                continue
+            if viewer not in viewers or not (rects := own.due(now, budget=self.budget)):
+                continue
+            own.clean(rects)
+            frame = self._frame(screen, rects, variant)
+            frame.viewer = viewer
             frames.append(frame)
         return frames
+
+    @staticmethod
+    def _frame(screen: np.ndarray, rects: list[Rect], variant: str) -> EncodedFrame:
+        codec = IMAGE_CODECS[variant]
+        frame = image_frame(codec, None, None, rects, encode_images(codec, screen, rects), variant=variant)
+        frame.fields["touchup"] = True
+        return frame

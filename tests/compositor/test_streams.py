@@ -114,3 +114,44 @@ async def test_a_viewer_that_stops_reading_is_split_off_and_the_other_keeps_its_
         proc.wait()
         await fast.client.close()
         await slow.client.close()
+
+
+async def test_a_viewer_joining_or_asking_for_a_keyframe_costs_the_others_nothing(host):
+    """A second viewer joins a running stream, later asks for a keyframe (as a browser does
+    after dropping frames): each time it gets an IDR of its own, the P-frames that follow
+    renumbered for its decoder, and the first viewer receives no keyframe at all."""
+    import av
+
+    from compositor.encoders import h264_syntax as hs
+
+    first = await Viewer(acks=True).subscribe(host)
+    proc = subprocess.Popen([".venv/bin/python", "-c", ANIMATE], env=session_env(host))
+    second = Viewer(acks=True)
+    try:
+        await asyncio.sleep(1.0)
+        assert first.keyframes() == 1
+        await second.subscribe(host)
+        await asyncio.sleep(1.0)
+        second.client.send(messages.Keyframe(stream=second.stream))
+        await asyncio.sleep(1.0)
+        status = await first.client.call(messages.Status())
+        assert [(e.format, e.subscribers) for e in status.encoders] == [("h264", 2)]
+        assert first.keyframes() == 1, "a keyframe was forced on the viewer already in the stream"
+        assert second.keyframes() == 2
+        video = [f for f in second.frames if f.codec == "h264"]
+        assert len(video) > 20  # it follows the animation
+        key = video[0].payload
+        sps = next(key[a + 1:b] for a, b in hs.nal_units(key) if key[a] & 0x1F == hs.NAL_SPS)
+        info = hs.parse_sps(hs.unescape(sps))
+        numbers = [hs.frame_num(f.payload, info) for f in video]
+        restart = next(i for i, f in enumerate(video) if i and f.key)
+        modulus = 1 << info.log2_max_frame_num
+        assert numbers == [i % modulus for i in range(restart)] + [i % modulus for i in range(len(video) - restart)]
+        decoder = av.CodecContext.create("h264", "r")
+        pictures = sum(len(decoder.decode(av.Packet(f.payload))) for f in video)
+        assert pictures == len(video)
+    finally:
+        proc.kill()
+        proc.wait()
+        await first.client.close()
+        await second.client.close()

@@ -52,6 +52,8 @@ def test_a_browser_and_an_rdp_client_share_one_h264_encoder(daphne, rdpserver, c
         wait_until(lambda: client_matches_session(client_display, session), 40, 0.5,
                    "the FreeRDP window to show the session")
         cookie = login_cookie(user)  # the ORM, before Playwright's event loop runs in this thread
+        with BlockingHostClient(session.socket_path) as host:
+            (alone,) = host.call(messages.Status()).encoders
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
@@ -71,6 +73,10 @@ def test_a_browser_and_an_rdp_client_share_one_h264_encoder(daphne, rdpserver, c
                     status = host.call(messages.Status())
                 encoders = [(e.format, e.subscribers) for e in status.encoders]
                 assert encoders == [("h264", 2)], encoders
+                # The browser joined the RDP client's running stream on a keyframe of its own:
+                # none for the RDP client.
+                (h264,) = status.encoders
+                assert h264.catch_ups > alone.catch_ups and h264.keyframes == alone.keyframes, (alone, h264)
                 codecs = page.evaluate("wrdViewer.display.stats.byCodec")
                 assert "planar" not in codecs, codecs  # the browser got the web variant only
             finally:
