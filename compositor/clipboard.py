@@ -4,13 +4,20 @@ The host owns a selection when a front end sets it, answering SelectionRequest f
 UTF8_STRING / STRING / TEXT / text/plain and TARGETS. Reading converts the selection into a
 property of our own window and waits for SelectionNotify (INCR transfers are followed).
 XFixes tells us when another program takes a selection, so front ends can be told.
+
+Text longer than INCR_CHUNK is served incrementally (ICCCM 2.7.2): the requestor's property
+gets type INCR and the size, then a chunk each time the requestor deletes the property,
+then an empty one. One ChangeProperty request cannot carry more than the X server's maximum
+request size (256 KiB without BIG-REQUESTS, which python-xlib does not use).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from Xlib import X, Xatom
 from Xlib.ext import xfixes
@@ -20,6 +27,21 @@ log = logging.getLogger(__name__)
 
 SELECTIONS = ("CLIPBOARD", "PRIMARY")
 MAX_TEXT = 16 * 1024 * 1024
+INCR_CHUNK = 64 * 1024
+INCR_TIMEOUT = 30.0  # seconds a requestor may take per chunk before its transfer is dropped
+MAX_TRANSFERS = 16  # incremental transfers served at once (the oldest dropped past this)
+
+
+@dataclass
+class _Transfer:
+    """One incremental answer in progress: what is left to write into the requestor's property."""
+
+    requestor: object  # an Xlib window
+    prop: int
+    target: int
+    data: bytes
+    offset: int = 0
+    last: float = field(default_factory=time.monotonic)
 
 
 class ClipboardError(RuntimeError):
@@ -39,6 +61,7 @@ class Clipboard:
         self._owned: dict[int, bytes] = {}
         self._pending: dict[int, asyncio.Future] = {}  # property atom -> future of the notify
         self._incr: dict[int, tuple[bytearray, asyncio.Future]] = {}
+        self._sending: dict[tuple[int, int], _Transfer] = {}  # (requestor window, property)
         self.utf8 = self._atom("UTF8_STRING")
         self.targets = self._atom("TARGETS")
         self.incr = self._atom("INCR")
@@ -108,6 +131,9 @@ class Clipboard:
         elif e.type == X.PropertyNotify and e.window.id == self._window.id:
             if e.state == X.PropertyNewValue and e.atom in self._incr:
                 self._on_incr_chunk(e.atom)
+        elif e.type == X.PropertyNotify and (e.window.id, e.atom) in self._sending:
+            if e.state == X.PropertyDelete:
+                self._send_chunk(self._sending[(e.window.id, e.atom)])
         elif type(e).__name__ == "SetSelectionOwnerNotify":  # python-xlib copies ext classes
             owner_id = getattr(e.owner, "id", e.owner)
             if owner_id != self._window.id and e.selection in self._selections:
@@ -160,7 +186,10 @@ class Clipboard:
             e.requestor.change_property(prop, Xatom.ATOM, 32, [self.targets, *self._text_targets])
         elif ok and e.target in self._text_targets:
             value = data if e.target != Xatom.STRING else data.decode().encode("latin-1", "replace")
-            e.requestor.change_property(prop, e.target, 8, value)
+            if len(value) > INCR_CHUNK:
+                self._start_incr(e.requestor, prop, e.target, value)
+            else:
+                e.requestor.change_property(prop, e.target, 8, value)
         else:
             ok = False
         notify = xevent.SelectionNotify(
@@ -168,6 +197,26 @@ class Clipboard:
             target=e.target, property=prop if ok else X.NONE,
         )
         e.requestor.send_event(notify)
+        self._d.flush()
+
+    def _start_incr(self, requestor, prop: int, target: int, value: bytes) -> None:
+        now = time.monotonic()
+        for key, transfer in list(self._sending.items()):
+            if now - transfer.last > INCR_TIMEOUT or len(self._sending) >= MAX_TRANSFERS:
+                del self._sending[key]
+                log.info("clipboard: dropped an incremental transfer the requestor stopped reading")
+        # The requestor's property deletions drive the transfer: we need its PropertyNotify.
+        requestor.change_attributes(event_mask=X.PropertyChangeMask)
+        requestor.change_property(prop, self.incr, 32, [len(value)])
+        self._sending[(requestor.id, prop)] = _Transfer(requestor, prop, target, value)
+
+    def _send_chunk(self, transfer: _Transfer) -> None:
+        chunk = transfer.data[transfer.offset:transfer.offset + INCR_CHUNK]
+        transfer.offset += len(chunk)
+        transfer.last = time.monotonic()
+        transfer.requestor.change_property(transfer.prop, transfer.target, 8, chunk)
+        if not chunk:  # the empty chunk that ends the transfer has been written
+            del self._sending[(transfer.requestor.id, transfer.prop)]
         self._d.flush()
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
-from compositor.protocol import RemoteProtocolError, encode_message
+from compositor.protocol import LocalProtocolError, RemoteProtocolError, encode_message
 
 
 class Op(enum.StrEnum):
@@ -87,7 +87,7 @@ MAX_KEYSYM = 0x1FFFFFFF  # X keysyms are 29 bits
 MAX_WHEEL = 1000.0  # notches in one event
 MAX_INPUT_EVENTS = 4096
 MAX_TEXT_EVENT = 10000  # characters typed by one event
-MAX_CLIPBOARD_TEXT = 16 * 1024 * 1024  # characters (the framing's header limit bites first)
+MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024  # UTF-8 clipboard text, carried in the payload
 MAX_WINDOW = 64
 DEFAULT_WINDOW = 4
 MAX_ID = 2**53  # stream ids, sequence numbers, pids: integers any JSON reader keeps exact
@@ -298,6 +298,50 @@ class Push(HostMessage):
     """Host → client, unasked: frames of a subscription and what every subscriber is told."""
 
 
+class _ClipboardText(HostMessage):
+    """``text`` travels as UTF-8 in the payload: clipboard text of up to MAX_CLIPBOARD_BYTES,
+    where the header (JSON, at most 64 KiB) would cut it short. Where text may be absent
+    (``optional_text``), the header's ``is_text`` says whether there is any."""
+
+    payload_field = "text"
+    optional_text: ClassVar[bool] = True
+    text: str | None  # declared again by each message, in its own field order
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        names = super().field_names()
+        return [*names, "is_text"] if cls.optional_text else names
+
+    @property
+    def is_text(self) -> bool:
+        return self.text is not None
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value}
+        for name in self.field_names():
+            header[name] = _plain(getattr(self, name))
+        text = self.text
+        try:
+            return header, b"" if text is None else text.encode()
+        except UnicodeEncodeError:
+            raise LocalProtocolError(f"{self.describe()}: text is not Unicode (a lone surrogate)") from None
+
+    @classmethod
+    def read_text(cls, f: _Fields, payload: bytes) -> str | None:
+        if cls.optional_text and not f.boolean("is_text"):
+            if payload:
+                raise RemoteProtocolError(f"{cls.describe()}: a payload without is_text")
+            return None
+        if len(payload) > MAX_CLIPBOARD_BYTES:
+            raise RemoteProtocolError(
+                f"{cls.describe()}: text of {len(payload)} bytes is over {MAX_CLIPBOARD_BYTES}")
+        try:
+            return bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RemoteProtocolError(
+                f"{cls.describe()}: text is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
 # -- replies ------------------------------------------------------------------------------
 
 
@@ -400,14 +444,13 @@ class ScreenshotReply(Reply):
 
 
 @dataclass(frozen=True)
-class ClipboardGetReply(Reply):
+class ClipboardGetReply(_ClipboardText, Reply):
     answers = (Op.CLIPBOARD_GET,)
     text: str | None  # None: the selection is empty or not text
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
-        f = _Fields(cls.describe(), header)
-        return cls(f.optional(f.string, "text", MAX_CLIPBOARD_TEXT))
+        return cls(cls.read_text(_Fields(cls.describe(), header), payload))
 
 
 @dataclass(frozen=True)
@@ -638,18 +681,19 @@ class ClipboardGet(Request[ClipboardGetReply]):
 
 
 @dataclass(frozen=True)
-class ClipboardSet(Request[Ok]):
+class ClipboardSet(_ClipboardText, Request[Ok]):
     """The host takes the X selection and serves ``text`` from it."""
 
     op = Op.CLIPBOARD_SET
     reply = Ok
+    optional_text = False
     text: str
     selection: Selection = Selection.CLIPBOARD
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.string("text", MAX_CLIPBOARD_TEXT), f.selection())
+        return cls(cls.read_text(f, payload), f.selection())
 
 
 @dataclass(frozen=True)
@@ -873,7 +917,7 @@ class Pointer(Push):
 
 
 @dataclass(frozen=True)
-class ClipboardChanged(Push):
+class ClipboardChanged(_ClipboardText, Push):
     """Another program took ``selection``; ``text`` is None when it is not text."""
 
     op = Op.CLIPBOARD
@@ -883,7 +927,7 @@ class ClipboardChanged(Push):
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.selection(), f.optional(f.string, "text", MAX_CLIPBOARD_TEXT))
+        return cls(f.selection(), cls.read_text(f, payload))
 
 
 @dataclass(frozen=True)

@@ -88,7 +88,7 @@ class ActiveSession(wire.SansIoOutput):
         for name, cls in (STATIC_CHANNELS if static_registry is None else static_registry).items():
             if name in by_name and name not in self.disabled_channels:
                 self.channels[by_name[name]] = cls(self, by_name[name])
-                self._reassemblers[by_name[name]] = ChannelReassembler()
+                self._reassemblers[by_name[name]] = ChannelReassembler(cls.max_message)
         self._start()
 
     def _apply(self, accepted: AcceptorResult) -> None:

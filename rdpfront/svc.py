@@ -10,7 +10,7 @@ from rdpfront.cursor import Reader, Writer
 from rdpfront.errors import RemoteProtocolError
 
 CHANNEL_CHUNK_LENGTH = 1600
-MAX_CHANNEL_MESSAGE = 4 << 20  # bound on one reassembled message (clipboard text included)
+MAX_CHANNEL_MESSAGE = 4 << 20  # bound on one reassembled message (a plug-in may set its own)
 
 
 class ChannelFlags(enum.IntFlag):

@@ -1,7 +1,7 @@
 """What a virtual channel plug-in is, and what the active session offers it.
 
 A static channel plug-in gets each whole message the client sent on its MCS channel (the
-session reassembles the chunks, bounded by ``svc.MAX_CHANNEL_MESSAGE``); a dynamic channel
+session reassembles the chunks, bounded by the plug-in's ``max_message``); a dynamic channel
 plug-in gets each whole message of its DVC (reassembled by the drdynvc plug-in, bounded by
 ``dvc.MAX_MESSAGE``). Plug-ins answer the client through ``host.write`` and raise
 ``RemoteProtocolError`` for anything malformed, which closes that one connection.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from rdpfront import events, wire
+from rdpfront import events, svc, wire
 
 if TYPE_CHECKING:
     from rdpfront.acceptor import AcceptorResult
@@ -42,6 +42,7 @@ class StaticChannel:
     """A plug-in for one static virtual channel the client joined ([MS-RDPBCGR 2.2.6])."""
 
     name: ClassVar[str]
+    max_message: ClassVar[int] = svc.MAX_CHANNEL_MESSAGE  # bound on one reassembled message
 
     def __init__(self, host: ChannelHost, channel_id: int) -> None:
         self.host = host

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from compositor.messages import MAX_CLIPBOARD_BYTES
 from rdpfront import cliprdr, events
 from rdpfront.channels.base import StaticChannel
 
@@ -18,6 +19,9 @@ log = logging.getLogger(__name__)
 
 class ClipboardChannel(StaticChannel):
     name = cliprdr.CHANNEL_NAME
+    # The session's clipboard limit as CF_UNICODETEXT: two bytes per UTF-16 unit (never more
+    # units than UTF-8 bytes), its terminator and the PDU header.
+    max_message = 2 * MAX_CLIPBOARD_BYTES + 64
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)  # type: ignore[arg-type]

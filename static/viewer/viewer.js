@@ -16,7 +16,7 @@ const RESIZE_DEBOUNCE_MS = 400;
 export const PRESETS = { quality: "Quality", balanced: "Balanced", low: "Low bandwidth" };
 const DEFAULT_PRESET = "balanced";
 const STATS_EVERY_MS = 1000;
-const MAX_CLIPBOARD_TEXT = 128 * 1024; // characters (the server's limit)
+const MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024; // UTF-8 (the session's limit: compositor.messages)
 
 export class Viewer {
   constructor(root, config) {
@@ -241,12 +241,17 @@ export class Viewer {
 
   sendClipboard(text) {
     if (this.viewOnly || typeof text !== "string" || text === this.lastClipboard) return;
-    if (text.length > MAX_CLIPBOARD_TEXT) {
-      console.warn(`wrd: clipboard text of ${text.length} characters is over the ${MAX_CLIPBOARD_TEXT} limit`);
+    const bytes = new TextEncoder().encode(text);
+    const note = this.panel.querySelector(".wrd-clipboard-note");
+    if (bytes.length > MAX_CLIPBOARD_BYTES) {
+      note.textContent = `Not sent: ${(bytes.length / 1048576).toFixed(1)} MB of text is over the ` +
+        `${MAX_CLIPBOARD_BYTES / 1048576} MB clipboard limit.`;
+      note.hidden = false;
       return;
     }
+    note.hidden = true;
     this.lastClipboard = text;
-    this.sendOp({ op: "clipboard" }, new TextEncoder().encode(text));
+    this.sendOp({ op: "clipboard" }, bytes);
   }
 
   async pullBrowserClipboard() {

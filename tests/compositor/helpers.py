@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from compositor import launcher
+from compositor import launcher, messages
 from compositor.client import BlockingHostClient, HostClient
 from compositor.launcher import LaunchedHost, launch_host
 from compositor.protocol import Message
@@ -54,6 +54,16 @@ def session_env(host: LaunchedHost) -> dict[str, str]:
 def request(host: LaunchedHost, op: str, **fields) -> Message:
     with BlockingHostClient(host.socket_path) as client:
         return client.request(op, **fields)
+
+
+def clipboard_text(host: LaunchedHost, selection: str = "CLIPBOARD") -> str | None:
+    with BlockingHostClient(host.socket_path) as client:
+        return client.call(messages.ClipboardGet(messages.Selection(selection))).text
+
+
+def set_clipboard(host: LaunchedHost, text: str, selection: str = "CLIPBOARD") -> None:
+    with BlockingHostClient(host.socket_path) as client:
+        client.call(messages.ClipboardSet(text, messages.Selection(selection)))
 
 
 def screenshot(host: LaunchedHost) -> np.ndarray:

@@ -197,8 +197,9 @@ WIRE = [
     (m.Cursor(serial=7, width=1, height=1, xhot=0, yhot=0, rgba=b"\xff\x00\x00\x80"), m.NO_ID,
      b'{"op":"cursor","serial":7,"width":1,"height":1,"xhot":0,"yhot":0}', b"\xff\x00\x00\x80"),
     (m.Pointer(10, 20), m.NO_ID, b'{"op":"pointer","x":10,"y":20}', b""),
-    (m.ClipboardChanged(m.Selection.PRIMARY, None), m.NO_ID, b'{"op":"clipboard","selection":"PRIMARY","text":null}',
-     b""),
+    (m.ClipboardChanged(m.Selection.PRIMARY, None), m.NO_ID,
+     b'{"op":"clipboard","selection":"PRIMARY","is_text":false}', b""),
+    (m.ClipboardSet("ü"), 3, b'{"op":"clipboard_set","id":3,"selection":"CLIPBOARD"}', "ü".encode()),
 ]
 
 
@@ -243,7 +244,7 @@ REFUSED = [
     ({"op": "input", "events": [{"t": "text", "text": "x" * 10001}]}, "input text: text longer than 10000"),
     ({"op": "input", "events": [{"t": "text", "text": "\ud800"}]}, "input text: text must be Unicode text"),
     ({"op": "input", "events": [{"t": "move", "x": 1, "y": 1}] * (m.MAX_INPUT_EVENTS + 1)}, "input: events"),
-    ({"op": "clipboard_set", "text": 5}, "clipboard_set: text must be a string"),
+    ({"op": "clipboard_set", "selection": 5}, "selection must be CLIPBOARD or PRIMARY"),
     ({"op": "clipboard_get", "selection": "SECONDARY"}, "selection must be CLIPBOARD or PRIMARY"),
     ({"op": "subscribe", "format": 5}, "subscribe: format must be a string"),
     ({"op": "subscribe", "format": "../etc"}, "subscribe: format must be a format name"),
@@ -376,3 +377,22 @@ def test_the_host_handles_every_request():
     from compositor.host import SessionHost
 
     assert set(SessionHost.HANDLERS) == set(m.REQUESTS.values())
+
+
+def test_clipboard_text_rides_in_the_payload_and_is_checked():
+    big = "ü" * (200 * 1024)  # 400 KB of UTF-8: far past a header's 64 KiB
+    header, payload = m.ClipboardSet(big).encode()
+    assert "text" not in header and payload == big.encode()
+    assert m.ClipboardSet.decode(header, payload).text == big
+    header, payload = m.ClipboardGetReply(None).encode()
+    assert header["is_text"] is False and payload == b""
+    assert m.ClipboardGetReply.decode(header, payload).text is None
+    assert m.ClipboardGetReply.decode({"is_text": True}, b"").text == ""  # empty text is text
+    for cls, header, payload, error in [
+        (m.ClipboardSet, {}, b"\xff\xfe", "not UTF-8"),
+        (m.ClipboardGetReply, {"is_text": False}, b"stray", "payload without is_text"),
+        (m.ClipboardChanged, {"selection": "CLIPBOARD"}, b"", "is_text is missing"),
+        (m.ClipboardSet, {}, b"x" * (m.MAX_CLIPBOARD_BYTES + 1), "is over"),
+    ]:
+        with pytest.raises(RemoteProtocolError, match=error):
+            cls.decode(header, payload)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from rdpfront import cliprdr, dvc, mcs, x224
+from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.connection import ServerConnection
 from rdpfront.cursor import Reader, encode
 from rdpfront.fastpath import FastPathOutput, Reassembler
@@ -74,7 +75,7 @@ class MemoryClient:
     fastpath: bool = True
     _framer: Framer = field(default_factory=Framer)
     _reassembler: Reassembler = field(default_factory=Reassembler)
-    _clip: ChannelReassembler = field(default_factory=ChannelReassembler)
+    _clip: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(ClipboardChannel.max_message))
     _drdynvc: ChannelReassembler = field(default_factory=ChannelReassembler)
     _clip_caps_sent: bool = False
     # the client's RDP 8.0 bulk decompression history for the graphics channel
@@ -106,9 +107,9 @@ class MemoryClient:
 
     def pump(self, data: bytes | None = None) -> list:
         """Decode the server's bytes into PDUs (appended to ``received``); return the new ones."""
-        self._framer.feed(self.server.data_to_send() if data is None else data)
+        data = self.server.data_to_send() if data is None else data
         new = []
-        for action, frame in self._framer.frames():
+        for action, frame in self._frames(data):
             if action == Action.FASTPATH:
                 for update in FastPathOutput.decode(Reader(frame)).updates:
                     whole = self._reassembler.push(update)
@@ -127,6 +128,13 @@ class MemoryClient:
                 new.append(pdu)
         self.received += new
         return new
+
+    def _frames(self, data: bytes):
+        """The frames in ``data``, fed as a socket would deliver it (the framer buffers at most
+        one frame's worth)."""
+        for at in range(0, len(data), 1 << 16):
+            self._framer.feed(data[at:at + (1 << 16)])
+            yield from self._framer.frames()
 
     def _decode_indication(self, pdu: mcs.SendDataIndication) -> object:
         if pdu.channel_id == self.channel_ids.get("drdynvc"):

@@ -259,6 +259,24 @@ def test_clipboard_both_ways() -> None:
     assert client.pump()[-1] == cliprdr.FormatDataResponse(b"", ok=False)
 
 
+def test_clipboard_takes_text_up_to_the_session_limit_and_refuses_more() -> None:
+    from compositor.messages import MAX_CLIPBOARD_BYTES
+
+    client = connected()
+    server = client.server
+    server.events()
+    big = "ünïcödé ✓ 日本\n" * 400_000  # 5.6 M UTF-16 units: 11 MB on the channel, 2,800 chunks
+    client.send_clipboard(cliprdr.FormatDataResponse.unicode_text(big))
+    assert server.events() == [events.ClipboardText(big)]
+    client.pump(server.clipboard_set_text(big))
+    client.send_clipboard(cliprdr.FormatDataRequest(13))
+    answer = client.pump()[-1]
+    assert isinstance(answer, cliprdr.FormatDataResponse) and answer.text() == big
+    # Past the limit the channel message is refused as its first chunk announces it.
+    with pytest.raises(RemoteProtocolError):
+        client.send_clipboard(cliprdr.FormatDataResponse.unicode_text("x" * (MAX_CLIPBOARD_BYTES + 64)))
+
+
 def test_resize_deactivates_and_reactivates() -> None:
     client = connected()
     server = client.server

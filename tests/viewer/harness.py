@@ -64,6 +64,13 @@ class Host:
         with BlockingHostClient(self.socket_path) as client:
             return client.request(op, **fields)
 
+    def clipboard_text(self, selection: str = "CLIPBOARD") -> str | None:
+        from compositor import messages
+        from compositor.client import BlockingHostClient
+
+        with BlockingHostClient(self.socket_path) as client:
+            return client.call(messages.ClipboardGet(messages.Selection(selection))).text
+
     def screenshot(self):
         """The screen as an RGB numpy array (from the host's own PNG)."""
         import io

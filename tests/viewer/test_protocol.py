@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 from compositor.messages import decode_input_event
 from webconsole.viewer.protocol import (
     MAX_CLIENT_MESSAGE,
+    MAX_CLIPBOARD_BYTES,
+    MAX_SOCKET_MESSAGE,
     PRESETS,
     Ack,
     Clipboard,
@@ -61,6 +63,8 @@ def test_parse_good(header, expected):
 def test_clipboard_text_is_the_payload():
     assert parse_client(msg({"op": "clipboard"}, "héllo ✓".encode())) == Clipboard("héllo ✓")
     assert parse_client(msg({"op": "clipboard"})) == Clipboard("")
+    big = "ü" * (3 * MAX_CLIENT_MESSAGE)  # clipboard text may exceed the other messages' limit
+    assert parse_client(msg({"op": "clipboard"}, big.encode())) == Clipboard(big)
 
 
 def test_extra_event_fields_are_dropped():
@@ -94,7 +98,9 @@ BAD = [
     (msg({"op": "input", "events": [{"t": "key", "code": 30, "down": 1}]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": [{"t": "text", "text": ""}]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": ["move"]}), CloseCode.PROTOCOL_ERROR),
-    (msg({"op": "clipboard"}, b"x" * (200 * 1024)), CloseCode.TOO_BIG),
+    (msg({"op": "clipboard"}, b"x" * (MAX_CLIPBOARD_BYTES + 1)), CloseCode.TOO_BIG),
+    (msg({"op": "resize", "width": 800, "height": 600}, b"x" * MAX_CLIENT_MESSAGE), CloseCode.TOO_BIG),
+    (b"\x00" * (MAX_SOCKET_MESSAGE + 1), CloseCode.TOO_BIG),
     (msg({"op": "clipboard"}, b"\xff\xfe"), CloseCode.PROTOCOL_ERROR),
     (b"\x00" * (MAX_CLIENT_MESSAGE + 1), CloseCode.TOO_BIG),
 ]

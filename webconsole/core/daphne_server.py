@@ -1,5 +1,5 @@
-"""Daphne with WebSocket compression: ``python -m webconsole.core.daphne_server`` takes daphne's
-command line.
+"""Daphne with WebSocket compression and the viewer's message cap: ``python -m
+webconsole.core.daphne_server`` takes daphne's command line.
 
 Daphne's WebSocket factory (autobahn) can negotiate permessage-deflate but Daphne never asks it
 to. The viewer's small messages gain the most: a typed character's frame header and image
@@ -14,6 +14,8 @@ from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflat
 from daphne.cli import CommandLineInterface
 from daphne.server import Server
 
+from webconsole.viewer.protocol import MAX_SOCKET_MESSAGE
+
 
 def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
     """Take the client's first permessage-deflate offer as made (context takeover kept)."""
@@ -25,6 +27,8 @@ def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
 
 class CompressingServer(Server):
     def __init__(self, *args, **kwargs) -> None:
+        # Whole messages up to the viewer's largest (clipboard text), not daphne's 1 MiB.
+        kwargs["websocket_max_message_size"] = kwargs["websocket_max_frame_size"] = MAX_SOCKET_MESSAGE
         super().__init__(*args, **kwargs)
         self._then_ready = self.ready_callable
         self.ready_callable = self._ready  # run() calls it once the factories exist

@@ -16,9 +16,13 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-# Below daphne's own 1 MiB WebSocket message cap (past which it drops the connection, 1009).
-MAX_CLIENT_MESSAGE = 512 * 1024
-MAX_CLIPBOARD_TEXT = 128 * 1024  # characters (UTF-8 in the payload, so it fits MAX_CLIENT_MESSAGE)
+from compositor.messages import MAX_CLIPBOARD_BYTES
+
+MAX_CLIENT_MESSAGE = 512 * 1024  # any message but a clipboard one
+# A clipboard message carries up to the session's clipboard limit (UTF-8 in the payload).
+# The WebSocket server caps whole messages at MAX_SOCKET_MESSAGE (webconsole/core/daphne_server.py;
+# past it the connection is dropped, 1009) so nothing bigger is ever buffered.
+MAX_SOCKET_MESSAGE = MAX_CLIPBOARD_BYTES + 64 * 1024
 MAX_EVENTS_PER_MESSAGE = 256
 MAX_TEXT_EVENT = 4096
 FORMATS = ("h264", "jpeg")
@@ -167,9 +171,17 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
     """One browser → server message, validated."""
     if not isinstance(data, bytes | bytearray):
         raise ViewerProtocolError("binary messages only")
-    if len(data) > MAX_CLIENT_MESSAGE:
-        raise ViewerProtocolError(f"message of {len(data)} bytes exceeds {MAX_CLIENT_MESSAGE}", CloseCode.TOO_BIG)
-    header, payload = split(bytes(data))
+    too_big = ViewerProtocolError(f"message of {len(data)} bytes exceeds {MAX_CLIENT_MESSAGE}", CloseCode.TOO_BIG)
+    if len(data) > MAX_SOCKET_MESSAGE:
+        raise too_big
+    try:
+        header, payload = split(bytes(data))
+    except ViewerProtocolError:
+        if len(data) > MAX_CLIENT_MESSAGE:
+            raise too_big from None
+        raise
+    if len(data) > MAX_CLIENT_MESSAGE and header["op"] != "clipboard":
+        raise too_big
     op = header["op"]
     if op == "ack":
         return Ack(_int(header, "seq", 0, 2**53))
@@ -189,14 +201,13 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
     if op == "keyframe":
         return Keyframe()
     if op == "clipboard":
+        if len(payload) > MAX_CLIPBOARD_BYTES:
+            raise ViewerProtocolError(f"clipboard: text of {len(payload)} bytes is over {MAX_CLIPBOARD_BYTES}",
+                                     CloseCode.TOO_BIG)
         try:
-            text = payload.decode("utf-8")
+            return Clipboard(payload.decode("utf-8"))
         except UnicodeDecodeError:
             raise ViewerProtocolError("clipboard: the payload must be UTF-8 text") from None
-        if len(text) > MAX_CLIPBOARD_TEXT:
-            raise ViewerProtocolError(f"clipboard: text must be a string of at most {MAX_CLIPBOARD_TEXT} characters",
-                                     CloseCode.TOO_BIG)
-        return Clipboard(text)
     if op == "resize":
         return Resize(_int(header, "width", 64, 8192), _int(header, "height", 64, 8192))
     raise ViewerProtocolError(f"unknown op {op!r}")
