@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 
 from compositor import processes
-from tests.conftest import wait_until
+from tests.conftest import ROOT, end_process, wait_until
 from webconsole.core.supervisor import Backoff, Supervisor, describe_exit
 
 
@@ -71,3 +73,27 @@ def test_a_child_that_keeps_failing_waits_longer_each_time(tmp_path):
     assert delays[:4] == ["0.1", "0.1", "0.2", "0.2"]  # 0.05, 0.1, 0.2, 0.2 at one decimal
     assert b"no config" in (tmp_path / "broken.log").read_bytes()
     sup.stop_all(timeout=2)
+
+
+def test_children_end_when_the_supervisor_is_killed(tmp_path):
+    """kill -9 of serve itself leaves no part behind to hold a port against the next serve."""
+    script = (
+        "import sys, time; from pathlib import Path; from webconsole.core.supervisor import Supervisor\n"
+        f"sup = Supervisor(log_dir=Path({str(tmp_path)!r}), cwd=Path('.'), say=print)\n"
+        "child = sup.add('sleeper', ['sleep', '300'])\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(300)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        line = proc.stdout.readline()
+        while line.startswith("started"):
+            line = proc.stdout.readline()
+        child = int(line)
+        assert processes.pid_alive(child)
+        proc.kill()
+        proc.wait(5)
+        wait_until(lambda: not processes.pid_alive(child), 5, message="the child to end with its supervisor")
+    finally:
+        end_process(proc)

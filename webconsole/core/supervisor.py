@@ -9,6 +9,7 @@ desktops included, which run in sessions of their own — is touched. See docs/o
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -84,7 +85,7 @@ class Supervisor:
             child.before_start()
         with open(self.log_dir / f"{child.name}.log", "ab") as log:
             child.proc = subprocess.Popen(child.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          cwd=self.cwd, start_new_session=True)
+                                          cwd=self.cwd, start_new_session=True, preexec_fn=_end_with_parent)
         child.started_at, child.restart_at = self.clock(), None
         again = f" (restart {child.restarts})" if child.restarts else ""
         self.say(f"started {child.name} pid={child.proc.pid}{again}")
@@ -147,6 +148,18 @@ class Supervisor:
             _signal_group(child.proc.pid, signal.SIGKILL)  # anything it left in its group
         if self.state_file is not None:
             self.state_file.unlink(missing_ok=True)
+
+
+def _end_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor dies (even by SIGKILL), so a part
+    never outlives it to hold a port against the next serve (Linux's PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() == 1:  # the supervisor died before the prctl
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _signal_group(pgid: int, sig: int) -> None:
