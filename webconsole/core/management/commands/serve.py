@@ -98,11 +98,11 @@ class Command(BaseCommand):
         self._wait_redis()
         self._readopt_desktops()
         self.supervisor.add("daphne", [py, "-m", "webconsole.core.daphne_server", "-b", env.HTTP_HOST,
-                               "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
+                                       "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
         queues = f"wrd,wrd.node.{settings.WRD_NODE}"
         self.supervisor.add("celery-worker", [py, "-m", "celery", "-A", "webconsole", "worker", "-Q", queues,
-                                      "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",
-                                      "--loglevel", "INFO"])
+                                              "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",
+                                              "--loglevel", "INFO"])
         self.supervisor.add("celery-beat", [py, "-m", "celery", "-A", "webconsole", "beat", "--loglevel", "INFO"])
         if not opts["no_rdp"]:
             if find_spec("rdpfront.server"):
