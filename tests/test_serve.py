@@ -222,6 +222,8 @@ def test_serve_brings_back_each_part_killed_and_the_desktop_runs_on(tmp_path):
                   "redis": lambda pid: redis_pongs()}
         wait_until(worker_pongs, 30, 0.2, "the worker to answer a ping")
         for name, answers in serves.items():
+            if name == "redis":  # what Redis holds (the queues) outlives a kill -9: its append-only file
+                redis_py.Redis(unix_socket_path=str(sock)).set("wrd-fault-test", "kept")
             old = children()[name]
             seen.update(pid for pid in children().values() if pid)
             os.kill(old, signal.SIGKILL)
@@ -237,6 +239,7 @@ def test_serve_brings_back_each_part_killed_and_the_desktop_runs_on(tmp_path):
             seen.add(new)
             assert desktop_row() == ("running", host_pid), name
             assert processes.pid_alive(host_pid), name
+        assert redis_py.Redis(unix_socket_path=str(sock)).get("wrd-fault-test") == b"kept"
         log = (tmp_path / "serve.log").read_text()
         for name in serves:
             assert re.search(rf"{name} pid=\d+ exited with signal SIGKILL after [\d.]+ s; restarting in", log), log
