@@ -36,6 +36,10 @@ class DesktopSession(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     stopped_at = models.DateTimeField(null=True, blank=True)
     last_activity_at = models.DateTimeField(null=True, blank=True)
+    # For reconcile to settle rows whose job was lost: when the start was queued again (once),
+    # when a stop was last asked for.
+    requeued_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
     # Who the desktop runs as and how it is contained (from its launch).
     unix_user = models.CharField(max_length=64, blank=True)
     uid = models.PositiveIntegerField(null=True, blank=True)

@@ -243,7 +243,7 @@ def desktop_stop_request(*, session: DesktopSession, user: AbstractBaseUser | No
     with transaction.atomic():
         moved = DesktopSession.objects.filter(
             pk=session.pk, state__in=(DesktopState.STARTING, DesktopState.RUNNING)
-        ).update(state=DesktopState.STOPPING)
+        ).update(state=DesktopState.STOPPING, stop_requested_at=timezone.now())
         session.refresh_from_db()
         if moved:
             _enqueue(desktop_stop_task, session)
@@ -253,16 +253,22 @@ def desktop_stop_request(*, session: DesktopSession, user: AbstractBaseUser | No
 
 
 def desktop_stop(*, session: DesktopSession, timeout: float = 10.0) -> DesktopSession:
-    """End the session host and everything of the session; the row becomes ``stopped``."""
+    """End the session host and everything of the session; the row becomes ``stopped``.
+
+    Idempotent (a job may run twice): a row already ended is left alone. The row stays
+    ``stopping`` while the host's process is still there, for reconcile to try again."""
     session.refresh_from_db()
     if session.state in (DesktopState.STOPPED, DesktopState.FAILED):
         return session
     if session.state == DesktopState.STARTING and session.host_pid is None:
         # The start task still owns it; it will see ``stopping`` and call us again.
-        _set_state(session, DesktopState.STOPPING)
+        _set_state(session, DesktopState.STOPPING, stop_requested_at=timezone.now())
         return session
-    _set_state(session, DesktopState.STOPPING)
+    _set_state(session, DesktopState.STOPPING, stop_requested_at=timezone.now())
     _end_host(session, timeout)
+    if session.host_pid and processes.pid_alive(session.host_pid):
+        log.warning("desktop host still running after its stop session=%s pid=%d", session.pk, session.host_pid)
+        return session
     _set_state(session, DesktopState.STOPPED, stopped_at=timezone.now())
     log.info("desktop stopped session=%s", session.pk)
     return session
@@ -323,16 +329,23 @@ def _host_exit_reason(session: DesktopSession) -> str:
 
 def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
     """Mark sessions whose host died as failed (cleaning up after them); end orphan hosts;
-    record each running session's activity and size as its host reports them."""
+    settle rows whose job was lost (``requested`` too long: queued again once, then failed;
+    ``stopping`` with the host still there: stopped again); record each running session's
+    activity and size as its host reports them."""
     node = node or settings.WRD_NODE
-    failed = refreshed = 0
+    requeued, failed = _settle_requested(node)
+    refreshed = stopped = 0
     start_grace = timedelta(seconds=settings.WRD_HOST_START_TIMEOUT * 2)
+    stop_retry = timedelta(seconds=settings.WRD_STOP_RETRY_SECONDS)
     for session in selectors.desktop_live_on_node(node=node):
         if session.host_pid is None:
             if session.started_at and timezone.now() - session.started_at > start_grace:
-                _set_state(session, DesktopState.FAILED, failure_reason="start timed out",
-                           stopped_at=timezone.now())
-                failed += 1
+                if session.state == DesktopState.STOPPING:  # its start job was lost, then stopped
+                    _set_state(session, DesktopState.STOPPED, stopped_at=timezone.now())
+                else:
+                    _set_state(session, DesktopState.FAILED, failure_reason="start timed out",
+                               stopped_at=timezone.now())
+                    failed += 1
             continue
         if not processes.pid_alive(session.host_pid):
             reason = _host_exit_reason(session)
@@ -344,6 +357,14 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
                 _set_state(session, DesktopState.STOPPED, stopped_at=timezone.now())
             failed += moved
             log.warning("desktop host gone session=%s reason=%s", session.pk, reason)
+            continue
+        if session.state == DesktopState.STOPPING:
+            since = session.stop_requested_at or session.started_at
+            if since is None or timezone.now() - since > stop_retry:
+                # Its stop job was lost (or could not end it): try again, until the host is gone.
+                log.warning("desktop still stopping, stopping it again session=%s pid=%d", session.pk,
+                            session.host_pid)
+                stopped += desktop_stop(session=session).state == DesktopState.STOPPED
             continue
         if session.state == DesktopState.RUNNING:
             _record_usage(session)
@@ -363,7 +384,34 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
                     DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=seen)
                     refreshed += 1
     orphans = _end_orphan_hosts()
-    return {"failed": failed, "orphans": orphans, "refreshed": refreshed}
+    return {"failed": failed, "orphans": orphans, "refreshed": refreshed, "requeued": requeued, "stopped": stopped}
+
+
+def _settle_requested(node: str) -> tuple[int, int]:
+    """``requested`` rows older than WRD_REQUESTED_DEADLINE: their start job was lost (Redis
+    lost it, or no worker took it). Queue it once more; a row still waiting a deadline after
+    that fails with the reason, so it no longer counts against its owner's limit."""
+    from webconsole.desktops.tasks import desktop_start_task
+
+    deadline = timedelta(seconds=settings.WRD_REQUESTED_DEADLINE)
+    now = timezone.now()
+    requeued = failed = 0
+    stale = DesktopSession.objects.filter(node=node, state=DesktopState.REQUESTED, created_at__lt=now - deadline)
+    for session in stale:
+        if session.requeued_at is None:
+            if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.REQUESTED,
+                                             requeued_at=None).update(requeued_at=now):
+                log.warning("desktop start job lost, queued again session=%s", session.pk)
+                _enqueue(desktop_start_task, session)
+                requeued += 1
+        elif now - session.requeued_at > deadline:
+            reason = (f"not started: no worker took its start job within {deadline.total_seconds():.0f} s, "
+                      "twice")
+            if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.REQUESTED).update(
+                    state=DesktopState.FAILED, failure_reason=reason, stopped_at=now):
+                log.warning("desktop start job lost twice, failed session=%s", session.pk)
+                failed += 1
+    return requeued, failed
 
 
 def _record_usage(session: DesktopSession) -> None:

@@ -260,3 +260,108 @@ def test_reconcile_task_on_the_worker_notices_a_killed_host(alice, celery_worker
     wait_until(failed, 30, 0.2, "the worker's reconcile to mark the desktop failed")
     assert session.failure_reason == "session host died"
     wait_until(lambda: not processes.pid_alive(state["xvfb_pid"]), 10, message="Xvfb to be ended")
+
+
+# -- jobs that run twice or are lost (acks_late; reconcile settles what they left) -----------
+
+
+def test_start_and_stop_jobs_run_twice_do_it_once(alice, stop_all):
+    """Tasks are acknowledged after they run, so a worker lost mid-job means the job runs
+    again: a second start or stop of the same desktop changes nothing."""
+    from webconsole.desktops.tasks import desktop_stop_task
+
+    session = services.desktop_create(user=alice, width=640, height=480, enqueue=False)
+    desktop_start_task(session.pk)
+    session.refresh_from_db()
+    assert session.state == DesktopState.RUNNING
+    first = (session.host_pid, session.display, session.started_at)
+    desktop_start_task(session.pk)
+    session.refresh_from_db()
+    assert (session.state, session.host_pid, session.display, session.started_at) == (DesktopState.RUNNING, *first)
+    hosts = [pid for pid, opts in processes.host_processes() if opts.get("runtime-dir") == session.runtime_dir]
+    assert hosts == [session.host_pid]
+
+    desktop_stop_task(session.pk)
+    session.refresh_from_db()
+    assert session.state == DesktopState.STOPPED
+    stopped_at = session.stopped_at
+    desktop_stop_task(session.pk)
+    session.refresh_from_db()
+    assert (session.state, session.stopped_at) == (DesktopState.STOPPED, stopped_at)
+    assert not processes.pid_alive(first[0])
+
+
+@override_settings(WRD_REQUESTED_DEADLINE=120, WRD_MAX_SESSIONS_PER_USER=1)
+def test_reconcile_queues_a_lost_start_once_then_fails_it(alice, monkeypatch):
+    queued = []
+    monkeypatch.setattr(desktop_start_task, "apply_async", lambda args, queue: queued.append((args, queue)))
+    lost = services.desktop_create(user=alice, width=640, height=480, enqueue=False)  # its job never ran
+    assert services.desktop_reconcile()["requeued"] == 0  # young: its job may just be waiting
+    DesktopSession.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=3))
+
+    assert services.desktop_reconcile()["requeued"] == 1
+    assert queued == [((lost.pk,), services.node_queue(lost.node))]
+    assert services.desktop_reconcile()["requeued"] == 0  # once
+    lost.refresh_from_db()
+    assert lost.state == DesktopState.REQUESTED
+
+    DesktopSession.objects.filter(pk=lost.pk).update(requeued_at=timezone.now() - timedelta(minutes=3))
+    assert services.desktop_reconcile()["failed"] == 1
+    lost.refresh_from_db()
+    assert lost.state == DesktopState.FAILED
+    assert "no worker took its start job" in lost.failure_reason
+    # It no longer holds the owner's only desktop.
+    assert services.desktop_create(user=alice, width=640, height=480, enqueue=False).state == DesktopState.REQUESTED
+    assert len(queued) == 1
+
+
+@override_settings(WRD_REQUESTED_DEADLINE=60)
+def test_reconcile_resolves_a_requested_row_left_by_a_lost_task(alice, celery_worker, stop_all):
+    """The start job was lost (a Redis without AOF restarted, say): reconcile queues it again
+    and the real worker starts the desktop."""
+    session = services.desktop_create(user=alice, width=640, height=480, enqueue=False)
+    DesktopSession.objects.filter(pk=session.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    assert services.desktop_reconcile()["requeued"] == 1
+
+    def running():
+        session.refresh_from_db()
+        return session.state == DesktopState.RUNNING
+
+    wait_until(running, 60, 0.2, "the worker to start the re-queued desktop")
+    assert processes.pid_alive(session.host_pid)
+
+
+@override_settings(WRD_STOP_RETRY_SECONDS=30)
+def test_reconcile_resolves_a_stopping_row_left_by_a_lost_task(alice, stop_all):
+    session = services.desktop_start(session=services.desktop_create(
+        user=alice, width=640, height=480, enqueue=False))
+    state = host_state(session)
+    # A stop was asked for and its job lost: the row says stopping, the host still runs.
+    DesktopSession.objects.filter(pk=session.pk).update(state=DesktopState.STOPPING,
+                                                        stop_requested_at=timezone.now())
+    assert services.desktop_reconcile()["stopped"] == 0  # its job may still be on its way
+    assert processes.pid_alive(session.host_pid)
+
+    DesktopSession.objects.filter(pk=session.pk).update(stop_requested_at=timezone.now() - timedelta(minutes=1))
+    assert services.desktop_reconcile()["stopped"] == 1
+    session.refresh_from_db()
+    assert session.state == DesktopState.STOPPED
+    assert not processes.pid_alive(session.host_pid)
+    assert [p for p in processes.pids_with_token(state["token"]) if processes.pid_alive(p)] == []
+    assert not Path(session.runtime_dir).exists()
+    assert services.desktop_reconcile()["stopped"] == 0
+
+
+def test_a_stop_that_leaves_the_host_running_stays_stopping(alice, stop_all, monkeypatch):
+    """desktop_stop only records `stopped` once the host's process is gone; until then the
+    row stays `stopping`, for reconcile to try again."""
+    session = services.desktop_start(session=services.desktop_create(
+        user=alice, width=640, height=480, enqueue=False))
+    with monkeypatch.context() as patched:
+        patched.setattr(services, "_end_host", lambda session, timeout: None)  # a host that will not go
+        assert services.desktop_stop(session=session).state == DesktopState.STOPPING
+    assert processes.pid_alive(session.host_pid)
+    DesktopSession.objects.filter(pk=session.pk).update(stop_requested_at=timezone.now() - timedelta(minutes=5))
+    assert services.desktop_reconcile()["stopped"] == 1
+    session.refresh_from_db()
+    assert session.state == DesktopState.STOPPED

@@ -6,8 +6,13 @@ from webconsole.config import env
 
 CELERY_BROKER_URL = env.redis_parts()["celery"]
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = False
+# A job is acknowledged once it has run, so a worker killed mid-job leaves it queued (Redis
+# hands unacknowledged jobs out again after the visibility timeout); the services it calls are
+# idempotent, and reconcile settles rows whose job was lost all the same (docs/operations.md).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.env_int("WRD_TASK_VISIBILITY_SECONDS", 300)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "wrd"
 CELERY_BEAT_SCHEDULE_FILENAME = str(env.VAR_DIR / "celerybeat-schedule")

@@ -13,6 +13,10 @@ WRD_SESSION_WAYLAND = env.SESSION_WAYLAND
 WRD_RUNTIME_ROOT = env.RUNTIME_ROOT
 WRD_LOG_DIR = env.VAR_DIR / "log"
 WRD_HOST_START_TIMEOUT = env.env_int("WRD_HOST_START_TIMEOUT", 30)
+# Reconcile settles rows whose job was lost: a `requested` row older than this is queued again
+# once, then failed; a `stopping` row whose host still runs this long after its stop is stopped again.
+WRD_REQUESTED_DEADLINE = env.env_int("WRD_REQUESTED_DEADLINE", 120)
+WRD_STOP_RETRY_SECONDS = env.env_int("WRD_STOP_RETRY_SECONDS", 30)
 WRD_HTTP_HOST = env.HTTP_HOST
 WRD_HTTP_PORT = env.HTTP_PORT
 WRD_RDP_HOST = env.RDP_HOST

@@ -1,7 +1,10 @@
 """Run the whole product on one machine: Redis, Daphne, Celery worker and beat, the RDP server.
 
-This is what `make run` ends with. Ctrl-C stops the node's desktops and then every process
-this command started, in reverse order.
+This is what `make run` ends with. Each part is supervised (webconsole/core/supervisor.py): one
+that exits is restarted with back-off and logged; desktops are not children of serve and keep
+running. Ctrl-C or SIGTERM stops the node's desktops (unless --keep-desktops) and then every
+process this command started, in reverse order. On start, reconcile re-adopts desktops that
+are still running (left by --keep-desktops) and cleans up after those that are not.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import time
 from importlib.util import find_spec
@@ -20,6 +22,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from webconsole.config import env
+from webconsole.core.supervisor import Supervisor
 
 
 class Command(BaseCommand):
@@ -28,15 +31,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--no-rdp", action="store_true", help="do not start the RDP server")
         parser.add_argument("--keep-desktops", action="store_true",
-                            help="leave running desktops alone on exit (they are detached)")
+                            help="leave running desktops alone on exit; the next serve re-adopts them")
 
     def handle(self, *args, **opts) -> None:
-        self.children: list[tuple[str, subprocess.Popen]] = []
         # Everything the service writes (database, logs, Redis data) is its own alone.
         os.umask(0o077)
         self._check_files()
         self.log_dir = env.VAR_DIR / "log"
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        run_dir = env.VAR_DIR / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.supervisor = Supervisor(log_dir=self.log_dir, cwd=Path(settings.BASE_DIR), say=self._say,
+                                     state_file=run_dir / "serve.json")
         stop = {"now": False}
 
         def on_signal(signum, frame):
@@ -46,21 +52,21 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         try:
             self._start_all(opts)
-            self._wait_listening(opts)
-            self._banner(opts)
+            self._wait_listening(opts, stop)
+            if not stop["now"]:
+                self._banner(opts)
             while not stop["now"]:
-                for name, proc in self.children:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with status {proc.returncode}; "
-                                          f"see {self.log_dir / (name + '.log')}. Stopping.")
-                        stop["now"] = True
-                        break
-                time.sleep(0.5)
+                self.supervisor.poll()
+                time.sleep(0.2)
         finally:
             signal.signal(signal.SIGINT, signal.SIG_IGN)
-            if not opts["keep_desktops"]:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if opts["keep_desktops"]:
+                self.stdout.write("leaving desktops running (--keep-desktops): the next serve re-adopts them")
+            else:
                 self._stop_desktops()
-            self._stop_all()
+            self.supervisor.stop_all()
+            self.stdout.write("WRD stopped.")
 
     def _check_files(self) -> None:
         """var/ private to the service; the runtime root ours and closed to writers; homes
@@ -80,13 +86,9 @@ class Command(BaseCommand):
 
     # -- processes ------------------------------------------------------------------------
 
-    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen:
-        log = open(self.log_dir / f"{name}.log", "ab")
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                cwd=settings.BASE_DIR, start_new_session=True)
-        log.close()
-        self.children.append((name, proc))
-        return proc
+    def _say(self, line: str) -> None:
+        self.stdout.write(f"serve: {line}")
+        self.stdout.flush()
 
     def _start_all(self, opts) -> None:
         py = sys.executable
@@ -94,16 +96,17 @@ class Command(BaseCommand):
         if redis["socket"] and redis["socket"].startswith(str(env.VAR_DIR)):
             self._start_redis(Path(redis["socket"]))
         self._wait_redis()
-        self._spawn("daphne", [py, "-m", "webconsole.core.daphne_server", "-b", env.HTTP_HOST,
-                               "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
+        self._readopt_desktops()
+        self.supervisor.add("daphne", [py, "-m", "webconsole.core.daphne_server", "-b", env.HTTP_HOST,
+                                       "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
         queues = f"wrd,wrd.node.{settings.WRD_NODE}"
-        self._spawn("celery-worker", [py, "-m", "celery", "-A", "webconsole", "worker", "-Q", queues,
-                                      "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",
-                                      "--loglevel", "INFO"])
-        self._spawn("celery-beat", [py, "-m", "celery", "-A", "webconsole", "beat", "--loglevel", "INFO"])
+        self.supervisor.add("celery-worker", [py, "-m", "celery", "-A", "webconsole", "worker", "-Q", queues,
+                                              "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",
+                                              "--loglevel", "INFO"])
+        self.supervisor.add("celery-beat", [py, "-m", "celery", "-A", "webconsole", "beat", "--loglevel", "INFO"])
         if not opts["no_rdp"]:
             if find_spec("rdpfront.server"):
-                self._spawn("rdpserver", [py, "manage.py", "rdpserver"])
+                self.supervisor.add("rdpserver", [py, "manage.py", "rdpserver"])
             else:
                 self.stderr.write("RDP server not available in this build (rdpfront.server missing).")
 
@@ -114,9 +117,11 @@ class Command(BaseCommand):
         sock.parent.mkdir(parents=True, exist_ok=True)
         data = env.VAR_DIR / "redis"
         data.mkdir(parents=True, exist_ok=True)
-        sock.unlink(missing_ok=True)
-        self._spawn("redis", [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-                              "--dir", str(data), "--save", "", "--appendonly", "no"])
+        # AOF (fsync every second): queued jobs survive a Redis restart, kill -9 included.
+        self.supervisor.add("redis", [binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+                                      "--dir", str(data), "--save", "", "--appendonly", "yes",
+                                      "--appendfsync", "everysec"],
+                            before_start=lambda: sock.unlink(missing_ok=True))
 
     def _wait_redis(self, timeout: float = 15) -> None:
         import redis as redis_py
@@ -132,7 +137,20 @@ class Command(BaseCommand):
                     raise CommandError(f"Redis at {settings.WRD_REDIS['url']} is not reachable: {exc}") from None
                 time.sleep(0.1)
 
-    def _wait_listening(self, opts, timeout: float = 90) -> None:
+    def _readopt_desktops(self) -> None:
+        """Desktops left running by a serve with --keep-desktops are this node's again; rows
+        whose host is gone, or stranded by a lost job, are settled (reconcile)."""
+        from webconsole.desktops import selectors, services
+
+        try:
+            result = services.desktop_reconcile()
+        except Exception as exc:  # a start must not fail on it; beat runs reconcile again
+            self.stderr.write(f"reconcile at start failed: {exc}")
+            return
+        running = selectors.desktop_live_on_node(node=settings.WRD_NODE).count()
+        self._say(f"reconcile at start: {running} live desktop(s) re-adopted, {result}")
+
+    def _wait_listening(self, opts, stop: dict, timeout: float = 90) -> None:
         """Print the addresses only once they answer (Django's start-up takes seconds)."""
         targets = [(env.HTTP_HOST, env.HTTP_PORT)]
         if not opts["no_rdp"] and find_spec("rdpfront.server"):
@@ -140,9 +158,8 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         for host, port in targets:
             host = "127.0.0.1" if host in ("0.0.0.0", "") else ("::1" if host == "::" else host)
-            while True:
-                if any(proc.poll() is not None for _, proc in self.children):
-                    return  # the main loop reports which one died
+            while not stop["now"]:
+                self.supervisor.poll()  # one that dies while starting is restarted
                 try:
                     socket.create_connection((host, port), timeout=1).close()
                     break
@@ -161,26 +178,6 @@ class Command(BaseCommand):
                 services.desktop_stop(session=session)
             except Exception as exc:  # keep stopping the rest
                 self.stderr.write(f"desktop {session.pk}: {exc}")
-
-    def _stop_all(self) -> None:
-        for _name, proc in reversed(self.children):
-            if proc.poll() is None:
-                try:
-                    os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.monotonic() + 10
-        for name, proc in reversed(self.children):
-            try:
-                proc.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{name} did not stop; killing it")
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                proc.wait()
-        self.stdout.write("WRD stopped.")
 
     def _banner(self, opts) -> None:
         host = env.HTTP_HOST if env.HTTP_HOST not in ("0.0.0.0", "::") else "127.0.0.1"
