@@ -786,3 +786,40 @@ def test_a_stored_preset_the_page_does_not_know_falls_back_to_balanced(browser, 
         assert page.evaluate(ACTIVE_PRESET) == "balanced"
     finally:
         close_page(page)
+
+
+def test_a_new_password_or_deactivation_ends_the_users_open_viewers(browser, stack):
+    """Within the consumer's recheck interval (5 s) an open viewer of a user whose password
+    changed, or who was deactivated, closes with 4401 and says so; another user's goes on."""
+    from harness import browser_context
+
+    console, host = stack["console"], stack["host"]
+    carol = console.add_user("carol")
+    desktop = console.add_desktop(carol["id"], host)
+    watcher = open_viewer(browser, stack)  # alice's, on the same session host
+
+    def carols_viewer():
+        context = browser_context(browser, console, carol["cookie"], viewport={"width": 1100, "height": 850})
+        page = context.new_page()
+        page.goto(f"{console.url}/desktops/{desktop}/view")
+        page.wait_for_function(CONNECTED, timeout=20000)
+        return page
+
+    def as_carol(code: str) -> None:
+        console.django(f"from django.contrib.auth.models import User\nu = User.objects.get(pk={carol['id']})\n{code}")
+
+    try:
+        for change in ("u.set_password('another-pw'); u.save()", "u.is_active = False; u.save()"):
+            as_carol("u.is_active = True; u.save()")
+            carol = console.add_user("carol")  # a fresh browser session
+            page = carols_viewer()
+            try:
+                as_carol(change)
+                page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'unauthenticated'",
+                                       timeout=15000)
+                assert "Not signed in" in page.inner_text("#wrd-viewer")
+            finally:
+                close_page(page)
+        assert watcher.evaluate("document.getElementById('wrd-viewer').dataset.state") == "connected"
+    finally:
+        close_page(watcher)

@@ -43,7 +43,7 @@ from webconsole.viewer.protocol import (
     encode_server,
     parse_client,
 )
-from webconsole.viewer.selectors import viewer_access
+from webconsole.viewer.selectors import account_still_signed_in, viewer_access
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ MAX_OUTBOX_MESSAGES = 64
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024
 WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
 TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
+# Seconds between checks that the socket's browser session still signs its user in: a user
+# signed out, deactivated or given a new password loses open viewers within this long.
+ACCOUNT_RECHECK = 5.0
 # Stream options per preset and format (docs/viewer-protocol.md, *Presets*). The page names a
 # preset, never options. "balanced" is the desktop's one shared encoder: every browser and RDP
 # client on it differs only in the per-subscriber ``images`` variant (prle/WebP here). The others
@@ -111,11 +114,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             return
         self.sender = asyncio.create_task(self._send_loop())
         self.watcher = asyncio.create_task(self._watch_host())
+        self.account_watcher = asyncio.create_task(self._watch_account())
         log.info("viewer connected %s view_only=%s", self.label, self.view_only)
 
     async def disconnect(self, code: int) -> None:
         self.closing = True
-        for task in (getattr(self, "sender", None), getattr(self, "watcher", None)):
+        for task in (getattr(self, "sender", None), getattr(self, "watcher", None),
+                     getattr(self, "account_watcher", None)):
             if task is not None:
                 task.cancel()
         if getattr(self, "host", None) is not None:
@@ -286,6 +291,17 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             await self._close(CloseCode.STOPPED, "session ended")
         else:
             await self._close(CloseCode.HOST_UNREACHABLE, "session host connection lost")
+
+
+    async def _watch_account(self) -> None:
+        session = self.scope.get("session")
+        key = getattr(session, "session_key", None)
+        while not self.closing:
+            await asyncio.sleep(ACCOUNT_RECHECK)
+            if not await database_sync_to_async(account_still_signed_in)(session_key=key, user_id=self.user.pk):
+                log.info("viewer closed %s: the user is signed out, deactivated or has a new password", self.label)
+                await self._close(CloseCode.UNAUTHENTICATED, "signed out")
+                return
 
 
 def _session_stopped(pk: int) -> bool:

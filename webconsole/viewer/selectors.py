@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
+from types import SimpleNamespace
 
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from webconsole.desktops import selectors as desktop_selectors
@@ -26,3 +30,17 @@ def viewer_access(*, user: AbstractBaseUser | AnonymousUser | None, desktop_id: 
         return ViewerAccess(session, 200)
     exists = DesktopSession.objects.filter(pk=desktop_id).exists()
     return ViewerAccess(None, 403 if exists else 404)
+
+
+def account_still_signed_in(*, session_key: str | None, user_id: int) -> bool:
+    """Whether the browser session a viewer socket was opened with still signs in that user:
+    the session exists (no sign-out), the user is active, and the session's password hash
+    matches the user's (a changed password signs every other session out, as Django's
+    ``update_session_auth_hash`` keeps only the one that changed it)."""
+    if not session_key:
+        return False
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    if not store.exists(session_key):
+        return False
+    user = get_user(SimpleNamespace(session=store))  # hash check and backend, as a request gets
+    return bool(user.is_authenticated and user.pk == user_id and user.is_active)
