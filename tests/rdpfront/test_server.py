@@ -1,14 +1,14 @@
-"""The asyncio driver's own logic, without a client: certificate, damage merging, key mapping."""
+"""The asyncio driver's helpers, without a client: certificate, key mapping, damage made disjoint,
+pacing, copies as orders."""
 
 from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from types import SimpleNamespace
 
 from compositor.keycodes import rdp_scancode_to_evdev
 from compositor.rects import disjoint
-from rdpfront.server import MAX_DIRTY_RECTS, RdpConnection, ensure_certificate, server_ssl_context
+from rdpfront.server import ensure_certificate, server_ssl_context
 
 
 def test_certificate_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -18,18 +18,6 @@ def test_certificate_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert ensure_certificate(tmp_path / "rdp") == (cert, key)
     assert cert.read_bytes() == first
     assert isinstance(server_ssl_context(cert, key), ssl.SSLContext)
-
-
-def test_damage_merges_to_a_bounded_list() -> None:
-    conn = RdpConnection.__new__(RdpConnection)
-    conn.dirty = []
-    conn.dirty_event = SimpleNamespace(set=lambda: None)  # type: ignore[assignment]
-    for i in range(10 * MAX_DIRTY_RECTS):
-        conn.mark_dirty((i, 2 * i, 10, 10))
-    assert len(conn.dirty) <= MAX_DIRTY_RECTS
-    x0 = min(r[0] for r in conn.dirty)
-    x1 = max(r[0] + r[2] for r in conn.dirty)
-    assert x0 == 0 and x1 == 10 * MAX_DIRTY_RECTS - 1 + 10
 
 
 def test_scancodes_to_evdev() -> None:
