@@ -59,32 +59,40 @@ INPUT_EVENTS = (ev.KeyboardEvent, ev.UnicodeEvent, ev.MouseEvent, ev.WheelEvent,
 
 @dataclass(frozen=True)
 class StartTls:
-    pass
+    """Upgrade the socket to TLS (the Connection Confirm is queued), then go on reading."""
 
 
 @dataclass(frozen=True)
 class SubscribeGfx:
+    """Subscribe to the host's H.264 stream and draw its frames as they come."""
+
     request: messages.Subscribe
 
 
 @dataclass(frozen=True)
 class StartOutput:
+    """Output starts ``delay`` seconds after an activation at the latest."""
+
     delay: float
 
 
 @dataclass(frozen=True)
 class LoginTimer:
+    """The login form gives up after ``seconds``."""
+
     seconds: float
 
 
 @dataclass(frozen=True)
 class Background:
+    """Carry out ``request`` while the client's input goes on being read."""
+
     request: Request
 
 
 @dataclass(frozen=True)
 class Close:
-    pass
+    """Close the socket once what is queued for it has been written."""
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
