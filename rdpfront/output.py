@@ -15,8 +15,9 @@
   on a worker thread): its pixels are this server's own, not the session's.
 
 Methods return the bytes to write to the client at once, in order with the connection's own
-output. Messages for the session host gather in ``to_host`` (``host_messages``); requests the
-driver awaits are returned (``Subscribe``, ``Resize``) with the method that takes the answer.
+output. Messages for the session host gather in ``to_host`` (``host_messages``). What the
+driver must await is returned as a request (``GfxStart.subscribe``, ``SessionResize``, the
+``Subscribe`` of ``bitmap_round``), and its answer goes to the method named with it.
 """
 
 from __future__ import annotations
@@ -133,6 +134,7 @@ class Output:
         return self.conn.active and self.ready
 
     def source(self) -> Source:
+        """What the output loop draws from now; with nothing to draw from, damage is dropped."""
         if self.bitmaps.stream is not None:
             return Source.HOST_BITMAPS
         if self.form_shown:
