@@ -45,7 +45,7 @@ def cpu(pid: int) -> float:
 
 
 def sample(conn: RdpConnection, host_pid: int, client_pid: int) -> tuple[float, ...]:
-    return (time.monotonic(), conn.bytes_written, conn.bitmap_updates_sent + conn.gfx_frames_acked,
+    return (time.monotonic(), conn.bytes_written, conn.output.bitmaps.updates_sent + conn.output.gfx.frames_acked,
             cpu(os.getpid()), cpu(host_pid), cpu(client_pid))
 
 

@@ -8,8 +8,9 @@ import ssl
 import time
 from dataclasses import dataclass, field, replace
 
-from rdpfront import cliprdr, dvc, mcs, x224
+from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, x224
 from rdpfront.channels.clipboard import ClipboardChannel
+from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID
 from rdpfront.connection import ServerConnection
 from rdpfront.cursor import Reader, encode
 from rdpfront.fastpath import FastPathOutput, Reassembler
@@ -48,6 +49,13 @@ CLIENT_CORE = ClientCoreData(
     post_beta2_color_depth=0xCA01, client_product_id=1, serial_number=0, high_color_depth=24,
     supported_color_depths=0xF, early_capability_flags=0x0003, client_dig_product_id="",
     connection_type=0, pad1octet=0, server_selected_protocol=1)
+
+
+def credentials_event(username: str = "alice", password: str = "secret", size: tuple[int, int] = (800, 600),
+                      layout: int = 0x409) -> events.Credentials:
+    """The event of a Client Info PDU with these credentials, desktop size and keyboard layout."""
+    return events.Credentials(username, password, "", *size, client=replace(CLIENT_CORE, keyboard_layout=layout),
+                              info=ClientInfo(InfoFlags.INFO_UNICODE, "", username, password))
 
 
 def client_confirm_caps(*, fastpath: bool = True, max_request_size: int = 0x3F0000) -> tuple[caps.Capability, ...]:
@@ -270,3 +278,36 @@ def recording_client() -> tuple[MemoryClient, list[bytes]]:
 
     client.server.receive_data = record  # type: ignore[method-assign]
     return client, recorded
+
+
+def connected(**kwargs) -> MemoryClient:
+    """A client taken through the connection sequence (``MemoryClient.connect`` keywords, and ``fastpath``)."""
+    client = MemoryClient(**{k: v for k, v in kwargs.items() if k == "fastpath"})
+    client.connect(**{k: v for k, v in kwargs.items() if k != "fastpath"})
+    return client
+
+
+GFX_FLAG = 0x0100  # RNS_UD_CS_SUPPORT_DYNVC_GFX_PROTOCOL
+FREERDP_CAPS = (gfx.CapSet(gfx.CapVersion.V8, b"\x00" * 4),
+                gfx.CapSet(gfx.CapVersion.V81, (0x10).to_bytes(4, "little")),
+                gfx.CapSet(gfx.CapVersion.V101, b"\x00" * 16),
+                gfx.CapSet(gfx.CapVersion.V104, (0x20).to_bytes(4, "little")))
+
+
+def graphics_open(capsets: tuple[gfx.CapSet, ...] = FREERDP_CAPS) -> MemoryClient:
+    """An active client that opened the graphics channel and advertised ``capsets``."""
+    client = connected(channels=("cliprdr", "drdynvc"), early_flags=GFX_FLAG)
+    client.send_dvc(dvc.CapsResponse(3))
+    assert client.pump() == [dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME),
+                             dvc.CreateRequest(GFX_CHANNEL_ID, gfx.CHANNEL_NAME)]
+    client.send_dvc(dvc.CreateResponse(GFX_CHANNEL_ID, 0))
+    client.server.events()
+    for piece in dvc.split_message(GFX_CHANNEL_ID, gfx.encode_client(gfx.CapsAdvertise(capsets))):
+        client.send_dvc(piece)
+    return client
+
+
+def gfx_pdus(client: MemoryClient, pdus: list) -> list[gfx.ServerPdu]:
+    """The graphics pipeline's messages among the PDUs a client received."""
+    data = b"".join(p.data for p in pdus if isinstance(p, dvc.Data | dvc.DataFirst))
+    return gfx.split_server(gfx.unsegment(data, client.zgfx))

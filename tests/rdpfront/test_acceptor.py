@@ -35,17 +35,11 @@ from rdpfront.rdp.pdus import (
 )
 from rdpfront.session import Active
 
-from .helpers import MemoryClient, recording_client
+from .helpers import FREERDP_CAPS, GFX_FLAG, MemoryClient, connected, gfx_pdus, graphics_open, recording_client
 from .vectors import load_hex
 
 SSL = x224.SecurityProtocol.SSL
 HYBRID = x224.SecurityProtocol.HYBRID
-
-
-def connected(**kwargs) -> MemoryClient:
-    client = MemoryClient(**{k: v for k, v in kwargs.items() if k == "fastpath"})
-    client.connect(**{k: v for k, v in kwargs.items() if k != "fastpath"})
-    return client
 
 
 def test_full_sequence_reaches_active() -> None:
@@ -421,54 +415,30 @@ def test_malformed_dynamic_channel_pdus_close_the_connection(message: bytes, err
     assert isinstance(client.server.state, Closed)
 
 
-GFX_FLAG = 0x0100  # RNS_UD_CS_SUPPORT_DYNVC_GFX_PROTOCOL
-FREERDP_CAPS = (gfx.CapSet(gfx.CapVersion.V8, b"\x00" * 4),
-                gfx.CapSet(gfx.CapVersion.V81, (0x10).to_bytes(4, "little")),
-                gfx.CapSet(gfx.CapVersion.V101, b"\x00" * 16),
-                gfx.CapSet(gfx.CapVersion.V104, (0x20).to_bytes(4, "little")))
-
-
-def _graphics_open(capsets=FREERDP_CAPS) -> MemoryClient:
-    client = connected(channels=("cliprdr", "drdynvc"), early_flags=GFX_FLAG)
-    client.send_dvc(dvc.CapsResponse(3))
-    assert client.pump() == [dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME),
-                             dvc.CreateRequest(GFX_CHANNEL_ID, gfx.CHANNEL_NAME)]
-    client.send_dvc(dvc.CreateResponse(GFX_CHANNEL_ID, 0))
-    client.server.events()
-    for piece in dvc.split_message(GFX_CHANNEL_ID, gfx.encode_client(gfx.CapsAdvertise(capsets))):
-        client.send_dvc(piece)
-    return client
-
-
-def _gfx_pdus(client: MemoryClient, pdus: list) -> list[gfx.ServerPdu]:
-    data = b"".join(p.data for p in pdus if isinstance(p, dvc.Data | dvc.DataFirst))
-    return gfx.split_server(gfx.unsegment(data, client.zgfx))
-
-
 def test_graphics_pipeline_negotiation_confirms_avc420() -> None:
-    client = _graphics_open()
+    client = graphics_open()
     server = client.server
-    (confirm,) = _gfx_pdus(client, client.pump())
+    (confirm,) = gfx_pdus(client, client.pump())
     # The newest set that allows AVC420: 8.1 with AVC420_ENABLED (10.4 says AVC is disabled,
     # 10.1 cannot say either way).
     assert confirm.cmd == gfx.Cmd.CAPS_CONFIRM and confirm.body == gfx.caps_confirm(FREERDP_CAPS[1])[8:]
     assert server.events() == [events.GfxReady(gfx.CapVersion.V81, True)]
     assert server.gfx_ready
-    reset = _gfx_pdus(client, client.pump(server.gfx_reset(1024, 768)))
+    reset = gfx_pdus(client, client.pump(server.gfx_reset(1024, 768)))
     assert [p.cmd for p in reset] == [gfx.Cmd.RESET_GRAPHICS, gfx.Cmd.CREATE_SURFACE, gfx.Cmd.MAP_SURFACE_TO_OUTPUT]
     assert len(reset[0].body) + 8 == 340 and reset[0].body[:12] == bytes.fromhex("00040000" "00030000" "01000000")
     assert reset[1].body == bytes.fromhex("0100" "0004" "0003" "20")
     command = gfx.wire_to_surface_1(server.gfx_surface, gfx.Codec.AVC420, (0, 0, 1024, 768),
                                     gfx.avc420_bitmap([(0, 0, 16, 16)], 28, b"\x00\x00\x00\x01\x65"))
     frame_id, data = server.gfx_frame([command])
-    frame = _gfx_pdus(client, client.pump(data))
+    frame = gfx_pdus(client, client.pump(data))
     assert [p.cmd for p in frame] == [gfx.Cmd.START_FRAME, gfx.Cmd.WIRE_TO_SURFACE_1, gfx.Cmd.END_FRAME]
     assert frame[0].body[4:] == frame_id.to_bytes(4, "little") == frame[2].body
     client.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(gfx.FrameAcknowledge(0, frame_id, 1))))
     assert server.events() == [events.GfxFrameAcknowledged(frame_id, 0)]
     # A second reset deletes the first surface and creates another; at a new size it is how
     # the desktop is resized while the pipeline is up ([MS-RDPEDISP] 1.3): no reactivation.
-    again = _gfx_pdus(client, client.pump(server.gfx_reset(800, 600)))
+    again = gfx_pdus(client, client.pump(server.gfx_reset(800, 600)))
     assert [p.cmd for p in again][:2] == [gfx.Cmd.DELETE_SURFACE, gfx.Cmd.RESET_GRAPHICS]
     assert again[1].body[:8] == bytes.fromhex("20030000" "58020000")
     assert server.gfx_surface == 2
@@ -479,7 +449,7 @@ def test_graphics_pipeline_without_avc_and_a_big_frame() -> None:
     """A client whose sets all disable AVC gets its newest set confirmed (drawn with Planar);
     a frame larger than one segment goes out as a multipart segmented message, in DVC pieces."""
     sets = (gfx.CapSet(gfx.CapVersion.V8, b"\x00" * 4), gfx.CapSet(gfx.CapVersion.V107, (0x20).to_bytes(4, "little")))
-    client = _graphics_open(sets)
+    client = graphics_open(sets)
     server = client.server
     client.pump()
     assert server.events() == [events.GfxReady(gfx.CapVersion.V107, False)]
@@ -488,7 +458,7 @@ def test_graphics_pipeline_without_avc_and_a_big_frame() -> None:
     _, data = server.gfx_frame([big])
     pieces = client.pump(data)
     assert isinstance(pieces[0], dvc.DataFirst) and len(pieces) > 100
-    frame = _gfx_pdus(client, pieces)
+    frame = gfx_pdus(client, pieces)
     assert frame[1].cmd == gfx.Cmd.WIRE_TO_SURFACE_1 and frame[1].body.endswith(bytes(range(256)) * 1000)
 
 

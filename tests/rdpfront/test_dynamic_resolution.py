@@ -114,8 +114,8 @@ async def test_resizing_the_client_window_resizes_the_session(rdp: Harness, host
 async def _check_resizes(rdp: Harness, host, gfx: bool, d, window) -> None:
     await _wait_window_shows_session(rdp, host, window, (800, 600))
     (connection,) = rdp.server.connections
-    await _wait_until(lambda: connection.gfx_mode is not None or not gfx)
-    assert connection.gfx_mode == ("avc420" if gfx else None)
+    await _wait_until(lambda: connection.output.gfx.mode is not None or not gfx)
+    assert connection.output.gfx.mode == ("avc420" if gfx else None)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and not connection.conn.display_control_open:
         await asyncio.sleep(0.1)
@@ -135,7 +135,7 @@ async def _check_resizes(rdp: Harness, host, gfx: bool, d, window) -> None:
     # ...and asking again past it changes nothing, but the client still gets an answer (a
     # client that waits for one is not left waiting), so the next resize works. With the
     # graphics pipeline the answer is a new surface, never a reactivation ([MS-RDPEDISP] 1.3).
-    answers = (lambda: connection.gfx_resets) if gfx else (lambda: connection.activations)
+    answers = (lambda: connection.output.gfx.resets) if gfx else (lambda: connection.output.activations)
     await _wait_until(lambda: answers() >= 4 and connection.conn.active)
     before = answers()
     window.configure(width=2200, height=1400)
@@ -147,7 +147,7 @@ async def _check_resizes(rdp: Harness, host, gfx: bool, d, window) -> None:
     assert await _wait_session_size(host, (800, 600)) == (800, 600)
     await _wait_window_shows_session(rdp, host, window, (800, 600))
     if gfx:
-        assert connection.activations == 1, "a resize under the graphics pipeline reactivated the client"
+        assert connection.output.activations == 1, "a resize under the graphics pipeline reactivated the client"
 
 
 async def _wait_until(predicate, timeout: float = 15.0) -> None:

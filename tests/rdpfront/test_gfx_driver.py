@@ -125,7 +125,7 @@ async def test_suppress_output_pauses_h264_and_resume_starts_with_a_keyframe(ser
         streams = _avc_streams(first)
         assert streams and streams[0].startswith(SPS), "the first AVC420 picture is not a keyframe"
         (connection,) = rdp.connections
-        assert connection.gfx_mode == "avc420" and connection.gfx_frames_acked > 0
+        assert connection.output.gfx.mode == "avc420" and connection.output.gfx.frames_acked > 0
 
         # Minimised: the session changes, nothing is drawn.
         await asyncio.to_thread(client.sock.send_share_data, SuppressOutput(False))

@@ -327,7 +327,7 @@ def test_gfx_surface_to_surface() -> None:
 
 def test_host_copy_frame_becomes_surface_to_surface() -> None:
     from compositor import messages
-    from rdpfront.server import gfx_commands_for_host_frame
+    from rdpfront.host_frames import gfx_commands_for_host_frame
 
     frame = messages.Frame(stream=1, seq=1, codec="copy", rects=((3, 3, 720, 468, 3, 45),))
     (command,) = gfx_commands_for_host_frame(frame, 7, 1024, 768)

@@ -1,14 +1,19 @@
-"""The asyncio driver's own logic, without a client: certificate, damage merging, key mapping."""
+"""The asyncio driver's helpers (certificate, key mapping, damage made disjoint, pacing, copies as
+orders), and what it does on a timer against our own client over TCP + TLS."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from pathlib import Path
-from types import SimpleNamespace
 
 from compositor.keycodes import rdp_scancode_to_evdev
 from compositor.rects import disjoint
-from rdpfront.server import MAX_DIRTY_RECTS, RdpConnection, ensure_certificate, server_ssl_context
+from rdpfront import mcs
+from rdpfront.rdp.pdus import DemandActive, ErrorInfo, SetErrorInfo
+from rdpfront.server import ensure_certificate, server_ssl_context
+from tests.rdpfront.helpers import SocketClient
+from tests.rdpfront.xfreerdp import close_server, start_server
 
 
 def test_certificate_is_generated_once_and_kept(tmp_path: Path) -> None:
@@ -18,18 +23,6 @@ def test_certificate_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert ensure_certificate(tmp_path / "rdp") == (cert, key)
     assert cert.read_bytes() == first
     assert isinstance(server_ssl_context(cert, key), ssl.SSLContext)
-
-
-def test_damage_merges_to_a_bounded_list() -> None:
-    conn = RdpConnection.__new__(RdpConnection)
-    conn.dirty = []
-    conn.dirty_event = SimpleNamespace(set=lambda: None)  # type: ignore[assignment]
-    for i in range(10 * MAX_DIRTY_RECTS):
-        conn.mark_dirty((i, 2 * i, 10, 10))
-    assert len(conn.dirty) <= MAX_DIRTY_RECTS
-    x0 = min(r[0] for r in conn.dirty)
-    x1 = max(r[0] + r[2] for r in conn.dirty)
-    assert x0 == 0 and x1 == 10 * MAX_DIRTY_RECTS - 1 + 10
 
 
 def test_scancodes_to_evdev() -> None:
@@ -78,3 +71,23 @@ def test_copy_frames_become_scrblt_orders_inside_the_screen() -> None:
     frame = messages.Frame.from_encoder(1, 1, {"codec": "copy", "rects": [
         [0, 0, 100, 50, 0, 16], [700, 0, 200, 10, 700, 5], [0, 0, 10, 10, -1, 0]]}, b"")
     assert scrblt_orders(frame, 800, 600) == [ScrBlt(0, 0, 100, 50, 0xCC, 0, 16)]
+
+
+async def test_the_login_form_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    """A client sent no password and never logs in: the form closes the connection politely."""
+    rdp, port = await start_server(tmp_path, tmp_path / "no-host.sock", login_timeout=1.0)
+    client = await asyncio.to_thread(SocketClient, port, timeout=5)
+    try:
+        await asyncio.to_thread(client.connect, password="")
+        assert any(isinstance(p, DemandActive) for p in client.received)  # activated, with the form
+        ending: list = []
+        try:
+            while True:
+                ending += await asyncio.to_thread(client.pump)
+        except ConnectionError:  # the server closed the connection
+            pass
+        assert SetErrorInfo(ErrorInfo.SERVER_DENIED_CONNECTION) in ending
+        assert isinstance(ending[-1], mcs.DisconnectProviderUltimatum)
+    finally:
+        client.close()
+        await close_server(rdp)

@@ -75,7 +75,7 @@ class Rig:
         await harness.client(*args, user=user)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            new = [c for c in self.server.connections - before if c.username == user and c.first_frame_at]
+            new = [c for c in self.server.connections - before if c.login.username == user and c.first_frame_at]
             if new:
                 break
             await asyncio.sleep(0.05)
@@ -357,7 +357,7 @@ async def test_two_users_two_sessions_at_once(rig: Rig, hosts) -> None:
     await rig.connect(first, "alice", alice)
     await rig.connect(second, "bob", bob)
     await first.wait_pixels_match(alice, tolerance=1.0)
-    assert sorted(c.username for c in rig.server.connections) == ["alice", "bob"]
+    assert sorted(c.login.username for c in rig.server.connections) == ["alice", "bob"]
     # Each client shows its own session, not the other one (which a tolerance of 1 would tell).
     assert np.abs(first.client_rgb().astype(np.int16) - bob_shot.astype(np.int16)).mean() > 3
     assert np.abs(second.client_rgb().astype(np.int16) - alice_shot.astype(np.int16)).mean() > 3
@@ -398,14 +398,14 @@ async def test_clients_own_pointer_moves_are_not_echoed(rig: Rig, hosts) -> None
     for x in range(100, 701, 25):
         await second.xdotool("mousemove", str(x), str(200 + x // 4))
     await asyncio.sleep(1.5)  # the host's pointer reports of those moves, and a still-screen check
-    assert connection.pointer_positions_sent == 0
+    assert connection.output.pointer.positions_sent == 0
     assert await _client_pointer(second) == (700, 375)
     # A program in the session moving the pointer is told to this client.
     await run("xdotool", "mousemove", "123", "456", env=session_env(bob))
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and connection.pointer_positions_sent == 0:
+    while time.monotonic() < deadline and connection.output.pointer.positions_sent == 0:
         await asyncio.sleep(0.05)
-    assert connection.pointer_positions_sent == 1
+    assert connection.output.pointer.positions_sent == 1
 
 
 async def test_pointer_moved_in_the_session_reaches_the_client(rig: Rig, hosts) -> None:
@@ -438,6 +438,6 @@ async def test_pointer_moved_in_the_session_reaches_the_client(rig: Rig, hosts) 
         client.timeout = 2.0
         found = await asyncio.to_thread(positions_received, 8.0)
         assert found == [(321, 234)]
-        assert connection.pointer_positions_sent == 1
+        assert connection.output.pointer.positions_sent == 1
     finally:
         client.close()

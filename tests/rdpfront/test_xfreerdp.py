@@ -71,7 +71,7 @@ async def test_connect_and_screen_matches(rdp: Harness, host, security: str | No
     diff = await rdp.wait_pixels_match(host, tolerance=1.0)
     assert rdp.attached[0] == ("alice", WIDTH, HEIGHT)
     (connection,) = rdp.server.connections
-    assert connection.gfx_mode == "avc420"  # FreeRDP 2.11's default: the graphics pipeline
+    assert connection.output.gfx.mode == "avc420"  # FreeRDP 2.11's default: the graphics pipeline
     print(f"first frame {elapsed * 1000:.0f} ms after accept; mean pixel difference {diff:.3f}")
 
 
@@ -86,7 +86,7 @@ async def test_colour_depths_render(rdp: Harness, host, bpp: str, tolerance: flo
     print(f"{bpp}: mean pixel difference {diff:.3f}")
     (connection,) = rdp.server.connections
     assert connection.conn.bpp == int(bpp.split(":")[1])
-    assert connection.gfx_mode is None and connection.bitmap_updates_sent > 0
+    assert connection.output.gfx.mode is None and connection.output.bitmaps.updates_sent > 0
 
 
 async def _typed_into_session(rdp: Harness, host, tmp_name: str, text: str = "hello RDP") -> str:
@@ -279,31 +279,31 @@ async def test_graphics_pipeline_draws_the_session(rdp: Harness, host, args: tup
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
     for _ in range(100):
-        if connection.gfx_mode is not None:
+        if connection.output.gfx.mode is not None:
             break
         await asyncio.sleep(0.1)
-    assert connection.gfx_mode == mode
+    assert connection.output.gfx.mode == mode
     await rdp.wait_pixels_match(host, tolerance=0.5)
-    sent = connection.gfx_frames_sent
+    sent = connection.output.gfx.frames_sent
     proc = await asyncio.create_subprocess_exec(
         "xterm", "-geometry", "40x10+200+150", "-bg", "navy", "-fg", "yellow", "-e", "sh", "-c",
         "ls -l /usr/bin | head -8; sleep 30", env=session_env(host))
     try:
         await asyncio.sleep(1.0)
         diff = await rdp.wait_pixels_match(host, tolerance=0.5)
-        assert connection.gfx_frames_sent > sent
+        assert connection.output.gfx.frames_sent > sent
         compressor = connection.conn.channel(gfx.CHANNEL_NAME).compressor
         if compression:
             assert compressor is not None and compressor.bytes_out < compressor.bytes_in
         else:
             assert compressor is None
-        print(f"{mode}: {connection.gfx_frames_sent} graphics frames {dict(connection.gfx_commands)}, "
+        print(f"{mode}: {connection.output.gfx.frames_sent} graphics frames {dict(connection.output.gfx.commands)}, "
               f"mean pixel difference {diff:.3f}"
               + (f", {compressor.bytes_in} bytes in segments sent as {compressor.bytes_out}" if compressor else ""))
         if mode == "avc420":
-            assert connection.gfx_commands["h264"] > 0 and connection.gfx_commands["planar"] > 0
+            assert connection.output.gfx.commands["h264"] > 0 and connection.output.gfx.commands["planar"] > 0
         else:
-            assert connection.gfx_commands["planar"] > 0
+            assert connection.output.gfx.commands["planar"] > 0
     finally:
         proc.kill()
         await proc.wait()
@@ -368,16 +368,16 @@ async def test_graphics_pipeline_h264_alone_shows_the_session(rdp: Harness, host
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not connection.gfx_commands["h264"]:
+    while time.monotonic() < deadline and not connection.output.gfx.commands["h264"]:
         await asyncio.sleep(0.1)
-    assert connection.gfx_mode == "avc420" and connection.gfx_commands["h264"] > 0
+    assert connection.output.gfx.mode == "avc420" and connection.output.gfx.commands["h264"] > 0
     # What the client shows from here on came through the pipeline (bitmap updates may have
     # drawn the first picture before the client opened it): change the whole screen.
-    before = connection.gfx_commands["h264"]
+    before = connection.output.gfx.commands["h264"]
     await run("xsetroot", "-bitmap", str(noise_bitmap(tmp_path / "noise.xbm")), "-fg", "#3a6ea5", "-bg", "white",
               env=session_env(host))
     diff = await rdp.wait_pixels_match(host, tolerance=3.0)
-    assert connection.gfx_commands["h264"] > before and connection.gfx_commands["planar"] == 0
+    assert connection.output.gfx.commands["h264"] > before and connection.output.gfx.commands["planar"] == 0
     await run("xsetroot", "-solid", "black", env=session_env(host))
     print(f"H.264 only: mean pixel difference {diff:.3f}")
 
@@ -390,10 +390,11 @@ async def test_two_graphics_clients_share_one_h264_encoder(rdp: Harness, host) -
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         connections = list(rdp.server.connections)
-        if len(connections) == 2 and all(c.gfx_mode == "avc420" and c.gfx_frames_sent for c in connections):
+        if len(connections) == 2 and all(c.output.gfx.mode == "avc420" and c.output.gfx.frames_sent
+                                         for c in connections):
             break
         await asyncio.sleep(0.2)
-    assert len(connections) == 2 and all(c.gfx_frames_sent for c in connections)
+    assert len(connections) == 2 and all(c.output.gfx.frames_sent for c in connections)
     status = await asyncio.to_thread(request, host, "status")
     h264 = [e["subscribers"] for e in status.get("encoders") if e["format"] == "h264"]
     assert h264 == [2]
@@ -408,7 +409,7 @@ async def test_login_form_for_a_client_without_password(rdp: Harness, host, args
     await rdp.client(*args, password="")
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
-    assert connection.login is not None and connection.host is None
+    assert connection.login.form is not None and connection.host is None
     deadline = time.monotonic() + 10
     corner = None
     while time.monotonic() < deadline and corner != (32, 38, 46):
@@ -419,15 +420,15 @@ async def test_login_form_for_a_client_without_password(rdp: Harness, host, args
     await rdp.xdotool("type", "--delay", "30", "not-it")
     await rdp.xdotool("key", "Return")
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not (connection.login and connection.login.message):
+    while time.monotonic() < deadline and not (connection.login.form and connection.login.form.message):
         await asyncio.sleep(0.1)
-    assert connection.login is not None and connection.login.message == "Wrong user name or password"
+    assert connection.login.form is not None and connection.login.form.message == "Wrong user name or password"
     assert connection.host is None
     await rdp.xdotool("type", "--delay", "30", PASSWORD)
     await rdp.xdotool("key", "Return")
     diff = await rdp.wait_pixels_match(host, tolerance=1.0)
-    assert connection.login is None and connection.host is not None
-    assert connection.gfx_mode == ("avc420" if args else None)
+    assert connection.login.form is None and connection.host is not None
+    assert connection.output.gfx.mode == ("avc420" if args else None)
     print(f"after the login form: mean pixel difference {diff:.3f}")
 
 
@@ -443,23 +444,23 @@ async def test_scrolling_terminal_is_copied_and_ends_pixel_exact(rdp: Harness, h
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and connection.gfx_mode is None:
+    while time.monotonic() < deadline and connection.output.gfx.mode is None:
         await asyncio.sleep(0.1)
-    assert connection.gfx_mode == "avc420"
+    assert connection.output.gfx.mode == "avc420"
     proc = await asyncio.create_subprocess_exec(
         "xterm", "-geometry", "80x24+20+20", "-e", "sh", "-c", SCROLLER, env=session_env(host))
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and connection.gfx_commands["copy"] < 10:
+        while time.monotonic() < deadline and connection.output.gfx.commands["copy"] < 10:
             await asyncio.sleep(0.2)
-        assert connection.gfx_commands["copy"] >= 10, dict(connection.gfx_commands)
+        assert connection.output.gfx.commands["copy"] >= 10, dict(connection.output.gfx.commands)
         await asyncio.sleep(2.5)  # the loop ends; the last rows settle and are touched up
         await rdp.xdotool("mousemove", "630", "470")  # the client draws its pointer: keep it off the terminal
         await rdp.wait_pixels_match(host, tolerance=0.05)
         session = await asyncio.to_thread(screenshot, host)
         shown = await asyncio.to_thread(rdp.client_rgb)
         assert np.array_equal(session[:400, :560], shown[:400, :560]), "the terminal differs"
-        print(f"scrolling: {dict(connection.gfx_commands)}")
+        print(f"scrolling: {dict(connection.output.gfx.commands)}")
     finally:
         proc.kill()
         await proc.wait()
@@ -492,23 +493,24 @@ async def test_two_bitmap_clients_share_one_encoder_and_show_exact_pixels(rdp: H
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         connections = list(rdp.server.connections)
-        if len(connections) == 2 and all(c.bitmap_updates_sent for c in connections):
+        if len(connections) == 2 and all(c.output.bitmaps.updates_sent for c in connections):
             break
         await asyncio.sleep(0.2)
-    assert len(connections) == 2 and all(c.gfx_mode is None and c.bitmap_updates_sent for c in connections)
+    assert len(connections) == 2 and all(c.output.gfx.mode is None and c.output.bitmaps.updates_sent
+                                         for c in connections)
     status = await asyncio.to_thread(request, host, "status")
     assert [e["subscribers"] for e in status.get("encoders") if e["format"] == "bitmap"] == [2]
     assert not [e for e in status.get("encoders") if e["format"] == "raw"]
     await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
     await _exact_but_pointer(rdp, host)
-    sent = [c.bitmap_updates_sent for c in connections]
+    sent = [c.output.bitmaps.updates_sent for c in connections]
     proc = await asyncio.create_subprocess_exec(
         "xterm", "-geometry", "50x12+120+90", "-bg", "#102040", "-fg", "#f0e060", "-e", "sh", "-c",
         "ls -l /usr/bin | head -10; sleep 30", env=session_env(host))
     try:
         await asyncio.sleep(1.0)
         await _exact_but_pointer(rdp, host)
-        assert all(c.bitmap_updates_sent > s for c, s in zip(connections, sent, strict=True))
+        assert all(c.output.bitmaps.updates_sent > s for c, s in zip(connections, sent, strict=True))
     finally:
         proc.kill()
         await proc.wait()
@@ -522,23 +524,23 @@ async def test_scrolling_terminal_is_scrblt_for_a_bitmap_client_and_ends_pixel_e
     await rdp.client("/bpp:32")
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
-    assert connection.gfx_mode is None and connection.conn.scrblt
+    assert connection.output.gfx.mode is None and connection.conn.scrblt
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not connection._stream_options.get("copy"):
+    while time.monotonic() < deadline and not connection.output.bitmaps.options.get("copy"):
         await asyncio.sleep(0.1)
-    assert connection._stream_options.get("copy") is True
+    assert connection.output.bitmaps.options.get("copy") is True
     await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
     proc = await asyncio.create_subprocess_exec(
         "xterm", "-geometry", "80x24+20+20", "-e", "sh", "-c", SCROLLER, env=session_env(host))
     try:
         deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and connection.scrblt_orders_sent < 10:
+        while time.monotonic() < deadline and connection.output.bitmaps.scrblt_orders_sent < 10:
             await asyncio.sleep(0.2)
-        assert connection.scrblt_orders_sent >= 10
+        assert connection.output.bitmaps.scrblt_orders_sent >= 10
         differing = await _exact_but_pointer(rdp, host, timeout=20)
         assert differing == 0
-        print(f"scrolling: {connection.scrblt_orders_sent} ScrBlt orders, "
-              f"{connection.bitmap_updates_sent} bitmap updates")
+        print(f"scrolling: {connection.output.bitmaps.scrblt_orders_sent} ScrBlt orders, "
+              f"{connection.output.bitmaps.updates_sent} bitmap updates")
     finally:
         proc.kill()
         await proc.wait()

@@ -1,0 +1,275 @@
+"""One RDP client bridged to its desktop's session host, sans-IO.
+
+``Bridge`` takes what the connection raises (``receive(event)``) and what the session host
+pushes (``host_push(push)``) and hands each to its handler through one table per side. Out come
+bytes for the client (``data_to_send``, in order with the connection's own output), messages
+for the session host (``host_messages``), and, from every call, a list of requests the driver
+carries out and answers:
+
+- ``StartTls``: upgrade the socket, then ``ServerConnection.security_upgrade_done()``;
+- ``Authenticate`` → ``authenticated(ok)``; ``Attach`` → ``attached(path)`` or
+  ``attach_failed(error)``; ``Connect``: connect the session host, subscribe to its picture
+  (``output.subscription()``, the reply to ``output.attach``), run ``keyboard`` →
+  ``connected()``;
+- ``SessionResize``: the host's ``Resize`` → ``resize_answered(resize, reply or HostError)``;
+- ``SubscribeGfx``: subscribe to the H.264 stream (the reply to ``output.gfx.subscribed``) and
+  draw it as it comes → ``gfx_subscribed()``;
+- ``StartOutput``: ``Output.start`` after ``delay`` seconds (or at the client's first input,
+  whichever is first), and the output loop;
+- ``LoginTimer``: ``login_timed_out()`` after ``seconds``;
+- ``Background``: carry out ``request`` without holding up the client's input;
+- ``Close``: close the socket (the parting bytes are queued).
+
+The decisions are the parts': ``LoginFlow`` (the login), ``ClientInput`` (input),
+``ClipboardRelay`` (the clipboard), ``Output`` (what the client is shown).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compositor import messages
+from compositor.client import HostError
+from rdpfront import events as ev
+from rdpfront import gfx
+from rdpfront.acceptor import AcceptorConfig
+from rdpfront.client_input import ClientInput
+from rdpfront.clipboard_relay import ClipboardRelay
+from rdpfront.connection import ServerConnection
+from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
+from rdpfront.login_flow import Step as LoginStep
+from rdpfront.output import Output, SessionResize
+from rdpfront.rdp.pdus import ErrorInfo
+from rdpfront.session import SessionConfig
+from rdpfront.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+# FreeRDP fails on any update that reaches it before its post-connect (the pointer and bitmap
+# callbacks are not set yet), and it processes every PDU already received when the Font Map
+# arrives: output starts at the client's first input (a synchronize event once its window is
+# up), or this many seconds after activation.
+OUTPUT_START_DELAY = 1.0
+INPUT_EVENTS = (ev.KeyboardEvent, ev.UnicodeEvent, ev.MouseEvent, ev.WheelEvent, ev.SyncEvent)
+
+
+@dataclass(frozen=True)
+class StartTls:
+    """Upgrade the socket to TLS (the Connection Confirm is queued), then go on reading."""
+
+
+@dataclass(frozen=True)
+class SubscribeGfx:
+    """Subscribe to the host's H.264 stream and draw its frames as they come."""
+
+    request: messages.Subscribe
+
+
+@dataclass(frozen=True)
+class StartOutput:
+    """Output starts ``delay`` seconds after an activation at the latest."""
+
+    delay: float
+
+
+@dataclass(frozen=True)
+class LoginTimer:
+    """The login form gives up after ``seconds``."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Background:
+    """Carry out ``request`` while the client's input goes on being read."""
+
+    request: Request
+
+
+@dataclass(frozen=True)
+class Close:
+    """Close the socket once what is queued for it has been written."""
+
+
+Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
+           | Background | Close)
+
+
+def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
+    """A client's sans-IO connection as the server's settings make it."""
+    return ServerConnection(
+        AcceptorConfig(max_width=settings.max_width, max_height=settings.max_height,
+                       fastpath_output=settings.fastpath_output),
+        SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME}),
+                      gfx_compression=settings.gfx_compression),
+        log_context=log_context)
+
+
+class Bridge:
+    """One client's connection and its session host, for the driver to carry between them."""
+
+    def __init__(self, settings: ServerSettings, log_context: str = "", conn: ServerConnection | None = None) -> None:
+        self.conn = conn = conn if conn is not None else server_connection(settings, log_context)
+        self._log = log_context
+        self.login = LoginFlow(max_width=settings.max_width, max_height=settings.max_height,
+                               login_screen=settings.login_screen, timeout=settings.login_timeout,
+                               apply_keyboard_layout=settings.apply_keyboard_layout, log_context=log_context)
+        self.output = Output(conn, compress=settings.compress, gfx_h264=settings.gfx_h264,
+                             gfx_lossless=settings.gfx_lossless,
+                             bitmap_bytes_per_second=settings.bitmap_bytes_per_second, log_context=log_context)
+        self.input = ClientInput(self.login, self.output.pointer, log_context)
+        self.clipboard = ClipboardRelay(conn)
+        self._out = bytearray()
+        self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
+            ev.SecurityUpgradeRequired: lambda e: [StartTls()],
+            ev.NegotiationRefused: lambda e: log.info("%s negotiation refused: %s", self._log, e.reason),
+            ev.Credentials: lambda e: self._login_step(self.login.credentials(e)),
+            ev.Activated: self._activated,
+            **dict.fromkeys(INPUT_EVENTS, self._input),
+            ev.RefreshRect: self.output.refresh,
+            ev.SuppressOutput: self.output.suppress,
+            ev.GfxReady: self._start_gfx,
+            ev.GfxFrameAcknowledged: self.output.gfx_acknowledged,
+            ev.DisplayLayout: self._display_layout,
+            ev.ClipboardOffer: lambda e: self._write(self.clipboard.client_offer(e)),
+            ev.ClipboardText: lambda e: self.output.to_host.extend(self.clipboard.client_text(e)),
+            # The desktop outlives the connection: deny, and the client disconnects (mstsc
+            # closing its window), leaving the session running for a reconnect.
+            ev.Shutdown: lambda e: self._write(self.conn.shutdown_denied()),
+            ev.Disconnected: lambda e: log.info("%s %s", self._log, e.reason),
+        }
+        self._host_pushes: dict[type, Callable[[Any], list[Request] | None]] = {
+            messages.Frame: self.output.host_frame,
+            messages.Cursor: self.output.pointer.host_cursor,
+            messages.Pointer: lambda p: self.output.pointer.host_moved(p.x, p.y),
+            messages.Resized: lambda p: self._write(self.output.host_resized(p)),
+            messages.ClipboardChanged: lambda p: self._write(self.clipboard.host_changed(p)),
+            messages.Bye: self._bye,
+        }
+
+    # ---- the sans-IO surface -------------------------------------------------------------------
+
+    def receive(self, event: ev.Event) -> list[Request]:
+        if not isinstance(event, ev.Activated):
+            self.output.start()  # the client's first input after activation
+        handler = self._client_events.get(type(event))
+        return (handler(event) if handler is not None else None) or []
+
+    def host_push(self, push: messages.Push) -> list[Request]:
+        handler = self._host_pushes.get(type(push))
+        return (handler(push) if handler is not None else None) or []
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out) + self.conn.data_to_send()
+        self._out.clear()
+        return out
+
+    def host_messages(self) -> list[messages.Request]:
+        return self.output.host_messages()
+
+    def _write(self, data: bytes) -> None:
+        # The connection's own output was made first (a graphics channel message it queued
+        # was compressed before ``data``: the client must read them in that order).
+        self._out += self.conn.data_to_send() + data
+
+    # ---- the client's events -------------------------------------------------------------------
+
+    def _activated(self, event: ev.Activated) -> list[Request]:
+        self._write(self.output.activated(event))
+        requests: list[Request] = [StartOutput(OUTPUT_START_DELAY)]
+        if self.output.pending_layout is not None:  # asked for while the client reactivated
+            requests += self._display_layout(ev.DisplayLayout(*self.output.pending_layout))
+        return requests
+
+    def _input(self, event: ev.Event) -> list[Request]:
+        routed = self.input.receive(event)
+        self._show_login_form()
+        if isinstance(routed, Authenticate):  # the login form was submitted
+            return [Background(routed)]
+        self.output.to_host.extend(messages.Input(events=(e,)) for e in routed)
+        return []
+
+    def _display_layout(self, event: ev.DisplayLayout) -> list[Request]:
+        resize = self.output.resize_request(event.width, event.height)
+        return [resize] if resize is not None else []
+
+    def resize_answered(self, resize: SessionResize, reply: messages.ResizeReply | HostError) -> list[Request]:
+        self._write(self.output.resize_answered(resize, reply))
+        return []
+
+    def _start_gfx(self, event: ev.GfxReady) -> list[Request]:
+        start = self.output.start_gfx(event)
+        if start is None:
+            return []
+        self._write(start.reset)
+        if start.subscribe is not None:
+            return [SubscribeGfx(start.subscribe)]
+        return self.gfx_subscribed()
+
+    def gfx_subscribed(self) -> list[Request]:
+        self.output.gfx_started()
+        return []
+
+    # ---- the login -----------------------------------------------------------------------------
+
+    def authenticated(self, ok: bool) -> list[Request]:
+        return self._login_step(self.login.authenticated(ok))
+
+    def attached(self, path: str | Path) -> list[Request]:
+        return self._login_step(self.login.attached(path))
+
+    def attach_failed(self, error: BaseException) -> list[Request]:
+        return self._login_step(self.login.attach_failed(error))
+
+    def connected(self) -> list[Request]:
+        return self._login_step(self.login.connected())
+
+    def login_timed_out(self) -> list[Request]:
+        return self._login_step(self.login.timed_out())
+
+    def _login_step(self, step: LoginStep | None) -> list[Request]:
+        """The login flow's awaits go to the driver; its outcomes are taken here."""
+        self._show_login_form()
+        match step:
+            case Authenticate() | Attach():
+                return [step]
+            case Connect():
+                self.output.close_login()
+                return [step]
+            case ShowForm(width=width, height=height):
+                self.conn.accept_credentials(width=width, height=height)
+                return [LoginTimer(self.login.timeout)]
+            case Accept():
+                width, height = self.output.session_size() or (self.conn.width, self.conn.height)
+                self.conn.accept_credentials(width=width, height=height)
+            case Enter():
+                data, deferred_gfx = self.output.enter_session()
+                self._write(data)
+                if deferred_gfx is not None:
+                    return self._start_gfx(deferred_gfx)
+            case Reject(error_info=error_info):
+                self.conn.reject_credentials(error_info)
+            case Disconnect(error_info=error_info):
+                self._write(self.conn.disconnect(error_info))
+                return [Close()]
+        return []
+
+    def _show_login_form(self) -> None:
+        if (image := self.login.take_image()) is not None:
+            self.output.show_login(image)
+
+    # ---- the session host ----------------------------------------------------------------------
+
+    def _bye(self, push: messages.Bye) -> list[Request]:
+        log.info("%s session ended: %s", self._log, push.reason)
+        self._write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_LOGOFF))
+        return [Close()]
+
+    def close(self) -> list[messages.Request]:
+        """The connection ends: the last messages for the session host."""
+        self.login.close()
+        return self.output.closing_messages()

@@ -1,0 +1,34 @@
+"""Text copied on either side, relayed between the client's clipboard (CLIPRDR) and the
+session's CLIPBOARD selection, sans-IO.
+
+Client to session: the client's Format List offering text is answered with a request for it;
+the text that comes back becomes the host's ``ClipboardSet``. Session to client: the host's
+``clipboard`` push for the CLIPBOARD selection becomes a Format List with the text kept to
+answer the client's request (the PRIMARY selection stays in the session).
+"""
+
+from __future__ import annotations
+
+from compositor import messages
+from rdpfront import events as ev
+from rdpfront.connection import ServerConnection
+
+
+class ClipboardRelay:
+    def __init__(self, conn: ServerConnection) -> None:
+        self.conn = conn
+
+    def client_offer(self, event: ev.ClipboardOffer) -> bytes:
+        """The client's clipboard changed: ask for its text, if it has any."""
+        return self.conn.clipboard_request_text() if event.has_text else b""
+
+    def client_text(self, event: ev.ClipboardText) -> list[messages.Request]:
+        """The client's text, for the session (nothing when the client could not give it)."""
+        return [messages.ClipboardSet(text=event.text)] if event.text is not None else []
+
+    def host_changed(self, push: messages.ClipboardChanged) -> bytes:
+        """A program in the session took the clipboard: offer its text to the client."""
+        conn = self.conn
+        if push.selection == messages.Selection.CLIPBOARD and conn.active and conn.clipboard_available:
+            return conn.clipboard_set_text(push.text)
+        return b""

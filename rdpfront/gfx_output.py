@@ -1,0 +1,195 @@
+"""One client's output through the graphics pipeline (MS-RDPEGFX), sans-IO.
+
+``GfxOutput`` decides how host frames become graphics frames and when host frames are
+acknowledged to the session host, which is this connection's flow control:
+
+- **AVC420** (the client allows H.264 and the server does): the session host's ``h264``
+  stream, encoded once per session (``GFX_H264_OPTIONS``, ``GFX_WINDOW`` frames in flight).
+  Host frames waiting together go into one graphics frame (``GFX_BATCH``: a scroll's copy and
+  the rows it exposed are one frame to draw and acknowledge). A host frame is acknowledged to
+  the host when the client acknowledges the graphics frame that carried it, so a slow client
+  slows its own stream; at once when the client suspended acknowledgements or when the frame
+  is not drawn (not active, minimised, or waiting for a keyframe after a reset).
+- **Planar** otherwise: the host's bitmap stream with the graphics layout (``BitmapOutput``
+  writes it through ``planar_frame``), at most ``GFX_PLANAR_IN_FLIGHT`` graphics frames the
+  client has not acknowledged.
+
+``reset`` gives the client a new surface (also how the desktop changes size while the pipeline
+is up); after it, AVC420 draws nothing until a keyframe of the surface's size arrives.
+Messages for the session host (``Ack``, ``Keyframe``) are appended to the shared ``to_host`` list.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, deque
+
+from compositor import messages
+from rdpfront import events as ev
+from rdpfront.connection import ServerConnection
+from rdpfront.host_frames import (
+    GFX_BATCH,
+    GFX_H264_OPTIONS,
+    GFX_PLANAR_IN_FLIGHT,
+    GFX_WINDOW,
+    gfx_commands_for_host_frame,
+    h264_key_for,
+)
+
+log = logging.getLogger(__name__)
+
+AVC420, PLANAR = "avc420", "planar"
+
+
+class GfxOutput:
+    """Graphics pipeline state of one client: its mode, the host's H.264 stream, the graphics
+    frames the client has not acknowledged yet."""
+
+    def __init__(self, conn: ServerConnection, to_host: list[messages.Request], *, h264: bool = True,
+                 lossless: bool = True, log_context: str = "") -> None:
+        self.conn = conn
+        self.to_host = to_host
+        self._h264 = h264
+        self._lossless = lossless
+        self._log = log_context
+        self.mode: str | None = None  # None: bitmap updates; AVC420 or PLANAR
+        self.stream: int | None = None  # the host's h264 stream
+        self.queue: deque[messages.Frame] = deque()  # frames of that stream not drawn yet
+        self.unacked: dict[int, int | None] = {}  # graphics frame id -> host seq to ack then
+        self.acks_suspended = False
+        self.need_key = False
+        self.frames_sent = 0
+        self.frames_acked = 0
+        self.resets = 0  # new surfaces: the first, and every resize while the pipeline is up
+        self.commands: Counter[str] = Counter()  # commands sent, by the host frame's codec
+
+    def choose(self, event: ev.GfxReady) -> messages.Subscribe | None:
+        """Draw through the pipeline from now on: AVC420 when the client allows it, else Planar.
+        For AVC420, the subscription to the host's H.264 stream to make (its reply to
+        ``subscribed``)."""
+        self.mode = AVC420 if event.avc420 and self._h264 else PLANAR
+        if self.mode != AVC420:
+            return None
+        options = dict(GFX_H264_OPTIONS)
+        if not self._lossless:
+            options["lossless"] = False  # a stream of its own: without touch-ups
+        return messages.Subscribe(format="h264", options=options, window=GFX_WINDOW)
+
+    def subscribed(self, reply: messages.SubscribeReply) -> None:
+        self.stream = reply.stream
+
+    @property
+    def window_full(self) -> bool:
+        """Planar output waits for the client's frame acknowledgements."""
+        return self.mode == PLANAR and len(self.unacked) >= GFX_PLANAR_IN_FLIGHT
+
+    def reset(self, width: int, height: int) -> bytes:
+        """A new surface of ``width`` x ``height``; the next picture must be complete (host
+        frames owed to the old surface are acknowledged, AVC420 asks for a keyframe)."""
+        data = self.conn.gfx_reset(width, height)
+        self.resets += 1
+        self._ack_all_unacked()
+        if self.mode == AVC420:
+            self.keyframe()
+        return data
+
+    def keyframe(self) -> None:
+        """Ask the host for a whole picture (the client lost or asked to repaint some)."""
+        if self.mode == AVC420 and self.stream is not None:
+            self.need_key = True
+            self.to_host.append(messages.Keyframe(stream=self.stream))
+
+    def acknowledged(self, event: ev.GfxFrameAcknowledged) -> None:
+        self.acks_suspended = event.suspend
+        if event.suspend:
+            self._ack_all_unacked()
+            return
+        self.frames_acked += 1
+        # Frames are acknowledged in order; an ack also covers any frame before it.
+        for frame_id in [f for f in self.unacked if f <= event.frame_id]:
+            self._ack(self.unacked.pop(frame_id))
+
+    # ---- AVC420: the host's h264 stream ------------------------------------------------------
+
+    def push(self, frame: messages.Frame) -> None:
+        self.queue.append(frame)
+
+    def next_frame(self, allowed: bool) -> bytes | None:
+        """The next graphics frame of the waiting host frames (up to ``GFX_BATCH`` of them), or
+        None when none is to be drawn. ``allowed``: the client has not suppressed output."""
+        while self.queue:
+            batch = [self.queue.popleft() for _ in range(min(GFX_BATCH, len(self.queue)))]
+            commands: list[bytes] = []
+            last_seq = None
+            for frame in batch:
+                if (frame_commands := self._commands_of(frame, allowed)) is None:
+                    continue
+                commands += frame_commands
+                last_seq = frame.seq
+            if self.conn.closed:
+                return None
+            if not commands:
+                continue
+            frame_id, data = self.conn.gfx_frame(commands)
+            self.frames_sent += 1
+            if self.acks_suspended:
+                self._ack(last_seq)
+            else:
+                self.unacked[frame_id] = last_seq
+            return data
+        return None
+
+    def _commands_of(self, frame: messages.Frame, allowed: bool) -> list[bytes] | None:
+        """The graphics commands of one host frame, or None when it is not drawn (then it is
+        acknowledged to the host at once)."""
+        conn = self.conn
+        if not conn.active or not conn.gfx_ready or conn.gfx_surface is None:
+            self._ack(frame.seq)  # dropped: a keyframe follows the reset
+            return None
+        if not allowed:  # minimised: nothing drawn until it asks again
+            self._ack(frame.seq)
+            self.need_key = True
+            return None
+        if self.need_key and not h264_key_for(frame, conn.width, conn.height):
+            # Waiting for a whole picture at the surface's size: what comes before it (the
+            # rest of the old stream, touch-ups of the old screen) belongs to the old surface.
+            self._ack(frame.seq)
+            return None
+        try:
+            commands = gfx_commands_for_host_frame(frame, conn.gfx_surface, conn.width, conn.height)
+        except (ValueError, TypeError) as exc:
+            log.warning("%s unusable host frame dropped: %s", self._log, exc)
+            commands = []
+        if not commands:
+            self._ack(frame.seq)
+            return None
+        if frame.codec == "h264" and frame.key:
+            self.need_key = False
+        self.commands[str(frame.codec)] += len(commands)
+        return commands
+
+    # ---- Planar: frames of the bitmap stream -------------------------------------------------
+
+    def planar_frame(self, frame: messages.Frame) -> bytes | None:
+        """A Planar or copy frame of the bitmap stream as one graphics frame, or None when the
+        pipeline cannot draw it now. The bitmap stream's own acknowledgement is the caller's."""
+        conn = self.conn
+        if self.mode != PLANAR or not conn.gfx_ready or conn.gfx_surface is None:
+            return None
+        commands = gfx_commands_for_host_frame(frame, conn.gfx_surface, conn.width, conn.height)
+        frame_id, data = conn.gfx_frame(commands)
+        self.commands[str(frame.codec)] += len(commands)
+        self.unacked[frame_id] = None
+        self.frames_sent += 1
+        return data
+
+    # ---- acknowledgements to the host ---------------------------------------------------------
+
+    def _ack(self, seq: int | None) -> None:
+        if seq is not None and self.stream is not None:
+            self.to_host.append(messages.Ack(stream=self.stream, seq=seq))
+
+    def _ack_all_unacked(self) -> None:
+        for seq in self.unacked.values():
+            self._ack(seq)
+        self.unacked.clear()

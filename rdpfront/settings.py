@@ -1,0 +1,45 @@
+"""The RDP server's settings (``ServerSettings``), one set for every connection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND
+from rdpfront.login import LOGIN_TIMEOUT
+
+HANDSHAKE_TIMEOUT = 30.0
+# A client that reads nothing for this long is gone: close it rather than hold its buffers.
+WRITE_STALL_TIMEOUT = 60.0
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 3389
+    cert_dir: Path = Path("var/rdp")
+    max_width: int = 1920
+    max_height: int = 1200
+    compress: bool = True
+    fastpath_output: bool = True
+    # The graphics pipeline (MS-RDPEGFX) for clients that announce it, with H.264 (AVC420, the
+    # session host's stream encoded once per session) where the client allows it.
+    gfx: bool = True
+    gfx_h264: bool = True
+    # With H.264, send areas that stopped changing again losslessly (Planar) so text is exact.
+    gfx_lossless: bool = True
+    # RDP 8.0 bulk compression (rdpfront/zgfx.py) of graphics pipeline messages up to 8 KB:
+    # frame headers and glyph images repeat from keystroke to keystroke.
+    gfx_compression: bool = True
+    # A client that sends no password gets the server's own login form (rdpfront/login.py).
+    login_screen: bool = True
+    login_timeout: float = LOGIN_TIMEOUT
+    # Give the session the client's keyboard layout (setxkbmap inside the session), so scan
+    # codes mean what the keys say on the user's keyboard.
+    apply_keyboard_layout: bool = True
+    # Seconds allowed for the connection sequence and the TLS handshake.
+    handshake_timeout: float = HANDSHAKE_TIMEOUT
+    # A client whose socket accepts nothing for this long is dropped (its buffers freed).
+    write_timeout: float = WRITE_STALL_TIMEOUT
+    # Huge-area bitmap changes (video) go at most at this many bytes a second per client.
+    bitmap_bytes_per_second: float = BITMAP_BYTES_PER_SECOND
