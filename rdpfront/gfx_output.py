@@ -56,6 +56,7 @@ class GfxOutput:
         self.stream: int | None = None  # the host's h264 stream
         self.queue: deque[messages.Frame] = deque()  # frames of that stream not drawn yet
         self.unacked: dict[int, int | None] = {}  # graphics frame id -> host seq to ack then
+        self.acked_seq = 0  # the highest host seq acknowledged (host acknowledgements are cumulative)
         self.acks_suspended = False
         self.need_key = False
         self.frames_sent = 0
@@ -77,6 +78,7 @@ class GfxOutput:
 
     def subscribed(self, reply: messages.SubscribeReply) -> None:
         self.stream = reply.stream
+        self.acked_seq = 0  # a new stream counts from 1
 
     @property
     def window_full(self) -> bool:
@@ -186,7 +188,12 @@ class GfxOutput:
     # ---- acknowledgements to the host ---------------------------------------------------------
 
     def _ack(self, seq: int | None) -> None:
-        if seq is not None and self.stream is not None:
+        """Acknowledge host frames up to ``seq``. A frame dropped while earlier ones are still
+        with the client is acknowledged at once, which covers those too; their own
+        acknowledgements then say nothing new and are not sent (the host's count never goes
+        back)."""
+        if seq is not None and self.stream is not None and seq > self.acked_seq:
+            self.acked_seq = seq
             self.to_host.append(messages.Ack(stream=self.stream, seq=seq))
 
     def _ack_all_unacked(self) -> None:
