@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
@@ -29,18 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 from Xlib import X
-from Xlib import display as xdisplay
 from Xlib import error as xerror
-from Xlib.ext import damage as xdamage
-from Xlib.ext import randr, xfixes, xinput
 
-from compositor import messages, processes, rects, xregion
+from compositor import messages, processes, rects
+from compositor.capture import CONNECTION_LOST, POINTER_CHECK, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
-from compositor.display import DisplayError, Xvfb, start_xvfb
+from compositor.display import Xvfb, start_xvfb
 from compositor.encoders import ENCODERS, load_builtin_encoders, options_key
-from compositor.framebuffer import ShmFramebuffer, XGetImageFramebuffer, XwdFramebuffer, attached_framebuffer
 from compositor.input import InputError, InputSink
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
@@ -58,17 +53,13 @@ log = logging.getLogger("compositor.host")
 
 # The session leader: when it exits the session ends (like an X session script).
 DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
-MIN_SIZE = 64
-POINTER_HZ = 60  # at most this many pointer reads a second, and only while it moves
 IDLE_TICK = 0.1
 # How long the idle tick (encoders' lossless touch-up) runs on after the screen last changed
 # or a touch-up was last sent; longer than any encoder's settle time.
 IDLE_LINGER = 5.0
-POINTER_CHECK = 1.0  # seconds between pointer checks of a still screen (warps make no raw event)
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
 WAYLAND_SOCKET = "wayland-0"
-MAX_EVENTS_PER_TURN = 500
 
 
 @dataclass
@@ -152,8 +143,6 @@ class SessionHost:
         self.xvfb: Xvfb | None = None
         self.display_name = cfg.attach_display or ""
         self.xauthority = cfg.attach_xauthority or ""
-        self.d: xdisplay.Display | None = None
-        self.fb: XwdFramebuffer | ShmFramebuffer | XGetImageFramebuffer | None = None
         self.input: InputSink | None = None
         self.clipboard: Clipboard | None = None
         self.leader: subprocess.Popen | None = None
@@ -166,27 +155,19 @@ class SessionHost:
         self.groups: dict[tuple, StreamGroup] = {}
         self.next_stream = 1
         self.cursor: messages.Cursor | None = None
-        self.pointer = (-1, -1)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
+        self.capture = Capture(session=cfg.session, attached=self.attached, stopping=self.stopping)
         self.stop_reason = ""
         self.token = cfg.token or processes.new_token()
         self.dbus: subprocess.Popen | None = None
         self.dbus_address: str | None = None
         self._server: asyncio.AbstractServer | None = None
         self._pump_handle: asyncio.Handle | None = None
-        self._snapshot: np.ndarray | None = None  # the screen as the encoders see it (_take_snapshot)
         self._last_pump = 0.0
-        self._damage = None
-        self._region = None
-        self._damage_pending = False
         self._timers: list[asyncio.Task] = []
-        self._x_fd: int | None = None
         self._viewer_task: asyncio.Task | None = None
         self._last_activity = 0.0
-        self._xi2 = False  # pointer motion comes as XInput2 raw events (else it is polled)
-        self._pointer_handle: asyncio.Handle | None = None
-        self._last_pointer_read = 0.0
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -240,9 +221,8 @@ class SessionHost:
             self.xauthority = str(self.xvfb.xauthority)
         os.environ["DISPLAY"] = self.display_name
         os.environ["XAUTHORITY"] = self.xauthority
-        self.d = xdisplay.Display(self.display_name)
-        self._setup_x()
-        if not self.attached and (self.cfg.width, self.cfg.height) != (self.fb.max_width, self.fb.max_height):
+        self._open_display()
+        if not self.attached and (self.cfg.width, self.cfg.height) != self.capture.max_size:
             await self.resize(self.cfg.width, self.cfg.height)
         if not self.attached:
             await self._wait_dbus()
@@ -257,14 +237,13 @@ class SessionHost:
             os.chmod(self.socket_path, 0o600)
         self._write_state()
         loop = asyncio.get_running_loop()
-        self._x_fd = self.d.fileno()
-        loop.add_reader(self._x_fd, self._drain_x)
+        self.capture.start_reading()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "terminated")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "interrupted")
         loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
         self._timers.append(asyncio.create_task(self._supervise()))
         log.info("session host ready session=%s display=%s size=%dx%d", self.cfg.session,
-                 self.display_name, self.fb.width, self.fb.height)
+                 self.display_name, *self.capture.size)
 
     def _take_attach_cookie(self) -> None:
         """The attached display's cookie, handed over on a descriptor by whoever could read the
@@ -279,40 +258,18 @@ class SessionHost:
             f.write(entries)
         self.xauthority = str(path)
 
-    def _setup_x(self) -> None:
-        d = self.d
-        root = d.screen().root
-        for ext in ("DAMAGE", "XFIXES", "RANDR", "XTEST"):
-            if not d.has_extension(ext):
-                raise DisplayError(f"X server {self.display_name} lacks the {ext} extension")
-        d.damage_query_version()
-        d.xfixes_query_version()
-        # Xvfb draws a software cursor into the framebuffer; hidden for as long as we are
-        # connected, it stays out of frames and screenshots (front ends draw it themselves).
-        # An attached display may have somebody at its monitor: leave its cursor alone.
-        if not self.attached:
-            root.xfixes_hide_cursor()
-        geometry = root.get_geometry()
-        if self.xvfb is not None:
-            self.fb = XwdFramebuffer(self.xvfb.framebuffer_path)
-            self.fb.set_visible_size(geometry.width, geometry.height)
-        else:
-            self.fb = attached_framebuffer(d, geometry.width, geometry.height)
-        # NonEmpty + Subtract into a region: one event and one round trip per frame, however
-        # fast clients draw (raw rectangles would be an event per drawing request).
-        self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
-        self._region = xregion.create_region(d)
-        d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
-        if d.has_extension("XInputExtension"):
-            # Raw motion reaches the root window whoever has the pointer: the pointer position
-            # is read when it moves, not polled.
-            d.xinput_query_version()
-            root.xinput_select_events([(xinput.AllMasterDevices, xinput.RawMotionMask)])
-            self._xi2 = True
-        root.xrandr_select_input(randr.RRScreenChangeNotifyMask)
-        self.input = InputSink(d)
-        self.clipboard = Clipboard(d, self._on_selection_change)
-        d.flush()
+    def _open_display(self) -> None:
+        """Connect the capture, and the parts that act on the display through its connection."""
+        listener = CaptureListener(
+            damaged=self._screen_damaged, pointer_motion=self._pointer_motion, resized=self._screen_resized,
+            cursor_changed=self._cursor_changed, pointer_at=self._pointer_at, other_event=self._x_event,
+            lost=self.request_stop,
+        )
+        framebuffer = self.xvfb.framebuffer_path if self.xvfb is not None else None
+        display = self.capture.open(self.display_name, framebuffer, listener)
+        self.input = InputSink(display)
+        self.clipboard = Clipboard(display, self._on_selection_change)
+        display.flush()
 
     def _start_leader(self) -> None:
         self.leader = self._spawn_user(["/bin/sh", "-c", self.cfg.startup], self.session_env())
@@ -459,11 +416,7 @@ class SessionHost:
         for task in [*self._timers, self._viewer_task]:
             if task is not None:
                 task.cancel()
-        if self._pointer_handle is not None:
-            self._pointer_handle.cancel()
-        loop = asyncio.get_running_loop()
-        if self._x_fd is not None:
-            loop.remove_reader(self._x_fd)
+        self.capture.stop_reading()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -474,15 +427,10 @@ class SessionHost:
             conn.close()
         for group in self.groups.values():
             group.encoder.close()
-        if self.d is not None:
-            try:
-                if self.clipboard:
-                    self.clipboard.close()
-                self.d.close()
-            except (xerror.ConnectionClosedError, xerror.XError, OSError):
-                pass  # the X server may already be gone: nothing to tidy there
-        if self.fb is not None:
-            self.fb.close()
+        if self.clipboard is not None:
+            with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
+                self.clipboard.close()
+        self.capture.close()
         self._close_wayland()
         children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
         await asyncio.to_thread(processes.end_all, children, self.token)
@@ -503,112 +451,54 @@ class SessionHost:
                 (self.runtime / name).unlink(missing_ok=True)
         log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
 
-    # -- X events -------------------------------------------------------------------------
+    # -- what the capture reports ---------------------------------------------------------
 
-    def _drain_x(self) -> None:
-        d = self.d
-        if d is None or self.stopping.is_set():
+    def _screen_damaged(self) -> None:
+        if self.groups:
+            self._schedule_pump()
+
+    def _pointer_motion(self) -> None:
+        if self.groups:
+            self.capture.schedule_pointer_read()
+
+    def _screen_resized(self, width: int, height: int) -> None:
+        for group in self.groups.values():
+            group.encoder.resize(width, height)
+            group.force_full = True
+            group.pending = []
+            group.pending_since = time.monotonic()
+        self._broadcast(messages.Resized(width, height))
+        self._schedule_pump()
+
+    def _cursor_changed(self) -> None:
+        if not self.connections:
+            self.cursor = None
             return
-        notified = moved = False
-        handled = 0
-        try:
-            while d.pending_events():
-                handled += 1
-                if handled > MAX_EVENTS_PER_TURN:  # let requests and frames through, then go on
-                    asyncio.get_running_loop().call_soon(self._drain_x)
-                    break
-                e = d.next_event()
-                # python-xlib registers a *copy* of each extension event class, so
-                # isinstance() against Xlib.ext classes is always False: match by name.
-                kind = type(e).__name__
-                if kind == "DamageNotify":
-                    notified = True
-                elif kind == "ScreenChangeNotify":
-                    self._on_screen_change(e.width_in_pixels, e.height_in_pixels)
-                elif kind == "DisplayCursorNotify":
-                    self._on_cursor_change()
-                elif e.type == X.MappingNotify:
-                    self.input.reload_keymap()
-                elif getattr(e, "evtype", None) == xinput.RawMotion:
-                    moved = True
-                elif self.clipboard is not None:
-                    self.clipboard.handle_event(e)
-        except (xerror.ConnectionClosedError, OSError) as exc:
-            self.request_stop(f"X connection lost: {exc}")
-            return
-        if moved and self.groups:
-            self._schedule_pointer_read()
-        if notified:
-            self._damage_pending = True
-            if self.groups:
-                self._schedule_pump()
+        self.cursor = self.capture.read_cursor()
+        self._broadcast(self.cursor, subscribers_only=True)
 
-    def _collect_damage(self) -> None:
-        """Take what changed since the last call (and re-arm the damage notification)."""
-        if not self._damage_pending:
-            return
-        self._damage_pending = False
-        self.d.damage_subtract(self._damage, X.NONE, self._region)
-        damaged = xregion.fetch_region(self.d, self._region)
-        self._after_x_request()
-        self._add_damage(damaged)
+    def _pointer_at(self, x: int, y: int) -> None:
+        self._broadcast(messages.Pointer(x, y), subscribers_only=True)
 
-    def _after_x_request(self) -> None:
-        # python-xlib may read events while waiting for a reply; the fd won't signal them.
-        asyncio.get_running_loop().call_soon(self._drain_x)
-
-    def _refresh_attached(self) -> None:
-        """In attach mode the copy of the screen is only kept current while somebody watches."""
-        if self.attached:
-            self.fb.refresh([(0, 0, self.fb.width, self.fb.height)])
-            self._after_x_request()
+    def _x_event(self, event: Any) -> None:
+        if event.type == X.MappingNotify:
+            self.input.reload_keymap()
+        elif self.clipboard is not None:
+            self.clipboard.handle_event(event)
 
     def _add_damage(self, damaged: list[rects.Rect]) -> None:
         if not self.groups:
             return
         self._wake_idle_tick()
-        if self.attached:
-            self.fb.refresh(rects.merge(damaged, self.fb.width, self.fb.height))
+        self.capture.refresh(damaged)
+        width, height = self.capture.size
         now = time.monotonic()
         for group in self.groups.values():
             group.pending.extend(damaged)
             if len(group.pending) > 256:
-                group.pending = rects.merge(group.pending, self.fb.width, self.fb.height)
+                group.pending = rects.merge(group.pending, width, height)
             if group.pending_since is None:
                 group.pending_since = now
-
-    def _on_screen_change(self, width: int, height: int) -> None:
-        if (width, height) == (self.fb.width, self.fb.height):
-            return
-        self.fb.set_visible_size(width, height)
-        log.info("screen resized session=%s size=%dx%d", self.cfg.session, self.fb.width, self.fb.height)
-        for group in self.groups.values():
-            group.encoder.resize(self.fb.width, self.fb.height)
-            group.force_full = True
-            group.pending = []
-            group.pending_since = time.monotonic()
-        self._broadcast(messages.Resized(self.fb.width, self.fb.height))
-        self._schedule_pump()
-
-    def _on_cursor_change(self) -> None:
-        if not self.connections:
-            self.cursor = None
-            return
-        self.cursor = self._read_cursor()
-        self._broadcast(self.cursor, subscribers_only=True)
-        self._after_x_request()
-
-    def _read_cursor(self) -> messages.Cursor:
-        image = self.d.xfixes_get_cursor_image(self.d.screen().root)
-        argb = np.asarray(image.cursor_image, dtype=np.uint32).reshape(image.height, image.width)
-        a = (argb >> 24).astype(np.uint16)
-        rgb = [((argb >> shift) & 0xFF).astype(np.uint16) for shift in (16, 8, 0)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # XFixes gives premultiplied alpha; front ends want straight alpha.
-            straight = [np.where(a > 0, np.minimum(c * 255 // np.maximum(a, 1), 255), 0) for c in rgb]
-        rgba = np.dstack([*straight, a]).astype(np.uint8)
-        return messages.Cursor(serial=image.cursor_serial, width=image.width, height=image.height,
-                               xhot=image.xhot, yhot=image.yhot, rgba=rgba.tobytes())
 
     def _on_selection_change(self, selection: str) -> None:
         if any(c.subscriptions for c in self.connections):
@@ -639,10 +529,12 @@ class SessionHost:
     def _pump(self) -> None:
         self._pump_handle = None
         try:
-            self._collect_damage()
-        except (xerror.ConnectionClosedError, OSError) as exc:
+            damaged = self.capture.collect_damage()
+        except CONNECTION_LOST as exc:
             self.request_stop(f"X connection lost: {exc}")
             return
+        if damaged is not None:
+            self._add_damage(damaged)
         now = time.monotonic()
         self._last_pump = now
         self._take_snapshot()
@@ -652,23 +544,13 @@ class SessionHost:
             self._schedule_pump(min(retries))
 
     def _take_snapshot(self) -> None:
-        """Copy what changed into the snapshot the encoders read. Xvfb keeps drawing into the
-        live framebuffer while an encoder works: encoding, remembering what was sent (for copies
-        and unchanged-tile checks) and touch-ups must all see one picture, or a client ends up
-        with pixels from two moments that nothing repairs (a scrolling terminal showed glyph
-        cells of the next line). Only pending damage is copied; a whole frame when a group needs
-        one (0.7 ms at 1080p)."""
-        screen = self.fb.screen()
+        """Bring the encoders' snapshot up to date: pending damage, the whole screen when a
+        group needs a full frame (``Capture.take_snapshot``)."""
         if not self.groups:
-            self._snapshot = None
+            self.capture.drop_snapshot()
             return
         whole = any(g.force_full or any(s.needs_full for s in g.subscribers) for g in self.groups.values())
-        if self._snapshot is None or self._snapshot.shape != screen.shape or whole:
-            self._snapshot = np.array(screen)
-            return
-        pending = [r for g in self.groups.values() for r in g.pending]
-        for x, y, w, h in rects.merge(pending, self.fb.width, self.fb.height):
-            self._snapshot[y:y + h, x:x + w] = screen[y:y + h, x:x + w]
+        self.capture.take_snapshot(None if whole else [r for g in self.groups.values() for r in g.pending])
 
     def _pump_group(self, group: StreamGroup, now: float) -> float | None:
         """Encode and send one update of this group if it has one and may; the seconds after
@@ -695,7 +577,7 @@ class SessionHost:
                 self._split_off(sub, now)
         if (wait := group.next_encode(now)) > 0:
             return wait  # the group's frame-rate cap
-        dirty = rects.merge(group.pending, self.fb.width, self.fb.height)
+        dirty = rects.merge(group.pending, *self.capture.size)
         group.pending = []
         group.pending_since = None
         group.force_full = False
@@ -703,7 +585,7 @@ class SessionHost:
             return None
         group.last_encode = now
         try:
-            frames = group.encoder.encode(self._snapshot, dirty, full=full)
+            frames = group.encoder.encode(self.capture.snapshot, dirty, full=full)
         except Exception:
             log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
             return None
@@ -714,7 +596,7 @@ class SessionHost:
 
     def _new_group(self, fmt: str, options: dict[str, Any], *, solo: bool = False, level: int = 0) -> StreamGroup:
         pace = Pace(max_fps=float(options.get("fps", self.cfg.max_fps)), level=level)
-        encoder = ENCODERS[fmt](self.fb.width, self.fb.height, paced_options(options, pace))
+        encoder = ENCODERS[fmt](*self.capture.size, paced_options(options, pace))
         return StreamGroup(fmt, options, encoder, pace, solo=solo)
 
     def _repace(self, group: StreamGroup) -> None:
@@ -729,7 +611,7 @@ class SessionHost:
         options = paced_options(group.options, group.pace)
         if options != group.encoder.options:
             group.encoder.close()
-            group.encoder = ENCODERS[group.fmt](self.fb.width, self.fb.height, options)
+            group.encoder = ENCODERS[group.fmt](*self.capture.size, options)
             group.update_variants()
             group.force_full = True
             group.pending_since = group.pending_since or time.monotonic()
@@ -761,25 +643,6 @@ class SessionHost:
                 sub.sent_seq += 1
                 sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
 
-    def _schedule_pointer_read(self, delay: float | None = None) -> None:
-        if self._pointer_handle is not None or self.stopping.is_set():
-            return
-        if delay is None:
-            delay = max(0.0, self._last_pointer_read + 1.0 / POINTER_HZ - time.monotonic())
-        self._pointer_handle = asyncio.get_running_loop().call_later(delay, self._read_pointer)
-
-    def _read_pointer(self) -> None:
-        self._pointer_handle = None
-        self._last_pointer_read = time.monotonic()
-        try:
-            p = self.d.screen().root.query_pointer()
-        except (xerror.ConnectionClosedError, OSError):
-            return
-        if (p.root_x, p.root_y) != self.pointer:
-            self.pointer = (p.root_x, p.root_y)
-            self._broadcast(messages.Pointer(p.root_x, p.root_y), subscribers_only=True)
-        self._after_x_request()
-
     def _wake_idle_tick(self) -> None:
         self._last_activity = time.monotonic()
         if self._viewer_task is None and self.groups and not self.stopping.is_set():
@@ -792,11 +655,10 @@ class SessionHost:
         included) come as XInput2 raw events at once; a pointer check at least once a second
         catches a program warping the pointer, which makes no such event."""
         while self.groups and not self.stopping.is_set():
-            still = self._xi2 and time.monotonic() - self._last_activity > IDLE_LINGER
+            still = self.capture.pointer_events and time.monotonic() - self._last_activity > IDLE_LINGER
             await asyncio.sleep(POINTER_CHECK if still else IDLE_TICK)
             now = time.monotonic()
-            if not self._xi2 or now - self._last_pointer_read >= POINTER_CHECK:
-                self._read_pointer()
+            self.capture.check_pointer(now)
             if self._idle_work(now):
                 self._last_activity = now
         self._viewer_task = None
@@ -807,7 +669,8 @@ class SessionHost:
         for group in list(self.groups.values()):
             if group.wants_idle and not group.pending:
                 ready = [s for s in group.subscribers if s.ready and not s.needs_full]
-                if ready and self._snapshot is not None and (frames := group.encoder.idle(self._snapshot, now)):
+                snapshot = self.capture.snapshot
+                if ready and snapshot is not None and (frames := group.encoder.idle(snapshot, now)):
                     self._send_frames(ready, frames)
                     sent = True
         return sent
@@ -823,17 +686,16 @@ class SessionHost:
             group = self._new_group(fmt, options)
             self.groups[key] = group
         if not group.subscribers:
-            self._refresh_attached()
+            self.capture.refresh_attached()
         sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)), variant=variant)
         self.next_stream += 1
         group.subscribers.append(sub)
         group.update_variants()
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
-            self.cursor = self._read_cursor()
-            self._after_x_request()
+            self.cursor = self.capture.read_cursor()
         self._schedule_pump(0)
-        self._schedule_pointer_read(0)
+        self.capture.schedule_pointer_read(0)
         self._wake_idle_tick()
         return sub
 
@@ -850,22 +712,12 @@ class SessionHost:
     # -- operations -----------------------------------------------------------------------
 
     async def resize(self, width: int, height: int) -> tuple[int, int]:
-        if self.attached:  # somebody's real display: its size is not the viewers' to change
-            return self.fb.width, self.fb.height
-        width = max(MIN_SIZE, min(int(width), self.fb.max_width))
-        height = max(MIN_SIZE, min(int(height), self.fb.max_height))
-        if (width, height) != (self.fb.width, self.fb.height):
-            await asyncio.to_thread(xrandr_set_size, self.session_env(), width, height)
-            geometry = self.d.screen().root.get_geometry()
-            self._after_x_request()
-            self._on_screen_change(geometry.width, geometry.height)
-        return self.fb.width, self.fb.height
+        return await self.capture.resize(width, height, self.session_env())
 
     def status(self) -> dict[str, Any]:
         return {
             "session": self.cfg.session, "display": self.display_name,
-            "width": self.fb.width, "height": self.fb.height,
-            "max_width": self.fb.max_width, "max_height": self.fb.max_height,
+            **self.capture.status(),
             "pid": os.getpid(), "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
             "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
             "subscribers": sum(len(g.subscribers) for g in self.groups.values()),
@@ -873,17 +725,8 @@ class SessionHost:
             "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers)}
                          for g in self.groups.values()],
             "last_input": self.input.last_input, "started_at": self.started_at,
-            "attached": self.attached, "uid": os.getuid(), "home": self.home, "capture": self.fb.capture,
+            "attached": self.attached, "uid": os.getuid(), "home": self.home,
         }
-
-    def screenshot_png(self) -> bytes:
-        from PIL import Image
-
-        screen = self.fb.screen()
-        rgb = np.ascontiguousarray(screen[:, :, 2::-1])
-        out = io.BytesIO()
-        Image.fromarray(rgb, "RGB").save(out, "PNG", compress_level=1)
-        return out.getvalue()
 
     def exec(self, argv: list[str], env: dict[str, str] | None) -> int:
         full_env = self.session_env()
@@ -908,7 +751,7 @@ class SessionHost:
                     if conn.closed:
                         break
                     await self._handle(conn, msg)
-                self._drain_x()
+                self.capture.drain()
         except RemoteProtocolError as exc:
             log.warning("closing control connection: %s session=%s", exc, self.cfg.session)
         except (ConnectionError, asyncio.CancelledError):
@@ -953,15 +796,16 @@ class SessionHost:
         conn.reply(rid, messages.StatusReply(**status, encoders=encoders))
 
     async def _on_screenshot(self, conn: Connection, request: messages.Screenshot, rid: Any) -> None:
-        self._refresh_attached()
-        png = await asyncio.to_thread(self.screenshot_png)
-        conn.reply(rid, messages.ScreenshotReply(format="png", width=self.fb.width, height=self.fb.height, png=png))
+        self.capture.refresh_attached()
+        png = await asyncio.to_thread(self.capture.screenshot_png)
+        width, height = self.capture.size
+        conn.reply(rid, messages.ScreenshotReply(format="png", width=width, height=height, png=png))
 
     async def _on_input(self, conn: Connection, request: messages.Input, rid: Any) -> None:
-        width, height = self.fb.width, self.fb.height
+        width, height = self.capture.size
         events = [e.within(width, height) if isinstance(e, messages.MoveEvent) else e for e in request.events]
         self.input.handle([e.encode() for e in events])
-        self._after_x_request()
+        self.capture.after_x_request()
         if rid is not None:  # fire-and-forget otherwise
             conn.reply(rid, messages.Ok())
 
@@ -979,7 +823,8 @@ class SessionHost:
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
         sub = self.subscribe(conn, request.format, dict(request.options), request.window)
-        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=self.fb.width, height=self.fb.height))
+        width, height = self.capture.size
+        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height))
         if self.cursor is not None:  # after the reply: the subscriber knows its stream by then
             conn.send(self.cursor)
 
@@ -1024,21 +869,6 @@ class SessionHost:
         messages.Exec: _on_exec,
         messages.Stop: _on_stop,
     }
-
-
-def xrandr_set_size(env: dict[str, str], width: int, height: int) -> None:
-    """Switch the screen to ``width`` x ``height`` with a RandR mode (created on first use)."""
-    name = f"wrd{width}x{height}"
-    query = subprocess.run(["xrandr", "-q"], env=env, capture_output=True, text=True, timeout=10, check=True)
-    output = next((line.split()[0] for line in query.stdout.splitlines() if " connected" in line), "screen")
-    if name not in query.stdout:
-        subprocess.run(["xrandr", "--newmode", name, "0", str(width), "0", "0", "0", str(height), "0", "0", "0"],
-                       env=env, capture_output=True, timeout=10, check=True)
-        subprocess.run(["xrandr", "--addmode", output, name], env=env, capture_output=True, timeout=10, check=True)
-    result = subprocess.run(["xrandr", "--output", output, "--mode", name], env=env, capture_output=True,
-                            text=True, timeout=10)
-    if result.returncode != 0:
-        raise OSError(f"xrandr could not set {width}x{height}: {result.stderr.strip()}")
 
 
 # -- entry point --------------------------------------------------------------------------
