@@ -31,32 +31,21 @@ from typing import Any, ClassVar
 from Xlib import X
 from Xlib import error as xerror
 
-from compositor import messages, processes, rects
-from compositor.capture import CONNECTION_LOST, POINTER_CHECK, Capture, CaptureListener
+from compositor import messages, processes
+from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.display import Xvfb, start_xvfb
-from compositor.encoders import ENCODERS, load_builtin_encoders, options_key
+from compositor.encoders import load_builtin_encoders
 from compositor.input import InputError, InputSink
+from compositor.pipeline import Pipeline
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
-from compositor.streams import (
-    PACE_STALL_SECONDS,
-    STALL_SECONDS,
-    Pace,
-    StreamGroup,
-    Subscription,
-    paced_options,
-    split_variant,
-)
+from compositor.streams import Subscription
 
 log = logging.getLogger("compositor.host")
 
 # The session leader: when it exits the session ends (like an X session script).
 DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
-IDLE_TICK = 0.1
-# How long the idle tick (encoders' lossless touch-up) runs on after the screen last changed
-# or a touch-up was last sent; longer than any encoder's settle time.
-IDLE_LINGER = 5.0
 MAX_SEND_BUFFER = 64 * 1024 * 1024
 WAYLAND_RESTARTS = 5
 WAYLAND_SOCKET = "wayland-0"
@@ -152,22 +141,18 @@ class SessionHost:
         self._wayland_sock: socket.socket | None = None
         self.execed: list[subprocess.Popen] = []
         self.connections: set[Connection] = set()
-        self.groups: dict[tuple, StreamGroup] = {}
-        self.next_stream = 1
         self.cursor: messages.Cursor | None = None
         self.started_at = time.time()
         self.stopping = asyncio.Event()
         self.capture = Capture(session=cfg.session, attached=self.attached, stopping=self.stopping)
+        self.pipeline = Pipeline(self.capture, session=cfg.session, max_fps=cfg.max_fps, stopping=self.stopping,
+                                 on_lost=self.request_stop)
         self.stop_reason = ""
         self.token = cfg.token or processes.new_token()
         self.dbus: subprocess.Popen | None = None
         self.dbus_address: str | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._pump_handle: asyncio.Handle | None = None
-        self._last_pump = 0.0
         self._timers: list[asyncio.Task] = []
-        self._viewer_task: asyncio.Task | None = None
-        self._last_activity = 0.0
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -261,7 +246,8 @@ class SessionHost:
     def _open_display(self) -> None:
         """Connect the capture, and the parts that act on the display through its connection."""
         listener = CaptureListener(
-            damaged=self._screen_damaged, pointer_motion=self._pointer_motion, resized=self._screen_resized,
+            damaged=self.pipeline.screen_damaged, pointer_motion=self.pipeline.pointer_moved,
+            resized=self._screen_resized,
             cursor_changed=self._cursor_changed, pointer_at=self._pointer_at, other_event=self._x_event,
             lost=self.request_stop,
         )
@@ -413,9 +399,9 @@ class SessionHost:
     async def shutdown(self) -> None:
         for conn in list(self.connections):
             conn.send(messages.Bye(self.stop_reason))
-        for task in [*self._timers, self._viewer_task]:
-            if task is not None:
-                task.cancel()
+        for task in self._timers:
+            task.cancel()
+        self.pipeline.stop()
         self.capture.stop_reading()
         if self._server is not None:
             self._server.close()
@@ -425,8 +411,7 @@ class SessionHost:
             except (TimeoutError, ConnectionError):
                 pass
             conn.close()
-        for group in self.groups.values():
-            group.encoder.close()
+        self.pipeline.close()
         if self.clipboard is not None:
             with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
                 self.clipboard.close()
@@ -453,22 +438,9 @@ class SessionHost:
 
     # -- what the capture reports ---------------------------------------------------------
 
-    def _screen_damaged(self) -> None:
-        if self.groups:
-            self._schedule_pump()
-
-    def _pointer_motion(self) -> None:
-        if self.groups:
-            self.capture.schedule_pointer_read()
-
     def _screen_resized(self, width: int, height: int) -> None:
-        for group in self.groups.values():
-            group.encoder.resize(width, height)
-            group.force_full = True
-            group.pending = []
-            group.pending_since = time.monotonic()
+        self.pipeline.screen_resized(width, height)
         self._broadcast(messages.Resized(width, height))
-        self._schedule_pump()
 
     def _cursor_changed(self) -> None:
         if not self.connections:
@@ -486,20 +458,6 @@ class SessionHost:
         elif self.clipboard is not None:
             self.clipboard.handle_event(event)
 
-    def _add_damage(self, damaged: list[rects.Rect]) -> None:
-        if not self.groups:
-            return
-        self._wake_idle_tick()
-        self.capture.refresh(damaged)
-        width, height = self.capture.size
-        now = time.monotonic()
-        for group in self.groups.values():
-            group.pending.extend(damaged)
-            if len(group.pending) > 256:
-                group.pending = rects.merge(group.pending, width, height)
-            if group.pending_since is None:
-                group.pending_since = now
-
     def _on_selection_change(self, selection: str) -> None:
         if any(c.subscriptions for c in self.connections):
             asyncio.get_running_loop().create_task(self._announce_selection(selection))
@@ -516,198 +474,9 @@ class SessionHost:
             if not subscribers_only or conn.subscriptions:
                 conn.send(message)
 
-    # -- frames ---------------------------------------------------------------------------
-
-    def _schedule_pump(self, delay: float | None = None) -> None:
-        if self._pump_handle is not None or self.stopping.is_set():
-            return
-        loop = asyncio.get_running_loop()
-        if delay is None:
-            delay = max(0.0, self._last_pump + 1.0 / self.cfg.max_fps - time.monotonic())
-        self._pump_handle = loop.call_later(delay, self._pump)
-
-    def _pump(self) -> None:
-        self._pump_handle = None
-        try:
-            damaged = self.capture.collect_damage()
-        except CONNECTION_LOST as exc:
-            self.request_stop(f"X connection lost: {exc}")
-            return
-        if damaged is not None:
-            self._add_damage(damaged)
-        now = time.monotonic()
-        self._last_pump = now
-        self._take_snapshot()
-        retries = [delay for group in list(self.groups.values())
-                   if (delay := self._pump_group(group, now)) is not None]
-        if retries:
-            self._schedule_pump(min(retries))
-
-    def _take_snapshot(self) -> None:
-        """Bring the encoders' snapshot up to date: pending damage, the whole screen when a
-        group needs a full frame (``Capture.take_snapshot``)."""
-        if not self.groups:
-            self.capture.drop_snapshot()
-            return
-        whole = any(g.force_full or any(s.needs_full for s in g.subscribers) for g in self.groups.values())
-        self.capture.take_snapshot(None if whole else [r for g in self.groups.values() for r in g.pending])
-
-    def _pump_group(self, group: StreamGroup, now: float) -> float | None:
-        """Encode and send one update of this group if it has one and may; the seconds after
-        which to try again, or None to wait for the next damage or acknowledgement."""
-        ready = [s for s in group.subscribers if s.ready]
-        waiting = [s for s in group.subscribers if not s.ready]
-        full = group.force_full or any(s.needs_full for s in ready)
-        if not group.pending and not full:
-            return None
-        since = group.pending_since or now
-        if len(group.subscribers) == 1:
-            if not ready:  # one viewer, still busy with earlier frames: its link sets the pace
-                if now - since >= PACE_STALL_SECONDS and group.pace.stalled(now):
-                    self._repace(group)
-                return None  # its acknowledgement schedules the pump
-            if group.pace.kept_up(now):
-                self._repace(group)
-        else:
-            if not ready:
-                return None
-            if waiting and now - since < STALL_SECONDS:
-                return STALL_SECONDS / 2  # pace to the slowest viewer for a while before leaving it behind
-            for sub in waiting:
-                self._split_off(sub, now)
-        if (wait := group.next_encode(now)) > 0:
-            return wait  # the group's frame-rate cap
-        dirty = rects.merge(group.pending, *self.capture.size)
-        group.pending = []
-        group.pending_since = None
-        group.force_full = False
-        if not dirty and not full:
-            return None
-        group.last_encode = now
-        try:
-            frames = group.encoder.encode(self.capture.snapshot, dirty, full=full)
-        except Exception:
-            log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
-            return None
-        self._send_frames(ready, frames)
-        for sub in ready:
-            sub.needs_full = False
-        return None
-
-    def _new_group(self, fmt: str, options: dict[str, Any], *, solo: bool = False, level: int = 0) -> StreamGroup:
-        pace = Pace(max_fps=float(options.get("fps", self.cfg.max_fps)), level=level)
-        encoder = ENCODERS[fmt](*self.capture.size, paced_options(options, pace))
-        return StreamGroup(fmt, options, encoder, pace, solo=solo)
-
-    def _repace(self, group: StreamGroup) -> None:
-        """The group's level changed: a new encoder when its quality depends on the level (its
-        first frame is whole), and a paced group takes no newcomers at another quality."""
-        log.info("stream %s paced to level %d (%.0f fps) session=%s", group.fmt, group.pace.level,
-                 group.pace.fps, self.cfg.session)
-        if not group.solo:
-            group.solo = True
-            self.groups = {k: g for k, g in self.groups.items() if g is not group}
-            self.groups[(group.fmt, "solo", id(group))] = group
-        options = paced_options(group.options, group.pace)
-        if options != group.encoder.options:
-            group.encoder.close()
-            group.encoder = ENCODERS[group.fmt](*self.capture.size, options)
-            group.update_variants()
-            group.force_full = True
-            group.pending_since = group.pending_since or time.monotonic()
-
-    def _split_off(self, sub: Subscription, now: float) -> None:
-        """A viewer that held its group back too long gets a stream of its own, one level down:
-        its own keyframe when it is ready again, and no keyframe for the others."""
-        group = sub.group
-        group.subscribers.remove(sub)
-        group.update_variants()
-        solo = self._new_group(group.fmt, group.options, solo=True, level=1)
-        solo.pace.changed_at = now
-        solo.subscribers.append(sub)
-        solo.update_variants()
-        solo.pending_since = now
-        sub.group = solo
-        sub.needs_full = True
-        self.groups[(group.fmt, "solo", id(solo))] = solo
-        log.info("viewer stream %d split off its %s group (too slow to follow) session=%s", sub.stream,
-                 group.fmt, self.cfg.session)
-
-    def _send_frames(self, subs: list[Subscription], frames) -> None:
-        for frame in frames:
-            # Typed and encoded once per frame; each subscriber gets its own stream and seq.
-            header, payload = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
-            for sub in subs:
-                if frame.variant is not None and frame.variant != sub.variant:
-                    continue  # the same update in another subscriber's encoding
-                sub.sent_seq += 1
-                sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
-
-    def _wake_idle_tick(self) -> None:
-        self._last_activity = time.monotonic()
-        if self._viewer_task is None and self.groups and not self.stopping.is_set():
-            self._viewer_task = asyncio.create_task(self._viewer_tick())
-
-    async def _viewer_tick(self) -> None:
-        """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
-        stopped changing) every IDLE_TICK for IDLE_LINGER seconds after the screen changed or
-        a touch-up was sent, else once a second. Pointer moves by devices (XTEST input
-        included) come as XInput2 raw events at once; a pointer check at least once a second
-        catches a program warping the pointer, which makes no such event."""
-        while self.groups and not self.stopping.is_set():
-            still = self.capture.pointer_events and time.monotonic() - self._last_activity > IDLE_LINGER
-            await asyncio.sleep(POINTER_CHECK if still else IDLE_TICK)
-            now = time.monotonic()
-            self.capture.check_pointer(now)
-            if self._idle_work(now):
-                self._last_activity = now
-        self._viewer_task = None
-
-    def _idle_work(self, now: float) -> bool:
-        """Give each encoder its idle call; True if any sent something."""
-        sent = False
-        for group in list(self.groups.values()):
-            if group.wants_idle and not group.pending:
-                ready = [s for s in group.subscribers if s.ready and not s.needs_full]
-                snapshot = self.capture.snapshot
-                if ready and snapshot is not None and (frames := group.encoder.idle(snapshot, now)):
-                    self._send_frames(ready, frames)
-                    sent = True
-        return sent
-
-    def subscribe(self, conn: Connection, fmt: str, options: dict[str, Any], window: int) -> Subscription:
-        if fmt not in ENCODERS:
-            raise ValueError(f"unknown format {fmt!r}; have {sorted(ENCODERS)}")
-        encoder_class = ENCODERS[fmt]
-        options, variant = split_variant(encoder_class, options)
-        key = (fmt, options_key(options))
-        group = self.groups.get(key)
-        if group is None:
-            group = self._new_group(fmt, options)
-            self.groups[key] = group
-        if not group.subscribers:
-            self.capture.refresh_attached()
-        sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)), variant=variant)
-        self.next_stream += 1
-        group.subscribers.append(sub)
-        group.update_variants()
-        conn.subscriptions[sub.stream] = sub
-        if self.cursor is None:
-            self.cursor = self.capture.read_cursor()
-        self._schedule_pump(0)
-        self.capture.schedule_pointer_read(0)
-        self._wake_idle_tick()
-        return sub
-
-    def unsubscribe(self, sub: Subscription) -> None:
+    def _unsubscribe(self, sub: Subscription) -> None:
         sub.conn.subscriptions.pop(sub.stream, None)
-        group = sub.group
-        if sub in group.subscribers:
-            group.subscribers.remove(sub)
-            group.update_variants()
-        if not group.subscribers:
-            group.encoder.close()
-            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+        self.pipeline.unsubscribe(sub)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -720,10 +489,7 @@ class SessionHost:
             **self.capture.status(),
             "pid": os.getpid(), "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
             "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
-            "subscribers": sum(len(g.subscribers) for g in self.groups.values()),
-            # one encoder per (format, options), however many subscribe to it
-            "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers)}
-                         for g in self.groups.values()],
+            **self.pipeline.status(),
             "last_input": self.input.last_input, "started_at": self.started_at,
             "attached": self.attached, "uid": os.getuid(), "home": self.home,
         }
@@ -760,7 +526,7 @@ class SessionHost:
             log.exception("closing control connection after an internal error session=%s", self.cfg.session)
         finally:
             for sub in list(conn.subscriptions.values()):
-                self.unsubscribe(sub)
+                self._unsubscribe(sub)
             self.connections.discard(conn)
             conn.close()
 
@@ -822,7 +588,10 @@ class SessionHost:
         conn.reply(rid, messages.ResizeReply(width, height))
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
-        sub = self.subscribe(conn, request.format, dict(request.options), request.window)
+        sub = self.pipeline.subscribe(conn, request.format, dict(request.options), request.window)
+        conn.subscriptions[sub.stream] = sub
+        if self.cursor is None:
+            self.cursor = self.capture.read_cursor()
         width, height = self.capture.size
         conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height))
         if self.cursor is not None:  # after the reply: the subscriber knows its stream by then
@@ -831,21 +600,18 @@ class SessionHost:
     async def _on_unsubscribe(self, conn: Connection, request: messages.Unsubscribe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
         if sub is not None:
-            self.unsubscribe(sub)
+            self._unsubscribe(sub)
         conn.reply(rid, messages.Ok())
 
     async def _on_ack(self, conn: Connection, request: messages.Ack, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
-        if sub is not None and sub.acked_seq < request.seq <= sub.sent_seq:
-            sub.acked_seq = request.seq
-            self._schedule_pump()
-            self._wake_idle_tick()  # a touch-up may have waited for this subscriber
+        if sub is not None:
+            self.pipeline.acknowledge(sub, request.seq)
 
     async def _on_keyframe(self, conn: Connection, request: messages.Keyframe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
         if sub is not None:
-            sub.needs_full = True
-            self._schedule_pump(0)
+            self.pipeline.request_keyframe(sub)
 
     async def _on_exec(self, conn: Connection, request: messages.Exec, rid: Any) -> None:
         pid = self.exec(list(request.argv), dict(request.env) if request.env else None)
