@@ -6,6 +6,14 @@ frames (damage-driven, encoded once per session per format), cursor, input, clip
 resize, screenshots. When Xvfb or the session leader dies, or it is told to stop, it ends
 every process of the session and removes its runtime files.
 
+The host is made of parts with their own state, wired together here: ``SessionProcesses``
+(compositor/session_processes.py: Xvfb, the bus, the leader, the Wayland compositor, exec'd
+programs, the runtime directory), ``Capture`` (compositor/capture.py: the X connection,
+damage, the encoders' snapshot, cursor and pointer), ``Pipeline`` (compositor/pipeline.py:
+stream groups and encoders, the pump, pacing, the idle tick), ``InputSink``
+(compositor/input.py) and ``Clipboard`` (compositor/clipboard.py). This module keeps the
+control socket: its connections and one handler per request.
+
 Run it as ``python -m compositor.host --runtime-dir DIR --width W --height H …``.
 """
 
@@ -17,7 +25,6 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -31,24 +38,19 @@ from typing import Any, ClassVar
 from Xlib import X
 from Xlib import error as xerror
 
-from compositor import messages, processes
+from compositor import messages
 from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
-from compositor.display import Xvfb, start_xvfb
 from compositor.encoders import load_builtin_encoders
 from compositor.input import InputError, InputSink
 from compositor.pipeline import Pipeline
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
-from compositor.sandbox import DEFAULT_PATH, USER_ENV
+from compositor.session_processes import DEFAULT_STARTUP, SessionProcesses
 from compositor.streams import Subscription
 
 log = logging.getLogger("compositor.host")
 
-# The session leader: when it exits the session ends (like an X session script).
-DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
 MAX_SEND_BUFFER = 64 * 1024 * 1024
-WAYLAND_RESTARTS = 5
-WAYLAND_SOCKET = "wayland-0"
 
 
 @dataclass
@@ -125,34 +127,29 @@ class Connection:
 
 
 class SessionHost:
+    """One session's host: its parts, and the requests of the control socket's clients.
+
+    The parts do not reach into each other: the capture reports to a ``CaptureListener`` (the
+    pipeline hears damage and pointer motion, the host resizes, cursor changes and new pointer
+    positions, which it pushes to subscribers); the pipeline reads the screen through the
+    capture's methods; processes and pipeline tell ``request_stop`` when the session is over.
+    """
+
     def __init__(self, cfg: HostConfig) -> None:
         self.cfg = cfg
-        self.runtime = cfg.runtime_dir
-        self.socket_path = self.runtime / "host.sock" if cfg.listen_fd is None else None
-        self.xvfb: Xvfb | None = None
-        self.display_name = cfg.attach_display or ""
-        self.xauthority = cfg.attach_xauthority or ""
+        self.socket_path = cfg.runtime_dir / "host.sock" if cfg.listen_fd is None else None
         self.input: InputSink | None = None
         self.clipboard: Clipboard | None = None
-        self.leader: subprocess.Popen | None = None
-        self.wayland: subprocess.Popen | None = None
-        self.wayland_display: str | None = None
-        self.wayland_restarts: list[float] = []
-        self._wayland_sock: socket.socket | None = None
-        self.execed: list[subprocess.Popen] = []
         self.connections: set[Connection] = set()
         self.cursor: messages.Cursor | None = None
         self.started_at = time.time()
         self.stopping = asyncio.Event()
+        self.processes = SessionProcesses(cfg, stopping=self.stopping, on_end=self.request_stop)
         self.capture = Capture(session=cfg.session, attached=self.attached, stopping=self.stopping)
         self.pipeline = Pipeline(self.capture, session=cfg.session, max_fps=cfg.max_fps, stopping=self.stopping,
                                  on_lost=self.request_stop)
         self.stop_reason = ""
-        self.token = cfg.token or processes.new_token()
-        self.dbus: subprocess.Popen | None = None
-        self.dbus_address: str | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._timers: list[asyncio.Task] = []
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -160,88 +157,26 @@ class SessionHost:
     def attached(self) -> bool:
         return self.cfg.attach_display is not None
 
-    @property
-    def home(self) -> str:
-        return self.cfg.home or os.environ.get("HOME") or str(self.runtime)
-
-    def session_env(self) -> dict[str, str]:
-        """The environment of the session's programs: the allow-list (sandbox.USER_ENV) from
-        ours, the configured extras, and what the session itself defines; nothing else."""
-        env = {k: os.environ[k] for k in USER_ENV if k in os.environ}
-        env.setdefault("PATH", DEFAULT_PATH)
-        env["HOME"] = self.home
-        env.update(self.cfg.extra_env)
-        env.update(
-            DISPLAY=self.display_name,
-            XAUTHORITY=self.xauthority,
-            XDG_RUNTIME_DIR=str(self.runtime),
-            XDG_SESSION_TYPE="x11",
-            WRD_SESSION_ID=self.cfg.session,
-            **{processes.TOKEN_ENV: self.token},
-        )
-        if self.dbus_address:
-            env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
-        if self.wayland_display:
-            env["WAYLAND_DISPLAY"] = self.wayland_display
-        return env
-
     async def start(self) -> None:
-        self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.runtime, 0o700)
-        # An attached display is somebody's running session: it gets no Xvfb, bus, compositor
-        # or session programs of ours, only what the front ends ask for (exec).
-        if self.attached:
-            self._take_attach_cookie()
-        else:
-            self._start_dbus()
-            width = min(max(self.cfg.max_width, self.cfg.width), 8192)
-            height = min(max(self.cfg.max_height, self.cfg.height), 8192)
-            first = self.cfg.display_number or self.cfg.first_display
-            self.xvfb = await asyncio.to_thread(
-                start_xvfb, width=width, height=height, workdir=self.runtime,
-                fbdir=self.runtime / "fb", first_display=first,
-                last_display=self.cfg.display_number, binary=self.cfg.xvfb_binary,
-            )
-            self.display_name = self.xvfb.name
-            self.xauthority = str(self.xvfb.xauthority)
-        os.environ["DISPLAY"] = self.display_name
-        os.environ["XAUTHORITY"] = self.xauthority
+        await self.processes.start_display()
         self._open_display()
         if not self.attached and (self.cfg.width, self.cfg.height) != self.capture.max_size:
             await self.resize(self.cfg.width, self.cfg.height)
-        if not self.attached:
-            await self._wait_dbus()
-            if self.cfg.wayland:
-                self._listen_wayland()
-            self._start_leader()
+        await self.processes.start_session()
         if self.cfg.listen_fd is not None:
             sock = socket.socket(fileno=self.cfg.listen_fd)
             self._server = await asyncio.start_unix_server(self._serve, sock=sock)
         else:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
             os.chmod(self.socket_path, 0o600)
-        self._write_state()
+        self.processes.write_state()
         loop = asyncio.get_running_loop()
         self.capture.start_reading()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "terminated")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "interrupted")
-        loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
-        self._timers.append(asyncio.create_task(self._supervise()))
+        self.processes.supervise()
         log.info("session host ready session=%s display=%s size=%dx%d", self.cfg.session,
-                 self.display_name, *self.capture.size)
-
-    def _take_attach_cookie(self) -> None:
-        """The attached display's cookie, handed over on a descriptor by whoever could read the
-        owner's authority file: kept in our runtime directory, readable by us alone."""
-        if self.cfg.attach_xauthority_fd is None:
-            return
-        with os.fdopen(self.cfg.attach_xauthority_fd, "rb") as f:
-            entries = f.read()
-        path = self.runtime / "Xauthority"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(entries)
-        self.xauthority = str(path)
+                 self.processes.display_name, *self.capture.size)
 
     def _open_display(self) -> None:
         """Connect the capture, and the parts that act on the display through its connection."""
@@ -251,144 +186,12 @@ class SessionHost:
             cursor_changed=self._cursor_changed, pointer_at=self._pointer_at, other_event=self._x_event,
             lost=self.request_stop,
         )
-        framebuffer = self.xvfb.framebuffer_path if self.xvfb is not None else None
-        display = self.capture.open(self.display_name, framebuffer, listener)
+        display = self.capture.open(self.processes.display_name, self.processes.framebuffer_path, listener)
         self.input = InputSink(display)
         self.clipboard = Clipboard(display, self._on_selection_change)
         display.flush()
 
-    def _start_leader(self) -> None:
-        self.leader = self._spawn_user(["/bin/sh", "-c", self.cfg.startup], self.session_env())
-        log.info("session leader started session=%s pid=%d", self.cfg.session, self.leader.pid)
-
-    def _spawn_user(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        """Start one of the user's programs, in the home, first in line for the OOM killer."""
-        cwd = Path(self.home) if Path(self.home).is_dir() else self.runtime
-        proc = processes.spawn(argv, env, cwd)
-        processes.set_oom_score_adj(proc.pid, 0)
-        return proc
-
-    def _start_dbus(self) -> None:
-        """The session's D-Bus daemon (programs that expect a session bus find one)."""
-        binary = shutil.which("dbus-daemon")
-        if binary is None:
-            log.warning("dbus-daemon not installed: the session has no D-Bus session=%s", self.cfg.session)
-            return
-        address = f"unix:path={self.runtime / 'bus'}"
-        self.dbus = processes.spawn([binary, "--session", "--nofork", "--nopidfile", "--nosyslog",
-                                     f"--address={address}", "--print-address=1"], self.session_env(), self.runtime,
-                                    stdout=subprocess.PIPE, stderr=None)
-        self.dbus_address = address
-
-    async def _wait_dbus(self) -> None:
-        if self.dbus is None:
-            return
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(self.dbus.stdout.readline), 10)
-        except TimeoutError:
-            line = b""
-        self.dbus.stdout.close()
-        if not line.startswith(b"unix:"):
-            log.warning("dbus-daemon did not start session=%s", self.cfg.session)
-            processes.end(self.dbus)
-            self.dbus = None
-            self.dbus_address = None
-
-    def _listen_wayland(self) -> None:
-        """Serve WAYLAND_DISPLAY from the start, but start the compositor only when the first
-        Wayland client connects (socket activation): a desktop of X11 programs never pays for
-        it (a Python process, about 29 MiB)."""
-        path = self.runtime / WAYLAND_SOCKET
-        path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))
-        sock.listen(128)
-        sock.setblocking(False)
-        (self.runtime / f"{WAYLAND_SOCKET}.lock").touch()  # libwayland's convention beside the socket
-        self._wayland_sock = sock
-        self.wayland_display = WAYLAND_SOCKET
-        self._arm_wayland()
-
-    def _arm_wayland(self) -> None:
-        if self._wayland_sock is not None and not self.stopping.is_set():
-            asyncio.get_running_loop().add_reader(self._wayland_sock.fileno(), self._on_wayland_client)
-
-    def _on_wayland_client(self) -> None:
-        asyncio.get_running_loop().remove_reader(self._wayland_sock.fileno())
-        now = time.monotonic()
-        self.wayland_restarts = [t for t in self.wayland_restarts if now - t < 60] + [now]
-        if len(self.wayland_restarts) > WAYLAND_RESTARTS:
-            log.error("wayland compositor failed %d times in a minute: not started again session=%s",
-                      WAYLAND_RESTARTS, self.cfg.session)
-            self._close_wayland()
-            return
-        asyncio.get_running_loop().create_task(self._start_wayland())
-
-    async def _start_wayland(self) -> None:
-        """Start the compositor on our listening socket; the client waiting in its backlog is
-        its first."""
-        env = self.session_env()
-        env.pop("WAYLAND_DISPLAY", None)
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-        if level := os.environ.get("WRD_COMPOSITOR_LOG"):
-            env["WRD_COMPOSITOR_LOG"] = level
-        fd = self._wayland_sock.fileno()
-        # stderr goes where ours goes (the session's log); stdout only carries "ready".
-        proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", WAYLAND_SOCKET,
-                                "--socket-fd", str(fd)], env, self.runtime, stdout=subprocess.PIPE, stderr=None,
-                               pass_fds=(fd,))
-        self.wayland = proc
-        log.info("wayland compositor started for a client session=%s pid=%d", self.cfg.session, proc.pid)
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
-        except TimeoutError:
-            line = b""
-        proc.stdout.close()
-        if line.strip() != b"ready" and proc.poll() is None:
-            log.warning("wayland compositor did not become ready session=%s", self.cfg.session)
-            processes.end(proc)  # its exit re-arms the socket (_check_children)
-
-    def _close_wayland(self) -> None:
-        if self._wayland_sock is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._wayland_sock.fileno())
-            self._wayland_sock.close()
-            self._wayland_sock = None
-            self.wayland_display = None
-            for name in (WAYLAND_SOCKET, f"{WAYLAND_SOCKET}.lock"):
-                (self.runtime / name).unlink(missing_ok=True)
-
-    def _write_state(self) -> None:
-        state = {"pid": os.getpid(), "display": self.display_name,
-                 "session": self.cfg.session, "token": self.token,
-                 "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None}
-        tmp = self.runtime / "host.json.tmp"
-        tmp.write_text(json.dumps(state))
-        tmp.replace(self.runtime / "host.json")
-
-    # -- supervision ----------------------------------------------------------------------
-
-    def _on_sigchld(self) -> None:
-        asyncio.get_running_loop().call_soon(self._check_children)
-
-    def _check_children(self) -> None:
-        if self.stopping.is_set():
-            return
-        if self.xvfb is not None and not self.xvfb.alive():
-            self.request_stop(f"Xvfb exited with status {self.xvfb.proc.returncode}")
-        elif self.leader is not None and self.leader.poll() is not None:
-            self.request_stop(f"session leader exited with status {self.leader.returncode}")
-        elif self.wayland is not None and self.wayland.poll() is not None:
-            log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
-            self.wayland = None
-            self._arm_wayland()  # the next client starts a new one
-        self.execed = [p for p in self.execed if p.poll() is None]
-
-    async def _supervise(self) -> None:
-        # SIGCHLD covers our children; this slow poll is the safety net.
-        while not self.stopping.is_set():
-            await asyncio.sleep(5)
-            self._check_children()
+    # -- stopping -------------------------------------------------------------------------
 
     def request_stop(self, reason: str) -> None:
         if not self.stopping.is_set():
@@ -399,8 +202,6 @@ class SessionHost:
     async def shutdown(self) -> None:
         for conn in list(self.connections):
             conn.send(messages.Bye(self.stop_reason))
-        for task in self._timers:
-            task.cancel()
         self.pipeline.stop()
         self.capture.stop_reading()
         if self._server is not None:
@@ -416,24 +217,7 @@ class SessionHost:
             with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
                 self.clipboard.close()
         self.capture.close()
-        self._close_wayland()
-        children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
-        await asyncio.to_thread(processes.end_all, children, self.token)
-        if self.xvfb is not None:
-            await asyncio.to_thread(self.xvfb.stop)
-        if not self.attached:
-            # Its contents: the directory itself is removed by whoever made it (the sandbox's
-            # clean-up), as inside the desktop it is a mount point in a root-owned directory.
-            for entry in list(self.runtime.iterdir()) if self.runtime.is_dir() else []:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                self.runtime.rmdir()
-        else:
-            for name in ("host.sock", "host.json"):
-                (self.runtime / name).unlink(missing_ok=True)
+        await self.processes.stop()
         log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
 
     # -- what the capture reports ---------------------------------------------------------
@@ -453,6 +237,7 @@ class SessionHost:
         self._broadcast(messages.Pointer(x, y), subscribers_only=True)
 
     def _x_event(self, event: Any) -> None:
+        """An event for the parts that act on the display: keymap changes, selection traffic."""
         if event.type == X.MappingNotify:
             self.input.reload_keymap()
         elif self.clipboard is not None:
@@ -481,26 +266,14 @@ class SessionHost:
     # -- operations -----------------------------------------------------------------------
 
     async def resize(self, width: int, height: int) -> tuple[int, int]:
-        return await self.capture.resize(width, height, self.session_env())
+        return await self.capture.resize(width, height, self.processes.session_env())
 
     def status(self) -> dict[str, Any]:
         return {
-            "session": self.cfg.session, "display": self.display_name,
-            **self.capture.status(),
-            "pid": os.getpid(), "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
-            "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
-            **self.pipeline.status(),
-            "last_input": self.input.last_input, "started_at": self.started_at,
-            "attached": self.attached, "uid": os.getuid(), "home": self.home,
+            "session": self.cfg.session, "pid": os.getpid(), "uid": os.getuid(), "attached": self.attached,
+            "started_at": self.started_at, "last_input": self.input.last_input,
+            **self.processes.status(), **self.capture.status(), **self.pipeline.status(),
         }
-
-    def exec(self, argv: list[str], env: dict[str, str] | None) -> int:
-        full_env = self.session_env()
-        if env:
-            full_env.update(env)
-        proc = self._spawn_user(argv, full_env)
-        self.execed.append(proc)
-        return proc.pid
 
     # -- the control socket ---------------------------------------------------------------
 
@@ -614,7 +387,7 @@ class SessionHost:
             self.pipeline.request_keyframe(sub)
 
     async def _on_exec(self, conn: Connection, request: messages.Exec, rid: Any) -> None:
-        pid = self.exec(list(request.argv), dict(request.env) if request.env else None)
+        pid = self.processes.exec(list(request.argv), dict(request.env) if request.env else None)
         conn.reply(rid, messages.ExecReply(pid))
 
     async def _on_stop(self, conn: Connection, request: messages.Stop, rid: Any) -> None:
