@@ -2,9 +2,9 @@
 damage on the frame clock, a slow viewer paced or split off, and the idle tick.
 
 What a subscription and a group are, and the pacing rules, are compositor/streams.py; this
-drives them with what the capture reports. The pump runs when damage arrives, a subscriber
-acknowledges frames or asks for a keyframe, at most ``max_fps`` times a second, and only while
-somebody subscribes; so does the idle tick.
+drives them with what the capture reports. The pump runs when damage arrives or a subscriber
+acknowledges frames or asks for a keyframe, at most ``max_fps`` times a second; it and the
+idle tick run only while somebody subscribes.
 """
 
 from __future__ import annotations
