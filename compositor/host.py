@@ -6,6 +6,14 @@ frames (damage-driven, encoded once per session per format), cursor, input, clip
 resize, screenshots. When Xvfb or the session leader dies, or it is told to stop, it ends
 every process of the session and removes its runtime files.
 
+The host is made of parts with their own state, wired together here: ``SessionProcesses``
+(compositor/session_processes.py: Xvfb, the bus, the leader, the Wayland compositor, exec'd
+programs, the runtime directory), ``Capture`` (compositor/capture.py: the X connection,
+damage, the encoders' snapshot, cursor and pointer), ``Pipeline`` (compositor/pipeline.py:
+stream groups and encoders, the pump, pacing, the idle tick), ``InputSink``
+(compositor/input.py) and ``Clipboard`` (compositor/clipboard.py). This module keeps the
+control socket: its connections and one handler per request.
+
 Run it as ``python -m compositor.host --runtime-dir DIR --width W --height H …``.
 """
 
@@ -14,11 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import io
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -29,46 +35,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import numpy as np
 from Xlib import X
-from Xlib import display as xdisplay
 from Xlib import error as xerror
-from Xlib.ext import damage as xdamage
-from Xlib.ext import randr, xfixes, xinput
 
-from compositor import messages, processes, rects, xregion
+from compositor import messages
+from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
-from compositor.display import DisplayError, Xvfb, start_xvfb
-from compositor.encoders import ENCODERS, load_builtin_encoders, options_key
-from compositor.framebuffer import ShmFramebuffer, XGetImageFramebuffer, XwdFramebuffer, attached_framebuffer
+from compositor.encoders import load_builtin_encoders
 from compositor.input import InputError, InputSink
+from compositor.pipeline import Pipeline
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
-from compositor.sandbox import DEFAULT_PATH, USER_ENV
-from compositor.streams import (
-    PACE_STALL_SECONDS,
-    STALL_SECONDS,
-    Pace,
-    StreamGroup,
-    Subscription,
-    paced_options,
-    split_variant,
-)
+from compositor.session_processes import DEFAULT_STARTUP, SessionProcesses
+from compositor.streams import Subscription
 
 log = logging.getLogger("compositor.host")
 
-# The session leader: when it exits the session ends (like an X session script).
-DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
-MIN_SIZE = 64
-POINTER_HZ = 60  # at most this many pointer reads a second, and only while it moves
-IDLE_TICK = 0.1
-# How long the idle tick (encoders' lossless touch-up) runs on after the screen last changed
-# or a touch-up was last sent; longer than any encoder's settle time.
-IDLE_LINGER = 5.0
-POINTER_CHECK = 1.0  # seconds between pointer checks of a still screen (warps make no raw event)
 MAX_SEND_BUFFER = 64 * 1024 * 1024
-WAYLAND_RESTARTS = 5
-WAYLAND_SOCKET = "wayland-0"
-MAX_EVENTS_PER_TURN = 500
 
 
 @dataclass
@@ -145,48 +127,29 @@ class Connection:
 
 
 class SessionHost:
+    """One session's host: its parts, and the requests of the control socket's clients.
+
+    The parts do not reach into each other: the capture reports to a ``CaptureListener`` (the
+    pipeline hears damage and pointer motion, the host resizes, cursor changes and new pointer
+    positions, which it pushes to subscribers); the pipeline reads the screen through the
+    capture's methods; processes and pipeline tell ``request_stop`` when the session is over.
+    """
+
     def __init__(self, cfg: HostConfig) -> None:
         self.cfg = cfg
-        self.runtime = cfg.runtime_dir
-        self.socket_path = self.runtime / "host.sock" if cfg.listen_fd is None else None
-        self.xvfb: Xvfb | None = None
-        self.display_name = cfg.attach_display or ""
-        self.xauthority = cfg.attach_xauthority or ""
-        self.d: xdisplay.Display | None = None
-        self.fb: XwdFramebuffer | ShmFramebuffer | XGetImageFramebuffer | None = None
+        self.socket_path = cfg.runtime_dir / "host.sock" if cfg.listen_fd is None else None
         self.input: InputSink | None = None
         self.clipboard: Clipboard | None = None
-        self.leader: subprocess.Popen | None = None
-        self.wayland: subprocess.Popen | None = None
-        self.wayland_display: str | None = None
-        self.wayland_restarts: list[float] = []
-        self._wayland_sock: socket.socket | None = None
-        self.execed: list[subprocess.Popen] = []
         self.connections: set[Connection] = set()
-        self.groups: dict[tuple, StreamGroup] = {}
-        self.next_stream = 1
         self.cursor: messages.Cursor | None = None
-        self.pointer = (-1, -1)
         self.started_at = time.time()
         self.stopping = asyncio.Event()
+        self.processes = SessionProcesses(cfg, stopping=self.stopping, on_end=self.request_stop)
+        self.capture = Capture(session=cfg.session, attached=self.attached, stopping=self.stopping)
+        self.pipeline = Pipeline(self.capture, session=cfg.session, max_fps=cfg.max_fps, stopping=self.stopping,
+                                 on_lost=self.request_stop)
         self.stop_reason = ""
-        self.token = cfg.token or processes.new_token()
-        self.dbus: subprocess.Popen | None = None
-        self.dbus_address: str | None = None
         self._server: asyncio.AbstractServer | None = None
-        self._pump_handle: asyncio.Handle | None = None
-        self._snapshot: np.ndarray | None = None  # the screen as the encoders see it (_take_snapshot)
-        self._last_pump = 0.0
-        self._damage = None
-        self._region = None
-        self._damage_pending = False
-        self._timers: list[asyncio.Task] = []
-        self._x_fd: int | None = None
-        self._viewer_task: asyncio.Task | None = None
-        self._last_activity = 0.0
-        self._xi2 = False  # pointer motion comes as XInput2 raw events (else it is polled)
-        self._pointer_handle: asyncio.Handle | None = None
-        self._last_pointer_read = 0.0
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -194,258 +157,41 @@ class SessionHost:
     def attached(self) -> bool:
         return self.cfg.attach_display is not None
 
-    @property
-    def home(self) -> str:
-        return self.cfg.home or os.environ.get("HOME") or str(self.runtime)
-
-    def session_env(self) -> dict[str, str]:
-        """The environment of the session's programs: the allow-list (sandbox.USER_ENV) from
-        ours, the configured extras, and what the session itself defines; nothing else."""
-        env = {k: os.environ[k] for k in USER_ENV if k in os.environ}
-        env.setdefault("PATH", DEFAULT_PATH)
-        env["HOME"] = self.home
-        env.update(self.cfg.extra_env)
-        env.update(
-            DISPLAY=self.display_name,
-            XAUTHORITY=self.xauthority,
-            XDG_RUNTIME_DIR=str(self.runtime),
-            XDG_SESSION_TYPE="x11",
-            WRD_SESSION_ID=self.cfg.session,
-            **{processes.TOKEN_ENV: self.token},
-        )
-        if self.dbus_address:
-            env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
-        if self.wayland_display:
-            env["WAYLAND_DISPLAY"] = self.wayland_display
-        return env
-
     async def start(self) -> None:
-        self.runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
-        os.chmod(self.runtime, 0o700)
-        # An attached display is somebody's running session: it gets no Xvfb, bus, compositor
-        # or session programs of ours, only what the front ends ask for (exec).
-        if self.attached:
-            self._take_attach_cookie()
-        else:
-            self._start_dbus()
-            width = min(max(self.cfg.max_width, self.cfg.width), 8192)
-            height = min(max(self.cfg.max_height, self.cfg.height), 8192)
-            first = self.cfg.display_number or self.cfg.first_display
-            self.xvfb = await asyncio.to_thread(
-                start_xvfb, width=width, height=height, workdir=self.runtime,
-                fbdir=self.runtime / "fb", first_display=first,
-                last_display=self.cfg.display_number, binary=self.cfg.xvfb_binary,
-            )
-            self.display_name = self.xvfb.name
-            self.xauthority = str(self.xvfb.xauthority)
-        os.environ["DISPLAY"] = self.display_name
-        os.environ["XAUTHORITY"] = self.xauthority
-        self.d = xdisplay.Display(self.display_name)
-        self._setup_x()
-        if not self.attached and (self.cfg.width, self.cfg.height) != (self.fb.max_width, self.fb.max_height):
+        await self.processes.start_display()
+        self._open_display()
+        if not self.attached and (self.cfg.width, self.cfg.height) != self.capture.max_size:
             await self.resize(self.cfg.width, self.cfg.height)
-        if not self.attached:
-            await self._wait_dbus()
-            if self.cfg.wayland:
-                self._listen_wayland()
-            self._start_leader()
+        await self.processes.start_session()
         if self.cfg.listen_fd is not None:
             sock = socket.socket(fileno=self.cfg.listen_fd)
             self._server = await asyncio.start_unix_server(self._serve, sock=sock)
         else:
             self._server = await asyncio.start_unix_server(self._serve, path=str(self.socket_path))
             os.chmod(self.socket_path, 0o600)
-        self._write_state()
+        self.processes.write_state()
         loop = asyncio.get_running_loop()
-        self._x_fd = self.d.fileno()
-        loop.add_reader(self._x_fd, self._drain_x)
+        self.capture.start_reading()
         loop.add_signal_handler(signal.SIGTERM, self.request_stop, "terminated")
         loop.add_signal_handler(signal.SIGINT, self.request_stop, "interrupted")
-        loop.add_signal_handler(signal.SIGCHLD, self._on_sigchld)
-        self._timers.append(asyncio.create_task(self._supervise()))
+        self.processes.supervise()
         log.info("session host ready session=%s display=%s size=%dx%d", self.cfg.session,
-                 self.display_name, self.fb.width, self.fb.height)
+                 self.processes.display_name, *self.capture.size)
 
-    def _take_attach_cookie(self) -> None:
-        """The attached display's cookie, handed over on a descriptor by whoever could read the
-        owner's authority file: kept in our runtime directory, readable by us alone."""
-        if self.cfg.attach_xauthority_fd is None:
-            return
-        with os.fdopen(self.cfg.attach_xauthority_fd, "rb") as f:
-            entries = f.read()
-        path = self.runtime / "Xauthority"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(entries)
-        self.xauthority = str(path)
+    def _open_display(self) -> None:
+        """Connect the capture, and the parts that act on the display through its connection."""
+        listener = CaptureListener(
+            damaged=self.pipeline.screen_damaged, pointer_motion=self.pipeline.pointer_moved,
+            resized=self._screen_resized,
+            cursor_changed=self._cursor_changed, pointer_at=self._pointer_at, other_event=self._x_event,
+            lost=self.request_stop,
+        )
+        display = self.capture.open(self.processes.display_name, self.processes.framebuffer_path, listener)
+        self.input = InputSink(display)
+        self.clipboard = Clipboard(display, self._on_selection_change)
+        display.flush()
 
-    def _setup_x(self) -> None:
-        d = self.d
-        root = d.screen().root
-        for ext in ("DAMAGE", "XFIXES", "RANDR", "XTEST"):
-            if not d.has_extension(ext):
-                raise DisplayError(f"X server {self.display_name} lacks the {ext} extension")
-        d.damage_query_version()
-        d.xfixes_query_version()
-        # Xvfb draws a software cursor into the framebuffer; hidden for as long as we are
-        # connected, it stays out of frames and screenshots (front ends draw it themselves).
-        # An attached display may have somebody at its monitor: leave its cursor alone.
-        if not self.attached:
-            root.xfixes_hide_cursor()
-        geometry = root.get_geometry()
-        if self.xvfb is not None:
-            self.fb = XwdFramebuffer(self.xvfb.framebuffer_path)
-            self.fb.set_visible_size(geometry.width, geometry.height)
-        else:
-            self.fb = attached_framebuffer(d, geometry.width, geometry.height)
-        # NonEmpty + Subtract into a region: one event and one round trip per frame, however
-        # fast clients draw (raw rectangles would be an event per drawing request).
-        self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
-        self._region = xregion.create_region(d)
-        d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
-        if d.has_extension("XInputExtension"):
-            # Raw motion reaches the root window whoever has the pointer: the pointer position
-            # is read when it moves, not polled.
-            d.xinput_query_version()
-            root.xinput_select_events([(xinput.AllMasterDevices, xinput.RawMotionMask)])
-            self._xi2 = True
-        root.xrandr_select_input(randr.RRScreenChangeNotifyMask)
-        self.input = InputSink(d)
-        self.clipboard = Clipboard(d, self._on_selection_change)
-        d.flush()
-
-    def _start_leader(self) -> None:
-        self.leader = self._spawn_user(["/bin/sh", "-c", self.cfg.startup], self.session_env())
-        log.info("session leader started session=%s pid=%d", self.cfg.session, self.leader.pid)
-
-    def _spawn_user(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
-        """Start one of the user's programs, in the home, first in line for the OOM killer."""
-        cwd = Path(self.home) if Path(self.home).is_dir() else self.runtime
-        proc = processes.spawn(argv, env, cwd)
-        processes.set_oom_score_adj(proc.pid, 0)
-        return proc
-
-    def _start_dbus(self) -> None:
-        """The session's D-Bus daemon (programs that expect a session bus find one)."""
-        binary = shutil.which("dbus-daemon")
-        if binary is None:
-            log.warning("dbus-daemon not installed: the session has no D-Bus session=%s", self.cfg.session)
-            return
-        address = f"unix:path={self.runtime / 'bus'}"
-        self.dbus = processes.spawn([binary, "--session", "--nofork", "--nopidfile", "--nosyslog",
-                                     f"--address={address}", "--print-address=1"], self.session_env(), self.runtime,
-                                    stdout=subprocess.PIPE, stderr=None)
-        self.dbus_address = address
-
-    async def _wait_dbus(self) -> None:
-        if self.dbus is None:
-            return
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(self.dbus.stdout.readline), 10)
-        except TimeoutError:
-            line = b""
-        self.dbus.stdout.close()
-        if not line.startswith(b"unix:"):
-            log.warning("dbus-daemon did not start session=%s", self.cfg.session)
-            processes.end(self.dbus)
-            self.dbus = None
-            self.dbus_address = None
-
-    def _listen_wayland(self) -> None:
-        """Serve WAYLAND_DISPLAY from the start, but start the compositor only when the first
-        Wayland client connects (socket activation): a desktop of X11 programs never pays for
-        it (a Python process, about 29 MiB)."""
-        path = self.runtime / WAYLAND_SOCKET
-        path.unlink(missing_ok=True)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))
-        sock.listen(128)
-        sock.setblocking(False)
-        (self.runtime / f"{WAYLAND_SOCKET}.lock").touch()  # libwayland's convention beside the socket
-        self._wayland_sock = sock
-        self.wayland_display = WAYLAND_SOCKET
-        self._arm_wayland()
-
-    def _arm_wayland(self) -> None:
-        if self._wayland_sock is not None and not self.stopping.is_set():
-            asyncio.get_running_loop().add_reader(self._wayland_sock.fileno(), self._on_wayland_client)
-
-    def _on_wayland_client(self) -> None:
-        asyncio.get_running_loop().remove_reader(self._wayland_sock.fileno())
-        now = time.monotonic()
-        self.wayland_restarts = [t for t in self.wayland_restarts if now - t < 60] + [now]
-        if len(self.wayland_restarts) > WAYLAND_RESTARTS:
-            log.error("wayland compositor failed %d times in a minute: not started again session=%s",
-                      WAYLAND_RESTARTS, self.cfg.session)
-            self._close_wayland()
-            return
-        asyncio.get_running_loop().create_task(self._start_wayland())
-
-    async def _start_wayland(self) -> None:
-        """Start the compositor on our listening socket; the client waiting in its backlog is
-        its first."""
-        env = self.session_env()
-        env.pop("WAYLAND_DISPLAY", None)
-        env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
-        if level := os.environ.get("WRD_COMPOSITOR_LOG"):
-            env["WRD_COMPOSITOR_LOG"] = level
-        fd = self._wayland_sock.fileno()
-        # stderr goes where ours goes (the session's log); stdout only carries "ready".
-        proc = processes.spawn([sys.executable, "-m", "compositor.wayland", "--socket", WAYLAND_SOCKET,
-                                "--socket-fd", str(fd)], env, self.runtime, stdout=subprocess.PIPE, stderr=None,
-                               pass_fds=(fd,))
-        self.wayland = proc
-        log.info("wayland compositor started for a client session=%s pid=%d", self.cfg.session, proc.pid)
-        try:
-            line = await asyncio.wait_for(asyncio.to_thread(proc.stdout.readline), 15)
-        except TimeoutError:
-            line = b""
-        proc.stdout.close()
-        if line.strip() != b"ready" and proc.poll() is None:
-            log.warning("wayland compositor did not become ready session=%s", self.cfg.session)
-            processes.end(proc)  # its exit re-arms the socket (_check_children)
-
-    def _close_wayland(self) -> None:
-        if self._wayland_sock is not None:
-            with contextlib.suppress(ValueError, OSError):
-                asyncio.get_running_loop().remove_reader(self._wayland_sock.fileno())
-            self._wayland_sock.close()
-            self._wayland_sock = None
-            self.wayland_display = None
-            for name in (WAYLAND_SOCKET, f"{WAYLAND_SOCKET}.lock"):
-                (self.runtime / name).unlink(missing_ok=True)
-
-    def _write_state(self) -> None:
-        state = {"pid": os.getpid(), "display": self.display_name,
-                 "session": self.cfg.session, "token": self.token,
-                 "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None}
-        tmp = self.runtime / "host.json.tmp"
-        tmp.write_text(json.dumps(state))
-        tmp.replace(self.runtime / "host.json")
-
-    # -- supervision ----------------------------------------------------------------------
-
-    def _on_sigchld(self) -> None:
-        asyncio.get_running_loop().call_soon(self._check_children)
-
-    def _check_children(self) -> None:
-        if self.stopping.is_set():
-            return
-        if self.xvfb is not None and not self.xvfb.alive():
-            self.request_stop(f"Xvfb exited with status {self.xvfb.proc.returncode}")
-        elif self.leader is not None and self.leader.poll() is not None:
-            self.request_stop(f"session leader exited with status {self.leader.returncode}")
-        elif self.wayland is not None and self.wayland.poll() is not None:
-            log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
-            self.wayland = None
-            self._arm_wayland()  # the next client starts a new one
-        self.execed = [p for p in self.execed if p.poll() is None]
-
-    async def _supervise(self) -> None:
-        # SIGCHLD covers our children; this slow poll is the safety net.
-        while not self.stopping.is_set():
-            await asyncio.sleep(5)
-            self._check_children()
+    # -- stopping -------------------------------------------------------------------------
 
     def request_stop(self, reason: str) -> None:
         if not self.stopping.is_set():
@@ -456,14 +202,8 @@ class SessionHost:
     async def shutdown(self) -> None:
         for conn in list(self.connections):
             conn.send(messages.Bye(self.stop_reason))
-        for task in [*self._timers, self._viewer_task]:
-            if task is not None:
-                task.cancel()
-        if self._pointer_handle is not None:
-            self._pointer_handle.cancel()
-        loop = asyncio.get_running_loop()
-        if self._x_fd is not None:
-            loop.remove_reader(self._x_fd)
+        self.pipeline.stop()
+        self.capture.stop_reading()
         if self._server is not None:
             self._server.close()
         for conn in list(self.connections):
@@ -472,143 +212,36 @@ class SessionHost:
             except (TimeoutError, ConnectionError):
                 pass
             conn.close()
-        for group in self.groups.values():
-            group.encoder.close()
-        if self.d is not None:
-            try:
-                if self.clipboard:
-                    self.clipboard.close()
-                self.d.close()
-            except (xerror.ConnectionClosedError, xerror.XError, OSError):
-                pass  # the X server may already be gone: nothing to tidy there
-        if self.fb is not None:
-            self.fb.close()
-        self._close_wayland()
-        children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
-        await asyncio.to_thread(processes.end_all, children, self.token)
-        if self.xvfb is not None:
-            await asyncio.to_thread(self.xvfb.stop)
-        if not self.attached:
-            # Its contents: the directory itself is removed by whoever made it (the sandbox's
-            # clean-up), as inside the desktop it is a mount point in a root-owned directory.
-            for entry in list(self.runtime.iterdir()) if self.runtime.is_dir() else []:
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                self.runtime.rmdir()
-        else:
-            for name in ("host.sock", "host.json"):
-                (self.runtime / name).unlink(missing_ok=True)
+        self.pipeline.close()
+        if self.clipboard is not None:
+            with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
+                self.clipboard.close()
+        self.capture.close()
+        await self.processes.stop()
         log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
 
-    # -- X events -------------------------------------------------------------------------
+    # -- what the capture reports ---------------------------------------------------------
 
-    def _drain_x(self) -> None:
-        d = self.d
-        if d is None or self.stopping.is_set():
-            return
-        notified = moved = False
-        handled = 0
-        try:
-            while d.pending_events():
-                handled += 1
-                if handled > MAX_EVENTS_PER_TURN:  # let requests and frames through, then go on
-                    asyncio.get_running_loop().call_soon(self._drain_x)
-                    break
-                e = d.next_event()
-                # python-xlib registers a *copy* of each extension event class, so
-                # isinstance() against Xlib.ext classes is always False: match by name.
-                kind = type(e).__name__
-                if kind == "DamageNotify":
-                    notified = True
-                elif kind == "ScreenChangeNotify":
-                    self._on_screen_change(e.width_in_pixels, e.height_in_pixels)
-                elif kind == "DisplayCursorNotify":
-                    self._on_cursor_change()
-                elif e.type == X.MappingNotify:
-                    self.input.reload_keymap()
-                elif getattr(e, "evtype", None) == xinput.RawMotion:
-                    moved = True
-                elif self.clipboard is not None:
-                    self.clipboard.handle_event(e)
-        except (xerror.ConnectionClosedError, OSError) as exc:
-            self.request_stop(f"X connection lost: {exc}")
-            return
-        if moved and self.groups:
-            self._schedule_pointer_read()
-        if notified:
-            self._damage_pending = True
-            if self.groups:
-                self._schedule_pump()
+    def _screen_resized(self, width: int, height: int) -> None:
+        self.pipeline.screen_resized(width, height)
+        self._broadcast(messages.Resized(width, height))
 
-    def _collect_damage(self) -> None:
-        """Take what changed since the last call (and re-arm the damage notification)."""
-        if not self._damage_pending:
-            return
-        self._damage_pending = False
-        self.d.damage_subtract(self._damage, X.NONE, self._region)
-        damaged = xregion.fetch_region(self.d, self._region)
-        self._after_x_request()
-        self._add_damage(damaged)
-
-    def _after_x_request(self) -> None:
-        # python-xlib may read events while waiting for a reply; the fd won't signal them.
-        asyncio.get_running_loop().call_soon(self._drain_x)
-
-    def _refresh_attached(self) -> None:
-        """In attach mode the copy of the screen is only kept current while somebody watches."""
-        if self.attached:
-            self.fb.refresh([(0, 0, self.fb.width, self.fb.height)])
-            self._after_x_request()
-
-    def _add_damage(self, damaged: list[rects.Rect]) -> None:
-        if not self.groups:
-            return
-        self._wake_idle_tick()
-        if self.attached:
-            self.fb.refresh(rects.merge(damaged, self.fb.width, self.fb.height))
-        now = time.monotonic()
-        for group in self.groups.values():
-            group.pending.extend(damaged)
-            if len(group.pending) > 256:
-                group.pending = rects.merge(group.pending, self.fb.width, self.fb.height)
-            if group.pending_since is None:
-                group.pending_since = now
-
-    def _on_screen_change(self, width: int, height: int) -> None:
-        if (width, height) == (self.fb.width, self.fb.height):
-            return
-        self.fb.set_visible_size(width, height)
-        log.info("screen resized session=%s size=%dx%d", self.cfg.session, self.fb.width, self.fb.height)
-        for group in self.groups.values():
-            group.encoder.resize(self.fb.width, self.fb.height)
-            group.force_full = True
-            group.pending = []
-            group.pending_since = time.monotonic()
-        self._broadcast(messages.Resized(self.fb.width, self.fb.height))
-        self._schedule_pump()
-
-    def _on_cursor_change(self) -> None:
+    def _cursor_changed(self) -> None:
         if not self.connections:
             self.cursor = None
             return
-        self.cursor = self._read_cursor()
+        self.cursor = self.capture.read_cursor()
         self._broadcast(self.cursor, subscribers_only=True)
-        self._after_x_request()
 
-    def _read_cursor(self) -> messages.Cursor:
-        image = self.d.xfixes_get_cursor_image(self.d.screen().root)
-        argb = np.asarray(image.cursor_image, dtype=np.uint32).reshape(image.height, image.width)
-        a = (argb >> 24).astype(np.uint16)
-        rgb = [((argb >> shift) & 0xFF).astype(np.uint16) for shift in (16, 8, 0)]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            # XFixes gives premultiplied alpha; front ends want straight alpha.
-            straight = [np.where(a > 0, np.minimum(c * 255 // np.maximum(a, 1), 255), 0) for c in rgb]
-        rgba = np.dstack([*straight, a]).astype(np.uint8)
-        return messages.Cursor(serial=image.cursor_serial, width=image.width, height=image.height,
-                               xhot=image.xhot, yhot=image.yhot, rgba=rgba.tobytes())
+    def _pointer_at(self, x: int, y: int) -> None:
+        self._broadcast(messages.Pointer(x, y), subscribers_only=True)
+
+    def _x_event(self, event: Any) -> None:
+        """An event for the parts that act on the display: keymap changes, selection traffic."""
+        if event.type == X.MappingNotify:
+            self.input.reload_keymap()
+        elif self.clipboard is not None:
+            self.clipboard.handle_event(event)
 
     def _on_selection_change(self, selection: str) -> None:
         if any(c.subscriptions for c in self.connections):
@@ -626,307 +259,21 @@ class SessionHost:
             if not subscribers_only or conn.subscriptions:
                 conn.send(message)
 
-    # -- frames ---------------------------------------------------------------------------
-
-    def _schedule_pump(self, delay: float | None = None) -> None:
-        if self._pump_handle is not None or self.stopping.is_set():
-            return
-        loop = asyncio.get_running_loop()
-        if delay is None:
-            delay = max(0.0, self._last_pump + 1.0 / self.cfg.max_fps - time.monotonic())
-        self._pump_handle = loop.call_later(delay, self._pump)
-
-    def _pump(self) -> None:
-        self._pump_handle = None
-        try:
-            self._collect_damage()
-        except (xerror.ConnectionClosedError, OSError) as exc:
-            self.request_stop(f"X connection lost: {exc}")
-            return
-        now = time.monotonic()
-        self._last_pump = now
-        self._take_snapshot()
-        retries = [delay for group in list(self.groups.values())
-                   if (delay := self._pump_group(group, now)) is not None]
-        if retries:
-            self._schedule_pump(min(retries))
-
-    def _take_snapshot(self) -> None:
-        """Copy what changed into the snapshot the encoders read. Xvfb keeps drawing into the
-        live framebuffer while an encoder works: encoding, remembering what was sent (for copies
-        and unchanged-tile checks) and touch-ups must all see one picture, or a client ends up
-        with pixels from two moments that nothing repairs (a scrolling terminal showed glyph
-        cells of the next line). Only pending damage is copied; a whole frame when a group needs
-        one (0.7 ms at 1080p)."""
-        screen = self.fb.screen()
-        if not self.groups:
-            self._snapshot = None
-            return
-        whole = any(g.force_full or any(s.needs_full for s in g.subscribers) for g in self.groups.values())
-        if self._snapshot is None or self._snapshot.shape != screen.shape or whole:
-            self._snapshot = np.array(screen)
-            return
-        pending = [r for g in self.groups.values() for r in g.pending]
-        for x, y, w, h in rects.merge(pending, self.fb.width, self.fb.height):
-            self._snapshot[y:y + h, x:x + w] = screen[y:y + h, x:x + w]
-
-    def _pump_group(self, group: StreamGroup, now: float) -> float | None:
-        """Encode and send one update of this group if it has one and may; the seconds after
-        which to try again, or None to wait for the next damage or acknowledgement."""
-        ready = [s for s in group.subscribers if s.ready]
-        waiting = [s for s in group.subscribers if not s.ready]
-        joining = [s for s in ready if s.needs_full]
-        # Viewers that join a running stream (or lost their place in it) catch up on their
-        # own keyframe while the others carry on; a keyframe for all when nobody is in step.
-        catch_up = bool(joining) and not group.force_full and len(joining) < len(ready)
-        full = group.force_full or (bool(joining) and not catch_up)
-        if not group.pending and not full and not catch_up:
-            return None
-        since = group.pending_since or now
-        if len(group.subscribers) == 1:
-            if not ready:  # one viewer, still busy with earlier frames: its link sets the pace
-                if now - since >= PACE_STALL_SECONDS and group.pace.stalled(now):
-                    self._repace(group)
-                return None  # its acknowledgement schedules the pump
-            if group.pace.kept_up(now):
-                self._repace(group)
-        else:
-            if not ready:
-                return None
-            if waiting and now - since < STALL_SECONDS:
-                return STALL_SECONDS / 2  # pace to the slowest viewer for a while before leaving it behind
-            for sub in waiting:
-                self._split_off(sub, now)
-        if (wait := group.next_encode(now)) > 0:
-            return wait  # the group's frame-rate cap
-        in_step = [s for s in ready if s not in joining] if catch_up else ready
-        dirty = rects.merge(group.pending, self.fb.width, self.fb.height)
-        group.pending = []
-        group.pending_since = None
-        group.force_full = False
-        if dirty or full:
-            group.last_encode = now
-            try:
-                frames = group.encoder.encode(self._snapshot, dirty, full=full)
-            except Exception:
-                log.exception("encoder %s failed session=%s", group.encoder.format, self.cfg.session)
-                return None
-            group.keyframes += any(f.fields.get("key") for f in frames)
-            self._send_frames(group, in_step, frames)
-            for sub in in_step:
-                sub.needs_full = False
-        if catch_up:
-            self._catch_up(group, joining)
-        return None
-
-    def _catch_up(self, group: StreamGroup, joining: list[Subscription]) -> None:
-        """Bring each joining viewer to the snapshot the others were just sent; a keyframe for
-        the whole group on the next pump if the encoder cannot do it for one viewer."""
-        for sub in joining:
-            try:
-                frames = group.encoder.catch_up(self._snapshot, sub.stream, sub.variant)
-            except Exception:
-                log.exception("encoder %s catch-up failed session=%s", group.encoder.format, self.cfg.session)
-                frames = None
-            if frames is None:
-                group.force_full = True
-                group.pending_since = group.pending_since or time.monotonic()
-                self._schedule_pump()
-                return
-            self._send_frames(group, [sub], frames)
-            sub.needs_full = False
-            group.catch_ups += 1
-
-    def _new_group(self, fmt: str, options: dict[str, Any], *, solo: bool = False, level: int = 0) -> StreamGroup:
-        pace = Pace(max_fps=float(options.get("fps", self.cfg.max_fps)), level=level)
-        encoder = ENCODERS[fmt](self.fb.width, self.fb.height, paced_options(options, pace))
-        return StreamGroup(fmt, options, encoder, pace, solo=solo)
-
-    def _repace(self, group: StreamGroup) -> None:
-        """The group's level changed: a new encoder when its quality depends on the level (its
-        first frame is whole), and a paced group takes no newcomers at another quality."""
-        log.info("stream %s paced to level %d (%.0f fps) session=%s", group.fmt, group.pace.level,
-                 group.pace.fps, self.cfg.session)
-        if not group.solo:
-            group.solo = True
-            self.groups = {k: g for k, g in self.groups.items() if g is not group}
-            self.groups[(group.fmt, "solo", id(group))] = group
-        options = paced_options(group.options, group.pace)
-        if options != group.encoder.options:
-            group.encoder.close()
-            group.encoder = ENCODERS[group.fmt](self.fb.width, self.fb.height, options)
-            group.update_variants()
-            group.force_full = True
-            group.pending_since = group.pending_since or time.monotonic()
-
-    def _split_off(self, sub: Subscription, now: float) -> None:
-        """A viewer that held its group back too long gets a stream of its own, one level down:
-        its own keyframe when it is ready again, and no keyframe for the others."""
-        group = sub.group
-        group.subscribers.remove(sub)
-        group.update_variants()
-        group.encoder.forget(sub.stream)
-        solo = self._new_group(group.fmt, group.options, solo=True, level=1)
-        solo.pace.changed_at = now
-        solo.subscribers.append(sub)
-        solo.update_variants()
-        solo.pending_since = now
-        sub.group = solo
-        sub.needs_full = True
-        self.groups[(group.fmt, "solo", id(solo))] = solo
-        log.info("viewer stream %d split off its %s group (too slow to follow) session=%s", sub.stream,
-                 group.fmt, self.cfg.session)
-
-    def _send_frames(self, group: StreamGroup, subs: list[Subscription], frames) -> None:
-        for frame in frames:
-            # Typed and encoded once per frame (and once more per subscriber the encoder makes
-            # a copy of its own for); each subscriber gets its own stream and seq.
-            encoded = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
-            for sub in subs:
-                if frame.variant is not None and frame.variant != sub.variant:
-                    continue  # the same update in another subscriber's encoding
-                if frame.viewer is not None and frame.viewer != sub.stream:
-                    continue  # another subscriber's own
-                own = group.encoder.personalize(frame, sub.stream)
-                header, payload = encoded if own is frame else \
-                    messages.Frame.from_encoder(0, 0, own.fields, own.payload).encode()
-                sub.sent_seq += 1
-                sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
-
-    def _schedule_pointer_read(self, delay: float | None = None) -> None:
-        if self._pointer_handle is not None or self.stopping.is_set():
-            return
-        if delay is None:
-            delay = max(0.0, self._last_pointer_read + 1.0 / POINTER_HZ - time.monotonic())
-        self._pointer_handle = asyncio.get_running_loop().call_later(delay, self._read_pointer)
-
-    def _read_pointer(self) -> None:
-        self._pointer_handle = None
-        self._last_pointer_read = time.monotonic()
-        try:
-            p = self.d.screen().root.query_pointer()
-        except (xerror.ConnectionClosedError, OSError):
-            return
-        if (p.root_x, p.root_y) != self.pointer:
-            self.pointer = (p.root_x, p.root_y)
-            self._broadcast(messages.Pointer(p.root_x, p.root_y), subscribers_only=True)
-        self._after_x_request()
-
-    def _wake_idle_tick(self) -> None:
-        self._last_activity = time.monotonic()
-        if self._viewer_task is None and self.groups and not self.stopping.is_set():
-            self._viewer_task = asyncio.create_task(self._viewer_tick())
-
-    async def _viewer_tick(self) -> None:
-        """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
-        stopped changing) every IDLE_TICK for IDLE_LINGER seconds after the screen changed or
-        a touch-up was sent, else once a second. Pointer moves by devices (XTEST input
-        included) come as XInput2 raw events at once; a pointer check at least once a second
-        catches a program warping the pointer, which makes no such event."""
-        while self.groups and not self.stopping.is_set():
-            still = self._xi2 and time.monotonic() - self._last_activity > IDLE_LINGER
-            await asyncio.sleep(POINTER_CHECK if still else IDLE_TICK)
-            now = time.monotonic()
-            if not self._xi2 or now - self._last_pointer_read >= POINTER_CHECK:
-                self._read_pointer()
-            if self._idle_work(now):
-                self._last_activity = now
-        self._viewer_task = None
-
-    def _idle_work(self, now: float) -> bool:
-        """Give each encoder its idle call; True if any sent something."""
-        sent = False
-        for group in list(self.groups.values()):
-            if group.wants_idle and not group.pending:
-                ready = [s for s in group.subscribers if s.ready and not s.needs_full]
-                viewers = frozenset(s.stream for s in ready)
-                if ready and self._snapshot is not None and (
-                        frames := group.encoder.idle(self._snapshot, now, viewers)):
-                    self._send_frames(group, ready, frames)
-                    sent = True
-        return sent
-
-    def subscribe(self, conn: Connection, fmt: str, options: dict[str, Any], window: int) -> Subscription:
-        if fmt not in ENCODERS:
-            raise ValueError(f"unknown format {fmt!r}; have {sorted(ENCODERS)}")
-        encoder_class = ENCODERS[fmt]
-        options, variant = split_variant(encoder_class, options)
-        key = (fmt, options_key(options))
-        group = self.groups.get(key)
-        if group is None:
-            group = self._new_group(fmt, options)
-            self.groups[key] = group
-        if not group.subscribers:
-            self._refresh_attached()
-        sub = Subscription(conn, self.next_stream, group, window=max(1, min(window, 64)), variant=variant)
-        self.next_stream += 1
-        group.subscribers.append(sub)
-        group.update_variants()
-        conn.subscriptions[sub.stream] = sub
-        if self.cursor is None:
-            self.cursor = self._read_cursor()
-            self._after_x_request()
-        self._schedule_pump(0)
-        self._schedule_pointer_read(0)
-        self._wake_idle_tick()
-        return sub
-
-    def unsubscribe(self, sub: Subscription) -> None:
+    def _unsubscribe(self, sub: Subscription) -> None:
         sub.conn.subscriptions.pop(sub.stream, None)
-        group = sub.group
-        if sub in group.subscribers:
-            group.subscribers.remove(sub)
-            group.update_variants()
-            group.encoder.forget(sub.stream)
-        if not group.subscribers:
-            group.encoder.close()
-            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+        self.pipeline.unsubscribe(sub)
 
     # -- operations -----------------------------------------------------------------------
 
     async def resize(self, width: int, height: int) -> tuple[int, int]:
-        if self.attached:  # somebody's real display: its size is not the viewers' to change
-            return self.fb.width, self.fb.height
-        width = max(MIN_SIZE, min(int(width), self.fb.max_width))
-        height = max(MIN_SIZE, min(int(height), self.fb.max_height))
-        if (width, height) != (self.fb.width, self.fb.height):
-            await asyncio.to_thread(xrandr_set_size, self.session_env(), width, height)
-            geometry = self.d.screen().root.get_geometry()
-            self._after_x_request()
-            self._on_screen_change(geometry.width, geometry.height)
-        return self.fb.width, self.fb.height
+        return await self.capture.resize(width, height, self.processes.session_env())
 
     def status(self) -> dict[str, Any]:
         return {
-            "session": self.cfg.session, "display": self.display_name,
-            "width": self.fb.width, "height": self.fb.height,
-            "max_width": self.fb.max_width, "max_height": self.fb.max_height,
-            "pid": os.getpid(), "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
-            "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display,
-            "subscribers": sum(len(g.subscribers) for g in self.groups.values()),
-            # one encoder per (format, options), however many subscribe to it
-            "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers),
-                          "keyframes": g.keyframes, "catch_ups": g.catch_ups} for g in self.groups.values()],
-            "last_input": self.input.last_input, "started_at": self.started_at,
-            "attached": self.attached, "uid": os.getuid(), "home": self.home, "capture": self.fb.capture,
+            "session": self.cfg.session, "pid": os.getpid(), "uid": os.getuid(), "attached": self.attached,
+            "started_at": self.started_at, "last_input": self.input.last_input,
+            **self.processes.status(), **self.capture.status(), **self.pipeline.status(),
         }
-
-    def screenshot_png(self) -> bytes:
-        from PIL import Image
-
-        screen = self.fb.screen()
-        rgb = np.ascontiguousarray(screen[:, :, 2::-1])
-        out = io.BytesIO()
-        Image.fromarray(rgb, "RGB").save(out, "PNG", compress_level=1)
-        return out.getvalue()
-
-    def exec(self, argv: list[str], env: dict[str, str] | None) -> int:
-        full_env = self.session_env()
-        if env:
-            full_env.update(env)
-        proc = self._spawn_user(argv, full_env)
-        self.execed.append(proc)
-        return proc.pid
 
     # -- the control socket ---------------------------------------------------------------
 
@@ -943,7 +290,7 @@ class SessionHost:
                     if conn.closed:
                         break
                     await self._handle(conn, msg)
-                self._drain_x()
+                self.capture.drain()
         except RemoteProtocolError as exc:
             log.warning("closing control connection: %s session=%s", exc, self.cfg.session)
         except (ConnectionError, asyncio.CancelledError):
@@ -952,7 +299,7 @@ class SessionHost:
             log.exception("closing control connection after an internal error session=%s", self.cfg.session)
         finally:
             for sub in list(conn.subscriptions.values()):
-                self.unsubscribe(sub)
+                self._unsubscribe(sub)
             self.connections.discard(conn)
             conn.close()
 
@@ -988,15 +335,16 @@ class SessionHost:
         conn.reply(rid, messages.StatusReply(**status, encoders=encoders))
 
     async def _on_screenshot(self, conn: Connection, request: messages.Screenshot, rid: Any) -> None:
-        self._refresh_attached()
-        png = await asyncio.to_thread(self.screenshot_png)
-        conn.reply(rid, messages.ScreenshotReply(format="png", width=self.fb.width, height=self.fb.height, png=png))
+        self.capture.refresh_attached()
+        png = await asyncio.to_thread(self.capture.screenshot_png)
+        width, height = self.capture.size
+        conn.reply(rid, messages.ScreenshotReply(format="png", width=width, height=height, png=png))
 
     async def _on_input(self, conn: Connection, request: messages.Input, rid: Any) -> None:
-        width, height = self.fb.width, self.fb.height
+        width, height = self.capture.size
         events = [e.within(width, height) if isinstance(e, messages.MoveEvent) else e for e in request.events]
         self.input.handle([e.encode() for e in events])
-        self._after_x_request()
+        self.capture.after_x_request()
         if rid is not None:  # fire-and-forget otherwise
             conn.reply(rid, messages.Ok())
 
@@ -1013,32 +361,33 @@ class SessionHost:
         conn.reply(rid, messages.ResizeReply(width, height))
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
-        sub = self.subscribe(conn, request.format, dict(request.options), request.window)
-        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=self.fb.width, height=self.fb.height))
+        sub = self.pipeline.subscribe(conn, request.format, dict(request.options), request.window)
+        conn.subscriptions[sub.stream] = sub
+        if self.cursor is None:
+            self.cursor = self.capture.read_cursor()
+        width, height = self.capture.size
+        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height))
         if self.cursor is not None:  # after the reply: the subscriber knows its stream by then
             conn.send(self.cursor)
 
     async def _on_unsubscribe(self, conn: Connection, request: messages.Unsubscribe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
         if sub is not None:
-            self.unsubscribe(sub)
+            self._unsubscribe(sub)
         conn.reply(rid, messages.Ok())
 
     async def _on_ack(self, conn: Connection, request: messages.Ack, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
-        if sub is not None and sub.acked_seq < request.seq <= sub.sent_seq:
-            sub.acked_seq = request.seq
-            self._schedule_pump()
-            self._wake_idle_tick()  # a touch-up may have waited for this subscriber
+        if sub is not None:
+            self.pipeline.acknowledge(sub, request.seq)
 
     async def _on_keyframe(self, conn: Connection, request: messages.Keyframe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
         if sub is not None:
-            sub.needs_full = True
-            self._schedule_pump(0)
+            self.pipeline.request_keyframe(sub)
 
     async def _on_exec(self, conn: Connection, request: messages.Exec, rid: Any) -> None:
-        pid = self.exec(list(request.argv), dict(request.env) if request.env else None)
+        pid = self.processes.exec(list(request.argv), dict(request.env) if request.env else None)
         conn.reply(rid, messages.ExecReply(pid))
 
     async def _on_stop(self, conn: Connection, request: messages.Stop, rid: Any) -> None:
@@ -1059,21 +408,6 @@ class SessionHost:
         messages.Exec: _on_exec,
         messages.Stop: _on_stop,
     }
-
-
-def xrandr_set_size(env: dict[str, str], width: int, height: int) -> None:
-    """Switch the screen to ``width`` x ``height`` with a RandR mode (created on first use)."""
-    name = f"wrd{width}x{height}"
-    query = subprocess.run(["xrandr", "-q"], env=env, capture_output=True, text=True, timeout=10, check=True)
-    output = next((line.split()[0] for line in query.stdout.splitlines() if " connected" in line), "screen")
-    if name not in query.stdout:
-        subprocess.run(["xrandr", "--newmode", name, "0", str(width), "0", "0", "0", str(height), "0", "0", "0"],
-                       env=env, capture_output=True, timeout=10, check=True)
-        subprocess.run(["xrandr", "--addmode", output, name], env=env, capture_output=True, timeout=10, check=True)
-    result = subprocess.run(["xrandr", "--output", output, "--mode", name], env=env, capture_output=True,
-                            text=True, timeout=10)
-    if result.returncode != 0:
-        raise OSError(f"xrandr could not set {width}x{height}: {result.stderr.strip()}")
 
 
 # -- entry point --------------------------------------------------------------------------

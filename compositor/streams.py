@@ -12,6 +12,8 @@ an update back past ``PACE_STALL_SECONDS`` the stream steps down a level (fewer 
 for H.264, a higher quantiser: fewer bytes a frame); after ``STEP_UP_AFTER`` seconds of keeping
 up it steps back up. Merged damage means a slower stream never queues: each frame carries
 everything that changed since the last.
+
+This module is the state and the rules; compositor/pipeline.py drives them.
 """
 
 from __future__ import annotations

@@ -566,8 +566,8 @@ async def bare_host(tmp_path):
 
     load_builtin_encoders()
     host = SessionHost(HostConfig(runtime_dir=tmp_path, session="bare-42"))
-    host.fb, host.input = _FakeFramebuffer(), _FakeInput()
-    host._after_x_request = host._drain_x = lambda: None
+    host.capture.fb, host.input = _FakeFramebuffer(), _FakeInput()
+    host.capture.after_x_request = host.capture.drain = lambda: None
     path = tmp_path / "host.sock"
     server = await asyncio.start_unix_server(host._serve, path=str(path))
     yield host, path
