@@ -273,7 +273,7 @@ async def test_selection_change_is_pushed_to_subscribers(host):
         proc.stdin.close()
         try:
             msg = await sub.next("clipboard", selection="CLIPBOARD")
-            assert msg.get("text") == "pushed ✓"
+            assert msg.get("is_text") is True and msg.payload.decode() == "pushed ✓"
         finally:
             proc.terminate()
             proc.wait()
