@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from webconsole.core.health import health
+from webconsole.core.metrics import metrics
 from webconsole.desktops.urls import api_urlpatterns
 
 urlpatterns = [
@@ -13,5 +15,7 @@ urlpatterns = [
     path("desktops/", include("webconsole.desktops.urls")),
     path("desktops/", include("webconsole.viewer.urls")),
     path("api/", include((api_urlpatterns, "api"))),
+    path("api/v1/health/", health, name="health"),
+    path("metrics", metrics, name="metrics"),
 ]
 

@@ -28,6 +28,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError, RemoteProtocolError
+from webconsole.core import metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
 from webconsole.viewer.protocol import (
@@ -115,6 +116,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.sender = asyncio.create_task(self._send_loop())
         self.watcher = asyncio.create_task(self._watch_host())
         self.account_watcher = asyncio.create_task(self._watch_account())
+        self.counted = True
+        metrics.VIEWERS.inc()
         log.info("viewer connected %s view_only=%s", self.label, self.view_only)
 
     async def disconnect(self, code: int) -> None:
@@ -123,6 +126,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                      getattr(self, "account_watcher", None)):
             if task is not None:
                 task.cancel()
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.VIEWERS.dec()
         if getattr(self, "host", None) is not None:
             host, self.host = self.host, None
             await host.close()
@@ -278,6 +284,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                     return
                 if kind == "frame" and isinstance(seq, int):
                     self.forwarded_seq = max(self.forwarded_seq, seq)
+                    metrics.VIEWER_FRAMES.labels(self.format or "").inc()
+                metrics.VIEWER_BYTES.labels(self.format or "").inc(len(data))
                 await self.send(bytes_data=data)
 
     async def _watch_host(self) -> None:
@@ -291,7 +299,6 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             await self._close(CloseCode.STOPPED, "session ended")
         else:
             await self._close(CloseCode.HOST_UNREACHABLE, "session host connection lost")
-
 
     async def _watch_account(self) -> None:
         session = self.scope.get("session")
