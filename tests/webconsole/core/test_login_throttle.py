@@ -143,3 +143,19 @@ def test_the_lockout_survives_a_new_process(alice):
     out = subprocess.run([sys.executable, "-c", check], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "(None, True) alice"
+
+
+def test_admins_see_the_lockout_and_can_lift_it_in_the_admin(alice, admin):
+    for n in range(GUESSES):
+        web_login(ATTACKER, f"guess-{n}")
+    console = Client(REMOTE_ADDR=OTHER)
+    console.force_login(admin)
+    listing = console.get("/admin/axes/accessattempt/")
+    assert listing.status_code == 200 and ATTACKER.encode() in listing.content
+    failures = console.get("/admin/axes/accessfailurelog/")
+    assert failures.status_code == 200 and ATTACKER.encode() in failures.content
+    attempts = list(AccessAttempt.objects.values_list("pk", flat=True))
+    deleted = console.post("/admin/axes/accessattempt/", {"action": "delete_selected", "_selected_action": attempts,
+                                                          "post": "yes"})
+    assert deleted.status_code == 302
+    assert web_login(ATTACKER, PASSWORD).status_code == 302
