@@ -10,6 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,22 +32,31 @@ WIDTH, HEIGHT = 1024, 768
 LOGIN_FAILURE_LIMIT = 3  # the server's, so that the throttle test needs few clients
 
 
-@pytest.fixture
-def rdpserver(celery_worker, tmp_path):
+@contextmanager
+def rdpserver_process(tmp_path, host: str = "127.0.0.1", name: str = "rdpserver") -> Iterator[int]:
+    """``manage.py rdpserver`` on ``host`` and a free port (its output in ``tmp_path/<name>.log``)."""
     port = free_port()
     env = session_process_env(DJANGO_SETTINGS_MODULE="webconsole.config.django.test",
                               DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
-                              WRD_TLS_DIR=str(tmp_path / "tls"), WRD_RDP_HOST="127.0.0.1",
+                              WRD_TLS_DIR=str(tmp_path / f"{name}-tls"), WRD_RDP_HOST=host,
                               WRD_RDP_PORT=str(port), WRD_LOGIN_FAILURE_LIMIT=str(LOGIN_FAILURE_LIMIT))
-    log_path = tmp_path / "rdpserver.log"
+    log_path = tmp_path / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen([sys.executable, "manage.py", "rdpserver"], cwd=ROOT, env=env, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: b"listening" in log_path.read_bytes() or proc.poll() is not None, 60, 0.2,
-               "the rdp server to listen")
-    assert proc.poll() is None, log_path.read_text()
-    yield port
-    end_process(proc)
+    try:
+        wait_until(lambda: b"listening" in log_path.read_bytes() or proc.poll() is not None, 60, 0.2,
+                   "the rdp server to listen")
+        assert proc.poll() is None, log_path.read_text()
+        yield port
+    finally:
+        end_process(proc)
+
+
+@pytest.fixture
+def rdpserver(celery_worker, tmp_path):
+    with rdpserver_process(tmp_path) as port:
+        yield port
 
 
 @pytest.fixture
@@ -54,12 +65,13 @@ def client_display():
         yield xvfb
 
 
-def xfreerdp(display, port: int, user: str, password: str, tmp_path, *extra: str) -> subprocess.Popen:
+def xfreerdp(display, port: int, user: str, password: str, tmp_path, *extra: str,
+             host: str = "127.0.0.1") -> subprocess.Popen:
     home = tmp_path / "client-home"
     home.mkdir(exist_ok=True)
     env = dict(session_process_env(), **display.env(), HOME=str(home))
     return subprocess.Popen(["xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}",
-                             f"/v:127.0.0.1:{port}", "/f", "/log-level:WARN", *extra],
+                             f"/v:{host}", f"/port:{port}", "/f", "/log-level:WARN", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -140,10 +152,10 @@ def run_client(display, port: int, user: str, password: str, tmp_path) -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed")
 @pytest.mark.django_db(transaction=True)
-def test_rdp_guessing_locks_out_the_address(rdpserver, client_display, tmp_path):
-    """Wrong passwords from 127.0.0.1 past the limit: then the right one is refused from there too,
-    saying why in the log. (The same user from another address is let in: tested at the
-    authenticate callback, as the server listens on one loopback address here.)"""
+def test_rdp_guessing_locks_out_the_address_not_the_user(rdpserver, client_display, tmp_path):
+    """Wrong passwords from 127.0.0.1 past the limit: the right one is then refused from there
+    too, and the log says why; the same user from ::1 (a second server process on the same
+    database, as one server listens on one address) still gets their desktop."""
     User.objects.create_user("rdpguess", password="rdp-pass-123")
     for n in range(LOGIN_FAILURE_LIMIT):
         assert run_client(client_display, rdpserver, "rdpguess", f"guess-{n}", tmp_path) != 0
@@ -151,3 +163,15 @@ def test_rdp_guessing_locks_out_the_address(rdpserver, client_display, tmp_path)
     log = (tmp_path / "rdpserver.log").read_text()
     assert "rdp login throttled user='rdpguess' address=127.0.0.1" in log
     assert not DesktopSession.objects.filter(owner__username="rdpguess").exists()
+
+    with rdpserver_process(tmp_path, host="::1", name="rdpserver-v6") as port_v6:
+        client = xfreerdp(client_display, port_v6, "rdpguess", "rdp-pass-123", tmp_path, host="[::1]")
+        try:
+            session = wait_until(lambda: DesktopSession.objects.filter(
+                owner__username="rdpguess", state=DesktopState.RUNNING).first(), 60, 0.3, "the desktop to run")
+            wait_until(lambda: client_matches_session(client_display, session), 30, 0.5,
+                       "the FreeRDP window to show the session")
+        finally:
+            end_process(client)
+            for session in DesktopSession.objects.filter(owner__username="rdpguess"):
+                services.desktop_stop(session=session)
