@@ -15,7 +15,7 @@ from axes.models import AccessAttempt, AccessFailureLog
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import Client
+from django.test import AsyncClient, Client
 from rest_framework.test import APIClient
 
 from tests.conftest import ROOT, session_process_env
@@ -159,3 +159,25 @@ def test_admins_see_the_lockout_and_can_lift_it_in_the_admin(alice, admin):
                                                           "post": "yes"})
     assert deleted.status_code == 302
     assert web_login(ATTACKER, PASSWORD).status_code == 302
+
+
+class AsyncClientAt(AsyncClient):
+    """An ASGI test client whose requests come from ``address`` (the scope's ``client``)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def _base_scope(self, **request):
+        return {**super()._base_scope(**request), "client": [self.address, 0]}
+
+
+async def test_the_lockout_page_under_asgi(alice):
+    """Daphne serves the console over ASGI, where the axes middleware takes its async path."""
+    attacker, other = AsyncClientAt(ATTACKER), AsyncClientAt(OTHER)
+    form = {"username": "alice", "password": "wrong"}
+    for _ in range(GUESSES):
+        await attacker.post("/accounts/login/", form)
+    locked = await attacker.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+    assert locked.status_code == 429 and b"Too many failed logins from your address" in locked.content
+    assert (await other.post("/accounts/login/", {"username": "alice", "password": PASSWORD})).status_code == 302
