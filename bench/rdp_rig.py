@@ -59,7 +59,7 @@ async def rdp_rig(width: int, height: int, *, startup: str | None = None, **sett
                        height=height, max_width=width, max_height=height, wayland=False, startup=startup)
     xvfb = start_xvfb(width=width, height=height, workdir=tmp / "client")
 
-    async def authenticate(username: str, password: str) -> bool:
+    async def authenticate(username: str, password: str, address: str) -> bool:
         return True
 
     async def attach(username: str, width: int, height: int) -> Path:

@@ -2,7 +2,7 @@
 between the client's socket, the sans-IO layers and the session host.
 
 read -> ``ServerConnection.receive_data`` -> each event to ``Bridge.receive`` -> carry out the
-requests it returns (the TLS upgrade, ``authenticate(username, password) -> bool`` and
+requests it returns (the TLS upgrade, ``authenticate(username, password, address) -> bool`` and
 ``attach(username, width, height) -> host socket path``, coroutines Django wires, the session
 host's calls) -> write what the layers produced. The decisions are the sans-IO layers': the
 protocol in ``connection.py``, the rest behind ``bridge.py`` (login, input, clipboard, and
@@ -35,7 +35,8 @@ from rdpfront.tls import ensure_certificate, server_ssl_context
 
 log = logging.getLogger(__name__)
 
-AuthenticateUser = Callable[[str, str], Awaitable[bool]]
+# (user name, password, the client's IP address) -> may they log in
+AuthenticateUser = Callable[[str, str, str], Awaitable[bool]]
 AttachDesktop = Callable[[str, int, int], Awaitable[str | Path]]
 
 READ_SIZE = 1 << 16
@@ -53,6 +54,7 @@ class RdpConnection:
         self._tcp_transport = writer.transport  # under the TLS transport once upgraded
         peer = writer.get_extra_info("peername")
         self.name = f"rdp[{peer[0]}:{peer[1]}]" if peer else "rdp[?]"
+        self.peer_address = peer[0] if peer else ""
         self.bridge = Bridge(server.settings, self.name)
         self.conn = self.bridge.conn
         self.login = self.bridge.login
@@ -252,7 +254,7 @@ class RdpConnection:
 
     async def _authenticate(self, username: str, password: str) -> bool:
         try:
-            return bool(await self.server.authenticate(username, password))
+            return bool(await self.server.authenticate(username, password, self.peer_address))
         except Exception:
             log.exception("%s authenticate() failed", self.name)
             return False

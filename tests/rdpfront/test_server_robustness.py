@@ -93,7 +93,7 @@ class Rig:
 
 @pytest.fixture
 async def rig(hosts, displays, tmp_path) -> AsyncIterator[Rig]:
-    async def authenticate(username: str, password: str) -> bool:
+    async def authenticate(username: str, password: str, address: str) -> bool:
         return username in hosts and password == PASSWORD
 
     async def attach(username: str, width: int, height: int) -> Path:

@@ -47,7 +47,7 @@ def client_display() -> Iterator[Xvfb]:
 
 @pytest.fixture
 async def rdp(host, client_display, tmp_path) -> AsyncIterator[Harness]:
-    async def authenticate(username: str, password: str) -> bool:
+    async def authenticate(username: str, password: str, address: str) -> bool:
         return username == "alice" and password == PASSWORD
 
     attached: list[tuple[str, int, int]] = []

@@ -50,7 +50,7 @@ async def run(*argv: str, env: dict[str, str], timeout: float = 10.0) -> str:
 async def start_server(tmp_path: Path, socket_path: Path, **settings) -> tuple[RdpServer, int]:
     """rdpfront's server on a free loopback port: ``PASSWORD`` logs any user in, to the session
     host at ``socket_path``."""
-    async def authenticate(username: str, password: str) -> bool:
+    async def authenticate(username: str, password: str, address: str) -> bool:
         return password == PASSWORD
 
     async def attach(username: str, width: int, height: int) -> Path:

@@ -112,6 +112,9 @@ RUNTIME_ROOT = Path(env_str(
     "WRD_RUNTIME_ROOT",
     f"/dev/shm/wrd-{os.getuid()}" if os.access("/dev/shm", os.W_OK) else f"/tmp/wrd-{os.getuid()}",
 ))
+# Login throttling on every door (docs/security.md): failures per source address, cool-off.
+LOGIN_FAILURE_LIMIT = env_int("WRD_LOGIN_FAILURE_LIMIT", 10)
+LOGIN_COOLOFF = env_int("WRD_LOGIN_COOLOFF", 15 * 60)
 TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
 
 # Who desktops run as: WRD's own Unix accounts when it runs as root (see docs/security.md).

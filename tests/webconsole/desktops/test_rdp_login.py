@@ -1,4 +1,5 @@
-"""RDP logins through `manage.py rdpserver`: console users, their desktops, reconnects, throttling.
+"""RDP logins through `manage.py rdpserver`: console users, their desktops, reconnects, throttling
+(the throttle's policy on every door is tested in tests/webconsole/core/test_login_throttle.py).
 
 Real parts: the rdpserver process, a Celery worker that starts the desktop, and Debian's
 xfreerdp on its own Xvfb whose pixels are compared with the session's screen.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,40 +27,36 @@ from tests.conftest import ROOT, end_process, free_port, session_process_env, wa
 from tests.rdpfront.xfreerdp import client_xvfb
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.desktops.rdp import LoginThrottle
 
 WIDTH, HEIGHT = 1024, 768
+LOGIN_FAILURE_LIMIT = 3  # the server's, so that the throttle test needs few clients
 
 
-def test_login_throttle_blocks_after_repeated_failures():
-    throttle = LoginThrottle(max_failures=3, window=60)
-    for t in range(3):
-        assert not throttle.blocked("Alice", now=100.0 + t)
-        throttle.failed("alice", now=100.0 + t)
-    assert throttle.blocked("ALICE", now=103.0)
-    assert not throttle.blocked("bob", now=103.0)
-    assert not throttle.blocked("alice", now=170.0)  # the window passed
-    throttle.failed("alice", now=170.0)
-    throttle.succeeded("alice")
-    assert not throttle.blocked("alice", now=171.0)
+@contextmanager
+def rdpserver_process(tmp_path, host: str = "127.0.0.1", name: str = "rdpserver") -> Iterator[int]:
+    """``manage.py rdpserver`` on ``host`` and a free port (its output in ``tmp_path/<name>.log``)."""
+    port = free_port()
+    env = session_process_env(DJANGO_SETTINGS_MODULE="webconsole.config.django.test",
+                              DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
+                              WRD_TLS_DIR=str(tmp_path / f"{name}-tls"), WRD_RDP_HOST=host,
+                              WRD_RDP_PORT=str(port), WRD_LOGIN_FAILURE_LIMIT=str(LOGIN_FAILURE_LIMIT))
+    log_path = tmp_path / f"{name}.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "manage.py", "rdpserver"], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_until(lambda: b"listening" in log_path.read_bytes() or proc.poll() is not None, 60, 0.2,
+                   "the rdp server to listen")
+        assert proc.poll() is None, log_path.read_text()
+        yield port
+    finally:
+        end_process(proc)
 
 
 @pytest.fixture
 def rdpserver(celery_worker, tmp_path):
-    port = free_port()
-    env = session_process_env(DJANGO_SETTINGS_MODULE="webconsole.config.django.test",
-                              DATABASE_URL=f"sqlite:///{settings.DATABASES['default']['NAME']}",
-                              WRD_TLS_DIR=str(tmp_path / "tls"), WRD_RDP_HOST="127.0.0.1",
-                              WRD_RDP_PORT=str(port))
-    log_path = tmp_path / "rdpserver.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "manage.py", "rdpserver"], cwd=ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-    wait_until(lambda: b"listening" in log_path.read_bytes() or proc.poll() is not None, 60, 0.2,
-               "the rdp server to listen")
-    assert proc.poll() is None, log_path.read_text()
-    yield port
-    end_process(proc)
+    with rdpserver_process(tmp_path) as port:
+        yield port
 
 
 @pytest.fixture
@@ -66,12 +65,13 @@ def client_display():
         yield xvfb
 
 
-def xfreerdp(display, port: int, user: str, password: str, tmp_path, *extra: str) -> subprocess.Popen:
+def xfreerdp(display, port: int, user: str, password: str, tmp_path, *extra: str,
+             host: str = "127.0.0.1") -> subprocess.Popen:
     home = tmp_path / "client-home"
     home.mkdir(exist_ok=True)
     env = dict(session_process_env(), **display.env(), HOME=str(home))
     return subprocess.Popen(["xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}",
-                             f"/v:127.0.0.1:{port}", "/f", "/log-level:WARN", *extra],
+                             f"/v:{host}", f"/port:{port}", "/f", "/log-level:WARN", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -136,3 +136,42 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
     finally:
         end_process(again)
         services.desktop_stop(session=DesktopSession.objects.get(pk=session.pk))
+
+
+def run_client(display, port: int, user: str, password: str, tmp_path) -> int:
+    """An xfreerdp login that is expected to be refused: its exit code."""
+    client = xfreerdp(display, port, user, password, tmp_path)
+    try:
+        return client.wait(30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("a refused login was not ended")
+    finally:
+        end_process(client)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed")
+@pytest.mark.django_db(transaction=True)
+def test_rdp_guessing_locks_out_the_address_not_the_user(rdpserver, client_display, tmp_path):
+    """Wrong passwords from 127.0.0.1 past the limit: the right one is then refused from there
+    too, and the log says why; the same user from ::1 (a second server process on the same
+    database, as one server listens on one address) still gets their desktop."""
+    User.objects.create_user("rdpguess", password="rdp-pass-123")
+    for n in range(LOGIN_FAILURE_LIMIT):
+        assert run_client(client_display, rdpserver, "rdpguess", f"guess-{n}", tmp_path) != 0
+    assert run_client(client_display, rdpserver, "rdpguess", "rdp-pass-123", tmp_path) != 0
+    log = (tmp_path / "rdpserver.log").read_text()
+    assert "rdp login throttled user='rdpguess' address=127.0.0.1" in log
+    assert not DesktopSession.objects.filter(owner__username="rdpguess").exists()
+
+    with rdpserver_process(tmp_path, host="::1", name="rdpserver-v6") as port_v6:
+        client = xfreerdp(client_display, port_v6, "rdpguess", "rdp-pass-123", tmp_path, host="[::1]")
+        try:
+            session = wait_until(lambda: DesktopSession.objects.filter(
+                owner__username="rdpguess", state=DesktopState.RUNNING).first(), 60, 0.3, "the desktop to run")
+            wait_until(lambda: client_matches_session(client_display, session), 30, 0.5,
+                       "the FreeRDP window to show the session")
+        finally:
+            end_process(client)
+            for session in DesktopSession.objects.filter(owner__username="rdpguess"):
+                services.desktop_stop(session=session)

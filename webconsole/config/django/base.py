@@ -3,6 +3,7 @@
 import dj_database_url
 
 from webconsole.config import env
+from webconsole.config.settings.axes import *  # noqa: F403
 from webconsole.config.settings.celery import *  # noqa: F403
 from webconsole.config.settings.channels import *  # noqa: F403
 from webconsole.config.settings.wrd import *  # noqa: F403
@@ -23,6 +24,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework.authtoken",
+    "axes",
     "channels",
     "webconsole.core",
     "webconsole.desktops",
@@ -39,6 +41,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, so it sees the lockout flag the login (which ran inside the view) left on the request
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # refuses a locked-out address before any password check
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "webconsole.urls"
@@ -96,7 +105,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
+        "webconsole.core.login_throttle.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "webconsole.core.exceptions.api_exception_handler",

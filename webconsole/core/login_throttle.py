@@ -1,0 +1,69 @@
+"""Login throttling shared by every door (policy in docs/security.md).
+
+django-axes counts failures through Django's ``authenticate``; this module gives its lockout a
+face on each door: a page for the login page and the admin, a JSON 429 for the API (also for
+DRF Basic auth, whose failures axes sees on DRF's own request object), and a plain answer for
+callers outside HTTP such as the RDP server.
+"""
+
+from __future__ import annotations
+
+import math
+
+from axes.helpers import get_cool_off
+from django.conf import settings
+from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from rest_framework import authentication, exceptions
+
+
+def lockout_message() -> str:
+    minutes = max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
+    return (f"Too many failed logins from your address. Logging in from it is refused for {minutes} "
+            f"minute{'s' if minutes != 1 else ''} after the last attempt; an administrator can lift this sooner.")
+
+
+def _retry_after(request: HttpRequest) -> int:
+    cool_off = get_cool_off(request)
+    return int(cool_off.total_seconds()) if cool_off else 0
+
+
+def lockout_response(request: HttpRequest, original_response: HttpResponse | None = None,
+                     credentials: dict | None = None) -> HttpResponse:
+    """``AXES_LOCKOUT_CALLABLE``: what a locked-out address is answered, 429 on every door."""
+    if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
+        response = JsonResponse({"detail": lockout_message()}, status=429)
+    else:
+        response = render(request, "registration/locked_out.html", {"reason": lockout_message()}, status=429)
+    response["Retry-After"] = str(_retry_after(request))
+    return response
+
+
+class LoginThrottled(exceptions.Throttled):
+    default_detail = "Too many failed logins from your address."
+    default_code = "login_throttled"
+
+
+class BasicAuthentication(authentication.BasicAuthentication):
+    """DRF Basic auth whose lockout is a 429 with a reason, not the "Invalid username/password"
+    401 every other failure gets."""
+
+    def authenticate_credentials(self, userid, password, request=None):
+        try:
+            return super().authenticate_credentials(userid, password, request)
+        except exceptions.AuthenticationFailed:
+            if request is not None and getattr(request, "axes_locked_out", False):
+                raise LoginThrottled(wait=_retry_after(request), detail=lockout_message()) from None
+            raise
+
+
+def check_login(*, username: str, password: str, address: str, door: str):
+    """Authenticate a login that did not come over HTTP (the RDP server) under the same throttle:
+    ``(user or None, throttled)``. ``address`` is the peer's IP address, ``door`` names the
+    entry in the admin's access-attempt records (their "path")."""
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = address
+    request.path = request.path_info = request.META["PATH_INFO"] = door
+    user = authenticate(request, username=username, password=password)
+    return user, bool(getattr(request, "axes_locked_out", False))
