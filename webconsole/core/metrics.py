@@ -43,6 +43,13 @@ def _count_failure(sender, credentials, request=None, **kwargs) -> None:
 class DesktopCollector(Collector):
     """Desktops by state and node, and the subscribers of each running desktop here."""
 
+    def describe(self):
+        """The series without reading them (registering would otherwise collect once, at import)."""
+        yield GaugeMetricFamily("wrd_desktops", "Desktop sessions by state and node", labels=["state", "node"])
+        yield GaugeMetricFamily("wrd_desktop_subscribers",
+                                "Stream subscribers (browser viewers and RDP clients) of a running desktop",
+                                labels=["desktop"])
+
     def collect(self):
         from compositor.client import BlockingHostClient, HostError
         from compositor.messages import Status
