@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 # (user name, password, the client's IP address) -> may they log in
 AuthenticateUser = Callable[[str, str, str], Awaitable[bool]]
 AttachDesktop = Callable[[str, int, int], Awaitable[str | Path]]
+# user name -> a stamp of the account as it is now (None: no such active account); the
+# connection ends when it differs from the stamp at login
+AccountStamp = Callable[[str], Awaitable[str | None]]
+ACCOUNT_RECHECK = 5.0  # seconds between those checks
 
 READ_SIZE = 1 << 16
 # Above this many bytes waiting in the socket's buffer, stop encoding and let damage merge.
@@ -254,10 +258,31 @@ class RdpConnection:
 
     async def _authenticate(self, username: str, password: str) -> bool:
         try:
-            return bool(await self.server.authenticate(username, password, self.peer_address))
+            ok = bool(await self.server.authenticate(username, password, self.peer_address))
         except Exception:
             log.exception("%s authenticate() failed", self.name)
             return False
+        if ok and self.server.account_stamp is not None:
+            stamp = await self.server.account_stamp(username)
+            self._tasks.append(asyncio.create_task(self._watch_account(username, stamp)))
+        return ok
+
+    async def _watch_account(self, username: str, stamp: str | None) -> None:
+        """End the connection once the account it logged in with changes: deactivated, gone,
+        or given a new password (its stamp is derived from the password hash)."""
+        while not self.closing:
+            await asyncio.sleep(ACCOUNT_RECHECK)
+            try:
+                now = await self.server.account_stamp(username)
+            except Exception:
+                log.exception("%s account_stamp() failed", self.name)
+                continue
+            if now is None or now != stamp:
+                log.info("%s closing: user %s was deactivated or given a new password", self.name, username)
+                self.write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_DISCONNECT))
+                self.flush()
+                self.writer.close()
+                return
 
     async def _connect_host(self, path: str | Path, keyboard: messages.Exec | None) -> None:
         self.host = await HostClient(on_event=self._on_host_push).connect(path)
@@ -389,10 +414,11 @@ class RdpServer:
     """Accepts RDP clients; each runs as an ``RdpConnection`` isolated from the others."""
 
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.settings = settings
         self.authenticate = authenticate
         self.attach = attach
+        self.account_stamp = account_stamp
         if ssl_context is None:
             ssl_context = server_ssl_context(*ensure_certificate(settings.cert_dir))
         self.ssl_context = ssl_context

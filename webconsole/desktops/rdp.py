@@ -1,8 +1,10 @@
 """What the RDP server asks of the console: is this login good, and which desktop is theirs.
 
-The RDP server (rdpfront) knows nothing of Django; `manage.py rdpserver` hands it these two
-coroutines. Logins go through the same throttle as the login page and the API (django-axes,
-per client address: docs/security.md), so password guessing over RDP is refused alike.
+The RDP server (rdpfront) knows nothing of Django; `manage.py rdpserver` hands it these
+coroutines; an open connection ends when its user's ``account_stamp`` changes (deactivated,
+new password). Logins go through the same throttle as the login page and the API
+(django-axes, per client address: docs/security.md), so password guessing over RDP is
+refused alike.
 """
 
 from __future__ import annotations
@@ -27,6 +29,18 @@ async def authenticate(username: str, password: str, address: str) -> bool:
         log.warning("rdp login throttled user=%r address=%s: too many failed logins from this address",
                     username, address)
     return user is not None and not throttled
+
+
+def _account_stamp(username: str) -> str | None:
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    # Django's session hash: an HMAC of the password hash, so it changes with the password.
+    return None if user is None else user.get_session_auth_hash()
+
+
+async def account_stamp(username: str) -> str | None:
+    """What an open RDP connection of ``username`` is checked against: it ends when this
+    changes (a new password) or becomes None (deactivated or deleted)."""
+    return await sync_to_async(_account_stamp)(username)
 
 
 def _attach(username: str, width: int, height: int) -> Path:

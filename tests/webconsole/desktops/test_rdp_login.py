@@ -175,3 +175,35 @@ def test_rdp_guessing_locks_out_the_address_not_the_user(rdpserver, client_displ
             end_process(client)
             for session in DesktopSession.objects.filter(owner__username="rdpguess"):
                 services.desktop_stop(session=session)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("change", ["new password", "deactivated"])
+def test_an_account_change_ends_the_users_rdp_connection(rdpserver, client_display, tmp_path, change):
+    """Within the server's recheck (5 s), xfreerdp logged in as a user whose password changed
+    or who was deactivated is disconnected; the desktop itself runs on."""
+    user = User.objects.create_user("leaver", password="leaver-pass-1")
+    client = xfreerdp(client_display, rdpserver, "leaver", "leaver-pass-1", tmp_path)
+    session = None
+    try:
+        session = wait_until(lambda: DesktopSession.objects.filter(
+            owner=user, state=DesktopState.RUNNING).first(), 60, 0.3, "the desktop to run")
+        wait_until(lambda: client_matches_session(client_display, session), 30, 0.5,
+                   "the FreeRDP window to show the session")
+        assert client.poll() is None
+        if change == "new password":
+            user.set_password("another-pass-2")
+        else:
+            user.is_active = False
+        user.save()
+        try:
+            client.wait(20)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the RDP connection outlived the account change ({change})")
+        log = (tmp_path / "rdpserver.log").read_text()
+        assert "user leaver was deactivated or given a new password" in log
+        assert DesktopSession.objects.get(pk=session.pk).state == DesktopState.RUNNING
+    finally:
+        end_process(client)
+        if session is not None:
+            services.desktop_stop(session=DesktopSession.objects.get(pk=session.pk))

@@ -27,7 +27,8 @@ class Command(BaseCommand):
         asyncio.run(self._serve(server_settings))
 
     async def _serve(self, server_settings: ServerSettings) -> None:
-        server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach)
+        server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach,
+                           account_stamp=rdp.account_stamp)
         port = await server.start()
         self.stdout.write(f"RDP server listening on {server_settings.host}:{port}")
         stop = asyncio.Event()
