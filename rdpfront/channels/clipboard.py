@@ -7,9 +7,10 @@ CF_UNICODETEXT and keeps it for the client's Format Data Request; other formats 
 
 Format names are short (32 bytes) until the client's own capabilities say long
 ([MS-RDPECLIP 1.3.2.1]: its Clipboard Capabilities PDU is optional; rdesktop 1.9 sends none).
-A client that answers a request with nothing may announce the same formats again at once
-(rdesktop does, after its X selection conversion fails): that one repeat is acknowledged but
-not raised, so the server does not ask again, and ask again, thousands of times a second.
+A client that answers a request successfully but with no text may announce the same formats
+again at once (rdesktop does, after its X selection conversion fails): that one repeat is
+acknowledged but not raised, so the server does not ask again, and ask again, thousands of
+times a second.
 """
 
 from __future__ import annotations
@@ -65,8 +66,9 @@ class ClipboardChannel(StaticChannel):
                 self.host.write(self._send(cliprdr.FormatDataResponse(b"", ok=False)))
         elif isinstance(pdu, cliprdr.FormatDataResponse):
             text = pdu.text() if pdu.ok else None
-            if not text:
-                self._answered_empty = self._requested
+            # Only a successful empty answer: FreeRDP fails a request it cannot serve yet and
+            # announces again once it can, which must be asked for.
+            self._answered_empty = self._requested if text == "" else None
             self.host.emit(events.ClipboardText(text))
 
     def set_text(self, text: str | None) -> bytes:

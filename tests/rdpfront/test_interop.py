@@ -514,3 +514,18 @@ def test_server_data_blocks_come_in_the_specs_order() -> None:
     data = encode(ServerGccBlocks(ServerCoreData(0x80004, 1, 0), ServerNetworkData(1003, (1004,))))
     kinds = [int.from_bytes(data[i:i + 2], "little") for i in (0, 16, 28)]
     assert kinds == [DataBlockType.SC_CORE, DataBlockType.SC_NET, DataBlockType.SC_SECURITY]
+
+
+def test_clipboard_failed_answer_then_the_same_formats_are_asked_for_again() -> None:
+    """FreeRDP fails a request it cannot serve yet and announces again when it can."""
+    client = MemoryClient()
+    client.connect()
+    server = client.server
+    server.events()
+    offer = cliprdr.FormatList((cliprdr.Format(cliprdr.CF_UNICODETEXT),))
+    client.send_clipboard(offer)
+    client.pump(server.clipboard_request_text())
+    client.send_clipboard(cliprdr.FormatDataResponse(b"", ok=False))
+    assert server.events() == [events.ClipboardOffer(True, (13,)), events.ClipboardText(None)]
+    client.send_clipboard(offer)
+    assert server.events() == [events.ClipboardOffer(True, (13,))]
