@@ -9,17 +9,19 @@ PYTHON ?= /usr/bin/python3
 VENV := .venv
 PY := $(VENV)/bin/python
 VAR := var
+# aardwolf and its pins, apart from the product's venv (requirements-rdp-clients.txt).
+CLIENTS_VENV := .venv-rdp-clients
 
 # Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
 # Wayland clients' libraries.
 APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates
-# Tests and benchmarks: real peers (FreeRDP, Chromium, Wayland clients, x11vnc + noVNC).
-APT_TEST := freerdp2-x11 chromium xclip x11-apps wl-clipboard weston foot \
+# Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC).
+APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
 	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify
 
-.PHONY: run test setup setup-test apt apt-test venv db lint clean
+.PHONY: run test setup setup-test apt apt-test venv clients-venv db lint clean
 
 run: setup
 	$(PY) manage.py serve
@@ -29,7 +31,7 @@ test: setup setup-test
 
 setup: apt venv db
 
-setup-test: apt-test
+setup-test: apt-test clients-venv
 
 # apt-get only when something is missing (so a prepared machine needs no network).
 define apt_install
@@ -59,6 +61,13 @@ $(VENV)/.installed: requirements.txt
 	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3-venv python3-dev && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check --no-input -r requirements.txt
+	@touch $@
+
+clients-venv: $(CLIENTS_VENV)/.installed
+
+$(CLIENTS_VENV)/.installed: requirements-rdp-clients.txt
+	@[ -x $(CLIENTS_VENV)/bin/python ] || $(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-input -r requirements-rdp-clients.txt
 	@touch $@
 
 db: venv

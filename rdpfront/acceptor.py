@@ -10,7 +10,7 @@ a driver input with no row is a ``LocalProtocolError``.
 
     WaitConnectionRequest --X.224 CR--> SecurityUpgrade --driver TLS--> [Credssp: later issue]
       --> WaitConnectInitial --MCS CI--> WaitErectDomain --> WaitAttachUser --> ChannelJoin
-      --joins done--> WaitClientInfo --Client Info--> WaitCredentials --accept--> (licence,
+      --joins done--> WaitClientInfo --Client Info (also from ChannelJoin)--> WaitCredentials --accept--> (licence,
       Demand Active) WaitConfirmActive --Confirm Active--> Finalization --Font List--> Accepted
     any state --peer error / X.224 DR / MCS ultimatum / reject--> Closed
 
@@ -43,6 +43,7 @@ from rdpfront.gcc import (
     ServerSecurityData,
 )
 from rdpfront.gcc.client_data import ClientCoreData
+from rdpfront.gcc.user_data import DataBlockType, block_name
 from rdpfront.rdp import capability_sets as caps
 from rdpfront.rdp.client_info import ClientInfo
 from rdpfront.rdp.headers import BasicSecurityHeader, SecurityFlags
@@ -57,13 +58,14 @@ from rdpfront.rdp.pdus import (
     FlowPdu,
     FontList,
     FontMap,
+    RawControl,
     ShareControlPdu,
     ShareDataPdu,
     Synchronize,
 )
 from rdpfront.svc import CHANNEL_CHUNK_LENGTH
 from rdpfront.tpkt import Action
-from rdpfront.wire import IO_CHANNEL_ID, SERVER_USER_ID, SHARE_ID, USER_CHANNEL_ID
+from rdpfront.wire import IO_CHANNEL_ID, SERVER_USER_ID, SHARE_ID, user_channel_id
 from rdpfront.x224 import SecurityProtocol
 
 log = logging.getLogger(__name__)
@@ -265,6 +267,10 @@ class Acceptor(wire.SansIoOutput):
         return out
 
     @property
+    def user_channel(self) -> int:
+        return user_channel_id(self.channels)
+
+    @property
     def waiting_on_driver(self) -> bool:
         return isinstance(self.state, WAITS_ON_DRIVER)
 
@@ -334,12 +340,22 @@ class Acceptor(wire.SansIoOutput):
                 return ForSession((action, frame))
             raise RemoteProtocolError(f"data on static channel {pdu.channel_id} ({self.channels[pdu.channel_id]}) "
                                       f"in state {type(st).__name__}, before the Client Info PDU")
+        if isinstance(st, ChannelJoin):
+            # The Client Info ends the joins: aardwolf never joins its user channel. Nothing is
+            # sent on a channel the client did not join, and static channel data must still
+            # come on joined ones.
+            log.info("%s Client Info before joining channel(s) %s; going on without them", self._log,
+                     ", ".join(str(c) for c in sorted(st.pending)))
+            return _read_client_info(pdu.data)
         if isinstance(st, WaitClientInfo):
             return _read_client_info(pdu.data)
         share = ShareControlPdu.decode(Reader(pdu.data))
         if isinstance(share, FlowPdu):
             return Ignored()
         body = share.body
+        if isinstance(body, RawControl):
+            log.info("%s share control PDU of type %d (%d bytes) ignored", self._log, body.pdu_type, len(body.data))
+            return Ignored()
         if isinstance(body, ShareDataPdu):
             if isinstance(st, Finalization) and isinstance(body.body, Synchronize | Control | FontList):
                 return body.body
@@ -375,6 +391,10 @@ class Acceptor(wire.SansIoOutput):
     def _on_connect_initial(self, st: WaitConnectInitial, ci: mcs.ConnectInitial) -> State:
         gcc = ConferenceCreateRequest.decode(Reader(ci.user_data))
         blocks = ClientGccBlocks.decode_bytes(gcc.user_data)
+        for kind, body in blocks.other:
+            level = logging.DEBUG if kind in DataBlockType._value2member_map_ else logging.INFO
+            log.log(level, "%s client data block %s (%d bytes) not used: skipped", self._log, block_name(kind),
+                    len(body))
         self.client = blocks
         channel_defs = blocks.network.channels if blocks.network else ()
         ids = []
@@ -396,15 +416,15 @@ class Acceptor(wire.SansIoOutput):
         return WaitAttachUser()
 
     def _on_attach_user(self, st: WaitAttachUser, _: mcs.AttachUserRequest) -> State:
-        self._out += x224.data_frame(encode(mcs.AttachUserConfirm(USER_CHANNEL_ID)))
-        return ChannelJoin({USER_CHANNEL_ID, IO_CHANNEL_ID, *self.channels})
+        self._out += x224.data_frame(encode(mcs.AttachUserConfirm(self.user_channel)))
+        return ChannelJoin({self.user_channel, IO_CHANNEL_ID, *self.channels})
 
     def _on_channel_join(self, st: ChannelJoin | WaitClientInfo, req: mcs.ChannelJoinRequest) -> State:
         # FreeRDP 2 joins its user channel a second time after the static channels;
         # any channel it was given may be (re)joined until the Client Info PDU.
-        ok = req.channel_id in {USER_CHANNEL_ID, IO_CHANNEL_ID, *self.channels}
+        ok = req.channel_id in {self.user_channel, IO_CHANNEL_ID, *self.channels}
         self._out += x224.data_frame(encode(mcs.ChannelJoinConfirm(
-            USER_CHANNEL_ID, req.channel_id, req.channel_id, 0 if ok else 14)))
+            self.user_channel, req.channel_id, req.channel_id, 0 if ok else 14)))
         if not ok:
             raise RemoteProtocolError(f"client joined channel {req.channel_id}, which it was not given")
         self.joined.add(req.channel_id)
@@ -414,7 +434,7 @@ class Acceptor(wire.SansIoOutput):
                 return WaitClientInfo()
         return st
 
-    def _on_client_info(self, st: WaitClientInfo, info: ClientInfo) -> State:
+    def _on_client_info(self, st: ChannelJoin | WaitClientInfo, info: ClientInfo) -> State:
         self.client_info = info
         core = self._core()
         self._events.append(events.Credentials(
@@ -435,10 +455,21 @@ class Acceptor(wire.SansIoOutput):
         return Closed("credentials rejected")
 
     def _on_confirm_active(self, st: WaitConfirmActive, confirm: ConfirmActive) -> State:
+        for cap in confirm.capabilities:
+            if not isinstance(cap, caps.RawCapability):
+                continue
+            if caps.is_modelled(cap.type):
+                log.info("%s capability set %s malformed (%d bytes): ignored", self._log,
+                         caps.CapabilityType(cap.type).name, len(cap.data))
+            elif cap.type not in caps.CapabilityType._value2member_map_:
+                log.info("%s capability set of unknown type %d (%d bytes): ignored", self._log, cap.type, len(cap.data))
         general = confirm.find(caps.GeneralCapability)
         bitmap = confirm.find(caps.BitmapCapability)
         if general is None or bitmap is None:
             raise RemoteProtocolError("Confirm Active lacks the General or Bitmap capability set")
+        # [2.2.1.19], [2.2.1.20]: the server's Synchronize and Control (Cooperate) follow the
+        # Confirm Active, not the client's own: aardwolf waits for them before it sends its own.
+        self._out += wire.share_data(Synchronize(self.user_channel)) + wire.share_data(Control(ControlAction.COOPERATE))
         return Finalization(confirm, st.reactivation)
 
     def _defer(self, st: WaitConfirmActive | Finalization, item: ForSession) -> State:
@@ -447,16 +478,14 @@ class Acceptor(wire.SansIoOutput):
 
     def _on_synchronize(self, st: Finalization, _: Synchronize) -> State:
         st.synchronized = True
-        self._out += wire.share_data(Synchronize(USER_CHANNEL_ID))
         return st
 
     def _on_control(self, st: Finalization, control: Control) -> State:
         if control.action == ControlAction.COOPERATE:
             st.cooperating = True
-            self._out += wire.share_data(Control(ControlAction.COOPERATE))
         elif control.action == ControlAction.REQUEST_CONTROL:
             st.control_granted = True
-            self._out += wire.share_data(Control(ControlAction.GRANTED_CONTROL, USER_CHANNEL_ID, SERVER_USER_ID))
+            self._out += wire.share_data(Control(ControlAction.GRANTED_CONTROL, self.user_channel, SERVER_USER_ID))
         return st
 
     def _on_font_list(self, st: Finalization, _: FontList) -> State:
@@ -544,6 +573,7 @@ TRANSITIONS: dict[tuple[type, type], Handler] = {  # type: ignore[dict-item]
     (WaitAttachUser, mcs.AttachUserRequest): Acceptor._on_attach_user,
     (ChannelJoin, mcs.ChannelJoinRequest): Acceptor._on_channel_join,
     (WaitClientInfo, mcs.ChannelJoinRequest): Acceptor._on_channel_join,
+    (ChannelJoin, ClientInfo): Acceptor._on_client_info,
     (WaitClientInfo, ClientInfo): Acceptor._on_client_info,
     (WaitCredentials, AcceptCredentials): Acceptor._on_accept,
     (WaitCredentials, RejectCredentials): Acceptor._on_reject,

@@ -1,4 +1,14 @@
-"""[X.690] The BER subset the MCS connect PDUs use (T.125 section 7, part 2)."""
+"""[X.690] The BER subset the MCS connect PDUs use (T.125 section 7, part 2).
+
+Reading is lenient where real clients differ and the meaning is still plain (Postel, as FreeRDP's
+``ber_read_integer`` and IronRDP's ``ber::read_integer`` are): lengths in the short form or the
+long form with up to four length octets, minimal or not; INTEGERs of one to nine content octets
+read as unsigned, because every INTEGER of the MCS connect PDUs is constrained to ``0..MAX``
+and clients write them both ways (mstsc, MS-RDPBCGR 4.1.3: maxMCSPDUsize 65535 as
+``02 02 ff ff``, which strict two's complement reads as -1; FreeRDP: ``02 03 00 ff ff``).
+Writing is DER: minimal lengths and sign-correct, minimal INTEGERs, as Windows answers
+(MS-RDPBCGR 4.1.4).
+"""
 
 from __future__ import annotations
 
@@ -16,17 +26,22 @@ class Tag(enum.IntEnum):
     SEQUENCE = 0x30
 
 
+MAX_LENGTH_OCTETS = 4
+MAX_INTEGER_OCTETS = 9  # a 64-bit value with its leading 0x00
+MAX_INTEGER = (1 << 64) - 1
+
+
 def read_length(r: Reader) -> int:
+    """[X.690 8.1.3] Definite length, short or long form (non-minimal long forms accepted)."""
     first = r.u8("BER length")
     if first < 0x80:
         return first
     count = first & 0x7F
-    if count == 0 or count > 2:
-        raise RemoteProtocolError(f"BER length of {count} bytes is not supported")
-    value = 0
-    for _ in range(count):
-        value = (value << 8) | r.u8("BER length")
-    return value
+    if count == 0:
+        raise RemoteProtocolError("BER indefinite length (0x80) is not used by MCS")
+    if count > MAX_LENGTH_OCTETS:
+        raise RemoteProtocolError(f"BER length of {count} octets, at most {MAX_LENGTH_OCTETS} accepted")
+    return int.from_bytes(r.read(count, "BER length"), "big")
 
 
 def length_size(length: int) -> int:
@@ -84,28 +99,23 @@ def write_tag(w: Writer, tag: Tag, length: int) -> None:
 
 
 def read_integer(r: Reader) -> int:
-    """A non-negative BER INTEGER of at most four content bytes (MCS never needs more)."""
+    """[X.690 8.3] An INTEGER of the MCS connect PDUs (``0..MAX``), its content octets read as
+    unsigned: ``02 02 ff ff`` and ``02 03 00 ff ff`` are both 65535. At most 64 bits."""
     length = read_tag(r, Tag.INTEGER)
-    if not 1 <= length <= 4:
-        raise RemoteProtocolError(f"BER INTEGER of {length} bytes is not supported")
-    value = int.from_bytes(r.read(length, "BER INTEGER"), "big", signed=True)
-    if value < 0:
-        raise RemoteProtocolError(f"negative BER INTEGER {value}")
+    if not 1 <= length <= MAX_INTEGER_OCTETS:
+        raise RemoteProtocolError(f"BER INTEGER of {length} octets, 1 to {MAX_INTEGER_OCTETS} accepted")
+    value = int.from_bytes(r.read(length, "BER INTEGER"), "big")
+    if value > MAX_INTEGER:
+        raise RemoteProtocolError(f"BER INTEGER 0x{value:x} wider than 64 bits")
     return value
 
 
 def integer_content_size(value: int) -> int:
-    if value < 0:
-        raise LocalProtocolError("negative BER INTEGER")
-    if value < 0x80:
-        return 1
-    if value < 0x8000:
-        return 2
-    if value < 0x800000:
-        return 3
-    if value < 0x80000000:
-        return 4
-    raise LocalProtocolError(f"BER INTEGER {value} needs more than four bytes")
+    """Octets of the minimal two's complement form of ``value`` (a leading 0x00 when the top
+    bit would be set)."""
+    if not 0 <= value <= MAX_INTEGER:
+        raise LocalProtocolError(f"BER INTEGER {value} outside 0..2**64-1")
+    return value.bit_length() // 8 + 1
 
 
 def integer_size(value: int) -> int:

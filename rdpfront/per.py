@@ -37,8 +37,12 @@ def write_integer16(w: Writer, value: int, minimum: int = 0) -> None:
 
 
 def read_integer(r: Reader) -> int:
+    """[X.691 12.2.6] A semi-constrained whole number (``0..MAX``): a length, then that many
+    octets. A length of 0 reads as 0, as FreeRDP and IronRDP read it: rdesktop writes the
+    Erect Domain Request's fields as bare 16-bit values (``04 00 01 00 01``), which read as a
+    length-0 subHeight and a 1-octet subInterval, and the server ignores both."""
     length = read_length(r)
-    if not 1 <= length <= 4:
+    if length > 4:
         raise RemoteProtocolError(f"PER INTEGER of {length} bytes is not supported")
     return int.from_bytes(r.read(length, "PER INTEGER"), "big")
 

@@ -31,10 +31,13 @@ from rdpfront.input_events import InputMapper
 from rdpfront.orders import NEG_SCRBLT_INDEX, OrderHistory, ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, SystemPointer
 from rdpfront.rdp import capability_sets as caps
+from rdpfront.rdp.headers import PduType2
 from rdpfront.rdp.pdus import (
     FlowPdu,
     FrameAcknowledge,
     InputData,
+    RawControl,
+    RawData,
     RefreshRect,
     SaveSessionInfo,
     ShareControlPdu,
@@ -180,6 +183,10 @@ class ActiveSession(wire.SansIoOutput):
         pdu = ShareControlPdu.decode(Reader(data))
         if isinstance(pdu, FlowPdu):
             return
+        if isinstance(pdu.body, RawControl):
+            log.info("%s share control PDU of type %d (%d bytes) ignored", self.log_context, pdu.body.pdu_type,
+                     len(pdu.body.data))
+            return
         if not isinstance(pdu.body, ShareDataPdu):
             raise RemoteProtocolError(f"unexpected {type(pdu.body).__name__} in state {self.state_name}")
         body = pdu.body.body
@@ -194,6 +201,9 @@ class ActiveSession(wire.SansIoOutput):
             self._events.append(events.Shutdown())
         elif isinstance(body, FrameAcknowledge):
             self._events.append(events.FrameAcknowledged(body.frame_id))
+        elif isinstance(body, RawData) and body.type2 not in PduType2._value2member_map_:
+            log.info("%s share data PDU of unknown type %d (%d bytes) ignored", self.log_context, body.type2,
+                     len(body.data))
         else:
             log.debug("%s ignoring share data PDU %s", self.log_context, type(body).__name__)
 

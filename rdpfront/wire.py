@@ -4,6 +4,7 @@ PDUs, the polite ending (Set Error Info, Disconnect Provider Ultimatum)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from rdpfront import events, mcs, x224
@@ -12,10 +13,17 @@ from rdpfront.rdp.pdus import DeactivateAll, DemandActive, SetErrorInfo, ShareCo
 from rdpfront.svc import CHANNEL_CHUNK_LENGTH, ChannelFlags, chunk_message
 
 IO_CHANNEL_ID = 1003
-USER_CHANNEL_ID = 1007
 SERVER_USER_ID = 1002  # the server's own MCS initiator and share source (0x03EA)
 SHARE_ID = 0x000103EA
 RNS_UD_CS_SUPPORT_ERRINFO_PDU = 0x0001
+
+
+def user_channel_id(static_channels: Iterable[int]) -> int:
+    """The client's user channel: the first MCS id after the I/O channel and the static
+    channels given to it (1007 in MS-RDPBCGR 4.1's three-channel example; FreeRDP's server and
+    Windows count the same way). A fixed 1007 would be a static channel's id too for a client
+    with four or more static channels (rdesktop 1.9 asks for five)."""
+    return max((IO_CHANNEL_ID, *static_channels)) + 1
 
 
 def io_data(data: bytes) -> bytes:

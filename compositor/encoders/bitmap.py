@@ -121,8 +121,8 @@ def encode_stack(stack: np.ndarray, bpp: int, codec: str) -> list[tuple[bytes, b
     encoded: list[bytes | None]
     if codec == "raw":
         encoded = [None] * len(stack)
-    elif codec == "planar":
-        encoded = [e if len(e) < raw_size else None for e in encode_planar_batch(stack)]
+    elif codec == "planar":  # with the alpha plane: rdesktop and aardwolf decode nothing else
+        encoded = [e if len(e) < raw_size else None for e in encode_planar_batch(stack, alpha=True)]
     else:
         encoded = list(_encode_interleaved(stack, bpp))
     need_raw = [k for k, e in enumerate(encoded) if e is None]
@@ -170,8 +170,9 @@ def _fit(screen: np.ndarray, x: int, y: int, w: int, h: int, bpp: int, codec: st
 
 def tile_height(tile_size: int, bpp: int, codec: str, limit: int) -> int:
     """The tallest tile whose worst encoding still fits ``limit`` bytes: 64x64 with compression
-    (Planar's worst is its raw planes, 3 bytes a pixel; RLE is only kept when smaller than raw
-    data); shorter for uncompressed 32 bpp (64x63 in 16 KB)."""
+    (Planar's worst is taken as its raw planes, 3 bytes a pixel; RLE is only kept when smaller
+    than raw data, and the rare tile that Planar with its alpha plane cannot shrink goes
+    uncompressed and is halved to fit); shorter for uncompressed 32 bpp (64x63 in 16 KB)."""
     worst_row = raw_scanline_size(tile_size, bpp)
     if codec == "planar":
         worst_row = min(worst_row, 3 * tile_size)

@@ -1,9 +1,14 @@
 """[MS-RDPEGDI 2.2.2.5.1] RDP 6.0 Bitmap Compression (planar) for 32-bpp bitmap updates.
 
-Pipeline (MS-RDPEGDI 3.1.9.1): split BGRX into R, G, B planes (the alpha plane is left out and
-the NoAlpha flag set; no colour loss, no chroma subsampling, so the codec is lossless), turn
-every scanline after the first into sign-magnitude deltas against the scanline before it
-(3.1.9.1.3), then run-length encode each scanline on its own (2.2.2.5.1.1 RDP6_RLE_SEGMENTS).
+Pipeline (MS-RDPEGDI 3.1.9.1): split BGRX into R, G, B planes (no colour loss, no chroma
+subsampling, so the codec is lossless), turn every scanline after the first into
+sign-magnitude deltas against the scanline before it (3.1.9.1.3), then run-length encode each
+scanline on its own (2.2.2.5.1.1 RDP6_RLE_SEGMENTS).
+
+The alpha plane is left out and the NoAlpha flag set, unless ``alpha``: then an opaque alpha
+plane leads (its RLE form depends on the size only, about two bytes a scanline). Clients whose
+decoder takes only the FormatHeader 0x10 (RLE with an alpha plane, what xrdp always sends)
+need it: rdesktop 1.9 and aardwolf fail every NoAlpha bitmap. FreeRDP and mstsc take both.
 
 Scanlines go bottom-up, like every bitmap in a TS_BITMAP_DATA (FreeRDP decodes bitmap updates
 with ``vFlip``). Two encoders produce the same bytes: ``rle_scanline_reference`` (a plain loop,
@@ -343,8 +348,14 @@ def encode_plane_rle(plane: np.ndarray) -> bytes:
     return out.tobytes()
 
 
-def encode_planar_batch(tiles: np.ndarray) -> list[bytes]:
-    """[2.2.2.5.1] RDP6_BITMAP_STREAM of each BGRX tile in ``tiles`` (T, h, w, 4) uint8.
+@functools.cache
+def _opaque_alpha_rle(width: int, height: int) -> bytes:
+    return encode_plane_rle(np.full((height, width), 0xFF, np.uint8))
+
+
+def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False) -> list[bytes]:
+    """[2.2.2.5.1] RDP6_BITMAP_STREAM of each BGRX tile in ``tiles`` (T, h, w, 4) uint8, with
+    an opaque alpha plane if ``alpha``, else with the NoAlpha flag.
 
     All tiles share one size, so the delta transform and the run search run once over all of
     them. A tile whose RLE form would be larger than its raw planes goes out raw (RLE flag
@@ -360,7 +371,9 @@ def encode_planar_batch(tiles: np.ndarray) -> list[bytes]:
     planes = _planes_stream_order(tiles)
     values = delta_encode_planes(planes)
     plane_size = 3 * height * width
-    raw_size = plane_size + 1
+    alpha_rle = _opaque_alpha_rle(width, height) if alpha else b""
+    alpha_raw = b"\xff" * (height * width) if alpha else b""
+    raw_size = plane_size + 1 + len(alpha_raw) - len(alpha_rle)
     # RLE needs at least 16 bytes per 15 raw values, and a value can only be part of a run
     # if it equals the one before it: tiles with too few such values go out raw unencoded.
     # Every 4th scanline is enough to tell (the final size comparison decides anyway).
@@ -378,8 +391,9 @@ def encode_planar_batch(tiles: np.ndarray) -> list[bytes]:
         rle_size[try_rle] = sizes
         ends[try_rle] = np.cumsum(sizes)
     result: list[bytes] = []
-    rle_header = bytes([FORMAT_HEADER_RLE | FORMAT_HEADER_NA])
-    raw_header = bytes([FORMAT_HEADER_NA])
+    no_alpha = 0 if alpha else FORMAT_HEADER_NA
+    rle_header = bytes([FORMAT_HEADER_RLE | no_alpha]) + alpha_rle
+    raw_header = bytes([no_alpha]) + alpha_raw
     for k in range(n_tiles):
         size = int(rle_size[k])
         if size <= raw_size:
@@ -390,9 +404,9 @@ def encode_planar_batch(tiles: np.ndarray) -> list[bytes]:
     return result
 
 
-def encode_planar(bgrx: np.ndarray) -> bytes:
-    """[2.2.2.5.1] RDP6_BITMAP_STREAM of one BGRX bitmap (h, w, 4) uint8, lossless, no alpha."""
-    return encode_planar_batch(bgrx[np.newaxis])[0]
+def encode_planar(bgrx: np.ndarray, *, alpha: bool = False) -> bytes:
+    """[2.2.2.5.1] RDP6_BITMAP_STREAM of one BGRX bitmap (h, w, 4) uint8, lossless."""
+    return encode_planar_batch(bgrx[np.newaxis], alpha=alpha)[0]
 
 
 def _decode_rle_plane(data: bytes, pos: int, width: int, height: int) -> tuple[np.ndarray, int]:

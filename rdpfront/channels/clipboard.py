@@ -4,6 +4,13 @@ Once active the server sends Clipboard Capabilities (long format names) and Moni
 The client's Format List is answered and raised as ``ClipboardOffer``; ``request_text()``
 asks for its text (``ClipboardText`` answers). ``set_text()`` offers the session's text as
 CF_UNICODETEXT and keeps it for the client's Format Data Request; other formats fail.
+
+Format names are short (32 bytes) until the client's own capabilities say long
+([MS-RDPECLIP 1.3.2.1]: its Clipboard Capabilities PDU is optional; rdesktop 1.9 sends none).
+A client that answers a request successfully but with no text may announce the same formats
+again at once (rdesktop does, after its X selection conversion fails): that one repeat is
+acknowledged but not raised, so the server does not ask again, and ask again, thousands of
+times a second.
 """
 
 from __future__ import annotations
@@ -25,9 +32,11 @@ class ClipboardChannel(StaticChannel):
 
     def __init__(self, *args: object) -> None:
         super().__init__(*args)  # type: ignore[arg-type]
-        self.long_names = True
+        self.long_names = False
         self.our_text: str | None = None
         self.client_caps_seen = False
+        self._requested: tuple[int, ...] | None = None  # formats of the offer last asked for
+        self._answered_empty: tuple[int, ...] | None = None  # ... when its answer was empty
 
     @property
     def available(self) -> bool:
@@ -45,6 +54,13 @@ class ClipboardChannel(StaticChannel):
         elif isinstance(pdu, cliprdr.FormatList):
             self.host.write(self._send(cliprdr.FormatListResponse(True)))
             ids = tuple(f.format_id for f in pdu.formats)
+            if ids == self._answered_empty:
+                self._answered_empty = None
+                log.debug("%s cliprdr: the same formats again after an empty answer; not asked again",
+                          self.host.log_context)
+                return
+            self._answered_empty = None
+            self._requested = ids
             has_text = cliprdr.CF_UNICODETEXT in ids or cliprdr.CF_TEXT in ids
             self.host.emit(events.ClipboardOffer(has_text, ids))
         elif isinstance(pdu, cliprdr.FormatDataRequest):
@@ -53,7 +69,11 @@ class ClipboardChannel(StaticChannel):
             else:
                 self.host.write(self._send(cliprdr.FormatDataResponse(b"", ok=False)))
         elif isinstance(pdu, cliprdr.FormatDataResponse):
-            self.host.emit(events.ClipboardText(pdu.text() if pdu.ok else None))
+            text = pdu.text() if pdu.ok else None
+            # Only a successful empty answer: FreeRDP fails a request it cannot serve yet and
+            # announces again once it can, which must be asked for.
+            self._answered_empty = self._requested if text == "" else None
+            self.host.emit(events.ClipboardText(text))
 
     def set_text(self, text: str | None) -> bytes:
         """Tell the client the session's clipboard now holds ``text`` (None: nothing we offer)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 
 from rdpfront.cursor import Reader, Writer, utf16z
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
-from rdpfront.gcc.user_data import DataBlockType, UserDataHeader, split_blocks
+from rdpfront.gcc.user_data import DataBlockType, UserDataHeader, block_name, split_blocks
 
 
 class ColorDepth(enum.IntEnum):
@@ -50,6 +50,9 @@ def _encode_fixed_utf16(text: str, size: int) -> bytes:
     raw = text.encode("utf-16-le", errors="surrogatepass")[:size]
     return raw + bytes(size - len(raw))
 
+
+# [2.2.1.3.2] colorDepth / postBeta2ColorDepth: RNS_UD_COLOR_4BPP .. RNS_UD_COLOR_24BPP.
+_LEGACY_COLOR_DEPTHS = {0xCA00: 4, 0xCA01: 8, 0xCA02: 15, 0xCA03: 16, 0xCA04: 24}
 
 # Optional trailing fields of TS_UD_CS_CORE in wire order: (attribute, struct size).
 _CORE_OPTIONAL = (
@@ -165,8 +168,9 @@ class ClientCoreData:
         ):
             return 32
         if self.high_color_depth:
-            return self.high_color_depth if self.high_color_depth != 15 else 15
-        return 8
+            return self.high_color_depth
+        legacy = self.post_beta2_color_depth if self.post_beta2_color_depth is not None else self.color_depth
+        return _LEGACY_COLOR_DEPTHS.get(legacy, 8)
 
 
 @dataclass(frozen=True)
@@ -363,8 +367,10 @@ _CLIENT_BLOCKS = {
 class ClientGccBlocks:
     """[2.2.1.3] The concatenated client data blocks of the GCC Conference Create Request.
 
-    Blocks this package does not model (monitor-ex, multitransport, …) are kept as
-    ``(type, body)`` in ``other`` so they survive a round trip.
+    Blocks come in any order ([2.2.1.3]: each is identified by its header; mstsc sends core,
+    cluster, security, network) and only the core block is required. Blocks this package does
+    not model (monitor-ex, multitransport, types added later, …) are kept as ``(type, body)``
+    in ``other`` so they survive a round trip; a block type sent twice is refused.
     """
 
     core: ClientCoreData
@@ -383,14 +389,14 @@ class ClientGccBlocks:
         other = []
         order = []
         for kind, body in split_blocks(data):
+            if kind in order:
+                raise RemoteProtocolError(f"client data block {block_name(kind)} sent twice")
             order.append(kind)
             known = _CLIENT_BLOCKS.get(kind)  # type: ignore[call-overload]
             if known is None:
                 other.append((kind, body.rest()))
                 continue
             name, block_cls = known
-            if name in found:
-                raise RemoteProtocolError(f"client data block {DataBlockType(kind).name} sent twice")
             found[name] = block_cls.decode(body)
         if "core" not in found:
             raise RemoteProtocolError("GCC client data has no core data block")

@@ -149,7 +149,10 @@ class ServerGccBlocks:
         return cls.decode_bytes(r.rest())
 
     def _blocks(self) -> list:
-        blocks: list = [self.core, self.security, self.network]
+        # [2.2.1.4]'s order, which Windows and FreeRDP keep: aardwolf reads the security block
+        # as if the random and certificate lengths always followed (they do not under TLS), so
+        # it loses whatever block comes after that one.
+        blocks: list = [self.core, self.network, self.security]
         if self.message_channel is not None:
             blocks.append(self.message_channel)
         return blocks

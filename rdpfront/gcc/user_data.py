@@ -25,6 +25,14 @@ class DataBlockType(enum.IntEnum):
     SC_MULTITRANSPORT = 0x0C08
 
 
+def block_name(kind: int) -> str:
+    """``CS_CORE`` for a known type, ``0xc0ff`` for one this package has no name for."""
+    try:
+        return DataBlockType(kind).name
+    except ValueError:
+        return f"0x{kind:04x}"
+
+
 @dataclass(frozen=True)
 class UserDataHeader:
     """[2.2.1.3.1] User Data Header (TS_UD_HEADER): type, length including the header."""

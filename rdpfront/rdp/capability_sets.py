@@ -498,7 +498,12 @@ def capability_type(cap: Capability) -> int:
 
 
 def decode_capability(r: Reader) -> Capability:
-    """[2.2.1.13.1.1.1] One TS_CAPS_SET: type, length (with the 4-byte header), body."""
+    """[2.2.1.13.1.1.1] One TS_CAPS_SET: type, length (with the 4-byte header), body.
+
+    The length bounds the set: a set of a type this package does not model, or a modelled set
+    whose body is too short or malformed for its structure, is kept as ``RawCapability`` (the
+    acceptor logs it and goes on without it); padding after a modelled set's fields is dropped.
+    """
     kind = r.u16("capabilitySetType")
     length = r.u16("lengthCapability")
     if length < 4:
@@ -507,9 +512,20 @@ def decode_capability(r: Reader) -> Capability:
     cls = _MODELLED.get(kind)
     if cls is None:
         return RawCapability(kind, body.rest())
-    cap = cls.decode(body)
+    start = body.pos
+    try:
+        cap = cls.decode(body)
+    except RemoteProtocolError:
+        body.pos = start
+        return RawCapability(kind, body.rest())
     body.rest()  # clients pad some sets; the extra bytes carry nothing
     return cap
+
+
+def is_modelled(kind: int) -> bool:
+    """Whether this package decodes capability sets of type ``kind`` (a ``RawCapability`` of
+    such a type was malformed)."""
+    return kind in _MODELLED
 
 
 def encode_capability(w: Writer, cap: Capability) -> None:

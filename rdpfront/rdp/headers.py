@@ -6,7 +6,6 @@ import enum
 from dataclasses import dataclass
 
 from rdpfront.cursor import Reader, Writer
-from rdpfront.errors import RemoteProtocolError
 
 
 class SecurityFlags(enum.IntFlag):
@@ -100,7 +99,7 @@ class ShareControlHeader:
     """[2.2.8.1.1.1.1] Share Control Header (TS_SHARECONTROLHEADER)."""
 
     total_length: int
-    pdu_type: PduType
+    pdu_type: int  # a PduType when known; other values are kept for the reader to skip
     pdu_source: int
 
     @classmethod
@@ -108,12 +107,9 @@ class ShareControlHeader:
         total = r.u16("totalLength")
         if total == FLOW_PDU_MARKER:
             return cls(total, PduType.DATA, 0)
-        raw_type = r.u16("pduType")
+        raw_type = r.u16("pduType") & 0xF
         source = r.u16("pduSource") if total > 4 else 0
-        try:
-            kind = PduType(raw_type & 0xF)
-        except ValueError:
-            raise RemoteProtocolError(f"unknown share control pduType 0x{raw_type:04x}") from None
+        kind = PduType(raw_type) if raw_type in PduType._value2member_map_ else raw_type
         return cls(total, kind, source)
 
     def encode(self, w: Writer) -> None:

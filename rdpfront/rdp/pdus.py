@@ -555,7 +555,26 @@ class FlowPdu:
     data: bytes = b""
 
 
-ControlBody = DemandActive | ConfirmActive | DeactivateAll | ShareDataPdu
+@dataclass(frozen=True)
+class RawControl:
+    """A share control PDU of a type a client has no business sending, or that this package
+    does not know; its body is kept, and the reader skips it with a log line."""
+
+    pdu_type: int
+    data: bytes = field(repr=False)
+
+    @property
+    def TYPE(self) -> int:  # the attribute every share control body has
+        return self.pdu_type
+
+    def encode(self, w: Writer) -> None:
+        w.write(self.data)
+
+    def size(self) -> int:
+        return len(self.data)
+
+
+ControlBody = DemandActive | ConfirmActive | DeactivateAll | ShareDataPdu | RawControl
 
 
 @dataclass(frozen=True)
@@ -572,12 +591,12 @@ class ShareControlPdu:
             return FlowPdu(r.rest())
         if header.total_length < SHARE_CONTROL_HEADER_SIZE:
             raise RemoteProtocolError(f"share control totalLength {header.total_length} too short")
-        sub = r.sub(header.total_length - SHARE_CONTROL_HEADER_SIZE, "share control PDU")
+        # The MCS PDU bounds the share PDU, as Windows reads it: aardwolf's totalLength of a
+        # share data PDU counts 6 bytes that are not there.
+        sub = r.sub(min(header.total_length - SHARE_CONTROL_HEADER_SIZE, r.remaining()), "share control PDU")
         body_cls = {PduType.DEMAND_ACTIVE: DemandActive, PduType.CONFIRM_ACTIVE: ConfirmActive,
                     PduType.DEACTIVATE_ALL: DeactivateAll, PduType.DATA: ShareDataPdu}.get(header.pdu_type)
-        if body_cls is None:
-            raise RemoteProtocolError(f"unexpected share control pduType {header.pdu_type.name}")
-        body = body_cls.decode(sub)
+        body = RawControl(header.pdu_type, sub.rest()) if body_cls is None else body_cls.decode(sub)
         sub.rest()
         return cls(header.pdu_source, body)
 

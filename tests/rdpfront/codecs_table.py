@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdpfront import cliprdr, disp, dvc, gfx, mcs, x224
+from rdpfront import ber, cliprdr, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData, BitmapUpdate
 from rdpfront.cursor import Reader, Writer, decode, encode
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate
@@ -57,6 +57,15 @@ def _share_control() -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
     return dec, enc
 
 
+def _ber(read: Callable[[Reader], int], write: Callable[[Writer, int], None]) -> tuple[
+        Callable[[bytes], Any], Callable[[Any], bytes]]:
+    def enc(value: int) -> bytes:
+        w = Writer()
+        write(w, value)
+        return w.getvalue()
+    return (lambda data: read(Reader(data))), enc
+
+
 def _gcc_blocks(cls: type) -> tuple[Callable[[bytes], Any], Callable[[Any], bytes]]:
     return cls.decode_bytes, encode
 
@@ -66,6 +75,8 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "x224.connection_request": _plain(x224.ConnectionRequest),
     "x224.connection_confirm": _plain(x224.ConnectionConfirm),
     "x224.disconnect_request": _plain(x224.DisconnectRequest),
+    "ber.integer": _ber(ber.read_integer, ber.write_integer),
+    "ber.length": _ber(ber.read_length, ber.write_length),
     "mcs.connect_initial": _plain(mcs.ConnectInitial),
     "mcs.connect_response": _plain(mcs.ConnectResponse),
     "mcs.domain_pdu": ((lambda data: mcs.decode_domain_pdu(Reader(data))), encode),

@@ -160,8 +160,11 @@ class MemoryClient:
     def connect(self, *, username: str = "alice", password: str = "secret",
                 requested: x224.SecurityProtocol = x224.SecurityProtocol.SSL | x224.SecurityProtocol.HYBRID,
                 channels: tuple[str, ...] = ("cliprdr", "rdpsnd"), accept: bool = True,
-                security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT, early_flags: int = 0) -> None:
-        """Run the sequence up to the Credentials event (and on to active if ``accept``)."""
+                security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT, early_flags: int = 0,
+                client_data: bytes | None = None) -> None:
+        """Run the sequence up to the Credentials event (and on to active if ``accept``).
+        ``client_data`` replaces the GCC client data blocks (its network block must name
+        ``channels``)."""
         self.send(encode(x224.ConnectionRequest(b"Cookie: mstshash=" + username.encode(),
                                                 x224.NegotiationRequest(requested))))
         self.pump()
@@ -169,7 +172,7 @@ class MemoryClient:
         core = replace(CLIENT_CORE, early_capability_flags=CLIENT_CORE.early_capability_flags | early_flags)
         blocks = ClientGccBlocks(core, ClientSecurityData(),
                                  ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)))
-        gcc = encode(ConferenceCreateRequest(encode(blocks)))
+        gcc = encode(ConferenceCreateRequest(encode(blocks) if client_data is None else client_data))
         self.send(x224.data_frame(encode(mcs.ConnectInitial(gcc))))
         (response,) = self.pump()
         server_blocks = ServerGccBlocks.decode_bytes(
@@ -196,12 +199,14 @@ class MemoryClient:
     def _accept_credentials(self) -> None:
         self.server.accept_credentials()
 
-    def finish(self, demand: DemandActive | None = None) -> None:
+    def finish(self, demand: DemandActive | None = None,
+               capabilities: tuple[caps.Capability, ...] | None = None) -> None:
         """Answer the Demand Active (the last PDU received unless given) and finalize."""
         if demand is None:
             demand = self.pump()[-1]
-        self.send_io(encode(ShareControlPdu(self.user_id, ConfirmActive(
-            demand.share_id, client_confirm_caps(fastpath=self.fastpath)))))
+        if capabilities is None:
+            capabilities = client_confirm_caps(fastpath=self.fastpath)
+        self.send_io(encode(ShareControlPdu(self.user_id, ConfirmActive(demand.share_id, capabilities))))
         self.send_share_data(Synchronize(0x3EA))
         self.send_share_data(Control(ControlAction.COOPERATE))
         self.send_share_data(Control(ControlAction.REQUEST_CONTROL))

@@ -68,10 +68,10 @@ TABLE = [
     ("mcs.domain_pdu", H("68000103eb7003616263"), mcs.SendDataIndication(1002, 1003, b"abc")),
     ("mcs.domain_pdu", H("64000603eb7003616263"), mcs.SendDataRequest(1007, 1003, b"abc")),
     ("licensing.error", load_hex("spec/2.2.1.12-license-valid-client.hex"), LicenseErrorMessage()),
-    ("gcc.server_blocks", H("010c1000" "04000800" "03000000" "01000000" "020c0c00" "00000000" "00000000"
-                            "030c0800" "eb030000"),
+    ("gcc.server_blocks", H("010c1000" "04000800" "03000000" "01000000" "030c0800" "eb030000"
+                            "020c0c00" "00000000" "00000000"),
      ServerGccBlocks(ServerCoreData(0x80004, 3, 1), ServerNetworkData(1003, ()))),
-    ("gcc.server_blocks", H("010c0800" "04000800" "020c0c00" "00000000" "00000000" "030c0c00" "eb030100ec030000"),
+    ("gcc.server_blocks", H("010c0800" "04000800" "030c0c00" "eb030100ec030000" "020c0c00" "00000000" "00000000"),
      ServerGccBlocks(ServerCoreData(0x80004), ServerNetworkData(1003, (1004,)))),
     ("gcc.client_network", H("01000000" "636c697072647200" "000000c0"),
      ClientNetworkData((ChannelDef("cliprdr", 0xC0000000),))),

@@ -27,7 +27,7 @@ from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 
 from .codecs_table import PARSERS
 from .test_pdus import TABLE
-from .vectors import load_hex
+from .vectors import load_frames, load_hex
 
 settings.register_profile("rdpfront", max_examples=100, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -48,7 +48,12 @@ def _vector_seeds() -> dict[str, list[bytes]]:
         return mcs.decode_domain_pdu(Reader(payload(name))).data  # type: ignore[union-attr]
 
     seeds["x224.connection_request"].append(load_hex("freerdp-2.11/01-x224-connection-request.hex"))
-    seeds["mcs.connect_initial"].append(payload("02-mcs-connect-initial"))
+    seeds["mcs.connect_initial"] += [payload("02-mcs-connect-initial"),
+                                     x224.data_payload(load_hex("spec/4.1.3-mcs-connect-initial.hex")),
+                                     x224.data_payload(rdesktop_frames()[1])]
+    seeds["mcs.domain_pdu"].append(x224.data_payload(rdesktop_frames()[2]))
+    seeds["ber.integer"] += [bytes.fromhex(h) for h in ("0202ffff", "020300ffff", "02020022", "0201ff")]
+    seeds["ber.length"] += [bytes.fromhex(h) for h in ("7f", "8180", "820100", "84000000ff")]
     seeds["mcs.domain_pdu"] += [payload("06-client-info"), payload("07-confirm-active")]
     seeds["client_info"] += [send_data_body("06-client-info")[4:]]
     seeds["share_control_pdu"] += [send_data_body(n) for n in ("07-confirm-active", "08-synchronize", "11-font-list")]
@@ -63,8 +68,22 @@ def _vector_seeds() -> dict[str, list[bytes]]:
     ci = decode(mcs.ConnectInitial, payload("02-mcs-connect-initial"))
     seeds["gcc.conference_create_request"].append(ci.user_data)
     seeds["gcc.client_blocks"].append(decode(ConferenceCreateRequest, ci.user_data).user_data)
+    for frame in (load_hex("spec/4.1.3-mcs-connect-initial.hex"), rdesktop_frames()[1]):
+        other = decode(mcs.ConnectInitial, x224.data_payload(frame))
+        seeds["gcc.client_blocks"].append(decode(ConferenceCreateRequest, other.user_data).user_data)
+    seeds["confirm_active"].append(decode_rdesktop_send_data(12)[6:])
+    seeds["share_control_pdu"] += [decode_rdesktop_send_data(i) for i in (12, 16, 23, 24)]
     seeds["gcc.client_core"].append(decode(ConferenceCreateRequest, ci.user_data).user_data[4:220])
     return seeds
+
+
+def rdesktop_frames() -> list[bytes]:
+    return load_frames("rdesktop-1.9/connection.hex")
+
+
+def decode_rdesktop_send_data(index: int) -> bytes:
+    from rdpfront import mcs
+    return mcs.decode_domain_pdu(Reader(x224.data_payload(rdesktop_frames()[index]))).data  # type: ignore[union-attr]
 
 
 SEEDS = _vector_seeds()

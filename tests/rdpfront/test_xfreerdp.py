@@ -10,57 +10,21 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from compositor.display import Xvfb
 from rdpfront import gfx
-from rdpfront.server import RdpServer, ServerSettings
-from tests.compositor.helpers import clipboard_text, request, screenshot, session_env, start_host, stop_host
-from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, harness_for, run
+from tests.compositor.helpers import clipboard_text, request, screenshot, session_env
+from tests.rdpfront.xfreerdp import CLIENT_SIZE, PASSWORD, Harness, run, typed_into_session
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed"),
 ]
 
-WIDTH, HEIGHT = 800, 600
-
-
-@pytest.fixture(scope="module")
-def host() -> Iterator:
-    launched = start_host(WIDTH, HEIGHT)
-    try:
-        yield launched
-    finally:
-        stop_host(launched)
-
-
-@pytest.fixture(scope="module")
-def client_display() -> Iterator[Xvfb]:
-    with client_xvfb(WIDTH, HEIGHT) as xvfb:
-        yield xvfb
-
-
-@pytest.fixture
-async def rdp(host, client_display, tmp_path) -> AsyncIterator[Harness]:
-    async def authenticate(username: str, password: str, address: str) -> bool:
-        return username == "alice" and password == PASSWORD
-
-    attached: list[tuple[str, int, int]] = []
-
-    async def attach(username: str, width: int, height: int) -> Path:
-        attached.append((username, width, height))
-        return host.socket_path
-
-    server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate, attach=attach)
-    port = await server.start()
-    async with harness_for(server, port, client_display, tmp_path) as harness:
-        harness.attached = attached
-        yield harness
+WIDTH, HEIGHT = CLIENT_SIZE
 
 
 @pytest.mark.parametrize("security", [None, "/sec:tls"])
@@ -90,23 +54,11 @@ async def test_colour_depths_render(rdp: Harness, host, bpp: str, tolerance: flo
 
 
 async def _typed_into_session(rdp: Harness, host, tmp_name: str, text: str = "hello RDP") -> str:
-    out = Path(session_env(host)["XDG_RUNTIME_DIR"]) / tmp_name
-    title = f"wrd-typing-{tmp_name}"
-    await asyncio.to_thread(request, host, "exec",
-                            argv=["xterm", "-T", title, "-geometry", "60x5+0+0", "-e", "sh", "-c", f"cat > {out}"])
-    await run("xdotool", "search", "--sync", "--name", title, "windowactivate", "--sync", env=session_env(host),
-              timeout=20)
-    await rdp.xdotool("mousemove", "300", "300")
-    await rdp.xdotool("type", "--delay", "40", text)
-    await rdp.xdotool("key", "Return")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if out.exists() and out.read_text():
-            break
-        await asyncio.sleep(0.2)
-    text = out.read_text() if out.exists() else ""
-    await rdp.xdotool("key", "ctrl+d")
-    return text
+    async def type_text() -> None:
+        await rdp.xdotool("mousemove", "300", "300")
+        await rdp.xdotool("type", "--delay", "40", text)
+        await rdp.xdotool("key", "Return")
+    return await typed_into_session(host, tmp_name, type_text)
 
 
 async def test_typing_reaches_the_session(rdp: Harness, host) -> None:

@@ -14,3 +14,12 @@ def load_hex(name: str) -> bytes:
 
 def all_vectors() -> dict[str, bytes]:
     return {str(p.relative_to(DATA)): load_hex(str(p.relative_to(DATA))) for p in sorted(DATA.rglob("*.hex"))}
+
+
+def load_frames(name: str) -> list[bytes]:
+    """A recorded stream (a hex file of whole frames) cut back into its frames."""
+    from rdpfront.tpkt import Framer
+
+    framer = Framer()
+    framer.feed(load_hex(name))
+    return [frame for _, frame in framer.frames()]

@@ -1,14 +1,16 @@
-"""Driving Debian's real xfreerdp 2.11 on its own Xvfb against an in-process ``RdpServer``
-(shared by the xfreerdp end-to-end tests)."""
+"""Driving real RDP clients against an in-process ``RdpServer`` (shared by the end-to-end
+tests): Debian's xfreerdp 2.11 and rdesktop 1.9 on their own Xvfb, and aardwolf (PyPI) in its
+own venv through ``aardwolf_client.py``."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -17,9 +19,13 @@ import numpy as np
 from compositor.display import Xvfb, start_xvfb
 from compositor.framebuffer import XwdFramebuffer
 from rdpfront.server import RdpServer, ServerSettings
-from tests.compositor.helpers import screenshot
+from tests.compositor.helpers import request, screenshot, session_env
+from tests.conftest import ROOT
 
 PASSWORD = "right-password"
+CLIENT_SIZE = (800, 600)  # the session's and the client display's, so pixels compare one to one
+CLIENTS_PYTHON = ROOT / ".venv-rdp-clients" / "bin" / "python"  # make clients-venv
+AARDWOLF_CLIENT = Path(__file__).with_name("aardwolf_client.py")
 
 
 @contextmanager
@@ -104,10 +110,31 @@ class Harness:
 
     async def client(self, *args: str, user: str = "alice", password: str = PASSWORD,
                      fullscreen: bool = True) -> asyncio.subprocess.Process:
+        """xfreerdp."""
+        return await self.spawn("xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}",
+                                f"/v:127.0.0.1:{self.port}", *(["/f"] if fullscreen else []), "/log-level:WARN", *args)
+
+    async def rdesktop(self, *args: str, user: str = "alice", password: str = PASSWORD) -> asyncio.subprocess.Process:
+        """rdesktop, full screen; it asks on stdin whether to trust the server's certificate."""
+        return await self.spawn("rdesktop", "-u", user, "-p", password, "-f", *args, f"127.0.0.1:{self.port}",
+                                stdin=b"yes\n")
+
+    async def aardwolf(self, *, user: str = "alice", password: str = PASSWORD, bpp: int = 16) -> AardwolfClient:
+        """aardwolf through ``aardwolf_client.py``, at the client display's size."""
+        width, height = self.xvfb.width, self.xvfb.height
+        proc = await self.spawn(str(CLIENTS_PYTHON), str(AARDWOLF_CLIENT), str(self.port), user, password,
+                                str(width), str(height), str(bpp), stdin=b"")
+        return AardwolfClient(self, proc)
+
+    async def spawn(self, *argv: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
+        """A client program whose output is collected; with ``stdin`` its input is a pipe that
+        starts with those bytes and stays open."""
         proc = await asyncio.create_subprocess_exec(
-            "xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}", f"/v:127.0.0.1:{self.port}",
-            *(["/f"] if fullscreen else []), "/log-level:WARN", *args, env=self.env(),
+            *argv, env=self.env(), stdin=asyncio.subprocess.DEVNULL if stdin is None else asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        if stdin:
+            proc.stdin.write(stdin)
+            await proc.stdin.drain()
         self.procs.append(proc)
         self.outputs[proc] = output = bytearray()
         self._readers[proc] = asyncio.create_task(_collect(proc, output))
@@ -157,7 +184,7 @@ class Harness:
     async def stop_clients(self) -> None:
         for proc in self.procs:
             if proc.returncode is not None:  # it ended on its own: show why with the test's output
-                print(f"xfreerdp exited with {proc.returncode}; its output:\n{self.output(proc)}")
+                print(f"a client exited with {proc.returncode}; its output:\n{self.output(proc)}")
             else:
                 proc.terminate()
                 try:
@@ -171,3 +198,64 @@ class Harness:
         self._readers.clear()
 
 
+
+
+class AardwolfClient:
+    """Commands to ``aardwolf_client.py`` (one JSON line each) and their answers."""
+
+    def __init__(self, harness: Harness, proc: asyncio.subprocess.Process) -> None:
+        self.harness, self.proc = harness, proc
+        self._next_id = 0
+
+    def _lines(self) -> list[dict]:
+        out = []
+        for line in self.harness.output(self.proc).splitlines():
+            if line.startswith("{"):  # aardwolf prints other things too
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+    async def _wait_line(self, match: Callable[[dict], bool], timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self._lines():
+                if match(line):
+                    return line
+            if self.proc.returncode is not None:
+                break
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"aardwolf did not answer; its output:\n{self.harness.output(self.proc)[-4000:]}")
+
+    async def connected(self, timeout: float = 30.0) -> dict:
+        """``{"connected": true}`` or ``{"error": ...}``."""
+        return await self._wait_line(lambda line: "connected" in line or "error" in line, timeout)
+
+    async def command(self, op: str, timeout: float = 20.0, **fields: object) -> dict:
+        self._next_id += 1
+        ident = self._next_id
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(dict(fields, op=op, id=ident)).encode() + b"\n")
+        await self.proc.stdin.drain()
+        return await self._wait_line(lambda line: line.get("id") == ident, timeout)
+
+
+async def typed_into_session(host, name: str, type_text: Callable[[], Awaitable[None]]) -> str:
+    """What ``type_text`` typed into a focused xterm in the session (the line it ran ``cat``
+    into a file with); the xterm is closed afterwards."""
+    env = session_env(host)
+    out = Path(env["XDG_RUNTIME_DIR"]) / name
+    title = f"wrd-typing-{name}"
+    await asyncio.to_thread(request, host, "exec",
+                            argv=["xterm", "-T", title, "-geometry", "60x5+0+0", "-e", "sh", "-c", f"cat > {out}"])
+    await run("xdotool", "search", "--sync", "--name", title, "windowactivate", "--sync", env=env, timeout=20)
+    await type_text()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if out.exists() and out.read_text(encoding="utf-8"):
+            break
+        await asyncio.sleep(0.2)
+    text = out.read_text(encoding="utf-8") if out.exists() else ""
+    await run("xdotool", "search", "--name", title, "windowkill", env=env)
+    return text

@@ -162,3 +162,22 @@ def test_decoder_rejects_truncation(rle: bool) -> None:
             decode_planar(stream[:cut], 8, 8)
     with pytest.raises(CodecError):
         decode_planar(stream + b"\x00\x00", 8, 8)
+
+
+def test_with_the_alpha_plane_the_header_is_what_rdesktop_and_aardwolf_decode() -> None:
+    """FormatHeader 0x10 (RLE, alpha plane present) is the only one rdesktop 1.9 and aardwolf
+    take; the opaque plane costs about two bytes a scanline."""
+    rng = np.random.default_rng(1)
+    img = np.full((64, 64, 4), 30, np.uint8)
+    img[10:20, 5:50, :3] = rng.integers(0, 256, (10, 45, 3), dtype=np.uint8)
+    stream = encode_planar(img, alpha=True)
+    assert stream[0] == FORMAT_HEADER_RLE
+    assert len(stream) - len(encode_planar(img)) < 3 * 64
+    decoded = decode_planar(stream, 64, 64)
+    assert np.array_equal(decoded[..., :3], img[..., :3]) and (decoded[..., 3] == 0xFF).all()
+    tiles = np.stack([img, np.zeros_like(img)])
+    assert encode_planar_batch(tiles, alpha=True) == [encode_planar(t, alpha=True) for t in tiles]
+    noise = rng.integers(0, 256, (8, 8, 4), dtype=np.uint8)
+    raw = encode_planar(noise, alpha=True)
+    assert raw[0] == 0 and len(raw) == 1 + 4 * 64 + 1
+    assert np.array_equal(decode_planar(raw, 8, 8)[..., :3], noise[..., :3])

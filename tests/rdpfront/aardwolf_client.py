@@ -1,0 +1,101 @@
+"""aardwolf (PyPI, an asyncio RDP client that is not built on FreeRDP) driven over stdin and
+stdout, for the interoperability tests. It runs in the clients' own venv (.venv-rdp-clients,
+``make clients-venv``), never in the product's, so it imports nothing from the project.
+
+    python aardwolf_client.py PORT USER PASSWORD WIDTH HEIGHT BPP
+
+TLS security (aardwolf's NLA is not offered by the server). It prints ``{"connected": true}``
+or ``{"error": "..."}`` and exits; once connected it answers each JSON command line with one
+JSON line carrying the command's ``id``:
+
+- ``{"op": "screenshot", "path": P}``: the desktop as aardwolf drew it, as a PNG;
+- ``{"op": "scancodes", "codes": [[code, extended], ...]}``: each key pressed and released;
+- ``{"op": "unicode", "text": T}``: each UTF-16 code unit of T as a TS_UNICODE_KEYBOARD_EVENT,
+  pressed and released (a character outside the BMP is two events, a surrogate pair);
+- ``{"op": "quit"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from aardwolf.commons.factory import RDPConnectionFactory
+from aardwolf.commons.iosettings import RDPIOSettings
+from aardwolf.commons.queuedata.constants import VIDEO_FORMAT
+from aardwolf.protocol.x224.constants import SUPP_PROTOCOLS
+
+
+class CodeUnit:
+    """One UTF-16 code unit for aardwolf's ``send_key_char``, whose event writes
+    ``unicodeCode[0].encode("utf-16-le")``: a str cannot carry a lone surrogate that way (and a
+    whole astral character would write four bytes into the two-byte field)."""
+
+    def __init__(self, unit: int) -> None:
+        self.unit = unit
+
+    def __getitem__(self, index: int) -> CodeUnit:
+        return self
+
+    def encode(self, encoding: str) -> bytes:
+        return self.unit.to_bytes(2, "little")
+
+
+def code_units(text: str) -> list[int]:
+    raw = text.encode("utf-16-le")
+    return [int.from_bytes(raw[i:i + 2], "little") for i in range(0, len(raw), 2)]
+
+
+def reply(**fields: object) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+async def main(port: int, user: str, password: str, width: int, height: int, bpp: int) -> int:
+    settings = RDPIOSettings()
+    settings.channels = []  # no clipboard or dynamic channels: the tests need none
+    settings.video_width, settings.video_height = width, height
+    settings.video_bpp_min = min(bpp, 16)
+    settings.video_bpp_max = bpp
+    settings.video_bpp_supported = [bpp]
+    settings.supported_protocols = SUPP_PROTOCOLS.SSL
+    settings.clipboard_use_pyperclip = False
+    settings.video_out_format = VIDEO_FORMAT.RAW
+    url = f"rdp+ntlm-password://{user}:{password}@127.0.0.1:{port}"
+    connection = RDPConnectionFactory.from_url(url, settings).get_connection(settings)
+    _, err = await connection.connect()
+    if err is not None:
+        reply(error=f"{type(err).__name__}: {err}")
+        return 1
+    reply(connected=True)
+    reader = asyncio.StreamReader()
+    await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    try:
+        while line := await reader.readline():
+            command = json.loads(line)
+            op, ident = command["op"], command.get("id")
+            if op == "quit":
+                reply(id=ident)
+                break
+            if op == "screenshot":
+                if not connection.desktop_buffer_has_data:
+                    reply(id=ident, ok=False)
+                    continue
+                connection.get_desktop_buffer(VIDEO_FORMAT.PIL).convert("RGB").save(command["path"], "PNG")
+            elif op == "scancodes":
+                for code, extended in command["codes"]:
+                    for pressed in (True, False):
+                        await connection.send_key_scancode(code, pressed, bool(extended))
+            elif op == "unicode":
+                for unit in code_units(command["text"]):
+                    for pressed in (True, False):
+                        await connection.send_key_char(CodeUnit(unit), pressed)
+            reply(id=ident, ok=True)
+    finally:
+        await connection.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    port, user, password, width, height, bpp = sys.argv[1:7]
+    sys.exit(asyncio.run(main(int(port), user, password, int(width), int(height), int(bpp))))
