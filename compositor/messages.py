@@ -270,8 +270,11 @@ class HostMessage:
         header: dict[str, Any] = {"op": self.op.value}
         for name in self.field_names():
             header[name] = _plain(getattr(self, name))
-        payload = getattr(self, self.payload_field) if self.payload_field else b""
-        return header, payload
+        return header, self.encode_payload()
+
+    def encode_payload(self) -> bytes:
+        """The payload field's bytes (none without one)."""
+        return getattr(self, self.payload_field) if self.payload_field else b""
 
 
 R = TypeVar("R")
@@ -316,13 +319,9 @@ class _ClipboardText(HostMessage):
     def is_text(self) -> bool:
         return self.text is not None
 
-    def encode(self) -> tuple[dict[str, Any], bytes]:
-        header: dict[str, Any] = {"op": self.op.value}
-        for name in self.field_names():
-            header[name] = _plain(getattr(self, name))
-        text = self.text
+    def encode_payload(self) -> bytes:
         try:
-            return header, b"" if text is None else text.encode()
+            return b"" if self.text is None else self.text.encode()
         except UnicodeEncodeError:
             raise LocalProtocolError(f"{self.describe()}: text is not Unicode (a lone surrogate)") from None
 

@@ -224,7 +224,7 @@ class H264Encoder(Encoder):
         if key:
             self._sequence = _sequence_of(payload)
             self._offsets.clear()
-            self.touchup.viewers.clear()
+            self.touchup.forget_all()
         self._frame_num = 0 if key else self._next_frame_num(payload)
         self.touchup.damage(visible)
         fields: dict[str, Any] = {"codec": "h264", "key": key}
@@ -289,11 +289,8 @@ class H264Encoder(Encoder):
 
 def _sequence_of(payload: bytes) -> h264_syntax.SequenceInfo | None:
     """The sequence parameters an IDR access unit carries in front (``repeat-headers``)."""
-    for start, end in h264_syntax.nal_units(payload):
-        if payload[start] & 0x1F == h264_syntax.NAL_SPS:
-            try:
-                return h264_syntax.parse_sps(h264_syntax.unescape(payload[start + 1:end]))
-            except h264_syntax.BitstreamError:
-                log.warning("h264: cannot read the encoder's own SPS; viewers joining get a keyframe")
-                return None
-    return None
+    try:
+        return h264_syntax.sequence_of(payload)
+    except h264_syntax.BitstreamError:
+        log.warning("h264: cannot read the encoder's own SPS; viewers joining get a keyframe")
+        return None

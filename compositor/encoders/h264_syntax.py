@@ -106,6 +106,15 @@ def parse_sps(rbsp: bytes) -> SequenceInfo:
     return SequenceInfo(log2_max_frame_num, r.ue())
 
 
+def sequence_of(payload: bytes) -> SequenceInfo | None:
+    """The sequence parameters an access unit carries in front (an IDR with its headers);
+    None when it has no SPS."""
+    for start, end in nal_units(payload):
+        if payload[start] & 0x1F == NAL_SPS:
+            return parse_sps(unescape(payload[start + 1:end]))
+    return None
+
+
 def frame_num(payload: bytes, info: SequenceInfo) -> int | None:
     """The ``frame_num`` of the first slice in an access unit; None if it has no slice."""
     for start, end in nal_units(payload):

@@ -183,7 +183,7 @@ class TouchUp:
 
     def resize(self, width: int, height: int) -> None:
         self.map = TouchUpMap(width, height, settle=self.settle)
-        self.viewers.clear()
+        self.forget_all()
 
     def join(self, viewer: int, variant: str) -> None:
         """``viewer`` was just sent the whole screen lossily, apart from the others."""
@@ -194,6 +194,10 @@ class TouchUp:
 
     def forget(self, viewer: int) -> None:
         self.viewers.pop(viewer, None)
+
+    def forget_all(self) -> None:
+        """Every viewer was sent the same whole picture (a keyframe): none needs its own map."""
+        self.viewers.clear()
 
     def damage(self, rects: list[Rect]) -> None:
         if self.enabled:

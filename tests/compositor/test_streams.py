@@ -140,9 +140,8 @@ async def test_a_viewer_joining_or_asking_for_a_keyframe_costs_the_others_nothin
         assert second.keyframes() == 2
         video = [f for f in second.frames if f.codec == "h264"]
         assert len(video) > 20  # it follows the animation
-        key = video[0].payload
-        sps = next(key[a + 1:b] for a, b in hs.nal_units(key) if key[a] & 0x1F == hs.NAL_SPS)
-        info = hs.parse_sps(hs.unescape(sps))
+        info = hs.sequence_of(video[0].payload)
+        assert info is not None
         numbers = [hs.frame_num(f.payload, info) for f in video]
         restart = next(i for i, f in enumerate(video) if i and f.key)
         modulus = 1 << info.log2_max_frame_num
