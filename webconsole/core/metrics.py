@@ -12,6 +12,7 @@ Only addresses in ``WRD_METRICS_ALLOW`` (default loopback) and staff users may r
 
 from __future__ import annotations
 
+import functools
 import logging
 
 from django.contrib.auth.signals import user_login_failed
@@ -32,6 +33,14 @@ HOST_STATUS_TIMEOUT = 0.5  # seconds per session host asked at scrape time
 VIEWERS = Gauge("wrd_viewer_sockets", "Browser viewer WebSockets open in this console process")
 VIEWER_FRAMES = Counter("wrd_viewer_frames", "Frames sent to browser viewers", ["format"])
 VIEWER_BYTES = Counter("wrd_viewer_bytes", "Bytes sent to browser viewers (frames and control)", ["format"])
+
+
+@functools.cache
+def viewer_counters(fmt: str):
+    """(frames, bytes) counters of one format, looked up once: the send loop counts every message."""
+    return VIEWER_FRAMES.labels(fmt), VIEWER_BYTES.labels(fmt)
+
+
 LOGIN_FAILURES = Counter("wrd_login_failures", "Failed logins through the console (web, admin, API)")
 
 

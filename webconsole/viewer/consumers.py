@@ -282,10 +282,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 if kind == "close":
                     await self._close(CloseCode.STOPPED, "session ended")
                     return
+                frames, sent = metrics.viewer_counters(self.format or "")
                 if kind == "frame" and isinstance(seq, int):
                     self.forwarded_seq = max(self.forwarded_seq, seq)
-                    metrics.VIEWER_FRAMES.labels(self.format or "").inc()
-                metrics.VIEWER_BYTES.labels(self.format or "").inc(len(data))
+                    frames.inc()
+                sent.inc(len(data))
                 await self.send(bytes_data=data)
 
     async def _watch_host(self) -> None:
