@@ -823,7 +823,9 @@ class Stop(Request[Ok]):
 class Frame(Push):
     """One update of a stream. ``rects`` are the updated areas; the other optional fields and
     the payload are the format's (compositor/encoders/): ``codec``, ``key``, the screen's
-    ``width``/``height`` and the ``coded`` picture size on key/full frames, ``touchup``."""
+    ``width``/``height`` and the ``coded`` picture size on key/full frames, ``touchup``.
+    ``pts`` is when the content was captured, in microseconds of the host's monotonic clock
+    (one clock for every stream of a session, so streams can be lined up with each other)."""
 
     op = Op.FRAME
     payload_field = "payload"
@@ -836,6 +838,7 @@ class Frame(Push):
     coded: tuple[int, int] | None = None
     rects: tuple[tuple[int, ...], ...] = ()
     touchup: bool | None = None
+    pts: int | None = None
     payload: bytes = field(default=b"", repr=False)
 
     @classmethod
@@ -846,7 +849,7 @@ class Frame(Push):
                    width=fields.get("width"), height=fields.get("height"),
                    coded=None if coded is None else (int(coded[0]), int(coded[1])),
                    rects=tuple(tuple(r) for r in fields.get("rects", ())), touchup=fields.get("touchup"),
-                   payload=payload)
+                   pts=fields.get("pts"), payload=payload)
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -863,7 +866,8 @@ class Frame(Push):
             codec=f.optional(f.string, "codec", 32), key=f.optional(f.boolean, "key"),
             width=f.optional(f.integer, "width", 1, MAX_DIMENSION),
             height=f.optional(f.integer, "height", 1, MAX_DIMENSION),
-            coded=coded, rects=_rects(f), touchup=f.optional(f.boolean, "touchup"), payload=bytes(payload),
+            coded=coded, rects=_rects(f), touchup=f.optional(f.boolean, "touchup"),
+            pts=f.optional(f.integer, "pts", 0, MAX_ID), payload=bytes(payload),
         )
 
     def encode(self) -> tuple[dict[str, Any], bytes]:
@@ -874,6 +878,8 @@ class Frame(Push):
         header["rects"] = _plain(self.rects)
         if self.touchup is not None:
             header["touchup"] = self.touchup
+        if self.pts is not None:
+            header["pts"] = self.pts
         return header, self.payload
 
 

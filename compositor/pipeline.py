@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from compositor import messages, rects
 from compositor.capture import CONNECTION_LOST, POINTER_CHECK, Capture
-from compositor.encoders import ENCODERS, options_key
+from compositor.encoders import ENCODERS, EncodedFrame, options_key
 from compositor.streams import (
     PACE_STALL_SECONDS,
     STALL_SECONDS,
@@ -37,6 +37,13 @@ IDLE_TICK = 0.1
 # How long the idle tick (encoders' lossless touch-up) runs on after the screen last changed
 # or a touch-up was last sent; longer than any encoder's settle time.
 IDLE_LINGER = 5.0
+
+
+def stamped(frames: list[EncodedFrame], captured: float) -> list[EncodedFrame]:
+    """``frames`` with their ``pts``: ``captured`` (``time.monotonic()`` seconds) in microseconds."""
+    for frame in frames:
+        frame.fields.setdefault("pts", int(captured * 1_000_000))
+    return frames
 
 
 class Pipeline:
@@ -228,7 +235,7 @@ class Pipeline:
         if dirty or full:
             group.last_encode = now
             try:
-                frames = group.encoder.encode(self._capture.snapshot, dirty, full=full)
+                frames = stamped(group.encoder.encode(self._capture.snapshot, dirty, full=full), now)
             except Exception:
                 log.exception("encoder %s failed session=%s", group.encoder.format, self.session)
                 return None
@@ -246,6 +253,8 @@ class Pipeline:
         for sub in joining:
             try:
                 frames = group.encoder.catch_up(self._capture.snapshot, sub.stream, sub.variant)
+                if frames is not None:
+                    frames = stamped(frames, time.monotonic())
             except Exception:
                 log.exception("encoder %s catch-up failed session=%s", group.encoder.format, self.session)
                 frames = None
@@ -343,6 +352,6 @@ class Pipeline:
                 snapshot = self._capture.snapshot
                 viewers = frozenset(s.stream for s in ready)
                 if ready and snapshot is not None and (frames := group.encoder.idle(snapshot, now, viewers)):
-                    self._send_frames(group, ready, frames)
+                    self._send_frames(group, ready, stamped(frames, now))
                     sent = True
         return sent
