@@ -259,8 +259,13 @@ class Bridge:
         return []
 
     def _show_login_form(self) -> None:
-        if (image := self.login.take_image()) is not None:
-            self.output.show_login(image)
+        if self.login.changed:
+            self.output.login_changed()
+
+    def draw_login_form(self) -> None:
+        """Bring the login form's picture up to date (the output loop calls this at its pace)."""
+        if (taken := self.login.take_image()) is not None:
+            self.output.show_login(*taken)
 
     # ---- the session host ----------------------------------------------------------------------
 

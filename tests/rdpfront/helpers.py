@@ -222,10 +222,12 @@ class SocketClient(MemoryClient):
     Blocking: run it in a thread when the server shares the caller's event loop."""
 
     def __init__(self, port: int, *, host: str = "127.0.0.1", receive_buffer: int | None = None,
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0, source: str | None = None) -> None:
         super().__init__()
         self.timeout = timeout
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source is not None:  # another loopback address (all of 127/8 is loopback)
+            raw.bind((source, 0))
         if receive_buffer is not None:  # before connect, so the TCP window starts small
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         raw.settimeout(timeout)
