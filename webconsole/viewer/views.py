@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
@@ -12,12 +11,9 @@ from webconsole.viewer.selectors import viewer_access
 
 @login_required
 def desktop_view(request: HttpRequest, desktop_id: int) -> HttpResponse:
-    access = viewer_access(user=request.user, desktop_id=desktop_id)
-    if access.status == 404:
+    session = viewer_access(user=request.user, desktop_id=desktop_id).session
+    if session is None:
         raise Http404("no such desktop")
-    if access.session is None:
-        raise PermissionDenied("not your desktop")
-    session = access.session
     view_only = request.GET.get("view_only") == "1"
     title = session.name or f"Desktop {session.pk}"
     return render(request, "viewer/view.html", {
