@@ -21,7 +21,7 @@ APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston fo
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
 	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify
 
-.PHONY: run test setup setup-test apt apt-test venv clients-venv db lint clean
+.PHONY: run test setup setup-test apt apt-test venv clients-venv db lint fuzz clean
 
 run: setup
 	$(PY) manage.py serve
@@ -77,6 +77,13 @@ db: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# The long fuzz pass (the suite runs 10,000 inputs per family): inputs per family and crashes
+# found, each kept under tests/data/fuzz/. FUZZ_INPUTS=N to change the length.
+FUZZ_INPUTS ?= 200000
+fuzz: setup setup-test
+	$(PY) -m tests.fuzz.run --inputs $(FUZZ_INPUTS)
+	WRD_FUZZ_INPUTS=$(FUZZ_INPUTS) $(PY) -m pytest -q -s tests/compositor/wayland/test_wire_fuzz.py
 
 clean:
 	rm -rf $(VAR)/log $(VAR)/staticfiles .pytest_cache
