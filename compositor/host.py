@@ -74,6 +74,7 @@ class HostConfig:
     token: str = ""
     home: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
+    sound: bool = True  # a sound server for the desktop (compositor/sound.py)
 
 
 # -- connections --------------------------------------------------------------------------
@@ -423,6 +424,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--max-height", type=int, default=1200)
     p.add_argument("--startup", default=DEFAULT_STARTUP, help="shell command: the session leader")
     p.add_argument("--no-wayland", action="store_true")
+    p.add_argument("--no-sound", action="store_true", help="no sound server for the desktop")
     p.add_argument("--max-fps", type=int, default=120)
     p.add_argument("--first-display", type=int, default=20)
     p.add_argument("--display-number", type=int, help="use exactly this display (claimed by the sandbox)")
@@ -447,7 +449,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
         attach_xauthority=a.attach_xauthority if a.attach else None,
         attach_xauthority_fd=a.attach_xauthority_fd if a.attach else None, xvfb_binary=a.xvfb,
         display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home,
-        extra_env=dict(item.split("=", 1) for item in a.env if "=" in item),
+        extra_env=dict(item.split("=", 1) for item in a.env if "=" in item), sound=not a.no_sound,
     )
     return cfg, a
 
