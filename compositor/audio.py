@@ -41,6 +41,7 @@ log = logging.getLogger("compositor.host")  # the session host's log, whichever 
 FORMATS = ("opus", "pcm")
 CAPTURE_LATENCY_MS = 10
 READ_SIZE = RATE * CHANNELS * 2 * CAPTURE_LATENCY_MS // 1000  # bytes of one fragment
+PTS_SLACK_US = 40_000  # a read this close to where the last one ended continues it
 SILENCE_TAIL = 20  # silent 10 ms chunks still sent after sound (the decoders' tails play out)
 
 
@@ -75,6 +76,7 @@ class AudioStreams:
         self._cwd = cwd
         self._recorder: subprocess.Popen | None = None
         self._silent_run = SILENCE_TAIL
+        self._next_pts = 0  # µs: where the last read ended on the capture clock
         self.captured_bytes = 0
 
     @staticmethod
@@ -174,7 +176,13 @@ class AudioStreams:
             return
         self.captured_bytes += len(data)
         # The last byte read was recorded about now: the first one a read's length earlier.
-        pts = int(now * 1_000_000) - len(data) * 1_000_000 // (RATE * CHANNELS * 2)
+        duration = len(data) * 1_000_000 // (RATE * CHANNELS * 2)
+        pts = int(now * 1_000_000) - duration
+        # Reads come late by the scheduler's whims: a read that follows on from the last keeps
+        # the sample clock (continuous, increasing pts); a gap (a restart, silence) re-anchors.
+        if abs(pts - self._next_pts) < PTS_SLACK_US:
+            pts = self._next_pts
+        self._next_pts = pts + duration
         if not any(data):
             if self._silent_run >= SILENCE_TAIL:
                 return
