@@ -400,6 +400,7 @@ class StatusReply(Reply):
     uid: int
     home: str
     capture: str = ""  # how frames are read: xwd-mmap, mit-shm or xgetimage (empty: not said)
+    sound_server: str | None = None  # the desktop's PulseAudio (PULSE_SERVER), None: no sound
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -419,6 +420,7 @@ class StatusReply(Reply):
             last_input=f.optional(f.number, "last_input", 1e12), started_at=f.number("started_at", 1e12),
             attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
             capture=f.string("capture", 32, default=""),
+            sound_server=f.optional(f.string, "sound_server"),
         )
 
 

@@ -1,9 +1,9 @@
 """The processes of one session, and its runtime directory.
 
-Xvfb (or, for an attached display, nothing but its cookie), the session's D-Bus daemon, the
-session leader (when it exits the session ends, like an X session script), the Wayland
-compositor (started when the first Wayland client connects) and the programs front ends
-``exec``. Every one carries the session's token (compositor/processes.py), so that stopping
+Xvfb (or, for an attached display, nothing but its cookie), the session's D-Bus daemon, its
+sound server (compositor/sound.py), the session leader (when it exits the session ends, like
+an X session script), the Wayland compositor (started when the first Wayland client connects)
+and the programs front ends ``exec``. Every one carries the session's token (compositor/processes.py), so that stopping
 ends them all, their descendants included; then the runtime directory is emptied.
 """
 
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from compositor import processes
 from compositor.display import Xvfb, start_xvfb
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
+from compositor.sound import SoundServer
 
 if TYPE_CHECKING:
     from compositor.host import HostConfig
@@ -58,6 +59,7 @@ class SessionProcesses:
         self.wayland_display: str | None = None
         self.wayland_restarts: list[float] = []
         self.execed: list[subprocess.Popen] = []
+        self.sound = SoundServer(self.runtime, session=cfg.session)
         self._wayland_sock: socket.socket | None = None
         self._stopping = stopping
         self._on_end = on_end
@@ -86,11 +88,13 @@ class SessionProcesses:
             env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
         if self.wayland_display:
             env["WAYLAND_DISPLAY"] = self.wayland_display
+        env.update(self.sound.env())
         return env
 
     def status(self) -> dict[str, Any]:
         return {"display": self.display_name, "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
-                "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display, "home": self.home}
+                "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display, "home": self.home,
+                **self.sound.status()}
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -106,6 +110,8 @@ class SessionProcesses:
             self._take_attach_cookie()
         else:
             self._start_dbus()
+            if self.cfg.sound:
+                self.sound.start(self.session_env(), self._spawn_service)
             width = min(max(self.cfg.max_width, self.cfg.width), 8192)
             height = min(max(self.cfg.max_height, self.cfg.height), 8192)
             first = self.cfg.display_number or self.cfg.first_display
@@ -130,6 +136,7 @@ class SessionProcesses:
         if self.attached:
             return
         await self._wait_dbus()
+        await self.sound.wait_ready()
         if self.cfg.wayland:
             self._listen_wayland()
         self._start_leader()
@@ -172,6 +179,10 @@ class SessionProcesses:
             processes.end(self.dbus)
             self.dbus = None
             self.dbus_address = None
+
+    def _spawn_service(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """A service of the session (the sound server): its stderr goes to the session's log."""
+        return processes.spawn(argv, env, self.runtime, stderr=None)
 
     def _start_leader(self) -> None:
         self.leader = self._spawn_user(["/bin/sh", "-c", self.cfg.startup], self.session_env())
@@ -287,6 +298,8 @@ class SessionProcesses:
             self._on_end(f"Xvfb exited with status {self.xvfb.proc.returncode}")
         elif self.leader is not None and self.leader.poll() is not None:
             self._on_end(f"session leader exited with status {self.leader.returncode}")
+        elif self.sound.exited() is not None:
+            pass  # logged; the desktop goes on without sound
         elif self.wayland is not None and self.wayland.poll() is not None:
             log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
             self.wayland = None
@@ -306,7 +319,7 @@ class SessionProcesses:
         if self._supervisor is not None:
             self._supervisor.cancel()
         self._close_wayland()
-        children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
+        children = [p for p in (self.wayland, self.leader, *self.execed, self.sound.proc, self.dbus) if p is not None]
         await asyncio.to_thread(processes.end_all, children, self.token)
         if self.xvfb is not None:
             await asyncio.to_thread(self.xvfb.stop)

@@ -14,6 +14,8 @@ carries out and answers:
 - ``SessionResize``: the host's ``Resize`` → ``resize_answered(resize, reply or HostError)``;
 - ``SubscribeGfx``: subscribe to the H.264 stream (the reply to ``output.gfx.subscribed``) and
   draw it as it comes → ``gfx_subscribed()``;
+- ``SubscribeAudio``: subscribe to the host's ``pcm`` stream for rdpsnd (the reply to
+  ``audio_subscribed``); its frames become waves (``rdpfront/channels/sound.py``);
 - ``StartOutput``: ``Output.start`` after ``delay`` seconds (or at the client's first input,
   whichever is first), and the output loop;
 - ``LoginTimer``: ``login_timed_out()`` after ``seconds``;
@@ -37,6 +39,7 @@ from compositor.client import HostError
 from rdpfront import events as ev
 from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig
+from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
 from rdpfront.clipboard_relay import ClipboardRelay
 from rdpfront.connection import ServerConnection
@@ -70,6 +73,13 @@ class SubscribeGfx:
 
 
 @dataclass(frozen=True)
+class SubscribeAudio:
+    """Subscribe to the host's sound for the client's rdpsnd channel."""
+
+    request: messages.Subscribe
+
+
+@dataclass(frozen=True)
 class StartOutput:
     """Output starts ``delay`` seconds after an activation at the latest."""
 
@@ -96,7 +106,7 @@ class Close:
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | Close)
+           | Background | Close | SubscribeAudio)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -124,6 +134,9 @@ class Bridge:
         self.input = ClientInput(self.login, self.output.pointer, log_context)
         self.clipboard = ClipboardRelay(conn)
         self._out = bytearray()
+        self.audio_stream: int | None = None
+        self._sound_rate: int | None = None  # rdpsnd is ready at this rate; not yet subscribed
+        self._host_connected = False
         self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
             ev.SecurityUpgradeRequired: lambda e: [StartTls()],
             ev.NegotiationRefused: lambda e: log.info("%s negotiation refused: %s", self._log, e.reason),
@@ -141,9 +154,10 @@ class Bridge:
             # closing its window), leaving the session running for a reconnect.
             ev.Shutdown: lambda e: self._write(self.conn.shutdown_denied()),
             ev.Disconnected: lambda e: log.info("%s %s", self._log, e.reason),
+            ev.SoundReady: self._sound_ready,
         }
         self._host_pushes: dict[type, Callable[[Any], list[Request] | None]] = {
-            messages.Frame: self.output.host_frame,
+            messages.Frame: self._host_frame,
             messages.Cursor: self.output.pointer.host_cursor,
             messages.Pointer: lambda p: self.output.pointer.host_moved(p.x, p.y),
             messages.Resized: lambda p: self._write(self.output.host_resized(p)),
@@ -226,7 +240,31 @@ class Bridge:
         return self._login_step(self.login.attach_failed(error))
 
     def connected(self) -> list[Request]:
-        return self._login_step(self.login.connected())
+        self._host_connected = True
+        return self._login_step(self.login.connected()) + self._subscribe_audio()
+
+    # ---- sound (rdpsnd) ------------------------------------------------------------------------
+
+    def _sound_ready(self, event: ev.SoundReady) -> list[Request]:
+        self._sound_rate = event.rate
+        return self._subscribe_audio()
+
+    def _subscribe_audio(self) -> list[Request]:
+        if self._sound_rate is None or not self._host_connected or self.audio_stream is not None:
+            return []
+        rate, self._sound_rate = self._sound_rate, None
+        return [SubscribeAudio(messages.Subscribe(format="pcm", options={"rate": rate}))]
+
+    def audio_subscribed(self, reply: messages.SubscribeReply) -> None:
+        self.audio_stream = reply.stream
+
+    def _host_frame(self, push: messages.Frame) -> list[Request] | None:
+        if self.audio_stream is not None and push.stream == self.audio_stream:
+            sound = self.conn.channel(SoundChannel.name)
+            if isinstance(sound, SoundChannel) and self.conn.active:
+                self._write(sound.wave(push.payload, (push.pts or 0) // 1000))
+            return None
+        return self.output.host_frame(push)
 
     def login_timed_out(self) -> list[Request]:
         return self._login_step(self.login.timed_out())

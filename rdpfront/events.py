@@ -180,7 +180,14 @@ class Disconnected:
     reason: str
 
 
+@dataclass(frozen=True)
+class SoundReady:
+    """The client's rdpsnd channel confirmed training: send it the desktop's sound as PCM at ``rate``."""
+
+    rate: int
+
+
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
-         | GfxFrameAcknowledged | Shutdown | FrameAcknowledged | Disconnected)
+         | GfxFrameAcknowledged | Shutdown | FrameAcknowledged | Disconnected | SoundReady)

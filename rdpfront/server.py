@@ -25,7 +25,17 @@ from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
-from rdpfront.bridge import Background, Bridge, Close, LoginTimer, Request, StartOutput, StartTls, SubscribeGfx
+from rdpfront.bridge import (
+    Background,
+    Bridge,
+    Close,
+    LoginTimer,
+    Request,
+    StartOutput,
+    StartTls,
+    SubscribeAudio,
+    SubscribeGfx,
+)
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
@@ -259,6 +269,11 @@ class RdpConnection:
                 await self.host.call(subscribe, on_reply=self.output.gfx.subscribed)
                 self._tasks.append(asyncio.create_task(self._gfx_loop()))
                 return self.bridge.gfx_subscribed()
+            case SubscribeAudio(request=subscribe) if self.host is not None:
+                try:
+                    await self.host.call(subscribe, on_reply=self.bridge.audio_subscribed)
+                except HostError as exc:  # a desktop without sound: the client stays silent
+                    log.info("%s no sound: %s", self.name, exc)
             case StartOutput(delay=delay):
                 self._timers.append(loop.call_later(delay, self._start_output))
                 if self._output_task is None:

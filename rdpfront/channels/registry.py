@@ -13,10 +13,12 @@ from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.display import DisplayControlChannel
 from rdpfront.channels.drdynvc import DynamicChannels
 from rdpfront.channels.graphics import GraphicsChannel
+from rdpfront.channels.sound import SoundChannel
 
 STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
     ClipboardChannel.name: ClipboardChannel,  # "cliprdr"
     DynamicChannels.name: DynamicChannels,  # "drdynvc"
+    SoundChannel.name: SoundChannel,  # "rdpsnd"
 }
 
 DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {

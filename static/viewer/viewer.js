@@ -4,6 +4,7 @@
 import { decode, encode } from "./protocol.js";
 import { Display, webCodecsUsable } from "./display.js";
 import { Input } from "./input.js";
+import { AudioOut } from "./audio.js";
 
 const CLOSE_MESSAGES = {
   4401: ["Not signed in", "Sign in again to view this desktop.", false],
@@ -52,6 +53,7 @@ export class Viewer {
     this.input = new Input(this.canvas, this.sink, (events) => this.sendOp({ op: "input", events }), {
       paste: (text) => this.sendClipboard(text),
     });
+    this.audio = new AudioOut(root.querySelector(".wrd-bar"), (header) => this.sendOp(header));
     this.bindUi();
     this.applyMode();
     this.showPreset();
@@ -78,6 +80,7 @@ export class Viewer {
       this.awaitingSubscribed = 0;
       this.display.reset();
       this.subscribe(this.preferred);
+      this.audio.connectedChanged(true);
     };
     // Events of a socket we already replaced (reconnect, retry) are ignored.
     ws.onmessage = (e) => { if (ws === this.ws) this.onMessage(e.data); };
@@ -87,6 +90,7 @@ export class Viewer {
   onClose(e) {
     this.ws = null;
     this.display.reset();
+    this.audio.connectedChanged(false);
     this.input.enabled = false;
     const known = CLOSE_MESSAGES[e.code];
     if (known || this.stopped) {
@@ -185,6 +189,12 @@ export class Viewer {
         break;
       case "resized":
         this.sizeChanged(header.width, header.height);
+        break;
+      case "audio":
+        this.audio.packet(header, payload);
+        break;
+      case "audio_subscribed":
+        this.audio.subscribed(header);
         break;
       case "cursor":
         this.setCursor(header, payload);

@@ -8,7 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass, field, replace
 
-from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, x224
+from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpsnd, x224
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID
 from rdpfront.connection import ServerConnection
@@ -84,6 +84,7 @@ class MemoryClient:
     _framer: Framer = field(default_factory=Framer)
     _reassembler: Reassembler = field(default_factory=Reassembler)
     _clip: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(ClipboardChannel.max_message))
+    _sound: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(1 << 16))
     _drdynvc: ChannelReassembler = field(default_factory=ChannelReassembler)
     _clip_caps_sent: bool = False
     # the client's RDP 8.0 bulk decompression history for the graphics channel
@@ -148,6 +149,9 @@ class MemoryClient:
         if pdu.channel_id == self.channel_ids.get("drdynvc"):
             message = self._drdynvc.push(ChannelPdu.decode(Reader(pdu.data)))
             return dvc.decode_dvc(message, from_server=True) if message is not None else None
+        if pdu.channel_id == self.channel_ids.get("rdpsnd"):
+            message = self._sound.push(ChannelPdu.decode(Reader(pdu.data)))
+            return rdpsnd.decode(message) if message is not None else None
         if pdu.channel_id != IO_CHANNEL_ID:
             message = self._clip.push(ChannelPdu.decode(Reader(pdu.data)))
             return cliprdr.decode_clipboard(message) if message is not None else None
