@@ -32,6 +32,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+from compositor import microphone
+
 log = logging.getLogger("compositor.host")  # the session host's log, whichever part writes the line
 
 SINK = "wrd_out"
@@ -101,7 +103,7 @@ class SoundServer:
         is the output's monitor, as on a machine without an input device. A virtual microphone
         is loaded here (e.g. ``load-module module-pipe-source source_name=wrd_mic file=...``
         followed by ``set-default-source wrd_mic``)."""
-        return []
+        return microphone.source_lines()
 
     def _write_config(self) -> Path:
         self.dir.mkdir(mode=0o700, exist_ok=True)
