@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import wave
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from compositor import processes
 from tests.compositor.helpers import request
-from tests.conftest import desktop_outdir, desktop_user, wait_until
+from tests.conftest import desktop_outdir, desktop_user, end_process, wait_until
 
 RATE = 48000
 
@@ -80,3 +81,46 @@ class Recorder:
             os.kill(self.pid, signal.SIGTERM)
             wait_until(lambda: not processes.pid_alive(self.pid), 10, 0.05, "parec to end")
         return self.samples()
+
+
+class ClientPulse:
+    """A PulseAudio of the client's side (the machine an RDP client runs on): its default
+    source is the monitor of a null sink into which ``pacat`` plays a tone, so a client that
+    records its default microphone captures that tone."""
+
+    def __init__(self, workdir: Path, freq: float, seconds: float = 30.0) -> None:
+        self.dir = workdir / "client-pulse"
+        self.dir.mkdir(mode=0o700)
+        socket = self.dir / "native"
+        script = self.dir / "default.pa"
+        script.write_text(
+            f"load-module module-native-protocol-unix socket={socket} auth-anonymous=1\n"
+            f"load-module module-null-sink sink_name=tone rate={RATE} channels=1\n"
+            "set-default-source tone.monitor\n")
+        self.env = {"PULSE_SERVER": f"unix:{socket}", "PULSE_RUNTIME_PATH": str(self.dir),
+                    "PULSE_STATE_PATH": str(self.dir), "PULSE_COOKIE": str(self.dir / "cookie"),
+                    "XDG_CONFIG_HOME": str(self.dir / "config")}
+        (self.dir / "client.conf").write_text("autospawn = no\n")
+        self.env["PULSE_CLIENTCONFIG"] = str(self.dir / "client.conf")
+        env = dict(os.environ, **self.env, HOME=str(self.dir))
+        self.daemon = subprocess.Popen(
+            ["pulseaudio", "--daemonize=no", "--system=no", "--use-pid-file=no", "-n", "-F", str(script),
+             "--exit-idle-time=-1", "--realtime=no", "--high-priority=no", "--log-target=stderr",
+             "--log-level=error"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.player: subprocess.Popen | None = None
+        try:
+            wait_until(lambda: socket.exists(), 10, 0.05, "the client's PulseAudio")
+            (self.dir / "tone.raw").write_bytes(sine(freq, seconds))
+            with open(self.dir / "tone.raw", "rb") as raw:
+                self.player = subprocess.Popen(
+                    ["pacat", "--playback", "--raw", "--format=s16le", f"--rate={RATE}", "--channels=1",
+                     "--device=tone", "--latency-msec=50"], env=env, stdin=raw,
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for proc in (self.player, self.daemon):
+            if proc is not None:
+                end_process(proc)
