@@ -57,9 +57,10 @@ def tone(samples: np.ndarray, *, rate: int = RATE, threshold: float = 0.05) -> t
 class Recorder:
     """``parec`` in the desktop, recording its default source as raw s16le 48 kHz mono."""
 
-    def __init__(self, host, name: str) -> None:
+    def __init__(self, host, name: str, user=None) -> None:
+        """``user``: the desktop's account (the default test desktops' if not given)."""
         self.host = host
-        self.out = desktop_outdir(desktop_user(), name)
+        self.out = desktop_outdir(user if user is not None else desktop_user(), name)
         self.path = self.out / "rec.raw"
         reply = request(host, "exec", argv=[
             "sh", "-c", f"pactl get-default-source > {self.out}/source.txt; "

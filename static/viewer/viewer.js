@@ -4,6 +4,7 @@
 import { decode, encode } from "./protocol.js";
 import { Display, webCodecsUsable } from "./display.js";
 import { Input } from "./input.js";
+import { attachMicrophone } from "./microphone.js";
 
 const CLOSE_MESSAGES = {
   4401: ["Not signed in", "Sign in again to view this desktop.", false],
@@ -53,6 +54,7 @@ export class Viewer {
       paste: (text) => this.sendClipboard(text),
     });
     this.bindUi();
+    this.microphone = attachMicrophone(this, root.querySelector("[data-action=microphone]"));
     this.applyMode();
     this.showPreset();
     setInterval(() => this.updateStats(), STATS_EVERY_MS);
