@@ -14,7 +14,7 @@ What it loads (``SoundServer.script()``):
 - a null sink, ``wrd_out``, 48 kHz stereo, the default sink: programs play into it and the
   session host records its monitor (compositor/audio.py) once for every listener;
 - the sources: ``SoundServer.source_lines()`` is the one place where a virtual microphone
-  (``module-pipe-source`` fed by the front ends) is added to the script.
+  (compositor/microphone.py, fed by the front ends) is added to the script.
 
 Not loaded on purpose: device discovery (there are no devices), suspend-on-idle (a
 suspended null sink would stall the monitor's clock), and the restore modules (they write
