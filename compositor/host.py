@@ -305,6 +305,7 @@ class SessionHost:
             for sub in list(conn.subscriptions.values()):
                 self._unsubscribe(sub)
             self.connections.discard(conn)
+            self.microphone.release(conn)
             conn.close()
 
     async def _handle(self, conn: Connection, msg: Message) -> None:
@@ -395,7 +396,7 @@ class SessionHost:
         conn.reply(rid, messages.ExecReply(pid))
 
     async def _on_microphone(self, conn: Connection, request: messages.Microphone, rid: Any) -> None:
-        self.microphone.feed(request.pcm)
+        self.microphone.feed(request.pcm, sender=conn)
 
     async def _on_stop(self, conn: Connection, request: messages.Stop, rid: Any) -> None:
         conn.reply(rid, messages.Ok())

@@ -35,6 +35,7 @@ SINK = "wrd-microphone-input"
 BYTES_PER_SECOND = MICROPHONE_RATE * MICROPHONE_CHANNELS * 2
 SLACK = 0.5  # seconds of audio accepted ahead of real time (network jitter, a burst after a stall)
 LATENCY_MS = 60
+HOLD = 1.0  # seconds a sender keeps the microphone after its last audio
 
 
 def source_lines() -> list[str]:
@@ -82,6 +83,9 @@ class Microphone:
         self.pacer = Pacer()
         self._pacat: subprocess.Popen | None = None
         self._unavailable_logged = False
+        self.owner: object | None = None  # who is speaking (a control connection)
+        self._owner_at = 0.0
+        self._refused: set[int] = set()  # ids of senders told once that the microphone is taken
         self.received = 0
         self.written = 0
 
@@ -92,10 +96,21 @@ class Microphone:
 
     # -- audio in -----------------------------------------------------------------------------
 
-    def feed(self, pcm: bytes, now: float | None = None) -> int:
-        """Audio for the source (s16le, 48 kHz, mono); the bytes kept."""
+    def feed(self, pcm: bytes, now: float | None = None, *, sender: object = None) -> int:
+        """Audio for the source (s16le, 48 kHz, mono) from ``sender``; the bytes kept. One
+        sender at a time has the microphone, until it has sent nothing for ``HOLD`` seconds:
+        two streams interleaved would be noise, so the others' audio is dropped meanwhile."""
         now = time.monotonic() if now is None else now
         self.received += len(pcm)
+        if sender is not self.owner and self.owner is not None and now - self._owner_at < HOLD:
+            if id(sender) not in self._refused:
+                self._refused.add(id(sender))
+                log.info("microphone audio dropped: another connection is sending session=%s", self.session)
+            return 0
+        if sender is not self.owner:
+            self.owner = sender
+            self._refused.clear()
+        self._owner_at = now
         keep = self.pacer.admit(len(pcm), now)
         if keep < len(pcm):
             self._dropped(len(pcm) - keep, "faster than real time")
@@ -111,6 +126,11 @@ class Microphone:
                 log.info("microphone audio dropped: the desktop has no sound server session=%s", self.session)
             return 0
         return self._write(pcm[:keep])
+
+    def release(self, sender: object) -> None:
+        """``sender`` is gone: the next sender has the microphone at once."""
+        if self.owner is sender:
+            self.owner = None
 
     def _dropped(self, nbytes: int, why: str) -> None:
         if not self.pacer.dropped:

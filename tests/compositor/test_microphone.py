@@ -12,7 +12,7 @@ import pytest
 
 from compositor import messages
 from compositor.client import BlockingHostClient, HostError
-from compositor.microphone import BYTES_PER_SECOND, SLACK, SOURCE, Pacer
+from compositor.microphone import BYTES_PER_SECOND, SLACK, SOURCE, Microphone, Pacer
 from tests.compositor.helpers import start_host, stop_host
 from tests.microphone_util import Recorder, sine, tone
 
@@ -40,6 +40,23 @@ def test_a_flood_keeps_at_most_the_slack_ahead_of_real_time() -> None:
     pacer = Pacer()
     kept = sum(pacer.admit(BYTES_PER_SECOND // 10, 0.001 * i) for i in range(100))  # 10 s in 0.1 s
     assert abs(kept - BYTES_PER_SECOND * (SLACK + 0.1)) <= BYTES_PER_SECOND * 0.01
+
+
+def test_one_sender_at_a_time_has_the_microphone() -> None:
+    mic = Microphone(dict, session="t")  # no sound server: nothing is written, the choice is made
+    first, second = object(), object()
+    chunk = bytes(960 * 2)
+    assert mic.feed(chunk, 0.0, sender=first) == 0 and mic.owner is first
+    mic.feed(chunk, 0.02, sender=second)
+    assert mic.owner is first  # still speaking
+    mic.feed(chunk, 0.5, sender=first)
+    mic.feed(chunk, 1.4, sender=second)
+    assert mic.owner is first  # first's last audio was 0.9 s ago
+    mic.feed(chunk, 1.6, sender=second)
+    assert mic.owner is second
+    mic.release(second)  # its connection closed
+    mic.feed(chunk, 1.61, sender=first)
+    assert mic.owner is first
 
 
 # -- a real desktop ---------------------------------------------------------------------------
