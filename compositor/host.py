@@ -39,6 +39,7 @@ from Xlib import X
 from Xlib import error as xerror
 
 from compositor import messages
+from compositor.audio import AudioStreams, AudioSubscription
 from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.encoders import load_builtin_encoders
@@ -151,6 +152,8 @@ class SessionHost:
         self.pipeline = Pipeline(self.capture, session=cfg.session, max_fps=cfg.max_fps, stopping=self.stopping,
                                  on_lost=self.request_stop)
         self.microphone = Microphone(self.processes.session_env, session=cfg.session, cwd=str(cfg.runtime_dir))
+        self.audio = AudioStreams(self.processes.sound, session=cfg.session, env=self.processes.session_env,
+                                  cwd=cfg.runtime_dir)
         self.stop_reason = ""
         self._server: asyncio.AbstractServer | None = None
 
@@ -216,6 +219,7 @@ class SessionHost:
                 pass
             conn.close()
         self.pipeline.close()
+        self.audio.close()
         if self.clipboard is not None:
             with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
                 self.clipboard.close()
@@ -263,9 +267,12 @@ class SessionHost:
             if not subscribers_only or conn.subscriptions:
                 conn.send(message)
 
-    def _unsubscribe(self, sub: Subscription) -> None:
+    def _unsubscribe(self, sub: Subscription | AudioSubscription) -> None:
         sub.conn.subscriptions.pop(sub.stream, None)
-        self.pipeline.unsubscribe(sub)
+        if isinstance(sub, AudioSubscription):
+            self.audio.unsubscribe(sub)
+        else:
+            self.pipeline.unsubscribe(sub)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -273,11 +280,15 @@ class SessionHost:
         return await self.capture.resize(width, height, self.processes.session_env())
 
     def status(self) -> dict[str, Any]:
-        return {
+        status = {
             "session": self.cfg.session, "pid": os.getpid(), "uid": os.getuid(), "attached": self.attached,
             "started_at": self.started_at, "last_input": self.input.last_input,
             **self.processes.status(), **self.capture.status(), **self.pipeline.status(),
         }
+        audio = self.audio.status()
+        status["encoders"] = [*status["encoders"], *audio]
+        status["subscribers"] += sum(e["subscribers"] for e in audio)
+        return status
 
     # -- the control socket ---------------------------------------------------------------
 
@@ -366,6 +377,12 @@ class SessionHost:
         conn.reply(rid, messages.ResizeReply(width, height))
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
+        if self.audio.handles(request.format):  # compositor/audio.py: no cursor, no window
+            sub = self.audio.subscribe(conn, request.format, dict(request.options), self.pipeline.next_stream)
+            self.pipeline.next_stream += 1
+            conn.subscriptions[sub.stream] = sub
+            conn.reply(rid, messages.SubscribeReply(sub.stream, *self.capture.size))
+            return
         sub = self.pipeline.subscribe(conn, request.format, dict(request.options), request.window)
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
@@ -383,12 +400,14 @@ class SessionHost:
 
     async def _on_ack(self, conn: Connection, request: messages.Ack, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
-        if sub is not None:
+        if isinstance(sub, AudioSubscription):
+            self.audio.acknowledge(sub, request.seq)
+        elif sub is not None:
             self.pipeline.acknowledge(sub, request.seq)
 
     async def _on_keyframe(self, conn: Connection, request: messages.Keyframe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
-        if sub is not None:
+        if sub is not None and not isinstance(sub, AudioSubscription):
             self.pipeline.request_keyframe(sub)
 
     async def _on_exec(self, conn: Connection, request: messages.Exec, rid: Any) -> None:

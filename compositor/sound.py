@@ -111,8 +111,12 @@ class SoundServer:
         (self.dir / "state").mkdir(mode=0o700, exist_ok=True)
         script = self.dir / "default.pa"
         script.write_text(self.script())
-        (self.dir / "client.conf").write_text("autospawn = no\n")
-        (self.dir / "daemon.conf").write_text(f"default-sample-rate = {RATE}\ndefault-sample-channels = {CHANNELS}\n")
+        # No shared memory: audio of a desktop is a few hundred kB/s, copied through the socket
+        # at no measurable cost, and PulseAudio 16's memfd blocks fail between its clients and
+        # the daemon in the desktop's private /dev/shm (pstream.c "non-registered memfd ID").
+        (self.dir / "client.conf").write_text("autospawn = no\nenable-shm = no\n")
+        (self.dir / "daemon.conf").write_text(f"default-sample-rate = {RATE}\ndefault-sample-channels = {CHANNELS}\n"
+                                                  "enable-shm = no\n")
         return script
 
     # -- start and stop -------------------------------------------------------------------

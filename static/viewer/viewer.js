@@ -5,6 +5,7 @@ import { decode, encode } from "./protocol.js";
 import { Display, webCodecsUsable } from "./display.js";
 import { Input } from "./input.js";
 import { attachMicrophone } from "./microphone.js";
+import { AudioOut } from "./audio.js";
 
 const CLOSE_MESSAGES = {
   4401: ["Not signed in", "Sign in again to view this desktop.", false],
@@ -53,6 +54,7 @@ export class Viewer {
     this.input = new Input(this.canvas, this.sink, (events) => this.sendOp({ op: "input", events }), {
       paste: (text) => this.sendClipboard(text),
     });
+    this.audio = new AudioOut(root.querySelector(".wrd-bar"), (header) => this.sendOp(header));
     this.bindUi();
     this.microphone = attachMicrophone(this, root.querySelector("[data-action=microphone]"));
     this.applyMode();
@@ -80,6 +82,7 @@ export class Viewer {
       this.awaitingSubscribed = 0;
       this.display.reset();
       this.subscribe(this.preferred);
+      this.audio.connectedChanged(true);
     };
     // Events of a socket we already replaced (reconnect, retry) are ignored.
     ws.onmessage = (e) => { if (ws === this.ws) this.onMessage(e.data); };
@@ -89,6 +92,7 @@ export class Viewer {
   onClose(e) {
     this.ws = null;
     this.display.reset();
+    this.audio.connectedChanged(false);
     this.input.enabled = false;
     const known = CLOSE_MESSAGES[e.code];
     if (known || this.stopped) {
@@ -187,6 +191,12 @@ export class Viewer {
         break;
       case "resized":
         this.sizeChanged(header.width, header.height);
+        break;
+      case "audio":
+        this.audio.packet(header, payload);
+        break;
+      case "audio_subscribed":
+        this.audio.subscribed(header);
         break;
       case "cursor":
         this.setCursor(header, payload);

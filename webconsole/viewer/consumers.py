@@ -36,6 +36,7 @@ from webconsole.desktops.models import DesktopState
 from webconsole.viewer.protocol import (
     MICROPHONE_FLOOD_FACTOR,
     Ack,
+    Audio,
     Clipboard,
     CloseCode,
     Input,
@@ -106,7 +107,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.stream: int | None = None
         self.format: str | None = None
         self.forwarded_seq = 0
+        self.audio_stream: int | None = None
         self.dropped_frames = 0
+        self.dropped_audio = 0
         self.want_keyframe = False
         self.budget = InputBudget()
         rate = messages.MICROPHONE_RATE * 2 * MICROPHONE_FLOOD_FACTOR
@@ -138,8 +141,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if getattr(self, "host", None) is not None:
             host, self.host = self.host, None
             await host.close()
-        log.info("viewer disconnected %s code=%s dropped_frames=%d", getattr(self, "label", "?"),
-                 code, getattr(self, "dropped_frames", 0))
+        log.info("viewer disconnected %s code=%s dropped_frames=%d dropped_audio=%d", getattr(self, "label", "?"),
+                 code, getattr(self, "dropped_frames", 0), getattr(self, "dropped_audio", 0))
 
     async def _close(self, code: int, reason: str) -> None:
         if self.closing:
@@ -199,6 +202,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 raise ViewerProtocolError("microphone flood", CloseCode.FLOOD)
             if not self.view_only:
                 self.host.send(messages.Microphone(pcm=msg.pcm))
+        elif isinstance(msg, Audio):
+            await self._audio(msg.format)
 
     async def _subscribe(self, fmt: str, preset: str) -> None:
         """(Re)subscribe: the old stream is left first, then the new one starts with a keyframe."""
@@ -222,6 +227,28 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
         log.info("viewer subscribed %s format=%s preset=%s", self.label, fmt, preset)
 
+    async def _audio(self, fmt: str | None) -> None:
+        """(Re)subscribe to the desktop's sound, or leave it (``None``). Audio frames are not
+        acknowledged: when the outbox is full they are dropped (``_host_push``)."""
+        assert self.host is not None
+        if self.audio_stream is not None:
+            old, self.audio_stream = self.audio_stream, None
+            await self.host.call(messages.Unsubscribe(stream=old))
+        if fmt is None:
+            self._queue("control", encode_server({"op": "audio_subscribed", "format": None}))
+            return
+
+        def subscribed(reply: messages.SubscribeReply) -> None:
+            self.audio_stream = reply.stream
+            self._queue("control", encode_server({"op": "audio_subscribed", "format": fmt}))
+
+        try:
+            await self.host.call(messages.Subscribe(format=fmt, options={}, window=WINDOW), on_reply=subscribed)
+        except HostError as exc:  # e.g. a desktop without a sound server: the page goes on silent
+            self._queue("control", encode_server({"op": "error", "error": f"audio: {exc}"}))
+            return
+        log.info("viewer listens %s format=%s", self.label, fmt)
+
     async def _resize(self, width: int, height: int) -> None:
         try:
             await database_sync_to_async(services.desktop_resize)(
@@ -239,7 +266,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
     # -- host -> browser ----------------------------------------------------------------------
 
     def _host_push(self, push: messages.Push) -> None:
-        if isinstance(push, messages.Frame):
+        if isinstance(push, messages.Frame) and push.stream == self.audio_stream is not None:
+            data = encode_server({"op": "audio", "codec": push.codec, "pts": push.pts}, push.payload)
+            if len(self.outbox) >= MAX_OUTBOX_MESSAGES or self.outbox_bytes + len(data) > MAX_OUTBOX_BYTES:
+                self.dropped_audio += 1  # late sound is worse than a gap: dropped, not queued
+                return
+            self._queue("audio", data)
+        elif isinstance(push, messages.Frame):
             if push.stream != self.stream or self.stream is None:
                 return  # a frame of a stream this viewer just left
             header, payload = push.encode()

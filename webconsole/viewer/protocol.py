@@ -31,6 +31,7 @@ MAX_TEXT_EVENT = 4096
 MAX_MICROPHONE_MESSAGE = MICROPHONE_RATE * 2 // 5
 MICROPHONE_FLOOD_FACTOR = 4
 FORMATS = ("h264", "jpeg")
+AUDIO_FORMATS = ("opus", "pcm")  # the desktop's sound (docs/audio.md); "off" ends it
 # Quality presets a page may ask for by name; the consumer maps each to encoder options, so a
 # page never chooses encoder settings itself (docs/viewer-protocol.md, *Presets*).
 PRESETS = ("quality", "balanced", "low")
@@ -67,6 +68,11 @@ class Subscribe:
 
 
 @dataclass(frozen=True)
+class Audio:
+    format: str | None  # None: no sound
+
+
+@dataclass(frozen=True)
 class Ack:
     seq: int
 
@@ -97,7 +103,7 @@ class Microphone:
     pcm: bytes
 
 
-ClientMessage = Subscribe | Ack | Keyframe | Input | Clipboard | Resize | Microphone
+ClientMessage = Subscribe | Ack | Keyframe | Input | Clipboard | Resize | Audio | Microphone
 
 _HEAD = struct.Struct(">H")
 
@@ -210,6 +216,11 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
         return Subscribe(fmt, preset)
     if op == "keyframe":
         return Keyframe()
+    if op == "audio":
+        fmt = header.get("format")
+        if fmt != "off" and fmt not in AUDIO_FORMATS:
+            raise ViewerProtocolError(f"audio: format must be one of {', '.join(AUDIO_FORMATS)} or off")
+        return Audio(None if fmt == "off" else fmt)
     if op == "clipboard":
         if len(payload) > MAX_CLIPBOARD_BYTES:
             raise ViewerProtocolError(f"clipboard: text of {len(payload)} bytes is over {MAX_CLIPBOARD_BYTES}",
