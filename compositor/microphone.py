@@ -9,8 +9,9 @@ runs on the server's clock, so the source is a real one: programs read silence f
 no audio comes, and the front ends' audio when it does. The audio goes in through one
 ``pacat --playback`` into that sink, fed through a pipe the host writes without blocking.
 
-Bounds: ``Pacer`` admits at most real time plus ``SLACK`` seconds (a token bucket over the
-host's monotonic clock); what comes faster is dropped and logged once per burst. pacat's own
+Bounds: ``Pacer`` admits a stream at most ``SLACK`` seconds ahead of real time (a token
+bucket over the host's monotonic clock; a stream that fell behind may catch up, never more than
+``CAPACITY`` seconds ahead); what comes faster is dropped and logged once per burst. pacat's own
 buffer is ``LATENCY_MS``, and the pipe to it holds at most 64 KiB (0.7 s); a write it cannot
 take is dropped too, never waited for.
 """
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 SOURCE = "wrd-microphone"
 SINK = "wrd-microphone-input"
 BYTES_PER_SECOND = MICROPHONE_RATE * MICROPHONE_CHANNELS * 2
-SLACK = 0.5  # seconds of audio accepted ahead of real time (network jitter, a burst after a stall)
+SLACK = 0.5  # seconds of audio a stream may run ahead of real time
+CAPACITY = 1.0  # seconds of credit a stream behind real time may catch up with (then ahead at most this)
 LATENCY_MS = 60
 HOLD = 1.0  # seconds a sender keeps the microphone after its last audio
 
@@ -51,16 +53,25 @@ def source_lines() -> list[str]:
 
 
 class Pacer:
-    """How much of what arrives to keep: a token bucket of ``slack`` seconds of audio, filled
-    at ``rate`` bytes a second. Time is passed in (seconds of a monotonic clock)."""
+    """How much of what arrives to keep: a token bucket filled at ``rate`` bytes a second.
+    A stream starts with ``slack`` seconds of audio in hand, so it can run at most that far
+    ahead of real time; a stream that stalls (a late network, a busy machine) gains credit
+    while it is behind, up to ``capacity`` seconds, so its backlog still plays. Time is passed
+    in (seconds of a monotonic clock)."""
 
-    def __init__(self, rate: int = BYTES_PER_SECOND, slack: float = SLACK) -> None:
+    def __init__(self, rate: int = BYTES_PER_SECOND, slack: float = SLACK, capacity: float = CAPACITY) -> None:
         self.rate = rate
-        self.capacity = int(rate * slack)
-        self.tokens = float(self.capacity)
+        self.slack = int(rate * slack)
+        self.capacity = int(rate * max(capacity, slack))
+        self.tokens = float(self.slack)
         self.at: float | None = None
         self.dropped = 0  # bytes dropped in the current burst (0: not dropping)
         self.dropped_total = 0
+
+    def restart(self, now: float) -> None:
+        """A new stream (another sender, or after a pause): ``slack`` in hand again."""
+        self.tokens = float(self.slack)
+        self.at = now
 
     def admit(self, nbytes: int, now: float) -> int:
         """Bytes of ``nbytes`` to keep (whole samples, from the start)."""
@@ -107,9 +118,10 @@ class Microphone:
                 self._refused.add(id(sender))
                 log.info("microphone audio dropped: another connection is sending session=%s", self.session)
             return 0
-        if sender is not self.owner:
+        if sender is not self.owner or now - self._owner_at > HOLD:
             self.owner = sender
             self._refused.clear()
+            self.pacer.restart(now)
         self._owner_at = now
         keep = self.pacer.admit(len(pcm), now)
         if keep < len(pcm):

@@ -389,7 +389,7 @@ def test_microphone_audio_is_whole_samples_of_at_most_a_second():
     header = {"op": "microphone", "rate": 48000, "channels": 1}
     assert m.decode_request(header, bytes(m.MAX_MICROPHONE_BYTES)).pcm == bytes(m.MAX_MICROPHONE_BYTES)
     for payload in (b"\x00", bytes(m.MAX_MICROPHONE_BYTES + 2)):
-        with pytest.raises(RemoteProtocolError, match="microphone: .* not whole samples of at most"):
+        with pytest.raises(RemoteProtocolError, match=r"microphone: .* not whole samples of at most"):
             m.decode_request(header, payload)
 
 

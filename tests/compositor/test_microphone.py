@@ -36,6 +36,15 @@ def test_the_pacer_takes_real_time_and_a_little_slack() -> None:
     assert Pacer(rate=1000, slack=0.003).admit(5, 0.0) == 2
 
 
+def test_a_stream_that_stalled_may_catch_up_but_never_run_more_than_the_capacity_ahead() -> None:
+    pacer = Pacer(rate=1000, slack=0.5, capacity=1.0)
+    assert pacer.admit(20, 0.0) == 20
+    assert pacer.admit(400, 0.4) == 400  # 0.4 s late: its backlog plays
+    assert pacer.admit(5000, 10.0) == 1000  # credit is capped
+    pacer.restart(20.0)
+    assert pacer.admit(5000, 20.0) == 500  # a new stream: the slack only
+
+
 def test_a_flood_keeps_at_most_the_slack_ahead_of_real_time() -> None:
     pacer = Pacer()
     kept = sum(pacer.admit(BYTES_PER_SECOND // 10, 0.001 * i) for i in range(100))  # 10 s in 0.1 s

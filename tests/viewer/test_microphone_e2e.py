@@ -21,9 +21,8 @@ STATE = "document.getElementById('wrd-viewer').dataset.microphone"
 @pytest.fixture(scope="module")
 def mic_browser(stack):
     """Chromium whose microphone is a file: a sine of FREQ Hz, looped."""
-    from playwright.sync_api import sync_playwright
-
     import harness
+    from playwright.sync_api import sync_playwright
 
     wav = write_wav(stack["workdir"] / "sine.wav", FREQ, 2.0)
     with sync_playwright() as p:
