@@ -193,9 +193,8 @@ class Microphone:
                     pacat.stdin.close()
             processes.end(pacat, timeout=1.0)
 
-    def status(self) -> dict[str, int | bool]:
-        return {"ready": self.ready, "received": self.received, "written": self.written,
-                "dropped": self.pacer.dropped_total}
-
     async def close(self) -> None:
+        if self.received:
+            log.info("microphone: %d bytes received, %d written, %d dropped session=%s", self.received, self.written,
+                     self.pacer.dropped_total, self.session)
         await asyncio.to_thread(self._stop_player)
