@@ -44,6 +44,7 @@ from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.encoders import load_builtin_encoders
 from compositor.input import InputError, InputSink
+from compositor.microphone import Microphone
 from compositor.pipeline import Pipeline
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.session_processes import DEFAULT_STARTUP, SessionProcesses
@@ -150,6 +151,7 @@ class SessionHost:
         self.capture = Capture(session=cfg.session, attached=self.attached, stopping=self.stopping)
         self.pipeline = Pipeline(self.capture, session=cfg.session, max_fps=cfg.max_fps, stopping=self.stopping,
                                  on_lost=self.request_stop)
+        self.microphone = Microphone(self.processes.session_env, session=cfg.session, cwd=str(cfg.runtime_dir))
         self.audio = AudioStreams(self.processes.sound, session=cfg.session, env=self.processes.session_env,
                                   cwd=cfg.runtime_dir)
         self.stop_reason = ""
@@ -222,6 +224,7 @@ class SessionHost:
             with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
                 self.clipboard.close()
         self.capture.close()
+        await self.microphone.close()
         await self.processes.stop()
         log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
 
@@ -313,6 +316,7 @@ class SessionHost:
             for sub in list(conn.subscriptions.values()):
                 self._unsubscribe(sub)
             self.connections.discard(conn)
+            self.microphone.release(conn)
             conn.close()
 
     async def _handle(self, conn: Connection, msg: Message) -> None:
@@ -410,6 +414,9 @@ class SessionHost:
         pid = self.processes.exec(list(request.argv), dict(request.env) if request.env else None)
         conn.reply(rid, messages.ExecReply(pid))
 
+    async def _on_microphone(self, conn: Connection, request: messages.Microphone, rid: Any) -> None:
+        self.microphone.feed(request.pcm, sender=conn)
+
     async def _on_stop(self, conn: Connection, request: messages.Stop, rid: Any) -> None:
         conn.reply(rid, messages.Ok())
         self.request_stop("stop requested")
@@ -427,6 +434,7 @@ class SessionHost:
         messages.Keyframe: _on_keyframe,
         messages.Exec: _on_exec,
         messages.Stop: _on_stop,
+        messages.Microphone: _on_microphone,
     }
 
 

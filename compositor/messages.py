@@ -46,6 +46,7 @@ class Op(enum.StrEnum):
     KEYFRAME = "keyframe"
     EXEC = "exec"
     STOP = "stop"
+    MICROPHONE = "microphone"
     # replies (host → client, carrying the request's id)
     OK = "ok"
     ERROR = "error"
@@ -95,6 +96,9 @@ MAX_RECTS = 65536
 MAX_ARGV = 1024
 MAX_ENV = 1024
 MAX_STRING = 65536  # a path, a reason, an argument: anything that is not text to type or paste
+MICROPHONE_RATE = 48000  # the desktop microphone's format: s16le, 48 kHz, mono
+MICROPHONE_CHANNELS = 1
+MAX_MICROPHONE_BYTES = MICROPHONE_RATE * 2  # one second of audio in one request
 FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 
 NO_ID: Any = object()  # ``pack``'s request_id when the message carries no id at all
@@ -818,6 +822,30 @@ class Stop(Request[Ok]):
         return cls()
 
 
+@dataclass(frozen=True)
+class Microphone(Request[None]):
+    """Audio for the desktop's microphone (docs/microphone.md): ``pcm`` is the payload, 16-bit
+    little-endian samples at ``rate`` Hz, ``channels`` interleaved — only 48000 and 1 are taken.
+    No reply; the host keeps what fits a small buffer ahead of real time and drops the rest."""
+
+    op = Op.MICROPHONE
+    reply = None
+    payload_field = "pcm"
+    pcm: bytes = field(repr=False)
+    rate: int = MICROPHONE_RATE
+    channels: int = MICROPHONE_CHANNELS
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        rate = f.integer("rate", MICROPHONE_RATE, MICROPHONE_RATE)
+        channels = f.integer("channels", MICROPHONE_CHANNELS, MICROPHONE_CHANNELS)
+        if len(payload) > MAX_MICROPHONE_BYTES or len(payload) % (2 * channels):
+            raise RemoteProtocolError(f"{cls.describe()}: {len(payload)} bytes of audio, not whole samples "
+                                      f"of at most {MAX_MICROPHONE_BYTES} bytes")
+        return cls(bytes(payload), rate, channels)
+
+
 # -- pushes -------------------------------------------------------------------------------
 
 
@@ -967,7 +995,7 @@ class Bye(Push):
 
 REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
     Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
-    Exec, Stop)}
+    Exec, Stop, Microphone)}
 REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
                                     SubscribeReply, ExecReply)
 PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye)}

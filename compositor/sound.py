@@ -14,7 +14,7 @@ What it loads (``SoundServer.script()``):
 - a null sink, ``wrd_out``, 48 kHz stereo, the default sink: programs play into it and the
   session host records its monitor (compositor/audio.py) once for every listener;
 - the sources: ``SoundServer.source_lines()`` is the one place where a virtual microphone
-  (``module-pipe-source`` fed by the front ends) is added to the script.
+  (compositor/microphone.py, fed by the front ends) is added to the script.
 
 Not loaded on purpose: device discovery (there are no devices), suspend-on-idle (a
 suspended null sink would stall the monitor's clock), and the restore modules (they write
@@ -31,6 +31,8 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
+
+from compositor import microphone
 
 log = logging.getLogger("compositor.host")  # the session host's log, whichever part writes the line
 
@@ -101,7 +103,7 @@ class SoundServer:
         is the output's monitor, as on a machine without an input device. A virtual microphone
         is loaded here (e.g. ``load-module module-pipe-source source_name=wrd_mic file=...``
         followed by ``set-default-source wrd_mic``)."""
-        return []
+        return microphone.source_lines()
 
     def _write_config(self) -> Path:
         self.dir.mkdir(mode=0o700, exist_ok=True)

@@ -150,6 +150,7 @@ class Bridge:
             ev.DisplayLayout: self._display_layout,
             ev.ClipboardOffer: lambda e: self._write(self.clipboard.client_offer(e)),
             ev.ClipboardText: lambda e: self.output.to_host.extend(self.clipboard.client_text(e)),
+            ev.MicrophoneAudio: lambda e: self.output.to_host.append(messages.Microphone(pcm=e.pcm)),
             # The desktop outlives the connection: deny, and the client disconnects (mstsc
             # closing its window), leaving the session running for a reconnect.
             ev.Shutdown: lambda e: self._write(self.conn.shutdown_denied()),

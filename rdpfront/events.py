@@ -164,6 +164,13 @@ class GfxFrameAcknowledged:
 
 
 @dataclass(frozen=True)
+class MicrophoneAudio:
+    """Audio from the client's microphone (MS-RDPEAI): 16-bit little-endian PCM, 48 kHz, mono."""
+
+    pcm: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """The client asks to end the session (Shutdown Request PDU); answer with ``shutdown_denied`` or ``disconnect``."""
 
@@ -190,4 +197,4 @@ class SoundReady:
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
-         | GfxFrameAcknowledged | Shutdown | FrameAcknowledged | Disconnected | SoundReady)
+         | GfxFrameAcknowledged | MicrophoneAudio | Shutdown | FrameAcknowledged | Disconnected | SoundReady)

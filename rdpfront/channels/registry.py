@@ -8,6 +8,7 @@ order listed here once the connection is first active.
 
 from __future__ import annotations
 
+from rdpfront.channels.audio_input import AudioInputChannel
 from rdpfront.channels.base import DynamicChannel, StaticChannel
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.display import DisplayControlChannel
@@ -24,6 +25,7 @@ STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
 DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {
     DisplayControlChannel.name: DisplayControlChannel,  # id 1
     GraphicsChannel.name: GraphicsChannel,  # id 2
+    AudioInputChannel.name: AudioInputChannel,  # id 3
 }
 
 

@@ -4,6 +4,7 @@
 import { decode, encode } from "./protocol.js";
 import { Display, webCodecsUsable } from "./display.js";
 import { Input } from "./input.js";
+import { attachMicrophone } from "./microphone.js";
 import { AudioOut } from "./audio.js";
 
 const CLOSE_MESSAGES = {
@@ -55,6 +56,7 @@ export class Viewer {
     });
     this.audio = new AudioOut(root.querySelector(".wrd-bar"), (header) => this.sendOp(header));
     this.bindUi();
+    this.microphone = attachMicrophone(this, root.querySelector("[data-action=microphone]"));
     this.applyMode();
     this.showPreset();
     setInterval(() => this.updateStats(), STATS_EVERY_MS);

@@ -67,6 +67,7 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.Keyframe: st.builds(m.Keyframe, ids),
     m.Exec: st.builds(m.Exec, argv.map(tuple), envs),
     m.Stop: st.just(m.Stop()),
+    m.Microphone: st.builds(m.Microphone, st.binary(max_size=64).map(lambda b: b[:len(b) & ~1])),
     # replies
     m.Ok: st.just(m.Ok()),
     m.ErrorReply: st.builds(m.ErrorReply, texts),
@@ -186,6 +187,8 @@ WIRE = [
     (m.Subscribe("h264", {"qp": 20}, 2), 4, b'{"op":"subscribe","id":4,"format":"h264","options":{"qp":20},"window":2}',
      b""),
     (m.Exec(("sh", "-c", "true")), 5, b'{"op":"exec","id":5,"argv":["sh","-c","true"]}', b""),
+    (m.Microphone(b"\x01\x00\xff\x7f"), m.NO_ID, b'{"op":"microphone","rate":48000,"channels":1}',
+     b"\x01\x00\xff\x7f"),
     (m.ResizeReply(800, 600), None, b'{"op":"ok","id":null,"width":800,"height":600}', b""),
     (m.ErrorReply("no"), 2, b'{"op":"error","id":2,"error":"no"}', b""),
     (m.Frame(stream=1, seq=2, rects=((0, 0, 1, 1),), payload=b"\x01\x02\x03\x04"), m.NO_ID,
@@ -260,6 +263,9 @@ REFUSED = [
     ({"op": "exec", "argv": ["ls"], "env": {"A=B": "c"}}, "exec: env must be an object of NAME"),
     ({"op": "exec", "argv": ["ls"], "env": {"A": 1}}, "exec: env must be"),
     ({"op": "screenshot", "format": "bmp"}, "screenshot: format must be png"),
+    ({"op": "microphone", "rate": 44100, "channels": 1}, "microphone: rate 44100 out of range"),
+    ({"op": "microphone", "rate": 48000, "channels": 2}, "microphone: channels 2 out of range"),
+    ({"op": "microphone", "channels": 1}, "microphone: rate is missing"),
 ]
 
 
@@ -377,6 +383,14 @@ def test_the_host_handles_every_request():
     from compositor.host import SessionHost
 
     assert set(SessionHost.HANDLERS) == set(m.REQUESTS.values())
+
+
+def test_microphone_audio_is_whole_samples_of_at_most_a_second():
+    header = {"op": "microphone", "rate": 48000, "channels": 1}
+    assert m.decode_request(header, bytes(m.MAX_MICROPHONE_BYTES)).pcm == bytes(m.MAX_MICROPHONE_BYTES)
+    for payload in (b"\x00", bytes(m.MAX_MICROPHONE_BYTES + 2)):
+        with pytest.raises(RemoteProtocolError, match=r"microphone: .* not whole samples of at most"):
+            m.decode_request(header, payload)
 
 
 def test_clipboard_text_rides_in_the_payload_and_is_checked():

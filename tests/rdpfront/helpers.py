@@ -165,7 +165,7 @@ class MemoryClient:
                 requested: x224.SecurityProtocol = x224.SecurityProtocol.SSL | x224.SecurityProtocol.HYBRID,
                 channels: tuple[str, ...] = ("cliprdr", "rdpsnd"), accept: bool = True,
                 security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT, early_flags: int = 0,
-                client_data: bytes | None = None) -> None:
+                client_data: bytes | None = None, info_flags: int = 0) -> None:
         """Run the sequence up to the Credentials event (and on to active if ``accept``).
         ``client_data`` replaces the GCC client data blocks (its network block must name
         ``channels``)."""
@@ -190,7 +190,7 @@ class MemoryClient:
             self.send_mcs(mcs.ChannelJoinRequest(self.user_id, cid))
             (joined,) = self.pump()
             assert joined.result == 0 and joined.channel_id == cid
-        info = ClientInfo(InfoFlags.INFO_UNICODE | InfoFlags.INFO_MOUSE | InfoFlags.INFO_AUTOLOGON,
+        info = ClientInfo(InfoFlags.INFO_UNICODE | InfoFlags.INFO_MOUSE | InfoFlags.INFO_AUTOLOGON | info_flags,
                           "", username, password, code_page=0)
         self.send_io(encode(BasicSecurityHeader(security_flags)) + encode(info))
         if accept:

@@ -10,7 +10,9 @@ the host's local protocol, and enforces the per-socket limits:
   viewer, and only the browser's acks (after drawing) release more, so a viewer that never
   reads never makes anything grow;
 - malformed, oversized or unknown messages close this socket with a reason; input floods too;
-- view-only sockets have their input, clipboard and resize ignored here, server-side.
+- view-only sockets have their input, clipboard, resize and microphone ignored here, server-side;
+- microphone audio is relayed as it comes (the host paces it to real time); a socket sending
+  more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from webconsole.core import metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
 from webconsole.viewer.protocol import (
+    MICROPHONE_FLOOD_FACTOR,
     Ack,
     Audio,
     Clipboard,
@@ -39,6 +42,7 @@ from webconsole.viewer.protocol import (
     Input,
     InputBudget,
     Keyframe,
+    Microphone,
     Resize,
     Subscribe,
     ViewerProtocolError,
@@ -108,6 +112,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.dropped_audio = 0
         self.want_keyframe = False
         self.budget = InputBudget()
+        rate = messages.MICROPHONE_RATE * 2 * MICROPHONE_FLOOD_FACTOR
+        self.microphone_budget = InputBudget(rate=rate, burst=rate)
         self.last_touch = 0.0
         try:
             self.host = await services.async_host_client_for(self.session, on_event=self._host_push)
@@ -191,6 +197,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 self._queue("control", encode_server({"op": "error", "error": "clipboard: text too long"}))
         elif isinstance(msg, Resize) and not self.view_only:
             await self._resize(msg.width, msg.height)
+        elif isinstance(msg, Microphone):
+            if not self.microphone_budget.spend(len(msg.pcm), time.monotonic()):
+                raise ViewerProtocolError("microphone flood", CloseCode.FLOOD)
+            if not self.view_only:
+                self.host.send(messages.Microphone(pcm=msg.pcm))
         elif isinstance(msg, Audio):
             await self._audio(msg.format)
 
