@@ -77,6 +77,15 @@ def transfer_ways() -> tuple[str, ...]:
     return tuple(settings.WRD_FILE_TRANSFER)
 
 
+def transfer_options(*, session: DesktopSession) -> dict:
+    """What the viewer page's Files panel needs: the ways allowed, the limits, the URLs."""
+    ways = transfer_ways()
+    return {"upload": "upload" in ways, "download": "download" in ways,
+            "max_bytes": settings.WRD_UPLOAD_MAX_BYTES,
+            "chunk_bytes": min(settings.WRD_UPLOAD_CHUNK_BYTES, messages.MAX_FILE_CHUNK),
+            "uploads_url": f"/api/desktops/{session.pk}/uploads/", "files_url": f"/api/desktops/{session.pk}/files/"}
+
+
 def refuse(status: int, reason: str, session: DesktopSession, user: AbstractBaseUser | None, *,
             offset: int | None = None) -> TransferRefused:
     log.warning("file transfer refused: %s desktop=%s user=%s", reason, session.pk,
