@@ -264,6 +264,51 @@ def test_downloads_take_a_byte_range(stack):
 # -- bad input ----------------------------------------------------------------------------
 
 
+def _raw_patch(port: int, path: str, cookie: str, csrf: str, *, length_header: str, body_mib: int) -> bytes:
+    """A PATCH whose headers announce ``length_header``, then up to ``body_mib`` MiB of body;
+    what the server answered (it may close the connection while the body is still going)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall((f"PATCH {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nCookie: {cookie}\r\n"
+                      f"X-CSRFToken: {csrf}\r\nContent-Type: application/offset+octet-stream\r\n"
+                      f"Upload-Offset: 0\r\n{length_header}\r\n\r\n").encode())
+        chunked = "chunked" in length_header
+        try:
+            for _ in range(body_mib):
+                block = b"x" * MiB
+                sock.sendall(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
+        except OSError:  # refused and closed mid-body
+            pass
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except OSError:
+            pass
+        return answer
+
+
+def test_request_bodies_past_the_bound_are_refused_before_they_are_buffered(stack):
+    api = Api(stack)
+    status, _, body = api.create(stack["desktop"], "liar.bin", 1000)
+    url = json.loads(body)["url"]
+    log = stack["console"].workdir / "daphne.log"
+    start = log.stat().st_size
+    began = time.monotonic()
+    answer = _raw_patch(api.port, url, api.cookie, api.csrf, length_header=f"Content-Length: {10 * 1024**3}",
+                        body_mib=2)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    answer = _raw_patch(api.port, url, api.cookie, api.csrf, length_header="Transfer-Encoding: chunked",
+                        body_mib=64)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert time.monotonic() - began < 20
+    text = log.read_bytes()[start:].decode(errors="replace")
+    assert "request refused: a body of 10737418240 bytes announced" in text
+    assert "request refused: more than" in text
+    assert api.call("HEAD", url)[1]["Upload-Offset"] == "0"  # and the console still answers
+
+
 def _tree(root: Path, skip: tuple[str, ...]) -> dict[str, tuple[int, float]]:
     """Every path under ``root`` but the ``skip`` folders, with size and mtime."""
     out = {}
