@@ -406,3 +406,44 @@ def test_bad_uploads_are_refused_logged_and_write_nothing_outside(stack, tmp_pat
         assert any("control character" in r for r in refusals)
     finally:
         other.close()
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_download_to_a_client_that_stops_reading_is_not_buffered_whole(stack):
+    """The streamed download waits for the client: 300 MiB to a reader that stops after its
+    first bytes leave daphne's memory where it was."""
+    import socket
+
+    home = home_of(stack)
+    (home / "Downloads").mkdir(exist_ok=True)
+    path = home / "Downloads" / "slow-reader.bin"
+    size = 300 * MiB
+    with open(path, "wb") as f:
+        f.truncate(size)  # sparse: read at memory speed
+    user = desktop_user("viewer")
+    if user is not None:
+        os.chown(path, user.uid, user.gid)
+    api = Api(stack)
+    daphne = stack["console"].proc.pid
+    before = _rss(daphne)
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.connect(("127.0.0.1", api.port))
+        sock.sendall((f"GET /api/desktops/{stack['desktop']}/files/slow-reader.bin HTTP/1.1\r\n"
+                      f"Host: 127.0.0.1\r\nCookie: {api.cookie}\r\nConnection: close\r\n\r\n").encode())
+        first = sock.recv(65536)
+        assert first.startswith(b"HTTP/1.1 200"), first[:100]
+        time.sleep(4)  # the host could hand over all 300 MiB in this time
+        grown = _rss(daphne) - before
+        received = len(first.split(b"\r\n\r\n", 1)[1])
+        while chunk := sock.recv(1 << 20):
+            received += len(chunk)
+    assert grown < 64 * MiB, f"daphne grew by {grown / MiB:.0f} MiB while the client did not read"
+    assert received == size
+    path.unlink()

@@ -16,6 +16,7 @@ for ~1 ms of zlib per 100 KB.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from autobahn.websocket.compress import PerMessageDeflateOffer, PerMessageDeflateOfferAccept
@@ -31,12 +32,53 @@ log = logging.getLogger(__name__)
 MAX_BODY = env.env_bytes("WRD_HTTP_MAX_BODY", "16M")
 
 
+class _Flow:
+    """The connection's producer callbacks as an asyncio event: set while it takes more."""
+
+    def __init__(self, ready: bool) -> None:
+        self.ready = asyncio.Event()
+        if ready:
+            self.ready.set()
+
+    def pauseProducing(self) -> None:
+        self.ready.clear()
+
+    def resumeProducing(self) -> None:
+        self.ready.set()
+
+    def stopProducing(self) -> None:  # the connection is gone: nobody waits for it
+        self.ready.set()
+
+
 class BoundedRequest(WebRequest):
-    """A request whose body may not pass ``max_body`` bytes (announced or received)."""
+    """A request whose body may not pass ``max_body`` bytes (announced or received), and
+    whose streamed response waits for the client (``writable``)."""
 
     max_body = MAX_BODY
     _refused = False
     _received = 0
+    _flow: _Flow | None = None
+
+    async def writable(self) -> None:
+        """Return once the connection's send buffer has room (or the connection is gone)."""
+        if self._flow is None:
+            if self.finished or self._disconnected:
+                return
+            self._flow = _Flow(ready=not getattr(self.channel, "_waitingForTransport", False))
+            self.registerProducer(self._flow, True)
+        await self._flow.ready.wait()
+
+    def end_flow(self) -> None:
+        if self._flow is not None:
+            self._flow.ready.set()
+            if self.producer is not None and self.channel is not None:
+                self.unregisterProducer()
+            self._flow = None
+
+    def connectionLost(self, reason) -> None:
+        if self._flow is not None:
+            self._flow.ready.set()
+        super().connectionLost(reason)
 
     def gotLength(self, length: int | None) -> None:
         if length is not None and self.max_body and length > self.max_body:
@@ -77,6 +119,10 @@ def accept_deflate(offers: list) -> PerMessageDeflateOfferAccept | None:
     return None
 
 
+def _body_part(protocol, message: dict) -> bool:
+    return isinstance(protocol, BoundedRequest) and message.get("type") == "http.response.body"
+
+
 class CompressingServer(Server):
     def __init__(self, *args, **kwargs) -> None:
         # Whole messages up to the viewer's largest (clipboard text), not daphne's 1 MiB.
@@ -84,6 +130,13 @@ class CompressingServer(Server):
         super().__init__(*args, **kwargs)
         self._then_ready = self.ready_callable
         self.ready_callable = self._ready  # run() calls it once the factories exist
+
+    async def handle_reply(self, protocol, message: dict) -> None:
+        if _body_part(protocol, message) and not message.get("more_body", False):
+            protocol.end_flow()  # before the response finishes
+        await super().handle_reply(protocol, message)
+        if _body_part(protocol, message) and message.get("more_body", False):
+            await protocol.writable()
 
     def _ready(self) -> None:
         self.ws_factory.setProtocolOptions(perMessageCompressionAccept=accept_deflate)
