@@ -17,6 +17,7 @@ import errno
 import logging
 import os
 import stat
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,9 @@ class UserFolders:
 
     def __init__(self, home: str) -> None:
         self.home = home
+        # Writes of uploads one at a time: two clients sending the same upload's chunk at once
+        # (two tabs) would both pass the offset check before either wrote.
+        self._writing = threading.Lock()
 
     # -- folders --------------------------------------------------------------------------
 
@@ -113,7 +117,7 @@ class UserFolders:
         if not 0 <= offset <= size or offset + len(data) > size:
             raise FileRefused(f"{offset + len(data)} bytes would be more than the {size} declared")
         part = f"{upload}.part"
-        with self._folder(UPLOADS) as uploads, self._folder(UPLOADS, PARTIAL_DIR) as partial:
+        with self._writing, self._folder(UPLOADS) as uploads, self._folder(UPLOADS, PARTIAL_DIR) as partial:
             if offset == 0:
                 self._prune_partials(partial)
             try:

@@ -96,7 +96,18 @@ export class Files {
       e.preventDefault();
       depth = 0;
       this.drop.hidden = true;
-      this.uploadAll([...e.dataTransfer.files]);
+      // A dropped folder comes as a File that cannot be read: say so instead of sending it.
+      const items = [...(e.dataTransfer.items || [])];
+      const files = [...e.dataTransfer.files].filter((file, i) => {
+        if (!items[i]?.webkitGetAsEntry?.()?.isDirectory) return true;
+        const li = this.row(this.uploads, file.name);
+        li.dataset.state = "failed";
+        li.append(Object.assign(document.createElement("span"), {
+          className: "wrd-note", textContent: "Not uploaded: folders cannot be uploaded; drop the files in it" }));
+        return false;
+      });
+      this.toggle(true);
+      this.uploadAll(files);
     });
   }
 

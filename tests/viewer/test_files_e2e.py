@@ -404,6 +404,25 @@ def test_bad_uploads_are_refused_logged_and_write_nothing_outside(stack, tmp_pat
         assert any("over the upload limit" in r for r in refusals)
         assert any("more than the 100 declared" in r for r in refusals)
         assert any("control character" in r for r in refusals)
+
+        # ~/Uploads itself replaced by a link to elsewhere: refused by the host, which says so
+        host_log = stack["workdir"] / "host.log"
+        host_log_start = host_log.stat().st_size
+        elsewhere = home / "elsewhere"
+        elsewhere.mkdir()
+        if user is not None:  # a folder the user could write: only the link check stops it
+            os.chown(elsewhere, user.uid, user.gid)
+        (home / "Uploads").rename(home / "Uploads.real")
+        (home / "Uploads").symlink_to(elsewhere)
+        try:
+            status, _, body = api.create(desktop, "through-link.txt", 3)
+            assert status == 409 and b"not a folder" in body, body
+            assert list(elsewhere.iterdir()) == []
+            assert "refused file_put: ~/Uploads is not a folder" in host_log.read_text()[host_log_start:]
+        finally:
+            (home / "Uploads").unlink()
+            (home / "Uploads.real").rename(home / "Uploads")
+            elsewhere.rmdir()
     finally:
         other.close()
 
