@@ -21,7 +21,9 @@ class Refused extends Error {} // the server said no: retrying would not help
 export class Files {
   constructor(root, config) {
     this.root = root;
-    this.opts = config.files || {};
+    this.opts = { ...(config.files || {}) };
+    // A view-only viewer sends nothing to the desktop, files included (downloads stay).
+    if (config.view_only || new URLSearchParams(location.search).get("view_only") === "1") this.opts.upload = false;
     this.csrf = config.csrf_token || "";
     this.desktop = config.desktop;
     this.panel = root.querySelector(".wrd-files");

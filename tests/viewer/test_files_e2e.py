@@ -466,3 +466,18 @@ def test_a_download_to_a_client_that_stops_reading_is_not_buffered_whole(stack):
     assert grown < 64 * MiB, f"daphne grew by {grown / MiB:.0f} MiB while the client did not read"
     assert received == size
     path.unlink()
+
+
+def test_a_view_only_page_offers_downloads_but_no_upload(browser, stack):
+    from harness import browser_context
+
+    console = stack["console"]
+    context = browser_context(browser, console, stack["alice"]["cookie"])
+    page = context.new_page()
+    try:
+        page.goto(f"{console.url}/desktops/{stack['desktop']}/view?view_only=1")
+        page.wait_for_selector("[data-action=files]:not([hidden])")
+        page.click("[data-action=files]")
+        assert page.is_visible(".wrd-files-down") and not page.is_visible(".wrd-files-up")
+    finally:
+        context.close()
