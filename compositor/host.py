@@ -43,6 +43,7 @@ from compositor.audio import AudioStreams, AudioSubscription
 from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.encoders import load_builtin_encoders
+from compositor.files import FileRefused, UserFolders
 from compositor.input import InputError, InputSink
 from compositor.microphone import Microphone
 from compositor.pipeline import Pipeline
@@ -156,6 +157,7 @@ class SessionHost:
                                   cwd=cfg.runtime_dir)
         self.stop_reason = ""
         self._server: asyncio.AbstractServer | None = None
+        self.folders = UserFolders(self.processes.home)
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -339,6 +341,9 @@ class SessionHost:
             conn.reply(rid, messages.ErrorReply(str(exc)))
         except xerror.XError as exc:
             conn.reply(rid, messages.ErrorReply(f"X error: {exc}"))
+        except FileRefused as exc:
+            log.warning("refused %s: %s session=%s", request.op, exc, self.cfg.session)
+            conn.reply(rid, messages.ErrorReply(str(exc)))
         except Exception:
             log.exception("%s request failed; closing its connection session=%s", request.op, self.cfg.session)
             conn.close()
@@ -421,6 +426,28 @@ class SessionHost:
         conn.reply(rid, messages.Ok())
         self.request_stop("stop requested")
 
+    # File transfer (compositor/files.py): the I/O runs in a thread, as this process is the
+    # user's; the folders' checks are there.
+
+    async def _on_file_put(self, conn: Connection, request: messages.FilePut, rid: Any) -> None:
+        offset, name = await asyncio.to_thread(self.folders.upload_write, request.upload, request.name,
+                                               request.size, request.offset, request.data)
+        if name is not None:
+            log.info("upload complete: ~/Uploads/%s (%d bytes) session=%s", name, offset, self.cfg.session)
+        conn.reply(rid, messages.FilePutReply(offset, name))
+
+    async def _on_file_stat(self, conn: Connection, request: messages.FileStat, rid: Any) -> None:
+        conn.reply(rid, messages.FileStatReply(await asyncio.to_thread(self.folders.upload_offset, request.upload)))
+
+    async def _on_file_list(self, conn: Connection, request: messages.FileList, rid: Any) -> None:
+        listed = await asyncio.to_thread(self.folders.downloads)
+        conn.reply(rid, messages.FileListReply(tuple(messages.FileEntry(f.name, f.size, f.mtime) for f in listed)))
+
+    async def _on_file_get(self, conn: Connection, request: messages.FileGet, rid: Any) -> None:
+        size, data = await asyncio.to_thread(self.folders.download_read, request.name, request.offset,
+                                             request.length)
+        conn.reply(rid, messages.FileGetReply(size, request.offset, data))
+
     HANDLERS: ClassVar[dict[type[messages.Request[Any]], Callable[..., Awaitable[None]]]] = {
         messages.Status: _on_status,
         messages.Screenshot: _on_screenshot,
@@ -435,6 +462,10 @@ class SessionHost:
         messages.Exec: _on_exec,
         messages.Stop: _on_stop,
         messages.Microphone: _on_microphone,
+        messages.FilePut: _on_file_put,
+        messages.FileStat: _on_file_stat,
+        messages.FileList: _on_file_list,
+        messages.FileGet: _on_file_get,
     }
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
+from compositor.filenames import BadName, check_name, check_upload_id
 from compositor.protocol import LocalProtocolError, RemoteProtocolError, encode_message
 
 
@@ -47,6 +48,10 @@ class Op(enum.StrEnum):
     EXEC = "exec"
     STOP = "stop"
     MICROPHONE = "microphone"
+    FILE_PUT = "file_put"
+    FILE_STAT = "file_stat"
+    FILE_LIST = "file_list"
+    FILE_GET = "file_get"
     # replies (host → client, carrying the request's id)
     OK = "ok"
     ERROR = "error"
@@ -99,6 +104,9 @@ MAX_STRING = 65536  # a path, a reason, an argument: anything that is not text t
 MICROPHONE_RATE = 48000  # the desktop microphone's format: s16le, 48 kHz, mono
 MICROPHONE_CHANNELS = 1
 MAX_MICROPHONE_BYTES = MICROPHONE_RATE * 2  # one second of audio in one request
+MAX_FILE_CHUNK = 8 * 1024 * 1024  # bytes of a file in one file_put or file_get
+MAX_FILE_SIZE = 2**50  # a declared or listed file size: far above any disk, exact in JSON
+MAX_FILES_LISTED = 1000
 FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 
 NO_ID: Any = object()  # ``pack``'s request_id when the message carries no id at all
@@ -494,6 +502,94 @@ class ExecReply(Reply):
         return cls(_Fields(cls.describe(), header).integer("pid", 1, MAX_ID))
 
 
+@dataclass(frozen=True)
+class FilePutReply(Reply):
+    """The upload's bytes stored after the chunk; ``name`` the file it became, once complete."""
+
+    answers = (Op.FILE_PUT,)
+    offset: int
+    name: str | None = None
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("offset", 0, MAX_FILE_SIZE), _file_name(f, optional=True))
+
+
+@dataclass(frozen=True)
+class FileStatReply(Reply):
+    answers = (Op.FILE_STAT,)
+    offset: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("offset", 0, MAX_FILE_SIZE))
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file offered for download."""
+
+    name: str
+    size: int
+    mtime: float  # unix time
+
+
+@dataclass(frozen=True)
+class FileListReply(Reply):
+    answers = (Op.FILE_LIST,)
+    files: tuple[FileEntry, ...]
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        files = []
+        for item in f.list("files", MAX_FILES_LISTED):
+            e = _Fields(f"{cls.describe()}: files", item)
+            files.append(FileEntry(_file_name(e), e.integer("size", 0, MAX_FILE_SIZE), e.number("mtime", 1e12)))
+        return cls(tuple(files))
+
+
+@dataclass(frozen=True)
+class FileGetReply(Reply):
+    """``data``: the bytes of the file from ``offset`` (fewer than asked at its end); ``size``
+    its size when read."""
+
+    answers = (Op.FILE_GET,)
+    payload_field = "data"
+    size: int
+    offset: int
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        size, offset = f.integer("size", 0, MAX_FILE_SIZE), f.integer("offset", 0, MAX_FILE_SIZE)
+        if len(payload) > MAX_FILE_CHUNK or offset + len(payload) > size:
+            raise RemoteProtocolError(f"{cls.describe()}: {len(payload)} bytes at {offset} do not fit "
+                                      f"a file of {size} (or exceed {MAX_FILE_CHUNK})")
+        return cls(size, offset, bytes(payload))
+
+
+def _file_name(f: _Fields, key: str = "name", *, optional: bool = False) -> Any:
+    """A file name field, checked by ``compositor.filenames.check_name``."""
+    if optional and f.header.get(key) is None:
+        return None
+    value = f.string(key, 1024)
+    try:
+        return check_name(value)
+    except BadName as exc:
+        raise RemoteProtocolError(f"{f.where}: {key}: {exc}") from None
+
+
+def _upload_id(f: _Fields) -> str:
+    value = f.string("upload", 64)
+    try:
+        return check_upload_id(value)
+    except BadName as exc:
+        raise RemoteProtocolError(f"{f.where}: upload: {exc}") from None
+
+
 # -- input events -------------------------------------------------------------------------
 
 
@@ -846,6 +942,77 @@ class Microphone(Request[None]):
         return cls(bytes(payload), rate, channels)
 
 
+@dataclass(frozen=True)
+class FilePut(Request[FilePutReply]):
+    """Store ``data`` at ``offset`` of upload ``upload``, which is ``size`` bytes in all and
+    becomes ``~/Uploads/<name>`` with its last byte. ``offset`` must be what the host holds
+    (``file_stat``); the bytes never go past ``size``."""
+
+    op = Op.FILE_PUT
+    reply = FilePutReply
+    payload_field = "data"
+    upload: str
+    name: str
+    size: int
+    offset: int
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        upload, name = _upload_id(f), _file_name(f)
+        size = f.integer("size", 0, MAX_FILE_SIZE)
+        offset = f.integer("offset", 0, size)
+        if len(payload) > MAX_FILE_CHUNK:
+            raise RemoteProtocolError(f"{cls.describe()}: a chunk of {len(payload)} bytes is over {MAX_FILE_CHUNK}")
+        if offset + len(payload) > size:
+            raise RemoteProtocolError(f"{cls.describe()}: {offset + len(payload)} bytes are more than the "
+                                      f"{size} declared")
+        return cls(upload, name, size, offset, bytes(payload))
+
+
+@dataclass(frozen=True)
+class FileStat(Request[FileStatReply]):
+    """How many bytes of upload ``upload`` the host holds (where to resume)."""
+
+    op = Op.FILE_STAT
+    reply = FileStatReply
+    upload: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_upload_id(_Fields(cls.describe(), header)))
+
+
+@dataclass(frozen=True)
+class FileList(Request[FileListReply]):
+    """The files of ``~/Downloads`` offered to browsers."""
+
+    op = Op.FILE_LIST
+    reply = FileListReply
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls()
+
+
+@dataclass(frozen=True)
+class FileGet(Request[FileGetReply]):
+    """Up to ``length`` bytes of ``~/Downloads/<name>`` from ``offset``."""
+
+    op = Op.FILE_GET
+    reply = FileGetReply
+    name: str
+    offset: int
+    length: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(_file_name(f), f.integer("offset", 0, MAX_FILE_SIZE), f.integer("length", 1, MAX_FILE_CHUNK))
+
+
 # -- pushes -------------------------------------------------------------------------------
 
 
@@ -995,9 +1162,10 @@ class Bye(Push):
 
 REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
     Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
-    Exec, Stop, Microphone)}
+    Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet)}
 REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
-                                    SubscribeReply, ExecReply)
+                                    SubscribeReply, ExecReply, FilePutReply, FileStatReply, FileListReply,
+                                    FileGetReply)
 PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye)}
 
 

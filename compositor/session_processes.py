@@ -38,6 +38,7 @@ log = logging.getLogger("compositor.host")  # the session host's log, whichever 
 DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
 WAYLAND_RESTARTS = 5
 WAYLAND_SOCKET = "wayland-0"
+HELPERS_DIR = Path(__file__).resolve().parent / "bin"  # commands for the session: wrd-send
 
 
 class SessionProcesses:
@@ -74,6 +75,7 @@ class SessionProcesses:
         ours, the configured extras, and what the session itself defines; nothing else."""
         env = {k: os.environ[k] for k in USER_ENV if k in os.environ}
         env.setdefault("PATH", DEFAULT_PATH)
+        env["PATH"] = f"{HELPERS_DIR}:{env['PATH']}"  # wrd-send and the like
         env["HOME"] = self.home
         env.update(self.cfg.extra_env)
         env.update(

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compositor import messages as m
+from compositor.filenames import is_valid_name
 from compositor.protocol import HostProtocol, LocalProtocolError, RemoteProtocolError, encode_message
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "session-host-protocol.md"
@@ -49,6 +50,8 @@ rect4 = st.tuples(coords, coords, dims, dims)
 rect5 = st.tuples(coords, coords, dims, dims, st.integers(0, 1 << 26))
 argv = st.lists(st.text(min_size=1, max_size=10).filter(lambda a: "\0" not in a), min_size=1, max_size=4)
 env_names = st.text(min_size=1, max_size=8).filter(lambda k: "=" not in k and "\0" not in k)
+upload_ids = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
+file_names = st.text(min_size=1, max_size=30).filter(is_valid_name)
 envs = st.none() | st.dictionaries(env_names, st.text(max_size=8).filter(lambda v: "\0" not in v), max_size=3)
 
 MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
@@ -68,6 +71,12 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.Exec: st.builds(m.Exec, argv.map(tuple), envs),
     m.Stop: st.just(m.Stop()),
     m.Microphone: st.builds(m.Microphone, st.binary(max_size=64).map(lambda b: b[:len(b) & ~1])),
+    m.FilePut: st.integers(0, 64).flatmap(lambda size: st.builds(
+        m.FilePut, upload_ids, file_names, st.just(size), st.integers(0, size // 2),
+        st.binary(max_size=size - size // 2))),
+    m.FileStat: st.builds(m.FileStat, upload_ids),
+    m.FileList: st.just(m.FileList()),
+    m.FileGet: st.builds(m.FileGet, file_names, st.integers(0, m.MAX_FILE_SIZE), st.integers(1, m.MAX_FILE_CHUNK)),
     # replies
     m.Ok: st.just(m.Ok()),
     m.ErrorReply: st.builds(m.ErrorReply, texts),
@@ -84,6 +93,12 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.ResizeReply: st.builds(m.ResizeReply, dims, dims),
     m.SubscribeReply: st.builds(m.SubscribeReply, ids, dims, dims),
     m.ExecReply: st.builds(m.ExecReply, ids),
+    m.FilePutReply: st.builds(m.FilePutReply, st.integers(0, m.MAX_FILE_SIZE), st.none() | file_names),
+    m.FileStatReply: st.builds(m.FileStatReply, st.integers(0, m.MAX_FILE_SIZE)),
+    m.FileListReply: st.builds(m.FileListReply, st.lists(st.builds(
+        m.FileEntry, file_names, st.integers(0, m.MAX_FILE_SIZE), st.floats(0, 2e9)), max_size=3).map(tuple)),
+    m.FileGetReply: st.binary(max_size=32).flatmap(lambda data: st.builds(
+        m.FileGetReply, st.just(len(data) + 5), st.just(5), st.just(data))),
     # pushes
     m.Frame: st.builds(
         m.Frame, stream=ids, seq=ids, codec=st.none() | st.sampled_from(["h264", "jpeg", "webp", "prle", "planar"]),

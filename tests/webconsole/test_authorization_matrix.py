@@ -38,8 +38,9 @@ def _answers(anonymous, owner, other, staff) -> dict[str, object]:
     return dict(zip(WHO, (anonymous, owner, other, staff), strict=True))
 
 
-# url name -> (method, form or JSON data, expected answer for each client). ``{id}`` is the
-# owner's (stopped) desktop. An answer is a status code, LOGIN / ADMIN_LOGIN, or ("302", where).
+# url name -> (method, form or JSON data, expected answer for each client[, more URL
+# arguments]). The desktop is the owner's (stopped) one. An answer is a status code, LOGIN /
+# ADMIN_LOGIN, or ("302", where).
 HTTP = {
     "home": ("GET", None, _answers(("302", "/desktops/"), ("302", "/desktops/"), ("302", "/desktops/"),
                                    ("302", "/desktops/"))),
@@ -65,6 +66,12 @@ HTTP = {
     "api:api-stop": ("POST", {}, _answers(401, 400, 404, 400)),
     "api:api-resize": ("POST", {"width": 800, "height": 600}, _answers(401, 400, 404, 400)),
     "api:api-screenshot": ("GET", None, _answers(401, 409, 404, 409)),
+    # file transfer: the desktop is not running (409); an upload's URL carries a token signed
+    # for its desktop and user, and a forged one is no upload at all (404)
+    "api:api-upload-create": ("POST", {"name": "a.txt", "size": 3}, _answers(401, 409, 404, 409)),
+    "api:api-upload": ("HEAD", None, _answers(401, 404, 404, 404), {"token": "forged"}),
+    "api:api-files": ("GET", None, _answers(401, 409, 404, 409)),
+    "api:api-file": ("GET", None, _answers(401, 409, 404, 409), {"name": "a.txt"}),
 }
 # Every page of the admin site: staff only. Staff get 403 from the pages the admin offers
 # nobody: adding the login throttle's records by hand, and the autocomplete asked without the
@@ -129,15 +136,16 @@ def _outcome(response) -> object:
 
 @pytest.mark.parametrize("name", sorted(HTTP))
 def test_http_route(name, people, desktop, redis_server) -> None:
-    method, data, expected = HTTP[name]
+    method, data, expected, *more = HTTP[name]
     pattern = dict(_names(get_resolver().url_patterns))[name]
     kwargs = {"desktop_id": desktop.pk} if "desktop_id" in str(pattern.pattern) else {}
+    kwargs.update(*more)
     url = reverse(name, kwargs=kwargs)
     api = name.startswith("api:")
     got = {}
     for who in WHO:
         client = _client(people[who], api=api)
-        call = client.get if method == "GET" else client.post
+        call = {"GET": client.get, "POST": client.post, "HEAD": client.head}[method]
         response = call(url, data, format="json") if api and data is not None else call(url, data or {})
         got[who] = _outcome(response)
     assert got == expected

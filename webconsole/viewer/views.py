@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 
+from webconsole.desktops.files import transfer_options
 from webconsole.viewer.selectors import viewer_access
 
 
@@ -23,5 +25,7 @@ def desktop_view(request: HttpRequest, desktop_id: int) -> HttpResponse:
             "ws_path": f"/ws/desktops/{session.pk}/",
             "view_only": view_only,
             "desktop": session.pk,
+            "files": transfer_options(session=session),
+            "csrf_token": get_token(request),
         },
     })
