@@ -25,7 +25,18 @@ from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
-from rdpfront.bridge import Background, Bridge, Close, LoginTimer, Request, StartOutput, StartTls, SubscribeGfx
+from rdpfront.bridge import (
+    Background,
+    Bridge,
+    Close,
+    DriveWork,
+    LoginTimer,
+    Request,
+    StartOutput,
+    StartTls,
+    SubscribeGfx,
+)
+from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
@@ -64,6 +75,8 @@ class RdpConnection:
         self.login = self.bridge.login
         self.output = self.bridge.output
         self.host: HostClient | None = None
+        self.drives = DriveRelay(self.conn, write=self._write_drive, host_call=self._call_host,
+                                 host_send=lambda request: self._send_host([request]), log_context=self.name)
         self.closing = False
         self._output_wake = asyncio.Event()
         self._gfx_wake = asyncio.Event()
@@ -91,6 +104,15 @@ class RdpConnection:
         """What the layers produced: bytes for the client, messages for the session host."""
         self.write(b"")
         self._send_host(self.bridge.host_messages())
+
+    def _write_drive(self, data: bytes) -> None:
+        if not self.closing:
+            self.write(data)
+
+    async def _call_host(self, request: messages.Request) -> messages.Reply:
+        if self.host is None or self.host.closed.is_set():
+            raise HostError("no session host")
+        return await self.host.call(request)
 
     def _send_host(self, requests: Iterable[messages.Request]) -> None:
         if self.host is None or self.host.closed.is_set():
@@ -240,6 +262,8 @@ class RdpConnection:
                 self._timers.append(loop.call_later(seconds, self._login_timed_out))
             case Background(request=background):
                 self._tasks.append(asyncio.create_task(self._perform([background])))
+            case DriveWork(item=item):
+                self.drives.handle(item)
             case Close():
                 self.writer.close()
         return []
@@ -289,6 +313,7 @@ class RdpConnection:
         reply = await self.host.call(self.output.subscription(), on_reply=self.output.attach)
         log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.login.username, path, reply.width,
                  reply.height)
+        self.drives.host_ready()
         if keyboard is not None:
             try:
                 await self.host.call(keyboard)
@@ -398,6 +423,7 @@ class RdpConnection:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        self.drives.close()
         last_messages = self.bridge.close()
         if self.host is not None:
             self._send_host(last_messages)
