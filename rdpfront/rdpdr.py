@@ -953,6 +953,8 @@ class BasicInformation:
     def decode(cls, r: Reader) -> BasicInformation:
         times = [r.u64("time") for _ in range(4)]
         attributes = r.u32("FileAttributes")
+        if r.remaining() >= 4:  # Reserved: FreeRDP leaves it out
+            r.skip(4)
         return cls(*times, attributes)
 
     def encode(self, w: Writer) -> None:
@@ -978,7 +980,10 @@ class StandardInformation:
     @classmethod
     def decode(cls, r: Reader) -> StandardInformation:
         alloc, eof, links = r.u64("AllocationSize"), r.u64("EndOfFile"), r.u32("NumberOfLinks")
-        return cls(alloc, eof, links, bool(r.u8("DeletePending")), bool(r.u8("Directory")))
+        info = cls(alloc, eof, links, bool(r.u8("DeletePending")), bool(r.u8("Directory")))
+        if r.remaining() >= 2:  # Reserved: FreeRDP leaves it out
+            r.skip(2)
+        return info
 
     def encode(self, w: Writer) -> None:
         w.u64(self.allocation_size)
