@@ -152,6 +152,9 @@ class DriveRelay:
                 log.warning("%s drive %d %s: unreadable answer from the client: %s", self._log, call.drive,
                             call.action.value, exc)
                 result = DriveResult(call.call, errno=errno.EIO)
+            except Exception:  # a bug of ours: this call fails, the connection goes on
+                log.exception("%s drive %d %s failed", self._log, call.drive, call.action.value)
+                result = DriveResult(call.call, errno=errno.EIO)
         self._host_send(result)
 
     async def _irp(self, device_id: int, file_id: int, body: rdpdr.IoBody) -> object:
