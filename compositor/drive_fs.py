@@ -76,6 +76,8 @@ class DriveFileSystem(pyfuse3.Operations):
 
     def _child(self, parent: int, name: bytes, *, creating: bool = False) -> tuple[Drive, tuple[str, ...]]:
         text = os.fsdecode(name)
+        if len(text) > messages.MAX_NAME_CHARS:
+            raise pyfuse3.FUSEError(errno.ENAMETOOLONG)
         if not messages.path_name_ok(text):
             raise pyfuse3.FUSEError(errno.EINVAL if creating else errno.ENOENT)
         if parent == ROOT:

@@ -79,15 +79,23 @@ class DriveHub:
     # ---- serving ---------------------------------------------------------------------------
 
     def start(self, fuse_fd: int) -> None:
-        """Serve the FUSE file system mounted on ``fuse_fd`` (an open ``/dev/fuse``)."""
-        import pyfuse3
-        import pyfuse3.asyncio
+        """Serve the FUSE file system mounted on ``fuse_fd`` (an open ``/dev/fuse``). When it
+        cannot be served the descriptor is closed, so the kernel ends the mount's connection
+        (programs get ENOTCONN) instead of leaving them waiting on it."""
+        try:
+            import pyfuse3
+            import pyfuse3.asyncio
 
-        from compositor.drive_fs import DriveFileSystem
+            from compositor.drive_fs import DriveFileSystem
 
-        pyfuse3.asyncio.enable()
-        self.fs = DriveFileSystem(self)
-        pyfuse3.init(self.fs, f"/dev/fd/{fuse_fd}", ["fsname=wrd-drives"])
+            pyfuse3.asyncio.enable()
+            self.fs = DriveFileSystem(self)
+            pyfuse3.init(self.fs, f"/dev/fd/{fuse_fd}", ["fsname=wrd-drives"])
+        except Exception:
+            log.exception("the drives folder cannot be served session=%s", self.session)
+            self.fs = None
+            os.close(fuse_fd)
+            return
         self._task = asyncio.create_task(self._main())
         log.info("drives folder served session=%s", self.session)
 

@@ -71,6 +71,20 @@ async def test_shared_folder_both_ways(rdp, host, tmp_path):
     code, out = await session_sh(host, 'echo x > "$HOME/Drives/share/a:b"')
     assert code != 0 and not any(":" in p.name for p in share.iterdir())
 
+    # Names too long, paths too deep, control characters: refused in the desktop, nothing made
+    # on the client.
+    before = sorted(p.name for p in share.iterdir())
+    code, out = await session_sh(host, f'touch "$HOME/Drives/share/{"n" * 300}"')
+    assert code != 0 and "File name too long" in out, out
+    code, out = await session_sh(host, 'touch "$HOME/Drives/share/$(printf "tab\\there")"')
+    assert code != 0 and "Invalid argument" in out, out
+    code, out = await session_sh(host, 'mkdir -p "$HOME/Drives/share/deep/$(printf "d/%.0s" $(seq 80))"')
+    assert code != 0 and "File name too long" in out, out
+    depth = sum(1 for _ in (share / "deep").rglob("*")) + 1
+    assert depth == 64, depth  # as deep as a path may be, no deeper
+    await session_sh(host, 'rm -r "$HOME/Drives/share/deep"')
+    assert sorted(p.name for p in share.iterdir()) == before
+
     # Nothing can be made at the top of the drives folder.
     code, out = await session_sh(host, 'mkdir "$HOME/Drives/extra"')
     assert code != 0
