@@ -118,3 +118,33 @@ async def test_host_refuses_hostile_drive_messages(host):
         await client.call(messages.DriveDetach(1))
     finally:
         await client.close()
+
+
+async def test_the_mount_goes_with_the_desktop():
+    """~/Drives is mounted in the desktop's namespace while it runs; once the desktop has
+    stopped, no process on the machine sees that mount any more."""
+    from pathlib import Path
+
+    from tests.compositor.helpers import start_host, stop_host
+    from tests.rdpfront.drive_helpers import wait_in_session
+
+    launched = await asyncio.to_thread(start_host, 640, 480)
+    target = f" {launched.home}/Drives fuse.wrd-drives "
+    try:
+        out = await wait_in_session(launched, "cat /proc/self/mounts")
+        assert target in out
+    finally:
+        await asyncio.to_thread(stop_host, launched)
+
+    def seen_anywhere() -> list[str]:
+        seen = []
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit():
+                try:
+                    if target in (proc / "mounts").read_text():
+                        seen.append(proc.name)
+                except OSError:
+                    pass  # ended meanwhile
+        return seen
+
+    assert await asyncio.to_thread(seen_anywhere) == []
