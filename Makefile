@@ -13,10 +13,11 @@ VAR := var
 CLIENTS_VENV := .venv-rdp-clients
 
 # Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
-# Wayland clients' libraries, the desktops' sound server (PulseAudio; parec records its output).
+# Wayland clients' libraries, the desktops' sound server (PulseAudio; parec records its output),
+# FUSE for redirected drives (pyfuse3 builds against libfuse3).
 APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates \
-	pulseaudio pulseaudio-utils
+	pulseaudio pulseaudio-utils fuse3 libfuse3-3 libfuse3-dev pkg-config build-essential python3-dev
 # Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC).
 APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \

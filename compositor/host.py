@@ -42,6 +42,7 @@ from compositor import messages
 from compositor.audio import AudioStreams, AudioSubscription
 from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
+from compositor.drives import DriveHub
 from compositor.encoders import load_builtin_encoders
 from compositor.files import FileRefused, UserFolders
 from compositor.input import InputError, InputSink
@@ -76,6 +77,7 @@ class HostConfig:
     listen_fd: int | None = None  # the control socket, bound by the sandbox
     token: str = ""
     home: str = ""
+    fuse_fd: int | None = None  # /dev/fuse, mounted on ~/Drives by the sandbox (compositor/drives.py)
     extra_env: dict[str, str] = field(default_factory=dict)
     sound: bool = True  # a sound server for the desktop (compositor/sound.py)
 
@@ -158,6 +160,7 @@ class SessionHost:
         self.stop_reason = ""
         self._server: asyncio.AbstractServer | None = None
         self.folders = UserFolders(self.processes.home)
+        self.drives = DriveHub(session=cfg.session)
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -170,6 +173,8 @@ class SessionHost:
         self._open_display()
         if not self.attached and (self.cfg.width, self.cfg.height) != self.capture.max_size:
             await self.resize(self.cfg.width, self.cfg.height)
+        if self.cfg.fuse_fd is not None:  # before the session's programs can look in ~/Drives
+            self.drives.start(self.cfg.fuse_fd)
         await self.processes.start_session()
         if self.cfg.listen_fd is not None:
             sock = socket.socket(fileno=self.cfg.listen_fd)
@@ -228,6 +233,7 @@ class SessionHost:
         self.capture.close()
         await self.microphone.close()
         await self.processes.stop()
+        await self.drives.close()
         log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
 
     # -- what the capture reports ---------------------------------------------------------
@@ -317,6 +323,7 @@ class SessionHost:
         finally:
             for sub in list(conn.subscriptions.values()):
                 self._unsubscribe(sub)
+            self.drives.connection_closed(conn)
             self.connections.discard(conn)
             self.microphone.release(conn)
             conn.close()
@@ -447,6 +454,15 @@ class SessionHost:
         size, data = await asyncio.to_thread(self.folders.download_read, request.name, request.offset,
                                              request.length)
         conn.reply(rid, messages.FileGetReply(size, request.offset, data))
+    async def _on_drive_attach(self, conn: Connection, request: messages.DriveAttach, rid: Any) -> None:
+        conn.reply(rid, self.drives.attach(conn, request, self.cfg.home))
+
+    async def _on_drive_detach(self, conn: Connection, request: messages.DriveDetach, rid: Any) -> None:
+        self.drives.detach(conn, request.drive)
+        conn.reply(rid, messages.Ok())
+
+    async def _on_drive_result(self, conn: Connection, request: messages.DriveResult, rid: Any) -> None:
+        self.drives.result(conn, request)
 
     HANDLERS: ClassVar[dict[type[messages.Request[Any]], Callable[..., Awaitable[None]]]] = {
         messages.Status: _on_status,
@@ -466,6 +482,9 @@ class SessionHost:
         messages.FileStat: _on_file_stat,
         messages.FileList: _on_file_list,
         messages.FileGet: _on_file_get,
+        messages.DriveAttach: _on_drive_attach,
+        messages.DriveDetach: _on_drive_detach,
+        messages.DriveResult: _on_drive_result,
     }
 
 
@@ -489,6 +508,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--listen-fd", type=int, help="serve the control protocol on this listening socket")
     p.add_argument("--token", default="", help="tag of the session's processes (processes.TOKEN_ENV)")
     p.add_argument("--home", default="", help="the user's home: where programs start")
+    p.add_argument("--fuse-fd", type=int, help="serve the drives folder on this open /dev/fuse (mounted)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="an extra variable of the session's environment (repeatable)")
     p.add_argument("--xvfb", default="Xvfb", help="the Xvfb binary (WRD_XVFB)")
@@ -506,7 +526,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
         max_fps=a.max_fps, first_display=a.first_display, attach_display=a.attach,
         attach_xauthority=a.attach_xauthority if a.attach else None,
         attach_xauthority_fd=a.attach_xauthority_fd if a.attach else None, xvfb_binary=a.xvfb,
-        display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home,
+        display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home, fuse_fd=a.fuse_fd,
         extra_env=dict(item.split("=", 1) for item in a.env if "=" in item), sound=not a.no_sound,
     )
     return cfg, a

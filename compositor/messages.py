@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -52,6 +53,9 @@ class Op(enum.StrEnum):
     FILE_STAT = "file_stat"
     FILE_LIST = "file_list"
     FILE_GET = "file_get"
+    DRIVE_ATTACH = "drive_attach"
+    DRIVE_DETACH = "drive_detach"
+    DRIVE_RESULT = "drive_result"
     # replies (host → client, carrying the request's id)
     OK = "ok"
     ERROR = "error"
@@ -62,6 +66,7 @@ class Op(enum.StrEnum):
     CLIPBOARD = "clipboard"
     RESIZED = "resized"
     BYE = "bye"
+    DRIVE_CALL = "drive_call"
 
 
 class InputType(enum.StrEnum):
@@ -360,7 +365,7 @@ class _ClipboardText(HostMessage):
 class Ok(Reply):
     """``ok`` without fields."""
 
-    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP)
+    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP, Op.DRIVE_DETACH)
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -1158,15 +1163,260 @@ class Bye(Push):
         return cls(_Fields(cls.describe(), header).string("reason", default=""))
 
 
+# -- redirected drives (docs/drive-redirection.md) ----------------------------------------
+
+MAX_DRIVE_IO = 1024 * 1024  # bytes of one read or write
+MAX_DRIVE_LISTING = 65536  # entries of one directory listing
+MAX_PATH_PARTS = 64
+MAX_NAME_CHARS = 255  # of one path component
+MAX_PATH_CHARS = 1024  # of a whole path, separators included
+MAX_DRIVE_NAME = 32
+# Characters no path component may hold: separators of either side, NT wildcards and reserved
+# characters, and controls (checked apart).
+_FORBIDDEN_IN_NAME = frozenset('/\\:*?"<>|')
+_DRIVE_ERRNOS = frozenset(range(1, 134))  # Linux errno values a drive result may carry
+
+
+class DriveAction(enum.StrEnum):
+    """What the session asks of a redirected drive (``drive_call``)."""
+
+    STAT = "stat"  # path → is_dir, size, times, readonly
+    LIST = "list"  # path → the payload is the directory's entries (JSON)
+    OPEN = "open"  # path, flags → handle
+    READ = "read"  # handle, offset, length → the payload is the data
+    WRITE = "write"  # handle, offset, the payload → length (bytes written)
+    CLOSE = "close"  # handle
+    TRUNCATE = "truncate"  # path, size
+    SETTIMES = "settimes"  # path, atime, mtime (ns since the epoch; null: unchanged)
+    MKDIR = "mkdir"  # path
+    UNLINK = "unlink"  # path
+    RMDIR = "rmdir"  # path
+    RENAME = "rename"  # path, target, flags ("replace")
+    STATFS = "statfs"  # → size (total bytes), free (bytes)
+
+
+class OpenFlag(enum.StrEnum):
+    WRITE = "write"
+    CREATE = "create"
+    EXCLUSIVE = "exclusive"
+    TRUNCATE = "truncate"
+    REPLACE = "replace"  # of a rename: an existing target is replaced
+
+
+def path_name_ok(name: Any) -> bool:
+    """Whether ``name`` may be one component of a path inside a shared folder: not empty, not
+    ``.`` or ``..``, no separator, NT wildcard or reserved character, no control character."""
+    return (isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS and name not in (".", "..")
+            and _unicode(name) and not any(c in _FORBIDDEN_IN_NAME or not c.isprintable() for c in name))
+
+
+def _path(f: _Fields, key: str) -> tuple[str, ...]:
+    """A path inside a shared folder, as its components (the folder itself: ``[]``)."""
+    if f.header.get(key) is None:
+        return ()
+    parts = f.list(key, MAX_PATH_PARTS, what="a list of names")
+    if not all(path_name_ok(p) for p in parts) or sum(len(p) + 1 for p in parts) > MAX_PATH_CHARS:
+        raise f.fail(key, f"a path of names (no '.', '..', separators, control characters; at most "
+                          f"{MAX_PATH_CHARS} characters)", parts)
+    return tuple(parts)
+
+
+def _flags(f: _Fields) -> frozenset[OpenFlag]:
+    if f.header.get("flags") is None:
+        return frozenset()
+    flags = f.list("flags", len(OpenFlag), what="a list of open flags")
+    if not all(isinstance(v, str) and v in OpenFlag._value2member_map_ for v in flags):
+        raise f.fail("flags", "a list of " + ", ".join(OpenFlag), flags)
+    return frozenset(OpenFlag(v) for v in flags)
+
+
+@dataclass(frozen=True)
+class DriveAttachReply(Reply):
+    """Where the drive appears: ``name`` is its folder under the session's drives folder
+    (``~/Drives``), made unique among the session's drives."""
+
+    answers = (Op.DRIVE_ATTACH,)
+    name: str
+    path: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.string("name", MAX_DRIVE_NAME + 8), f.string("path"))
+
+
+@dataclass(frozen=True)
+class DriveAttach(Request[DriveAttachReply]):
+    """A client shares a folder as ``drive`` (the client's device id) named ``name``; the host
+    answers ``drive_call`` pushes about it from then on. The drive belongs to this connection:
+    it goes when the connection does, or at ``drive_detach``."""
+
+    op = Op.DRIVE_ATTACH
+    reply = DriveAttachReply
+    drive: int
+    name: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        name = f.string("name", MAX_DRIVE_NAME)
+        if not path_name_ok(name):
+            raise f.fail("name", "a folder name", name)
+        return cls(f.integer("drive", 0, 2**32 - 1), name)
+
+
+@dataclass(frozen=True)
+class DriveDetach(Request[Ok]):
+    op = Op.DRIVE_DETACH
+    reply = Ok
+    drive: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("drive", 0, 2**32 - 1))
+
+
+@dataclass(frozen=True)
+class DriveCall(Push):
+    """The session asks the connection that holds ``drive`` for one file operation; the
+    connection answers with a ``drive_result`` carrying the same ``call``. Only the fields of
+    the action are set (``DriveAction``); ``data`` (the payload) is what a write writes."""
+
+    op = Op.DRIVE_CALL
+    payload_field = "data"
+    call: int
+    drive: int
+    action: DriveAction
+    path: tuple[str, ...] = ()
+    target: tuple[str, ...] | None = None
+    handle: int | None = None
+    offset: int | None = None
+    length: int | None = None
+    size: int | None = None
+    atime: int | None = None
+    mtime: int | None = None
+    flags: frozenset[OpenFlag] = frozenset()
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        action = f.string("action", 16)
+        if action not in DriveAction._value2member_map_:
+            raise f.fail("action", "a drive action", action)
+        if len(payload) > MAX_DRIVE_IO:
+            raise RemoteProtocolError(f"{cls.describe()}: {len(payload)} bytes of data, over {MAX_DRIVE_IO}")
+        return cls(
+            call=f.integer("call", 1, MAX_ID), drive=f.integer("drive", 0, 2**32 - 1), action=DriveAction(action),
+            path=_path(f, "path"), target=_path(f, "target") if header.get("target") is not None else None,
+            handle=f.optional(f.integer, "handle", 0, 2**32 - 1), offset=f.optional(f.integer, "offset", 0, 2**63 - 1),
+            length=f.optional(f.integer, "length", 0, MAX_DRIVE_IO), size=f.optional(f.integer, "size", 0, 2**63 - 1),
+            atime=f.optional(f.integer, "atime", 0, 2**63 - 1), mtime=f.optional(f.integer, "mtime", 0, 2**63 - 1),
+            flags=_flags(f), data=bytes(payload))
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value, "call": self.call, "drive": self.drive,
+                                  "action": self.action.value, "path": list(self.path)}
+        for name in ("target", "handle", "offset", "length", "size", "atime", "mtime"):
+            if (value := getattr(self, name)) is not None:
+                header[name] = _plain(value)
+        if self.flags:
+            header["flags"] = sorted(flag.value for flag in self.flags)
+        return header, self.data
+
+
+@dataclass(frozen=True)
+class DriveEntry:
+    """One entry of a directory listing, or what ``stat`` tells of a file."""
+
+    name: str
+    is_dir: bool
+    size: int = 0
+    mtime: int = 0  # ns since the epoch
+    atime: int = 0
+    ctime: int = 0
+    readonly: bool = False
+
+    def as_list(self) -> list[Any]:
+        return [self.name, self.is_dir, self.size, self.mtime, self.atime, self.ctime, self.readonly]
+
+    @classmethod
+    def from_list(cls, where: str, value: Any) -> DriveEntry:
+        if not (isinstance(value, list) and len(value) == 7 and path_name_ok(value[0])
+                and isinstance(value[1], bool) and isinstance(value[6], bool)
+                and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63 for v in value[2:6])):
+            raise RemoteProtocolError(f"{where}: a listing entry must be [name, is_dir, size, mtime, atime, ctime, "
+                                      f"readonly], not {_show(value)}")
+        return cls(*value)
+
+
+@dataclass(frozen=True)
+class DriveResult(Request[None]):
+    """The answer to ``drive_call`` ``call``: ``errno`` 0 and the action's results, or a Linux
+    errno. A stat's answer is ``entry`` (its name is the file's); a listing's entries and a
+    read's data are the payload (``data``: JSON list of entries for ``list``). No reply."""
+
+    op = Op.DRIVE_RESULT
+    reply = None
+    payload_field = "data"
+    call: int
+    errno: int = 0
+    handle: int | None = None
+    length: int | None = None
+    entry: DriveEntry | None = None
+    size: int | None = None
+    free: int | None = None
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        errno = f.integer("errno", 0, 2**31, 0)
+        if errno and errno not in _DRIVE_ERRNOS:
+            raise f.fail("errno", "0 or a Linux errno", errno)
+        if len(payload) > MAX_DRIVE_IO + 64 * MAX_DRIVE_LISTING:
+            raise RemoteProtocolError(f"{cls.describe()}: payload of {len(payload)} bytes is too large")
+        entry = None if header.get("entry") is None else DriveEntry.from_list(cls.describe(), header["entry"])
+        return cls(call=f.integer("call", 1, MAX_ID), errno=errno, handle=f.optional(f.integer, "handle", 0, 2**32 - 1),
+                   length=f.optional(f.integer, "length", 0, MAX_DRIVE_IO), entry=entry,
+                   size=f.optional(f.integer, "size", 0, 2**63 - 1), free=f.optional(f.integer, "free", 0, 2**63 - 1),
+                   data=bytes(payload))
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value, "call": self.call, "errno": self.errno}
+        for name in ("handle", "length", "size", "free"):
+            if (value := getattr(self, name)) is not None:
+                header[name] = value
+        if self.entry is not None:
+            header["entry"] = self.entry.as_list()
+        return header, self.data
+
+    def listing(self) -> list[DriveEntry]:
+        """The entries of a ``list`` answer (the payload), checked."""
+        try:
+            value = json.loads(self.data) if self.data else []
+        except (ValueError, RecursionError):
+            raise RemoteProtocolError(f"{self.describe()}: the listing is not JSON") from None
+        if not isinstance(value, list) or len(value) > MAX_DRIVE_LISTING:
+            raise RemoteProtocolError(f"{self.describe()}: the listing must be a list of at most "
+                                      f"{MAX_DRIVE_LISTING} entries")
+        return [DriveEntry.from_list(self.describe(), v) for v in value]
+
+    @staticmethod
+    def encode_listing(entries: list[DriveEntry]) -> bytes:
+        return json.dumps([e.as_list() for e in entries], separators=(",", ":")).encode()
+
+
 # -- tables and entry points --------------------------------------------------------------
 
 REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
     Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
-    Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet)}
+    Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet, DriveAttach, DriveDetach, DriveResult)}
 REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
                                     SubscribeReply, ExecReply, FilePutReply, FileStatReply, FileListReply,
-                                    FileGetReply)
-PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye)}
+                                    FileGetReply, DriveAttachReply)
+PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye,
+                                                        DriveCall)}
 
 
 def decode_request(header: Mapping[str, Any], payload: bytes = b"") -> Request[Any]:

@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 # up), or this many seconds after activation.
 OUTPUT_START_DELAY = 1.0
 INPUT_EVENTS = (ev.KeyboardEvent, ev.UnicodeEvent, ev.MouseEvent, ev.WheelEvent, ev.SyncEvent)
+DRIVE_EVENTS = (ev.DriveAnnounced, ev.DriveRemoved, ev.DriveIoCompleted)
 
 
 @dataclass(frozen=True)
@@ -101,12 +102,19 @@ class Background:
 
 
 @dataclass(frozen=True)
+class DriveWork:
+    """A shared folder's event or the session's file operation, for the driver's ``DriveRelay``."""
+
+    item: ev.DriveAnnounced | ev.DriveRemoved | ev.DriveIoCompleted | messages.DriveCall
+
+
+@dataclass(frozen=True)
 class Close:
     """Close the socket once what is queued for it has been written."""
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | Close | SubscribeAudio)
+           | Background | DriveWork | Close | SubscribeAudio)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -156,6 +164,7 @@ class Bridge:
             ev.Shutdown: lambda e: self._write(self.conn.shutdown_denied()),
             ev.Disconnected: lambda e: log.info("%s %s", self._log, e.reason),
             ev.SoundReady: self._sound_ready,
+            **dict.fromkeys(DRIVE_EVENTS, lambda e: [DriveWork(e)]),
         }
         self._host_pushes: dict[type, Callable[[Any], list[Request] | None]] = {
             messages.Frame: self._host_frame,
@@ -164,12 +173,13 @@ class Bridge:
             messages.Resized: lambda p: self._write(self.output.host_resized(p)),
             messages.ClipboardChanged: lambda p: self._write(self.clipboard.host_changed(p)),
             messages.Bye: self._bye,
+            messages.DriveCall: lambda p: [DriveWork(p)],
         }
 
     # ---- the sans-IO surface -------------------------------------------------------------------
 
     def receive(self, event: ev.Event) -> list[Request]:
-        if not isinstance(event, ev.Activated):
+        if not isinstance(event, (ev.Activated, *DRIVE_EVENTS)):
             self.output.start()  # the client's first input after activation
         handler = self._client_events.get(type(event))
         return (handler(event) if handler is not None else None) or []

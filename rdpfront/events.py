@@ -194,7 +194,33 @@ class SoundReady:
     rate: int
 
 
+@dataclass(frozen=True)
+class DriveAnnounced:
+    """The client shares a folder (a file system device of rdpdr) as ``device_id``."""
+
+    device_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DriveRemoved:
+    """The client no longer shares device ``device_id``."""
+
+    device_id: int
+
+
+@dataclass(frozen=True)
+class DriveIoCompleted:
+    """The client answered I/O request ``completion_id``: its NTSTATUS and, on success, the
+    decoded response (``rdpdr.decode_response``; None for a close or a failure)."""
+
+    completion_id: int
+    status: int
+    response: object = field(default=None, repr=False)
+
+
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
-         | GfxFrameAcknowledged | MicrophoneAudio | Shutdown | FrameAcknowledged | Disconnected | SoundReady)
+         | GfxFrameAcknowledged | MicrophoneAudio | Shutdown | FrameAcknowledged | Disconnected | SoundReady
+         | DriveAnnounced | DriveRemoved | DriveIoCompleted)

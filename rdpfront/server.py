@@ -29,6 +29,7 @@ from rdpfront.bridge import (
     Background,
     Bridge,
     Close,
+    DriveWork,
     LoginTimer,
     Request,
     StartOutput,
@@ -36,6 +37,7 @@ from rdpfront.bridge import (
     SubscribeAudio,
     SubscribeGfx,
 )
+from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
@@ -77,6 +79,8 @@ class RdpConnection:
         self.login = self.bridge.login
         self.output = self.bridge.output
         self.host: HostClient | None = None
+        self.drives = DriveRelay(self.conn, write=self._write_drive, host_call=self._call_host,
+                                 host_send=lambda request: self._send_host([request]), log_context=self.name)
         self.closing = False
         self._output_wake = asyncio.Event()
         self._gfx_wake = asyncio.Event()
@@ -108,6 +112,15 @@ class RdpConnection:
         """What the layers produced: bytes for the client, messages for the session host."""
         self.write(b"")
         self._send_host(self.bridge.host_messages())
+
+    def _write_drive(self, data: bytes) -> None:
+        if not self.closing:
+            self.write(data)
+
+    async def _call_host(self, request: messages.Request) -> messages.Reply:
+        if self.host is None or self.host.closed.is_set():
+            raise HostError("no session host")
+        return await self.host.call(request)
 
     def _send_host(self, requests: Iterable[messages.Request]) -> None:
         if self.host is None or self.host.closed.is_set():
@@ -282,6 +295,8 @@ class RdpConnection:
                 self._timers.append(loop.call_later(seconds, self._login_timed_out))
             case Background(request=background):
                 self._tasks.append(asyncio.create_task(self._perform([background])))
+            case DriveWork(item=item):
+                self.drives.handle(item)
             case Close():
                 self.writer.close()
         return []
@@ -332,6 +347,7 @@ class RdpConnection:
         reply = await self.host.call(self.output.subscription(), on_reply=self.output.attach)
         log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.login.username, path, reply.width,
                  reply.height)
+        self.drives.host_ready()
         if keyboard is not None:
             try:
                 await self.host.call(keyboard)
@@ -468,6 +484,7 @@ class RdpConnection:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        self.drives.close()
         last_messages = self.bridge.close()
         if self.host is not None:
             self._send_host(last_messages)

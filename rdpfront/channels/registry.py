@@ -13,6 +13,7 @@ from rdpfront.channels.base import DynamicChannel, StaticChannel
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.display import DisplayControlChannel
 from rdpfront.channels.drdynvc import DynamicChannels
+from rdpfront.channels.drives import DriveChannel
 from rdpfront.channels.graphics import GraphicsChannel
 from rdpfront.channels.sound import SoundChannel
 
@@ -20,6 +21,7 @@ STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
     ClipboardChannel.name: ClipboardChannel,  # "cliprdr"
     DynamicChannels.name: DynamicChannels,  # "drdynvc"
     SoundChannel.name: SoundChannel,  # "rdpsnd"
+    DriveChannel.name: DriveChannel,  # "rdpdr"
 }
 
 DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {

@@ -54,6 +54,10 @@ upload_ids = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
 file_names = st.text(min_size=1, max_size=30).filter(is_valid_name)
 envs = st.none() | st.dictionaries(env_names, st.text(max_size=8).filter(lambda v: "\0" not in v), max_size=3)
 
+drive_names = st.text(min_size=1, max_size=m.MAX_DRIVE_NAME).filter(m.path_name_ok)
+drive_paths = st.lists(st.text(min_size=1, max_size=12).filter(m.path_name_ok), max_size=4).map(tuple)
+drive_entries = st.builds(m.DriveEntry, drive_names, st.booleans(), *[st.integers(0, 2**63 - 1)] * 4, st.booleans())
+
 MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     # requests
     m.Status: st.just(m.Status()),
@@ -112,6 +116,22 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.ClipboardChanged: st.builds(m.ClipboardChanged, selections, st.none() | texts),
     m.Resized: st.builds(m.Resized, dims, dims),
     m.Bye: st.builds(m.Bye, texts),
+    # redirected drives
+    m.DriveAttach: st.builds(m.DriveAttach, st.integers(0, 2**32 - 1), drive_names),
+    m.DriveAttachReply: st.builds(m.DriveAttachReply, drive_names, texts),
+    m.DriveDetach: st.builds(m.DriveDetach, st.integers(0, 2**32 - 1)),
+    m.DriveCall: st.builds(
+        m.DriveCall, call=ids, drive=st.integers(0, 2**32 - 1), action=st.sampled_from(list(m.DriveAction)),
+        path=drive_paths, target=st.none() | drive_paths, handle=st.none() | st.integers(0, 2**32 - 1),
+        offset=st.none() | st.integers(0, 2**63 - 1), length=st.none() | st.integers(0, m.MAX_DRIVE_IO),
+        size=st.none() | st.integers(0, 2**63 - 1), atime=st.none() | st.integers(0, 2**63 - 1),
+        mtime=st.none() | st.integers(0, 2**63 - 1), flags=st.frozensets(st.sampled_from(list(m.OpenFlag))),
+        data=st.binary(max_size=32)),
+    m.DriveResult: st.builds(
+        m.DriveResult, call=ids, errno=st.sampled_from([0, 2, 5, 13, 17, 39]),
+        handle=st.none() | st.integers(0, 2**32 - 1), length=st.none() | st.integers(0, m.MAX_DRIVE_IO),
+        entry=st.none() | drive_entries, size=st.none() | st.integers(0, 2**63 - 1),
+        free=st.none() | st.integers(0, 2**63 - 1), data=st.binary(max_size=32)),
 }
 any_message = st.one_of(*MESSAGES.values())
 

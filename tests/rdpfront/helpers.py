@@ -8,7 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass, field, replace
 
-from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpsnd, x224
+from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpdr, rdpsnd, x224
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID
 from rdpfront.connection import ServerConnection
@@ -86,6 +86,7 @@ class MemoryClient:
     _clip: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(ClipboardChannel.max_message))
     _sound: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(1 << 16))
     _drdynvc: ChannelReassembler = field(default_factory=ChannelReassembler)
+    _rdpdr: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(1 << 21))
     _clip_caps_sent: bool = False
     # the client's RDP 8.0 bulk decompression history for the graphics channel
     zgfx: Decompressor = field(default_factory=Decompressor)
@@ -108,6 +109,11 @@ class MemoryClient:
     def send_clipboard(self, pdu: cliprdr.ClipboardPdu) -> None:
         for chunk in chunk_message(cliprdr.encode_clipboard(pdu)):
             self.send_io(chunk, self.channel_ids["cliprdr"])
+
+    def send_rdpdr(self, pdu: rdpdr.RdpdrPdu | bytes) -> None:
+        data = pdu if isinstance(pdu, bytes) else pdu.to_bytes()
+        for chunk in chunk_message(data):
+            self.send_io(chunk, self.channel_ids["rdpdr"])
 
     def send_dvc(self, pdu: dvc.DvcPdu | bytes) -> None:
         data = pdu if isinstance(pdu, bytes) else dvc.encode_dvc(pdu)
@@ -152,6 +158,9 @@ class MemoryClient:
         if pdu.channel_id == self.channel_ids.get("rdpsnd"):
             message = self._sound.push(ChannelPdu.decode(Reader(pdu.data)))
             return rdpsnd.decode(message) if message is not None else None
+        if pdu.channel_id == self.channel_ids.get("rdpdr"):
+            message = self._rdpdr.push(ChannelPdu.decode(Reader(pdu.data)))
+            return rdpdr.decode_server(message) if message is not None else None
         if pdu.channel_id != IO_CHANNEL_ID:
             message = self._clip.push(ChannelPdu.decode(Reader(pdu.data)))
             return cliprdr.decode_clipboard(message) if message is not None else None
