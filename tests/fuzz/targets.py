@@ -6,7 +6,8 @@ peer away (``RemoteProtocolError`` for RDP and the host protocol, ``ViewerProtoc
 viewer socket); anything else is a crash (``tests/fuzz/run.py`` keeps it as a regression file).
 
 Families: ``rdp-pdus`` (every PDU parser of ``codecs_table.PARSERS``, with the decode → encode →
-decode oracle), ``rdp-session`` (the connection and the driver's decisions, ``Bridge``, fed a
+decode oracle), ``rdp-channels`` (the audio output, audio input and drive channels' messages),
+``rdp-session`` (the connection and the driver's decisions, ``Bridge``, fed a
 real client's stream up to any point and then mutated frames, with host pushes between),
 ``host-requests`` (the session host's framing and op dispatch: what it reads from its clients),
 ``host-pushes`` (what a client reads from a host: a desktop's user can take theirs over),
@@ -99,6 +100,37 @@ def _rdp_pdus() -> Family:
         check(names[data[0] % len(names)], data[1:])
 
     return Family("rdp-pdus", make, feed, (RemoteProtocolError,))
+
+
+# ---- RDP virtual channel messages (audio out and in, drives) ------------------------------
+
+def _rdp_channels() -> Family:
+    from rdpfront import audin, rdpdr, rdpsnd
+    from tests.rdpfront.test_audin import TABLE as AUDIN
+    from tests.rdpfront.test_rdpdr import TABLE as RDPDR
+
+    decoders = [
+        ("rdpsnd", rdpsnd.decode, [rdpsnd.encode(rdpsnd.AudioFormats((rdpsnd.AudioFormat.pcm(48000),))),
+                                   bytes.fromhex("050004003412" "07" "00"),
+                                   *rdpsnd.encode_wave(5, 1, 2, b"abcdefgh", wave2=False)]),
+        ("audin-client", audin.decode_audin, [data for _, data, from_server in AUDIN if not from_server]),
+        ("audin-server", lambda d: audin.decode_audin(d, from_server=True),
+         [data for _, data, from_server in AUDIN if from_server]),
+        ("rdpdr-client", rdpdr.decode_client, [data for side, data, _ in RDPDR if side == "client"]),
+        ("rdpdr-server", rdpdr.decode_server, [data for side, data, _ in RDPDR if side == "server"]),
+        *((f"rdpdr-response-{m.name}", lambda d, m=m: rdpdr.decode_response(m, d), [b"\0" * 8, b"\1\0\0\0ab"])
+          for m in rdpdr.MajorFunction),
+    ]
+
+    def make(rng: random.Random) -> bytes:
+        which = rng.randrange(len(decoders))
+        return bytes([which]) + _pick(rng, decoders[which][2] or [b""])
+
+    def feed(data: bytes) -> None:
+        if data:
+            decoders[data[0] % len(decoders)][1](data[1:])
+
+    return Family("rdp-channels", make, feed, (RemoteProtocolError,))
 
 
 # ---- the RDP session: connection, bridge and host pushes ------------------------------------
@@ -308,6 +340,7 @@ def _login_form() -> Family:
 
 FAMILIES: dict[str, Callable[[], Family]] = {
     "rdp-pdus": _rdp_pdus,
+    "rdp-channels": _rdp_channels,
     "rdp-session": _rdp_session,
     "host-requests": _host_requests,
     "host-pushes": _host_pushes,
