@@ -120,8 +120,8 @@ class Workdir:
         self.program = self.path / "flash.py"
         self.program.write_text(FLASH_PROGRAM)
 
-    def flash_argv(self, n: int) -> tuple[list[str], Path]:
-        out = self.path / f"flash-{n}.json"
+    def flash_argv(self) -> tuple[list[str], Path]:
+        out = self.path / f"flash-{uuid.uuid4().hex[:8]}.json"
         return ["python3", str(self.program), str(out), str(TONE_HZ)], out
 
     def close(self) -> None:
@@ -268,7 +268,7 @@ async def bench_rdp(trials: int, work: Workdir, options: list[str]) -> dict[str,
             for n in range(trials + 1):
                 mark = pulse.mark()
                 watch.start()
-                argv, out = work.flash_argv(n)
+                argv, out = work.flash_argv()
                 with BlockingHostClient(rig.host.socket_path) as host:
                     await asyncio.to_thread(host.request, "exec", argv=argv)
                 t = await asyncio.to_thread(flash_time, out)
@@ -361,7 +361,7 @@ def bench_browser(trials: int, work: Workdir) -> dict[str, list[float]]:
                 print("browser: viewer playing opus", flush=True)
                 for n in range(trials + 1):
                     page.evaluate("wrdViewer.audio.takeCaptured()")
-                    argv, out = work.flash_argv(n)
+                    argv, out = work.flash_argv()
                     host.request("exec", argv=argv)
                     seen = page.evaluate(WATCH_JS, [6000, LOUD, PROBE])
                     t = flash_time(out)
