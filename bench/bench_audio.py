@@ -20,8 +20,9 @@ Each trial is one such flash; the first one warms the path up and is not counted
   RDP from the FreeRDP window's pixels (the client Xvfb's framebuffer file, polled every ms),
   browser from the viewer canvas (polled every ~2 ms in the page).
 
-All clocks are this machine's: CLOCK_MONOTONIC (desktop, host) is mapped to the wall clock
-with one offset taken here; the page's ``performance.timeOrigin + now()`` is wall clock.
+Every time is on CLOCK_MONOTONIC (the desktop's, the host's and this process's clock); the
+page's ``performance.now()`` is mapped to it at each trial by one round trip (its error is half
+that round trip, about a millisecond; the wall clock is not used: it may be stepped mid-run).
 Prints median and p95 per client and the targets (latency < 200 ms, |skew| < 100 ms). Not a
 pass/fail test; every process it starts is ended by pid.
 """
@@ -53,7 +54,6 @@ SKEW_TARGET_MS = 100
 TONE_HZ = 1000
 LOUD = 0.05  # of full scale: the tone's onset
 PROBE = (10, 300)  # a pixel of the root window left of the session's xterm
-WALL_MINUS_MONO = time.time() - time.monotonic()
 
 FLASH_PROGRAM = r'''
 import ctypes, fcntl, json, math, struct, subprocess, sys, time
@@ -129,13 +129,13 @@ class Workdir:
 
 
 def flash_time(out: Path, timeout: float = 10.0) -> float:
-    """T of a finished flash, on the wall clock (s)."""
+    """T of a finished flash (s, CLOCK_MONOTONIC)."""
     deadline = time.monotonic() + timeout
     while not out.exists() or not out.read_text():
         if time.monotonic() > deadline:
             raise TimeoutError(f"the desktop's flash program wrote no {out.name}")
         time.sleep(0.05)
-    return json.loads(out.read_text())["t"] + WALL_MINUS_MONO
+    return json.loads(out.read_text())["t"]
 
 
 # -- RDP ------------------------------------------------------------------------------------------
@@ -165,14 +165,14 @@ class ClientPulse:
                                           "--latency-msec=10", "--device=client_out.monitor"], env=full,
                                          stdout=subprocess.PIPE, bufsize=0)
         self.samples = bytearray()
-        self.reads: list[tuple[int, float]] = []  # (samples so far, wall time of the read)
+        self.reads: list[tuple[int, float]] = []  # (samples so far, monotonic time of the read)
         self.lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
         fd = self.recorder.stdout.fileno()
         while data := os.read(fd, 1 << 14):
-            now = time.time()
+            now = time.monotonic()
             with self.lock:
                 self.samples += data
                 self.reads.append((len(self.samples) // 4, now))
@@ -182,7 +182,7 @@ class ClientPulse:
             return len(self.samples) // 4
 
     def onset(self, since: int) -> float | None:
-        """Wall time of the first loud sample recorded after sample ``since``."""
+        """Time (monotonic) of the first loud sample recorded after sample ``since``."""
         with self.lock:
             left = np.frombuffer(bytes(self.samples), "<i2").reshape(-1, 2)[since:, 0]
             reads = list(self.reads)
@@ -206,7 +206,7 @@ class ClientPulse:
 
 
 class PixelWatch:
-    """The client screen's centre pixel, polled every ms: the wall time it turned white after black."""
+    """The client screen's ``PROBE`` pixel, polled every ms: when it turned white after black."""
 
     def __init__(self, framebuffer_path: Path) -> None:
         from compositor.framebuffer import XwdFramebuffer
@@ -230,7 +230,7 @@ class PixelWatch:
         while not self._stop.is_set():
             level = int(screen[y, x, :3].mean())
             self.levels.add(level)
-            now = time.time()
+            now = time.monotonic()
             if level < 40:
                 seen_black = True
             elif level > 215 and seen_black:
@@ -302,7 +302,7 @@ WATCH_JS = """async ([timeoutMs, loud, probe]) => {
     const d = g.getImageData(probe[0], probe[1], 1, 1).data;
     return (d[0] + d[1] + d[2]) / 3;
   };
-  const wall = () => performance.timeOrigin + performance.now();
+  const wall = () => performance.now();
   const turn = () => new Promise((r) => setTimeout(r, 2));
   const start = performance.now();
   let seenBlack = false, whiteAt = null, heardAt = null, scanned = 0;
@@ -320,7 +320,7 @@ WATCH_JS = """async ([timeoutMs, loud, probe]) => {
           if (Math.abs(b.left[i]) > loud) {
             const ts = audio.context.getOutputTimestamp();
             const at = (b.frame + i) / audio.context.sampleRate;
-            heardAt = performance.timeOrigin + ts.performanceTime + (at - ts.contextTime) * 1000;
+            heardAt = ts.performanceTime + (at - ts.contextTime) * 1000;
             break;
           }
         }
@@ -331,6 +331,18 @@ WATCH_JS = """async ([timeoutMs, loud, probe]) => {
   return { whiteAt, heardAt, seenBlack, outputLatency: audio.context.outputLatency,
            baseLatency: audio.context.baseLatency };
 }"""
+
+
+def page_minus_mono(page) -> float:
+    """The page's performance.now() minus CLOCK_MONOTONIC (ms), from the tightest of a few round trips."""
+    best = None
+    for _ in range(5):
+        before = time.monotonic()
+        now = page.evaluate("performance.now()")
+        after = time.monotonic()
+        if best is None or after - before < best[0]:
+            best = (after - before, now - (before + after) / 2 * 1000)
+    return best[1]
 
 
 def bench_browser(trials: int, work: Workdir) -> dict[str, list[float]]:
@@ -364,15 +376,15 @@ def bench_browser(trials: int, work: Workdir) -> dict[str, list[float]]:
                     argv, out = work.flash_argv()
                     host.request("exec", argv=argv)
                     seen = page.evaluate(WATCH_JS, [6000, LOUD, PROBE])
-                    t = flash_time(out)
+                    t = flash_time(out) * 1000 + page_minus_mono(page)  # on the page's clock (ms)
                     if n == 0:
                         info = seen
                         continue
                     if seen["heardAt"] is None or seen["whiteAt"] is None:
                         print(f"  trial {n}: {seen}: not measured", flush=True)
                         continue
-                    results["latency"].append(seen["heardAt"] - t * 1000)
-                    results["video"].append(seen["whiteAt"] - t * 1000)
+                    results["latency"].append(seen["heardAt"] - t)
+                    results["video"].append(seen["whiteAt"] - t)
                     results["skew"].append(seen["heardAt"] - seen["whiteAt"])
                     print(f"  trial {n}: sound {results['latency'][-1]:.0f} ms, picture {results['video'][-1]:.0f} ms",
                           flush=True)
