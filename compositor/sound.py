@@ -67,6 +67,9 @@ class SoundServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    # The variables ``env`` gives the session's programs (its environment's allow-list grows by these).
+    ENV = ("PULSE_SERVER", "PULSE_RUNTIME_PATH", "PULSE_STATE_PATH", "PULSE_CLIENTCONFIG", "PULSE_COOKIE", "PULSE_SINK")
+
     def env(self) -> dict[str, str]:
         """What the session's programs (and the daemon) need to find the server: nothing when
         there is none, so no program tries to start one."""

@@ -25,6 +25,7 @@ from django.test import Client, override_settings
 
 from compositor import cgroups, processes, sandbox
 from compositor.client import BlockingHostClient
+from compositor.sound import SoundServer
 from tests.conftest import OPERATOR_SECRETS, ROOT, session_home, wait_until
 from webconsole.desktops import selectors, services
 from webconsole.desktops.models import DesktopSession, DesktopState
@@ -38,7 +39,7 @@ PROBE = ROOT / "tests" / "desktop_probe.py"
 # What a desktop's programs get (sandbox.USER_ENV and the session's own variables).
 DESKTOP_ENV = {"HOME", "USER", "LOGNAME", "SHELL", "PATH", "LANG", "DISPLAY", "XAUTHORITY", "XDG_RUNTIME_DIR",
                "XDG_SESSION_TYPE", "DBUS_SESSION_BUS_ADDRESS", "WAYLAND_DISPLAY", "WRD_SESSION_ID",
-               processes.TOKEN_ENV}
+               processes.TOKEN_ENV, *SoundServer.ENV}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import os
 
 import pytest
 
@@ -130,6 +131,9 @@ async def test_the_mount_goes_with_the_desktop():
 
     launched = await asyncio.to_thread(start_host, 640, 480)
     target = f" {launched.home}/Drives fuse.wrd-drives "
+    # Other desktops of the suite's shared account have a mount at the same path, each in its
+    # own namespace: this desktop's is the one its host is in.
+    namespace = os.readlink(f"/proc/{launched.pid}/ns/mnt")
     try:
         out = await wait_in_session(launched, "cat /proc/self/mounts")
         assert target in out
@@ -141,7 +145,7 @@ async def test_the_mount_goes_with_the_desktop():
         for proc in Path("/proc").iterdir():
             if proc.name.isdigit():
                 try:
-                    if target in (proc / "mounts").read_text():
+                    if os.readlink(proc / "ns" / "mnt") == namespace and target in (proc / "mounts").read_text():
                         seen.append(proc.name)
                 except OSError:
                     pass  # ended meanwhile
