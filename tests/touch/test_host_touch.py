@@ -1,0 +1,135 @@
+"""Touch through the session host: wl_touch to Wayland clients (wev, a GTK app), pointer
+emulation for X11 programs, and the bounds on bad touch input."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from compositor.client import BlockingHostClient, HostError
+from tests.compositor.helpers import request, session_env, start_host, stop_host
+from tests.conftest import wait_until
+from tests.touch.helpers import FRAME, GtkApp, Wev, host_log, tap, touch, window_origin
+
+pytestmark = pytest.mark.skipif(shutil.which("wev") is None, reason="wev is not installed")
+
+
+@pytest.fixture(scope="module")
+def host():
+    h = start_host(1024, 768, wayland=True, startup="exec openbox")
+    yield h
+    stop_host(h)
+
+
+@pytest.fixture
+def wev(host):
+    w = Wev(host)
+    yield w
+    w.stop()
+    wait_until(lambda: window_origin(host, "wev") is None, 10, message="wev's window to close")
+
+
+def send(host, *batches: list[dict]) -> None:
+    """Input requests on one connection, each answered before the next (a sequence belongs to
+    the connection that started it, and is cancelled when that connection closes)."""
+    with BlockingHostClient(host.socket_path) as client:
+        for events in batches:
+            assert client.request("input", events=events).op == "ok"
+
+
+def test_a_touch_reaches_a_wayland_client_as_wl_touch(host, wev):
+    x, y = wev.centre()
+    send(host, [touch("down", 0, x, y), FRAME], [touch("motion", 0, x + 5, y + 3), FRAME],
+         [touch("up", 0, x + 5, y + 3), FRAME])
+    wait_until(lambda: [e for e, _ in wev.events()].count("frame") >= 3, 10, message="wl_touch frames in wev")
+    kinds = [e for e, _ in wev.events()]
+    assert kinds[:6] == ["down", "frame", "motion", "frame", "up", "frame"], kinds
+    down = dict(wev.events())["down"]
+    # Surface-local: the centre of wev's window, not the screen position.
+    _, _, width, height = wev.frame
+    assert "id: 0" in down and f"x, y: {width // 2:.6f}, {height // 2:.6f}" in down, down
+    motion = dict(wev.events())["motion"]
+    assert f"x, y: {width // 2 + 5:.6f}, {height // 2 + 3:.6f}" in motion, motion
+
+
+def test_two_contacts_in_one_frame(host, wev):
+    x, y = wev.centre()
+    send(host, [touch("down", 0, x - 20, y), touch("down", 1, x + 20, y), FRAME],
+         [touch("motion", 0, x - 25, y), touch("motion", 1, x + 25, y), FRAME],
+         [touch("up", 0, x - 25, y), touch("up", 1, x + 25, y), FRAME])
+    wait_until(lambda: [e for e, _ in wev.events()].count("frame") >= 3, 10, message="wl_touch frames in wev")
+    kinds = [e for e, _ in wev.events()]
+    assert kinds == ["down", "down", "frame", "motion", "motion", "frame", "up", "up", "frame"], kinds
+    ids = [rest for e, rest in wev.events() if e == "down"]
+    assert "id: 0" in ids[0] and "id: 1" in ids[1]
+
+
+def test_a_frame_never_closed_is_cancelled(host, wev):
+    x, y = wev.centre()
+    with BlockingHostClient(host.socket_path) as client:
+        client.request("input", events=[touch("down", 3, x, y)])  # no touch_frame, ever
+        wait_until(lambda: "cancel" in [e for e, _ in wev.events()], 5, message="wl_touch.cancel")
+        assert "touch sequence cancelled: its frame was not closed within 1 s" in host_log(host)
+        # The sequence is over: the contact's up is refused, the next tap works.
+        client.request("input", events=[touch("up", 3, x, y), FRAME])
+        for events in tap(x, y, contact=3):
+            client.request("input", events=events)
+    wait_until(lambda: "up" in [e for e, _ in wev.events()], 5, message="the next tap")
+    assert [e for e, _ in wev.events()] == ["down", "cancel", "down", "frame", "up", "frame"]
+
+
+def test_bad_touch_is_refused_with_an_error_and_the_session_goes_on(host, wev):
+    x, y = wev.centre()
+    with BlockingHostClient(host.socket_path) as client:
+        with pytest.raises(HostError, match=r"input touch: id 10 out of range 0\.\.9"):
+            client.request("input", events=[touch("down", 10, x, y)])
+        with pytest.raises(HostError, match="input touch: phase must be down, motion, up or cancel"):
+            client.request("input", events=[{"t": "touch", "phase": "press", "id": 0}])
+        # Motion of a contact that is not down: dropped, logged.
+        assert client.request("input", events=[touch("motion", 4, x, y), FRAME]).op == "ok"
+    assert "touch refused: touch motion for contact 4, which is not down" in host_log(host)
+    send(host, *tap(x, y))
+    wait_until(lambda: "frame" in [e for e, _ in wev.events()][2:], 5, message="a tap after the refusals")
+    assert [e for e, _ in wev.events()] == ["down", "frame", "up", "frame"]
+
+
+def test_a_second_client_cannot_touch_into_anothers_sequence_and_a_closed_client_is_cancelled(host, wev):
+    x, y = wev.centre()
+    with BlockingHostClient(host.socket_path) as first:
+        first.request("input", events=[touch("down", 0, x, y), FRAME])
+        request(host, "input", events=[touch("down", 1, x + 10, y), FRAME])
+        assert "touch refused: touch from a second client" in host_log(host)
+    wait_until(lambda: "cancel" in [e for e, _ in wev.events()], 5, message="cancel when the owner left")
+    assert [e for e, _ in wev.events()] == ["down", "frame", "cancel"]
+    assert "touch sequence cancelled: its connection closed" in host_log(host)
+
+
+def test_a_tap_clicks_a_gtk_button_and_arrives_as_touch(host):
+    app = GtkApp(host)
+    try:
+        assert app.log.events("ready")[0]["backend"] == "GdkWaylandDisplay"
+        x, y = app.button_point()
+        send(host, *tap(x, y))
+        wait_until(lambda: app.log.events("clicked"), 10, message="the button's clicked signal")
+        kinds = [e["type"] for e in app.log.events("touch")]
+        assert "touch-begin" in kinds and "touch-end" in kinds, kinds
+    finally:
+        app.stop()
+
+
+def test_touch_on_an_x11_window_is_a_pointer_click(host):
+    xev = subprocess.Popen(["xev", "-geometry", "300x300+600+300", "-event", "button"], env=session_env(host),
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: window_origin(host, "Event Tester"), 10, message="xev's window")
+        x, y, w, h = window_origin(host, "Event Tester")
+        send(host, *tap(x + w // 2, y + h // 2))
+        time.sleep(0.5)
+    finally:
+        xev.terminate()
+        out, _ = xev.communicate(timeout=10)
+    assert "ButtonPress event" in out and "button 1," in out
+    assert "ButtonRelease event" in out
