@@ -164,6 +164,14 @@ class GfxFrameAcknowledged:
 
 
 @dataclass(frozen=True)
+class TouchInput:
+    """Touch from the client's input channel (MS-RDPEI): the session host's ``touch`` and
+    ``touch_frame`` events of one TOUCH_EVENT PDU, contacts already mapped to slots 0..9."""
+
+    events: tuple  # of compositor.messages.InputEvent
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """The client asks to end the session (Shutdown Request PDU); answer with ``shutdown_denied`` or ``disconnect``."""
 
@@ -183,4 +191,4 @@ class Disconnected:
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
-         | GfxFrameAcknowledged | Shutdown | FrameAcknowledged | Disconnected)
+         | GfxFrameAcknowledged | TouchInput | Shutdown | FrameAcknowledged | Disconnected)

@@ -13,6 +13,7 @@ from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.display import DisplayControlChannel
 from rdpfront.channels.drdynvc import DynamicChannels
 from rdpfront.channels.graphics import GraphicsChannel
+from rdpfront.channels.touch import TouchInputChannel
 
 STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
     ClipboardChannel.name: ClipboardChannel,  # "cliprdr"
@@ -22,6 +23,7 @@ STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
 DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {
     DisplayControlChannel.name: DisplayControlChannel,  # id 1
     GraphicsChannel.name: GraphicsChannel,  # id 2
+    TouchInputChannel.name: TouchInputChannel,  # id 3
 }
 
 
@@ -32,3 +34,4 @@ def dynamic_channel_id(name: str) -> int:
 
 DISP_CHANNEL_ID = dynamic_channel_id(DisplayControlChannel.name)
 GFX_CHANNEL_ID = dynamic_channel_id(GraphicsChannel.name)
+INPUT_CHANNEL_ID = dynamic_channel_id(TouchInputChannel.name)
