@@ -61,9 +61,9 @@ class JsonLog:
 class GtkApp:
     """The GTK app of ``gtk_touch_app.py`` running in the desktop, on the Wayland backend."""
 
-    def __init__(self, host) -> None:
+    def __init__(self, host, user=None) -> None:
         self.host = host
-        self.log = JsonLog(desktop_outdir(desktop_user(), "gtk") / "gtk.jsonl")
+        self.log = JsonLog(desktop_outdir(user or desktop_user(), "gtk") / "gtk.jsonl")
         self.pid = request(host, "exec", argv=[SYSTEM_PYTHON, str(GTK_APP), str(self.log.path)],
                            env={"GDK_BACKEND": "wayland", "NO_AT_BRIDGE": "1"}).get("pid")
         wait_until(lambda: self.log.events("ready"), 30, message="the GTK app's window")
