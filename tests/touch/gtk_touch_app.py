@@ -9,7 +9,8 @@ line to OUT.jsonl, flushed at once:
 * ``{"e": "scrolled", "value": V}`` when the list's vertical position changes;
 * ``{"e": "touch", "type": "touch-begin|touch-update|touch-end|touch-cancel"}`` for each touch
   event GTK reports on the window (it shows the events arrived as touch, not as a pointer);
-* ``{"e": "key", "name": "F5", "state": MASK}`` for each key pressed.
+* ``{"e": "key", "name": "F5", "state": MASK}`` for each key pressed;
+* ``{"e": "button", "button": N}`` for each pointer button pressed.
 """
 
 from __future__ import annotations
@@ -62,12 +63,20 @@ TOUCH_TYPES = {Gdk.EventType.TOUCH_BEGIN: "touch-begin", Gdk.EventType.TOUCH_UPD
 
 def on_event(event) -> None:
     """Every event GDK reads, seen before GTK dispatches it."""
+    try:
+        note(event)
+    finally:
+        Gtk.main_do_event(event)
+
+
+def note(event) -> None:
     kind = TOUCH_TYPES.get(event.type)
     if kind is not None:
         record(e="touch", type=kind)
     elif event.type == Gdk.EventType.KEY_PRESS:
         record(e="key", name=Gdk.keyval_name(event.keyval), state=int(event.state))
-    Gtk.main_do_event(event)
+    elif event.type == Gdk.EventType.BUTTON_PRESS:
+        record(e="button", button=int(event.get_button()[1]))
 
 
 Gdk.event_handler_set(on_event)

@@ -42,6 +42,7 @@ def send(host, *batches: list[dict]) -> None:
 
 def test_a_touch_reaches_a_wayland_client_as_wl_touch(host, wev):
     x, y = wev.centre()
+    sent_ms = int(time.monotonic() * 1000) & 0xFFFFFFFF  # the compositor stamps events on this clock
     send(host, [touch("down", 0, x, y), FRAME], [touch("motion", 0, x + 5, y + 3), FRAME],
          [touch("up", 0, x + 5, y + 3), FRAME])
     wait_until(lambda: [e for e, _ in wev.events()].count("frame") >= 3, 10, message="wl_touch frames in wev")
@@ -51,6 +52,9 @@ def test_a_touch_reaches_a_wayland_client_as_wl_touch(host, wev):
     # Surface-local: the centre of wev's window, not the screen position.
     _, _, width, height = wev.frame
     assert "id: 0" in down and f"x, y: {width // 2:.6f}, {height // 2:.6f}" in down, down
+    latency = int(down.split("time: ")[1].split(";")[0]) - sent_ms
+    print(f"input request to wl_touch.down: {latency} ms")
+    assert 0 <= latency < 1000
     motion = dict(wev.events())["motion"]
     assert f"x, y: {width // 2 + 5:.6f}, {height // 2 + 3:.6f}" in motion, motion
 

@@ -125,6 +125,27 @@ def test_a_tap_in_mouse_mode_clicks_the_gtk_button(browser, touch_stack):
         page.context.close()
 
 
+def test_a_long_press_right_clicks_and_a_drag_holds_button_1(browser, touch_stack):
+    app = touch_stack["app"]
+    page = open_touch_viewer(browser, touch_stack)
+    try:
+        fingers = Fingers(page)
+        before = len(app.log.events("button"))
+        px, py = fingers.to_page(*app.button_point())
+        fingers.send("touchStart", [(px, py)])
+        page.wait_for_timeout(900)
+        fingers.send("touchEnd", [])
+        wait_until(lambda: len(app.log.events("button")) > before, 10, message="a button press")
+        assert [e["button"] for e in app.log.events("button")[before:]] == [3]
+        before = len(app.log.events("button"))
+        x, y = app.list_point()
+        fingers.drag([fingers.to_page(x, y)], 0, 40)
+        wait_until(lambda: len(app.log.events("button")) > before, 10, message="a button press")
+        assert [e["button"] for e in app.log.events("button")[before:]] == [1]
+    finally:
+        page.context.close()
+
+
 def test_direct_touch_reaches_the_gtk_app_as_touch(browser, touch_stack):
     app = touch_stack["app"]
     page = open_touch_viewer(browser, touch_stack)
