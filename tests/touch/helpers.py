@@ -6,7 +6,10 @@ import json
 import os
 import re
 import signal
+import time
 from pathlib import Path
+
+from Xlib import X
 
 from tests.compositor.helpers import request, session_env, x_display
 from tests.conftest import desktop_outdir, desktop_user, wait_until
@@ -24,7 +27,8 @@ def end_pid(pid: int) -> None:
 
 
 def window_origin(host, title: str) -> tuple[int, int, int, int] | None:
-    """(x, y, width, height) on the screen of the first window titled ``title``."""
+    """(x, y, width, height) on the screen of the first window titled ``title`` that is
+    viewable (mapped, and its window manager frame too)."""
     d = x_display(session_env(host))
     try:
         root = d.screen().root
@@ -35,7 +39,7 @@ def window_origin(host, title: str) -> tuple[int, int, int, int] | None:
                 name = window.get_wm_name()
             except Exception:
                 continue
-            if name == title:
+            if name == title and window.get_attributes().map_state == X.IsViewable:
                 geometry = window.get_geometry()
                 origin = root.translate_coords(window, 0, 0)
                 if geometry.width > 1:
@@ -103,6 +107,19 @@ class Wev:
             if m and m.group(1) == interface:
                 found.append((m.group(2), m.group(3).strip()))
         return found
+
+    def kinds(self) -> list[str]:
+        return [e for e, _ in self.events()]
+
+    def wait(self, predicate, timeout: float = 10.0, message: str = "wl_touch events") -> None:
+        """Until ``predicate(kinds)``; on failure the test fails with what wev printed."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.kinds()):
+            if time.monotonic() > deadline:
+                tail = self.path.read_text(errors="replace")[-1500:] if self.path.exists() else ""
+                raise AssertionError(f"timed out waiting for {message}; wev printed:\n{tail}\n"
+                                     f"host log:\n{host_log(self.host)[-2000:]}")
+            time.sleep(0.05)
 
     def centre(self) -> tuple[int, int]:
         x, y, w, h = self.frame

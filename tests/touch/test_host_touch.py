@@ -45,8 +45,8 @@ def test_a_touch_reaches_a_wayland_client_as_wl_touch(host, wev):
     sent_ms = int(time.monotonic() * 1000) & 0xFFFFFFFF  # the compositor stamps events on this clock
     send(host, [touch("down", 0, x, y), FRAME], [touch("motion", 0, x + 5, y + 3), FRAME],
          [touch("up", 0, x + 5, y + 3), FRAME])
-    wait_until(lambda: [e for e, _ in wev.events()].count("frame") >= 3, 10, message="wl_touch frames in wev")
-    kinds = [e for e, _ in wev.events()]
+    wev.wait(lambda k: k.count("frame") >= 3)
+    kinds = wev.kinds()
     assert kinds[:6] == ["down", "frame", "motion", "frame", "up", "frame"], kinds
     down = dict(wev.events())["down"]
     # Surface-local: the centre of wev's window, not the screen position.
@@ -64,8 +64,8 @@ def test_two_contacts_in_one_frame(host, wev):
     send(host, [touch("down", 0, x - 20, y), touch("down", 1, x + 20, y), FRAME],
          [touch("motion", 0, x - 25, y), touch("motion", 1, x + 25, y), FRAME],
          [touch("up", 0, x - 25, y), touch("up", 1, x + 25, y), FRAME])
-    wait_until(lambda: [e for e, _ in wev.events()].count("frame") >= 3, 10, message="wl_touch frames in wev")
-    kinds = [e for e, _ in wev.events()]
+    wev.wait(lambda k: k.count("frame") >= 3)
+    kinds = wev.kinds()
     assert kinds == ["down", "down", "frame", "motion", "motion", "frame", "up", "up", "frame"], kinds
     ids = [rest for e, rest in wev.events() if e == "down"]
     assert "id: 0" in ids[0] and "id: 1" in ids[1]
@@ -75,14 +75,14 @@ def test_a_frame_never_closed_is_cancelled(host, wev):
     x, y = wev.centre()
     with BlockingHostClient(host.socket_path) as client:
         client.request("input", events=[touch("down", 3, x, y)])  # no touch_frame, ever
-        wait_until(lambda: "cancel" in [e for e, _ in wev.events()], 5, message="wl_touch.cancel")
+        wev.wait(lambda k: "cancel" in k, 5, "wl_touch.cancel")
         assert "touch sequence cancelled: its frame was not closed within 1 s" in host_log(host)
         # The sequence is over: the contact's up is refused, the next tap works.
         client.request("input", events=[touch("up", 3, x, y), FRAME])
         for events in tap(x, y, contact=3):
             client.request("input", events=events)
-    wait_until(lambda: "up" in [e for e, _ in wev.events()], 5, message="the next tap")
-    assert [e for e, _ in wev.events()] == ["down", "cancel", "down", "frame", "up", "frame"]
+    wev.wait(lambda k: k.count("frame") >= 2, 5, "the next tap")
+    assert wev.kinds() == ["down", "cancel", "down", "frame", "up", "frame"]
 
 
 def test_bad_touch_is_refused_with_an_error_and_the_session_goes_on(host, wev):
@@ -96,8 +96,8 @@ def test_bad_touch_is_refused_with_an_error_and_the_session_goes_on(host, wev):
         assert client.request("input", events=[touch("motion", 4, x, y), FRAME]).op == "ok"
     assert "touch refused: touch motion for contact 4, which is not down" in host_log(host)
     send(host, *tap(x, y))
-    wait_until(lambda: "frame" in [e for e, _ in wev.events()][2:], 5, message="a tap after the refusals")
-    assert [e for e, _ in wev.events()] == ["down", "frame", "up", "frame"]
+    wev.wait(lambda k: k.count("frame") >= 2, 5, "a tap after the refusals")
+    assert wev.kinds() == ["down", "frame", "up", "frame"]
 
 
 def test_a_second_client_cannot_touch_into_anothers_sequence_and_a_closed_client_is_cancelled(host, wev):
@@ -106,8 +106,8 @@ def test_a_second_client_cannot_touch_into_anothers_sequence_and_a_closed_client
         first.request("input", events=[touch("down", 0, x, y), FRAME])
         request(host, "input", events=[touch("down", 1, x + 10, y), FRAME])
         assert "touch refused: touch from a second client" in host_log(host)
-    wait_until(lambda: "cancel" in [e for e, _ in wev.events()], 5, message="cancel when the owner left")
-    assert [e for e, _ in wev.events()] == ["down", "frame", "cancel"]
+    wev.wait(lambda k: "cancel" in k, 5, "cancel when the owner left")
+    assert wev.kinds() == ["down", "frame", "cancel"]
     assert "touch sequence cancelled: its connection closed" in host_log(host)
 
 
