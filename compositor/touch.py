@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from Xlib import X
+from Xlib.error import XError
 from Xlib.protocol import event as xevent
 
 from compositor import messages
@@ -188,11 +189,14 @@ class TouchRouter:
             self.sequence = None
 
     def _start(self, owner: Any, x: int, y: int) -> Sequence:
-        window = self._wayland_window_at(x, y)
-        if window is None:
-            return Sequence(owner, None)
-        origin = self._d.screen().root.translate_coords(window, 0, 0)  # the window's (0, 0) on the root
-        return Sequence(owner, window, (origin.x, origin.y))
+        try:
+            window = self._wayland_window_at(x, y)
+            if window is not None:
+                origin = self._d.screen().root.translate_coords(window, 0, 0)  # the window's (0, 0) on the root
+                return Sequence(owner, window, (origin.x, origin.y))
+        except XError:  # a window of the walk went away meanwhile: no Wayland target
+            pass
+        return Sequence(owner, None)
 
     def _wayland_window_at(self, x: int, y: int) -> Any | None:
         """The deepest window of the compositor's under (x, y), if the top window there is one."""
@@ -204,11 +208,7 @@ class TouchRouter:
             if not child:
                 break
             window = child
-            try:
-                prop = window.get_full_property(self._window_atom, X.AnyPropertyType)
-            except Exception:  # the window went away meanwhile
-                prop = None
-            if prop is not None:
+            if window.get_full_property(self._window_atom, X.AnyPropertyType) is not None:
                 found = window
         return found
 
