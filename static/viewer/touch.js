@@ -181,7 +181,7 @@ export class TouchInput {
     const t = this.twoFingers();
     const r = this.canvas.getBoundingClientRect(); // with transform-origin 0 0: layout box + translation
     const base = { left: r.left - this.zoom.x, top: r.top - this.zoom.y };
-    this.gesture = { kind: "two", start: t, last: t, rest: 0, zoom0: { ...this.zoom }, base };
+    this.gesture = { kind: "two", start: t, last: t, rest: 0, restX: 0, zoom0: { ...this.zoom }, base };
   }
 
   moveTwo() {
@@ -194,13 +194,15 @@ export class TouchInput {
       else return;
     }
     if (g.kind === "scroll") {
-      // Content follows the fingers: fingers moving up scroll down (wheel dy > 0).
+      // Content follows the fingers: fingers moving up scroll down (wheel dy > 0), left: right.
       g.rest += (g.last.cy - t.cy) / SCROLL_PX_PER_NOTCH;
-      const notches = Math.trunc(g.rest);
-      if (notches) {
-        g.rest -= notches;
+      g.restX += (g.last.cx - t.cx) / SCROLL_PX_PER_NOTCH;
+      const dy = Math.trunc(g.rest), dx = Math.trunc(g.restX);
+      if (dx || dy) {
+        g.rest -= dy;
+        g.restX -= dx;
         this.input.push({ t: "move", ...this.desk(t.cx, t.cy) });
-        this.input.push({ t: "wheel", dx: 0, dy: notches });
+        this.input.push({ t: "wheel", dx, dy });
       }
     } else {
       this.pinch(g, t);
