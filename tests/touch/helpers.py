@@ -50,6 +50,23 @@ def window_origin(host, title: str) -> tuple[int, int, int, int] | None:
         d.close()
 
 
+def focus_window(host, title: str) -> None:
+    """Give the X input focus to the window titled ``title`` (a desktop without a window
+    manager leaves it nowhere when the focused window closes)."""
+    d = x_display(session_env(host))
+    try:
+        stack = [d.screen().root]
+        while stack:
+            window = stack.pop()
+            if window.get_wm_name() == title:
+                window.set_input_focus(X.RevertToParent, X.CurrentTime)
+                d.sync()
+                return
+            stack.extend(window.query_tree().children)
+    finally:
+        d.close()
+
+
 class JsonLog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -91,9 +108,9 @@ _WEV_LINE = re.compile(r"\[\s*\d+:\s*(\w+)\] (\w+):?(.*)")
 class Wev:
     """``wev`` (a Wayland event viewer) in the desktop, its stdout line-buffered into a file."""
 
-    def __init__(self, host) -> None:
+    def __init__(self, host, user=None) -> None:
         self.host = host
-        self.path = desktop_outdir(desktop_user(), "wev") / "wev.txt"
+        self.path = desktop_outdir(user or desktop_user(), "wev") / "wev.txt"
         self.pid = request(host, "exec", argv=["sh", "-c", f"exec stdbuf -oL wev > {self.path} 2>&1"]).get("pid")
         self.frame = wait_until(lambda: window_origin(host, "wev"), 20, message="the wev window")
 
@@ -147,4 +164,5 @@ def host_log(host) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-__all__ = ["FRAME", "GtkApp", "JsonLog", "Wev", "end_pid", "host_log", "tap", "touch", "window_origin"]
+__all__ = ["FRAME", "GtkApp", "JsonLog", "Wev", "end_pid", "focus_window", "host_log", "tap", "touch",
+           "window_origin"]

@@ -16,7 +16,7 @@ import harness
 import pytest
 
 from tests.conftest import desktop_user, wait_until
-from tests.touch.helpers import GtkApp
+from tests.touch.helpers import GtkApp, Wev, focus_window, window_origin
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -43,7 +43,8 @@ def touch_stack(tmp_path_factory):
         desktop = console.add_desktop(alice["id"], host)
         console.start()
         app = GtkApp(session, user)
-        yield {"host": host, "console": console, "alice": alice, "desktop": desktop, "app": app}
+        yield {"host": host, "console": console, "alice": alice, "desktop": desktop, "app": app,
+               "session": session, "user": user}
     finally:
         if app is not None:
             app.stop()
@@ -163,6 +164,29 @@ def test_direct_touch_reaches_the_gtk_app_as_touch(browser, touch_stack):
         assert page.evaluate("localStorage.getItem('wrd.touch')") == "direct"
     finally:
         page.context.close()
+
+
+def test_direct_touch_from_chromium_is_wl_touch_in_wev(browser, touch_stack):
+    wev = Wev(touch_stack["session"], touch_stack["user"])
+    page = open_touch_viewer(browser, touch_stack)
+    try:
+        page.click("[data-action=touch-mode]")
+        x, y = wev.centre()
+        fingers = Fingers(page)
+        px, py = fingers.to_page(x, y)
+        fingers.send("touchStart", [(px, py), (px + 40, py)])
+        fingers.send("touchMove", [(px + 10, py), (px + 50, py)])
+        fingers.send("touchEnd", [])
+        wev.wait(lambda k: k.count("up") >= 2 and k[-1] == "frame")
+        kinds = wev.kinds()
+        assert kinds.count("down") == 2 and "motion" in kinds, kinds
+        ids = sorted(rest.split("id: ")[1].split(";")[0] for e, rest in wev.events() if e == "down")
+        assert ids == ["0", "1"]
+    finally:
+        page.context.close()
+        wev.stop()
+        wait_until(lambda: window_origin(touch_stack["session"], "wev") is None, 10, message="wev to close")
+        focus_window(touch_stack["session"], "wrd-touch")
 
 
 def test_two_fingers_scroll_the_gtk_list(browser, touch_stack):
