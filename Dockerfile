@@ -12,6 +12,7 @@ RUN apt-get update \
       python3 python3-venv python3-dev build-essential \
       xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm fonts-dejavu-core \
       libxkbcommon0 libwayland-client0 libyuv0 foot dbus-daemon dbus-bin ca-certificates tini \
+      fuse3 libfuse3-3 libfuse3-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

@@ -13,16 +13,18 @@ VAR := var
 CLIENTS_VENV := .venv-rdp-clients
 
 # Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
-# Wayland clients' libraries.
+# Wayland clients' libraries, the desktops' sound server (PulseAudio; parec records its output),
+# FUSE for redirected drives (pyfuse3 builds against libfuse3).
 APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
-	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates
+	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates \
+	pulseaudio pulseaudio-utils fuse3 libfuse3-3 libfuse3-dev pkg-config build-essential python3-dev
 # Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC).
 APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
 	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify \
 	wev python3-gi gir1.2-gtk-3.0
 
-.PHONY: run test setup setup-test apt apt-test venv clients-venv db lint clean
+.PHONY: run test setup setup-test apt apt-test venv clients-venv db lint fuzz clean
 
 run: setup
 	$(PY) manage.py serve
@@ -78,6 +80,13 @@ db: venv
 
 lint: venv
 	$(VENV)/bin/ruff check .
+
+# The long fuzz pass (the suite runs 10,000 inputs per family): inputs per family and crashes
+# found, each kept under tests/data/fuzz/. FUZZ_INPUTS=N to change the length.
+FUZZ_INPUTS ?= 200000
+fuzz: setup setup-test
+	$(PY) -m tests.fuzz.run --inputs $(FUZZ_INPUTS)
+	WRD_FUZZ_INPUTS=$(FUZZ_INPUTS) $(PY) -m pytest -q -s tests/compositor/wayland/test_wire_fuzz.py
 
 clean:
 	rm -rf $(VAR)/log $(VAR)/staticfiles .pytest_cache

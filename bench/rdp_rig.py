@@ -21,6 +21,7 @@ if str(REPO) not in sys.path:
 
 from compositor.display import start_xvfb  # noqa: E402
 from compositor.launcher import LaunchedHost, launch_host, stop_host  # noqa: E402
+from compositor.sandbox import SessionUser  # noqa: E402
 from rdpfront.server import RdpServer, ServerSettings  # noqa: E402
 
 
@@ -53,10 +54,15 @@ class Rig:
 
 
 @asynccontextmanager
-async def rdp_rig(width: int, height: int, *, startup: str | None = None, **settings) -> AsyncIterator[Rig]:
+async def rdp_rig(width: int, height: int, *, startup: str | None = None, user: SessionUser | None = None,
+                  **settings) -> AsyncIterator[Rig]:
+    """``user``: the desktop's account (None: this process's own)."""
     tmp = Path(tempfile.mkdtemp(prefix="wrd-bench-rdp-"))
+    if user is not None:
+        os.chmod(tmp, 0o755)  # the desktop's account reaches its runtime directory in here
     host = launch_host(session=f"bench-{uuid.uuid4().hex[:6]}", runtime_dir=tmp / "rt", width=width,
-                       height=height, max_width=width, max_height=height, wayland=False, startup=startup)
+                       height=height, max_width=width, max_height=height, wayland=False, startup=startup,
+                       user=user)
     xvfb = start_xvfb(width=width, height=height, workdir=tmp / "client")
 
     async def authenticate(username: str, password: str, address: str) -> bool:

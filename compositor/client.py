@@ -33,6 +33,10 @@ class HostError(RuntimeError):
     """The host answered with an error, sent something malformed, or could not be reached."""
 
 
+class HostRefused(HostError):
+    """The host answered the request with an ``error`` reply (the connection is fine)."""
+
+
 def _typed_reply(request: messages.Request[R]) -> Callable[[Message], R]:
     """How to read the answer to ``request``: its reply class, an error raising ``HostError``."""
     if request.reply is None:
@@ -41,7 +45,7 @@ def _typed_reply(request: messages.Request[R]) -> Callable[[Message], R]:
     def decode(msg: Message) -> R:
         reply = messages.decode_reply(type(request), msg.header, msg.payload)  # RemoteProtocolError: malformed
         if isinstance(reply, messages.ErrorReply):
-            raise HostError(reply.error)
+            raise HostRefused(reply.error)
         return reply  # type: ignore[return-value]
 
     return decode

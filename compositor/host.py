@@ -39,10 +39,14 @@ from Xlib import X
 from Xlib import error as xerror
 
 from compositor import messages
+from compositor.audio import AudioStreams, AudioSubscription
 from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
+from compositor.drives import DriveHub
 from compositor.encoders import load_builtin_encoders
+from compositor.files import FileRefused, UserFolders
 from compositor.input import InputError, InputSink
+from compositor.microphone import Microphone
 from compositor.pipeline import Pipeline
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.session_processes import DEFAULT_STARTUP, SessionProcesses
@@ -74,7 +78,9 @@ class HostConfig:
     listen_fd: int | None = None  # the control socket, bound by the sandbox
     token: str = ""
     home: str = ""
+    fuse_fd: int | None = None  # /dev/fuse, mounted on ~/Drives by the sandbox (compositor/drives.py)
     extra_env: dict[str, str] = field(default_factory=dict)
+    sound: bool = True  # a sound server for the desktop (compositor/sound.py)
 
 
 # -- connections --------------------------------------------------------------------------
@@ -150,8 +156,13 @@ class SessionHost:
         self.capture = Capture(session=cfg.session, attached=self.attached, stopping=self.stopping)
         self.pipeline = Pipeline(self.capture, session=cfg.session, max_fps=cfg.max_fps, stopping=self.stopping,
                                  on_lost=self.request_stop)
+        self.microphone = Microphone(self.processes.session_env, session=cfg.session, cwd=str(cfg.runtime_dir))
+        self.audio = AudioStreams(self.processes.sound, session=cfg.session, env=self.processes.session_env,
+                                  cwd=cfg.runtime_dir)
         self.stop_reason = ""
         self._server: asyncio.AbstractServer | None = None
+        self.folders = UserFolders(self.processes.home)
+        self.drives = DriveHub(session=cfg.session)
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -164,6 +175,8 @@ class SessionHost:
         self._open_display()
         if not self.attached and (self.cfg.width, self.cfg.height) != self.capture.max_size:
             await self.resize(self.cfg.width, self.cfg.height)
+        if self.cfg.fuse_fd is not None:  # before the session's programs can look in ~/Drives
+            self.drives.start(self.cfg.fuse_fd)
         await self.processes.start_session()
         if self.cfg.listen_fd is not None:
             sock = socket.socket(fileno=self.cfg.listen_fd)
@@ -216,11 +229,14 @@ class SessionHost:
                 pass
             conn.close()
         self.pipeline.close()
+        self.audio.close()
         if self.clipboard is not None:
             with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
                 self.clipboard.close()
         self.capture.close()
+        await self.microphone.close()
         await self.processes.stop()
+        await self.drives.close()
         log.info("session host stopped session=%s reason=%s", self.cfg.session, self.stop_reason)
 
     # -- what the capture reports ---------------------------------------------------------
@@ -262,9 +278,12 @@ class SessionHost:
             if not subscribers_only or conn.subscriptions:
                 conn.send(message)
 
-    def _unsubscribe(self, sub: Subscription) -> None:
+    def _unsubscribe(self, sub: Subscription | AudioSubscription) -> None:
         sub.conn.subscriptions.pop(sub.stream, None)
-        self.pipeline.unsubscribe(sub)
+        if isinstance(sub, AudioSubscription):
+            self.audio.unsubscribe(sub)
+        else:
+            self.pipeline.unsubscribe(sub)
 
     # -- operations -----------------------------------------------------------------------
 
@@ -272,11 +291,15 @@ class SessionHost:
         return await self.capture.resize(width, height, self.processes.session_env())
 
     def status(self) -> dict[str, Any]:
-        return {
+        status = {
             "session": self.cfg.session, "pid": os.getpid(), "uid": os.getuid(), "attached": self.attached,
             "started_at": self.started_at, "last_input": self.input.last_input,
             **self.processes.status(), **self.capture.status(), **self.pipeline.status(),
         }
+        audio = self.audio.status()
+        status["encoders"] = [*status["encoders"], *audio]
+        status["subscribers"] += sum(e["subscribers"] for e in audio)
+        return status
 
     # -- the control socket ---------------------------------------------------------------
 
@@ -305,7 +328,9 @@ class SessionHost:
                 self._unsubscribe(sub)
             if self.touch is not None:
                 self.touch.forget(conn)
+            self.drives.connection_closed(conn)
             self.connections.discard(conn)
+            self.microphone.release(conn)
             conn.close()
 
     async def _handle(self, conn: Connection, msg: Message) -> None:
@@ -328,6 +353,9 @@ class SessionHost:
             conn.reply(rid, messages.ErrorReply(str(exc)))
         except xerror.XError as exc:
             conn.reply(rid, messages.ErrorReply(f"X error: {exc}"))
+        except FileRefused as exc:
+            log.warning("refused %s: %s session=%s", request.op, exc, self.cfg.session)
+            conn.reply(rid, messages.ErrorReply(str(exc)))
         except Exception:
             log.exception("%s request failed; closing its connection session=%s", request.op, self.cfg.session)
             conn.close()
@@ -381,6 +409,12 @@ class SessionHost:
         conn.reply(rid, messages.ResizeReply(width, height))
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
+        if self.audio.handles(request.format):  # compositor/audio.py: no cursor, no window
+            sub = self.audio.subscribe(conn, request.format, dict(request.options), self.pipeline.next_stream)
+            self.pipeline.next_stream += 1
+            conn.subscriptions[sub.stream] = sub
+            conn.reply(rid, messages.SubscribeReply(sub.stream, *self.capture.size))
+            return
         sub = self.pipeline.subscribe(conn, request.format, dict(request.options), request.window)
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
@@ -398,21 +432,57 @@ class SessionHost:
 
     async def _on_ack(self, conn: Connection, request: messages.Ack, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
-        if sub is not None:
+        if isinstance(sub, AudioSubscription):
+            self.audio.acknowledge(sub, request.seq)
+        elif sub is not None:
             self.pipeline.acknowledge(sub, request.seq)
 
     async def _on_keyframe(self, conn: Connection, request: messages.Keyframe, rid: Any) -> None:
         sub = conn.subscriptions.get(request.stream)
-        if sub is not None:
+        if sub is not None and not isinstance(sub, AudioSubscription):
             self.pipeline.request_keyframe(sub)
 
     async def _on_exec(self, conn: Connection, request: messages.Exec, rid: Any) -> None:
         pid = self.processes.exec(list(request.argv), dict(request.env) if request.env else None)
         conn.reply(rid, messages.ExecReply(pid))
 
+    async def _on_microphone(self, conn: Connection, request: messages.Microphone, rid: Any) -> None:
+        self.microphone.feed(request.pcm, sender=conn)
+
     async def _on_stop(self, conn: Connection, request: messages.Stop, rid: Any) -> None:
         conn.reply(rid, messages.Ok())
         self.request_stop("stop requested")
+
+    # File transfer (compositor/files.py): the I/O runs in a thread, as this process is the
+    # user's; the folders' checks are there.
+
+    async def _on_file_put(self, conn: Connection, request: messages.FilePut, rid: Any) -> None:
+        offset, name = await asyncio.to_thread(self.folders.upload_write, request.upload, request.name,
+                                               request.size, request.offset, request.data)
+        if name is not None:
+            log.info("upload complete: ~/Uploads/%s (%d bytes) session=%s", name, offset, self.cfg.session)
+        conn.reply(rid, messages.FilePutReply(offset, name))
+
+    async def _on_file_stat(self, conn: Connection, request: messages.FileStat, rid: Any) -> None:
+        conn.reply(rid, messages.FileStatReply(await asyncio.to_thread(self.folders.upload_offset, request.upload)))
+
+    async def _on_file_list(self, conn: Connection, request: messages.FileList, rid: Any) -> None:
+        listed = await asyncio.to_thread(self.folders.downloads)
+        conn.reply(rid, messages.FileListReply(tuple(messages.FileEntry(f.name, f.size, f.mtime) for f in listed)))
+
+    async def _on_file_get(self, conn: Connection, request: messages.FileGet, rid: Any) -> None:
+        size, data = await asyncio.to_thread(self.folders.download_read, request.name, request.offset,
+                                             request.length)
+        conn.reply(rid, messages.FileGetReply(size, request.offset, data))
+    async def _on_drive_attach(self, conn: Connection, request: messages.DriveAttach, rid: Any) -> None:
+        conn.reply(rid, self.drives.attach(conn, request, self.cfg.home))
+
+    async def _on_drive_detach(self, conn: Connection, request: messages.DriveDetach, rid: Any) -> None:
+        self.drives.detach(conn, request.drive)
+        conn.reply(rid, messages.Ok())
+
+    async def _on_drive_result(self, conn: Connection, request: messages.DriveResult, rid: Any) -> None:
+        self.drives.result(conn, request)
 
     HANDLERS: ClassVar[dict[type[messages.Request[Any]], Callable[..., Awaitable[None]]]] = {
         messages.Status: _on_status,
@@ -427,6 +497,14 @@ class SessionHost:
         messages.Keyframe: _on_keyframe,
         messages.Exec: _on_exec,
         messages.Stop: _on_stop,
+        messages.Microphone: _on_microphone,
+        messages.FilePut: _on_file_put,
+        messages.FileStat: _on_file_stat,
+        messages.FileList: _on_file_list,
+        messages.FileGet: _on_file_get,
+        messages.DriveAttach: _on_drive_attach,
+        messages.DriveDetach: _on_drive_detach,
+        messages.DriveResult: _on_drive_result,
     }
 
 
@@ -443,12 +521,14 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
     p.add_argument("--max-height", type=int, default=1200)
     p.add_argument("--startup", default=DEFAULT_STARTUP, help="shell command: the session leader")
     p.add_argument("--no-wayland", action="store_true")
+    p.add_argument("--no-sound", action="store_true", help="no sound server for the desktop")
     p.add_argument("--max-fps", type=int, default=120)
     p.add_argument("--first-display", type=int, default=20)
     p.add_argument("--display-number", type=int, help="use exactly this display (claimed by the sandbox)")
     p.add_argument("--listen-fd", type=int, help="serve the control protocol on this listening socket")
     p.add_argument("--token", default="", help="tag of the session's processes (processes.TOKEN_ENV)")
     p.add_argument("--home", default="", help="the user's home: where programs start")
+    p.add_argument("--fuse-fd", type=int, help="serve the drives folder on this open /dev/fuse (mounted)")
     p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                    help="an extra variable of the session's environment (repeatable)")
     p.add_argument("--xvfb", default="Xvfb", help="the Xvfb binary (WRD_XVFB)")
@@ -466,8 +546,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[HostConfig, argparse.Name
         max_fps=a.max_fps, first_display=a.first_display, attach_display=a.attach,
         attach_xauthority=a.attach_xauthority if a.attach else None,
         attach_xauthority_fd=a.attach_xauthority_fd if a.attach else None, xvfb_binary=a.xvfb,
-        display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home,
-        extra_env=dict(item.split("=", 1) for item in a.env if "=" in item),
+        display_number=a.display_number, listen_fd=a.listen_fd, token=a.token, home=a.home, fuse_fd=a.fuse_fd,
+        extra_env=dict(item.split("=", 1) for item in a.env if "=" in item), sound=not a.no_sound,
     )
     return cfg, a
 

@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
+from compositor.filenames import BadName, check_name, check_upload_id
 from compositor.protocol import LocalProtocolError, RemoteProtocolError, encode_message
 
 
@@ -46,6 +48,14 @@ class Op(enum.StrEnum):
     KEYFRAME = "keyframe"
     EXEC = "exec"
     STOP = "stop"
+    MICROPHONE = "microphone"
+    FILE_PUT = "file_put"
+    FILE_STAT = "file_stat"
+    FILE_LIST = "file_list"
+    FILE_GET = "file_get"
+    DRIVE_ATTACH = "drive_attach"
+    DRIVE_DETACH = "drive_detach"
+    DRIVE_RESULT = "drive_result"
     # replies (host → client, carrying the request's id)
     OK = "ok"
     ERROR = "error"
@@ -56,6 +66,7 @@ class Op(enum.StrEnum):
     CLIPBOARD = "clipboard"
     RESIZED = "resized"
     BYE = "bye"
+    DRIVE_CALL = "drive_call"
 
 
 class InputType(enum.StrEnum):
@@ -107,6 +118,12 @@ MAX_RECTS = 65536
 MAX_ARGV = 1024
 MAX_ENV = 1024
 MAX_STRING = 65536  # a path, a reason, an argument: anything that is not text to type or paste
+MICROPHONE_RATE = 48000  # the desktop microphone's format: s16le, 48 kHz, mono
+MICROPHONE_CHANNELS = 1
+MAX_MICROPHONE_BYTES = MICROPHONE_RATE * 2  # one second of audio in one request
+MAX_FILE_CHUNK = 8 * 1024 * 1024  # bytes of a file in one file_put or file_get
+MAX_FILE_SIZE = 2**50  # a declared or listed file size: far above any disk, exact in JSON
+MAX_FILES_LISTED = 1000
 FORMAT_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,31}")
 
 NO_ID: Any = object()  # ``pack``'s request_id when the message carries no id at all
@@ -360,7 +377,7 @@ class _ClipboardText(HostMessage):
 class Ok(Reply):
     """``ok`` without fields."""
 
-    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP)
+    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP, Op.DRIVE_DETACH)
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -412,6 +429,7 @@ class StatusReply(Reply):
     uid: int
     home: str
     capture: str = ""  # how frames are read: xwd-mmap, mit-shm or xgetimage (empty: not said)
+    sound_server: str | None = None  # the desktop's PulseAudio (PULSE_SERVER), None: no sound
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -431,6 +449,7 @@ class StatusReply(Reply):
             last_input=f.optional(f.number, "last_input", 1e12), started_at=f.number("started_at", 1e12),
             attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
             capture=f.string("capture", 32, default=""),
+            sound_server=f.optional(f.string, "sound_server"),
         )
 
 
@@ -498,6 +517,94 @@ class ExecReply(Reply):
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         return cls(_Fields(cls.describe(), header).integer("pid", 1, MAX_ID))
+
+
+@dataclass(frozen=True)
+class FilePutReply(Reply):
+    """The upload's bytes stored after the chunk; ``name`` the file it became, once complete."""
+
+    answers = (Op.FILE_PUT,)
+    offset: int
+    name: str | None = None
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("offset", 0, MAX_FILE_SIZE), _file_name(f, optional=True))
+
+
+@dataclass(frozen=True)
+class FileStatReply(Reply):
+    answers = (Op.FILE_STAT,)
+    offset: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("offset", 0, MAX_FILE_SIZE))
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file offered for download."""
+
+    name: str
+    size: int
+    mtime: float  # unix time
+
+
+@dataclass(frozen=True)
+class FileListReply(Reply):
+    answers = (Op.FILE_LIST,)
+    files: tuple[FileEntry, ...]
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        files = []
+        for item in f.list("files", MAX_FILES_LISTED):
+            e = _Fields(f"{cls.describe()}: files", item)
+            files.append(FileEntry(_file_name(e), e.integer("size", 0, MAX_FILE_SIZE), e.number("mtime", 1e12)))
+        return cls(tuple(files))
+
+
+@dataclass(frozen=True)
+class FileGetReply(Reply):
+    """``data``: the bytes of the file from ``offset`` (fewer than asked at its end); ``size``
+    its size when read."""
+
+    answers = (Op.FILE_GET,)
+    payload_field = "data"
+    size: int
+    offset: int
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        size, offset = f.integer("size", 0, MAX_FILE_SIZE), f.integer("offset", 0, MAX_FILE_SIZE)
+        if len(payload) > MAX_FILE_CHUNK or offset + len(payload) > size:
+            raise RemoteProtocolError(f"{cls.describe()}: {len(payload)} bytes at {offset} do not fit "
+                                      f"a file of {size} (or exceed {MAX_FILE_CHUNK})")
+        return cls(size, offset, bytes(payload))
+
+
+def _file_name(f: _Fields, key: str = "name", *, optional: bool = False) -> Any:
+    """A file name field, checked by ``compositor.filenames.check_name``."""
+    if optional and f.header.get(key) is None:
+        return None
+    value = f.string(key, 1024)
+    try:
+        return check_name(value)
+    except BadName as exc:
+        raise RemoteProtocolError(f"{f.where}: {key}: {exc}") from None
+
+
+def _upload_id(f: _Fields) -> str:
+    value = f.string("upload", 64)
+    try:
+        return check_upload_id(value)
+    except BadName as exc:
+        raise RemoteProtocolError(f"{f.where}: upload: {exc}") from None
 
 
 # -- input events -------------------------------------------------------------------------
@@ -870,6 +977,101 @@ class Stop(Request[Ok]):
         return cls()
 
 
+@dataclass(frozen=True)
+class Microphone(Request[None]):
+    """Audio for the desktop's microphone (docs/microphone.md): ``pcm`` is the payload, 16-bit
+    little-endian samples at ``rate`` Hz, ``channels`` interleaved — only 48000 and 1 are taken.
+    No reply; the host keeps what fits a small buffer ahead of real time and drops the rest."""
+
+    op = Op.MICROPHONE
+    reply = None
+    payload_field = "pcm"
+    pcm: bytes = field(repr=False)
+    rate: int = MICROPHONE_RATE
+    channels: int = MICROPHONE_CHANNELS
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        rate = f.integer("rate", MICROPHONE_RATE, MICROPHONE_RATE)
+        channels = f.integer("channels", MICROPHONE_CHANNELS, MICROPHONE_CHANNELS)
+        if len(payload) > MAX_MICROPHONE_BYTES or len(payload) % (2 * channels):
+            raise RemoteProtocolError(f"{cls.describe()}: {len(payload)} bytes of audio, not whole samples "
+                                      f"of at most {MAX_MICROPHONE_BYTES} bytes")
+        return cls(bytes(payload), rate, channels)
+
+
+@dataclass(frozen=True)
+class FilePut(Request[FilePutReply]):
+    """Store ``data`` at ``offset`` of upload ``upload``, which is ``size`` bytes in all and
+    becomes ``~/Uploads/<name>`` with its last byte. ``offset`` must be what the host holds
+    (``file_stat``); the bytes never go past ``size``."""
+
+    op = Op.FILE_PUT
+    reply = FilePutReply
+    payload_field = "data"
+    upload: str
+    name: str
+    size: int
+    offset: int
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        upload, name = _upload_id(f), _file_name(f)
+        size = f.integer("size", 0, MAX_FILE_SIZE)
+        offset = f.integer("offset", 0, size)
+        if len(payload) > MAX_FILE_CHUNK:
+            raise RemoteProtocolError(f"{cls.describe()}: a chunk of {len(payload)} bytes is over {MAX_FILE_CHUNK}")
+        if offset + len(payload) > size:
+            raise RemoteProtocolError(f"{cls.describe()}: {offset + len(payload)} bytes are more than the "
+                                      f"{size} declared")
+        return cls(upload, name, size, offset, bytes(payload))
+
+
+@dataclass(frozen=True)
+class FileStat(Request[FileStatReply]):
+    """How many bytes of upload ``upload`` the host holds (where to resume)."""
+
+    op = Op.FILE_STAT
+    reply = FileStatReply
+    upload: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_upload_id(_Fields(cls.describe(), header)))
+
+
+@dataclass(frozen=True)
+class FileList(Request[FileListReply]):
+    """The files of ``~/Downloads`` offered to browsers."""
+
+    op = Op.FILE_LIST
+    reply = FileListReply
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls()
+
+
+@dataclass(frozen=True)
+class FileGet(Request[FileGetReply]):
+    """Up to ``length`` bytes of ``~/Downloads/<name>`` from ``offset``."""
+
+    op = Op.FILE_GET
+    reply = FileGetReply
+    name: str
+    offset: int
+    length: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(_file_name(f), f.integer("offset", 0, MAX_FILE_SIZE), f.integer("length", 1, MAX_FILE_CHUNK))
+
+
 # -- pushes -------------------------------------------------------------------------------
 
 
@@ -1015,14 +1217,260 @@ class Bye(Push):
         return cls(_Fields(cls.describe(), header).string("reason", default=""))
 
 
+# -- redirected drives (docs/drive-redirection.md) ----------------------------------------
+
+MAX_DRIVE_IO = 1024 * 1024  # bytes of one read or write
+MAX_DRIVE_LISTING = 65536  # entries of one directory listing
+MAX_PATH_PARTS = 64
+MAX_NAME_CHARS = 255  # of one path component
+MAX_PATH_CHARS = 1024  # of a whole path, separators included
+MAX_DRIVE_NAME = 32
+# Characters no path component may hold: separators of either side, NT wildcards and reserved
+# characters, and controls (checked apart).
+_FORBIDDEN_IN_NAME = frozenset('/\\:*?"<>|')
+_DRIVE_ERRNOS = frozenset(range(1, 134))  # Linux errno values a drive result may carry
+
+
+class DriveAction(enum.StrEnum):
+    """What the session asks of a redirected drive (``drive_call``)."""
+
+    STAT = "stat"  # path → is_dir, size, times, readonly
+    LIST = "list"  # path → the payload is the directory's entries (JSON)
+    OPEN = "open"  # path, flags → handle
+    READ = "read"  # handle, offset, length → the payload is the data
+    WRITE = "write"  # handle, offset, the payload → length (bytes written)
+    CLOSE = "close"  # handle
+    TRUNCATE = "truncate"  # path, size
+    SETTIMES = "settimes"  # path, atime, mtime (ns since the epoch; null: unchanged)
+    MKDIR = "mkdir"  # path
+    UNLINK = "unlink"  # path
+    RMDIR = "rmdir"  # path
+    RENAME = "rename"  # path, target, flags ("replace")
+    STATFS = "statfs"  # → size (total bytes), free (bytes)
+
+
+class OpenFlag(enum.StrEnum):
+    WRITE = "write"
+    CREATE = "create"
+    EXCLUSIVE = "exclusive"
+    TRUNCATE = "truncate"
+    REPLACE = "replace"  # of a rename: an existing target is replaced
+
+
+def path_name_ok(name: Any) -> bool:
+    """Whether ``name`` may be one component of a path inside a shared folder: not empty, not
+    ``.`` or ``..``, no separator, NT wildcard or reserved character, no control character."""
+    return (isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS and name not in (".", "..")
+            and _unicode(name) and not any(c in _FORBIDDEN_IN_NAME or not c.isprintable() for c in name))
+
+
+def _path(f: _Fields, key: str) -> tuple[str, ...]:
+    """A path inside a shared folder, as its components (the folder itself: ``[]``)."""
+    if f.header.get(key) is None:
+        return ()
+    parts = f.list(key, MAX_PATH_PARTS, what="a list of names")
+    if not all(path_name_ok(p) for p in parts) or sum(len(p) + 1 for p in parts) > MAX_PATH_CHARS:
+        raise f.fail(key, f"a path of names (no '.', '..', separators, control characters; at most "
+                          f"{MAX_PATH_CHARS} characters)", parts)
+    return tuple(parts)
+
+
+def _flags(f: _Fields) -> frozenset[OpenFlag]:
+    if f.header.get("flags") is None:
+        return frozenset()
+    flags = f.list("flags", len(OpenFlag), what="a list of open flags")
+    if not all(isinstance(v, str) and v in OpenFlag._value2member_map_ for v in flags):
+        raise f.fail("flags", "a list of " + ", ".join(OpenFlag), flags)
+    return frozenset(OpenFlag(v) for v in flags)
+
+
+@dataclass(frozen=True)
+class DriveAttachReply(Reply):
+    """Where the drive appears: ``name`` is its folder under the session's drives folder
+    (``~/Drives``), made unique among the session's drives."""
+
+    answers = (Op.DRIVE_ATTACH,)
+    name: str
+    path: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.string("name", MAX_DRIVE_NAME + 8), f.string("path"))
+
+
+@dataclass(frozen=True)
+class DriveAttach(Request[DriveAttachReply]):
+    """A client shares a folder as ``drive`` (the client's device id) named ``name``; the host
+    answers ``drive_call`` pushes about it from then on. The drive belongs to this connection:
+    it goes when the connection does, or at ``drive_detach``."""
+
+    op = Op.DRIVE_ATTACH
+    reply = DriveAttachReply
+    drive: int
+    name: str
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        name = f.string("name", MAX_DRIVE_NAME)
+        if not path_name_ok(name):
+            raise f.fail("name", "a folder name", name)
+        return cls(f.integer("drive", 0, 2**32 - 1), name)
+
+
+@dataclass(frozen=True)
+class DriveDetach(Request[Ok]):
+    op = Op.DRIVE_DETACH
+    reply = Ok
+    drive: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).integer("drive", 0, 2**32 - 1))
+
+
+@dataclass(frozen=True)
+class DriveCall(Push):
+    """The session asks the connection that holds ``drive`` for one file operation; the
+    connection answers with a ``drive_result`` carrying the same ``call``. Only the fields of
+    the action are set (``DriveAction``); ``data`` (the payload) is what a write writes."""
+
+    op = Op.DRIVE_CALL
+    payload_field = "data"
+    call: int
+    drive: int
+    action: DriveAction
+    path: tuple[str, ...] = ()
+    target: tuple[str, ...] | None = None
+    handle: int | None = None
+    offset: int | None = None
+    length: int | None = None
+    size: int | None = None
+    atime: int | None = None
+    mtime: int | None = None
+    flags: frozenset[OpenFlag] = frozenset()
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        action = f.string("action", 16)
+        if action not in DriveAction._value2member_map_:
+            raise f.fail("action", "a drive action", action)
+        if len(payload) > MAX_DRIVE_IO:
+            raise RemoteProtocolError(f"{cls.describe()}: {len(payload)} bytes of data, over {MAX_DRIVE_IO}")
+        return cls(
+            call=f.integer("call", 1, MAX_ID), drive=f.integer("drive", 0, 2**32 - 1), action=DriveAction(action),
+            path=_path(f, "path"), target=_path(f, "target") if header.get("target") is not None else None,
+            handle=f.optional(f.integer, "handle", 0, 2**32 - 1), offset=f.optional(f.integer, "offset", 0, 2**63 - 1),
+            length=f.optional(f.integer, "length", 0, MAX_DRIVE_IO), size=f.optional(f.integer, "size", 0, 2**63 - 1),
+            atime=f.optional(f.integer, "atime", 0, 2**63 - 1), mtime=f.optional(f.integer, "mtime", 0, 2**63 - 1),
+            flags=_flags(f), data=bytes(payload))
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value, "call": self.call, "drive": self.drive,
+                                  "action": self.action.value, "path": list(self.path)}
+        for name in ("target", "handle", "offset", "length", "size", "atime", "mtime"):
+            if (value := getattr(self, name)) is not None:
+                header[name] = _plain(value)
+        if self.flags:
+            header["flags"] = sorted(flag.value for flag in self.flags)
+        return header, self.data
+
+
+@dataclass(frozen=True)
+class DriveEntry:
+    """One entry of a directory listing, or what ``stat`` tells of a file."""
+
+    name: str
+    is_dir: bool
+    size: int = 0
+    mtime: int = 0  # ns since the epoch
+    atime: int = 0
+    ctime: int = 0
+    readonly: bool = False
+
+    def as_list(self) -> list[Any]:
+        return [self.name, self.is_dir, self.size, self.mtime, self.atime, self.ctime, self.readonly]
+
+    @classmethod
+    def from_list(cls, where: str, value: Any) -> DriveEntry:
+        if not (isinstance(value, list) and len(value) == 7 and path_name_ok(value[0])
+                and isinstance(value[1], bool) and isinstance(value[6], bool)
+                and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 2**63 for v in value[2:6])):
+            raise RemoteProtocolError(f"{where}: a listing entry must be [name, is_dir, size, mtime, atime, ctime, "
+                                      f"readonly], not {_show(value)}")
+        return cls(*value)
+
+
+@dataclass(frozen=True)
+class DriveResult(Request[None]):
+    """The answer to ``drive_call`` ``call``: ``errno`` 0 and the action's results, or a Linux
+    errno. A stat's answer is ``entry`` (its name is the file's); a listing's entries and a
+    read's data are the payload (``data``: JSON list of entries for ``list``). No reply."""
+
+    op = Op.DRIVE_RESULT
+    reply = None
+    payload_field = "data"
+    call: int
+    errno: int = 0
+    handle: int | None = None
+    length: int | None = None
+    entry: DriveEntry | None = None
+    size: int | None = None
+    free: int | None = None
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        errno = f.integer("errno", 0, 2**31, 0)
+        if errno and errno not in _DRIVE_ERRNOS:
+            raise f.fail("errno", "0 or a Linux errno", errno)
+        if len(payload) > MAX_DRIVE_IO + 64 * MAX_DRIVE_LISTING:
+            raise RemoteProtocolError(f"{cls.describe()}: payload of {len(payload)} bytes is too large")
+        entry = None if header.get("entry") is None else DriveEntry.from_list(cls.describe(), header["entry"])
+        return cls(call=f.integer("call", 1, MAX_ID), errno=errno, handle=f.optional(f.integer, "handle", 0, 2**32 - 1),
+                   length=f.optional(f.integer, "length", 0, MAX_DRIVE_IO), entry=entry,
+                   size=f.optional(f.integer, "size", 0, 2**63 - 1), free=f.optional(f.integer, "free", 0, 2**63 - 1),
+                   data=bytes(payload))
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header: dict[str, Any] = {"op": self.op.value, "call": self.call, "errno": self.errno}
+        for name in ("handle", "length", "size", "free"):
+            if (value := getattr(self, name)) is not None:
+                header[name] = value
+        if self.entry is not None:
+            header["entry"] = self.entry.as_list()
+        return header, self.data
+
+    def listing(self) -> list[DriveEntry]:
+        """The entries of a ``list`` answer (the payload), checked."""
+        try:
+            value = json.loads(self.data) if self.data else []
+        except (ValueError, RecursionError):
+            raise RemoteProtocolError(f"{self.describe()}: the listing is not JSON") from None
+        if not isinstance(value, list) or len(value) > MAX_DRIVE_LISTING:
+            raise RemoteProtocolError(f"{self.describe()}: the listing must be a list of at most "
+                                      f"{MAX_DRIVE_LISTING} entries")
+        return [DriveEntry.from_list(self.describe(), v) for v in value]
+
+    @staticmethod
+    def encode_listing(entries: list[DriveEntry]) -> bytes:
+        return json.dumps([e.as_list() for e in entries], separators=(",", ":")).encode()
+
+
 # -- tables and entry points --------------------------------------------------------------
 
 REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
     Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
-    Exec, Stop)}
+    Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet, DriveAttach, DriveDetach, DriveResult)}
 REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
-                                    SubscribeReply, ExecReply)
-PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye)}
+                                    SubscribeReply, ExecReply, FilePutReply, FileStatReply, FileListReply,
+                                    FileGetReply, DriveAttachReply)
+PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye,
+                                                        DriveCall)}
 
 
 def decode_request(header: Mapping[str, Any], payload: bytes = b"") -> Request[Any]:

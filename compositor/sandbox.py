@@ -314,6 +314,49 @@ def _enter_private_mounts(runtime_dir: Path, limits: cgroups.Limits) -> None:
             os.close(fd)
 
 
+DRIVES_FOLDER = "Drives"
+
+
+def _mount_drives(user: SessionUser) -> int | None:
+    """Mount the drives file system on the user's ``~/Drives``, in the desktop's own mount
+    namespace (entered just before), and return the open ``/dev/fuse`` the host serves it on.
+
+    The folder is made in the home (or found there) and opened without following a link, and
+    must be a directory of the user's own; the mount goes on exactly that directory (through
+    its descriptor), so a link or a swap inside the user's home cannot move it elsewhere. The
+    mount is the user's (``user_id``, no ``allow_other``) and only this namespace sees it: it
+    goes when the desktop's last process does. None, with a log line, when it cannot be done
+    (no /dev/fuse, a home root cannot enter, a desktop running as root)."""
+    if user.uid == 0:
+        log.info("no drives folder for a desktop running as root")
+        return None
+    home_fd = folder_fd = fuse_fd = -1
+    try:
+        home_fd = os.open(user.home, os.O_PATH | os.O_DIRECTORY)
+        try:
+            os.mkdir(DRIVES_FOLDER, 0o700, dir_fd=home_fd)
+            os.chown(DRIVES_FOLDER, user.uid, user.gid, dir_fd=home_fd, follow_symlinks=False)
+        except FileExistsError:
+            pass
+        folder_fd = os.open(DRIVES_FOLDER, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=home_fd)
+        info = os.fstat(folder_fd)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != user.uid:
+            log.warning("no drives folder: %s/%s is not a directory of %s", user.home, DRIVES_FOLDER, user.name)
+            return None
+        fuse_fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+        linux.mount("wrd-drives", f"/proc/self/fd/{folder_fd}", "fuse.wrd-drives", linux.MS_NOSUID | linux.MS_NODEV,
+                    f"fd={fuse_fd},rootmode=40000,user_id={user.uid},group_id={user.gid},default_permissions")
+        fd, fuse_fd = fuse_fd, -1
+        return fd
+    except OSError as exc:
+        log.warning("no drives folder for %s: %s", user.name, exc)
+        return None
+    finally:
+        for fd in (home_fd, folder_fd, fuse_fd):
+            if fd >= 0:
+                os.close(fd)
+
+
 def _drop_privileges(user: SessionUser | None, service_group_gid: int | None) -> None:
     """Become ``user`` for good (None: stay who we are); either way nothing exec'd from here
     on can gain privileges."""
@@ -391,9 +434,11 @@ def start(spec: SandboxSpec) -> list[str]:
             for line in cgroups.apply_rlimits(spec.limits):
                 log.info("limit %s", line)
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        fuse_fd = None
         if display is not None:
             try:
                 _enter_private_mounts(runtime_dir, spec.limits)
+                fuse_fd = _mount_drives(user)
             except _NoNamespace as exc:
                 # A container without CAP_SYS_ADMIN or user namespaces: /tmp stays shared, and
                 # the host claims its display there itself.
@@ -418,6 +463,8 @@ def start(spec: SandboxSpec) -> list[str]:
         argv += ["--env", f"{key}={value}"]
     if display is not None:
         argv += ["--display-number", str(display)]
+    if fuse_fd is not None:
+        argv += ["--fuse-fd", str(fuse_fd)]
     if spec.ready_fd is not None:
         argv += ["--ready-fd", str(spec.ready_fd)]
     sock.detach()  # the host serves on it by its number

@@ -1,9 +1,9 @@
 """The processes of one session, and its runtime directory.
 
-Xvfb (or, for an attached display, nothing but its cookie), the session's D-Bus daemon, the
-session leader (when it exits the session ends, like an X session script), the Wayland
-compositor (started when the first Wayland client connects) and the programs front ends
-``exec``. Every one carries the session's token (compositor/processes.py), so that stopping
+Xvfb (or, for an attached display, nothing but its cookie), the session's D-Bus daemon, its
+sound server (compositor/sound.py), the session leader (when it exits the session ends, like
+an X session script), the Wayland compositor (started when the first Wayland client connects)
+and the programs front ends ``exec``. Every one carries the session's token (compositor/processes.py), so that stopping
 ends them all, their descendants included; then the runtime directory is emptied.
 """
 
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from compositor import processes
 from compositor.display import Xvfb, start_xvfb
 from compositor.sandbox import DEFAULT_PATH, USER_ENV
+from compositor.sound import SoundServer
 
 if TYPE_CHECKING:
     from compositor.host import HostConfig
@@ -37,6 +38,7 @@ log = logging.getLogger("compositor.host")  # the session host's log, whichever 
 DEFAULT_STARTUP = "exec openbox --startup 'xterm -fa Monospace -fs 12 -geometry 100x30+40+40'"
 WAYLAND_RESTARTS = 5
 WAYLAND_SOCKET = "wayland-0"
+HELPERS_DIR = Path(__file__).resolve().parent / "bin"  # commands for the session: wrd-send
 
 
 class SessionProcesses:
@@ -58,6 +60,7 @@ class SessionProcesses:
         self.wayland_display: str | None = None
         self.wayland_restarts: list[float] = []
         self.execed: list[subprocess.Popen] = []
+        self.sound = SoundServer(self.runtime, session=cfg.session)
         self._wayland_sock: socket.socket | None = None
         self._stopping = stopping
         self._on_end = on_end
@@ -72,6 +75,7 @@ class SessionProcesses:
         ours, the configured extras, and what the session itself defines; nothing else."""
         env = {k: os.environ[k] for k in USER_ENV if k in os.environ}
         env.setdefault("PATH", DEFAULT_PATH)
+        env["PATH"] = f"{HELPERS_DIR}:{env['PATH']}"  # wrd-send and the like
         env["HOME"] = self.home
         env.update(self.cfg.extra_env)
         env.update(
@@ -86,11 +90,13 @@ class SessionProcesses:
             env["DBUS_SESSION_BUS_ADDRESS"] = self.dbus_address
         if self.wayland_display:
             env["WAYLAND_DISPLAY"] = self.wayland_display
+        env.update(self.sound.env())
         return env
 
     def status(self) -> dict[str, Any]:
         return {"display": self.display_name, "xvfb_pid": self.xvfb.proc.pid if self.xvfb else None,
-                "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display, "home": self.home}
+                "runtime_dir": str(self.runtime), "wayland_display": self.wayland_display, "home": self.home,
+                **self.sound.status()}
 
     # -- start-up -------------------------------------------------------------------------
 
@@ -106,6 +112,8 @@ class SessionProcesses:
             self._take_attach_cookie()
         else:
             self._start_dbus()
+            if self.cfg.sound:
+                self.sound.start(self.session_env(), self._spawn_service)
             width = min(max(self.cfg.max_width, self.cfg.width), 8192)
             height = min(max(self.cfg.max_height, self.cfg.height), 8192)
             first = self.cfg.display_number or self.cfg.first_display
@@ -130,6 +138,7 @@ class SessionProcesses:
         if self.attached:
             return
         await self._wait_dbus()
+        await self.sound.wait_ready()
         if self.cfg.wayland:
             self._listen_wayland()
         self._start_leader()
@@ -172,6 +181,10 @@ class SessionProcesses:
             processes.end(self.dbus)
             self.dbus = None
             self.dbus_address = None
+
+    def _spawn_service(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+        """A service of the session (the sound server): its stderr goes to the session's log."""
+        return processes.spawn(argv, env, self.runtime, stderr=None)
 
     def _start_leader(self) -> None:
         self.leader = self._spawn_user(["/bin/sh", "-c", self.cfg.startup], self.session_env())
@@ -287,6 +300,8 @@ class SessionProcesses:
             self._on_end(f"Xvfb exited with status {self.xvfb.proc.returncode}")
         elif self.leader is not None and self.leader.poll() is not None:
             self._on_end(f"session leader exited with status {self.leader.returncode}")
+        elif self.sound.exited() is not None:
+            pass  # logged; the desktop goes on without sound
         elif self.wayland is not None and self.wayland.poll() is not None:
             log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
             self.wayland = None
@@ -306,7 +321,7 @@ class SessionProcesses:
         if self._supervisor is not None:
             self._supervisor.cancel()
         self._close_wayland()
-        children = [p for p in (self.wayland, self.leader, *self.execed, self.dbus) if p is not None]
+        children = [p for p in (self.wayland, self.leader, *self.execed, self.sound.proc, self.dbus) if p is not None]
         await asyncio.to_thread(processes.end_all, children, self.token)
         if self.xvfb is not None:
             await asyncio.to_thread(self.xvfb.stop)

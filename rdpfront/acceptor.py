@@ -63,7 +63,7 @@ from rdpfront.rdp.pdus import (
     ShareDataPdu,
     Synchronize,
 )
-from rdpfront.svc import CHANNEL_CHUNK_LENGTH
+from rdpfront.svc import CLIENT_CHUNK_LENGTH
 from rdpfront.tpkt import Action
 from rdpfront.wire import IO_CHANNEL_ID, SERVER_USER_ID, SHARE_ID, user_channel_id
 from rdpfront.x224 import SecurityProtocol
@@ -532,7 +532,7 @@ class Acceptor(wire.SansIoOutput):
                              | caps.GeneralExtraFlags.NO_BITMAP_COMPRESSION_HDR
                              | caps.GeneralExtraFlags.LONG_CREDENTIALS_SUPPORTED),
                 refresh_rect_support=True, suppress_output_support=True),
-            caps.VirtualChannelCapability(0, CHANNEL_CHUNK_LENGTH),
+            caps.VirtualChannelCapability(0, CLIENT_CHUNK_LENGTH),
             caps.FontCapability(),
             caps.BitmapCapability(core.bpp if core.bpp in (15, 16, 24, 32) else 32,
                                   self.width, self.height, True),

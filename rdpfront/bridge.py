@@ -14,6 +14,8 @@ carries out and answers:
 - ``SessionResize``: the host's ``Resize`` → ``resize_answered(resize, reply or HostError)``;
 - ``SubscribeGfx``: subscribe to the H.264 stream (the reply to ``output.gfx.subscribed``) and
   draw it as it comes → ``gfx_subscribed()``;
+- ``SubscribeAudio``: subscribe to the host's ``pcm`` stream for rdpsnd (the reply to
+  ``audio_subscribed``); its frames become waves (``rdpfront/channels/sound.py``);
 - ``StartOutput``: ``Output.start`` after ``delay`` seconds (or at the client's first input,
   whichever is first), and the output loop;
 - ``LoginTimer``: ``login_timed_out()`` after ``seconds``;
@@ -37,6 +39,7 @@ from compositor.client import HostError
 from rdpfront import events as ev
 from rdpfront import gfx
 from rdpfront.acceptor import AcceptorConfig
+from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
 from rdpfront.clipboard_relay import ClipboardRelay
 from rdpfront.connection import ServerConnection
@@ -55,6 +58,7 @@ log = logging.getLogger(__name__)
 # up), or this many seconds after activation.
 OUTPUT_START_DELAY = 1.0
 INPUT_EVENTS = (ev.KeyboardEvent, ev.UnicodeEvent, ev.MouseEvent, ev.WheelEvent, ev.SyncEvent)
+DRIVE_EVENTS = (ev.DriveAnnounced, ev.DriveRemoved, ev.DriveIoCompleted)
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,13 @@ class StartTls:
 @dataclass(frozen=True)
 class SubscribeGfx:
     """Subscribe to the host's H.264 stream and draw its frames as they come."""
+
+    request: messages.Subscribe
+
+
+@dataclass(frozen=True)
+class SubscribeAudio:
+    """Subscribe to the host's sound for the client's rdpsnd channel."""
 
     request: messages.Subscribe
 
@@ -91,12 +102,19 @@ class Background:
 
 
 @dataclass(frozen=True)
+class DriveWork:
+    """A shared folder's event or the session's file operation, for the driver's ``DriveRelay``."""
+
+    item: ev.DriveAnnounced | ev.DriveRemoved | ev.DriveIoCompleted | messages.DriveCall
+
+
+@dataclass(frozen=True)
 class Close:
     """Close the socket once what is queued for it has been written."""
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | Close)
+           | Background | DriveWork | Close | SubscribeAudio)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -124,6 +142,9 @@ class Bridge:
         self.input = ClientInput(self.login, self.output.pointer, log_context)
         self.clipboard = ClipboardRelay(conn)
         self._out = bytearray()
+        self.audio_stream: int | None = None
+        self._sound_rate: int | None = None  # rdpsnd is ready at this rate; not yet subscribed
+        self._host_connected = False
         self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
             ev.SecurityUpgradeRequired: lambda e: [StartTls()],
             ev.NegotiationRefused: lambda e: log.info("%s negotiation refused: %s", self._log, e.reason),
@@ -138,24 +159,28 @@ class Bridge:
             ev.TouchInput: self._touch,
             ev.ClipboardOffer: lambda e: self._write(self.clipboard.client_offer(e)),
             ev.ClipboardText: lambda e: self.output.to_host.extend(self.clipboard.client_text(e)),
+            ev.MicrophoneAudio: lambda e: self.output.to_host.append(messages.Microphone(pcm=e.pcm)),
             # The desktop outlives the connection: deny, and the client disconnects (mstsc
             # closing its window), leaving the session running for a reconnect.
             ev.Shutdown: lambda e: self._write(self.conn.shutdown_denied()),
             ev.Disconnected: lambda e: log.info("%s %s", self._log, e.reason),
+            ev.SoundReady: self._sound_ready,
+            **dict.fromkeys(DRIVE_EVENTS, lambda e: [DriveWork(e)]),
         }
         self._host_pushes: dict[type, Callable[[Any], list[Request] | None]] = {
-            messages.Frame: self.output.host_frame,
+            messages.Frame: self._host_frame,
             messages.Cursor: self.output.pointer.host_cursor,
             messages.Pointer: lambda p: self.output.pointer.host_moved(p.x, p.y),
             messages.Resized: lambda p: self._write(self.output.host_resized(p)),
             messages.ClipboardChanged: lambda p: self._write(self.clipboard.host_changed(p)),
             messages.Bye: self._bye,
+            messages.DriveCall: lambda p: [DriveWork(p)],
         }
 
     # ---- the sans-IO surface -------------------------------------------------------------------
 
     def receive(self, event: ev.Event) -> list[Request]:
-        if not isinstance(event, ev.Activated):
+        if not isinstance(event, (ev.Activated, *DRIVE_EVENTS)):
             self.output.start()  # the client's first input after activation
         handler = self._client_events.get(type(event))
         return (handler(event) if handler is not None else None) or []
@@ -231,7 +256,31 @@ class Bridge:
         return self._login_step(self.login.attach_failed(error))
 
     def connected(self) -> list[Request]:
-        return self._login_step(self.login.connected())
+        self._host_connected = True
+        return self._login_step(self.login.connected()) + self._subscribe_audio()
+
+    # ---- sound (rdpsnd) ------------------------------------------------------------------------
+
+    def _sound_ready(self, event: ev.SoundReady) -> list[Request]:
+        self._sound_rate = event.rate
+        return self._subscribe_audio()
+
+    def _subscribe_audio(self) -> list[Request]:
+        if self._sound_rate is None or not self._host_connected or self.audio_stream is not None:
+            return []
+        rate, self._sound_rate = self._sound_rate, None
+        return [SubscribeAudio(messages.Subscribe(format="pcm", options={"rate": rate}))]
+
+    def audio_subscribed(self, reply: messages.SubscribeReply) -> None:
+        self.audio_stream = reply.stream
+
+    def _host_frame(self, push: messages.Frame) -> list[Request] | None:
+        if self.audio_stream is not None and push.stream == self.audio_stream:
+            sound = self.conn.channel(SoundChannel.name)
+            if isinstance(sound, SoundChannel) and self.conn.active:
+                self._write(sound.wave(push.payload, (push.pts or 0) // 1000))
+            return None
+        return self.output.host_frame(push)
 
     def login_timed_out(self) -> list[Request]:
         return self._login_step(self.login.timed_out())
@@ -264,8 +313,13 @@ class Bridge:
         return []
 
     def _show_login_form(self) -> None:
-        if (image := self.login.take_image()) is not None:
-            self.output.show_login(image)
+        if self.login.changed:
+            self.output.login_changed()
+
+    def draw_login_form(self) -> None:
+        """Bring the login form's picture up to date (the output loop calls this at its pace)."""
+        if (taken := self.login.take_image()) is not None:
+            self.output.show_login(*taken)
 
     # ---- the session host ----------------------------------------------------------------------
 

@@ -172,6 +172,13 @@ class TouchInput:
 
 
 @dataclass(frozen=True)
+class MicrophoneAudio:
+    """Audio from the client's microphone (MS-RDPEAI): 16-bit little-endian PCM, 48 kHz, mono."""
+
+    pcm: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """The client asks to end the session (Shutdown Request PDU); answer with ``shutdown_denied`` or ``disconnect``."""
 
@@ -188,7 +195,40 @@ class Disconnected:
     reason: str
 
 
+@dataclass(frozen=True)
+class SoundReady:
+    """The client's rdpsnd channel confirmed training: send it the desktop's sound as PCM at ``rate``."""
+
+    rate: int
+
+
+@dataclass(frozen=True)
+class DriveAnnounced:
+    """The client shares a folder (a file system device of rdpdr) as ``device_id``."""
+
+    device_id: int
+    name: str
+
+
+@dataclass(frozen=True)
+class DriveRemoved:
+    """The client no longer shares device ``device_id``."""
+
+    device_id: int
+
+
+@dataclass(frozen=True)
+class DriveIoCompleted:
+    """The client answered I/O request ``completion_id``: its NTSTATUS and, on success, the
+    decoded response (``rdpdr.decode_response``; None for a close or a failure)."""
+
+    completion_id: int
+    status: int
+    response: object = field(default=None, repr=False)
+
+
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
-         | GfxFrameAcknowledged | TouchInput | Shutdown | FrameAcknowledged | Disconnected)
+         | GfxFrameAcknowledged | MicrophoneAudio | TouchInput | Shutdown | FrameAcknowledged | Disconnected
+         | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted)

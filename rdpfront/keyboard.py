@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 from compositor import messages
@@ -79,30 +80,45 @@ class _RuleNames(ctypes.Structure):
                 ("variant", ctypes.c_char_p), ("options", ctypes.c_char_p)]
 
 
+_KEYMAPS: dict[tuple[str, str], int] = {}  # (layout, variant) -> compiled xkb_keymap, kept for the process
+
+
+@functools.cache
+def _xkbcommon() -> ctypes.CDLL:
+    lib = ctypes.CDLL(ctypes.util.find_library("xkbcommon") or "libxkbcommon.so.0")
+    p = ctypes.c_void_p
+    lib.xkb_context_new.restype = p
+    lib.xkb_context_new.argtypes = [ctypes.c_int]
+    lib.xkb_keymap_new_from_names.restype = p
+    lib.xkb_keymap_new_from_names.argtypes = [p, ctypes.POINTER(_RuleNames), ctypes.c_int]
+    lib.xkb_state_new.restype = p
+    lib.xkb_state_new.argtypes = [p]
+    lib.xkb_state_update_key.argtypes = [p, ctypes.c_uint32, ctypes.c_int]
+    lib.xkb_state_key_get_utf8.argtypes = [p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
+    for name in ("xkb_state_unref", "xkb_keymap_unref", "xkb_context_unref"):
+        getattr(lib, name).argtypes = [p]
+    return lib
+
+
 class Keymap:
-    """Scan codes to text for one XKB layout, with modifier state (libxkbcommon via ctypes)."""
+    """Scan codes to text for one XKB layout, with modifier state (libxkbcommon via ctypes).
+
+    Compiling a layout takes about 18 ms; each layout is compiled once per process and shared
+    (an xkb_keymap does not change), each Keymap having its own xkb_state."""
 
     def __init__(self, layout: str = "us", variant: str = "") -> None:
-        lib = ctypes.CDLL(ctypes.util.find_library("xkbcommon") or "libxkbcommon.so.0")
-        p = ctypes.c_void_p
-        lib.xkb_context_new.restype = p
-        lib.xkb_context_new.argtypes = [ctypes.c_int]
-        lib.xkb_keymap_new_from_names.restype = p
-        lib.xkb_keymap_new_from_names.argtypes = [p, ctypes.POINTER(_RuleNames), ctypes.c_int]
-        lib.xkb_state_new.restype = p
-        lib.xkb_state_new.argtypes = [p]
-        lib.xkb_state_update_key.argtypes = [p, ctypes.c_uint32, ctypes.c_int]
-        lib.xkb_state_key_get_utf8.argtypes = [p, ctypes.c_uint32, ctypes.c_char_p, ctypes.c_size_t]
-        for name in ("xkb_state_unref", "xkb_keymap_unref", "xkb_context_unref"):
-            getattr(lib, name).argtypes = [p]
+        lib = _xkbcommon()
         self._lib = lib
-        self._context = lib.xkb_context_new(0)
-        names = _RuleNames(b"evdev", b"pc105", layout.encode(), variant.encode(), None)
-        self._keymap = lib.xkb_keymap_new_from_names(self._context, ctypes.byref(names), 0)
-        if not self._keymap:
-            lib.xkb_context_unref(self._context)
-            raise ValueError(f"no XKB keymap for layout {layout!r} variant {variant!r}")
-        self._state = lib.xkb_state_new(self._keymap)
+        keymap = _KEYMAPS.get((layout, variant))
+        if keymap is None:
+            context = lib.xkb_context_new(0)
+            names = _RuleNames(b"evdev", b"pc105", layout.encode(), variant.encode(), None)
+            keymap = lib.xkb_keymap_new_from_names(context, ctypes.byref(names), 0)
+            lib.xkb_context_unref(context)  # the keymap holds its own reference
+            if not keymap:
+                raise ValueError(f"no XKB keymap for layout {layout!r} variant {variant!r}")
+            _KEYMAPS[(layout, variant)] = keymap
+        self._state = lib.xkb_state_new(keymap)
 
     def key(self, evdev_code: int, down: bool) -> str:
         """Feed one key; on a press, the text it types ("" for modifiers and the like)."""
@@ -118,8 +134,6 @@ class Keymap:
     def close(self) -> None:
         if self._state:
             self._lib.xkb_state_unref(self._state)
-            self._lib.xkb_keymap_unref(self._keymap)
-            self._lib.xkb_context_unref(self._context)
             self._state = None
 
 

@@ -17,7 +17,10 @@ server's login form (``login.LoginForm``) when it sent none.
   ``timeout`` seconds after ``ShowForm``).
 
 Authentication, attaching a desktop and connecting its session host are the driver's awaits.
-Whenever the form changed, ``take_image()`` gives its new picture.
+Whenever the form changed (``changed``), ``take_image()`` gives its new picture and the area
+that changed. The driver takes it at the pace of its output, never once per key, so a client
+flooding the form with keys costs a key's handling each, not a picture each; ``InputBudget``
+bounds how many input events a client may send while the form is shown.
 """
 
 from __future__ import annotations
@@ -37,6 +40,30 @@ from rdpfront.rdp.pdus import ErrorInfo
 log = logging.getLogger(__name__)
 
 MIN_CLIENT_SIZE = 200
+# Key events a client may send while the login form is shown: a burst, then a rate. A person
+# typing or holding a key down, or a password manager pasting, stays below; a flood is cut off
+# at once.
+FORM_INPUT_BURST = 200
+FORM_INPUT_RATE = 50.0  # events a second
+
+
+class InputBudget:
+    """A token bucket over a client's key events; ``take(now)`` is False once it is spent."""
+
+    def __init__(self, burst: int = FORM_INPUT_BURST, rate: float = FORM_INPUT_RATE) -> None:
+        self.burst = burst
+        self.rate = rate
+        self._tokens = float(burst)
+        self._at: float | None = None
+
+    def take(self, now: float) -> bool:
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,9 @@ class LoginFlow:
         self._via_form = False
         self._size = (0, 0)  # the client's desktop size, held within bounds
         self._changed = False
+        self._drawn = False  # the whole form was drawn once; since then only its panel changes
+        self.form_allowed = True  # the driver clears it while the server shows as many forms as it will
+        self.input_budget = InputBudget()
 
     # ---- the Client Info ---------------------------------------------------------------------
 
@@ -123,6 +153,10 @@ class LoginFlow:
         self.keyboard_layout = event.client.keyboard_layout
         self._size = self._client_size(event)
         if not event.password and self._login_screen:
+            if not self.form_allowed:
+                log.warning("%s no password, and no login form free for it: refused (user=%r)", self._log,
+                            event.username)
+                return Reject(ErrorInfo.SERVER_DENIED_CONNECTION)
             width, height = self._size
             keymap = keymap_for_windows_layout(event.client.keyboard_layout)
             self.form = LoginForm(width, height, username=event.username, keymap=keymap)
@@ -156,12 +190,22 @@ class LoginFlow:
             self.form.type(char)
             self._changed = True
 
-    def take_image(self) -> np.ndarray | None:
-        """The form's picture if it changed since it was last taken."""
-        if not self._changed or self.form is None:
+    @property
+    def changed(self) -> bool:
+        """The form's picture changed since it was last taken."""
+        return self._changed and self.form is not None
+
+    def take_image(self) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
+        """The form's picture and the area of it that changed (x, y, w, h), if it changed since
+        it was last taken: the whole screen the first time, the panel after that."""
+        form = self.form
+        if not self._changed or form is None:
             return None
         self._changed = False
-        return self.form.render()
+        image = form.render()
+        area = form.box() if self._drawn else (0, 0, form.width, form.height)
+        self._drawn = True
+        return image, area
 
     def timed_out(self) -> Disconnect | None:
         if self.form is None:

@@ -112,6 +112,7 @@ class Output:
         self.screen: np.ndarray | None = None
         self.attached = False  # to a session host
         self.form_shown = False  # the login form is the picture
+        self.form_stale = False  # it changed and waits to be drawn (``Bridge.draw_login_form``)
         self.allowed = True  # the client did not suppress output
         self.ready = False  # output started since the last activation
         self.activations = 0  # the first one and every reactivation
@@ -126,7 +127,7 @@ class Output:
     @property
     def pending(self) -> bool:
         """Something waits for the output loop."""
-        return bool(self.damage) or bool(self.bitmaps.frames) or self.pointer.pending
+        return bool(self.damage) or bool(self.bitmaps.frames) or self.pointer.pending or self.form_stale
 
     @property
     def drawing(self) -> bool:
@@ -324,15 +325,20 @@ class Output:
             self.bitmaps.drop_waiting()
         return self.allowed
 
-    def show_login(self, image: np.ndarray) -> None:
-        """The login form's picture (changed)."""
+    def login_changed(self) -> None:
+        """The login form is shown and changed: the output loop draws it."""
+        self.form_shown = self.form_stale = True
+
+    def show_login(self, image: np.ndarray, area: Rect | None = None) -> None:
+        """The login form's picture, of which ``area`` changed (all of it by default)."""
         self.screen = image
         self.form_shown = True
-        self.damage.add((0, 0, image.shape[1], image.shape[0]))
+        self.form_stale = False
+        self.damage.add(area or (0, 0, image.shape[1], image.shape[0]))
 
     def close_login(self) -> None:
         """The login form is done; the session's picture follows."""
-        self.form_shown = False
+        self.form_shown = self.form_stale = False
 
     def login_form_job(self) -> LoginFormJob | None:
         """The login form's damaged areas to encode, if any are due."""

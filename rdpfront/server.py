@@ -25,7 +25,19 @@ from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
-from rdpfront.bridge import Background, Bridge, Close, LoginTimer, Request, StartOutput, StartTls, SubscribeGfx
+from rdpfront.bridge import (
+    Background,
+    Bridge,
+    Close,
+    DriveWork,
+    LoginTimer,
+    Request,
+    StartOutput,
+    StartTls,
+    SubscribeAudio,
+    SubscribeGfx,
+)
+from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
@@ -44,8 +56,11 @@ AccountStamp = Callable[[str], Awaitable[str | None]]
 ACCOUNT_RECHECK = 5.0  # seconds between those checks
 
 READ_SIZE = 1 << 16
+PRE_LOGIN_READ_SIZE = 1 << 12
 # Above this many bytes waiting in the socket's buffer, stop encoding and let damage merge.
 WRITE_HIGH_WATER = 1 << 20
+LOGIN_FORM_FPS = 30
+KEY_EVENTS = (ev.KeyboardEvent, ev.UnicodeEvent)  # what the login form's input budget counts
 
 
 class RdpConnection:
@@ -64,6 +79,8 @@ class RdpConnection:
         self.login = self.bridge.login
         self.output = self.bridge.output
         self.host: HostClient | None = None
+        self.drives = DriveRelay(self.conn, write=self._write_drive, host_call=self._call_host,
+                                 host_send=lambda request: self._send_host([request]), log_context=self.name)
         self.closing = False
         self._output_wake = asyncio.Event()
         self._gfx_wake = asyncio.Event()
@@ -75,6 +92,10 @@ class RdpConnection:
         self.milestones: dict[str, float] = {}
         self.first_frame_at: float | None = None
         self.bytes_written = 0
+        self.authenticated = False  # its credentials were checked and good
+        self.dropped = False  # aborted to make room for others
+        self.bytes_read = 0
+        self._form_drawn_at = 0.0
 
     # I/O -------------------------------------------------------------------------------------
 
@@ -91,6 +112,15 @@ class RdpConnection:
         """What the layers produced: bytes for the client, messages for the session host."""
         self.write(b"")
         self._send_host(self.bridge.host_messages())
+
+    def _write_drive(self, data: bytes) -> None:
+        if not self.closing:
+            self.write(data)
+
+    async def _call_host(self, request: messages.Request) -> messages.Reply:
+        if self.host is None or self.host.closed.is_set():
+            raise HostError("no session host")
+        return await self.host.call(request)
 
     def _send_host(self, requests: Iterable[messages.Request]) -> None:
         if self.host is None or self.host.closed.is_set():
@@ -149,14 +179,28 @@ class RdpConnection:
         finally:
             await self.close()
 
+    def _read_timeout(self) -> float | None:
+        """How long the next read may wait: up to the handshake's deadline until the client's
+        credentials were checked (however its bytes trickle in), per read until it is active,
+        then without a limit (the login form times itself)."""
+        if self.conn.active:
+            return None
+        if self.authenticated:
+            return self.server.settings.handshake_timeout
+        return self.accepted_at + self.server.settings.handshake_timeout - time.monotonic()
+
     async def _read_loop(self) -> None:
-        handshake_timeout = self.server.settings.handshake_timeout
         while not self.conn.closed:
-            timeout = None if self.conn.active else handshake_timeout
+            timeout = self._read_timeout()
             try:
-                data = await asyncio.wait_for(self.reader.read(READ_SIZE), timeout)
+                if timeout is not None and timeout <= 0:
+                    raise TimeoutError
+                # Small reads until the client logged in: a flood is cut off after little parsing.
+                size = READ_SIZE if self.authenticated else PRE_LOGIN_READ_SIZE
+                data = await asyncio.wait_for(self.reader.read(size), timeout)
             except TimeoutError:
-                raise RemoteProtocolError(f"connection sequence stalled for {handshake_timeout:g} s") from None
+                raise RemoteProtocolError(f"connection sequence not done within "
+                                          f"{self.server.settings.handshake_timeout:g} s") from None
             if not data:
                 partial = self.conn.buffered_input
                 if partial:
@@ -165,6 +209,7 @@ class RdpConnection:
                 else:
                     log.info("%s peer closed the connection", self.name)
                 return
+            self.bytes_read += len(data)
             self.conn.receive_data(data)
             while events := self.conn.events():
                 for event in events:
@@ -176,6 +221,11 @@ class RdpConnection:
     async def _on_event(self, event: ev.Event) -> None:
         log.debug("%s event %s", self.name, event)
         now = time.monotonic()
+        if isinstance(event, ev.Credentials):
+            self.login.form_allowed = self.server.login_forms_shown() < self.server.settings.max_login_forms
+        if self.login.form is not None and isinstance(event, KEY_EVENTS) and not self.login.input_budget.take(now):
+            raise RemoteProtocolError(f"login form flooded: more than {self.login.input_budget.burst} keys, "
+                                      f"then {self.login.input_budget.rate:g} a second")
         if isinstance(event, ev.Activated):
             self.milestones.setdefault("active", now)
             if event.reactivation:
@@ -232,6 +282,11 @@ class RdpConnection:
                 await self.host.call(subscribe, on_reply=self.output.gfx.subscribed)
                 self._tasks.append(asyncio.create_task(self._gfx_loop()))
                 return self.bridge.gfx_subscribed()
+            case SubscribeAudio(request=subscribe) if self.host is not None:
+                try:
+                    await self.host.call(subscribe, on_reply=self.bridge.audio_subscribed)
+                except HostError as exc:  # a desktop without sound: the client stays silent
+                    log.info("%s no sound: %s", self.name, exc)
             case StartOutput(delay=delay):
                 self._timers.append(loop.call_later(delay, self._start_output))
                 if self._output_task is None:
@@ -240,6 +295,8 @@ class RdpConnection:
                 self._timers.append(loop.call_later(seconds, self._login_timed_out))
             case Background(request=background):
                 self._tasks.append(asyncio.create_task(self._perform([background])))
+            case DriveWork(item=item):
+                self.drives.handle(item)
             case Close():
                 self.writer.close()
         return []
@@ -252,7 +309,7 @@ class RdpConnection:
         self.flush()
         await self._drain()
         await self.writer.start_tls(self.server.ssl_context,
-                                    ssl_handshake_timeout=self.server.settings.handshake_timeout)
+                                    ssl_handshake_timeout=max(0.1, self._read_timeout() or 0.1))
         self.milestones["tls"] = time.monotonic()
         self.conn.security_upgrade_done()
 
@@ -262,6 +319,7 @@ class RdpConnection:
         except Exception:
             log.exception("%s authenticate() failed", self.name)
             return False
+        self.authenticated = ok
         if ok and self.server.account_stamp is not None:
             stamp = await self.server.account_stamp(username)
             self._tasks.append(asyncio.create_task(self._watch_account(username, stamp)))
@@ -289,6 +347,7 @@ class RdpConnection:
         reply = await self.host.call(self.output.subscription(), on_reply=self.output.attach)
         log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.login.username, path, reply.width,
                  reply.height)
+        self.drives.host_ready()
         if keyboard is not None:
             try:
                 await self.host.call(keyboard)
@@ -364,6 +423,14 @@ class RdpConnection:
             self.flush()
 
     async def _write_login_form(self) -> None:
+        # The form is drawn at most LOGIN_FORM_FPS times a second whatever the client sends:
+        # keys in between only change its state.
+        if (wait := self._form_drawn_at + 1 / LOGIN_FORM_FPS - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
+            if self.closing or self.output.source() is not Source.LOGIN_FORM:
+                return
+        self.bridge.draw_login_form()
+        self._form_drawn_at = time.monotonic()
         if (job := self.output.login_form_job()) is None:
             return
         if data := self.output.login_form_encoded(await asyncio.to_thread(job.run)):
@@ -384,6 +451,25 @@ class RdpConnection:
                 except ConnectionError:
                     return
 
+    def progress(self) -> int:
+        """How far the connection got before logging in: 0 nothing received, 1 some bytes, 2
+        its TLS handshake done, 3 active (the login form)."""
+        if self.conn.active:
+            return 3
+        if "tls" in self.milestones:
+            return 2
+        return 1 if self.bytes_read else 0
+
+    @property
+    def waiting_for_login(self) -> bool:
+        """Open and not logged in yet (nor being dropped)."""
+        return not (self.authenticated or self.closing or self.dropped)
+
+    def abort(self) -> None:
+        """Drop the client at once (its read loop then ends the connection)."""
+        self.dropped = True
+        self._tcp_transport.abort()
+
     async def close(self) -> None:
         self.closing = True
         self._output_wake.set()
@@ -398,6 +484,7 @@ class RdpConnection:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
+        self.drives.close()
         last_messages = self.bridge.close()
         if self.host is not None:
             self._send_host(last_messages)
@@ -424,6 +511,8 @@ class RdpServer:
         self.ssl_context = ssl_context
         self.connections: set[RdpConnection] = set()
         self._server: asyncio.Server | None = None
+        self._refused = 0
+        self._refusal_logged_at = -1.0
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._on_client, self.settings.host, self.settings.port,
@@ -432,7 +521,40 @@ class RdpServer:
         log.info("rdp server listening on %s:%d", self.settings.host, port)
         return port
 
+    def login_forms_shown(self) -> int:
+        return sum(c.login.form is not None for c in self.connections)
+
+    def _admit(self, address: str) -> str | None:
+        """Why a new client from ``address`` is refused, or None to take it (after dropping the
+        oldest client not yet logged in when their number is at its bound)."""
+        settings = self.settings
+        if len(self.connections) >= settings.max_connections:
+            return f"{len(self.connections)} connections open"
+        waiting = [c for c in self.connections if c.waiting_for_login]
+        if sum(c.peer_address == address for c in waiting) >= settings.max_unauthenticated_per_address:
+            return f"{settings.max_unauthenticated_per_address} connections from {address} not logged in yet"
+        if len(waiting) >= settings.max_unauthenticated:
+            # The one that got least far, the oldest of those: a silent socket before a slow TLS
+            # handshake before a login form; a real client gets past the first two in milliseconds.
+            victim = min(waiting, key=lambda c: (c.progress(), c.accepted_at))
+            self._note_refusal(f"{victim.name} dropped to make room: {len(waiting)} connections not logged in yet")
+            victim.abort()
+        return None
+
+    def _note_refusal(self, why: str) -> None:
+        """Log a refused or dropped client; a flood of them gives one line a second with a count."""
+        now = time.monotonic()
+        self._refused += 1
+        if now - self._refusal_logged_at >= 1.0:
+            log.warning("rdp client refused or dropped (%d since the last line): %s", self._refused, why)
+            self._refused, self._refusal_logged_at = 0, now
+
     async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        if (why := self._admit(peer[0] if peer else "")) is not None:
+            self._note_refusal(why)
+            writer.transport.abort()
+            return
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

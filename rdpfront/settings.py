@@ -9,6 +9,10 @@ from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND
 from rdpfront.login import LOGIN_TIMEOUT
 
 HANDSHAKE_TIMEOUT = 30.0
+MAX_CONNECTIONS = 1000
+MAX_UNAUTHENTICATED = 100
+MAX_UNAUTHENTICATED_PER_ADDRESS = 10
+MAX_LOGIN_FORMS = 20
 # A client that reads nothing for this long is gone: close it rather than hold its buffers.
 WRITE_STALL_TIMEOUT = 60.0
 
@@ -37,8 +41,16 @@ class ServerSettings:
     # Give the session the client's keyboard layout (setxkbmap inside the session), so scan
     # codes mean what the keys say on the user's keyboard.
     apply_keyboard_layout: bool = True
-    # Seconds allowed for the connection sequence and the TLS handshake.
+    # Seconds from accepting a client to its credentials being checked (the TLS handshake and
+    # the connection sequence together; the login form has ``login_timeout`` instead).
     handshake_timeout: float = HANDSHAKE_TIMEOUT
+    # Connections at once, and of those, the ones not yet logged in: in all (when full, the
+    # oldest of them makes room for a newcomer) and from one address (beyond: refused). Login
+    # forms shown at once (beyond: a client without a password is refused).
+    max_connections: int = MAX_CONNECTIONS
+    max_unauthenticated: int = MAX_UNAUTHENTICATED
+    max_unauthenticated_per_address: int = MAX_UNAUTHENTICATED_PER_ADDRESS
+    max_login_forms: int = MAX_LOGIN_FORMS
     # A client whose socket accepts nothing for this long is dropped (its buffers freed).
     write_timeout: float = WRITE_STALL_TIMEOUT
     # Huge-area bitmap changes (video) go at most at this many bytes a second per client.

@@ -10,6 +10,10 @@ from rdpfront.cursor import Reader, Writer
 from rdpfront.errors import RemoteProtocolError
 
 CHANNEL_CHUNK_LENGTH = 1600
+# What the server's Virtual Channel Capability allows the client to send in one chunk
+# ([MS-RDPBCGR 2.2.7.1.10] VCChunkSize, at most CHANNEL_CHUNK_MAX_LENGTH): a file read
+# through rdpdr comes back 4x faster in 16 KiB chunks than in 1600-byte ones.
+CLIENT_CHUNK_LENGTH = 16256
 MAX_CHANNEL_MESSAGE = 4 << 20  # bound on one reassembled message (a plug-in may set its own)
 
 

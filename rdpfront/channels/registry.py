@@ -8,22 +8,28 @@ order listed here once the connection is first active.
 
 from __future__ import annotations
 
+from rdpfront.channels.audio_input import AudioInputChannel
 from rdpfront.channels.base import DynamicChannel, StaticChannel
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.display import DisplayControlChannel
 from rdpfront.channels.drdynvc import DynamicChannels
+from rdpfront.channels.drives import DriveChannel
 from rdpfront.channels.graphics import GraphicsChannel
+from rdpfront.channels.sound import SoundChannel
 from rdpfront.channels.touch import TouchInputChannel
 
 STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
     ClipboardChannel.name: ClipboardChannel,  # "cliprdr"
     DynamicChannels.name: DynamicChannels,  # "drdynvc"
+    SoundChannel.name: SoundChannel,  # "rdpsnd"
+    DriveChannel.name: DriveChannel,  # "rdpdr"
 }
 
 DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {
     DisplayControlChannel.name: DisplayControlChannel,  # id 1
     GraphicsChannel.name: GraphicsChannel,  # id 2
-    TouchInputChannel.name: TouchInputChannel,  # id 3
+    AudioInputChannel.name: AudioInputChannel,  # id 3
+    TouchInputChannel.name: TouchInputChannel,  # id 4
 }
 
 

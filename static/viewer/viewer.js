@@ -4,6 +4,8 @@
 import { decode, encode } from "./protocol.js";
 import { Display, webCodecsUsable } from "./display.js";
 import { Input } from "./input.js";
+import { attachMicrophone } from "./microphone.js";
+import { AudioOut } from "./audio.js";
 import { OnScreenKeyboard } from "./osk.js";
 import { TouchInput } from "./touch.js";
 
@@ -55,9 +57,11 @@ export class Viewer {
       paste: (text) => this.sendClipboard(text),
       text: (text) => this.osk.text(text),
     });
+    this.audio = new AudioOut(root.querySelector(".wrd-bar"), (header) => this.sendOp(header));
     this.touch = new TouchInput(this.canvas, this.stage, this.input);
     this.osk = new OnScreenKeyboard(root.querySelector(".wrd-osk"), this.input, () => this.applyMode());
     this.bindUi();
+    this.microphone = attachMicrophone(this, root.querySelector("[data-action=microphone]"));
     this.applyMode();
     this.showPreset();
     setInterval(() => this.updateStats(), STATS_EVERY_MS);
@@ -83,6 +87,7 @@ export class Viewer {
       this.awaitingSubscribed = 0;
       this.display.reset();
       this.subscribe(this.preferred);
+      this.audio.connectedChanged(true);
     };
     // Events of a socket we already replaced (reconnect, retry) are ignored.
     ws.onmessage = (e) => { if (ws === this.ws) this.onMessage(e.data); };
@@ -92,6 +97,7 @@ export class Viewer {
   onClose(e) {
     this.ws = null;
     this.display.reset();
+    this.audio.connectedChanged(false);
     this.input.enabled = false;
     const known = CLOSE_MESSAGES[e.code];
     if (known || this.stopped) {
@@ -190,6 +196,12 @@ export class Viewer {
         break;
       case "resized":
         this.sizeChanged(header.width, header.height);
+        break;
+      case "audio":
+        this.audio.packet(header, payload);
+        break;
+      case "audio_subscribed":
+        this.audio.subscribed(header);
         break;
       case "cursor":
         this.setCursor(header, payload);

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compositor import messages as m
+from compositor.filenames import is_valid_name
 from compositor.protocol import HostProtocol, LocalProtocolError, RemoteProtocolError, encode_message
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "session-host-protocol.md"
@@ -52,7 +53,13 @@ rect4 = st.tuples(coords, coords, dims, dims)
 rect5 = st.tuples(coords, coords, dims, dims, st.integers(0, 1 << 26))
 argv = st.lists(st.text(min_size=1, max_size=10).filter(lambda a: "\0" not in a), min_size=1, max_size=4)
 env_names = st.text(min_size=1, max_size=8).filter(lambda k: "=" not in k and "\0" not in k)
+upload_ids = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
+file_names = st.text(min_size=1, max_size=30).filter(is_valid_name)
 envs = st.none() | st.dictionaries(env_names, st.text(max_size=8).filter(lambda v: "\0" not in v), max_size=3)
+
+drive_names = st.text(min_size=1, max_size=m.MAX_DRIVE_NAME).filter(m.path_name_ok)
+drive_paths = st.lists(st.text(min_size=1, max_size=12).filter(m.path_name_ok), max_size=4).map(tuple)
+drive_entries = st.builds(m.DriveEntry, drive_names, st.booleans(), *[st.integers(0, 2**63 - 1)] * 4, st.booleans())
 
 MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     # requests
@@ -70,6 +77,13 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.Keyframe: st.builds(m.Keyframe, ids),
     m.Exec: st.builds(m.Exec, argv.map(tuple), envs),
     m.Stop: st.just(m.Stop()),
+    m.Microphone: st.builds(m.Microphone, st.binary(max_size=64).map(lambda b: b[:len(b) & ~1])),
+    m.FilePut: st.integers(0, 64).flatmap(lambda size: st.builds(
+        m.FilePut, upload_ids, file_names, st.just(size), st.integers(0, size // 2),
+        st.binary(max_size=size - size // 2))),
+    m.FileStat: st.builds(m.FileStat, upload_ids),
+    m.FileList: st.just(m.FileList()),
+    m.FileGet: st.builds(m.FileGet, file_names, st.integers(0, m.MAX_FILE_SIZE), st.integers(1, m.MAX_FILE_CHUNK)),
     # replies
     m.Ok: st.just(m.Ok()),
     m.ErrorReply: st.builds(m.ErrorReply, texts),
@@ -86,6 +100,12 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.ResizeReply: st.builds(m.ResizeReply, dims, dims),
     m.SubscribeReply: st.builds(m.SubscribeReply, ids, dims, dims),
     m.ExecReply: st.builds(m.ExecReply, ids),
+    m.FilePutReply: st.builds(m.FilePutReply, st.integers(0, m.MAX_FILE_SIZE), st.none() | file_names),
+    m.FileStatReply: st.builds(m.FileStatReply, st.integers(0, m.MAX_FILE_SIZE)),
+    m.FileListReply: st.builds(m.FileListReply, st.lists(st.builds(
+        m.FileEntry, file_names, st.integers(0, m.MAX_FILE_SIZE), st.floats(0, 2e9)), max_size=3).map(tuple)),
+    m.FileGetReply: st.binary(max_size=32).flatmap(lambda data: st.builds(
+        m.FileGetReply, st.just(len(data) + 5), st.just(5), st.just(data))),
     # pushes
     m.Frame: st.builds(
         m.Frame, stream=ids, seq=ids, codec=st.none() | st.sampled_from(["h264", "jpeg", "webp", "prle", "planar"]),
@@ -99,6 +119,22 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.ClipboardChanged: st.builds(m.ClipboardChanged, selections, st.none() | texts),
     m.Resized: st.builds(m.Resized, dims, dims),
     m.Bye: st.builds(m.Bye, texts),
+    # redirected drives
+    m.DriveAttach: st.builds(m.DriveAttach, st.integers(0, 2**32 - 1), drive_names),
+    m.DriveAttachReply: st.builds(m.DriveAttachReply, drive_names, texts),
+    m.DriveDetach: st.builds(m.DriveDetach, st.integers(0, 2**32 - 1)),
+    m.DriveCall: st.builds(
+        m.DriveCall, call=ids, drive=st.integers(0, 2**32 - 1), action=st.sampled_from(list(m.DriveAction)),
+        path=drive_paths, target=st.none() | drive_paths, handle=st.none() | st.integers(0, 2**32 - 1),
+        offset=st.none() | st.integers(0, 2**63 - 1), length=st.none() | st.integers(0, m.MAX_DRIVE_IO),
+        size=st.none() | st.integers(0, 2**63 - 1), atime=st.none() | st.integers(0, 2**63 - 1),
+        mtime=st.none() | st.integers(0, 2**63 - 1), flags=st.frozensets(st.sampled_from(list(m.OpenFlag))),
+        data=st.binary(max_size=32)),
+    m.DriveResult: st.builds(
+        m.DriveResult, call=ids, errno=st.sampled_from([0, 2, 5, 13, 17, 39]),
+        handle=st.none() | st.integers(0, 2**32 - 1), length=st.none() | st.integers(0, m.MAX_DRIVE_IO),
+        entry=st.none() | drive_entries, size=st.none() | st.integers(0, 2**63 - 1),
+        free=st.none() | st.integers(0, 2**63 - 1), data=st.binary(max_size=32)),
 }
 any_message = st.one_of(*MESSAGES.values())
 
@@ -189,6 +225,8 @@ WIRE = [
     (m.Subscribe("h264", {"qp": 20}, 2), 4, b'{"op":"subscribe","id":4,"format":"h264","options":{"qp":20},"window":2}',
      b""),
     (m.Exec(("sh", "-c", "true")), 5, b'{"op":"exec","id":5,"argv":["sh","-c","true"]}', b""),
+    (m.Microphone(b"\x01\x00\xff\x7f"), m.NO_ID, b'{"op":"microphone","rate":48000,"channels":1}',
+     b"\x01\x00\xff\x7f"),
     (m.ResizeReply(800, 600), None, b'{"op":"ok","id":null,"width":800,"height":600}', b""),
     (m.ErrorReply("no"), 2, b'{"op":"error","id":2,"error":"no"}', b""),
     (m.Frame(stream=1, seq=2, rects=((0, 0, 1, 1),), payload=b"\x01\x02\x03\x04"), m.NO_ID,
@@ -263,6 +301,9 @@ REFUSED = [
     ({"op": "exec", "argv": ["ls"], "env": {"A=B": "c"}}, "exec: env must be an object of NAME"),
     ({"op": "exec", "argv": ["ls"], "env": {"A": 1}}, "exec: env must be"),
     ({"op": "screenshot", "format": "bmp"}, "screenshot: format must be png"),
+    ({"op": "microphone", "rate": 44100, "channels": 1}, "microphone: rate 44100 out of range"),
+    ({"op": "microphone", "rate": 48000, "channels": 2}, "microphone: channels 2 out of range"),
+    ({"op": "microphone", "channels": 1}, "microphone: rate is missing"),
 ]
 
 
@@ -380,6 +421,14 @@ def test_the_host_handles_every_request():
     from compositor.host import SessionHost
 
     assert set(SessionHost.HANDLERS) == set(m.REQUESTS.values())
+
+
+def test_microphone_audio_is_whole_samples_of_at_most_a_second():
+    header = {"op": "microphone", "rate": 48000, "channels": 1}
+    assert m.decode_request(header, bytes(m.MAX_MICROPHONE_BYTES)).pcm == bytes(m.MAX_MICROPHONE_BYTES)
+    for payload in (b"\x00", bytes(m.MAX_MICROPHONE_BYTES + 2)):
+        with pytest.raises(RemoteProtocolError, match=r"microphone: .* not whole samples of at most"):
+            m.decode_request(header, payload)
 
 
 def test_clipboard_text_rides_in_the_payload_and_is_checked():

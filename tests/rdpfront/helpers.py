@@ -8,7 +8,7 @@ import ssl
 import time
 from dataclasses import dataclass, field, replace
 
-from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpei, x224
+from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpdr, rdpei, rdpsnd, x224
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID, INPUT_CHANNEL_ID
 from rdpfront.connection import ServerConnection
@@ -84,7 +84,9 @@ class MemoryClient:
     _framer: Framer = field(default_factory=Framer)
     _reassembler: Reassembler = field(default_factory=Reassembler)
     _clip: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(ClipboardChannel.max_message))
+    _sound: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(1 << 16))
     _drdynvc: ChannelReassembler = field(default_factory=ChannelReassembler)
+    _rdpdr: ChannelReassembler = field(default_factory=lambda: ChannelReassembler(1 << 21))
     _clip_caps_sent: bool = False
     # the client's RDP 8.0 bulk decompression history for the graphics channel
     zgfx: Decompressor = field(default_factory=Decompressor)
@@ -107,6 +109,11 @@ class MemoryClient:
     def send_clipboard(self, pdu: cliprdr.ClipboardPdu) -> None:
         for chunk in chunk_message(cliprdr.encode_clipboard(pdu)):
             self.send_io(chunk, self.channel_ids["cliprdr"])
+
+    def send_rdpdr(self, pdu: rdpdr.RdpdrPdu | bytes) -> None:
+        data = pdu if isinstance(pdu, bytes) else pdu.to_bytes()
+        for chunk in chunk_message(data):
+            self.send_io(chunk, self.channel_ids["rdpdr"])
 
     def send_dvc(self, pdu: dvc.DvcPdu | bytes) -> None:
         data = pdu if isinstance(pdu, bytes) else dvc.encode_dvc(pdu)
@@ -148,6 +155,12 @@ class MemoryClient:
         if pdu.channel_id == self.channel_ids.get("drdynvc"):
             message = self._drdynvc.push(ChannelPdu.decode(Reader(pdu.data)))
             return dvc.decode_dvc(message, from_server=True) if message is not None else None
+        if pdu.channel_id == self.channel_ids.get("rdpsnd"):
+            message = self._sound.push(ChannelPdu.decode(Reader(pdu.data)))
+            return rdpsnd.decode(message) if message is not None else None
+        if pdu.channel_id == self.channel_ids.get("rdpdr"):
+            message = self._rdpdr.push(ChannelPdu.decode(Reader(pdu.data)))
+            return rdpdr.decode_server(message) if message is not None else None
         if pdu.channel_id != IO_CHANNEL_ID:
             message = self._clip.push(ChannelPdu.decode(Reader(pdu.data)))
             return cliprdr.decode_clipboard(message) if message is not None else None
@@ -161,7 +174,7 @@ class MemoryClient:
                 requested: x224.SecurityProtocol = x224.SecurityProtocol.SSL | x224.SecurityProtocol.HYBRID,
                 channels: tuple[str, ...] = ("cliprdr", "rdpsnd"), accept: bool = True,
                 security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT, early_flags: int = 0,
-                client_data: bytes | None = None) -> None:
+                client_data: bytes | None = None, info_flags: int = 0) -> None:
         """Run the sequence up to the Credentials event (and on to active if ``accept``).
         ``client_data`` replaces the GCC client data blocks (its network block must name
         ``channels``)."""
@@ -186,7 +199,7 @@ class MemoryClient:
             self.send_mcs(mcs.ChannelJoinRequest(self.user_id, cid))
             (joined,) = self.pump()
             assert joined.result == 0 and joined.channel_id == cid
-        info = ClientInfo(InfoFlags.INFO_UNICODE | InfoFlags.INFO_MOUSE | InfoFlags.INFO_AUTOLOGON,
+        info = ClientInfo(InfoFlags.INFO_UNICODE | InfoFlags.INFO_MOUSE | InfoFlags.INFO_AUTOLOGON | info_flags,
                           "", username, password, code_page=0)
         self.send_io(encode(BasicSecurityHeader(security_flags)) + encode(info))
         if accept:
@@ -222,10 +235,12 @@ class SocketClient(MemoryClient):
     Blocking: run it in a thread when the server shares the caller's event loop."""
 
     def __init__(self, port: int, *, host: str = "127.0.0.1", receive_buffer: int | None = None,
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0, source: str | None = None) -> None:
         super().__init__()
         self.timeout = timeout
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source is not None:  # another loopback address (all of 127/8 is loopback)
+            raw.bind((source, 0))
         if receive_buffer is not None:  # before connect, so the TCP window starts small
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
         raw.settimeout(timeout)

@@ -58,7 +58,7 @@ def test_full_sequence_reaches_active() -> None:
     assert kinds[:3] == ["ConnectionConfirm", "ConnectResponse", "AttachUserConfirm"]
     assert kinds.count("ChannelJoinConfirm") == 4
     assert kinds[7:] == ["licence", "DemandActive", "Synchronize", "Control", "Control", "FontMap",
-                         "SaveSessionInfo", "ClipCaps", "MonitorReady"]
+                         "SaveSessionInfo", "ClipCaps", "MonitorReady", "AudioFormats"]
     demand = client.received[8]
     assert isinstance(demand, DemandActive)
     assert client.channel_ids == {"cliprdr": 1004, "rdpsnd": 1005}

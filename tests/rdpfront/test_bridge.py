@@ -91,7 +91,7 @@ def test_every_event_and_push_has_its_place_in_a_table() -> None:
     handled = set(bridge._client_events)
     assert handled == set(typing.get_args(events.Event)) - {events.FrameAcknowledged}
     assert set(bridge._host_pushes) == {messages.Frame, messages.Cursor, messages.Pointer, messages.Resized,
-                                        messages.ClipboardChanged, messages.Bye}
+                                        messages.ClipboardChanged, messages.Bye, messages.DriveCall}
 
 
 def test_a_connection_as_the_settings_make_it() -> None:

@@ -15,6 +15,7 @@ from rdpfront.login_flow import (
     Connect,
     Disconnect,
     Enter,
+    InputBudget,
     LoginFlow,
     Reject,
     ShowForm,
@@ -65,6 +66,13 @@ def test_keyboard_layout_left_alone(options: dict, layout: int) -> None:
     assert flow.attached("/s").keyboard is None
 
 
+def test_the_input_budget_allows_a_burst_then_a_rate() -> None:
+    budget = InputBudget(burst=10, rate=100.0)
+    assert all(budget.take(0.0) for _ in range(10)) and not budget.take(0.0)
+    assert budget.take(0.011) and not budget.take(0.011)  # one more after 10 ms
+    assert sum(budget.take(5.0) for _ in range(20)) == 10  # never more than the burst
+
+
 def test_no_password_without_the_login_screen_asks_anyway() -> None:
     assert _flow(login_screen=False).credentials(credentials_event(password="")) == Authenticate("alice", "")
 
@@ -72,8 +80,10 @@ def test_no_password_without_the_login_screen_asks_anyway() -> None:
 def test_the_form_is_shown_at_the_clients_size() -> None:
     flow = _flow()
     assert flow.credentials(credentials_event(password="", size=(100, 5000))) == ShowForm(200, 1200)
-    image = flow.take_image()
-    assert image is not None and image.shape == (1200, 200, 4)
+    taken = flow.take_image()
+    assert taken is not None
+    image, area = taken
+    assert image.shape == (1200, 200, 4) and area == (0, 0, 200, 1200)  # all of it, the first time
     assert flow.take_image() is None  # nothing changed since
     assert flow.form is not None and flow.form.username == "alice"
 
@@ -83,8 +93,10 @@ def test_typing_submits_and_a_good_login_enters_the_session() -> None:
     flow.credentials(credentials_event(password=""))
     flow.take_image()
     flow.text("p")
-    assert flow.key(A_KEY) is None
-    assert flow.take_image() is not None  # redrawn
+    assert flow.key(A_KEY) is None and flow.changed
+    image, area = flow.take_image()
+    assert area == flow.form.box() and area[2] < image.shape[1]  # only the panel is redrawn
+    assert not flow.changed
     assert flow.key(events.KeyboardEvent(0x1E, False, False)) is None and flow.take_image() is None  # key up
     assert flow.key(ENTER_KEY) == Authenticate("alice", "pa")
     assert flow.form.busy and flow.take_image() is not None  # "Logging in…"

@@ -185,7 +185,7 @@ async def test_bad_connections_are_closed_and_others_keep_working(rig: Rig, host
         (b"GET / HTTP/1.1\r\nHost: rdp\r\n\r\n", False, "peer protocol error: frame starts with 0x47"),
         (request_bytes[: len(request_bytes) // 2], True, "peer closed the connection in the middle of a frame"),
         (request_bytes[: len(request_bytes) // 2], False,
-         f"peer protocol error: connection sequence stalled for {HANDSHAKE_TIMEOUT:g} s"),
+         f"peer protocol error: connection sequence not done within {HANDSHAKE_TIMEOUT:g} s"),
         (b"\x03\x00\x00\x03", False, "peer protocol error: TPKT length 3 too short"),
         # A TPKT claiming the largest length, then that many bytes that are no Connection Request.
         (b"\x03\x00\xff\xff" + bytes(0xFFFF - 4), False, "peer protocol error: X.224 length indicator 0 but"),

@@ -227,7 +227,7 @@ def test_data_on_an_unknown_channel_is_refused() -> None:
 
 
 def test_a_joined_channel_without_a_plug_in_is_ignored() -> None:
-    session = ActiveSession(_accepted())
+    session = ActiveSession(_accepted(), static_registry={})  # rdpsnd joined, nobody serves it
     rdpsnd = next(cid for cid, name in session.accepted.channels.items() if name == "rdpsnd")
     session.receive_frame(Action.X224, x224.data_frame(encode(mcs.SendDataRequest(1007, rdpsnd, b"junk"))))
     assert session.active

@@ -104,9 +104,10 @@ class Harness:
         self.procs: list[asyncio.subprocess.Process] = []
         self.outputs: dict[asyncio.subprocess.Process, bytearray] = {}
         self._readers: dict[asyncio.subprocess.Process, asyncio.Task] = {}
+        self.extra_env: dict[str, str] = {}  # more for the clients' environment (e.g. their PULSE_SERVER)
 
     def env(self) -> dict[str, str]:
-        return dict(os.environ, **self.xvfb.env(), HOME=str(self.home))
+        return dict(os.environ, **self.xvfb.env(), HOME=str(self.home), **self.extra_env)
 
     async def client(self, *args: str, user: str = "alice", password: str = PASSWORD,
                      fullscreen: bool = True) -> asyncio.subprocess.Process:

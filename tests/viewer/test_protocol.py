@@ -15,6 +15,7 @@ from webconsole.viewer.protocol import (
     MAX_SOCKET_MESSAGE,
     PRESETS,
     Ack,
+    Audio,
     Clipboard,
     CloseCode,
     Input,
@@ -43,6 +44,9 @@ GOOD = [
     ({"op": "subscribe", "format": "h264", "preset": "quality"}, Subscribe("h264", "quality")),
     ({"op": "subscribe", "format": "jpeg", "preset": "low"}, Subscribe("jpeg", "low")),
     ({"op": "resize", "width": 1280, "height": 800}, Resize(1280, 800)),
+    ({"op": "audio", "format": "opus"}, Audio("opus")),
+    ({"op": "audio", "format": "pcm"}, Audio("pcm")),
+    ({"op": "audio", "format": "off"}, Audio(None)),
     ({"op": "input", "events": [
         {"t": "move", "x": 1, "y": 2}, {"t": "button", "button": 3, "down": True},
         {"t": "wheel", "dx": 0.25, "dy": -2}, {"t": "key", "code": 30, "down": False},
@@ -91,6 +95,11 @@ BAD = [
     # Options are the server's to choose: a page naming them is refused, not obeyed.
     (msg({"op": "subscribe", "format": "h264", "preset": {"qp": 0}}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "resize", "width": 10, "height": 800}), CloseCode.PROTOCOL_ERROR),
+    # Audio formats are the host's audio streams by name; nothing else (no video, no options).
+    (msg({"op": "audio", "format": "h264"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "audio", "format": None}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "audio"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "audio", "format": ["opus"]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": []}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": [{"t": "move", "x": 1}] * 257}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": [{"t": "button", "button": 4, "down": True}]}), CloseCode.PROTOCOL_ERROR),
@@ -137,7 +146,7 @@ json_values = st.recursive(
 )
 
 
-@given(st.sampled_from(["ack", "input", "subscribe", "keyframe", "clipboard", "resize", "x"]),
+@given(st.sampled_from(["ack", "input", "subscribe", "keyframe", "clipboard", "resize", "audio", "x"]),
        st.dictionaries(st.sampled_from(["seq", "events", "format", "preset", "text", "width", "height"]),
                        json_values, max_size=4))
 def test_any_header_parses_or_raises_protocol_error(op, fields):

@@ -127,6 +127,13 @@ SESSION_CPUS = env_float("WRD_SESSION_CPUS", 0.0)
 SESSION_PIDS = env_int("WRD_SESSION_PIDS", 2048)
 SESSION_ENV = env_pairs("WRD_SESSION_ENV")
 
+# Files between browsers and desktops (docs/files.md): which ways, and how big an upload may be.
+FILE_TRANSFER_WAYS = {"on": ("upload", "download"), "off": (), "upload": ("upload",), "download": ("download",)}
+FILE_TRANSFER = env_str("WRD_FILE_TRANSFER", "on").strip().lower()
+if FILE_TRANSFER not in FILE_TRANSFER_WAYS:
+    raise SystemExit(f"WRD_FILE_TRANSFER must be one of {', '.join(FILE_TRANSFER_WAYS)}, got {FILE_TRANSFER!r}")
+UPLOAD_MAX_BYTES = env_bytes("WRD_UPLOAD_MAX_BYTES", "2G")
+
 
 def secret_key() -> str:
     """WRD_SECRET_KEY, or one generated on first use and kept in the var directory."""

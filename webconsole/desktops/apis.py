@@ -3,8 +3,7 @@
 import dataclasses
 
 from django.contrib.auth import get_user_model
-from django.http import HttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpResponse
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.response import Response
@@ -35,8 +34,6 @@ class DesktopOutputSerializer(serializers.ModelSerializer):
 def _get(request, desktop_id: int) -> DesktopSession:
     session = selectors.desktop_get_for_user(user=request.user, desktop_id=desktop_id)
     if session is None:
-        from django.http import Http404
-
         raise Http404("no such desktop")
     return session
 
@@ -86,8 +83,7 @@ class DesktopDetailApi(APIView):
 
 class DesktopStopApi(APIView):
     def post(self, request, desktop_id: int):
-        session = get_object_or_404(DesktopSession, pk=desktop_id)
-        session = services.desktop_stop_request(session=session, user=request.user)
+        session = services.desktop_stop_request(session=_get(request, desktop_id), user=request.user)
         return Response(DesktopOutputSerializer(session).data, status=status.HTTP_202_ACCEPTED)
 
 
@@ -99,8 +95,8 @@ class DesktopResizeApi(APIView):
     def post(self, request, desktop_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        session = get_object_or_404(DesktopSession, pk=desktop_id)
-        session = services.desktop_resize(session=session, user=request.user, **data.validated_data)
+        session = services.desktop_resize(session=_get(request, desktop_id), user=request.user,
+                                          **data.validated_data)
         return Response(DesktopOutputSerializer(session).data)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from webconsole.desktops import apis, views
+from webconsole.desktops import apis, file_apis, views
 
 app_name = "desktops"
 
@@ -20,4 +20,8 @@ api_urlpatterns = [
     path("desktops/<int:desktop_id>/stop", apis.DesktopStopApi.as_view(), name="api-stop"),
     path("desktops/<int:desktop_id>/resize", apis.DesktopResizeApi.as_view(), name="api-resize"),
     path("desktops/<int:desktop_id>/screenshot.png", apis.DesktopScreenshotApi.as_view(), name="api-screenshot"),
+    path("desktops/<int:desktop_id>/uploads/", file_apis.UploadCreateApi.as_view(), name="api-upload-create"),
+    path("desktops/<int:desktop_id>/uploads/<str:token>", file_apis.UploadApi.as_view(), name="api-upload"),
+    path("desktops/<int:desktop_id>/files/", file_apis.FileListApi.as_view(), name="api-files"),
+    path("desktops/<int:desktop_id>/files/<str:name>", file_apis.FileDownloadApi.as_view(), name="api-file"),
 ]

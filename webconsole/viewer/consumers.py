@@ -10,7 +10,9 @@ the host's local protocol, and enforces the per-socket limits:
   viewer, and only the browser's acks (after drawing) release more, so a viewer that never
   reads never makes anything grow;
 - malformed, oversized or unknown messages close this socket with a reason; input floods too;
-- view-only sockets have their input, clipboard and resize ignored here, server-side.
+- view-only sockets have their input, clipboard, resize and microphone ignored here, server-side;
+- microphone audio is relayed as it comes (the host paces it to real time); a socket sending
+  more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from webconsole.core import metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
 from webconsole.viewer.protocol import (
+    MICROPHONE_FLOOD_FACTOR,
     Ack,
+    Audio,
     Clipboard,
     CloseCode,
     Input,
     InputBudget,
     Keyframe,
+    Microphone,
     Resize,
     Subscribe,
     ViewerProtocolError,
@@ -102,9 +107,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.stream: int | None = None
         self.format: str | None = None
         self.forwarded_seq = 0
+        self.audio_stream: int | None = None
         self.dropped_frames = 0
+        self.dropped_audio = 0
         self.want_keyframe = False
         self.budget = InputBudget()
+        rate = messages.MICROPHONE_RATE * 2 * MICROPHONE_FLOOD_FACTOR
+        self.microphone_budget = InputBudget(rate=rate, burst=rate)
         self.last_touch = 0.0
         try:
             self.host = await services.async_host_client_for(self.session, on_event=self._host_push)
@@ -132,8 +141,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if getattr(self, "host", None) is not None:
             host, self.host = self.host, None
             await host.close()
-        log.info("viewer disconnected %s code=%s dropped_frames=%d", getattr(self, "label", "?"),
-                 code, getattr(self, "dropped_frames", 0))
+        log.info("viewer disconnected %s code=%s dropped_frames=%d dropped_audio=%d", getattr(self, "label", "?"),
+                 code, getattr(self, "dropped_frames", 0), getattr(self, "dropped_audio", 0))
 
     async def _close(self, code: int, reason: str) -> None:
         if self.closing:
@@ -188,6 +197,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 self._queue("control", encode_server({"op": "error", "error": "clipboard: text too long"}))
         elif isinstance(msg, Resize) and not self.view_only:
             await self._resize(msg.width, msg.height)
+        elif isinstance(msg, Microphone):
+            if not self.microphone_budget.spend(len(msg.pcm), time.monotonic()):
+                raise ViewerProtocolError("microphone flood", CloseCode.FLOOD)
+            if not self.view_only:
+                self.host.send(messages.Microphone(pcm=msg.pcm))
+        elif isinstance(msg, Audio):
+            await self._audio(msg.format)
 
     async def _subscribe(self, fmt: str, preset: str) -> None:
         """(Re)subscribe: the old stream is left first, then the new one starts with a keyframe."""
@@ -211,6 +227,28 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
         log.info("viewer subscribed %s format=%s preset=%s", self.label, fmt, preset)
 
+    async def _audio(self, fmt: str | None) -> None:
+        """(Re)subscribe to the desktop's sound, or leave it (``None``). Audio frames are not
+        acknowledged: when the outbox is full they are dropped (``_host_push``)."""
+        assert self.host is not None
+        if self.audio_stream is not None:
+            old, self.audio_stream = self.audio_stream, None
+            await self.host.call(messages.Unsubscribe(stream=old))
+        if fmt is None:
+            self._queue("control", encode_server({"op": "audio_subscribed", "format": None}))
+            return
+
+        def subscribed(reply: messages.SubscribeReply) -> None:
+            self.audio_stream = reply.stream
+            self._queue("control", encode_server({"op": "audio_subscribed", "format": fmt}))
+
+        try:
+            await self.host.call(messages.Subscribe(format=fmt, options={}, window=WINDOW), on_reply=subscribed)
+        except HostError as exc:  # e.g. a desktop without a sound server: the page goes on silent
+            self._queue("control", encode_server({"op": "error", "error": f"audio: {exc}"}))
+            return
+        log.info("viewer listens %s format=%s", self.label, fmt)
+
     async def _resize(self, width: int, height: int) -> None:
         try:
             await database_sync_to_async(services.desktop_resize)(
@@ -228,7 +266,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
     # -- host -> browser ----------------------------------------------------------------------
 
     def _host_push(self, push: messages.Push) -> None:
-        if isinstance(push, messages.Frame):
+        if isinstance(push, messages.Frame) and push.stream == self.audio_stream is not None:
+            data = encode_server({"op": "audio", "codec": push.codec, "pts": push.pts}, push.payload)
+            if len(self.outbox) >= MAX_OUTBOX_MESSAGES or self.outbox_bytes + len(data) > MAX_OUTBOX_BYTES:
+                self.dropped_audio += 1  # late sound is worse than a gap: dropped, not queued
+                return
+            self._queue("audio", data)
+        elif isinstance(push, messages.Frame):
             if push.stream != self.stream or self.stream is None:
                 return  # a frame of a stream this viewer just left
             header, payload = push.encode()

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from compositor.messages import MAX_CLIPBOARD_BYTES, MAX_TOUCH_CONTACTS
+from compositor.messages import MAX_CLIPBOARD_BYTES, MAX_TOUCH_CONTACTS, MICROPHONE_RATE
 
 MAX_CLIENT_MESSAGE = 512 * 1024  # any message but a clipboard one
 # A clipboard message carries up to the session's clipboard limit (UTF-8 in the payload).
@@ -25,8 +25,14 @@ MAX_CLIENT_MESSAGE = 512 * 1024  # any message but a clipboard one
 MAX_SOCKET_MESSAGE = MAX_CLIPBOARD_BYTES + 64 * 1024
 MAX_EVENTS_PER_MESSAGE = 256
 MAX_TEXT_EVENT = 4096
+# Microphone audio (s16le, 48 kHz, mono): at most 200 ms in one message; a socket may send at
+# most MICROPHONE_FLOOD_FACTOR times real time for long (the host itself keeps only real time
+# plus a little, docs/microphone.md), past which it is closed as a flood.
+MAX_MICROPHONE_MESSAGE = MICROPHONE_RATE * 2 // 5
+MICROPHONE_FLOOD_FACTOR = 4
 TOUCH_PHASES = ("down", "motion", "up", "cancel")
 FORMATS = ("h264", "jpeg")
+AUDIO_FORMATS = ("opus", "pcm")  # the desktop's sound (docs/audio.md); "off" ends it
 # Quality presets a page may ask for by name; the consumer maps each to encoder options, so a
 # page never chooses encoder settings itself (docs/viewer-protocol.md, *Presets*).
 PRESETS = ("quality", "balanced", "low")
@@ -63,6 +69,11 @@ class Subscribe:
 
 
 @dataclass(frozen=True)
+class Audio:
+    format: str | None  # None: no sound
+
+
+@dataclass(frozen=True)
 class Ack:
     seq: int
 
@@ -88,7 +99,12 @@ class Resize:
     height: int
 
 
-ClientMessage = Subscribe | Ack | Keyframe | Input | Clipboard | Resize
+@dataclass(frozen=True)
+class Microphone:
+    pcm: bytes
+
+
+ClientMessage = Subscribe | Ack | Keyframe | Input | Clipboard | Resize | Audio | Microphone
 
 _HEAD = struct.Struct(">H")
 
@@ -210,6 +226,11 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
         return Subscribe(fmt, preset)
     if op == "keyframe":
         return Keyframe()
+    if op == "audio":
+        fmt = header.get("format")
+        if fmt != "off" and fmt not in AUDIO_FORMATS:
+            raise ViewerProtocolError(f"audio: format must be one of {', '.join(AUDIO_FORMATS)} or off")
+        return Audio(None if fmt == "off" else fmt)
     if op == "clipboard":
         if len(payload) > MAX_CLIPBOARD_BYTES:
             raise ViewerProtocolError(f"clipboard: text of {len(payload)} bytes is over {MAX_CLIPBOARD_BYTES}",
@@ -220,11 +241,16 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
             raise ViewerProtocolError("clipboard: the payload must be UTF-8 text") from None
     if op == "resize":
         return Resize(_int(header, "width", 64, 8192), _int(header, "height", 64, 8192))
+    if op == "microphone":
+        if not 0 < len(payload) <= MAX_MICROPHONE_MESSAGE or len(payload) % 2:
+            raise ViewerProtocolError(
+                f"microphone: the payload must be 16-bit samples, 2..{MAX_MICROPHONE_MESSAGE} bytes")
+        return Microphone(bytes(payload))
     raise ViewerProtocolError(f"unknown op {op!r}")
 
 
 class InputBudget:
-    """Token bucket over input events: ``rate`` per second, bursts up to ``burst``."""
+    """Token bucket over input events (or microphone bytes): ``rate`` per second, bursts up to ``burst``."""
 
     def __init__(self, *, rate: float = 1000.0, burst: float = 2000.0) -> None:
         self.rate = rate

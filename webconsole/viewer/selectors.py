@@ -28,8 +28,7 @@ def viewer_access(*, user: AbstractBaseUser | AnonymousUser | None, desktop_id: 
     session = desktop_selectors.desktop_get_for_user(user=user, desktop_id=desktop_id)
     if session is not None:
         return ViewerAccess(session, 200)
-    exists = DesktopSession.objects.filter(pk=desktop_id).exists()
-    return ViewerAccess(None, 403 if exists else 404)
+    return ViewerAccess(None, 404)  # another's desktop is as if it did not exist, as on every route
 
 
 def account_still_signed_in(*, session_key: str | None, user_id: int) -> bool:

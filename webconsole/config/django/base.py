@@ -102,9 +102,11 @@ LOGIN_REDIRECT_URL = "desktops:list"
 LOGOUT_REDIRECT_URL = "login"
 
 REST_FRAMEWORK = {
+    # Token first: its scheme is the WWW-Authenticate of a 401 (a session-only API answers
+    # 403 to a client that sent no credentials at all).
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
         "webconsole.core.login_throttle.BasicAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -33,3 +33,8 @@ WRD_SESSION_MEMORY = env.SESSION_MEMORY
 WRD_SESSION_CPUS = env.SESSION_CPUS
 WRD_SESSION_PIDS = env.SESSION_PIDS
 WRD_SESSION_ENV = env.SESSION_ENV
+# Files between browsers and desktops (docs/files.md): the ways allowed ("upload", "download"),
+# the largest upload (bytes; 0: no limit) and the largest request body of an upload's chunk.
+WRD_FILE_TRANSFER = env.FILE_TRANSFER_WAYS[env.FILE_TRANSFER]
+WRD_UPLOAD_MAX_BYTES = env.UPLOAD_MAX_BYTES
+WRD_UPLOAD_CHUNK_BYTES = env.env_bytes("WRD_UPLOAD_CHUNK_BYTES", "8M")

@@ -1,0 +1,129 @@
+"""Audio out of a desktop (compositor/audio.py): a tone played by a program in the desktop,
+recorded once by the host, encoded once per format, pushed to every subscriber."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from compositor import processes
+from tests.audio_tone import dominant_frequency, write_tone
+from tests.compositor.helpers import Subscriber, request, start_host, stop_host
+from tests.conftest import desktop_outdir, desktop_user, wait_until
+
+
+@pytest.fixture(scope="module")
+def host():
+    h = start_host(640, 480)
+    yield h
+    stop_host(h)
+
+
+def play_tone(host, freq: float, seconds: float) -> None:
+    out = desktop_outdir(desktop_user(), "tone")
+    wav = write_tone(out / "tone.wav", freq, seconds)
+    wav.chmod(0o644)
+    request(host, "exec", argv=["paplay", "--latency-msec=20", str(wav)])
+
+
+def recorders(host) -> list[int]:
+    token = json.loads((host.runtime_dir / "host.json").read_text())["token"]
+    return [p for p in processes.pids_with_token(token) if Path(f"/proc/{p}/exe").resolve().name == "pacat"
+            and processes.pid_alive(p)]
+
+
+async def frames_of(sub: Subscriber, stream: int, seconds: float, first_within: float = 6.0) -> list:
+    """The stream's frames for ``seconds`` from the first one (digital silence is not sent: the
+    first frame comes with the sound)."""
+    try:
+        frames = [await sub.next("frame", timeout=first_within, stream=stream)]
+    except TimeoutError:
+        return []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frames.append(await sub.next("frame", timeout=left, stream=stream))
+        except TimeoutError:
+            break
+    return frames
+
+
+def decode_opus(frames) -> np.ndarray:
+    ctx = av.CodecContext.create("libopus", "r")
+    ctx.sample_rate = 48000
+    ctx.layout = "stereo"
+    out = []
+    for f in frames:
+        for decoded in ctx.decode(av.Packet(f.payload)):
+            out.append(decoded.to_ndarray().reshape(-1, 2)[:, 0] if decoded.format.is_packed
+                       else decoded.to_ndarray()[0])
+    return np.concatenate(out).astype(np.float64)
+
+
+async def test_one_opus_encoder_serves_every_listener_and_carries_the_tone(host):
+    assert recorders(host) == []  # nobody listens: nothing records
+    subs = [await Subscriber().connect(host) for _ in range(3)]
+    try:
+        opus = [(await s.client.request("subscribe", format="opus")).get("stream") for s in subs[:2]]
+        pcm = (await subs[2].client.request("subscribe", format="pcm")).get("stream")
+        status = request(host, "status").header
+        audio = sorted((e["format"], e["subscribers"]) for e in status["encoders"])
+        assert audio == [("opus", 2), ("pcm", 1)]
+        assert len(recorders(host)) == 1  # one capture for every listener
+        play_tone(host, 1000, 3)
+        start = time.monotonic()
+        got = await asyncio.gather(frames_of(subs[0], opus[0], 1.2), frames_of(subs[1], opus[1], 1.2),
+                                   frames_of(subs[2], pcm, 1.2))
+        for frames in got:
+            assert len(frames) > 50, len(frames)
+            pts = [f.get("pts") for f in frames]
+            assert pts == sorted(pts)
+            # pts on the host's monotonic clock (the video's): around when the tone played
+            assert 0 < pts[0] / 1e6 - start < 4.0
+        assert {f.get("codec") for f in got[0]} == {"opus"}
+        # The same packets, encoded once, reach both opus listeners.
+        assert [f.payload for f in got[0][:20]] == [f.payload for f in got[1][:20]]
+        assert dominant_frequency(decode_opus(got[0]), 48000) == pytest.approx(1000, abs=10)
+        samples = np.frombuffer(b"".join(f.payload for f in got[2]), "<i2").reshape(-1, 2)[:, 0]
+        assert {f.get("codec") for f in got[2]} == {"pcm"}
+        assert dominant_frequency(samples, 48000) == pytest.approx(1000, abs=10)
+    finally:
+        for s in subs:
+            await s.client.close()
+    wait_until(lambda: not any(e["format"] in ("opus", "pcm") for e in request(host, "status").get("encoders")),
+               5, message="audio encoders to end with their listeners")
+    wait_until(lambda: recorders(host) == [], 5, message="the capture to end with its last listener")
+
+
+async def test_pcm_at_44100_is_resampled_and_silence_is_not_sent(host):
+    sub = await Subscriber().connect(host)
+    try:
+        stream = (await sub.client.request("subscribe", format="pcm", options={"rate": 44100})).get("stream")
+        deadline = time.monotonic() + 8  # an earlier test's tone may still be playing out
+        while await frames_of(sub, stream, 0.1, first_within=1.0) and time.monotonic() < deadline:
+            pass
+        assert await frames_of(sub, stream, 0.1, first_within=1.0) == []  # nothing plays: nothing sent
+        play_tone(host, 440, 3)
+        frames = await frames_of(sub, stream, 1.0)
+        samples = np.frombuffer(b"".join(f.payload for f in frames), "<i2").reshape(-1, 2)[:, 0]
+        assert dominant_frequency(samples, 44100) == pytest.approx(440, abs=10)
+    finally:
+        await sub.client.close()
+
+
+async def test_bad_audio_subscriptions_are_refused(host):
+    sub = await Subscriber().connect(host)
+    try:
+        for fmt, options, text in [("opus", {"bitrate": 1}, "no options"), ("pcm", {"rate": 8000}, "rate"),
+                                   ("pcm", {"depth": 24}, "only the option rate")]:
+            with pytest.raises(Exception, match=text):
+                await sub.client.request("subscribe", format=fmt, options=options)
+        assert request(host, "status").get("subscribers") == 0
+    finally:
+        await sub.client.close()

@@ -1,0 +1,85 @@
+"""Sound to a real RDP client: xfreerdp with /sound:sys:pulse plays into a PulseAudio of the
+test's own (a null sink whose monitor is recorded), and the desktop's tone is found in it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.audio_tone import dominant_frequency, write_tone
+from tests.compositor.helpers import request
+from tests.conftest import desktop_outdir, desktop_user, end_process, wait_until
+
+pytestmark = [pytest.mark.timeout(120),
+              pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp not installed")]
+
+
+@pytest.fixture
+def client_pulse(tmp_path):
+    """A PulseAudio for the client side: a null sink ``client_out``; its env for xfreerdp."""
+    run = tmp_path / "pulse"
+    run.mkdir(mode=0o700)
+    (run / "default.pa").write_text(
+        f"load-module module-native-protocol-unix socket={run}/native auth-anonymous=1 auth-cookie-enabled=0\n"
+        "load-module module-null-sink sink_name=client_out rate=48000 channels=2\nset-default-sink client_out\n")
+    (run / "client.conf").write_text("autospawn = no\nenable-shm = no\n")
+    env = dict(os.environ, PULSE_SERVER=f"unix:{run}/native", PULSE_RUNTIME_PATH=str(run),
+               PULSE_CLIENTCONFIG=str(run / "client.conf"), XDG_CONFIG_HOME=str(run), HOME=str(tmp_path))
+    proc = subprocess.Popen(["pulseaudio", "--daemonize=no", "--system=no", "--use-pid-file=no", "-n", "-F",
+                             str(run / "default.pa"), "--exit-idle-time=-1", "--log-target=stderr"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: subprocess.run(["pactl", "info"], env=env, capture_output=True).returncode == 0, 10,
+                   message="the client's PulseAudio")
+        yield env
+    finally:
+        end_process(proc)
+
+
+def record(env: dict[str, str], path: Path) -> subprocess.Popen:
+    return subprocess.Popen(["parec", "--raw", "--format=s16le", "--rate=48000", "--channels=2",
+                             "--device=client_out.monitor", str(path)], env=env)
+
+
+def play_tone(host, freq: float, seconds: float) -> None:
+    out = desktop_outdir(desktop_user(), "rdp-tone")
+    wav = write_tone(out / "tone.wav", freq, seconds)
+    wav.chmod(0o644)
+    request(host, "exec", argv=["paplay", "--latency-msec=20", str(wav)])
+
+
+def sound_channels(rdp):
+    return [c.bridge.conn.channel("rdpsnd") for c in rdp.server.connections]
+
+
+async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_path):
+    rdp.env = lambda: dict(client_pulse, **rdp.xvfb.env())
+    client = await rdp.client("/sound:sys:pulse")
+    await rdp.wait_first_frame()
+    deadline = time.monotonic() + 20
+    while not any(c is not None and c.ready for c in sound_channels(rdp)):
+        assert time.monotonic() < deadline, rdp.output(client)
+        await asyncio.sleep(0.1)
+    wait_until(lambda: ("pcm", 1) in [(e["format"], e["subscribers"]) for e in request(host, "status").get("encoders")],
+               10, message="the RDP client's pcm stream")
+    recording = tmp_path / "heard.raw"
+    recorder = record(client_pulse, recording)
+    try:
+        play_tone(host, 1000, 3)
+        await asyncio.sleep(4.5)
+    finally:
+        end_process(recorder)
+    samples = np.frombuffer(recording.read_bytes(), "<i2").reshape(-1, 2)[:, 0].astype(np.float64)
+    loud = samples[np.abs(samples) > 1000]
+    assert len(loud) > 48000, f"{len(loud)} loud samples heard"
+    assert dominant_frequency(samples, 48000) == pytest.approx(1000, abs=10)
+    sound = sound_channels(rdp)[0]
+    assert sound.sent > 150 and sound.dropped == 0
+    assert client.returncode is None

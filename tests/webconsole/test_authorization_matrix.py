@@ -1,0 +1,198 @@
+"""Who may do what, route by route: every HTTP route, every API endpoint, the viewer
+WebSocket and the RDP login, each tried as an anonymous client, the desktop's owner, another
+user and staff, against the answer written in one table. A route added without a row fails
+``test_every_route_has_a_row``.
+
+The desktop the routes name is stopped, so nothing starts or stops for real: the owner's
+answers are those of a desktop that is not running (409, a message), which differ from the
+refusals (401/403/404, the login page) that the table is about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.test import APIClient
+
+from webconsole.asgi import application
+from webconsole.desktops import rdp
+from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.viewer.routing import websocket_urlpatterns
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ANON, OWNER, OTHER, STAFF = "anonymous", "owner", "other", "staff"
+WHO = (ANON, OWNER, OTHER, STAFF)
+PASSWORDS = {OWNER: "pw-owner-matrix-1", OTHER: "pw-other-matrix-1", STAFF: "pw-staff-matrix-1"}
+LOGIN = "login page"  # a redirect to the login form
+ADMIN_LOGIN = "admin login page"
+
+
+def _answers(anonymous, owner, other, staff) -> dict[str, object]:
+    return dict(zip(WHO, (anonymous, owner, other, staff), strict=True))
+
+
+# url name -> (method, form or JSON data, expected answer for each client[, more URL
+# arguments]). The desktop is the owner's (stopped) one. An answer is a status code, LOGIN /
+# ADMIN_LOGIN, or ("302", where).
+HTTP = {
+    "home": ("GET", None, _answers(("302", "/desktops/"), ("302", "/desktops/"), ("302", "/desktops/"),
+                                   ("302", "/desktops/"))),
+    "login": ("GET", None, _answers(200, 200, 200, 200)),
+    "logout": ("POST", {}, _answers(LOGIN, LOGIN, LOGIN, LOGIN)),
+    # public; 503 here, where no Celery worker answers its check
+    "health": ("GET", None, _answers(503, 503, 503, 503)),
+    # by address (WRD_METRICS_ALLOW, loopback by default) or staff
+    "metrics": ("GET", None, _answers(200, 200, 200, 200)),
+    "desktops:list": ("GET", None, _answers(LOGIN, 200, 200, 200)),
+    # a size outside the allowed range: refused with a message, nothing started
+    "desktops:start": ("POST", {"size": "10x10"}, _answers(LOGIN, ("302", "/desktops/"), ("302", "/desktops/"),
+                                                           ("302", "/desktops/"))),
+    "desktops:attach": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "desktops:stop": ("POST", {}, _answers(LOGIN, ("302", "/desktops/"), 404, ("302", "/desktops/"))),
+    "desktops:screenshot": ("GET", None, _answers(LOGIN, 409, 404, 409)),
+    "viewer:view": ("GET", None, _answers(LOGIN, 200, 404, 200)),
+    "api:api-list": ("GET", None, _answers(401, 200, 200, 200)),
+    "api:api-create": ("POST", {"width": 10, "height": 10}, _answers(401, 400, 400, 400)),
+    "api:api-attach": ("POST", {}, _answers(401, 403, 403, 400)),
+    "api:api-detail": ("GET", None, _answers(401, 200, 404, 200)),
+    # 400: the desktop is not running
+    "api:api-stop": ("POST", {}, _answers(401, 400, 404, 400)),
+    "api:api-resize": ("POST", {"width": 800, "height": 600}, _answers(401, 400, 404, 400)),
+    "api:api-screenshot": ("GET", None, _answers(401, 409, 404, 409)),
+    # file transfer: the desktop is not running (409); an upload's URL carries a token signed
+    # for its desktop and user, and a forged one is no upload at all (404)
+    "api:api-upload-create": ("POST", {"name": "a.txt", "size": 3}, _answers(401, 409, 404, 409)),
+    "api:api-upload": ("HEAD", None, _answers(401, 404, 404, 404), {"token": "forged"}),
+    "api:api-files": ("GET", None, _answers(401, 409, 404, 409)),
+    "api:api-file": ("GET", None, _answers(401, 409, 404, 409), {"name": "a.txt"}),
+}
+# Every page of the admin site: staff only. Staff get 403 from the pages the admin offers
+# nobody: adding the login throttle's records by hand, and the autocomplete asked without the
+# field it completes.
+ADMIN = _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)
+ADMIN_NOBODY = _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)
+ADMIN_OFFERED_TO_NOBODY = {"admin:autocomplete", "admin:axes_accessattempt_add", "admin:axes_accessfailurelog_add",
+                           "admin:axes_accesslog_add"}
+# The viewer socket: its close code (the connection is accepted first so the browser sees it).
+WEBSOCKET = {"ws/desktops/<int:desktop_id>/": _answers(4401, 4409, 4404, 4409)}
+# The RDP login, with each one's own password (anonymous: no user name); a user's RDP login
+# only ever reaches that user's own desktop (``desktop_for_remote_login``).
+RDP = _answers(False, True, True, True)
+
+
+def _names(patterns, prefix: str = "") -> Iterator[tuple[str, object]]:
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _names(p.url_patterns, f"{prefix}{p.namespace}:" if p.namespace else prefix)
+        elif isinstance(p, URLPattern):
+            yield f"{prefix}{p.name}" if p.name else f"{prefix}<unnamed {p.pattern}>", p
+
+
+def test_every_route_has_a_row() -> None:
+    routes = {name for name, _ in _names(get_resolver().url_patterns) if not name.startswith("admin:")}
+    assert routes == set(HTTP), \
+        f"routes without a row: {routes - set(HTTP)}; rows without a route: {set(HTTP) - routes}"
+    assert {str(p.pattern) for p in websocket_urlpatterns} == set(WEBSOCKET)
+
+
+@pytest.fixture
+def people(settings) -> dict[str, User | None]:
+    settings.WRD_NODE = "node-without-worker"  # nothing a test enqueues is ever run
+    owner = User.objects.create_user("matrix-owner", password=PASSWORDS[OWNER])
+    other = User.objects.create_user("matrix-other", password=PASSWORDS[OTHER])
+    staff = User.objects.create_user("matrix-staff", password=PASSWORDS[STAFF], is_staff=True, is_superuser=True)
+    return {ANON: None, OWNER: owner, OTHER: other, STAFF: staff}
+
+
+@pytest.fixture
+def desktop(people) -> DesktopSession:
+    return DesktopSession.objects.create(owner=people[OWNER], width=800, height=600, state=DesktopState.STOPPED)
+
+
+def _client(user: User | None, *, api: bool) -> Client:
+    client = APIClient() if api else Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+def _outcome(response) -> object:
+    if response.status_code == 302:
+        where = response["Location"]
+        if where.startswith(reverse("admin:login")):
+            return ADMIN_LOGIN
+        if where.startswith(reverse("login")):
+            return LOGIN
+        return ("302", where)
+    return response.status_code
+
+
+@pytest.mark.parametrize("name", sorted(HTTP))
+def test_http_route(name, people, desktop, redis_server) -> None:
+    method, data, expected, *more = HTTP[name]
+    pattern = dict(_names(get_resolver().url_patterns))[name]
+    kwargs = {"desktop_id": desktop.pk} if "desktop_id" in str(pattern.pattern) else {}
+    kwargs.update(*more)
+    url = reverse(name, kwargs=kwargs)
+    api = name.startswith("api:")
+    got = {}
+    for who in WHO:
+        client = _client(people[who], api=api)
+        call = {"GET": client.get, "POST": client.post, "HEAD": client.head}[method]
+        response = call(url, data, format="json") if api and data is not None else call(url, data or {})
+        got[who] = _outcome(response)
+    assert got == expected
+    desktop.refresh_from_db()
+    assert desktop.state == DesktopState.STOPPED  # nobody changed it
+
+
+def test_admin_site(people, desktop) -> None:
+    names = [name for name, p in _names(get_resolver().url_patterns) if name.startswith("admin:")
+             and not p.pattern.regex.groups and name not in ("admin:logout", "admin:login")]
+    assert len(names) > 5
+    for name in names:
+        got = {who: _outcome(_client(people[who], api=False).get(reverse(name))) for who in WHO}
+        assert got == (ADMIN_NOBODY if name in ADMIN_OFFERED_TO_NOBODY else ADMIN), name
+    for name, pk in (("admin:auth_user_change", people[OWNER].pk), ("admin:auth_user_delete", people[OWNER].pk),
+                     ("admin:desktops_desktopsession_change", desktop.pk)):
+        url = reverse(name, args=[pk])
+        assert {who: _outcome(_client(people[who], api=False).get(url)) for who in WHO} == ADMIN, name
+
+
+async def _socket_close_code(user: User | None, desktop_id: int) -> int | None:
+    headers = [(b"host", b"testserver"), (b"origin", b"http://testserver")]
+    if user is not None:
+        client = await asyncio.to_thread(_client, user, api=False)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    communicator = WebsocketCommunicator(application, f"/ws/desktops/{desktop_id}/", headers=headers)
+    try:
+        connected, code = await communicator.connect(timeout=5)
+        if connected:
+            code = (await communicator.receive_output(timeout=5)).get("code")
+        return code
+    finally:
+        await communicator.disconnect()
+
+
+async def test_viewer_socket(people, desktop) -> None:
+    (expected,) = WEBSOCKET.values()
+    got = {who: await _socket_close_code(people[who], desktop.pk) for who in WHO}
+    assert got == expected
+
+
+async def test_rdp_login(people) -> None:
+    got = {}
+    for who in WHO:
+        user = people[who]
+        username, password = (user.username, PASSWORDS[who]) if user is not None else ("", "")
+        got[who] = await rdp.authenticate(username, password, "127.0.0.1")
+    assert got == RDP
+    for who in (OWNER, OTHER):  # and nobody gets in with another's password
+        assert not await rdp.authenticate(people[who].username, PASSWORDS[STAFF], "127.0.0.1")
