@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from compositor.client import BlockingHostClient, HostError
 from tests.compositor.helpers import request, session_env, start_host, stop_host
-from tests.conftest import wait_until
-from tests.touch.helpers import FRAME, GtkApp, Wev, host_log, tap, touch, window_origin
+from tests.conftest import desktop_outdir, desktop_user, wait_until
+from tests.touch.helpers import FRAME, GtkApp, JsonLog, Wev, end_pid, host_log, tap, touch, window_origin
+
+REPO = Path(__file__).resolve().parents[2]
+POINTER_RECORDER = Path(__file__).parent / "pointer_recorder.py"
 
 pytestmark = pytest.mark.skipif(shutil.which("wev") is None, reason="wev is not installed")
 
@@ -122,6 +127,26 @@ def test_a_tap_clicks_a_gtk_button_and_arrives_as_touch(host):
         assert "touch-begin" in kinds and "touch-end" in kinds, kinds
     finally:
         app.stop()
+
+
+def test_a_wayland_client_without_wl_touch_gets_the_first_contact_as_its_pointer(host):
+    """A client that never asked for a wl_touch (foot, weston-simple-shm) is not left without
+    input: the compositor makes the first contact the X pointer, which reaches it as wl_pointer."""
+    log = JsonLog(desktop_outdir(desktop_user(), "pointer") / "pointer.jsonl")
+    pid = request(host, "exec", argv=[sys.executable, str(POINTER_RECORDER), str(log.path)],
+                  env={"PYTHONPATH": str(REPO)}).get("pid")
+    try:
+        wait_until(lambda: log.events("ready"), 20, message="the pointer-only client")
+        x, y, w, h = wait_until(lambda: window_origin(host, "wrd-pointer-only"), 10, message="its window")
+        send(host, [touch("down", 0, x + 40, y + 30), touch("down", 1, x + 90, y + 30), FRAME],
+             [touch("motion", 0, x + 50, y + 35), FRAME],
+             [touch("up", 0, x + 50, y + 35), touch("up", 1, x + 90, y + 30), FRAME])
+        wait_until(lambda: len(log.events("button")) >= 2, 10, message="button press and release")
+        press, release = log.events("button")
+        assert (press["button"], press["state"], press["x"], press["y"]) == (0x110, 1, 40, 30)
+        assert (release["button"], release["state"], release["x"], release["y"]) == (0x110, 0, 50, 35)
+    finally:
+        end_pid(pid)
 
 
 def test_touch_on_an_x11_window_is_a_pointer_click(host):

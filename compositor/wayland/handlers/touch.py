@@ -7,6 +7,11 @@ Here it becomes ``wl_touch.down/motion/up/frame/cancel`` to every wl_touch of th
 owns the window's surface, in surface-local coordinates. A contact goes down on the surface of
 the window its message was sent to and stays with it until it is lifted or cancelled.
 
+A client that never asked for a wl_touch (foot, weston-simple-shm: programs without touch
+support) would get nothing; for it the sequence's first contact becomes the X pointer instead
+(XTEST motion and button 1, which reach the client as wl_pointer through the usual X input
+path), as an X server does for clients that do not select touch events.
+
 A malformed message (any X client can send one), motion or up of a contact that is not down,
 and a second down of a contact already down are logged and ignored.
 """
@@ -17,6 +22,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from Xlib import X
+from Xlib.ext import xtest
 from Xlib.protocol import event as xevent
 
 from compositor import touch as wire
@@ -36,6 +42,7 @@ class Touch:
         self.atom = server.atom(wire.TOUCH_ATOM)
         self.contacts: dict[int, Surface] = {}  # contact id -> the surface it went down on
         self.frame_clients: set[int] = set()  # clients sent events since the last frame
+        self.pointer_contact: int | None = None  # the contact driving the X pointer (no wl_touch)
         self.events = 0
         server.x_event_handlers.append(self._x_client_message)
 
@@ -73,9 +80,15 @@ class Touch:
         if surface.resource._ptr is None:
             return
         self.contacts[contact] = surface
+        touches = self._touches(surface)
+        if not touches:
+            if len(self.contacts) == 1:  # the client has no touch: the first contact is the pointer
+                self.pointer_contact = contact
+                self._pointer(window, x, y, X.ButtonPress)
+            return
         gx, gy = window.geometry[0], window.geometry[1]
         serial = self.server.next_serial()
-        for touch in self._touches(surface):
+        for touch in touches:
             touch.down(serial, self.server.now_ms(), surface.resource, contact, float(x + gx), float(y + gy))
         self.frame_clients.add(client_of(surface.resource))
         if not window.mapped or len(self.contacts) > 1:
@@ -91,6 +104,9 @@ class Touch:
         if surface is None:
             log.debug("touch motion ignored: contact %d is not down", contact)
             return
+        if contact == self.pointer_contact:
+            self._pointer(window, x, y, None)
+            return
         gx, gy = window.geometry[0], window.geometry[1]
         for touch in self._touches(surface):
             touch.motion(self.server.now_ms(), contact, float(x + gx), float(y + gy))
@@ -101,6 +117,10 @@ class Touch:
         surface = self.contacts.pop(contact, None)
         if surface is None:
             log.debug("touch up ignored: contact %d is not down", contact)
+            return
+        if contact == self.pointer_contact:
+            self.pointer_contact = None
+            self._pointer(window, x, y, X.ButtonRelease)
             return
         serial = self.server.next_serial()
         for touch in self._touches(surface):
@@ -115,7 +135,20 @@ class Touch:
                 if touch._ptr is not None:
                     touch.frame()
 
+    def _pointer(self, window: XWindow, x: int, y: int, button: int | None) -> None:
+        """The X pointer to (x, y) of ``window``, then button 1 pressed or released if asked."""
+        at = self.server.root.translate_coords(window.window, x, y)
+        xtest.fake_input(self.server.xdisplay, X.MotionNotify, x=at.x, y=at.y)
+        if button is not None:
+            xtest.fake_input(self.server.xdisplay, button, 1)
+        self.server.xdisplay.flush()
+        self.server.after_x_request()
+
     def touch_cancel(self) -> None:
+        if self.pointer_contact is not None:
+            self.pointer_contact = None
+            xtest.fake_input(self.server.xdisplay, X.ButtonRelease, 1)
+            self.server.xdisplay.flush()
         clients = {client_of(s.resource) for s in self.contacts.values() if s.resource._ptr is not None}
         clients |= self.frame_clients
         self.contacts.clear()
