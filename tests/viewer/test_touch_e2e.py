@@ -249,6 +249,17 @@ def test_on_screen_keys_send_ctrl_alt_arrows_and_f_keys(browser, touch_stack):
         assert right["name"] == "Right" and right["state"] & control and right["state"] & mod1, right
         assert f5["name"] == "F5" and not f5["state"] & (control | mod1), f5
         assert tab["state"] & shift, tab
+        # The phone's own keyboard (the hidden textarea, focused by "Type"): with Ctrl latched a
+        # letter is the shortcut, without it text.
+        page.click(".wrd-osk .wrd-osk-type")
+        assert page.evaluate("document.activeElement.classList.contains('wrd-keys')")
+        page.click(".wrd-osk button[aria-label='Ctrl']")
+        page.keyboard.insert_text("x")
+        page.keyboard.insert_text("y")
+        wait_until(lambda: [e["name"] for e in app.log.events("key")[before:]][-2:] == ["x", "y"], 10,
+                   message="x and y in the GTK app")
+        x_key, y_key = app.log.events("key")[-2:]
+        assert x_key["state"] & control and not y_key["state"] & control, (x_key, y_key)
     finally:
         page.context.close()
 
