@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from compositor.client import BlockingHostClient, HostError
-from tests.compositor.helpers import request, session_env, start_host, stop_host
+from tests.compositor.helpers import request, session_env, start_host, stop_host, x_display
 from tests.conftest import desktop_outdir, desktop_user, wait_until
 from tests.touch.helpers import FRAME, GtkApp, JsonLog, Wev, end_pid, host_log, tap, touch, window_origin
 
@@ -102,6 +102,36 @@ def test_bad_touch_is_refused_with_an_error_and_the_session_goes_on(host, wev):
     assert "touch refused: touch motion for contact 4, which is not down" in host_log(host)
     send(host, *tap(x, y))
     wev.wait(lambda k: k.count("frame") >= 2, 5, "a tap after the refusals")
+    assert wev.kinds() == ["down", "frame", "up", "frame"]
+
+
+def test_a_forged_touch_message_from_an_x_client_is_logged_and_dropped(host, wev):
+    """Any client of the display can send the compositor a ``_WRD_TOUCH`` ClientMessage (as it
+    can inject input with XTEST): a malformed one is dropped with a log line, and touch goes on."""
+    from Xlib.protocol import event as xevent
+
+    d = x_display(session_env(host))
+    try:
+        root = d.screen().root
+        target = None
+        stack = [root]
+        while stack and target is None:
+            window = stack.pop()
+            if window.get_wm_name() == "wev":
+                target = window
+            stack.extend(window.query_tree().children)
+        atom = d.intern_atom("_WRD_TOUCH")
+        for words in ([7, 0, 0, 0, 0], [0 | (200 << 8), 1, 1, 0, 0]):  # unknown kind; contact 200
+            target.send_event(xevent.ClientMessage(window=target, client_type=atom, data=(32, words)),
+                              event_mask=0, propagate=False)
+        d.sync()
+    finally:
+        d.close()
+    wait_until(lambda: host_log(host).count("touch message ignored: malformed") >= 2, 5,
+               message="the compositor's log line")
+    x, y = wev.centre()
+    send(host, *tap(x, y))
+    wev.wait(lambda k: k.count("frame") >= 2, 5, "a tap after the forged messages")
     assert wev.kinds() == ["down", "frame", "up", "frame"]
 
 
