@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from Xlib import X
+from Xlib.error import XError
 
 from tests.compositor.helpers import request, session_env, x_display
 from tests.conftest import desktop_outdir, desktop_user, wait_until
@@ -35,16 +36,15 @@ def window_origin(host, title: str) -> tuple[int, int, int, int] | None:
         stack = [root]
         while stack:
             window = stack.pop()
-            try:
-                name = window.get_wm_name()
-            except Exception:
+            try:  # windows come and go while the tree is walked
+                if window.get_wm_name() == title and window.get_attributes().map_state == X.IsViewable:
+                    geometry = window.get_geometry()
+                    origin = root.translate_coords(window, 0, 0)
+                    if geometry.width > 1:
+                        return origin.x, origin.y, geometry.width, geometry.height
+                stack.extend(window.query_tree().children)
+            except XError:
                 continue
-            if name == title and window.get_attributes().map_state == X.IsViewable:
-                geometry = window.get_geometry()
-                origin = root.translate_coords(window, 0, 0)
-                if geometry.width > 1:
-                    return origin.x, origin.y, geometry.width, geometry.height
-            stack.extend(window.query_tree().children)
         return None
     finally:
         d.close()
@@ -58,11 +58,14 @@ def focus_window(host, title: str) -> None:
         stack = [d.screen().root]
         while stack:
             window = stack.pop()
-            if window.get_wm_name() == title:
-                window.set_input_focus(X.RevertToParent, X.CurrentTime)
-                d.sync()
-                return
-            stack.extend(window.query_tree().children)
+            try:
+                if window.get_wm_name() == title:
+                    window.set_input_focus(X.RevertToParent, X.CurrentTime)
+                    d.sync()
+                    return
+                stack.extend(window.query_tree().children)
+            except XError:
+                continue
     finally:
         d.close()
 
