@@ -59,7 +59,10 @@ export class Viewer {
     });
     this.audio = new AudioOut(root.querySelector(".wrd-bar"), (header) => this.sendOp(header));
     this.touch = new TouchInput(this.canvas, this.stage, this.input);
-    this.osk = new OnScreenKeyboard(root.querySelector(".wrd-osk"), this.input, () => this.applyMode());
+    this.osk = new OnScreenKeyboard(root.querySelector(".wrd-osk"), this.input, () => {
+      this.applyMode();
+      if (this.resizeToWindow) this.scheduleResize(); // the keys take room from the stage
+    });
     this.bindUi();
     this.microphone = attachMicrophone(this, root.querySelector("[data-action=microphone]"));
     this.applyMode();
