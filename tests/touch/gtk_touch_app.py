@@ -2,7 +2,7 @@
 
 ``python3 gtk_touch_app.py OUT.jsonl`` shows a window titled "wrd-touch" with a big button at
 the top ("Tap me") and a scrolled list of 200 rows below it. It appends one JSON object per
-line to OUT.jsonl, flushed at once:
+line to OUT.jsonl, flushed at once, each with ``t``, the time.monotonic() it was written:
 
 * ``{"e": "ready", "backend": "GdkWaylandDisplay"}`` once the window is drawn;
 * ``{"e": "clicked", "n": N}`` each time the button is activated;
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 
 import gi
 
@@ -28,7 +29,7 @@ out = open(sys.argv[1], "a", buffering=1)
 
 
 def record(**fields) -> None:
-    out.write(json.dumps(fields) + "\n")
+    out.write(json.dumps({**fields, "t": time.monotonic()}) + "\n")
 
 
 window = Gtk.Window(title="wrd-touch")
