@@ -1,7 +1,8 @@
 """The session's audio streams: the desktop's output recorded once, encoded once per format.
 
-Audio is a stream like video: a front end subscribes to ``opus`` or ``pcm`` with the usual
-``subscribe`` request and gets ``frame`` pushes (``codec``, ``pts``, one packet as payload).
+Audio is a stream like video: a front end subscribes to ``opus``, ``aac`` (RDP clients that
+decode it) or ``pcm`` with the usual ``subscribe`` request and gets ``frame`` pushes (``codec``,
+``pts``, one packet as payload).
 Every subscriber of one (format, options) shares one encoder (``AudioGroup``), as for video.
 
 While somebody subscribes, ``parec`` (a client of the desktop's sound server, run as the
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("compositor.host")  # the session host's log, whichever part writes the line
 
-FORMATS = ("opus", "pcm")
+FORMATS = ("opus", "aac", "pcm")
 CAPTURE_LATENCY_MS = 10
 READ_SIZE = RATE * CHANNELS * 2 * CAPTURE_LATENCY_MS // 1000  # bytes of one fragment
 PTS_SLACK_US = 40_000  # a read this close to where the last one ended continues it

@@ -14,7 +14,7 @@ carries out and answers:
 - ``SessionResize``: the host's ``Resize`` → ``resize_answered(resize, reply or HostError)``;
 - ``SubscribeGfx``: subscribe to the H.264 stream (the reply to ``output.gfx.subscribed``) and
   draw it as it comes → ``gfx_subscribed()``;
-- ``SubscribeAudio``: subscribe to the host's ``pcm`` stream for rdpsnd (the reply to
+- ``SubscribeAudio``: subscribe to the host's ``pcm`` or ``aac`` stream for rdpsnd (the reply to
   ``audio_subscribed``); its frames become waves (``rdpfront/channels/sound.py``);
 - ``StartOutput``: ``Output.start`` after ``delay`` seconds (or at the client's first input,
   whichever is first), and the output loop;
@@ -143,7 +143,7 @@ class Bridge:
         self.clipboard = ClipboardRelay(conn)
         self._out = bytearray()
         self.audio_stream: int | None = None
-        self._sound_rate: int | None = None  # rdpsnd is ready at this rate; not yet subscribed
+        self._sound_ready_at: ev.SoundReady | None = None  # rdpsnd is ready; not yet subscribed
         self._host_connected = False
         self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
             ev.SecurityUpgradeRequired: lambda e: [StartTls()],
@@ -262,14 +262,15 @@ class Bridge:
     # ---- sound (rdpsnd) ------------------------------------------------------------------------
 
     def _sound_ready(self, event: ev.SoundReady) -> list[Request]:
-        self._sound_rate = event.rate
+        self._sound_ready_at = event
         return self._subscribe_audio()
 
     def _subscribe_audio(self) -> list[Request]:
-        if self._sound_rate is None or not self._host_connected or self.audio_stream is not None:
+        if self._sound_ready_at is None or not self._host_connected or self.audio_stream is not None:
             return []
-        rate, self._sound_rate = self._sound_rate, None
-        return [SubscribeAudio(messages.Subscribe(format="pcm", options={"rate": rate}))]
+        ready, self._sound_ready_at = self._sound_ready_at, None
+        options = {"rate": ready.rate} if ready.format == "pcm" else {}
+        return [SubscribeAudio(messages.Subscribe(format=ready.format, options=options))]
 
     def audio_subscribed(self, reply: messages.SubscribeReply) -> None:
         self.audio_stream = reply.stream

@@ -197,9 +197,11 @@ class Disconnected:
 
 @dataclass(frozen=True)
 class SoundReady:
-    """The client's rdpsnd channel confirmed training: send it the desktop's sound as PCM at ``rate``."""
+    """The client's rdpsnd channel confirmed training: send it the desktop's sound at ``rate``, as
+    the host's ``format`` stream (``pcm``, or ``aac`` at 48 kHz)."""
 
     rate: int
+    format: str = "pcm"
 
 
 @dataclass(frozen=True)

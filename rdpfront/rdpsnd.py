@@ -17,6 +17,7 @@ from rdpfront.errors import RemoteProtocolError
 CHANNEL_NAME = "rdpsnd"
 SERVER_VERSION = 8  # Wave2 needs both sides at 8 or later
 WAVE_FORMAT_PCM = 0x0001
+WAVE_FORMAT_AAC_MS = 0xA106  # AAC in ADTS frames, as FreeRDP 2's rdpsnd decodes it
 MAX_FORMATS = 256
 
 _HEADER = struct.Struct("<BBH")
@@ -78,6 +79,10 @@ class AudioFormat:
     def decode(cls, r: _Reader) -> AudioFormat:
         tag, channels, rate, avg, align, bits, cb = r.unpack("HHIIHHH")
         return cls(tag, channels, rate, avg, align, bits, r.take(cb))
+
+    @classmethod
+    def aac(cls, rate: int, bit_rate: int, channels: int = 2) -> AudioFormat:
+        return cls(WAVE_FORMAT_AAC_MS, channels, rate, bit_rate // 8, 2 * channels, 16)
 
     def encode(self) -> bytes:
         return struct.pack("<HHIIHHH", self.format_tag, self.channels, self.samples_per_sec,

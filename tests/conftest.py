@@ -99,9 +99,13 @@ def _desktop_accounts_made_by_a_test_go_with_it():
     low, high = (int(v) for v in os.environ["WRD_UID_RANGE"].split("-"))
     shared = {user.name for user in _DESKTOP_USERS.values()}
     busy = unix.uids_with_processes()
+    # Only this run's: another run on the machine (its homes under its own root) may be making
+    # accounts at the same moment.
+    home_root = Path(os.environ["WRD_HOME_ROOT"])
     for entry in pwd.getpwall():
         if (entry.pw_name not in before and entry.pw_name not in shared and entry.pw_name.startswith(prefix)
-                and low <= entry.pw_uid <= high and entry.pw_uid not in busy):
+                and low <= entry.pw_uid <= high and entry.pw_uid not in busy
+                and Path(entry.pw_dir).is_relative_to(home_root)):
             unix.delete_system_account(name=entry.pw_name, remove_home=True,
                                        home_root=Path(os.environ["WRD_HOME_ROOT"]))
 

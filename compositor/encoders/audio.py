@@ -4,6 +4,9 @@
 decoder and FreeRDP's decoder read), ``lowdelay`` application, 10 ms frames, 96 kbit/s.
 ``pcm`` is the captured samples as they are (s16le interleaved), resampled when the
 subscriber asked for another rate (``rate``: 44100 for RDP clients that take only 44.1 kHz).
+``aac`` is AAC-LC by FFmpeg's own encoder through PyAV, 48 kHz stereo, 128 kbit/s, each
+1024-sample frame with its ADTS header (what FreeRDP's rdpsnd decodes as WAVE_FORMAT_AAC_MS:
+it opens FFmpeg's AAC decoder without extradata, so each packet carries its own header).
 
 An encoder takes any number of bytes with the capture time of their first sample and returns
 ``AudioPacket``s, each with the capture time of its first sample (``pts``, µs of the host's
@@ -24,6 +27,8 @@ CHANNELS = 2
 SAMPLE_BYTES = 2 * CHANNELS
 FRAME_MS = 10
 OPUS_BITRATE = 96000
+AAC_BITRATE = 128000
+ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 PCM_RATES = (48000, 44100)
 
 
@@ -50,22 +55,15 @@ class AudioEncoder:
         pass
 
 
-class OpusEncoder(AudioEncoder):
-    format = "opus"
+class FramedEncoder(AudioEncoder):
+    """A codec of fixed-size frames through PyAV: ``_open`` returns the opened context."""
 
     def __init__(self, options: dict[str, Any]) -> None:
         if options:
-            raise ValueError(f"opus takes no options, not {sorted(options)}")
+            raise ValueError(f"{self.format} takes no options, not {sorted(options)}")
         super().__init__(options)
-        ctx = av.CodecContext.create("libopus", "w")
-        ctx.sample_rate = RATE
-        ctx.layout = "stereo"
-        ctx.format = "s16"
-        ctx.bit_rate = OPUS_BITRATE
-        ctx.options = {"application": "lowdelay", "frame_duration": str(FRAME_MS)}
-        ctx.open()
-        self.ctx = ctx
-        self.frame_samples = ctx.frame_size  # 480: 10 ms
+        self.ctx = self._open()
+        self.frame_samples = self.ctx.frame_size
         self._pending = b""
         self._pending_pts = 0
         self._next_sample = 0  # the encoder's sample counter (its pts)
@@ -83,13 +81,24 @@ class OpusEncoder(AudioEncoder):
             frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="stereo")
             frame.sample_rate = RATE
             frame.pts = self._next_sample
+            if self.ctx.format.name != "s16":
+                frame = self._convert(frame)
             self._times.append((self._next_sample, self._pending_pts))
             self._next_sample += self.frame_samples
             self._pending_pts += self.frame_samples * 1_000_000 // RATE
             for packet in self.ctx.encode(frame):
-                packets.append(AudioPacket("opus", self._capture_time(packet.pts), bytes(packet),
+                packets.append(AudioPacket(self.format, self._capture_time(packet.pts), self._payload(bytes(packet)),
                                            packet.duration or self.frame_samples))
         return packets
+
+    def _open(self) -> av.CodecContext:
+        raise NotImplementedError
+
+    def _convert(self, frame: av.AudioFrame) -> av.AudioFrame:
+        return frame
+
+    def _payload(self, packet: bytes) -> bytes:
+        return packet
 
     def _capture_time(self, packet_pts: int | None) -> int:
         """The capture time of the packet's first sample, from the frame it was made of."""
@@ -103,6 +112,55 @@ class OpusEncoder(AudioEncoder):
 
     def close(self) -> None:
         self.ctx = None
+
+
+class OpusEncoder(FramedEncoder):
+    format = "opus"
+
+    def _open(self) -> av.CodecContext:
+        ctx = av.CodecContext.create("libopus", "w")
+        ctx.sample_rate = RATE
+        ctx.layout = "stereo"
+        ctx.format = "s16"
+        ctx.bit_rate = OPUS_BITRATE
+        ctx.options = {"application": "lowdelay", "frame_duration": str(FRAME_MS)}
+        ctx.open()
+        return ctx  # frame_size 480: 10 ms
+
+
+class AacEncoder(FramedEncoder):
+    """AAC-LC, 1024-sample frames (21.3 ms) in ADTS; FFmpeg's encoder wants planar floats."""
+
+    format = "aac"
+
+    def _open(self) -> av.CodecContext:
+        ctx = av.CodecContext.create("aac", "w")
+        ctx.sample_rate = RATE
+        ctx.layout = "stereo"
+        ctx.format = "fltp"
+        ctx.bit_rate = AAC_BITRATE
+        ctx.open()
+        self._resampler = av.AudioResampler(format="fltp", layout="stereo", rate=RATE)
+        return ctx
+
+    def _convert(self, frame: av.AudioFrame) -> av.AudioFrame:
+        (converted,) = self._resampler.resample(frame)  # s16 → fltp at one rate: sample for sample
+        converted.pts = frame.pts
+        return converted
+
+    def _payload(self, packet: bytes) -> bytes:
+        return adts_header(len(packet), RATE, CHANNELS) + packet
+
+
+def adts_header(payload: int, rate: int, channels: int) -> bytes:
+    """The 7-byte ADTS header (ISO 14496-3 1.A.2.2: MPEG-4, no CRC, AAC-LC) of one raw frame."""
+    length = payload + 7
+    if length >= 1 << 13:
+        raise ValueError(f"an AAC frame of {payload} bytes does not fit an ADTS header")
+    profile = 1  # audio object type 2 (LC) minus one
+    index = ADTS_RATES.index(rate)
+    return bytes((0xFF, 0xF1, (profile << 6) | (index << 2) | (channels >> 2),
+                  ((channels & 3) << 6) | (length >> 11), (length >> 3) & 0xFF, ((length & 7) << 5) | 0x1F, 0xFC))
 
 
 class PcmEncoder(AudioEncoder):
@@ -141,4 +199,4 @@ class PcmEncoder(AudioEncoder):
         return packets
 
 
-AUDIO_ENCODERS: dict[str, type[AudioEncoder]] = {"opus": OpusEncoder, "pcm": PcmEncoder}
+AUDIO_ENCODERS: dict[str, type[AudioEncoder]] = {"opus": OpusEncoder, "aac": AacEncoder, "pcm": PcmEncoder}

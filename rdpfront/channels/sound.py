@@ -24,7 +24,9 @@ from rdpfront.events import SoundReady
 
 log = logging.getLogger(__name__)
 
-OFFERED = (rdpsnd.AudioFormat.pcm(48000), rdpsnd.AudioFormat.pcm(44100))
+AAC_BIT_RATE = 128000  # compositor.encoders.audio.AAC_BITRATE: what the host's aac stream carries
+OFFERED = (rdpsnd.AudioFormat.aac(48000, AAC_BIT_RATE), rdpsnd.AudioFormat.pcm(48000), rdpsnd.AudioFormat.pcm(44100))
+STREAM_FORMAT = {rdpsnd.WAVE_FORMAT_AAC_MS: "aac", rdpsnd.WAVE_FORMAT_PCM: "pcm"}  # the host's stream per tag
 MAX_IN_FLIGHT = 16  # 160 ms of 10 ms waves unconfirmed at most
 CONFIRM_TIMEOUT_MS = 2000
 
@@ -59,6 +61,11 @@ class SoundChannel(StaticChannel):
     def rate(self) -> int | None:
         return self.client_formats[self.format_no].samples_per_sec if self.format_no is not None else None
 
+    @property
+    def stream_format(self) -> str | None:
+        """The host's audio stream this client plays: ``aac`` or ``pcm``."""
+        return STREAM_FORMAT[self.client_formats[self.format_no].format_tag] if self.format_no is not None else None
+
     def start(self) -> None:
         self.host.write(self._send(rdpsnd.AudioFormats(OFFERED)))
 
@@ -82,17 +89,17 @@ class SoundChannel(StaticChannel):
                 raise RemoteProtocolError("rdpsnd: Training Confirm before any format was agreed")
             if not self.ready:
                 self.ready = True
-                log.info("%s rdpsnd: client ready, PCM %d Hz (format %d of its %d), version %d",
-                         self.host.log_context, self.rate, self.format_no, len(self.client_formats),
-                         self.client_version)
-                self.host.emit(SoundReady(self.rate))
+                log.info("%s rdpsnd: client ready, %s %d Hz (format %d of its %d), version %d",
+                         self.host.log_context, self.stream_format, self.rate, self.format_no,
+                         len(self.client_formats), self.client_version)
+                self.host.emit(SoundReady(self.rate, self.stream_format))
         elif isinstance(pdu, rdpsnd.WaveConfirm):
             self.in_flight.pop(pdu.block_no, None)
         else:
             raise RemoteProtocolError(f"rdpsnd: a client does not send {type(pdu).__name__}")
 
     def wave(self, data: bytes, now_ms: int) -> bytes:
-        """One packet of the host's ``pcm`` stream for the client; b"" when it is dropped."""
+        """One packet of the host's stream (``stream_format``) for the client; b"" when it is dropped."""
         if not self.ready or self.format_no is None:
             return b""
         # A wave the client never confirmed is forgotten after CONFIRM_TIMEOUT_MS: the count

@@ -4,7 +4,8 @@
 // The main thread posts {left, right} Float32Arrays. Latency stays bounded: past MAX_MS of
 // queued sound the oldest is dropped down to TARGET_MS; on an underrun the output is silent
 // until START_MS has gathered again. With {capture: true} every rendered block is posted back
-// (tests read the audio that was actually played).
+// (tests read the audio that was actually played; ``frame`` is the block's first sample on the
+// context's clock, which getOutputTimestamp() maps to the page's clock).
 
 const TARGET_MS = 40;
 const START_MS = 30;
@@ -76,7 +77,8 @@ class WrdAudioProcessor extends AudioWorkletProcessor {
     right.fill(0, written);
     this.stats.played += written;
     if (this.capture && written) {
-      this.port.postMessage({ left: left.slice(0, written), right: right.slice(0, written), queued: this.queued });
+      this.port.postMessage({ left: left.slice(0, written), right: right.slice(0, written), queued: this.queued,
+        frame: currentFrame });
     }
     return true;
   }

@@ -117,10 +117,35 @@ async def test_pcm_at_44100_is_resampled_and_silence_is_not_sent(host):
         await sub.client.close()
 
 
+async def test_aac_packets_are_adts_frames_of_the_tone(host):
+    sub = await Subscriber().connect(host)
+    try:
+        stream = (await sub.client.request("subscribe", format="aac")).get("stream")
+        assert ("aac", 1) in [(e["format"], e["subscribers"]) for e in request(host, "status").get("encoders")]
+        play_tone(host, 1500, 3)
+        frames = await frames_of(sub, stream, 1.0)
+        assert len(frames) > 30 and {f.get("codec") for f in frames} == {"aac"}
+        for f in frames:  # each packet one ADTS frame: syncword, MPEG-4 LC, 48 kHz, stereo, its own length
+            head = f.payload[:7]
+            assert head[:2] == b"\xff\xf1" and head[2] >> 6 == 1 and (head[2] >> 2) & 0xF == 3
+            assert ((head[2] & 1) << 2 | head[3] >> 6) == 2
+            assert ((head[3] & 3) << 11 | head[4] << 3 | head[5] >> 5) == len(f.payload)
+        pts = [f.get("pts") for f in frames]
+        steps = np.diff(pts)
+        assert pts == sorted(pts) and np.median(steps) == pytest.approx(1024 / 48000 * 1e6, abs=200)
+        ctx = av.CodecContext.create("aac", "r")  # no extradata: the headers are all a decoder needs
+        samples = np.concatenate([d.to_ndarray()[0] for f in frames for d in ctx.decode(av.Packet(f.payload))])
+        assert ctx.sample_rate == 48000
+        assert dominant_frequency(samples.astype(np.float64), 48000) == pytest.approx(1500, abs=10)
+    finally:
+        await sub.client.close()
+
+
 async def test_bad_audio_subscriptions_are_refused(host):
     sub = await Subscriber().connect(host)
     try:
-        for fmt, options, text in [("opus", {"bitrate": 1}, "no options"), ("pcm", {"rate": 8000}, "rate"),
+        for fmt, options, text in [("opus", {"bitrate": 1}, "no options"), ("aac", {"rate": 44100}, "no options"),
+                                   ("pcm", {"rate": 8000}, "rate"),
                                    ("pcm", {"depth": 24}, "only the option rate")]:
             with pytest.raises(Exception, match=text):
                 await sub.client.request("subscribe", format=fmt, options=options)

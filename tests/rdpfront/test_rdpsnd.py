@@ -75,7 +75,8 @@ def ready_channel(client_formats) -> tuple[SoundChannel, Session]:
     channel = SoundChannel(session, 1005)
     channel.encode = lambda message: message  # the PDU itself, without the MCS framing
     channel.start()
-    assert rdpsnd.decode(session.written[0]).formats[0] == rdpsnd.AudioFormat.pcm(48000)
+    offered = rdpsnd.decode(session.written[0]).formats
+    assert offered[0].format_tag == rdpsnd.WAVE_FORMAT_AAC_MS and offered[1] == rdpsnd.AudioFormat.pcm(48000)
     channel.receive(rdpsnd.encode(rdpsnd.AudioFormats(tuple(client_formats), version=8)))
     return channel, session
 
@@ -85,9 +86,26 @@ def test_the_first_of_our_formats_the_client_takes_is_trained_and_used():
     channel, session = ready_channel(theirs)
     assert rdpsnd.decode(session.written[-1]) == rdpsnd.Training(0)
     channel.receive(rdpsnd.encode(rdpsnd.Training(0)))
-    assert session.emitted == [SoundReady(44100)]
+    assert session.emitted == [SoundReady(44100, "pcm")]
     wave = rdpsnd.decode(channel.wave(b"\1\2" * 882, 1000))
     assert isinstance(wave, rdpsnd.Wave2) and wave.format_no == 1  # the client's index
+
+
+def test_aac_is_chosen_where_the_client_decodes_it_and_pcm_is_the_fallback():
+    aac = rdpsnd.AudioFormat.aac(48000, 128000)
+    channel, session = ready_channel((rdpsnd.AudioFormat.pcm(48000), rdpsnd.AudioFormat.pcm(44100), aac))
+    channel.receive(rdpsnd.encode(rdpsnd.Training(0)))
+    assert session.emitted == [SoundReady(48000, "aac")] and channel.stream_format == "aac"
+    wave = rdpsnd.decode(channel.wave(b"\xff\xf1" + bytes(300), 1000))
+    assert isinstance(wave, rdpsnd.Wave2) and wave.format_no == 2
+    # The same client without AAC (an xfreerdp built without FFmpeg) gets PCM.
+    channel, session = ready_channel((rdpsnd.AudioFormat.pcm(44100), rdpsnd.AudioFormat.pcm(48000)))
+    channel.receive(rdpsnd.encode(rdpsnd.Training(0)))
+    assert session.emitted == [SoundReady(48000, "pcm")] and channel.format_no == 1
+    # An AAC entry at another rate than the host's stream is not ours.
+    channel, session = ready_channel((rdpsnd.AudioFormat.aac(44100, 128000), rdpsnd.AudioFormat.pcm(44100)))
+    channel.receive(rdpsnd.encode(rdpsnd.Training(0)))
+    assert session.emitted == [SoundReady(44100, "pcm")]
 
 
 def test_a_client_offering_none_of_our_formats_gets_no_sound(caplog):

@@ -1,5 +1,6 @@
 """Sound to a real RDP client: xfreerdp with /sound:sys:pulse plays into a PulseAudio of the
-test's own (a null sink whose monitor is recorded), and the desktop's tone is found in it."""
+test's own (a null sink whose monitor is recorded), and the desktop's tone is found in it: as
+AAC (what Debian's xfreerdp takes first) and as PCM (a client held to PCM with ``format:1``)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from rdpfront import rdpsnd
 from tests.audio_tone import dominant_frequency, write_tone
 from tests.compositor.helpers import request
 from tests.conftest import desktop_outdir, desktop_user, end_process, wait_until
@@ -59,16 +61,23 @@ def sound_channels(rdp):
     return [c.bridge.conn.channel("rdpsnd") for c in rdp.server.connections]
 
 
-async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_path):
+@pytest.mark.parametrize(("options", "stream", "tag", "waves"), [
+    ("", "aac", rdpsnd.WAVE_FORMAT_AAC_MS, 100),  # Debian's xfreerdp decodes AAC (FFmpeg): the host's aac
+    (",format:1", "pcm", rdpsnd.WAVE_FORMAT_PCM, 150),  # a client held to PCM: the fallback
+])
+async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_path, options, stream, tag, waves):
     rdp.env = lambda: dict(client_pulse, **rdp.xvfb.env())
-    client = await rdp.client("/sound:sys:pulse")
+    client = await rdp.client("/sound:sys:pulse" + options)
     await rdp.wait_first_frame()
     deadline = time.monotonic() + 20
     while not any(c is not None and c.ready for c in sound_channels(rdp)):
         assert time.monotonic() < deadline, rdp.output(client)
         await asyncio.sleep(0.1)
-    wait_until(lambda: ("pcm", 1) in [(e["format"], e["subscribers"]) for e in request(host, "status").get("encoders")],
-               10, message="the RDP client's pcm stream")
+    sound = sound_channels(rdp)[0]
+    assert sound.client_formats[sound.format_no].format_tag == tag
+    wait_until(lambda: (stream, 1) in [(e["format"], e["subscribers"])
+                                       for e in request(host, "status").get("encoders")],
+               10, message=f"the RDP client's {stream} stream")
     recording = tmp_path / "heard.raw"
     recorder = record(client_pulse, recording)
     try:
@@ -80,6 +89,5 @@ async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_pat
     loud = samples[np.abs(samples) > 1000]
     assert len(loud) > 48000, f"{len(loud)} loud samples heard"
     assert dominant_frequency(samples, 48000) == pytest.approx(1000, abs=10)
-    sound = sound_channels(rdp)[0]
-    assert sound.sent > 150 and sound.dropped == 0
+    assert sound.sent > waves and sound.dropped == 0
     assert client.returncode is None

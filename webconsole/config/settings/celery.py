@@ -20,7 +20,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(env.VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-desktops": {
         "task": "webconsole.desktops.tasks.desktop_reconcile_task",
-        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 15)),
+        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 5)),
         "options": {"queue": f"wrd.node.{env.NODE}", "expires": 30},
     },
     "reap-idle-desktops": {
