@@ -10,7 +10,9 @@ line to OUT.jsonl, flushed at once, each with ``t``, the time.monotonic() it was
 * ``{"e": "touch", "type": "touch-begin|touch-update|touch-end|touch-cancel"}`` for each touch
   event GTK reports on the window (it shows the events arrived as touch, not as a pointer);
 * ``{"e": "key", "name": "F5", "state": MASK}`` for each key pressed;
-* ``{"e": "button", "button": N}`` for each pointer button pressed.
+* ``{"e": "button", "button": N}`` for each pointer button pressed;
+* ``{"e": "menu", "shown": true|false}`` when the menu of the "Menu" button (right of "Tap me")
+  opens or closes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ window = Gtk.Window(title="wrd-touch")
 window.set_default_size(500, 500)
 box = Gtk.Box(orientation=Gtk.Orientation.VERTICAL)
 button = Gtk.Button(label="Tap me")
-button.set_size_request(500, 150)
+button.set_size_request(400, 150)
 clicks = [0]
 
 
@@ -46,7 +48,19 @@ def clicked(_button) -> None:
 
 
 button.connect("clicked", clicked)
-box.pack_start(button, False, False, 0)
+top = Gtk.Box(orientation=Gtk.Orientation.HORIZONTAL)
+top.pack_start(button, True, True, 0)
+menu = Gtk.Menu()
+for label in ("First", "Second", "Third"):
+    menu.append(Gtk.MenuItem(label=label))
+menu.show_all()
+menu.connect("show", lambda m: record(e="menu", shown=True))
+menu.connect("hide", lambda m: record(e="menu", shown=False))
+menu_button = Gtk.MenuButton(label="Menu")
+menu_button.set_popup(menu)
+menu_button.set_size_request(100, 150)
+top.pack_start(menu_button, False, False, 0)
+box.pack_start(top, False, False, 0)
 scrolled = Gtk.ScrolledWindow()
 scrolled.set_vexpand(True)
 listbox = Gtk.ListBox()

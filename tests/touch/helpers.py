@@ -95,7 +95,11 @@ class GtkApp:
 
     def button_point(self) -> tuple[int, int]:
         x, y, w, _ = self.frame
-        return x + w // 2, y + 60
+        return x + 200, y + 60
+
+    def menu_button_point(self) -> tuple[int, int]:
+        x, y, w, _ = self.frame
+        return x + w - 50, y + 60
 
     def list_point(self) -> tuple[int, int]:
         x, y, w, h = self.frame

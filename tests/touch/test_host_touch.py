@@ -183,6 +183,19 @@ def test_a_wayland_client_without_wl_touch_gets_the_first_contact_as_its_pointer
         end_pid(pid)
 
 
+def test_a_touch_outside_a_grabbing_popup_dismisses_it(host):
+    app = GtkApp(host)
+    try:
+        send(host, *tap(*app.menu_button_point()))
+        wait_until(lambda: app.log.events("menu") and app.log.events("menu")[-1]["shown"], 10,
+                   message="the menu to open")
+        send(host, *tap(*app.list_point()))  # outside the menu
+        wait_until(lambda: not app.log.events("menu")[-1]["shown"], 10, message="the menu to close")
+        assert "touch outside the grabbing popups dismissed them" in host_log(host)
+    finally:
+        app.stop()
+
+
 def test_touch_on_an_x11_window_is_a_pointer_click(host):
     xev = subprocess.Popen(["xev", "-geometry", "300x300+600+300", "-event", "button"], env=session_env(host),
                            stdout=subprocess.PIPE, text=True)

@@ -12,6 +12,9 @@ support) would get nothing; for it the sequence's first contact becomes the X po
 (XTEST motion and button 1, which reach the client as wl_pointer through the usual X input
 path), as an X server does for clients that do not select touch events.
 
+A first contact outside the popups holding a grab dismisses them and is not passed on, as a
+click there is (``XdgShell.button_pressed``).
+
 A malformed message (any X client can send one), motion or up of a contact that is not down,
 and a second down of a contact already down are logged and ignored.
 """
@@ -19,6 +22,7 @@ and a second down of a contact already down are logged and ignored.
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from Xlib import X
@@ -77,6 +81,9 @@ class Touch:
         if contact in self.contacts:
             log.warning("touch down ignored: contact %d is already down", contact)
             return
+        if not self.contacts and self.server.xdg.button_pressed(window, SimpleNamespace(event_x=x, event_y=y)):
+            log.info("touch outside the grabbing popups dismissed them")
+            return  # as a click outside them: consumed, the contact's later events find it not down
         if surface.resource._ptr is None:
             return
         self.contacts[contact] = surface
