@@ -50,6 +50,25 @@ def window_origin(host, title: str) -> tuple[int, int, int, int] | None:
         d.close()
 
 
+def popup_shown(host) -> bool:
+    """Whether a popup of the Wayland compositor (an override-redirect window it marked) is on
+    the screen."""
+    d = x_display(session_env(host))
+    try:
+        mark = d.intern_atom("_WRD_TOUCH_WINDOW")
+        for window in d.screen().root.query_tree().children:
+            try:
+                attributes = window.get_attributes()
+                if (attributes.override_redirect and attributes.map_state == X.IsViewable
+                        and window.get_full_property(mark, X.AnyPropertyType) is not None):
+                    return True
+            except XError:
+                continue
+        return False
+    finally:
+        d.close()
+
+
 def focus_window(host, title: str) -> None:
     """Give the X input focus to the window titled ``title`` (a desktop without a window
     manager leaves it nowhere when the focused window closes)."""
@@ -171,5 +190,16 @@ def host_log(host) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-__all__ = ["FRAME", "GtkApp", "JsonLog", "Wev", "end_pid", "focus_window", "host_log", "tap", "touch",
-           "window_origin"]
+__all__ = [
+    "FRAME",
+    "GtkApp",
+    "JsonLog",
+    "Wev",
+    "end_pid",
+    "focus_window",
+    "host_log",
+    "popup_shown",
+    "tap",
+    "touch",
+    "window_origin",
+]

@@ -14,7 +14,18 @@ import pytest
 from compositor.client import BlockingHostClient, HostError
 from tests.compositor.helpers import request, session_env, start_host, stop_host, x_display
 from tests.conftest import desktop_outdir, desktop_user, wait_until
-from tests.touch.helpers import FRAME, GtkApp, JsonLog, Wev, end_pid, host_log, tap, touch, window_origin
+from tests.touch.helpers import (
+    FRAME,
+    GtkApp,
+    JsonLog,
+    Wev,
+    end_pid,
+    host_log,
+    popup_shown,
+    tap,
+    touch,
+    window_origin,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 POINTER_RECORDER = Path(__file__).parent / "pointer_recorder.py"
@@ -189,6 +200,7 @@ def test_a_touch_outside_a_grabbing_popup_dismisses_it(host):
         send(host, *tap(*app.menu_button_point()))
         wait_until(lambda: app.log.events("menu") and app.log.events("menu")[-1]["shown"], 10,
                    message="the menu to open")
+        wait_until(lambda: popup_shown(host), 10, message="the menu's popup on the screen")
         send(host, *tap(*app.list_point()))  # outside the menu
         wait_until(lambda: not app.log.events("menu")[-1]["shown"], 10, message="the menu to close")
         assert "touch outside the grabbing popups dismissed them" in host_log(host)
