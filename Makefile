@@ -21,7 +21,8 @@ APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x1
 # Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC).
 APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
-	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify
+	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify \
+	wev python3-gi gir1.2-gtk-3.0
 
 .PHONY: run test setup setup-test apt apt-test venv clients-venv db lint fuzz clean
 

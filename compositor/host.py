@@ -51,6 +51,7 @@ from compositor.pipeline import Pipeline
 from compositor.protocol import HostProtocol, LocalProtocolError, Message, RemoteProtocolError, encode_message
 from compositor.session_processes import DEFAULT_STARTUP, SessionProcesses
 from compositor.streams import Subscription
+from compositor.touch import TouchRouter
 
 log = logging.getLogger("compositor.host")
 
@@ -145,6 +146,7 @@ class SessionHost:
         self.cfg = cfg
         self.socket_path = cfg.runtime_dir / "host.sock" if cfg.listen_fd is None else None
         self.input: InputSink | None = None
+        self.touch: TouchRouter | None = None
         self.clipboard: Clipboard | None = None
         self.connections: set[Connection] = set()
         self.cursor: messages.Cursor | None = None
@@ -201,6 +203,7 @@ class SessionHost:
         )
         display = self.capture.open(self.processes.display_name, self.processes.framebuffer_path, listener)
         self.input = InputSink(display)
+        self.touch = TouchRouter(display, self.input.handle, session=self.cfg.session)
         self.clipboard = Clipboard(display, self._on_selection_change)
         display.flush()
 
@@ -323,6 +326,8 @@ class SessionHost:
         finally:
             for sub in list(conn.subscriptions.values()):
                 self._unsubscribe(sub)
+            if self.touch is not None:
+                self.touch.forget(conn)
             self.drives.connection_closed(conn)
             self.connections.discard(conn)
             self.microphone.release(conn)
@@ -370,8 +375,23 @@ class SessionHost:
 
     async def _on_input(self, conn: Connection, request: messages.Input, rid: Any) -> None:
         width, height = self.capture.size
-        events = [e.within(width, height) if isinstance(e, messages.MoveEvent) else e for e in request.events]
-        self.input.handle([e.encode() for e in events])
+        events = [e.within(width, height) if isinstance(e, messages.MoveEvent | messages.TouchEvent) else e
+                  for e in request.events]
+        touch = (messages.TouchEvent, messages.TouchFrameEvent)
+        if any(isinstance(e, touch) for e in events):
+            # In order: each run of other events as one batch, each touch event to the router.
+            batch: list[dict[str, Any]] = []
+            for e in events:
+                if isinstance(e, touch):
+                    if batch:
+                        self.input.handle(batch)
+                        batch = []
+                    self.touch.handle(conn, e)
+                else:
+                    batch.append(e.encode())
+            self.input.handle(batch)
+        else:
+            self.input.handle([e.encode() for e in events])
         self.capture.after_x_request()
         if rid is not None:  # fire-and-forget otherwise
             conn.reply(rid, messages.Ok())

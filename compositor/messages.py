@@ -80,6 +80,17 @@ class InputType(enum.StrEnum):
     TEXT = "text"
     RELEASE_ALL = "release_all"
     LOCKS = "locks"
+    TOUCH = "touch"
+    TOUCH_FRAME = "touch_frame"
+
+
+class TouchPhase(enum.StrEnum):
+    """What a ``touch`` event says of its contact."""
+
+    DOWN = "down"
+    MOTION = "motion"
+    UP = "up"
+    CANCEL = "cancel"  # every contact of the sequence is cancelled
 
 
 class Selection(enum.StrEnum):
@@ -97,6 +108,7 @@ MAX_KEY_CODE = 767  # Linux evdev KEY_MAX
 MAX_KEYSYM = 0x1FFFFFFF  # X keysyms are 29 bits
 MAX_WHEEL = 1000.0  # notches in one event
 MAX_INPUT_EVENTS = 4096
+MAX_TOUCH_CONTACTS = 10  # touch contact ids are 0..MAX_TOUCH_CONTACTS-1 (front ends map theirs to these)
 MAX_TEXT_EVENT = 10000  # characters typed by one event
 MAX_CLIPBOARD_BYTES = 16 * 1024 * 1024  # UTF-8 clipboard text, carried in the payload
 MAX_WINDOW = 64
@@ -714,8 +726,50 @@ class LocksEvent(InputEvent):
         return cls(f.boolean("caps", False), f.boolean("num", False), f.boolean("scroll", False))
 
 
+@dataclass(frozen=True)
+class TouchEvent(InputEvent):
+    """One contact of a touch screen: ``id`` 0..9 (a front end maps its own ids to these slots),
+    position clamped like ``move``. Events up to the next ``touch_frame`` form one frame; the
+    host cancels a sequence whose frame is not closed in time (docs/touch.md)."""
+
+    t = InputType.TOUCH
+    phase: TouchPhase
+    id: int
+    x: int = 0
+    y: int = 0
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        f = _Fields("input touch", event)
+        phase = event.get("phase")
+        if not isinstance(phase, str) or phase not in TouchPhase._value2member_map_:
+            raise f.fail("phase", "down, motion, up or cancel", phase)
+        return cls(TouchPhase(phase), f.integer("id", 0, MAX_TOUCH_CONTACTS - 1),
+                   f.integer("x", 0, MAX_COORDINATE, 0, clamp=True), f.integer("y", 0, MAX_COORDINATE, 0, clamp=True))
+
+    def encode(self) -> dict[str, Any]:
+        return {"t": self.t.value, "phase": self.phase.value, "id": self.id, "x": self.x, "y": self.y}
+
+    def within(self, width: int, height: int) -> TouchEvent:
+        """This position clamped to a ``width`` x ``height`` screen."""
+        return dataclasses.replace(self, x=min(self.x, max(0, width - 1)), y=min(self.y, max(0, height - 1)))
+
+
+@dataclass(frozen=True)
+class TouchFrameEvent(InputEvent):
+    """The touch events since the previous frame belong together (``wl_touch.frame``)."""
+
+    t = InputType.TOUCH_FRAME
+
+    @classmethod
+    def decode(cls, event: Mapping[str, Any]) -> Self:
+        _Fields("input touch_frame", event)
+        return cls()
+
+
 INPUT_EVENTS: dict[InputType, type[InputEvent]] = {cls.t: cls for cls in (
-    MoveEvent, ButtonEvent, WheelEvent, KeyEvent, KeysymEvent, TextEvent, ReleaseAllEvent, LocksEvent)}
+    MoveEvent, ButtonEvent, WheelEvent, KeyEvent, KeysymEvent, TextEvent, ReleaseAllEvent, LocksEvent,
+    TouchEvent, TouchFrameEvent)}
 
 
 def decode_input_event(event: Any) -> InputEvent:

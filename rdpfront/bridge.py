@@ -156,6 +156,7 @@ class Bridge:
             ev.GfxReady: self._start_gfx,
             ev.GfxFrameAcknowledged: self.output.gfx_acknowledged,
             ev.DisplayLayout: self._display_layout,
+            ev.TouchInput: self._touch,
             ev.ClipboardOffer: lambda e: self._write(self.clipboard.client_offer(e)),
             ev.ClipboardText: lambda e: self.output.to_host.extend(self.clipboard.client_text(e)),
             ev.MicrophoneAudio: lambda e: self.output.to_host.append(messages.Microphone(pcm=e.pcm)),
@@ -217,6 +218,10 @@ class Bridge:
             return [Background(routed)]
         self.output.to_host.extend(messages.Input(events=(e,)) for e in routed)
         return []
+
+    def _touch(self, event: ev.TouchInput) -> None:
+        if self.login.form is None:  # no touch for the login form: it takes keys and clicks
+            self.output.to_host.append(messages.Input(events=event.events))
 
     def _display_layout(self, event: ev.DisplayLayout) -> list[Request]:
         resize = self.output.resize_request(event.width, event.height)

@@ -164,6 +164,14 @@ class GfxFrameAcknowledged:
 
 
 @dataclass(frozen=True)
+class TouchInput:
+    """Touch from the client's input channel (MS-RDPEI): the session host's ``touch`` and
+    ``touch_frame`` events of one TOUCH_EVENT PDU, contacts already mapped to slots 0..9."""
+
+    events: tuple  # of compositor.messages.InputEvent
+
+
+@dataclass(frozen=True)
 class MicrophoneAudio:
     """Audio from the client's microphone (MS-RDPEAI): 16-bit little-endian PCM, 48 kHz, mono."""
 
@@ -224,5 +232,5 @@ class DriveIoCompleted:
 Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
-         | GfxFrameAcknowledged | MicrophoneAudio | Shutdown | FrameAcknowledged | Disconnected | SoundReady
-         | DriveAnnounced | DriveRemoved | DriveIoCompleted)
+         | GfxFrameAcknowledged | MicrophoneAudio | TouchInput | Shutdown | FrameAcknowledged | Disconnected
+         | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted)

@@ -102,12 +102,14 @@ class Server:
             output,
             seat,
             text_input,
+            touch,
             xdg_shell,
         )
 
         compositor.register(self)
         self.output = output.register(self)
         self.seat = seat.register(self)
+        self.touch = touch.register(self)
         self.xdg = xdg_shell.register(self)
         self.data = data_device.register(self)
         self.activation = activation.register(self)
@@ -167,6 +169,7 @@ class Server:
     def surface_destroyed(self, surface: Surface) -> None:
         self.pending_frames.discard(surface)
         self.seat.surface_destroyed(surface)
+        self.touch.surface_destroyed(surface)
         role = surface.role_object
         if role is not None and hasattr(role, "surface_destroyed"):
             role.surface_destroyed()

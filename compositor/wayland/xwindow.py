@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from Xlib import X, Xatom
 
+from compositor import touch
 from compositor.rects import Rect, clip
 from compositor.wayland.surface import Surface
 from compositor.xshm import ShmUploader
@@ -43,6 +44,8 @@ class XWindow:
             background_pixel=screen.black_pixel, bit_gravity=X.NorthWestGravity,
             event_mask=EVENT_MASK, override_redirect=int(override_redirect),
         )
+        # Marks the window as the compositor's: the session host sends touch here (compositor/touch.py).
+        self.window.change_property(server.atom(touch.WINDOW_ATOM), Xatom.CARDINAL, 32, [1])
         self.gc = self.window.create_gc()
         self.mapped = False
         self.destroyed = False

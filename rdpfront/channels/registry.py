@@ -16,6 +16,7 @@ from rdpfront.channels.drdynvc import DynamicChannels
 from rdpfront.channels.drives import DriveChannel
 from rdpfront.channels.graphics import GraphicsChannel
 from rdpfront.channels.sound import SoundChannel
+from rdpfront.channels.touch import TouchInputChannel
 
 STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
     ClipboardChannel.name: ClipboardChannel,  # "cliprdr"
@@ -28,6 +29,7 @@ DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {
     DisplayControlChannel.name: DisplayControlChannel,  # id 1
     GraphicsChannel.name: GraphicsChannel,  # id 2
     AudioInputChannel.name: AudioInputChannel,  # id 3
+    TouchInputChannel.name: TouchInputChannel,  # id 4
 }
 
 
@@ -38,3 +40,4 @@ def dynamic_channel_id(name: str) -> int:
 
 DISP_CHANNEL_ID = dynamic_channel_id(DisplayControlChannel.name)
 GFX_CHANNEL_ID = dynamic_channel_id(GraphicsChannel.name)
+INPUT_CHANNEL_ID = dynamic_channel_id(TouchInputChannel.name)

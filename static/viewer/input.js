@@ -16,7 +16,7 @@ export class Input {
    * @param {HTMLCanvasElement} canvas
    * @param {HTMLTextAreaElement} sink  a focused, invisible textarea that receives keys and IME
    * @param {(events:object[])=>void} send
-   * @param {{paste?: (text:string)=>void}} hooks
+   * @param {{paste?: (text:string)=>void, text?: (text:string)=>boolean}} hooks  text: true when it took the text
    */
   constructor(canvas, sink, send, hooks = {}) {
     this.canvas = canvas;
@@ -152,6 +152,11 @@ export class Input {
       this.down.set(e.code, "key");
       return;
     }
+    if (printable(e.key) && !ctrlish && this.hooks.text?.(e.key)) { // the on-screen keyboard's latched modifiers
+      e.preventDefault();
+      this.down.set(e.code, "text");
+      return;
+    }
     e.preventDefault();
     this.takeMove();
     const altgr = e.getModifierState("AltGraph");
@@ -202,7 +207,9 @@ export class Input {
     // an input method that commits without composition events. Keys we handled were
     // preventDefault()ed and produce no input event, so nothing is sent twice.
     if (this.composing()) return;
-    if (this.enabled && e.inputType === "insertText" && e.data) this.push({ t: "text", text: e.data });
+    if (this.enabled && e.inputType === "insertText" && e.data && !this.hooks.text?.(e.data)) {
+      this.push({ t: "text", text: e.data });
+    }
     this.sink.value = "";
   }
 

@@ -6,6 +6,8 @@ import { Display, webCodecsUsable } from "./display.js";
 import { Input } from "./input.js";
 import { attachMicrophone } from "./microphone.js";
 import { AudioOut } from "./audio.js";
+import { OnScreenKeyboard } from "./osk.js";
+import { TouchInput } from "./touch.js";
 
 const CLOSE_MESSAGES = {
   4401: ["Not signed in", "Sign in again to view this desktop.", false],
@@ -53,8 +55,14 @@ export class Viewer {
     });
     this.input = new Input(this.canvas, this.sink, (events) => this.sendOp({ op: "input", events }), {
       paste: (text) => this.sendClipboard(text),
+      text: (text) => this.osk.text(text),
     });
     this.audio = new AudioOut(root.querySelector(".wrd-bar"), (header) => this.sendOp(header));
+    this.touch = new TouchInput(this.canvas, this.stage, this.input);
+    this.osk = new OnScreenKeyboard(root.querySelector(".wrd-osk"), this.input, () => {
+      this.applyMode();
+      if (this.resizeToWindow) this.scheduleResize(); // the keys take room from the stage
+    });
     this.bindUi();
     this.microphone = attachMicrophone(this, root.querySelector("[data-action=microphone]"));
     this.applyMode();
@@ -343,6 +351,21 @@ export class Viewer {
     });
     q("[data-action=resize]").checked = this.resizeToWindow;
     q("[data-action=preset]").addEventListener("change", (e) => this.setPreset(e.target.value));
+    const touchMode = q("[data-action=touch-mode]");
+    const showTouchMode = () => {
+      touchMode.setAttribute("aria-pressed", this.touch.mode === "direct" ? "true" : "false");
+      this.root.dataset.touch = this.touch.mode;
+    };
+    touchMode.addEventListener("click", () => {
+      this.touch.setMode(this.touch.mode === "direct" ? "mouse" : "direct");
+      showTouchMode();
+    });
+    showTouchMode();
+    q("[data-action=keys]").addEventListener("click", (e) => {
+      this.osk.toggle();
+      e.currentTarget.setAttribute("aria-pressed", this.osk.shown ? "true" : "false");
+    });
+    q("[data-action=fit]").addEventListener("click", () => this.touch.resetZoom());
     q("[data-action=clipboard]").addEventListener("click", () => {
       this.panel.hidden = !this.panel.hidden;
     });

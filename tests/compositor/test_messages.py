@@ -44,6 +44,9 @@ INPUT_EVENTS: dict[type[m.InputEvent], st.SearchStrategy[Any]] = {
     m.TextEvent: st.builds(m.TextEvent, texts),
     m.ReleaseAllEvent: st.just(m.ReleaseAllEvent()),
     m.LocksEvent: st.builds(m.LocksEvent, st.booleans(), st.booleans(), st.booleans()),
+    m.TouchEvent: st.builds(m.TouchEvent, st.sampled_from(list(m.TouchPhase)),
+                            st.integers(0, m.MAX_TOUCH_CONTACTS - 1), coords, coords),
+    m.TouchFrameEvent: st.just(m.TouchFrameEvent()),
 }
 input_events = st.one_of(*INPUT_EVENTS.values())
 rect4 = st.tuples(coords, coords, dims, dims)

@@ -87,7 +87,7 @@ class Host:
 
 
 def start_host(workdir: Path, *, width: int = 1024, height: int = 768,
-               startup: str = TEST_STARTUP, user=None) -> Host:
+               startup: str = TEST_STARTUP, user=None, wayland: bool = False) -> Host:
     """A session host through the product's launcher (sandbox, cgroup, private /tmp), as
     ``user`` (a ``SessionUser``; None: as ourselves), in its own runtime root under ``workdir``."""
     from compositor.client import BlockingHostClient
@@ -96,7 +96,7 @@ def start_host(workdir: Path, *, width: int = 1024, height: int = 768,
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYENV")}
     launched = launch_host(
         session="viewer-test", runtime_dir=workdir / "runtime" / "desktop", width=width, height=height,
-        max_width=max(width, 1920), max_height=max(height, 1200), wayland=False, startup=startup,
+        max_width=max(width, 1920), max_height=max(height, 1200), wayland=wayland, startup=startup,
         user=user, service_group="wrd", log_file=workdir / "host.log", env=env,
     )
     with BlockingHostClient(launched.socket_path) as client:

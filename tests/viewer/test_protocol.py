@@ -107,6 +107,9 @@ BAD = [
     (msg({"op": "input", "events": [{"t": "key", "code": 30, "down": 1}]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": [{"t": "text", "text": ""}]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "input", "events": ["move"]}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "touch", "phase": "down", "id": 10, "x": 1, "y": 1}]}),
+     CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "input", "events": [{"t": "touch", "phase": "hover", "id": 0}]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "clipboard"}, b"x" * (MAX_CLIPBOARD_BYTES + 1)), CloseCode.TOO_BIG),
     (msg({"op": "resize", "width": 800, "height": 600}, b"x" * MAX_CLIENT_MESSAGE), CloseCode.TOO_BIG),
     (b"\x00" * (MAX_SOCKET_MESSAGE + 1), CloseCode.TOO_BIG),
@@ -171,12 +174,14 @@ def test_input_budget():
 
 
 viewer_events = st.fixed_dictionaries(
-    {"t": st.sampled_from(["move", "button", "wheel", "key", "keysym", "text", "release_all", "locks"])},
+    {"t": st.sampled_from(["move", "button", "wheel", "key", "keysym", "text", "release_all", "locks", "touch",
+                           "touch_frame"])},
     optional={
         "x": st.integers(-10, 70000), "y": st.integers(-10, 70000), "button": st.integers(0, 12),
         "down": st.booleans(), "dx": st.floats(-200, 200), "dy": st.floats(-200, 200),
         "code": st.integers(0, 800), "keysym": st.integers(0, 0x20000000), "text": st.text(max_size=5000),
         "caps": st.booleans(), "num": st.booleans(), "scroll": st.booleans(),
+        "phase": st.sampled_from(["down", "motion", "up", "cancel", "press", 3]), "id": st.integers(-2, 12),
     },
 )
 

@@ -16,7 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from compositor.messages import MAX_CLIPBOARD_BYTES, MICROPHONE_RATE
+from compositor.messages import MAX_CLIPBOARD_BYTES, MAX_TOUCH_CONTACTS, MICROPHONE_RATE
 
 MAX_CLIENT_MESSAGE = 512 * 1024  # any message but a clipboard one
 # A clipboard message carries up to the session's clipboard limit (UTF-8 in the payload).
@@ -30,6 +30,7 @@ MAX_TEXT_EVENT = 4096
 # plus a little, docs/microphone.md), past which it is closed as a flood.
 MAX_MICROPHONE_MESSAGE = MICROPHONE_RATE * 2 // 5
 MICROPHONE_FLOOD_FACTOR = 4
+TOUCH_PHASES = ("down", "motion", "up", "cancel")
 FORMATS = ("h264", "jpeg")
 AUDIO_FORMATS = ("opus", "pcm")  # the desktop's sound (docs/audio.md); "off" ends it
 # Quality presets a page may ask for by name; the consumer maps each to encoder options, so a
@@ -178,6 +179,15 @@ def clean_event(event: Any) -> dict[str, Any]:
         return {"t": "text", "text": text}
     if t == "release_all":
         return {"t": "release_all"}
+    if t == "touch":
+        phase = event.get("phase")
+        if phase not in TOUCH_PHASES:
+            raise ViewerProtocolError(f"input touch: phase must be one of {', '.join(TOUCH_PHASES)}")
+        return {"t": "touch", "phase": phase, "id": _int(event, "id", 0, MAX_TOUCH_CONTACTS - 1),
+                "x": _int(event, "x", 0, 65535) if "x" in event else 0,
+                "y": _int(event, "y", 0, 65535) if "y" in event else 0}
+    if t == "touch_frame":
+        return {"t": "touch_frame"}
     if t == "locks":
         return {"t": "locks", **{k: _bool(event, k) for k in ("caps", "num", "scroll") if k in event}}
     raise ViewerProtocolError(f"unknown input event type {t!r}")
