@@ -1,0 +1,168 @@
+"""Fragmented MP4 from the session host's H.264 access units and Opus packets, remuxed with
+PyAV (libavformat's ``mp4`` muxer): no picture or sound is decoded or encoded again.
+
+The file is *fragmented* (``empty_moov``: the track headers first, then a ``moof``+``mdat``
+pair about every ``FRAGMENT_SECONDS``), so it is valid and playable up to its last fragment
+while it is still being written (the output is flushed after every packet), and a recorder
+that dies leaves a file that plays up to where it stopped. ``finish()`` writes the last
+fragment. The file is never rewritten afterwards, so a player reading it while it grows keeps
+valid byte offsets; Chromium and ffprobe read the fragments' times for the duration and seek
+in it as it is.
+
+Time: every packet carries ``pts`` in microseconds of the host's monotonic clock (one clock
+for every stream of a session), so picture and sound line up by it. The first video packet
+(a keyframe: the muxer drops everything before it) is time zero; the video track counts in
+90 kHz ticks, the Opus track in 48 kHz samples. Sound captured before the first picture is
+dropped.
+
+H.264 comes as Annex B access units with SPS/PPS in front of every IDR (the encoder's
+``repeat-headers``); the track's ``avcC`` is built by libavformat from the first keyframe's
+parameter sets, and the muxer turns the packets into length-prefixed NAL units. Opus packets
+are one 20 ms (or shorter) frame of 48 kHz stereo each; the track's ``dOps`` is made from an
+``OpusHead`` written here (RFC 7845 5.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from compositor.encoders import h264_syntax
+
+log = logging.getLogger(__name__)
+
+VIDEO_TIME_BASE = Fraction(1, 90_000)
+AUDIO_TIME_BASE = Fraction(1, 48_000)
+FRAGMENT_SECONDS = 1.0
+OPUS_PRE_SKIP = 312  # libopus's look-ahead at 48 kHz: what its encoder reports as initial padding
+NAL_PPS = 8
+
+
+def opus_head(channels: int = 2, sample_rate: int = 48_000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
+    """RFC 7845 5.1 identification header: version 1, mapping family 0 (mono or stereo)."""
+    return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, sample_rate, 0, 0)
+
+
+def parameter_sets(access_unit: bytes) -> bytes | None:
+    """The SPS and PPS NAL units of an Annex B access unit, with start codes; None if absent."""
+    sps = pps = None
+    for start, end in h264_syntax.nal_units(access_unit):
+        kind = access_unit[start] & 0x1F
+        if kind == h264_syntax.NAL_SPS and sps is None:
+            sps = access_unit[start:end]
+        elif kind == NAL_PPS and pps is None:
+            pps = access_unit[start:end]
+    if sps is None or pps is None:
+        return None
+    return b"\x00\x00\x00\x01" + sps + b"\x00\x00\x00\x01" + pps
+
+
+class MP4Writer:
+    """One recording's file. ``video(access_unit, pts_us, key=, width=, height=)`` and
+    ``audio(packet, pts_us)`` in any interleaving, then ``finish()``. Not thread-safe."""
+
+    def __init__(self, path: Path, *, audio: bool = False, fragment_seconds: float = FRAGMENT_SECONDS) -> None:
+        self.path = Path(path)
+        self.with_audio = audio
+        self.fragment_seconds = fragment_seconds
+        self._container: av.container.OutputContainer | None = None
+        self._video: av.VideoStream | None = None
+        self._audio: av.AudioStream | None = None
+        self.origin_us: int | None = None  # pts of the first video packet: time zero
+        self._last_video = -1  # ticks of the last video packet's dts
+        self._last_audio = -1
+        self.last_us = 0  # microseconds since the origin of the latest packet written
+        self.video_packets = 0
+        self.audio_packets = 0
+        self.width = self.height = 0
+        # The latest video packet waits for the next one, which says how long it shows (its
+        # MP4 sample duration); ``finish`` gives the last one the time up to the end.
+        self._held: av.Packet | None = None
+
+    @property
+    def started(self) -> bool:
+        return self._container is not None
+
+    @property
+    def duration(self) -> float:
+        """Seconds from the first picture to the latest packet written."""
+        return self.last_us / 1_000_000
+
+    def _open(self, key_unit: bytes, width: int, height: int) -> None:
+        extradata = parameter_sets(key_unit)
+        if extradata is None:
+            raise ValueError("a keyframe without SPS/PPS cannot start a recording")
+        movflags = "empty_moov+default_base_moof+separate_moof"
+        container = av.open(str(self.path), "w", format="mp4", options={
+            "movflags": movflags, "flush_packets": "1", "frag_duration": str(int(self.fragment_seconds * 1_000_000))})
+        video = container.add_stream("h264")
+        video.codec_context.width, video.codec_context.height = width, height
+        video.codec_context.extradata = extradata
+        video.time_base = VIDEO_TIME_BASE
+        if self.with_audio:
+            audio = container.add_stream("opus", rate=48_000)
+            audio.codec_context.extradata = opus_head()
+            audio.time_base = AUDIO_TIME_BASE
+            self._audio = audio
+        container.start_encoding()
+        self._container, self._video = container, video
+        self.width, self.height = width, height
+
+    def video(self, access_unit: bytes, pts_us: int, *, key: bool, width: int = 0, height: int = 0) -> bool:
+        """Write one H.264 access unit; False (dropped) before the first keyframe."""
+        if self._container is None:
+            if not key:
+                return False
+            self._open(access_unit, width, height)
+            self.origin_us = pts_us
+        assert self._video is not None and self.origin_us is not None
+        ticks = max(self._last_video + 1, round((pts_us - self.origin_us) * 90_000 / 1_000_000))
+        packet = av.Packet(access_unit)
+        packet.stream = self._video
+        packet.time_base = VIDEO_TIME_BASE
+        packet.pts = packet.dts = ticks
+        packet.is_keyframe = key
+        self._write_held(ticks)
+        self._held = packet
+        self._last_video = ticks
+        self.video_packets += 1
+        self.last_us = max(self.last_us, pts_us - self.origin_us)
+        return True
+
+    def audio(self, packet_bytes: bytes, pts_us: int) -> bool:
+        """Write one Opus packet; False (dropped) without an audio track or before the first picture."""
+        if self._audio is None or self.origin_us is None or pts_us < self.origin_us:
+            return False
+        assert self._container is not None
+        samples = max(self._last_audio + 1, round((pts_us - self.origin_us) * 48_000 / 1_000_000))
+        packet = av.Packet(packet_bytes)
+        packet.stream = self._audio
+        packet.time_base = AUDIO_TIME_BASE
+        packet.pts = packet.dts = samples
+        self._container.mux(packet)
+        self._last_audio = samples
+        self.audio_packets += 1
+        self.last_us = max(self.last_us, pts_us - self.origin_us)
+        return True
+
+    def _write_held(self, until_ticks: int) -> None:
+        if self._held is not None and self._container is not None:
+            self._held.duration = max(1, until_ticks - self._held.pts)
+            self._container.mux(self._held)
+            self._held = None
+
+    def finish(self, end_us: int | None = None) -> None:
+        """Write what is left and close the file (a recording with no keyframe leaves none).
+        ``end_us`` (host clock): when the recording ended, so that the last picture lasts
+        until then and the file's duration is the time recorded."""
+        if self._container is not None:
+            if end_us is not None and self.origin_us is not None:
+                self.last_us = max(self.last_us, end_us - self.origin_us)
+            end_ticks = round(self.last_us * 90_000 / 1_000_000)
+            self._write_held(max(end_ticks, self._last_video + 1))
+            self._container.close()
+            self._container = None
