@@ -31,9 +31,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise UnsatisfiableRange(header)
         return max(0, size - suffix), size - 1
     start = int(first)
-    end = int(last) if last else size - 1
-    if end < start:
-        return None
+    if last and int(last) < start:
+        return None  # invalid: ignored, the whole file
     if start >= size:
         raise UnsatisfiableRange(header)
-    return start, min(end, size - 1)
+    return start, min(int(last) if last else size - 1, size - 1)
