@@ -31,7 +31,7 @@ def ffprobe(path: Path) -> dict:
     return json.loads(out)
 
 
-def video_frames(seconds: float, fps: int = 25):
+def video_frames(seconds: float, fps: int = 25, origin: int = ORIGIN):
     """(pts µs, access unit, key) of a moving block, from the session host's H.264 encoder."""
     enc = ENCODERS["h264"](W, H, {})
     enc.set_variants({PURE})
@@ -42,7 +42,7 @@ def video_frames(seconds: float, fps: int = 25):
         screen[80:140, x:x + 40, :3] = (0, 200, 255)
         for frame in enc.encode(screen, [(0, 0, W, H)], full=i == 0):
             assert frame.fields["codec"] == "h264"
-            yield ORIGIN + i * 1_000_000 // fps, frame.payload, bool(frame.fields["key"])
+            yield origin + i * 1_000_000 // fps, frame.payload, bool(frame.fields["key"])
 
 
 def opus_packets(seconds: float, start_us: int):

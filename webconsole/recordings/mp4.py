@@ -40,6 +40,7 @@ AUDIO_TIME_BASE = Fraction(1, 48_000)
 FRAGMENT_SECONDS = 1.0
 OPUS_PRE_SKIP = 312  # libopus's look-ahead at 48 kHz: what its encoder reports as initial padding
 NAL_PPS = 8
+MAX_STILL_US = 12 * 3600 * 1_000_000  # the longest a last picture may be held (under 2^32 90 kHz ticks)
 
 
 def opus_head(channels: int = 2, sample_rate: int = 48_000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
@@ -161,7 +162,9 @@ class MP4Writer:
         until then and the file's duration is the time recorded."""
         if self._container is not None:
             if end_us is not None and self.origin_us is not None:
-                self.last_us = max(self.last_us, end_us - self.origin_us)
+                # At most MAX_STILL_US past the last packet: an MP4 sample lasts < 2^32 ticks
+                # (a host whose pts are not of this clock must not break the file).
+                self.last_us = max(self.last_us, min(end_us - self.origin_us, self.last_us + MAX_STILL_US))
             end_ticks = round(self.last_us * 90_000 / 1_000_000)
             self._write_held(max(end_ticks, self._last_video + 1))
             self._container.close()
