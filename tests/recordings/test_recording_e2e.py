@@ -283,3 +283,62 @@ def test_only_admins_fetch_or_play_it(stack, recorded):
     assert headers["Content-Range"].startswith("bytes 0-99/")
     status, _, _ = http_get(console, f"/recordings/{rid}/file.mp4")
     assert status == 302  # to the login page
+
+
+def test_reconcile_continues_a_dead_recorder_and_applies_the_policy(stack, recorded):
+    """A recorder killed while its desktop runs: its file is kept (playable to where it got)
+    and reconcile continues the recording in a new one; with WRD_RECORD_ALL_DESKTOPS a running
+    desktop without a recording gets one."""
+    console = stack["console"]
+    first = console.django(f"""
+from django.contrib.auth import get_user_model
+from webconsole.desktops.models import DesktopSession
+from webconsole.recordings import services
+r = services.recording_start(desktop=DesktopSession.objects.get(pk={stack['desktop']}),
+                             user=get_user_model().objects.get(username="admin"), enqueue=False)
+out = {{"id": r.pk, "pid": services.recording_launch(recording=r)}}
+""")
+    deadline = time.monotonic() + 20
+    while recording_row(console, first["id"])["size"] < 1000:
+        assert time.monotonic() < deadline, "the recorder wrote nothing"
+        type_text(stack["host"], "echo before the recorder dies\n")  # updates push fragments out
+        time.sleep(0.5)
+    os.kill(first["pid"], signal.SIGKILL)
+    reconcile = """
+from webconsole.recordings import services
+from webconsole.recordings.models import Recording
+out = {"result": services.recordings_reconcile(),
+       "live": [(r.pk, r.requested_by.username if r.requested_by else None, services.recorder_alive(r))
+                for r in Recording.objects.filter(state="recording")]}
+"""
+    console.env["WRD_NODE"] = "test"  # the node the desktop row names
+    try:
+        after = console.django(reconcile)
+        dead = recording_row(console, first["id"])
+        assert dead["state"] == "finished" and dead["error"] == "recorder ended unexpectedly", dead
+        assert float(ffprobe(Path(dead["path"]))["format"]["duration"]) > 1.0, "the cut file still plays"
+        assert after["result"] == {"settled": 1, "started": 1}
+        ((second, asked_by, alive),) = after["live"]
+        assert second != first["id"] and asked_by == "admin" and alive
+        console.django(f"""
+from webconsole.recordings import services
+from webconsole.recordings.models import Recording
+services.recording_stop(recording=Recording.objects.get(pk={second}), user=None)
+""")
+        deadline = time.monotonic() + 20
+        while recording_row(console, second)["state"] == "recording":
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        assert console.django(reconcile)["live"] == [], "a stopped recording is not continued"
+        console.env["WRD_RECORD_ALL_DESKTOPS"] = "1"
+        policy = console.django(reconcile)
+        ((third, asked_by, alive),) = policy["live"]
+        assert asked_by is None and alive and policy["result"]["started"] == 1
+        console.django(f"""
+from webconsole.recordings import services
+from webconsole.recordings.models import Recording
+services.recording_stop(recording=Recording.objects.get(pk={third}), user=None)
+""")
+    finally:
+        console.env.pop("WRD_NODE", None)
+        console.env.pop("WRD_RECORD_ALL_DESKTOPS", None)
