@@ -196,3 +196,34 @@ async def record(socket_path: Path, path: Path, *, stop: asyncio.Event, label: s
     log.info("recording %s ended after %.1f s (%s): %d bytes, %.1f s of picture", label,
              time.monotonic() - started, outcome.reason, outcome.progress.size, outcome.progress.duration)
     return outcome
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m webconsole.recordings.recorder SOCKET OUT.mp4 [--seconds N]``: record a
+    host socket into a file without the console (benchmarks, operators' checks); SIGTERM or
+    SIGINT finish the file."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("socket", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at a signal)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    async def run() -> Outcome:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        if args.seconds > 0:
+            loop.call_later(args.seconds, stop.set)
+        return await record(args.socket, args.output, stop=stop, label=str(args.output))
+
+    outcome = asyncio.run(run())
+    raise SystemExit(1 if outcome.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
