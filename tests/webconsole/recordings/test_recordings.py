@@ -166,3 +166,23 @@ def test_history_rows_link_the_recordings_covering_them(users, recording):
     assert rows[later].recordings == [] and rows[later].connection.closed_at is None
     page = client_for(users["admin"]).get(f"/desktops/{desktop.pk}/recordings").content.decode()
     assert f'data-recording-link="{recording.pk}"' in page and "10.0.0.5" in page and "(view only)" in page
+
+
+@pytest.mark.django_db(transaction=True)  # the hooks' writes run in another thread
+def test_rdp_hooks_write_history_rows_for_the_desktop_at_the_socket(users, tmp_path):
+    import asyncio
+
+    from webconsole.desktops import rdp
+
+    desktop = DesktopSession.objects.create(owner=users["alice"], width=800, height=600, node="n",
+                                            state=DesktopState.RUNNING, runtime_dir=str(tmp_path / "rt"))
+    DesktopSession.objects.create(owner=users["alice"], width=800, height=600, node="n",
+                                  state=DesktopState.RUNNING, runtime_dir=str(tmp_path / "other"))
+    token = rdp._history_opened("alice", desktop.socket_path, "192.0.2.7")
+    row = Connection.objects.get(pk=token)
+    assert (row.desktop_id, row.user.username, row.kind, row.address, row.closed_at) == (
+        desktop.pk, "alice", "rdp", "192.0.2.7", None)
+    asyncio.run(rdp.history_closed(token))
+    row.refresh_from_db()
+    assert row.closed_at is not None
+    assert rdp._history_opened("alice", tmp_path / "nowhere.sock", "192.0.2.7") is None
