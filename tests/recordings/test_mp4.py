@@ -119,3 +119,27 @@ def test_opus_head_is_rfc7845():
     head = opus_head()
     assert head[:8] == b"OpusHead" and len(head) == 19 and head[8] == 1 and head[9] == 2
     assert int.from_bytes(head[12:16], "little") == 48_000
+
+
+def test_padding_is_cropped_to_the_visible_size(tmp_path):
+    """The shared stream codes 1280x712 as 1280x720 (padded to 16, no cropping in its SPS);
+    the file's SPS crops it back: players show 1280x712, the bottom row of the screen included."""
+    width, height = 1280, 712
+    enc = ENCODERS["h264"](width, height, {})
+    enc.set_variants({PURE})
+    screen = np.zeros((height, width, 4), np.uint8)
+    screen[-8:, :, :3] = 255  # the visible screen's last rows: white
+    writer = MP4Writer(tmp_path / "crop.mp4")
+    for i in range(3):
+        for frame in enc.encode(screen, [(0, 0, width, height)], full=i == 0):
+            fields = frame.fields
+            writer.video(frame.payload, ORIGIN + i * 40_000, key=fields["key"], width=fields.get("width", 0),
+                         height=fields.get("height", 0), coded=tuple(fields["coded"]) if "coded" in fields else None)
+    writer.finish()
+    assert list(enc.encode(screen, [], full=True)[0].fields["coded"]) == [1280, 720]
+    stream = ffprobe(tmp_path / "crop.mp4")["streams"][0]
+    assert (stream["width"], stream["height"]) == (width, height)
+    with av.open(str(tmp_path / "crop.mp4")) as container:
+        picture = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert picture.shape == (height, width, 3)
+    assert picture[-4:].mean() > 240 and picture[:-16].mean() < 15

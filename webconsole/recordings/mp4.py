@@ -16,8 +16,9 @@ for every stream of a session), so picture and sound line up by it. The first vi
 dropped.
 
 H.264 comes as Annex B access units with SPS/PPS in front of every IDR (the encoder's
-``repeat-headers``); the track's ``avcC`` is built by libavformat from the first keyframe's
-parameter sets, and the muxer turns the packets into length-prefixed NAL units. Opus packets
+``repeat-headers``); the track's ``avcC`` is built from the first keyframe's parameter sets
+(PyAV's ``extract_extradata``, libavformat's ``avcC`` writer), and the muxer turns the packets
+into length-prefixed NAL units. No encoder is opened for the video track. Opus packets
 are one 20 ms (or shorter) frame of 48 kHz stereo each; the track's ``dOps`` is made from an
 ``OpusHead`` written here (RFC 7845 5.1).
 """
@@ -30,6 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+from av.bitstream import BitStreamFilterContext
 
 from compositor.encoders import h264_syntax
 
@@ -83,6 +85,8 @@ class MP4Writer:
         # The latest video packet waits for the next one, which says how long it shows (its
         # MP4 sample duration); ``finish`` gives the last one the time up to the end.
         self._held: av.Packet | None = None
+        self._crop: BitStreamFilterContext | None = None
+        self._coded: tuple = ()
 
     @property
     def started(self) -> bool:
@@ -93,33 +97,53 @@ class MP4Writer:
         """Seconds from the first picture to the latest packet written."""
         return self.last_us / 1_000_000
 
-    def _open(self, key_unit: bytes, width: int, height: int) -> None:
-        extradata = parameter_sets(key_unit)
-        if extradata is None:
+    def _open(self, key_unit: bytes, width: int, height: int, coded: tuple[int, int]) -> None:
+        if parameter_sets(key_unit) is None:
             raise ValueError("a keyframe without SPS/PPS cannot start a recording")
         movflags = "empty_moov+default_base_moof+separate_moof"
         container = av.open(str(self.path), "w", format="mp4", options={
             "movflags": movflags, "flush_packets": "1", "frag_duration": str(int(self.fragment_seconds * 1_000_000))})
-        video = container.add_stream("h264")
-        video.codec_context.width, video.codec_context.height = width, height
-        video.codec_context.extradata = extradata
+        # A stream without a codec context: nothing is opened to encode. PyAV takes the
+        # track's parameter sets from the first packet (a keyframe with SPS/PPS in front).
+        video = container.add_mux_stream("h264", width=width, height=height)
         video.time_base = VIDEO_TIME_BASE
+        self._video = video
+        self._set_crop(width, height, coded)
         if self.with_audio:
+            # Opus needs its OpusHead as the stream's extradata, which only a codec context
+            # carries here: libopus's encoder context is created for that and never fed.
             audio = container.add_stream("opus", rate=48_000)
             audio.codec_context.extradata = opus_head()
             audio.time_base = AUDIO_TIME_BASE
             self._audio = audio
-        container.start_encoding()
-        self._container, self._video = container, video
+        self._container = container
         self.width, self.height = width, height
 
-    def video(self, access_unit: bytes, pts_us: int, *, key: bool, width: int = 0, height: int = 0) -> bool:
-        """Write one H.264 access unit; False (dropped) before the first keyframe."""
+    def _set_crop(self, width: int, height: int, coded: tuple[int, int]) -> None:
+        """Crop the coded picture (padded to 16 by the encoder, no cropping in its SPS) to the
+        visible size, by rewriting the SPS's frame cropping (``h264_metadata``: the slices pass
+        untouched). Crop units are 2 pixels in 4:2:0, so an odd visible edge keeps one more."""
+        right = max(0, coded[0] - (width + (width & 1)))
+        bottom = max(0, coded[1] - (height + (height & 1)))
+        self._crop = None
+        if right or bottom:
+            self._crop = BitStreamFilterContext(f"h264_metadata=crop_right={right}:crop_bottom={bottom}",
+                                                in_stream=self._video)
+        self._coded = (coded, width, height)
+
+    def video(self, access_unit: bytes, pts_us: int, *, key: bool, width: int = 0, height: int = 0,
+              coded: tuple[int, int] | None = None) -> bool:
+        """Write one H.264 access unit; False (dropped) before the first keyframe. Keyframes
+        say the visible ``width``/``height`` and the ``coded`` picture size (default: the same)."""
+        if key:
+            coded = coded or (width, height)
         if self._container is None:
             if not key:
                 return False
-            self._open(access_unit, width, height)
+            self._open(access_unit, width, height, coded)
             self.origin_us = pts_us
+        elif key and (coded, width, height) != self._coded:
+            self._set_crop(width, height, coded)  # a resize: the new SPS comes in band
         assert self._video is not None and self.origin_us is not None
         ticks = max(self._last_video + 1, round((pts_us - self.origin_us) * 90_000 / 1_000_000))
         packet = av.Packet(access_unit)
@@ -127,6 +151,10 @@ class MP4Writer:
         packet.time_base = VIDEO_TIME_BASE
         packet.pts = packet.dts = ticks
         packet.is_keyframe = key
+        if self._crop is not None:
+            (packet,) = self._crop.filter(packet)  # one access unit in, one out
+            packet.stream = self._video
+            packet.time_base = VIDEO_TIME_BASE
         self._write_held(ticks)
         self._held = packet
         self._last_video = ticks

@@ -174,8 +174,8 @@ class Recorder:
                 if push.codec != "h264":
                     self._drop(f"{push.codec} frames")
                     return
-                size = push.coded or (push.width or 0, push.height or 0)
-                self.writer.video(push.payload, push.pts, key=bool(push.key), width=size[0], height=size[1])
+                self.writer.video(push.payload, push.pts, key=bool(push.key), width=push.width or 0,
+                                  height=push.height or 0, coded=push.coded)
             elif push.codec in (None, AUDIO_FORMAT):
                 self.writer.audio(push.payload, push.pts)
         except (av.FFmpegError, ValueError, OSError) as exc:
