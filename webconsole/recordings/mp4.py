@@ -5,9 +5,10 @@ The file is *fragmented* (``empty_moov``: the track headers first, then a ``moof
 pair about every ``FRAGMENT_SECONDS``), so it is valid and playable up to its last fragment
 while it is still being written (the output is flushed after every packet), and a recorder
 that dies leaves a file that plays up to where it stopped. ``finish()`` writes the last
-fragment. The file is never rewritten afterwards, so a player reading it while it grows keeps
-valid byte offsets; Chromium and ffprobe read the fragments' times for the duration and seek
-in it as it is.
+fragment. While the screen does not change, ``still()`` adds an all-skip picture now and
+then (``still.py``), so that the last change reaches the file. The file is never rewritten
+afterwards, so a player reading it while it grows keeps valid byte offsets; Chromium and
+ffprobe read the fragments' times for the duration and seek in it as it is.
 
 Time: every packet carries ``pts`` in microseconds of the host's monotonic clock (one clock
 for every stream of a session), so picture and sound line up by it. The first video packet
@@ -34,6 +35,7 @@ import av
 from av.bitstream import BitStreamFilterContext
 
 from compositor.encoders import h264_syntax
+from webconsole.recordings.still import StillMaker
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ AUDIO_TIME_BASE = Fraction(1, 48_000)
 FRAGMENT_SECONDS = 1.0
 OPUS_PRE_SKIP = 312  # libopus's look-ahead at 48 kHz: what its encoder reports as initial padding
 NAL_PPS = 8
+STILL_AFTER_US = 1_500_000  # no change for this long: a still picture pushes the last one out
 MAX_STILL_US = 12 * 3600 * 1_000_000  # the longest a last picture may be held (under 2^32 90 kHz ticks)
 
 
@@ -86,6 +89,10 @@ class MP4Writer:
         # MP4 sample duration); ``finish`` gives the last one the time up to the end.
         self._held: av.Packet | None = None
         self._crop: BitStreamFilterContext | None = None
+        self._stills: StillMaker | None = None  # for the current coded video sequence
+        self._still_count = 0  # stills since its IDR: the host's pictures are renumbered by this
+        self._frame_num = 0  # of the latest picture written
+        self.stills = 0
         self._coded: tuple = ()
 
     @property
@@ -144,6 +151,28 @@ class MP4Writer:
             self.origin_us = pts_us
         elif key and (coded, width, height) != self._coded:
             self._set_crop(width, height, coded)  # a resize: the new SPS comes in band
+        if key:
+            self._stills, self._frame_num = StillMaker.for_keyframe(access_unit), 0
+            self._still_count = 0
+        elif self._stills is not None:
+            access_unit = self._stills.shifted(access_unit, self._still_count)  # BitstreamError: a ValueError
+            self._frame_num = self._stills.frame_num(access_unit) or 0
+        self._mux_video(access_unit, pts_us, key)
+        return True
+
+    def still(self, now_us: int) -> bool:
+        """Add a still picture (``still.py``) when nothing changed for ``STILL_AFTER_US``, so
+        that the last change reaches the file while the screen stays as it is."""
+        if (self._stills is None or self._held is None or self.origin_us is None
+                or now_us - self.origin_us - self.last_us < STILL_AFTER_US):
+            return False
+        self._frame_num += 1
+        self._still_count += 1
+        self._mux_video(self._stills.still(self._frame_num), now_us, False)
+        self.stills += 1
+        return True
+
+    def _mux_video(self, access_unit: bytes, pts_us: int, key: bool) -> None:
         assert self._video is not None and self.origin_us is not None
         ticks = max(self._last_video + 1, round((pts_us - self.origin_us) * 90_000 / 1_000_000))
         packet = av.Packet(access_unit)
@@ -160,7 +189,6 @@ class MP4Writer:
         self._last_video = ticks
         self.video_packets += 1
         self.last_us = max(self.last_us, pts_us - self.origin_us)
-        return True
 
     def audio(self, packet_bytes: bytes, pts_us: int) -> bool:
         """Write one Opus packet; False (dropped) without an audio track or before the first picture."""

@@ -146,6 +146,12 @@ class Recorder:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(PROGRESS_SECONDS)
+            if self.writer is not None and self.writer.started and not self._done.is_set():
+                try:
+                    self.writer.still(time.monotonic_ns() // 1000)
+                except (av.FFmpegError, ValueError, OSError) as exc:
+                    log.warning("recording %s: could not add a still picture (%s): ended", self.label, exc)
+                    self._end(f"could not write: {exc}", failed=True)
             progress = self.progress()
             if self.max_bytes and progress.size >= self.max_bytes:
                 log.warning("recording %s reached its size limit (%d bytes): ended", self.label, self.max_bytes)
