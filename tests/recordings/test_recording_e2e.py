@@ -239,6 +239,15 @@ def test_chromium_plays_it_and_frames_match_the_desktop(stack, recorded):
                 }""", t)
                 png = base64.b64decode(data_url.split(",", 1)[1])
                 pictures.append(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")))
+            page.goto(f"{console.url}/desktops/{stack['desktop']}/recordings")
+            page.screenshot(path=str(stack["workdir"] / "history.png"), full_page=True)
+            # The history's link opens the player where the viewer's connection began.
+            page.click(f'[data-recording-link="{recorded["id"]}"]')
+            page.wait_for_function("document.getElementById('player').readyState >= 1 && "
+                                   "document.getElementById('player').currentTime > 0", timeout=20000)
+            at = page.evaluate("document.getElementById('player').currentTime")
+            expected = recorded["viewer"]["connect"] - recorded["origin"]
+            assert abs(at - expected) < 2.0, f"opened at {at:.1f} s, the connection began at {expected:.1f} s"
         finally:
             browser.close()
     shots = [shot for _, shot in recorded["samples"]]

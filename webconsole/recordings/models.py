@@ -37,6 +37,7 @@ class Recording(models.Model):
     # The session host's monotonic clock (µs) at the file's time zero: frames' pts minus this
     # is their time in the file.
     origin_us = models.BigIntegerField(null=True, blank=True)
+    video_started_at = models.DateTimeField(null=True, blank=True)  # the wall-clock time of that zero
     recorder_pid = models.PositiveIntegerField(null=True, blank=True)
     node = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)

@@ -47,6 +47,7 @@ class Progress:
     video_packets: int
     audio_packets: int
     origin_us: int | None  # the host-clock time (µs) of the file's time zero
+    origin_wall: float | None  # the same moment as a unix time
 
 
 @dataclass
@@ -78,7 +79,12 @@ class Recorder:
         size = self.path.stat().st_size if self.path.exists() else 0
         return Progress(size=size, duration=w.duration if w else 0.0, has_audio=self.audio_stream is not None,
                         video_packets=w.video_packets if w else 0, audio_packets=w.audio_packets if w else 0,
-                        origin_us=w.origin_us if w else None)
+                        origin_us=w.origin_us if w else None, origin_wall=self._origin_wall())
+
+    def _origin_wall(self) -> float | None:
+        if self.writer is None or self.writer.origin_us is None:
+            return None
+        return time.time() - (time.monotonic_ns() // 1000 - self.writer.origin_us) / 1_000_000
 
     def _end(self, reason: str, *, failed: bool = False) -> None:
         if not self._done.is_set():

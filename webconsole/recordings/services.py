@@ -14,7 +14,7 @@ import logging
 import os
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -127,9 +127,11 @@ def recording_launch(*, recording: Recording) -> int | None:
 
 
 def recording_progress(*, recording_id: int, size: int, duration: float, has_audio: bool,
-                       origin_us: int | None = None) -> None:
-    Recording.objects.filter(pk=recording_id).update(size=size, duration=duration, has_audio=has_audio,
-                                                     origin_us=origin_us)
+                       origin_us: int | None = None, origin_wall: float | None = None) -> None:
+    fields = {"size": size, "duration": duration, "has_audio": has_audio}
+    if origin_us is not None and origin_wall is not None:
+        fields.update(origin_us=origin_us, video_started_at=datetime.fromtimestamp(origin_wall, tz=UTC))
+    Recording.objects.filter(pk=recording_id).update(**fields)
 
 
 def recording_finish(*, recording_id: int, size: int, duration: float, has_audio: bool, error: str = "",

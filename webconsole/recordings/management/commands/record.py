@@ -73,7 +73,7 @@ class Command(BaseCommand):
         def progress(p: Progress) -> None:  # database writes off the event loop
             loop.run_in_executor(None, lambda: services.recording_progress(
                 recording_id=rec.pk, size=p.size, duration=p.duration, has_audio=p.has_audio,
-                origin_us=p.origin_us))
+                origin_us=p.origin_us, origin_wall=p.origin_wall))
 
         outcome = await record(socket_path, path, stop=stop, label=label, on_progress=progress,
                                max_bytes=settings.WRD_RECORDING_MAX_BYTES)
