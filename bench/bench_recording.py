@@ -11,8 +11,8 @@ across the screen with xdotool every 0.25 s. Runs, each on the same workload:
 - ``recorder``: a recorder alone (nobody watching);
 - ``none``: nobody subscribed (the workload's cost in Xvfb and the programs only).
 
-Printed per run: host process CPU (% of one core), the recorder process's CPU, frames and
-bytes the viewer received, the file's size. ``--seconds`` per run (default 20).
+Printed per run: host process CPU (% of one core), the recorder process's CPU and resident
+memory, frames and bytes the viewer received, the file's size. ``--seconds`` per run (default 20).
 
     .venv/bin/python bench/bench_recording.py [--seconds 20]
 """
@@ -47,6 +47,13 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except OSError:
         return 0.0
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 class Viewer:
@@ -118,6 +125,7 @@ async def run(host: harness.Host, name: str, seconds: float, workdir: Path) -> d
         "kbytes": (viewer.bytes - bytes_before) / 1024 if viewer else None,
     }
     if recorder is not None:
+        result["rss"] = rss_mib(recorder.pid)
         os.kill(recorder.pid, signal.SIGTERM)
         recorder.wait(15)
         result["file"] = out.stat().st_size / 1024 if out.exists() else 0
@@ -145,11 +153,12 @@ def main() -> None:
     finally:
         host.close()
     print(f"recording overhead: {args.size}, typing + a window moved every 0.25 s, {args.seconds:.0f} s per run")
-    print(f"{'run':<18}{'host CPU':>10}{'recorder CPU':>14}{'viewer frames':>15}{'viewer KiB':>12}{'file KiB':>10}")
+    print(f"{'run':<18}{'host CPU':>10}{'recorder CPU':>14}{'recorder RSS':>14}{'viewer frames':>15}"
+          f"{'viewer KiB':>12}{'file KiB':>10}")
     for r in results:
         def show(v, fmt):
             return "—" if v is None else format(v, fmt)
-        print(f"{r['name']:<18}{r['host']:>9.1f}%{show(r['recorder'], '.1f'):>13}%"
+        print(f"{r['name']:<18}{r['host']:>9.1f}%{show(r['recorder'], '.1f'):>13}%{show(r.get('rss'), '.0f'):>10} MiB"
               f"{show(r['frames'], 'd'):>15}{show(r['kbytes'], '.0f'):>12}{show(r.get('file'), '.0f'):>10}")
 
 

@@ -143,3 +143,28 @@ def test_padding_is_cropped_to_the_visible_size(tmp_path):
         picture = next(container.decode(video=0)).to_ndarray(format="rgb24")
     assert picture.shape == (height, width, 3)
     assert picture[-4:].mean() > 240 and picture[:-16].mean() < 15
+
+
+def test_a_resize_goes_on_in_the_same_file_with_the_new_size_in_band(tmp_path):
+    """The desktop resized while recording: the host's next frame is a keyframe of the new
+    size; the file goes on, and a decoder shows the new size from there (cropped anew)."""
+    path = tmp_path / "resize.mp4"
+    writer = MP4Writer(path)
+    enc = ENCODERS["h264"](W, H, {})
+    enc.set_variants({PURE})
+    pts = ORIGIN
+    for size, count in (((W, H), 5), ((200, 150), 5)):
+        if size != (W, H):
+            enc.resize(*size)
+        screen = np.full((size[1], size[0], 4), 90, np.uint8)
+        for i in range(count):
+            screen[:20, : 10 * (i + 1), :3] = 255
+            for frame in enc.encode(screen, [(0, 0, size[0], size[1])], full=i == 0):
+                f = frame.fields
+                writer.video(frame.payload, pts, key=f["key"], width=f.get("width", 0), height=f.get("height", 0),
+                             coded=tuple(f["coded"]) if "coded" in f else None)
+            pts += 40_000
+    writer.finish()
+    with av.open(str(path)) as container:
+        shapes = [frame.to_ndarray(format="rgb24").shape[:2] for frame in container.decode(video=0)]
+    assert shapes == [(H, W)] * 5 + [(150, 200)] * 5
