@@ -16,10 +16,11 @@ CLIENTS_VENV := .venv-rdp-clients
 # Wayland clients' libraries.
 APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates
-# Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC).
+# Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC,
+# ffprobe for recordings).
 APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
-	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify
+	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify ffmpeg
 
 .PHONY: run test setup setup-test apt apt-test venv clients-venv db lint clean
 
