@@ -139,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--size", default="1280x800")
+    parser.add_argument("--repeat", type=int, default=1, help="rounds of the four runs, interleaved")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     workdir = Path(tempfile.mkdtemp(prefix="bench-recording-"))
@@ -148,7 +149,7 @@ def main() -> None:
         BlockingHostClient(host.socket_path).request(
             "exec", argv=["xlogo", "-geometry", "240x180+40+40", "-bg", "red", "-fg", "blue"])
         time.sleep(1.0)
-        results = [asyncio.run(run(host, name, args.seconds, workdir))
+        results = [asyncio.run(run(host, name, args.seconds, workdir)) for _ in range(args.repeat)
                    for name in ("none", "viewer", "viewer+recorder", "recorder")]
     finally:
         host.close()

@@ -79,6 +79,7 @@ def stack(tmp_path_factory):
     host = harness.start_host(workdir, width=1024, height=768, user=desktop_user("rec"))
     console = harness.Console(workdir)
     console.env["WRD_RECORDINGS_DIR"] = str(workdir / "recordings")
+    console.env["WRD_NODE"] = "test"  # the node harness desktops are on
     recorder_pid = None
     try:
         console.setup()
@@ -320,7 +321,6 @@ out = {"result": services.recordings_reconcile(),
        "live": [(r.pk, r.requested_by.username if r.requested_by else None, services.recorder_alive(r))
                 for r in Recording.objects.filter(state="recording")]}
 """
-    console.env["WRD_NODE"] = "test"  # the node the desktop row names
     try:
         after = console.django(reconcile)
         dead = recording_row(console, first["id"])
@@ -329,14 +329,21 @@ out = {"result": services.recordings_reconcile(),
         assert after["result"] == {"settled": 1, "started": 1}
         ((second, asked_by, alive),) = after["live"]
         assert second != first["id"] and asked_by == "admin" and alive
+        # Stopped from another node (the console there cannot signal it): this node's
+        # reconcile carries the stop out.
+        console.env["WRD_NODE"] = "elsewhere"
         console.django(f"""
 from webconsole.recordings import services
 from webconsole.recordings.models import Recording
 services.recording_stop(recording=Recording.objects.get(pk={second}), user=None)
 """)
+        console.env["WRD_NODE"] = "test"
+        time.sleep(5.5)
+        assert recording_row(console, second)["state"] == "recording"
+        console.django(reconcile)
         deadline = time.monotonic() + 20
         while recording_row(console, second)["state"] == "recording":
-            assert time.monotonic() < deadline
+            assert time.monotonic() < deadline, "reconcile did not carry out the stop"
             time.sleep(0.5)
         assert console.django(reconcile)["live"] == [], "a stopped recording is not continued"
         console.env["WRD_RECORD_ALL_DESKTOPS"] = "1"
@@ -349,5 +356,5 @@ from webconsole.recordings.models import Recording
 services.recording_stop(recording=Recording.objects.get(pk={third}), user=None)
 """)
     finally:
-        console.env.pop("WRD_NODE", None)
+        console.env["WRD_NODE"] = "test"
         console.env.pop("WRD_RECORD_ALL_DESKTOPS", None)

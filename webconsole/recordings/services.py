@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCH_GRACE = timedelta(seconds=30)  # a recording row may wait this long for its recorder's pid
+STOP_RETRY = timedelta(seconds=5)  # a recorder still running this long after its stop is signalled again
 
 
 def recordings_dir() -> Path:
@@ -77,12 +79,18 @@ def recording_stop(*, recording: Recording, user: AbstractBaseUser | None) -> No
     if recording.state != RecordingState.RECORDING:
         return
     Recording.objects.filter(pk=recording.pk).update(stop_requested_at=timezone.now())
+    if recording.node == settings.WRD_NODE:
+        _signal_stop(recording)
+    # On another node, that node's reconcile sends the signal (its pid means nothing here).
+    log.info("recording %s stop asked by %s", recording.pk, user or "policy")
+
+
+def _signal_stop(recording: Recording) -> None:
     if recording.recorder_pid and recorder_alive(recording):
         try:
-            os.kill(recording.recorder_pid, 15)
+            os.kill(recording.recorder_pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    log.info("recording %s stop asked by %s", recording.pk, user or "policy")
 
 
 def recorder_alive(recording: Recording) -> bool:
@@ -107,15 +115,18 @@ def recording_launch(*, recording: Recording) -> int | None:
     recordings_dir()
     log_dir = Path(settings.WRD_LOG_DIR)
     log_dir.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, str(REPO / "manage.py"), "record", str(recording.pk), "--detach",
-         "--log-file", str(log_dir / "recorder.log")],
-        cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
-        env={**os.environ},
-    )
-    pid_line = result.stdout.strip().splitlines()[-1:] if result.returncode == 0 else []
+    try:
+        result = subprocess.run(
+            [sys.executable, str(REPO / "manage.py"), "record", str(recording.pk), "--detach",
+             "--log-file", str(log_dir / "recorder.log")],
+            cwd=REPO, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        )
+        pid_line = result.stdout.strip().splitlines()[-1:] if result.returncode == 0 else []
+        failure = (result.stderr or result.stdout).strip()[-500:] or f"exit {result.returncode}"
+    except (subprocess.SubprocessError, OSError) as exc:
+        pid_line, failure = [], f"cannot start the recorder: {exc}"
     if not pid_line or not pid_line[0].isdigit():
-        reason = (result.stderr or result.stdout).strip()[-500:] or f"exit {result.returncode}"
+        reason = failure
         Recording.objects.filter(pk=recording.pk).update(state=RecordingState.FAILED, error=reason,
                                                          ended_at=timezone.now())
         log.warning("recording %s: recorder did not start: %s", recording.pk, reason)
@@ -161,6 +172,8 @@ def recordings_reconcile(*, node: str | None = None) -> dict[str, int]:
     now = timezone.now()
     for recording in Recording.objects.filter(state=RecordingState.RECORDING, node=node).select_related("desktop"):
         if recorder_alive(recording):
+            if recording.stop_requested_at and now - recording.stop_requested_at > STOP_RETRY:
+                _signal_stop(recording)  # asked on another node, or the first signal was lost
             continue
         if recording.recorder_pid is None and now - recording.started_at < LAUNCH_GRACE:
             continue  # its launch job has not run yet
