@@ -186,3 +186,27 @@ def test_rdp_hooks_write_history_rows_for_the_desktop_at_the_socket(users, tmp_p
     row.refresh_from_db()
     assert row.closed_at is not None
     assert rdp._history_opened("alice", tmp_path / "nowhere.sock", "192.0.2.7") is None
+
+
+@pytest.mark.django_db
+def test_recordings_list_and_api_file_for_admins(users, recording):
+    admin, alice = client_for(users["admin"]), client_for(users["alice"])
+    listing = admin.get("/recordings/")
+    assert listing.status_code == 200 and f'data-recording="{recording.pk}"'.encode() in listing.content
+    assert alice.get("/recordings/").status_code == 403
+    api = APIClient()
+    api.force_authenticate(users["admin"])
+    part = api.get(f"/api/recordings/{recording.pk}/file.mp4", HTTP_RANGE="bytes=-16")
+    assert part.status_code == 206 and b"".join(part.streaming_content) == FILE[-16:]
+    api.force_authenticate(users["bob"])
+    assert api.get(f"/api/recordings/{recording.pk}/file.mp4").status_code == 404
+    assert api.get(f"/api/desktops/{recording.desktop_id}/recordings/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_desktops_page_links_recordings_for_those_who_may_see_them(users, recording, settings):
+    link = f'href="/desktops/{recording.desktop_id}/recordings"'.encode()
+    alice = client_for(users["alice"])
+    assert link not in alice.get("/desktops/").content
+    settings.WRD_RECORDING_OWNER_ACCESS = True
+    assert link in alice.get("/desktops/").content
