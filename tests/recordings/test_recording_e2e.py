@@ -151,6 +151,7 @@ out = {{"id": r.pk, "pid": pid}}
     exec_in(host, "xlogo", "-geometry", "220x160+700+40", "-bg", "red", "-fg", "blue")
     samples: list[tuple[float, np.ndarray]] = []
     viewer_times: dict[str, float] = {}
+    live: dict = {}
     positions = [(700, 40), (60, 520), (720, 560), (380, 300), (40, 40), (760, 300)]
     with sync_playwright() as p:
         browser = harness.launch_chromium(p)
@@ -173,6 +174,9 @@ out = {{"id": r.pk, "pid": pid}}
                 before = time.monotonic()
                 shot = host.screenshot()
                 samples.append(((before + time.monotonic()) / 2, shot))
+                if i == 3:  # the admin plays the recording while it is still being written
+                    live = play_live(browser, stack, started["id"], samples[1][0] - origin)
+                    live["at"] = time.monotonic() - origin
                 # spread the samples over the minute
                 time.sleep(max(0.0, origin + (i + 1) * RECORD_SECONDS / SAMPLES - 1.0 - time.monotonic()))
         finally:
@@ -190,7 +194,42 @@ services.recording_stop(recording=Recording.objects.get(pk={rec_id}), user=None)
         assert time.monotonic() < deadline, "the recording did not finish after its stop"
         time.sleep(0.5)
     return {"id": rec_id, "row": row, "origin": origin, "samples": samples, "viewer": viewer_times,
-            "stop": (stop_asked, stop_done)}
+            "stop": (stop_asked, stop_done), "live": live}
+
+
+SEEK_AND_DRAW = """async (t) => {
+    const v = document.getElementById('player');
+    const presented = new Promise((resolve) => { v.requestVideoFrameCallback(resolve); setTimeout(resolve, 1000); });
+    await new Promise((resolve) => { v.addEventListener('seeked', resolve, {once: true}); v.currentTime = t; });
+    await presented;
+    const c = document.createElement('canvas');
+    c.width = v.videoWidth; c.height = v.videoHeight;
+    c.getContext('2d').drawImage(v, 0, 0);
+    return c.toDataURL('image/png');
+}"""
+
+
+def drawn(data_url: str) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).convert("RGB"))
+
+
+def play_live(browser, stack, recording_id: int, t: float) -> dict:
+    """The player page on a recording still being written: its duration then, and the picture
+    at ``t`` (seconds into the file)."""
+    context = harness.browser_context(browser, stack["console"], stack["admin"]["cookie"],
+                                      viewport={"width": 1200, "height": 1000})
+    try:
+        page = context.new_page()
+        page.goto(f"{stack['console'].url}/recordings/{recording_id}/")
+        page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20000)
+        live_badge = page.locator("[data-live]").count()
+        duration = page.evaluate("document.getElementById('player').duration")
+        picture = drawn(page.evaluate(SEEK_AND_DRAW, t))
+        return {"duration": duration, "picture": picture, "badge": live_badge}
+    finally:
+        context.close()
 
 
 def test_ffprobe_sees_h264_of_the_recorded_length(recorded):
@@ -244,20 +283,9 @@ def test_chromium_plays_it_and_frames_match_the_desktop(stack, recorded):
             pictures = []
             for when, _ in recorded["samples"]:
                 t = when - recorded["origin"]
-                # 'seeked' can fire before the sought frame is the one a canvas draws: wait for
-                # it to be presented too (requestVideoFrameCallback), at most a second.
-                data_url = page.evaluate("""async (t) => {
-                    const v = document.getElementById('player');
-                    const presented = new Promise((resolve) => {
-                        v.requestVideoFrameCallback(resolve); setTimeout(resolve, 1000); });
-                    await new Promise((resolve) => {
-                        v.addEventListener('seeked', resolve, {once: true}); v.currentTime = t; });
-                    await presented;
-                    const c = document.createElement('canvas');
-                    c.width = v.videoWidth; c.height = v.videoHeight;
-                    c.getContext('2d').drawImage(v, 0, 0);
-                    return c.toDataURL('image/png');
-                }""", t)
+                # 'seeked' can fire before the sought frame is the one a canvas draws: SEEK_AND_DRAW
+                # waits for it to be presented too (requestVideoFrameCallback), at most a second.
+                data_url = page.evaluate(SEEK_AND_DRAW, t)
                 png = base64.b64decode(data_url.split(",", 1)[1])
                 pictures.append(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")))
             page.goto(f"{console.url}/desktops/{stack['desktop']}/recordings")
@@ -284,6 +312,18 @@ def test_chromium_plays_it_and_frames_match_the_desktop(stack, recorded):
         assert row[i] >= MATCH_PSNR, f"sample {i}: {row[i]:.1f} dB against its own screenshot"
         others = [v for j, v in enumerate(row) if j != i]
         assert row[i] > max(others) + 3, f"sample {i} is no closer to its own moment than to others: {row}"
+
+
+def test_chromium_plays_it_while_it_is_still_recorded(recorded):
+    """Played in the console mid-recording (after the fourth sample): the page says it is
+    live, the file then lasts up to a few seconds short of that moment (the latest fragment is
+    still being written), and the second sample's moment shows the desktop as it was then."""
+    live, shot = recorded["live"], recorded["samples"][1][1]
+    print(f"live: played {live['at']:.1f} s into the recording, the file then lasted {live['duration']:.1f} s, "
+          f"sample 1 at {psnr(live['picture'][:shot.shape[0], :shot.shape[1]], shot):.1f} dB")
+    assert live["badge"] == 1
+    assert live["at"] - 6.0 <= live["duration"] <= live["at"] + 0.5, (live["duration"], live["at"])
+    assert psnr(live["picture"][:shot.shape[0], :shot.shape[1]], shot) >= MATCH_PSNR
 
 
 def test_recording_went_on_across_a_viewer_and_history_links_it(stack, recorded):
