@@ -18,11 +18,12 @@ CLIENTS_VENV := .venv-rdp-clients
 APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates \
 	pulseaudio pulseaudio-utils fuse3 libfuse3-3 libfuse3-dev pkg-config build-essential python3-dev
-# Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC).
+# Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC,
+# ffprobe for recordings).
 APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \
 	gtk-3-examples gtk-4-examples qt6-wayland qml-qt6 qml6-module-qtquick \
 	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify \
-	wev python3-gi gir1.2-gtk-3.0
+	wev python3-gi gir1.2-gtk-3.0 ffmpeg
 
 .PHONY: run test setup setup-test apt apt-test venv clients-venv db lint fuzz clean
 

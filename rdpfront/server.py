@@ -53,6 +53,10 @@ AttachDesktop = Callable[[str, int, int], Awaitable[str | Path]]
 # user name -> a stamp of the account as it is now (None: no such active account); the
 # connection ends when it differs from the stamp at login
 AccountStamp = Callable[[str], Awaitable[str | None]]
+# Connection history: ``opened(username, host socket path, client address)`` once a desktop is
+# attached gives a token that ``closed(token)`` is handed when the connection ends.
+HistoryOpened = Callable[[str, Path, str], Awaitable[object]]
+HistoryClosed = Callable[[object], Awaitable[None]]
 ACCOUNT_RECHECK = 5.0  # seconds between those checks
 
 READ_SIZE = 1 << 16
@@ -268,6 +272,7 @@ class RdpConnection:
                     path = await self.server.attach(username, width, height)
                 except Exception as exc:  # no desktop for this user now (limit reached, start failed)
                     return self.bridge.attach_failed(exc)
+                await self._note_opened(username, Path(path))
                 return self.bridge.attached(path)
             case Connect(path=path, keyboard=keyboard):
                 await self._connect_host(path, keyboard)
@@ -470,7 +475,20 @@ class RdpConnection:
         self.dropped = True
         self._tcp_transport.abort()
 
+    async def _note_opened(self, username: str, path: Path) -> None:
+        if self.server.history_opened is not None and getattr(self, "history_token", None) is None:
+            try:
+                self.history_token = await self.server.history_opened(username, path, self.peer_address)
+            except Exception:
+                log.exception("%s connection history failed", self.name)
+
     async def close(self) -> None:
+        if (token := getattr(self, "history_token", None)) is not None and self.server.history_closed is not None:
+            self.history_token = None
+            try:
+                await self.server.history_closed(token)
+            except Exception:
+                log.exception("%s connection history failed", self.name)
         self.closing = True
         self._output_wake.set()
         self._gfx_wake.set()
@@ -501,8 +519,11 @@ class RdpServer:
     """Accepts RDP clients; each runs as an ``RdpConnection`` isolated from the others."""
 
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
-                 account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
+                 account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
+                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None) -> None:
         self.settings = settings
+        self.history_opened = history_opened
+        self.history_closed = history_closed
         self.authenticate = authenticate
         self.attach = attach
         self.account_stamp = account_stamp

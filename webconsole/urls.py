@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from webconsole.core.health import health
 from webconsole.core.metrics import metrics
 from webconsole.desktops.urls import api_urlpatterns
+from webconsole.recordings.urls import api_urlpatterns as recording_api_urlpatterns
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="desktops:list"), name="home"),
@@ -14,7 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("desktops/", include("webconsole.desktops.urls")),
     path("desktops/", include("webconsole.viewer.urls")),
-    path("api/", include((api_urlpatterns, "api"))),
+    path("", include("webconsole.recordings.urls")),
+    path("api/", include((api_urlpatterns + recording_api_urlpatterns, "api"))),
     path("api/v1/health/", health, name="health"),
     path("metrics", metrics, name="metrics"),
 ]

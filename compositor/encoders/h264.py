@@ -38,6 +38,15 @@ frames drew. Scrolling found in damage goes out as ``copy`` frames (``copy``, de
 see ``scroll.py``), and areas sent lossily are sent again losslessly once they settle
 (touch-ups, ``lossless``, ``settle``).
 
+A subscriber that needs every update as H.264 (a recording: lossless images and copies are no
+part of an MP4) takes the variant ``images="h264"`` (``PURE``). While one does, the shared
+encoder makes no lossless frames and no copies for anyone: every update is an H.264 frame, so
+that subscriber's decoder holds the whole screen (the others still get their touch-ups, which
+only re-send settled areas). It joins on a keyframe for the whole group, never a catch-up of
+its own: the encoder's planes are stale where lossless frames were drawn, and a one-off IDR
+is a picture a little different from the one the encoder predicts from, which nothing would
+touch up in a recording. No second encoder.
+
 Options: ``qp`` (default 30; keyframes get about 3 less) or ``crf``, ``pad``, ``colour``,
 ``small`` and ``flat`` (pixels), ``copy``, ``lossless``, ``settle``; per subscriber ``images``.
 """
@@ -76,6 +85,7 @@ def _align(value: int, to: int) -> int:
 
 
 DEFAULT_VARIANTS = frozenset({"web"})
+PURE = "h264"  # the variant of subscribers that take H.264 frames only (recordings)
 COPY_REST_SMALL = 48 * 1024  # pixels: see ``encode``
 
 
@@ -83,7 +93,7 @@ COPY_REST_SMALL = 48 * 1024  # pixels: see ``encode``
 class H264Encoder(Encoder):
     format = "h264"
     stateful = True
-    variant_option = ("images", tuple(IMAGE_CODECS))
+    variant_option = ("images", (*IMAGE_CODECS, PURE))
 
     def __init__(self, width: int, height: int, options: dict[str, Any]) -> None:
         super().__init__(width, height, options)
@@ -150,6 +160,16 @@ class H264Encoder(Encoder):
         self._frame_num = 0  # of the last picture sent
         self._offsets: dict[int, int] = {}  # caught-up viewer -> frame_num its own IDR stands for
 
+    @property
+    def pure(self) -> bool:
+        """Every update as H.264: a subscriber took the ``PURE`` variant."""
+        return PURE in self.variants
+
+    @property
+    def image_variants(self) -> frozenset[str]:
+        """The lossless image codecs the subscribers take (``DEFAULT_VARIANTS`` when none chose)."""
+        return (self.variants - {PURE}) if self.variants else DEFAULT_VARIANTS
+
     def _convert(self, screen: np.ndarray, rects: list[Rect]) -> None:
         # Convert within the visible size rounded up to even; past that the padding stays black.
         # An odd visible edge is converted from a copy with its last column/row repeated.
@@ -182,6 +202,13 @@ class H264Encoder(Encoder):
             visible = [(0, 0, self.width, self.height)]
             return self._encode_picture(visible, key=True)
         frames: list[EncodedFrame] = []
+        if self.pure:
+            if self.scroll is not None and visible:
+                self.scroll.sent(screen, visible)  # what everyone holds, for copies after the recording
+            if not visible:
+                return frames
+            self._convert(screen, visible)
+            return self._encode_picture(visible, key=False)
         if self.scroll is not None and visible:
             copies, rest = self.scroll.find(screen, visible)
             self.scroll.sent(screen, visible)  # after this update, as the viewers have it
@@ -195,8 +222,7 @@ class H264Encoder(Encoder):
         # makes of them: a line or three of text, ~1 ms as Planar against a 1080p P-frame's
         # ~8 ms, so a scrolling terminal keeps up with the client (and needs no touch-up).
         small = max(self.small, COPY_REST_SMALL) if frames else self.small
-        lossless = lossless_update(screen, visible, self.variants or DEFAULT_VARIANTS, small=small,
-                                   flat_limit=self.flat)
+        lossless = lossless_update(screen, visible, self.image_variants, small=small, flat_limit=self.flat)
         if lossless is not None:
             # Lossless and final: the I420 planes and the decoder's picture stay stale there,
             # which is harmless because only each H.264 frame's own rects are ever drawn, and
@@ -240,7 +266,7 @@ class H264Encoder(Encoder):
         return self._frame_num if number is None else number
 
     def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
-        return self.touchup.frames(screen, now, self.variants or DEFAULT_VARIANTS, viewers)
+        return self.touchup.frames(screen, now, self.image_variants, viewers)
 
     def catch_up(self, screen: np.ndarray, viewer: int, variant: str | None) -> list[EncodedFrame] | None:
         """An IDR of ``screen`` from a one-off encoder with this stream's options, for
@@ -251,7 +277,7 @@ class H264Encoder(Encoder):
         settles. Costs that viewer a keyframe and nobody else anything. ``screen`` must be
         what the other subscribers were last sent (nothing pending), so that copies and
         unchanged-area checks hold for every viewer alike."""
-        if self._need_key or self._sequence is None or self._sequence.poc_type != 2:
+        if variant == PURE or self._need_key or self._sequence is None or self._sequence.poc_type != 2:
             return None
         one_off = H264Encoder(self.width, self.height, {**self.options, "copy": False})
         try:

@@ -52,3 +52,27 @@ def _attach(username: str, width: int, height: int) -> Path:
 
 async def attach(username: str, width: int, height: int) -> Path:
     return await sync_to_async(_attach, thread_sensitive=False)(username, width, height)
+
+
+def _history_opened(username: str, path: Path, address: str) -> int | None:
+    from webconsole.desktops.models import LIVE_STATES, DesktopSession
+    from webconsole.recordings import history
+
+    user = get_user_model().objects.filter(username=username).first()
+    session = next((d for d in DesktopSession.objects.filter(state__in=LIVE_STATES)
+                    if d.socket_path == path), None)
+    if session is None:
+        return None
+    return history.connection_opened(desktop_id=session.pk, user=user, kind="rdp", address=address)
+
+
+async def history_opened(username: str, path: Path, address: str) -> int | None:
+    """A connection-history row for an RDP client now on the desktop at ``path``."""
+    return await sync_to_async(_history_opened)(username, path, address)
+
+
+async def history_closed(token: object) -> None:
+    from webconsole.recordings import history
+
+    if isinstance(token, int):
+        await history.async_connection_closed(connection_id=token)

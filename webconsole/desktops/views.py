@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from webconsole.core.isolation import isolation_summary
 from webconsole.desktops import selectors, services
 from webconsole.desktops.apis import screenshot_response
+from webconsole.recordings import selectors as recording_selectors
 
 
 @login_required
@@ -22,6 +23,7 @@ def desktop_list_view(request):
         "desktops": desktops,
         "default_size": "x".join(map(str, services.settings.WRD_DEFAULT_SIZE)),
         "isolation": isolation_summary(),
+        "can_see_recordings": recording_selectors.can_see_recordings(user=request.user),
     })
 
 

@@ -33,6 +33,7 @@ from compositor.protocol import LocalProtocolError, RemoteProtocolError
 from webconsole.core import metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
+from webconsole.recordings import history
 from webconsole.viewer.protocol import (
     MICROPHONE_FLOOD_FACTOR,
     Ack,
@@ -127,6 +128,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.account_watcher = asyncio.create_task(self._watch_account())
         self.counted = True
         metrics.VIEWERS.inc()
+        self.history_id = await history.async_connection_opened(
+            desktop_id=self.session.pk, user=self.user, kind="browser",
+            address=(self.scope.get("client") or ("",))[0] or "", view_only=self.view_only)
         log.info("viewer connected %s view_only=%s", self.label, self.view_only)
 
     async def disconnect(self, code: int) -> None:
@@ -138,6 +142,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if getattr(self, "counted", False):
             self.counted = False
             metrics.VIEWERS.dec()
+        if getattr(self, "history_id", None) is not None:
+            await history.async_connection_closed(connection_id=self.history_id)
         if getattr(self, "host", None) is not None:
             host, self.host = self.host, None
             await host.close()

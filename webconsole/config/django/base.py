@@ -6,6 +6,7 @@ from webconsole.config import env
 from webconsole.config.settings.axes import *  # noqa: F403
 from webconsole.config.settings.celery import *  # noqa: F403
 from webconsole.config.settings.channels import *  # noqa: F403
+from webconsole.config.settings.recordings import *  # noqa: F403
 from webconsole.config.settings.wrd import *  # noqa: F403
 
 BASE_DIR = env.BASE_DIR
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "webconsole.desktops",
     "webconsole.accounts",
     "webconsole.viewer",
+    "webconsole.recordings",
 ]
 
 MIDDLEWARE = [

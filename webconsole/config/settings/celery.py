@@ -28,4 +28,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(60),
         "options": {"queue": f"wrd.node.{env.NODE}", "expires": 120},
     },
+    "reconcile-recordings": {
+        "task": "webconsole.recordings.tasks.recordings_reconcile_task",
+        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 15)),
+        "options": {"queue": f"wrd.node.{env.NODE}", "expires": 30},
+    },
+    "prune-recordings": {
+        "task": "webconsole.recordings.tasks.recordings_prune_task",
+        "schedule": schedule(3600),
+        "options": {"queue": f"wrd.node.{env.NODE}", "expires": 3600},
+    },
 }

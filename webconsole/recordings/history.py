@@ -1,0 +1,40 @@
+"""The connection history of desktops: every browser viewer socket and RDP connection, opened
+and closed. Front ends call these two functions (sync; ``async_*`` for asyncio code); a failure
+to write history is logged and never refuses or ends a connection."""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError
+from django.utils import timezone
+
+from webconsole.recordings.models import Connection
+
+log = logging.getLogger(__name__)
+
+
+def connection_opened(*, desktop_id: int, user: AbstractBaseUser | None, kind: str, address: str = "",
+                      view_only: bool = False) -> int | None:
+    """A row for a new connection; its id (for ``connection_closed``), None if it could not be written."""
+    try:
+        return Connection.objects.create(desktop_id=desktop_id, user=user, kind=kind, address=address[:64],
+                                         view_only=view_only).pk
+    except DatabaseError:
+        log.exception("could not note a %s connection to desktop %s", kind, desktop_id)
+        return None
+
+
+def connection_closed(*, connection_id: int | None) -> None:
+    if connection_id is None:
+        return
+    try:
+        Connection.objects.filter(pk=connection_id, closed_at__isnull=True).update(closed_at=timezone.now())
+    except DatabaseError:
+        log.exception("could not note the end of connection %s", connection_id)
+
+
+async_connection_opened = sync_to_async(connection_opened)
+async_connection_closed = sync_to_async(connection_closed)
