@@ -23,6 +23,7 @@ from rest_framework.test import APIClient
 from webconsole.asgi import application
 from webconsole.desktops import rdp
 from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.recordings.models import Recording, RecordingState
 from webconsole.viewer.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -72,6 +73,21 @@ HTTP = {
     "api:api-upload": ("HEAD", None, _answers(401, 404, 404, 404), {"token": "forged"}),
     "api:api-files": ("GET", None, _answers(401, 409, 404, 409)),
     "api:api-file": ("GET", None, _answers(401, 409, 404, 409), {"name": "a.txt"}),
+    # Recordings are the admins' (the owner's too with WRD_RECORDING_OWNER_ACCESS): the
+    # recording named is a finished one of the owner's desktop whose file is gone (404 for staff
+    # too); starting and stopping are refused to anyone else whatever the id (403 on the API).
+    "recordings:list": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "recordings:player": ("GET", None, _answers(LOGIN, 404, 404, 200)),
+    "recordings:file": ("GET", None, _answers(LOGIN, 404, 404, 404)),
+    "recordings:stop": ("POST", {}, _answers(LOGIN, 404, 404, ("302", "/desktops/{desktop}/recordings"))),
+    "recordings:desktop": ("GET", None, _answers(LOGIN, 404, 404, 200)),
+    # the owner is sent back to the page with a refusal; a stopped desktop records nothing
+    "recordings:start": ("POST", {}, _answers(LOGIN, ("302", "/desktops/{desktop}/recordings"), 404,
+                                              ("302", "/desktops/{desktop}/recordings"))),
+    "api:api-recordings": ("GET", None, _answers(401, 404, 404, 200)),
+    "api:api-recording-start": ("POST", {}, _answers(401, 403, 403, 400)),
+    "api:api-recording-stop": ("POST", {}, _answers(401, 403, 403, 202)),
+    "api:api-recording-file": ("GET", None, _answers(401, 404, 404, 404)),
 }
 # Every page of the admin site: staff only. Staff get 403 from the pages the admin offers
 # nobody: adding the login throttle's records by hand, and the autocomplete asked without the
@@ -139,6 +155,9 @@ def test_http_route(name, people, desktop, redis_server) -> None:
     method, data, expected, *more = HTTP[name]
     pattern = dict(_names(get_resolver().url_patterns))[name]
     kwargs = {"desktop_id": desktop.pk} if "desktop_id" in str(pattern.pattern) else {}
+    if "recording_id" in str(pattern.pattern):
+        kwargs["recording_id"] = Recording.objects.create(desktop=desktop, file="gone.mp4",
+                                                          state=RecordingState.FINISHED).pk
     kwargs.update(*more)
     url = reverse(name, kwargs=kwargs)
     api = name.startswith("api:")
@@ -148,7 +167,10 @@ def test_http_route(name, people, desktop, redis_server) -> None:
         call = {"GET": client.get, "POST": client.post, "HEAD": client.head}[method]
         response = call(url, data, format="json") if api and data is not None else call(url, data or {})
         got[who] = _outcome(response)
+    expected = {who: (a[0], a[1].format(desktop=desktop.pk)) if isinstance(a, tuple) else a
+                for who, a in expected.items()}
     assert got == expected
+    assert not Recording.objects.exclude(state=RecordingState.FINISHED).exists()  # nothing started
     desktop.refresh_from_db()
     assert desktop.state == DesktopState.STOPPED  # nobody changed it
 
