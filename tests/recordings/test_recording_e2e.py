@@ -120,6 +120,12 @@ def exec_in(host, *argv: str) -> None:
     host.request("exec", argv=list(argv))
 
 
+# Three seconds of 440 Hz into the desktop's sound server, with the desktop's own Python.
+TONE = ("python3 -c \"import math, sys; sys.stdout.buffer.write(b''.join("
+        "int(9000 * math.sin(2 * math.pi * 440 * i / 48000)).to_bytes(2, 'little', signed=True) * 2 "
+        "for i in range(3 * 48000)))\" | pacat --format=s16le --rate=48000 --channels=2")
+
+
 def type_text(host, text: str) -> None:
     host.request("input", events=[{"t": "move", "x": 200, "y": 150}, {"t": "text", "text": text}])
 
@@ -158,6 +164,8 @@ out = {{"id": r.pk, "pid": pid}}
         try:
             for i, (x, y) in enumerate(positions):
                 exec_in(host, "xdotool", "search", "--sync", "--class", "xlogo", "windowmove", str(x), str(y))
+                if i == 1:  # a program plays a tone: the recording has the desktop's sound too
+                    exec_in(host, "sh", "-c", TONE)
                 for word in (f"echo sample {i} ", "typing into the recorded desktop", "\n"):
                     type_text(host, word)
                     time.sleep(0.4)
@@ -238,6 +246,8 @@ def test_ffprobe_sees_h264_of_the_recorded_length(recorded):
     info = ffprobe(Path(row["path"]))
     video = [s for s in info["streams"] if s["codec_type"] == "video"]
     assert [s["codec_name"] for s in video] == ["h264"]
+    assert [s["codec_name"] for s in info["streams"] if s["codec_type"] == "audio"] == ["opus"]
+    assert row["has_audio"]
     assert (video[0]["width"], video[0]["height"]) == (1024, 768)
     duration = float(info["format"]["duration"])
     low, high = (t - recorded["origin"] for t in recorded["stop"])
@@ -373,7 +383,11 @@ r = services.recording_start(desktop=DesktopSession.objects.get(pk={stack['deskt
 out = {{"id": r.pk, "pid": services.recording_launch(recording=r)}}
 """)
     deadline = time.monotonic() + 20
-    while recording_row(console, first["id"])["size"] < 1000:
+    def fragments_on_disk() -> int:  # pictures written out, not only the header (or held in the muxer)
+        path = Path(recording_row(console, first["id"])["path"])
+        return path.read_bytes().count(b"moof") if path.exists() else 0
+
+    while fragments_on_disk() < 2:
         assert time.monotonic() < deadline, "the recorder wrote nothing"
         type_text(stack["host"], "echo before the recorder dies\n")  # updates push fragments out
         time.sleep(0.5)

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 
 VIDEO_TIME_BASE = Fraction(1, 90_000)
 AUDIO_TIME_BASE = Fraction(1, 48_000)
+MAX_INTERLEAVE_US = 500_000
 FRAGMENT_SECONDS = 1.0
 OPUS_PRE_SKIP = 312  # libopus's look-ahead at 48 kHz: what its encoder reports as initial padding
 NAL_PPS = 8
@@ -108,8 +109,11 @@ class MP4Writer:
         if parameter_sets(key_unit) is None:
             raise ValueError("a keyframe without SPS/PPS cannot start a recording")
         movflags = "empty_moov+default_base_moof+separate_moof"
+        # A silent desktop sends no sound: the muxer must not hold pictures back waiting for
+        # sound to interleave them with (its default waits up to 10 s), or the growing file lags.
         container = av.open(str(self.path), "w", format="mp4", options={
-            "movflags": movflags, "flush_packets": "1", "frag_duration": str(int(self.fragment_seconds * 1_000_000))})
+            "movflags": movflags, "flush_packets": "1", "frag_duration": str(int(self.fragment_seconds * 1_000_000)),
+            "max_interleave_delta": str(MAX_INTERLEAVE_US)})
         # A stream without a codec context: nothing is opened to encode. PyAV takes the
         # track's parameter sets from the first packet (a keyframe with SPS/PPS in front).
         video = container.add_mux_stream("h264", width=width, height=height)
