@@ -349,6 +349,7 @@ class RdpConnection:
 
     async def _connect_host(self, path: str | Path, keyboard: messages.Exec | None) -> None:
         self.host = await HostClient(on_event=self._on_host_push).connect(path)
+        self._tasks.append(asyncio.create_task(self._watch_host(self.host)))
         reply = await self.host.call(self.output.subscription(), on_reply=self.output.attach)
         log.info("%s login ok user=%s host=%s size=%dx%d", self.name, self.login.username, path, reply.width,
                  reply.height)
@@ -360,6 +361,16 @@ class RdpConnection:
                          " ".join(keyboard.argv[1:]))
             except HostError as exc:
                 log.warning("%s setxkbmap failed: %s", self.name, exc)
+
+    async def _watch_host(self, host: HostClient) -> None:
+        """End the connection when the session host goes without its goodbye (killed, crashed):
+        the client is told the session ended instead of being left on a frozen picture."""
+        await host.closed.wait()
+        if self.closing or self.conn.closed:
+            return  # a goodbye (``Bye``) or the client's own end came first
+        log.warning("%s session host connection lost: disconnecting the client", self.name)
+        self.write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_LOGOFF))
+        self.writer.close()
 
     def _login_timed_out(self) -> None:
         if not self.closing and (requests := self.bridge.login_timed_out()):

@@ -143,13 +143,7 @@ def chromium():
             browser.close()
 
 
-@pytest.mark.parametrize("part", [
-    "wayland", "xvfb",
-    # Everything else holds, but the browser viewer of a desktop whose host was killed keeps
-    # showing it connected: its consumer in Daphne is not told the host's socket closed (a
-    # client of the same socket in another process is told at once).
-    pytest.param("host", marks=pytest.mark.xfail(strict=True, reason="the viewer is not told its host was killed")),
-])
+@pytest.mark.parametrize("part", ["wayland", "xvfb", "host"])
 def test_a_killed_desktop_part_is_brought_back_or_the_desktop_marked_failed(product, chromium, part) -> None:
     bystander = product.start("bystander")
     desktop = product.start("admin")
@@ -213,7 +207,7 @@ def test_a_killed_desktop_part_is_brought_back_or_the_desktop_marked_failed(prod
             with product.host(bystander) as client:
                 assert client.call(messages.Status()).pid == bystander_pid
             assert bystander_before.startswith(b"\x89PNG")
-            if part != "wayland":  # last: see the xfail on the host case
+            if part != "wayland":
                 page.wait_for_function("document.querySelector('#wrd-viewer').dataset.state === 'stopped'",
                                        timeout=15_000)
         finally:

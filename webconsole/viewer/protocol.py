@@ -40,10 +40,12 @@ DEFAULT_PRESET = "balanced"
 
 
 class CloseCode(enum.IntEnum):
-    """WebSocket close codes this protocol uses (4000–4999 are the application's)."""
+    """WebSocket close codes this protocol uses: 1000, and the application's 4000–4999 (a
+    server may not send the others: Daphne's WebSocket layer refuses to, and the socket then
+    stays open)."""
 
     NORMAL = 1000
-    HOST_UNREACHABLE = 1011
+    HOST_UNREACHABLE = 4502
     PROTOCOL_ERROR = 4400
     UNAUTHENTICATED = 4401
     FORBIDDEN = 4403
