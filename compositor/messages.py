@@ -373,16 +373,20 @@ class _ClipboardText(HostMessage):
 # -- replies ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Ok(Reply):
-    """``ok`` without fields."""
-
-    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP, Op.DRIVE_DETACH)
+class _NoFields:
+    """A message without fields (any the header carries are checked and ignored)."""
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         _Fields(cls.describe(), header)
         return cls()
+
+
+@dataclass(frozen=True)
+class Ok(_NoFields, Reply):
+    """``ok`` without fields."""
+
+    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP, Op.DRIVE_DETACH)
 
 
 @dataclass(frozen=True)
@@ -786,14 +790,9 @@ def decode_input_event(event: Any) -> InputEvent:
 
 
 @dataclass(frozen=True)
-class Status(Request[StatusReply]):
+class Status(_NoFields, Request[StatusReply]):
     op = Op.STATUS
     reply = StatusReply
-
-    @classmethod
-    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
-        _Fields(cls.describe(), header)
-        return cls()
 
 
 @dataclass(frozen=True)
@@ -965,16 +964,11 @@ class Exec(Request[ExecReply]):
 
 
 @dataclass(frozen=True)
-class Stop(Request[Ok]):
+class Stop(_NoFields, Request[Ok]):
     """End the session: the host answers, then stops."""
 
     op = Op.STOP
     reply = Ok
-
-    @classmethod
-    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
-        _Fields(cls.describe(), header)
-        return cls()
 
 
 @dataclass(frozen=True)
@@ -1044,16 +1038,11 @@ class FileStat(Request[FileStatReply]):
 
 
 @dataclass(frozen=True)
-class FileList(Request[FileListReply]):
+class FileList(_NoFields, Request[FileListReply]):
     """The files of ``~/Downloads`` offered to browsers."""
 
     op = Op.FILE_LIST
     reply = FileListReply
-
-    @classmethod
-    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
-        _Fields(cls.describe(), header)
-        return cls()
 
 
 @dataclass(frozen=True)
