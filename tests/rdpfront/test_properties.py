@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from rdpfront import x224
 from rdpfront.cursor import Reader
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
+from tests.fuzz.targets import mutate
 
 from .codecs_table import PARSERS
 from .test_pdus import TABLE
@@ -100,26 +101,6 @@ def check(parser: str, data: bytes) -> None:
     except LocalProtocolError:
         return
     assert dec(again) == first, f"{parser}: decode(encode(decode(x))) != decode(x) for x={data.hex()}"
-
-
-def mutate(rng: random.Random, data: bytes) -> bytes:
-    buf = bytearray(data)
-    for _ in range(rng.randint(1, 4)):
-        op = rng.randrange(5)
-        if op == 0 and buf:
-            buf[rng.randrange(len(buf))] = rng.randrange(256)
-        elif op == 1 and buf:
-            del buf[rng.randrange(len(buf)):]
-        elif op == 2:
-            pos = rng.randrange(len(buf) + 1)
-            buf[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 8)))
-        elif op == 3 and len(buf) > 1:
-            pos = rng.randrange(len(buf) - 1)
-            buf[pos] ^= 1 << rng.randrange(8)
-        elif op == 4 and buf:
-            pos = rng.randrange(len(buf))
-            buf[pos] = rng.choice((0x00, 0x7F, 0x80, 0xFF))
-    return bytes(buf)
 
 
 @pytest.mark.parametrize("parser", sorted(PARSERS))
