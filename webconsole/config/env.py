@@ -115,6 +115,7 @@ RUNTIME_ROOT = Path(env_str(
 # Login throttling on every door (docs/security.md): failures per source address, cool-off.
 LOGIN_FAILURE_LIMIT = env_int("WRD_LOGIN_FAILURE_LIMIT", 10)
 LOGIN_COOLOFF = env_int("WRD_LOGIN_COOLOFF", 15 * 60)
+LOGIN_FAILURE_LOG_DAYS = env_int("WRD_LOGIN_FAILURE_LOG_DAYS", 30)
 TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
 
 # Who desktops run as: WRD's own Unix accounts when it runs as root (see docs/security.md).

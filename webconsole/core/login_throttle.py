@@ -18,6 +18,13 @@ from django.shortcuts import render
 from rest_framework import authentication, exceptions
 
 
+def failure_logs_prune(*, age_days: int) -> int:
+    """Remove the per-failure records older than ``age_days``; how many went."""
+    from axes.handlers.proxy import AxesProxyHandler
+
+    return AxesProxyHandler.reset_failure_logs(age_days=age_days)
+
+
 def lockout_message() -> str:
     minutes = max(1, math.ceil(settings.AXES_COOLOFF_TIME.total_seconds() / 60))
     return (f"Too many failed logins from your address. Logging in from it is refused for {minutes} "

@@ -183,3 +183,18 @@ async def test_the_lockout_page_under_asgi(alice):
     locked = await attacker.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
     assert locked.status_code == 429 and b"Too many failed logins from your address" in locked.content
     assert (await other.post("/accounts/login/", {"username": "alice", "password": PASSWORD})).status_code == 302
+
+
+def test_failure_records_are_pruned_by_age_by_the_daily_job(alice):
+    from django.utils import timezone
+
+    from webconsole.core.tasks import login_failure_logs_prune_task
+
+    for address in ("192.0.2.1", "192.0.2.2"):
+        Client(REMOTE_ADDR=address).post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    old, recent = AccessFailureLog.objects.order_by("pk")
+    AccessFailureLog.objects.filter(pk=old.pk).update(
+        attempt_time=timezone.now() - timedelta(days=settings.WRD_LOGIN_FAILURE_LOG_DAYS + 1))
+    assert login_failure_logs_prune_task() == 1
+    assert list(AccessFailureLog.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert "prune-login-failure-logs" in settings.CELERY_BEAT_SCHEDULE

@@ -18,4 +18,5 @@ AXES_RESET_ON_SUCCESS = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_LOCKOUT_CALLABLE = "webconsole.core.login_throttle.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept for admins, not just the running count
+WRD_LOGIN_FAILURE_LOG_DAYS = env.LOGIN_FAILURE_LOG_DAYS  # then pruned daily (webconsole/core/tasks.py)
 AXES_VERBOSE = False

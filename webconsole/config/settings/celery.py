@@ -30,8 +30,13 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-recordings": {
         "task": "webconsole.recordings.tasks.recordings_reconcile_task",
-        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 15)),
+        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 5)),
         "options": {"queue": f"wrd.node.{env.NODE}", "expires": 30},
+    },
+    "prune-login-failure-logs": {
+        "task": "webconsole.core.tasks.login_failure_logs_prune_task",
+        "schedule": schedule(24 * 3600),
+        "options": {"expires": 3600},
     },
     "prune-recordings": {
         "task": "webconsole.recordings.tasks.recordings_prune_task",
