@@ -116,6 +116,7 @@ RUNTIME_ROOT = Path(env_str(
 LOGIN_FAILURE_LIMIT = env_int("WRD_LOGIN_FAILURE_LIMIT", 10)
 LOGIN_COOLOFF = env_int("WRD_LOGIN_COOLOFF", 15 * 60)
 LOGIN_FAILURE_LOG_DAYS = env_int("WRD_LOGIN_FAILURE_LOG_DAYS", 30)
+LOGIN_ACCOUNT_DELAY_MAX = env_int("WRD_LOGIN_ACCOUNT_DELAY_MAX", 10)
 TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
 
 # Who desktops run as: WRD's own Unix accounts when it runs as root (see docs/security.md).

@@ -28,6 +28,8 @@ def ensure_test_environment() -> Path:
         WRD_NODE="testnode",
         WRD_SESSION_WAYLAND=os.environ.get("WRD_SESSION_WAYLAND", "0"),
         WRD_HOST_START_TIMEOUT="40",
+        # Tests guess at few names many times: each later login there waits at most 1 s.
+        WRD_LOGIN_ACCOUNT_DELAY_MAX=os.environ.get("WRD_LOGIN_ACCOUNT_DELAY_MAX", "1"),
         WRD_SECRET_KEY="test-only-secret-key",
         # Desktop accounts of a test run: their own uid range and name prefix, removed at the
         # end of the run; homes outside /tmp and /dev/shm, which each desktop sees privately.

@@ -8,7 +8,9 @@ callers outside HTTP such as the RDP server.
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 
 from axes.helpers import get_cool_off
 from django.conf import settings
@@ -16,6 +18,36 @@ from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from rest_framework import authentication, exceptions
+
+log = logging.getLogger(__name__)
+
+
+def account_delay(*, username: str) -> float:
+    """Seconds a login to ``username`` waits: none until the name has had as many failures
+    within the cool-off (from any addresses) as one address may have, then 1 s doubling with
+    each further failure, at most ``WRD_LOGIN_ACCOUNT_DELAY_MAX``."""
+    from axes.models import AccessFailureLog
+    from django.utils import timezone
+
+    since = timezone.now() - settings.AXES_COOLOFF_TIME
+    failures = AccessFailureLog.objects.filter(username=username, attempt_time__gte=since).count()
+    over = failures - settings.AXES_FAILURE_LIMIT
+    return 0.0 if over < 0 else float(min(2 ** over, settings.WRD_LOGIN_ACCOUNT_DELAY_MAX))
+
+
+class AccountDelayBackend:
+    """An authentication backend that authenticates nobody: it makes a login to a name under
+    attack wait (``account_delay``) before the password is checked. Unlike a lockout, the real
+    user still gets in, a few seconds later. It has no ``get_user``: sessions are never its."""
+
+    def authenticate(self, request: HttpRequest | None, username: str | None = None, password: str | None = None,
+                     **kwargs) -> None:
+        if getattr(request, "account_delay_waited", False):
+            return None  # ``check_login``'s caller waited on its own event loop
+        if username and (delay := account_delay(username=username)) > 0:
+            log.info("login to user=%s waits %.0f s: many recent failures at that name", username, delay)
+            time.sleep(delay)
+        return None
 
 
 def failure_logs_prune(*, age_days: int) -> int:
@@ -68,8 +100,11 @@ class BasicAuthentication(authentication.BasicAuthentication):
 def check_login(*, username: str, password: str, address: str, door: str):
     """Authenticate a login that did not come over HTTP (the RDP server) under the same throttle:
     ``(user or None, throttled)``. ``address`` is the peer's IP address, ``door`` names the
-    entry in the admin's access-attempt records (their "path")."""
+    entry in the admin's access-attempt records (their "path"). The caller waits out
+    ``account_delay`` itself, on its event loop: sleeping here would hold the one thread its
+    database calls share."""
     request = HttpRequest()
+    request.account_delay_waited = True
     request.META["REMOTE_ADDR"] = address
     request.path = request.path_info = request.META["PATH_INFO"] = door
     user = authenticate(request, username=username, password=password)

@@ -9,13 +9,14 @@ refused alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 
-from webconsole.core.login_throttle import check_login
+from webconsole.core.login_throttle import account_delay, check_login
 from webconsole.desktops import services
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 
 async def authenticate(username: str, password: str, address: str) -> bool:
     """``address``: the RDP client's IP address, as the server's socket saw it."""
+    if username and (delay := await sync_to_async(account_delay)(username=username)) > 0:
+        log.info("rdp login to user=%r waits %.0f s: many recent failures at that name", username, delay)
+        await asyncio.sleep(delay)
     user, throttled = await sync_to_async(check_login)(username=username, password=password, address=address,
                                                        door="rdp")
     if throttled:

@@ -198,3 +198,30 @@ def test_failure_records_are_pruned_by_age_by_the_daily_job(alice):
     assert login_failure_logs_prune_task() == 1
     assert list(AccessFailureLog.objects.values_list("pk", flat=True)) == [recent.pk]
     assert "prune-login-failure-logs" in settings.CELERY_BEAT_SCHEDULE
+
+
+def test_guesses_at_one_name_from_many_addresses_slow_it_down_without_locking_it(alice, settings):
+    """Past the per-address limit's worth of failures at one name (spread over addresses, so no
+    address is locked), a login to that name waits, doubling per failure up to the maximum;
+    the right password still gets in, from the web and over RDP."""
+    import time
+
+    from webconsole.core.login_throttle import account_delay
+
+    settings.WRD_LOGIN_ACCOUNT_DELAY_MAX = 2
+    for i in range(settings.AXES_FAILURE_LIMIT - 1):
+        Client(REMOTE_ADDR=f"198.51.100.{i + 1}").post("/accounts/login/", {"username": "alice", "password": "no"})
+    assert account_delay(username="alice") == 0.0
+    Client(REMOTE_ADDR="198.51.100.200").post("/accounts/login/", {"username": "alice", "password": "no"})
+    assert account_delay(username="alice") == 1.0
+    Client(REMOTE_ADDR="198.51.100.201").post("/accounts/login/", {"username": "alice", "password": "no"})
+    assert account_delay(username="alice") == 2.0  # and never more than the maximum
+    assert account_delay(username="bob") == 0.0  # other names are not slowed
+
+    started = time.monotonic()
+    response = Client(REMOTE_ADDR="203.0.113.5").post("/accounts/login/", {"username": "alice",
+                                                                           "password": PASSWORD})
+    assert response.status_code == 302 and time.monotonic() - started >= 1.9  # in, after the wait
+    started = time.monotonic()
+    assert async_to_sync(rdp.authenticate)("alice", PASSWORD, "203.0.113.6")
+    assert time.monotonic() - started >= 1.9

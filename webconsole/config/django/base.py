@@ -49,6 +49,7 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out address before any password check
+    "webconsole.core.login_throttle.AccountDelayBackend",  # slows guesses at one name from many addresses
     "django.contrib.auth.backends.ModelBackend",
 ]
 

@@ -18,5 +18,9 @@ AXES_RESET_ON_SUCCESS = False
 AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 AXES_LOCKOUT_CALLABLE = "webconsole.core.login_throttle.lockout_response"
 AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure kept for admins, not just the running count
-WRD_LOGIN_FAILURE_LOG_DAYS = env.LOGIN_FAILURE_LOG_DAYS  # then pruned daily (webconsole/core/tasks.py)
+WRD_LOGIN_FAILURE_LOG_DAYS = env.LOGIN_FAILURE_LOG_DAYS
+# After AXES_FAILURE_LIMIT failures at one user name within the cool-off, from any addresses,
+# each login to that name waits 1 s, then twice as long per further failure, up to this many
+# seconds: guesses spread over many addresses slow down, and the real user is only made to wait.
+WRD_LOGIN_ACCOUNT_DELAY_MAX = env.LOGIN_ACCOUNT_DELAY_MAX  # then pruned daily (webconsole/core/tasks.py)
 AXES_VERBOSE = False
