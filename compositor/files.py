@@ -1,5 +1,5 @@
-"""The user's transfer folders, read and written by the session host as the desktop's user
-(docs/files.md).
+"""The user's transfer folders: the session host, running as the desktop's user, reads and
+writes them (docs/files.md).
 
 Browsers put files in ``~/Uploads`` and take them from ``~/Downloads``; nothing else of the
 home is reachable. Every path is resolved one component at a time from a descriptor of the

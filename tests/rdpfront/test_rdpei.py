@@ -133,8 +133,8 @@ def test_truncated_or_padded_pdus_are_refused(pdu, data):
 
 
 def test_a_touch_event_on_the_wire():
-    """Two frames of one contact, every optional field in the second: bytes written by hand
-    from [MS-RDPEI 2.2.3.3]."""
+    """Two frames of one contact, every optional field in the second: the bytes
+    laid out by hand from [MS-RDPEI 2.2.3.3]."""
     pdu = rdpei.TouchEvent((
         rdpei.TouchFrame((rdpei.Contact(5, 100, 200, int(DOWN)),), 0),
         rdpei.TouchFrame((rdpei.Contact(5, -3, 70, int(UP), (-2, -2, 2, 2), 90, 512),), 0x1234),

@@ -185,7 +185,7 @@ def tap(x: int, y: int, contact: int = 0) -> list[list[dict]]:
 
 
 def host_log(host) -> str:
-    """The session host's log file (written by the host as the desktop's account)."""
+    """The session host's log file (the host, as the desktop's account, appends to it)."""
     path = Path(os.environ["WRD_VAR_DIR"]) / "log" / f"{host.runtime_dir.name}.log"
     return path.read_text(errors="replace") if path.exists() else ""
 

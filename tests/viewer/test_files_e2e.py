@@ -108,7 +108,7 @@ def test_a_100_mb_upload_through_the_file_picker_arrives_whole(browser, stack, t
         target = home_of(stack) / "Uploads" / source.name
         assert sha256_file(target) == sha256_file(source)
         user = desktop_user("viewer")
-        if user is not None:  # written by the host as the desktop's user, not the console's
+        if user is not None:  # the host wrote it as the desktop's user, not as the console's
             assert target.stat().st_uid == user.uid
         assert "In ~/Uploads as big upload.bin" in page.inner_text(row)
         print(f"100 MiB through Chromium in {took:.1f} s ({100 / took:.0f} MiB/s)")

@@ -17,7 +17,7 @@ class RecordingState(models.TextChoices):
 
 
 class Recording(models.Model):
-    """One MP4 file of one desktop, written by one recorder process (``manage.py record``).
+    """One MP4 file of one desktop, which one recorder process writes (``manage.py record``).
 
     A recording whose recorder died while its desktop runs on is finished as it is (the
     fragmented file plays up to where it stopped) and continued in a new one by reconcile."""

@@ -1,7 +1,7 @@
 """Writes of recordings: start and stop (on demand or by policy), launch the recorder
 process, follow its progress, reconcile recorders with the rows, prune old files.
 
-A recording is written by its own process (``manage.py record <id>``) of the service account,
+Each recording has a process of its own (``manage.py record <id>``) of the service account,
 detached from whoever launched it (a Celery worker, reconcile): a worker or console restart
 leaves recordings running, and a desktop's user, who can take over their own session host,
 never holds the file. Reconcile (beat, every ``WRD_RECONCILE_SECONDS``) starts what the policy
