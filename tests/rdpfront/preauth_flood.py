@@ -25,8 +25,8 @@ from rdpfront.input import FastPathInput, ScancodeEvent
 from tests.rdpfront.helpers import SocketClient
 
 IDLE, SLOW_TLS, FORM_FLOOD = 500, 200, 50
-counts = {"idle_open": 0, "idle_refused": 0, "slow_tls_open": 0, "slow_tls_dropped": 0, "form_shown": 0,
-          "form_dropped": 0}
+counts = {"idle_open": 0, "idle_refused": 0, "slow_tls_open": 0, "slow_tls_refused": 0, "slow_tls_dropped": 0,
+          "form_shown": 0, "form_dropped": 0}
 
 
 def _address(block: int, i: int, per_address: int) -> str:
@@ -59,10 +59,15 @@ def _client_hello() -> bytes:
 async def _slow_tls(port: int, i: int, stop: float) -> None:
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(_address(2, i, 10), 0))
+    except OSError:
+        counts["slow_tls_refused"] += 1
+        return
+    counts["slow_tls_open"] += 1
+    try:
         writer.write(encode(x224.ConnectionRequest(b"Cookie: mstshash=slow",
                                                    x224.NegotiationRequest(x224.SecurityProtocol.SSL))))
-        await reader.read(1024)  # the Connection Confirm
-        counts["slow_tls_open"] += 1
+        if not await reader.read(1024):  # the Connection Confirm, or the server's refusal
+            raise ConnectionResetError
         for byte in _client_hello():
             if time.monotonic() > stop:
                 break
@@ -70,7 +75,7 @@ async def _slow_tls(port: int, i: int, stop: float) -> None:
             await writer.drain()
             await asyncio.sleep(0.5)
         writer.close()
-    except OSError:  # the server dropped it
+    except OSError:  # the server refused or dropped it; a refusal may arrive as a reset
         counts["slow_tls_dropped"] += 1
 
 
