@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "webconsole.accounts",
     "webconsole.viewer",
     "webconsole.recordings",
+    "webconsole.audit",
 ]
 
 MIDDLEWARE = [
