@@ -8,7 +8,8 @@ a driver input with no row is a ``LocalProtocolError``.
 
 ::
 
-    WaitConnectionRequest --X.224 CR--> SecurityUpgrade --driver TLS--> [Credssp: later issue]
+    WaitConnectionRequest --X.224 CR--> SecurityUpgrade --driver TLS--> [Credssp --driver: NLA done
+      (HYBRID_EX: Early User Authorization Result)]
       --> WaitConnectInitial --MCS CI--> WaitErectDomain --> WaitAttachUser --> ChannelJoin
       --joins done--> WaitClientInfo --Client Info (also from ChannelJoin)--> WaitCredentials --accept--> (licence,
       Demand Active) WaitConfirmActive --Confirm Active--> Finalization --Font List--> Accepted
@@ -17,7 +18,8 @@ a driver input with no row is a ``LocalProtocolError``.
 ``Accepted`` carries an ``AcceptorResult``: everything the active session needs. The session
 runs a Deactivation-Reactivation with ``Acceptor.reactivation``, which starts at
 ``WaitConfirmActive``. TLS and credentials are the driver's: the machine stops at
-``SecurityUpgrade`` and ``WaitCredentials`` until the driver calls back. Frames that belong to
+``SecurityUpgrade``, ``Credssp`` (NLA, run by ``nla.CredsspServer`` on the TLS stream, whose
+framing is not TPKT's) and ``WaitCredentials`` until the driver calls back. Frames that belong to
 the active session (input, channel data, other share data) that arrive after the Client Info
 but before ``Accepted`` are kept for it (``take_deferred``); before the Client Info they are
 refused.
@@ -29,7 +31,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from rdpfront import events, mcs, wire, x224
+from rdpfront import credssp, events, mcs, wire, x224
 from rdpfront.cursor import Reader, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import MAX_FRAGMENT
@@ -76,9 +78,11 @@ Frame = tuple[Action, bytes]
 
 @dataclass(frozen=True)
 class AcceptorConfig:
-    """What the server offers. ``allow_nla`` is the hook for CredSSP (a later issue)."""
+    """What the server offers. ``allow_nla``: NLA (CredSSP, HYBRID/HYBRID_EX) to clients that
+    ask for it; ``require_nla``: refuse clients that offer TLS only."""
 
     allow_nla: bool = False
+    require_nla: bool = False
     fastpath_output: bool = True  # False: slow-path updates only, even to clients that could do better
     max_width: int = 8192
     max_height: int = 8192
@@ -102,6 +106,7 @@ class AcceptorResult:
     fastpath_output: bool
     max_request_size: int
     reactivation: bool = False
+    nla_username: str | None = None  # who NLA authenticated, when the client used it
 
     @property
     def keyboard_layout(self) -> int:
@@ -122,7 +127,8 @@ class SecurityUpgrade:
 
 @dataclass
 class Credssp:
-    """NLA (CredSSP over TLS) would run here; not offered yet (``AcceptorConfig.allow_nla``)."""
+    """NLA (CredSSP over TLS) runs: the driver's ``CredsspServer`` has the stream until it
+    calls ``credssp_done``."""
 
     protocol: SecurityProtocol
 
@@ -198,6 +204,13 @@ class SecurityUpgradeDone:
 
 
 @dataclass(frozen=True)
+class CredsspDone:
+    """NLA authenticated ``username``."""
+
+    username: str
+
+
+@dataclass(frozen=True)
 class AcceptCredentials:
     width: int | None
     height: int | None
@@ -220,7 +233,7 @@ class Ignored:
     """A frame with nothing to do (flow control PDUs)."""
 
 
-DRIVER_INPUTS = (SecurityUpgradeDone, AcceptCredentials, RejectCredentials)
+DRIVER_INPUTS = (SecurityUpgradeDone, CredsspDone, AcceptCredentials, RejectCredentials)
 
 
 class Acceptor(wire.SansIoOutput):
@@ -229,8 +242,8 @@ class Acceptor(wire.SansIoOutput):
 
     def __init__(self, config: AcceptorConfig | None = None, *, log_context: str = "") -> None:
         self.config = config or AcceptorConfig()
-        if self.config.allow_nla:
-            raise LocalProtocolError("NLA (CredSSP) is not implemented yet")
+        if self.config.require_nla and not self.config.allow_nla:
+            raise LocalProtocolError("require_nla without allow_nla")
         self.state: State = WaitConnectionRequest()
         super().__init__()
         self._deferred: list[Frame] = []
@@ -243,6 +256,7 @@ class Acceptor(wire.SansIoOutput):
         self.joined: set[int] = set()
         self.width = 0
         self.height = 0
+        self.nla_username: str | None = None
 
     @classmethod
     def reactivation(cls, accepted: AcceptorResult, width: int, height: int, *,
@@ -253,6 +267,7 @@ class Acceptor(wire.SansIoOutput):
         self.requested_protocols, self.selected_protocol = accepted.requested_protocols, accepted.selected_protocol
         self.client, self.client_info = accepted.client, accepted.client_info
         self.channels, self.joined = dict(accepted.channels), set(accepted.joined)
+        self.nla_username = accepted.nla_username
         self.width, self.height = width, height
         self._out += wire.share_control(DeactivateAll(SHARE_ID))
         self._send_demand_active()
@@ -290,6 +305,11 @@ class Acceptor(wire.SansIoOutput):
 
     def security_upgrade_done(self) -> None:
         self._transition(SecurityUpgradeDone())
+
+    def credssp_done(self, username: str) -> None:
+        """NLA authenticated ``username``: go on to MCS (HYBRID_EX: the Early User
+        Authorization Result first)."""
+        self._transition(CredsspDone(username))
 
     def accept_credentials(self, *, width: int | None = None, height: int | None = None) -> None:
         """Credentials are good: send the licence and the Demand Active for this desktop size."""
@@ -368,24 +388,51 @@ class Acceptor(wire.SansIoOutput):
     def _on_connection_request(self, st: WaitConnectionRequest, req: x224.ConnectionRequest) -> State:
         requested = req.negotiation.requested_protocols if req.negotiation else SecurityProtocol.RDP
         self.requested_protocols = requested
-        if requested & SecurityProtocol.SSL:
-            self.selected_protocol = SecurityProtocol.SSL
+        selected = self._select_protocol(requested)
+        if selected is not None:
+            self.selected_protocol = selected
             flags = (x224.NegResponseFlags.EXTENDED_CLIENT_DATA_SUPPORTED
                      | x224.NegResponseFlags.NEGRSP_FLAG_RESERVED)
-            self._out += encode(x224.ConnectionConfirm(x224.NegotiationResponse(SecurityProtocol.SSL, flags)))
-            self._events.append(events.SecurityUpgradeRequired(SecurityProtocol.SSL))
-            return SecurityUpgrade(SecurityProtocol.SSL)
-        # [2.2.1.2.2] SSL_REQUIRED_BY_SERVER: "If only CredSSP was requested then the server
-        # only supports TLS" -- also the answer to Standard RDP Security only.
-        if requested & (SecurityProtocol.HYBRID | SecurityProtocol.HYBRID_EX):
-            reason = "client offered only NLA (CredSSP) without TLS; this server offers TLS"
+            self._out += encode(x224.ConnectionConfirm(x224.NegotiationResponse(selected, flags)))
+            self._events.append(events.SecurityUpgradeRequired(selected))
+            return SecurityUpgrade(selected)
+        nla = SecurityProtocol.HYBRID | SecurityProtocol.HYBRID_EX
+        if self.config.require_nla:
+            # [2.2.1.2.2] HYBRID_REQUIRED_BY_SERVER: the server demands NLA.
+            code = x224.FailureCode.HYBRID_REQUIRED_BY_SERVER
+            reason = f"client offered {requested!r} without NLA (CredSSP); this server requires NLA"
         else:
-            reason = f"client offered {requested!r}; Standard RDP Security is refused, TLS required"
-        self._out += encode(x224.ConnectionConfirm(x224.NegotiationFailure(x224.FailureCode.SSL_REQUIRED_BY_SERVER)))
+            # [2.2.1.2.2] SSL_REQUIRED_BY_SERVER: "If only CredSSP was requested then the server
+            # only supports TLS" -- also the answer to Standard RDP Security only.
+            code = x224.FailureCode.SSL_REQUIRED_BY_SERVER
+            if requested & nla:
+                reason = "client offered only NLA (CredSSP) without TLS; this server offers TLS"
+            else:
+                reason = f"client offered {requested!r}; Standard RDP Security is refused, TLS required"
+        self._out += encode(x224.ConnectionConfirm(x224.NegotiationFailure(code)))
         self._events.append(events.NegotiationRefused(requested, reason))
         return Closed(reason)
 
+    def _select_protocol(self, requested: SecurityProtocol) -> SecurityProtocol | None:
+        """HYBRID_EX, then HYBRID when NLA is offered and asked for; TLS unless NLA is required."""
+        if self.config.allow_nla:
+            for protocol in (SecurityProtocol.HYBRID_EX, SecurityProtocol.HYBRID):
+                if requested & protocol:
+                    return protocol
+        if requested & SecurityProtocol.SSL and not self.config.require_nla:
+            return SecurityProtocol.SSL
+        return None
+
     def _on_security_upgrade_done(self, st: SecurityUpgrade, _: SecurityUpgradeDone) -> State:
+        if st.protocol & (SecurityProtocol.HYBRID | SecurityProtocol.HYBRID_EX):
+            return Credssp(st.protocol)
+        return WaitConnectInitial()
+
+    def _on_credssp_done(self, st: Credssp, done: CredsspDone) -> State:
+        self.nla_username = done.username
+        if st.protocol == SecurityProtocol.HYBRID_EX:
+            # [MS-RDPBCGR 2.2.10.2] before the client goes on to MCS
+            self._out += credssp.early_user_authorization_result(credssp.AuthorizationResult.AUTHZ_SUCCESS)
         return WaitConnectInitial()
 
     def _on_connect_initial(self, st: WaitConnectInitial, ci: mcs.ConnectInitial) -> State:
@@ -438,7 +485,8 @@ class Acceptor(wire.SansIoOutput):
         self.client_info = info
         core = self._core()
         self._events.append(events.Credentials(
-            info.username, info.password, info.domain, core.desktop_width, core.desktop_height, core, info))
+            info.username, info.password, info.domain, core.desktop_width, core.desktop_height, core, info,
+            self.nla_username))
         return WaitCredentials(info)
 
     def _on_accept(self, st: WaitCredentials, accept: AcceptCredentials) -> State:
@@ -511,7 +559,7 @@ class Acceptor(wire.SansIoOutput):
         return AcceptorResult(
             self.config, self.requested_protocols, self.selected_protocol, self.client, self.client_info,
             dict(self.channels), frozenset(self.joined), confirm, self.width, self.height, bpp, fastpath,
-            max_request, st.reactivation)
+            max_request, st.reactivation, self.nla_username)
 
     def _core(self) -> ClientCoreData:
         assert self.client is not None
@@ -568,6 +616,7 @@ Handler = Callable[[Acceptor, object, object], State]
 TRANSITIONS: dict[tuple[type, type], Handler] = {  # type: ignore[dict-item]
     (WaitConnectionRequest, x224.ConnectionRequest): Acceptor._on_connection_request,
     (SecurityUpgrade, SecurityUpgradeDone): Acceptor._on_security_upgrade_done,
+    (Credssp, CredsspDone): Acceptor._on_credssp_done,
     (WaitConnectInitial, mcs.ConnectInitial): Acceptor._on_connect_initial,
     (WaitErectDomain, mcs.ErectDomainRequest): Acceptor._on_erect_domain,
     (WaitAttachUser, mcs.AttachUserRequest): Acceptor._on_attach_user,

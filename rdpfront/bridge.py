@@ -7,6 +7,7 @@ for the session host (``host_messages``), and, from every call, a list of reques
 carries out and answers:
 
 - ``StartTls``: upgrade the socket, then ``ServerConnection.security_upgrade_done()``;
+- ``VerifyNla``: check an NLA (NTLM) login under the login throttle → ``nla_verified(verdict)``;
 - ``Authenticate`` → ``authenticated(ok)``; ``Attach`` → ``attached(path)`` or
   ``attach_failed(error)``; ``Connect``: connect the session host, subscribe to its picture
   (``output.subscription()``, the reply to ``output.attach``), run ``keyboard`` →
@@ -45,6 +46,7 @@ from rdpfront.clipboard_relay import ClipboardRelay
 from rdpfront.connection import ServerConnection
 from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
 from rdpfront.login_flow import Step as LoginStep
+from rdpfront.nla import NlaProof, Verdict
 from rdpfront.output import Output, SessionResize
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.session import SessionConfig
@@ -64,6 +66,14 @@ DRIVE_EVENTS = (ev.DriveAnnounced, ev.DriveRemoved, ev.DriveIoCompleted)
 @dataclass(frozen=True)
 class StartTls:
     """Upgrade the socket to TLS (the Connection Confirm is queued), then go on reading."""
+
+
+@dataclass(frozen=True)
+class VerifyNla:
+    """Check an NLA login: the user's NT hash looked up, ``proof.verify`` run, the throttle
+    and audit kept; answered with ``nla_verified(verdict)``."""
+
+    proof: NlaProof
 
 
 @dataclass(frozen=True)
@@ -113,15 +123,16 @@ class Close:
     """Close the socket once what is queued for it has been written."""
 
 
-Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | DriveWork | Close | SubscribeAudio)
+Request = (StartTls | VerifyNla | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput
+           | LoginTimer | Background | DriveWork | Close | SubscribeAudio)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
     """A client's sans-IO connection as the server's settings make it."""
     return ServerConnection(
         AcceptorConfig(max_width=settings.max_width, max_height=settings.max_height,
-                       fastpath_output=settings.fastpath_output),
+                       fastpath_output=settings.fastpath_output, allow_nla=settings.nla in ("offer", "require"),
+                       require_nla=settings.nla == "require"),
         SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME}),
                       gfx_compression=settings.gfx_compression),
         log_context=log_context)
@@ -148,6 +159,8 @@ class Bridge:
         self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
             ev.SecurityUpgradeRequired: lambda e: [StartTls()],
             ev.NegotiationRefused: lambda e: log.info("%s negotiation refused: %s", self._log, e.reason),
+            ev.NlaVerify: lambda e: [VerifyNla(e.proof)],
+            ev.NlaAuthenticated: lambda e: log.info("%s NLA authenticated user=%r", self._log, e.username),
             ev.Credentials: lambda e: self._login_step(self.login.credentials(e)),
             ev.Activated: self._activated,
             **dict.fromkeys(INPUT_EVENTS, self._input),
@@ -245,6 +258,10 @@ class Bridge:
         return []
 
     # ---- the login -----------------------------------------------------------------------------
+
+    def nla_verified(self, verdict: Verdict) -> list[Request]:
+        self.conn.credssp_verified(verdict)
+        return []
 
     def authenticated(self, ok: bool) -> list[Request]:
         return self._login_step(self.login.authenticated(ok))

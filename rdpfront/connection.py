@@ -7,6 +7,9 @@
 ``Closed`` and ``disconnect()`` gives the parting bytes. The driver's calls
 (``security_upgrade_done``, ``accept_credentials``, the output methods) go to whichever layer
 is running; output of the active session before it exists is a ``LocalProtocolError``.
+
+With NLA the stream after the TLS upgrade belongs to ``nla.CredsspServer`` (TSRequests, not
+TPKT) until it is done; what came after its last message then goes to the framer.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from rdpfront import events, wire
-from rdpfront.acceptor import Accepted, Acceptor, AcceptorConfig, Closed, SecurityUpgrade, State
+from rdpfront.acceptor import Accepted, Acceptor, AcceptorConfig, Closed, Credssp, SecurityUpgrade, State
 from rdpfront.bitmap import BitmapData
 from rdpfront.channels.clipboard import ClipboardChannel
 from rdpfront.channels.drdynvc import DynamicChannels
@@ -24,6 +27,7 @@ from rdpfront.cliprdr import CHANNEL_NAME as CLIPRDR
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import MAX_FRAGMENT
 from rdpfront.gfx import CHANNEL_NAME as GRAPHICS
+from rdpfront.nla import CredsspServer, Verdict
 from rdpfront.orders import ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, SystemPointer
 from rdpfront.rdp.pdus import ErrorInfo
@@ -42,6 +46,8 @@ class ServerConnection:
         self._session_config = session_config or SessionConfig()
         self._framer = Framer()
         self._log = log_context
+        self.credssp: CredsspServer | None = None
+        self._nla_events: list[events.Event] = []
 
     # ---- sans-IO surface ------------------------------------------------------------------
 
@@ -49,12 +55,53 @@ class ServerConnection:
         """Feed bytes from the peer. Raises ``RemoteProtocolError`` when the peer misbehaves."""
         if self.closed:
             return
+        if self._in_credssp():
+            self._credssp_receive(data)
+            return
         try:
             self._framer.feed(data)
         except RemoteProtocolError as exc:
             self._close(f"protocol error: {exc}")
             raise
         self._pump()
+
+    def _in_credssp(self) -> bool:
+        return self.credssp is not None and isinstance(self.acceptor.state, Credssp)
+
+    def _credssp_receive(self, data: bytes) -> None:
+        assert self.credssp is not None
+        try:
+            self.credssp.receive_data(data)
+        except RemoteProtocolError as exc:
+            self._close(f"NLA: {exc}")
+            raise
+        self._credssp_progress()
+
+    def _credssp_progress(self) -> None:
+        """Take CredSSP's events; once it is done, MCS goes on with the bytes that followed."""
+        assert self.credssp is not None
+        for event in self.credssp.events():
+            self._nla_events.append(event)  # type: ignore[arg-type]
+            if isinstance(event, events.NlaAuthenticated):
+                self.acceptor.credssp_done(event.username)
+                rest = self.credssp.take_rest()
+                if rest:
+                    self._framer.feed(rest)
+                self._pump()
+        if self.credssp.state.value == "failed":
+            self._close("NLA refused")
+
+    def credssp_verified(self, verdict: Verdict) -> None:
+        """The driver's answer to ``NlaVerify``: a refusal is sent and the connection ends."""
+        if self.credssp is None:
+            raise LocalProtocolError("credssp_verified() without NLA")
+        self.credssp.verified(verdict)
+        try:
+            self._credssp_progress()
+        except RemoteProtocolError as exc:
+            if not self.closed:
+                self._close(f"protocol error: {exc}")
+            raise
 
     def _pump(self) -> None:
         """Frames to the running layer until it waits on the driver, closes, or frames run out."""
@@ -82,11 +129,13 @@ class ServerConnection:
                 self.session.replay(self.acceptor.take_deferred())
 
     def events(self) -> list[events.Event]:
-        out = self.acceptor.events()
+        # CredSSP's events come before what MCS raised after it (bytes that followed its end).
+        nla, self._nla_events = self._nla_events, []
+        out = nla + self.acceptor.events()
         return out + self.session.events() if self.session is not None else out
 
     def data_to_send(self) -> bytes:
-        out = self.acceptor.data_to_send()
+        out = (self.credssp.data_to_send() if self.credssp is not None else b"") + self.acceptor.data_to_send()
         return out + self.session.data_to_send() if self.session is not None else out
 
     @property
@@ -123,9 +172,15 @@ class ServerConnection:
         st = self.acceptor.state
         return st.protocol if isinstance(st, SecurityUpgrade) else None
 
-    def security_upgrade_done(self) -> None:
-        """The driver has completed the TLS handshake; continue with MCS."""
+    def security_upgrade_done(self, public_key: bytes | None = None) -> None:
+        """The driver has completed the TLS handshake; continue with NLA when it was selected
+        (``public_key``: the SubjectPublicKey of the server's certificate), else with MCS."""
         self.acceptor.security_upgrade_done()
+        if isinstance(self.acceptor.state, Credssp):
+            if public_key is None:
+                raise LocalProtocolError("NLA selected but no server public key given")
+            self.credssp = CredsspServer(public_key, log_context=self._log)
+            return
         self._pump()
 
     def accept_credentials(self, *, width: int | None = None, height: int | None = None) -> None:

@@ -27,6 +27,21 @@ class NegotiationRefused:
 
 
 @dataclass(frozen=True)
+class NlaVerify:
+    """NLA: check ``proof`` (an ``nla.NlaProof``) and answer ``credssp_verified(verdict)``."""
+
+    proof: object
+
+
+@dataclass(frozen=True)
+class NlaAuthenticated:
+    """NLA (CredSSP) is done: the connection belongs to ``username``."""
+
+    username: str
+    domain: str
+
+
+@dataclass(frozen=True)
 class Credentials:
     """The Client Info PDU arrived: check these and call ``accept_credentials`` or ``reject_credentials``."""
 
@@ -37,6 +52,7 @@ class Credentials:
     desktop_height: int
     client: ClientCoreData = field(repr=False)
     info: ClientInfo = field(repr=False)
+    nla_username: str | None = None  # NLA authenticated this user: the Client Info's credentials are not used
 
 
 @dataclass(frozen=True)
@@ -229,8 +245,8 @@ class DriveIoCompleted:
     response: object = field(default=None, repr=False)
 
 
-Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated | KeyboardEvent
-         | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
+Event = (SecurityUpgradeRequired | NegotiationRefused | NlaVerify | NlaAuthenticated | Credentials | Activated
+         | KeyboardEvent | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
          | GfxFrameAcknowledged | MicrophoneAudio | TouchInput | Shutdown | FrameAcknowledged | Disconnected
          | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted)

@@ -3,8 +3,9 @@ server's login form (``login.LoginForm``) when it sent none.
 
 ``LoginFlow`` decides; the driver carries out the step each call returns and reports back:
 
-- ``credentials(event)`` → ``ShowForm`` (no password: activate at the client's size and show the
-  form), ``Authenticate``, or ``Reject`` (no user name);
+- ``credentials(event)`` → ``Attach`` (NLA already authenticated the user), ``ShowForm`` (no
+  password: activate at the client's size and show the form), ``Authenticate``, or ``Reject``
+  (no user name);
 - ``key(event)`` / ``text(char)`` while the form is shown → ``Authenticate`` when the user submits;
 - ``authenticated(ok)`` → ``Attach``, ``Reject`` (Client Info), ``Disconnect`` (the form's last
   attempt failed) or nothing (the form asks again);
@@ -152,6 +153,13 @@ class LoginFlow:
         self.username = event.username
         self.keyboard_layout = event.client.keyboard_layout
         self._size = self._client_size(event)
+        if event.nla_username is not None:
+            # NLA checked who this is; the Client Info's credentials (often empty) are not used.
+            if event.username and event.username.casefold() != event.nla_username.casefold():
+                log.info("%s Client Info names user=%r; NLA authenticated user=%r, who is logged in", self._log,
+                         event.username, event.nla_username)
+            self.username = event.nla_username
+            return Attach(self.username, *self._size)
         if not event.password and self._login_screen:
             if not self.form_allowed:
                 log.warning("%s no password, and no login form free for it: refused (user=%r)", self._log,

@@ -2,7 +2,8 @@
 between the client's socket, the sans-IO layers and the session host.
 
 read -> ``ServerConnection.receive_data`` -> each event to ``Bridge.receive`` -> carry out the
-requests it returns (the TLS upgrade, ``authenticate(username, password, address) -> bool`` and
+requests it returns (the TLS upgrade, ``authenticate(username, password, address) -> bool``,
+``authenticate_nla(proof, address) -> nla.Verdict`` for NLA logins, and
 ``attach(username, width, height) -> host socket path``, coroutines Django wires, the session
 host's calls) -> write what the layers produced. The decisions are the sans-IO layers': the
 protocol in ``connection.py``, the rest behind ``bridge.py`` (login, input, clipboard, and
@@ -19,6 +20,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from compositor import messages
@@ -36,19 +38,23 @@ from rdpfront.bridge import (
     StartTls,
     SubscribeAudio,
     SubscribeGfx,
+    VerifyNla,
 )
 from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
+from rdpfront.nla import NlaProof, Verdict
 from rdpfront.output import SessionResize, Source
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.settings import ServerSettings
-from rdpfront.tls import ensure_certificate, server_ssl_context
+from rdpfront.tls import certificate_public_key, ensure_certificate, server_ssl_context
 
 log = logging.getLogger(__name__)
 
 # (user name, password, the client's IP address) -> may they log in
 AuthenticateUser = Callable[[str, str, str], Awaitable[bool]]
+# (an NLA login to check, the client's IP address) -> the verdict (docs/rdp-server.md, NLA)
+AuthenticateNla = Callable[[NlaProof, str], Awaitable[Verdict]]
 AttachDesktop = Callable[[str, int, int], Awaitable[str | Path]]
 # user name -> a stamp of the account as it is now (None: no such active account); the
 # connection ends when it differs from the stamp at login
@@ -265,6 +271,8 @@ class RdpConnection:
         match request:
             case StartTls():
                 await self._start_tls()
+            case VerifyNla(proof=proof):
+                return self.bridge.nla_verified(await self._verify_nla(proof))
             case Authenticate(username=username, password=password):
                 return self.bridge.authenticated(await self._authenticate(username, password))
             case Attach(username=username, width=width, height=height):
@@ -316,7 +324,21 @@ class RdpConnection:
         await self.writer.start_tls(self.server.ssl_context,
                                     ssl_handshake_timeout=max(0.1, self._read_timeout() or 0.1))
         self.milestones["tls"] = time.monotonic()
-        self.conn.security_upgrade_done()
+        self.conn.security_upgrade_done(self.server.tls_public_key)
+
+    async def _verify_nla(self, proof: NlaProof) -> Verdict:
+        assert self.server.authenticate_nla is not None  # NLA is off without it
+        try:
+            verdict = await self.server.authenticate_nla(proof, self.peer_address)
+        except Exception:
+            log.exception("%s authenticate_nla() failed", self.name)
+            return Verdict.FAILED
+        self.milestones["nla"] = time.monotonic()
+        if verdict is Verdict.OK:
+            self.authenticated = True
+            self.login.username = proof.username
+            await self._watch_account_of(proof.username)
+        return verdict
 
     async def _authenticate(self, username: str, password: str) -> bool:
         try:
@@ -325,10 +347,14 @@ class RdpConnection:
             log.exception("%s authenticate() failed", self.name)
             return False
         self.authenticated = ok
-        if ok and self.server.account_stamp is not None:
+        if ok:
+            await self._watch_account_of(username)
+        return ok
+
+    async def _watch_account_of(self, username: str) -> None:
+        if self.server.account_stamp is not None:
             stamp = await self.server.account_stamp(username)
             self._tasks.append(asyncio.create_task(self._watch_account(username, stamp)))
-        return ok
 
     async def _watch_account(self, username: str, stamp: str | None) -> None:
         """End the connection once the account it logged in with changes: deactivated, gone,
@@ -531,16 +557,29 @@ class RdpServer:
 
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
                  account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
-                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None) -> None:
-        self.settings = settings
+                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None,
+                 authenticate_nla: AuthenticateNla | None = None, tls_public_key: bytes | None = None) -> None:
+        """``tls_public_key``: the SubjectPublicKey of ``ssl_context``'s certificate, which NLA
+        binds to (read from the certificate when the server makes its own context)."""
         self.history_opened = history_opened
         self.history_closed = history_closed
         self.authenticate = authenticate
         self.attach = attach
         self.account_stamp = account_stamp
         if ssl_context is None:
-            ssl_context = server_ssl_context(*ensure_certificate(settings.cert_dir))
+            cert_path, key_path = ensure_certificate(settings.cert_dir)
+            ssl_context = server_ssl_context(cert_path, key_path)
+            tls_public_key = certificate_public_key(cert_path)
         self.ssl_context = ssl_context
+        self.tls_public_key = tls_public_key
+        self.authenticate_nla = authenticate_nla
+        if settings.nla != "off" and (authenticate_nla is None or tls_public_key is None):
+            if settings.nla == "require":
+                raise ValueError("NLA required but the server has no NLA authenticator or TLS public key")
+            settings = replace(settings, nla="off")
+        if settings.nla not in ("off", "offer", "require"):
+            raise ValueError(f"nla must be off, offer or require, not {settings.nla!r}")
+        self.settings = settings
         self.connections: set[RdpConnection] = set()
         self._server: asyncio.Server | None = None
         self._refused = 0

@@ -35,6 +35,10 @@ class ServerSettings:
     # RDP 8.0 bulk compression (rdpfront/zgfx.py) of graphics pipeline messages up to 8 KB:
     # frame headers and glyph images repeat from keystroke to keystroke.
     gfx_compression: bool = True
+    # NLA (CredSSP): "off" (TLS only), "offer" (to clients that ask for it; TLS for the others),
+    # "require" (clients that do not offer NLA are refused). The server also needs an NLA
+    # authenticator (``RdpServer(authenticate_nla=...)``); without one NLA is off.
+    nla: str = "off"
     # A client that sends no password gets the server's own login form (rdpfront/login.py).
     login_screen: bool = True
     login_timeout: float = LOGIN_TIMEOUT

@@ -50,3 +50,14 @@ def server_ssl_context(cert_path: Path, key_path: Path) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(str(cert_path), str(key_path))
     return ctx
+
+
+def certificate_public_key(cert_path: Path) -> bytes:
+    """The SubjectPublicKey of the PEM certificate at ``cert_path`` (what NLA binds to)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from rdpfront.credssp import subject_public_key
+
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    return subject_public_key(cert.public_bytes(serialization.Encoding.DER))

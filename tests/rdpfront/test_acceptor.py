@@ -104,11 +104,11 @@ def test_refused_negotiation_gets_ssl_required(requested: x224.SecurityProtocol 
     assert isinstance(server.events()[0], events.NegotiationRefused)
 
 
-def test_nla_is_a_later_issue() -> None:
+def test_requiring_nla_needs_it_offered() -> None:
     from rdpfront.acceptor import AcceptorConfig
 
     with pytest.raises(LocalProtocolError):
-        ServerConnection(AcceptorConfig(allow_nla=True))
+        ServerConnection(AcceptorConfig(require_nla=True))
 
 
 def test_rejected_credentials_end_with_error_info_and_ultimatum() -> None:

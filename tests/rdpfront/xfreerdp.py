@@ -18,6 +18,8 @@ import numpy as np
 
 from compositor.display import Xvfb, start_xvfb
 from compositor.framebuffer import XwdFramebuffer
+from rdpfront.nla import NlaProof, Verdict
+from rdpfront.ntlm import nt_hash
 from rdpfront.server import RdpServer, ServerSettings
 from tests.compositor.helpers import request, screenshot, session_env
 from tests.conftest import ROOT
@@ -53,9 +55,14 @@ async def run(*argv: str, env: dict[str, str], timeout: float = 10.0) -> str:
     return out.decode(errors="replace")
 
 
+async def authenticate_nla(proof: NlaProof, address: str) -> Verdict:
+    """An NLA authenticator for tests: ``PASSWORD`` logs any user in."""
+    return Verdict.OK if await asyncio.to_thread(proof.verify, nt_hash(PASSWORD)) else Verdict.FAILED
+
+
 async def start_server(tmp_path: Path, socket_path: Path, **settings) -> tuple[RdpServer, int]:
     """rdpfront's server on a free loopback port: ``PASSWORD`` logs any user in, to the session
-    host at ``socket_path``."""
+    host at ``socket_path`` (through NLA too, with ``nla="offer"`` or ``"require"``)."""
     async def authenticate(username: str, password: str, address: str) -> bool:
         return password == PASSWORD
 
@@ -63,7 +70,7 @@ async def start_server(tmp_path: Path, socket_path: Path, **settings) -> tuple[R
         return socket_path
 
     server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert", **settings),
-                       authenticate=authenticate, attach=attach)
+                       authenticate=authenticate, attach=attach, authenticate_nla=authenticate_nla)
     return server, await server.start()
 
 
