@@ -26,3 +26,22 @@ class UnixAccount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (uid {self.uid})"
+
+
+class NtHash(models.Model):
+    """The NT hash (MD4 of the UTF-16LE password) of a user allowed to use RDP, which NLA's NTLM
+    needs and Django's password hashes cannot give; encrypted with WRD_CREDENTIAL_KEYS
+    (webconsole/accounts/nt_hash.py, docs/security.md)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="nt_hash")
+    encrypted = models.BinaryField(help_text="Fernet token of the 16-byte NT hash")
+    # An HMAC of the Django password hash it was made with: a password changed without
+    # set_password (a raw update) leaves it stale, and a stale hash is not used.
+    password_stamp = models.CharField(max_length=64)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "NT hash for RDP (NLA)"
+
+    def __str__(self) -> str:
+        return f"NT hash of user {self.user_id}"

@@ -118,6 +118,13 @@ LOGIN_COOLOFF = env_int("WRD_LOGIN_COOLOFF", 15 * 60)
 LOGIN_FAILURE_LOG_DAYS = env_int("WRD_LOGIN_FAILURE_LOG_DAYS", 30)
 LOGIN_ACCOUNT_DELAY_MAX = env_int("WRD_LOGIN_ACCOUNT_DELAY_MAX", 10)
 TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
+# NLA (CredSSP) on the RDP server: off, offer (to clients that ask), require (docs/rdp-server.md).
+RDP_NLA = env_str("WRD_RDP_NLA", "offer").strip().lower()
+if RDP_NLA not in ("off", "offer", "require"):
+    raise SystemExit(f"WRD_RDP_NLA must be off, offer or require, got {RDP_NLA!r}")
+# Fernet keys that encrypt the NT hashes NLA needs, comma-separated: the first encrypts, all
+# decrypt (rotate with `manage.py rotate_credential_keys`). Empty: a key derived from the secret key.
+CREDENTIAL_KEYS = [k.strip() for k in env_str("WRD_CREDENTIAL_KEYS", "").split(",") if k.strip()]
 
 # Who desktops run as: WRD's own Unix accounts when it runs as root (see docs/security.md).
 UID_RANGE = env_range("WRD_UID_RANGE", (200000, 299999))

@@ -103,9 +103,15 @@ def check_login(*, username: str, password: str, address: str, door: str):
     entry in the admin's access-attempt records (their "path"). The caller waits out
     ``account_delay`` itself, on its event loop: sleeping here would hold the one thread its
     database calls share."""
+    request = login_request(address=address, door=door)
+    user = authenticate(request, username=username, password=password)
+    return user, bool(getattr(request, "axes_locked_out", False))
+
+
+def login_request(*, address: str, door: str) -> HttpRequest:
+    """The request a login from outside HTTP is authenticated with (see ``check_login``)."""
     request = HttpRequest()
     request.account_delay_waited = True
     request.META["REMOTE_ADDR"] = address
     request.path = request.path_info = request.META["PATH_INFO"] = door
-    user = authenticate(request, username=username, password=password)
-    return user, bool(getattr(request, "axes_locked_out", False))
+    return request

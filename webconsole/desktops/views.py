@@ -8,6 +8,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from webconsole.accounts.nt_hash import nt_hash_status
 from webconsole.core.isolation import isolation_summary
 from webconsole.desktops import selectors, services
 from webconsole.desktops.apis import screenshot_response
@@ -24,6 +25,7 @@ def desktop_list_view(request):
         "default_size": "x".join(map(str, services.settings.WRD_DEFAULT_SIZE)),
         "isolation": isolation_summary(),
         "can_see_recordings": recording_selectors.can_see_recordings(user=request.user),
+        "nla_hash_missing": nt_hash_status(user=request.user) != "stored",
     })
 
 

@@ -51,7 +51,9 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out address before any password check
     "webconsole.core.login_throttle.AccountDelayBackend",  # slows guesses at one name from many addresses
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, storing the NT hash NLA needs at a password login when it lacks one
+    "webconsole.accounts.backends.PasswordBackend",
+    "webconsole.accounts.backends.NtlmBackend",  # NLA logins over RDP (webconsole/desktops/rdp_nla.py)
 ]
 
 ROOT_URLCONF = "webconsole.urls"
@@ -80,6 +82,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Django's default hashers, the first also noting the NT hash NLA needs (webconsole/accounts/hashers.py)
+PASSWORD_HASHERS = [
+    "webconsole.accounts.hashers.PBKDF2NtHashNotingHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -9,11 +9,11 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from rdpfront.server import RdpServer, ServerSettings
-from webconsole.desktops import rdp
+from webconsole.desktops import rdp, rdp_nla
 
 
 class Command(BaseCommand):
-    help = "Serve RDP clients (TLS; console credentials; reattach or start the user's desktop)."
+    help = "Serve RDP clients (TLS, NLA; console credentials; reattach or start the user's desktop)."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--host", default=settings.WRD_RDP_HOST)
@@ -23,11 +23,12 @@ class Command(BaseCommand):
         (max_w, max_h) = settings.WRD_MAX_SIZE
         server_settings = ServerSettings(host=opts["host"], port=opts["port"], cert_dir=settings.WRD_TLS_DIR,
                                          max_width=max_w, max_height=max_h, gfx=settings.WRD_RDP_GFX,
-                                         gfx_h264=settings.WRD_RDP_H264)
+                                         gfx_h264=settings.WRD_RDP_H264, nla=settings.WRD_RDP_NLA)
         asyncio.run(self._serve(server_settings))
 
     async def _serve(self, server_settings: ServerSettings) -> None:
-        server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach,
+        server = RdpServer(server_settings, authenticate=rdp.authenticate, authenticate_nla=rdp_nla.authenticate_nla,
+                           attach=rdp.attach,
                            account_stamp=rdp.account_stamp, history_opened=rdp.history_opened,
                            history_closed=rdp.history_closed)
         port = await server.start()

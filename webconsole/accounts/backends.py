@@ -1,0 +1,46 @@
+"""Authentication backends that keep the NT hashes of NLA (webconsole/accounts/nt_hash.py).
+
+``PasswordBackend`` is Django's ``ModelBackend`` that, after a good password, stores the
+user's NT hash when it is missing or stale: a user created before NLA existed gets one by
+logging in once (web, API, or RDP over TLS). ``NtlmBackend`` checks an NLA login
+(``nla_proof``: ``rdpfront.nla.NlaProof``) against the stored hash; it runs in Django's
+``authenticate`` behind axes like every other login, so its failures are counted and a
+locked-out address is refused before any check.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.backends import ModelBackend
+
+from webconsole.accounts import nt_hash
+
+log = logging.getLogger(__name__)
+
+
+class PasswordBackend(ModelBackend):
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        user = super().authenticate(request, username=username, password=password, **kwargs)
+        if user is not None and password and nt_hash.nt_hash_status(user=user) != "stored":
+            nt_hash.nt_hash_set(user=user, password=password)
+        return user
+
+
+class NtlmBackend(ModelBackend):
+    """``authenticate(request, username=..., nla_proof=...)``. When the user exists but has no
+    usable NT hash, ``request.nla_no_hash`` is set so the caller can say what to do."""
+
+    def authenticate(self, request, username=None, nla_proof=None, **kwargs):
+        if nla_proof is None or not username:
+            return None
+        user = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: username}).first()
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        secret = nt_hash.nt_hash_for(user=user)
+        if secret is None:
+            if request is not None:
+                request.nla_no_hash = True
+            return None
+        return user if nla_proof.verify(secret) else None
