@@ -13,4 +13,5 @@ from webconsole.config.django.base import DATABASES  # noqa: E402
 # pytest-django creates the test database under this name; tests hand the same path to
 # the Celery worker process they start (DATABASE_URL), so both see the same rows.
 DATABASES["default"]["TEST"] = {"NAME": os.environ["WRD_TEST_DB"]}
-PASSWORD_HASHERS = ["webconsole.accounts.hashers.MD5NtHashNotingHasher", "django.contrib.auth.hashers.MD5PasswordHasher"]
+PASSWORD_HASHERS = ["webconsole.accounts.hashers.MD5NtHashNotingHasher",
+                    "django.contrib.auth.hashers.MD5PasswordHasher"]
