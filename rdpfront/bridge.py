@@ -260,6 +260,9 @@ class Bridge:
     # ---- the login -----------------------------------------------------------------------------
 
     def nla_verified(self, verdict: Verdict) -> list[Request]:
+        if verdict is not Verdict.OK:
+            log.warning("%s NLA login refused: %s (client told NTSTATUS 0x%08x)", self._log, verdict.name,
+                        verdict.value)
         self.conn.credssp_verified(verdict)
         return []
 

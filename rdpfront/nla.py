@@ -151,10 +151,10 @@ class CredsspServer:
 
     def _pump(self) -> None:
         while self.state in (State.WAIT_NEGOTIATE, State.WAIT_AUTHENTICATE, State.WAIT_CREDENTIALS):
-            frame = self._framer.next_frame()
-            if frame is None:
-                return
             try:
+                frame = self._framer.next_frame()
+                if frame is None:
+                    return
                 self._step(decode(TsRequest, frame))
             except RemoteProtocolError:
                 self.state = State.FAILED

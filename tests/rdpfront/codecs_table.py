@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdpfront import ber, cliprdr, disp, dvc, gfx, mcs, x224
+from rdpfront import ber, cliprdr, credssp, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData, BitmapUpdate
 from rdpfront.cursor import Reader, Writer, decode, encode
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate
@@ -117,4 +117,7 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "disp": (disp.decode_disp, disp.encode_disp),
     "gfx.client": (gfx.decode_client, gfx.encode_client),
     "gfx.segmented": (gfx.unsegment, (lambda data: gfx.segmented([data]))),
+    "credssp.ts_request": _plain(credssp.TsRequest),
+    "credssp.ts_credentials": _plain(credssp.TsCredentials),
+    "credssp.ts_password_creds": _plain(credssp.TsPasswordCreds),
 }

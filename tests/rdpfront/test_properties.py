@@ -75,6 +75,11 @@ def _vector_seeds() -> dict[str, list[bytes]]:
     seeds["confirm_active"].append(decode_rdesktop_send_data(12)[6:])
     seeds["share_control_pdu"] += [decode_rdesktop_send_data(i) for i in (12, 16, 23, 24)]
     seeds["gcc.client_core"].append(decode(ConferenceCreateRequest, ci.user_data).user_data[4:220])
+    from tests.rdpfront.test_credssp import captured, credential_seeds
+    seeds["credssp.ts_request"] += [captured(n) for n in ("negotiate", "challenge", "authenticate", "pubkeyauth",
+                                                          "authinfo")]
+    seeds["credssp.ts_credentials"].append(credential_seeds()[0])
+    seeds["credssp.ts_password_creds"].append(credential_seeds()[1])
     return seeds
 
 
