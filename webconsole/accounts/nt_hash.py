@@ -41,12 +41,16 @@ STAMP_SALT = "webconsole.accounts.nt_hash"
 MISSING_ADVICE = "log in once on the web console with their password, or have their password reset"
 
 
+def default_key() -> str:
+    """The key used while WRD_CREDENTIAL_KEYS is empty: derived from the secret key (HKDF). Put
+    it last in WRD_CREDENTIAL_KEYS when moving to keys of your own, then rotate."""
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=b"wrd credential key (NT hashes)").derive(settings.SECRET_KEY.encode())
+    return base64.urlsafe_b64encode(derived).decode()
+
+
 def _fernet() -> MultiFernet:
-    keys = [k for k in getattr(settings, "WRD_CREDENTIAL_KEYS", []) if k]
-    if not keys:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                       info=b"wrd credential key (NT hashes)").derive(settings.SECRET_KEY.encode())
-        keys = [base64.urlsafe_b64encode(derived).decode()]
+    keys = [k for k in getattr(settings, "WRD_CREDENTIAL_KEYS", []) if k] or [default_key()]
     try:
         return MultiFernet([Fernet(k) for k in keys])
     except (ValueError, TypeError):
