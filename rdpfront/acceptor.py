@@ -306,6 +306,16 @@ class Acceptor(wire.SansIoOutput):
     def security_upgrade_done(self) -> None:
         self._transition(SecurityUpgradeDone())
 
+    def credssp_denied(self) -> None:
+        """NLA authenticated the user, then refused the connection (credentials delegated for
+        another user): a HYBRID_EX client is told so before it is closed ([2.2.10.2])."""
+        st = self.state
+        if not isinstance(st, Credssp):
+            raise LocalProtocolError(f"credssp_denied() in state {type(st).__name__}")
+        if st.protocol == SecurityProtocol.HYBRID_EX:
+            self._out += credssp.early_user_authorization_result(credssp.AuthorizationResult.AUTHZ_ACCESS_DENIED)
+        self.state = Closed("NLA: access denied")
+
     def credssp_done(self, username: str) -> None:
         """NLA authenticated ``username``: go on to MCS (HYBRID_EX: the Early User
         Authorization Result first)."""

@@ -73,6 +73,8 @@ class ServerConnection:
         try:
             self.credssp.receive_data(data)
         except RemoteProtocolError as exc:
+            if self.credssp.authenticated:
+                self.acceptor.credssp_denied()
             self._close(f"NLA: {exc}")
             raise
         self._credssp_progress()

@@ -102,6 +102,11 @@ class CredsspServer:
         return self.state is State.DONE
 
     @property
+    def authenticated(self) -> bool:
+        """The user's NTLM login was verified (CredSSP may still fail after it)."""
+        return self._ntlm.complete
+
+    @property
     def waiting_on_driver(self) -> bool:
         return self.state is State.WAIT_VERDICT
 

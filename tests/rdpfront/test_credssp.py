@@ -335,14 +335,18 @@ def test_a_pub_key_auth_for_another_key_is_refused() -> None:
     assert verify.proof.binding_failed
 
 
-def test_credentials_for_another_user_end_the_connection() -> None:
-    conn = connection_at_credssp(SecurityProtocol.HYBRID)
+@pytest.mark.parametrize(("requested", "told"), [
+    (SecurityProtocol.HYBRID, b""),
+    (SecurityProtocol.HYBRID_EX, early_user_authorization_result(AuthorizationResult.AUTHZ_ACCESS_DENIED))])
+def test_credentials_for_another_user_end_the_connection(requested: SecurityProtocol, told: bytes) -> None:
+    conn = connection_at_credssp(requested)
     client = CredsspClient()
     run_exchange(conn, client)
     conn.data_to_send()
     with pytest.raises(RemoteProtocolError, match="TSCredentials name user 'bob'"):
         conn.receive_data(client.credentials(username="bob"))
     assert conn.closed
+    assert conn.data_to_send() == told
 
 
 @pytest.mark.parametrize("bad", [
