@@ -28,6 +28,7 @@ from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import MAX_FRAGMENT
 from rdpfront.gfx import CHANNEL_NAME as GRAPHICS
 from rdpfront.nla import CredsspServer, Verdict
+from rdpfront.nla import State as CredsspState
 from rdpfront.orders import ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, SystemPointer
 from rdpfront.rdp.pdus import ErrorInfo
@@ -90,7 +91,7 @@ class ServerConnection:
                 if rest:
                     self._framer.feed(rest)
                 self._pump()
-        if self.credssp.state.value == "failed":
+        if self.credssp.state is CredsspState.FAILED:
             self._close("NLA refused")
 
     def credssp_verified(self, verdict: Verdict) -> None:

@@ -164,3 +164,45 @@ async def test_a_user_without_a_stored_hash_is_told_what_to_do(console_rdp: Harn
     else:
         pytest.fail("NLA did not log the user in after a TLS login stored the hash")
 
+
+
+def _hostile_nla_client(port: int, payload: bytes) -> bytes:
+    """A client that asks for NLA, does TLS, sends ``payload`` as its first CredSSP message and
+    returns what the server answered before closing (blocking: run it in a thread)."""
+    import socket
+    import ssl
+
+    from rdpfront import x224
+    from rdpfront.cursor import encode
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(encode(x224.ConnectionRequest(b"Cookie: mstshash=eve",
+                                                  x224.NegotiationRequest(SecurityProtocol.HYBRID))))
+        raw.recv(4096)  # the Connection Confirm selecting HYBRID
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        with ctx.wrap_socket(raw) as tls:
+            tls.sendall(payload)
+            answer = b""
+            try:
+                while chunk := tls.recv(4096):
+                    answer += chunk
+            except (ssl.SSLError, ConnectionError):
+                pass
+            return answer
+
+
+@pytest.mark.parametrize("payload", [b"\x30\x03\x02\x01\x06", b"\x30\x82\xff\xff" + b"\x00" * 64,
+                                     b"\x30\x11\xa0\x03\x02\x01\x06\xa1\x0a\x30\x08\x30\x06\xa0\x04\x04\x02NT"],
+                         ids=["no-version", "oversized", "not-ntlm"])
+async def test_malformed_nla_is_refused_and_others_are_untouched(host, client_display, tmp_path, caplog,
+                                                                 payload: bytes) -> None:
+    async with await _server_factory(host, client_display, tmp_path)("offer") as rdp:
+        await _logged_in(rdp, host, "/sec:nla")
+        answer = await asyncio.to_thread(_hostile_nla_client, rdp.port, payload)
+        assert answer == b""  # closed without a word: nothing to tell a peer that broke the protocol
+        assert "closing: peer protocol error: NLA" in caplog.text or "TSRequest" in caplog.text
+        (connection,) = rdp.server.connections  # the hostile one is gone, alice's stays
+        assert connection.conn.active
+        await rdp.xdotool("mousemove", "10", "10")
+        await rdp.wait_pixels_match(host, tolerance=1.0)

@@ -14,6 +14,7 @@ import logging
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 
 from webconsole.accounts import nt_hash
 
@@ -21,9 +22,21 @@ log = logging.getLogger(__name__)
 
 
 class PasswordBackend(ModelBackend):
+    """Django's ModelBackend, which also stores a missing or stale NT hash after a good password.
+    A password it checked and refused raises ``PermissionDenied``, which ends Django's backend
+    chain as a failed login (the same ``user_login_failed`` signal, so axes counts it): Django's
+    own ModelBackend stays listed after it only so that sessions it made remain valid, and must
+    not check the password a second time."""
+
     def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None:
+            username = kwargs.get(get_user_model().USERNAME_FIELD)
+        if username is None or password is None:
+            return None
         user = super().authenticate(request, username=username, password=password, **kwargs)
-        if user is not None and password and nt_hash.nt_hash_status(user=user) != "stored":
+        if user is None:
+            raise PermissionDenied
+        if nt_hash.nt_hash_status(user=user) != "stored":
             nt_hash.nt_hash_set(user=user, password=password)
         return user
 

@@ -51,9 +51,12 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",  # refuses a locked-out address before any password check
     "webconsole.core.login_throttle.AccountDelayBackend",  # slows guesses at one name from many addresses
-    # Django's ModelBackend, storing the NT hash NLA needs at a password login when it lacks one
+    # Django's ModelBackend, storing the NT hash NLA needs at a password login when it lacks one;
+    # a wrong password ends the chain there (the ModelBackend below would only check it again)
     "webconsole.accounts.backends.PasswordBackend",
     "webconsole.accounts.backends.NtlmBackend",  # NLA logins over RDP (webconsole/desktops/rdp_nla.py)
+    # listed so that sessions made by it stay valid (Django checks a session's backend is listed)
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "webconsole.urls"
