@@ -77,7 +77,7 @@ class ServerConnection:
             if self.credssp.authenticated:
                 self.acceptor.credssp_denied()
             self._close(f"NLA: {exc}")
-            raise
+            raise RemoteProtocolError(f"NLA: {exc}", error_info=exc.error_info) from exc
         self._credssp_progress()
 
     def _credssp_progress(self) -> None:
