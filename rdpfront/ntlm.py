@@ -51,7 +51,6 @@ REQUIRED = (NegotiateFlags.unicode | NegotiateFlags.ntlm | NegotiateFlags.extend
 OFFERED = (REQUIRED | NegotiateFlags.key_exch | NegotiateFlags.key_56 | NegotiateFlags.always_sign
            | NegotiateFlags.request_target | NegotiateFlags.version)
 MAX_TOKEN = 8192
-MIC_OFFSET = 72  # after the fixed fields (64 bytes) and the Version (8)
 
 
 def _message_type(token: bytes) -> int:
@@ -91,6 +90,11 @@ class NtlmAcceptor:
         self._server_challenge = b""
         self._auth: AuthenticateMessage | None = None
         self._auth_raw = b""
+        self._nt_response = self._encrypted_key = b""
+        self._auth_flags = 0
+        self._mic_announced = False
+        self._mic_offset = 0
+        self._user = self._domain = ""
         self.flags = 0
         self.complete = False
         self._sign_out = self._sign_in = b""
@@ -144,13 +148,34 @@ class NtlmAcceptor:
             raise RemoteProtocolError("NTLMv1 or LM response: only NTLMv2 is taken")
         if not isinstance(username, str) or not isinstance(domain or "", str):
             raise RemoteProtocolError("NTLM names not in Unicode")
+        # Everything the check needs is read now: a malformed message is the peer's error here,
+        # and ``verify`` only computes.
+        try:
+            client = NTClientChallengeV2.unpack(nt_response[16:])
+            self._mic_announced = bool(int(client.av_pairs.get(AvId.flags, 0)) & AvFlags.mic)
+            flags = auth.flags
+            encrypted_key = auth.encrypted_random_session_key or b""
+            mic_offset = auth._get_mic_offset()  # 72 after a Version, 64 without one, 0: no room
+        except Exception as exc:
+            raise RemoteProtocolError(f"malformed NTLMv2 response: {exc}") from None
+        missing = NegotiateFlags(REQUIRED & ~flags)
+        if missing:
+            raise RemoteProtocolError(f"NTLM AUTHENTICATE drops {missing!r}")
+        if flags & NegotiateFlags.key_exch and len(encrypted_key) != 16:
+            raise RemoteProtocolError("NTLM key exchange without a 16-byte session key")
+        if self._mic_announced and not mic_offset:
+            raise RemoteProtocolError("NTLM AUTHENTICATE announces a MIC it does not carry")
+        self._mic_offset = mic_offset
+        self._user, self._domain = username, domain or ""
         self._auth, self._auth_raw = auth, bytes(token)
+        self._nt_response, self._encrypted_key, self._auth_flags = nt_response, encrypted_key, flags
         return AuthenticateInfo(username, domain or "", workstation if isinstance(workstation, str) else "")
 
     def verify(self, nt_hash: bytes) -> bool:
         """Whether the AUTHENTICATE proves ``nt_hash`` (MD4 of the UTF-16LE password): the
         NTProofStr, then the MIC when the client announced one. On success the session keys
-        are set up for ``wrap``/``unwrap``."""
+        are set up for ``wrap``/``unwrap``. Pure computation: the message was read by
+        ``authenticate``, so nothing the peer sent can make this raise."""
         auth = self._auth
         if auth is None or self._challenge is None or self._negotiate is None:
             raise LocalProtocolError("verify() before the AUTHENTICATE message")
@@ -158,37 +183,25 @@ class NtlmAcceptor:
             raise LocalProtocolError("verify() twice")
         if len(nt_hash) != 16:
             raise LocalProtocolError("an NT hash is 16 bytes")
-        nt_response = auth.nt_challenge_response or b""
+        nt_response = self._nt_response
         blob = nt_response[16:]
-        try:
-            client = NTClientChallengeV2.unpack(blob)
-            av_flags = client.av_pairs.get(AvId.flags, 0)
-        except Exception as exc:
-            raise RemoteProtocolError(f"malformed NTLMv2 client challenge: {exc}") from None
-        response_key = ntowfv2(auth.user_name, nt_hash, auth.domain_name)
+        response_key = ntowfv2(self._user, nt_hash, self._domain)
         proof = hmac_md5(response_key, self._server_challenge + blob)
         if not hmac.compare_digest(proof, nt_response[:16]):
             return False
         session_base_key = hmac_md5(response_key, proof)  # NTLMv2: also the key exchange key
-        flags = auth.flags
+        flags = self._auth_flags
         if flags & NegotiateFlags.key_exch:
-            encrypted = auth.encrypted_random_session_key or b""
-            if len(encrypted) != 16:
-                raise RemoteProtocolError("NTLM key exchange without a 16-byte session key")
-            session_key = rc4k(session_base_key, encrypted)
+            session_key = rc4k(session_base_key, self._encrypted_key)
         else:
             session_key = session_base_key
-        if int(av_flags) & AvFlags.mic:
-            if len(self._auth_raw) < MIC_OFFSET + 16:
-                raise RemoteProtocolError("NTLM AUTHENTICATE announces a MIC it does not carry")
-            mic = self._auth_raw[MIC_OFFSET:MIC_OFFSET + 16]
-            zeroed = self._auth_raw[:MIC_OFFSET] + bytes(16) + self._auth_raw[MIC_OFFSET + 16:]
+        if self._mic_announced:
+            at = self._mic_offset
+            mic = self._auth_raw[at:at + 16]
+            zeroed = self._auth_raw[:at] + bytes(16) + self._auth_raw[at + 16:]
             expected = hmac_md5(session_key, self._negotiate + self._challenge + zeroed)
             if not hmac.compare_digest(mic, expected):
                 return False
-        missing = NegotiateFlags(REQUIRED & ~flags)
-        if missing:
-            raise RemoteProtocolError(f"NTLM AUTHENTICATE drops {missing!r}")
         self.flags = flags
         self._sign_out, self._sign_in = signkey(flags, session_key, "accept"), signkey(flags, session_key, "initiate")
         self._seal_out = rc4init(sealkey(flags, session_key, "accept"))

@@ -12,7 +12,7 @@ real client's stream up to any point and then mutated frames, with host pushes b
 ``host-requests`` (the session host's framing and op dispatch: what it reads from its clients),
 ``host-pushes`` (what a client reads from a host: a desktop's user can take theirs over),
 ``viewer-messages`` (the browser's messages to the viewer socket), ``login-form`` (RDP key and
-Unicode events into the server's login form).
+Unicode events into the server's login form), ``rdp-nla`` (NLA's CredSSP server, ``nla.py``).
 """
 
 from __future__ import annotations
@@ -346,4 +346,5 @@ FAMILIES: dict[str, Callable[[], Family]] = {
     "host-pushes": _host_pushes,
     "viewer-messages": _viewer_messages,
     "login-form": _login_form,
+    "rdp-nla": lambda: __import__("tests.fuzz.nla", fromlist=["rdp_nla"]).rdp_nla(),
 }
