@@ -9,8 +9,12 @@
       --TSRequest(authInfo)--> Done: event NlaAuthenticated(username, domain)
     a refused verdict: TSRequest(errorCode) sent --> Failed
 
-Only NTLM (``ntlm.NtlmAcceptor``) is accepted, as raw NTLM messages in negoTokens (FreeRDP 2's
-"Negotiate" package sends them so); Kerberos and SPNEGO-wrapped tokens are refused. The
+Only NTLM (``ntlm.NtlmAcceptor``) is accepted: as raw NTLM messages in negoTokens (FreeRDP 2's
+"Negotiate" package sends them so), or wrapped in SPNEGO ([RFC 4178], [MS-SPNG]: NegTokenInit,
+then NegTokenResp both ways, with the mechListMIC signed and checked by NTLM before the
+pubKeyAuth, so the sequence numbers match the client's); a SPNEGO client whose first choice is
+not NTLM is answered with NTLM as the mechanism and sends its NTLM NEGOTIATE next. Kerberos is
+not taken. The
 client's pubKeyAuth proves it sees this server's TLS key: version 5 and later hash it with
 the client's nonce (SHA-256, "Client-To-Server" / "Server-To-Client" magic), earlier versions
 echo the key itself (the server's answer has it incremented). The delegated TSCredentials must
@@ -39,6 +43,7 @@ from rdpfront.cursor import Reader, decode, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.events import NlaAuthenticated, NlaVerify
 from rdpfront.ntlm import NtlmAcceptor
+from rdpfront.spnego import SpnegoLayer
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +94,7 @@ class CredsspServer:
         self.domain = ""
         self._ntlm = ntlm or NtlmAcceptor()
         self._framer = TsRequestFramer()
+        self._spnego: SpnegoLayer | None = None  # when the client wraps NTLM in SPNEGO
         self._nonce: bytes | None = None
         self._out = bytearray()
         self._events: list[NlaVerify | NlaAuthenticated] = []
@@ -140,7 +146,9 @@ class CredsspServer:
             answer = server_client_hash(self._nonce, self.public_key)
         else:
             answer = public_key_echo(self.public_key)
-        self._send(TsRequest(OUR_VERSION, pub_key_auth=self._ntlm.wrap(answer)))
+        # SPNEGO's last token (with the server's mechListMIC) is signed before the key is sealed.
+        tokens = (self._spnego.completed(self._ntlm),) if self._spnego is not None else ()
+        self._send(TsRequest(OUR_VERSION, nego_tokens=tokens, pub_key_auth=self._ntlm.wrap(answer)))
         self.state = State.WAIT_CREDENTIALS
         self._pump()
 
@@ -170,8 +178,7 @@ class CredsspServer:
         if request.error_code:
             raise RemoteProtocolError(f"CredSSP client sent error 0x{request.error_code:08x}")
         if self.state is State.WAIT_NEGOTIATE:
-            self._send(TsRequest(OUR_VERSION, nego_tokens=(self._ntlm.negotiate(self._one_token(request)),)))
-            self.state = State.WAIT_AUTHENTICATE
+            self._on_negotiate(self._one_token(request))
         elif self.state is State.WAIT_AUTHENTICATE:
             self._on_authenticate(request)
         elif self.state is State.WAIT_CREDENTIALS:
@@ -182,8 +189,26 @@ class CredsspServer:
             raise RemoteProtocolError(f"TSRequest with {len(request.nego_tokens)} negoTokens, one expected")
         return request.nego_tokens[0]
 
+    def _on_negotiate(self, token: bytes) -> None:
+        if self._spnego is None and token[:1] == b"\x60":  # a GSS-API InitialContextToken: SPNEGO
+            self._spnego = SpnegoLayer()
+        if self._spnego is not None:
+            ntlm_token = self._spnego.first(token)
+            if ntlm_token is None:  # NTLM chosen; its NEGOTIATE comes next
+                self._send(TsRequest(OUR_VERSION, nego_tokens=(self._spnego.choose(),)))
+                return
+            challenge = self._spnego.incomplete(self._ntlm.negotiate(ntlm_token))
+        else:
+            challenge = self._ntlm.negotiate(token)
+        self._send(TsRequest(OUR_VERSION, nego_tokens=(challenge,)))
+        self.state = State.WAIT_AUTHENTICATE
+
     def _on_authenticate(self, request: TsRequest) -> None:
-        info = self._ntlm.authenticate(self._one_token(request))
+        token = self._one_token(request)
+        mech_list_mic = None
+        if self._spnego is not None:
+            token, mech_list_mic = self._spnego.response(token)
+        info = self._ntlm.authenticate(token)
         if request.pub_key_auth is None:
             raise RemoteProtocolError("the TSRequest with the NTLM AUTHENTICATE lacks pubKeyAuth")
         if min(self.peer_version, OUR_VERSION) >= 5:
@@ -199,6 +224,10 @@ class CredsspServer:
 
         def check(nt_hash: bytes) -> bool:
             if not self._ntlm.verify(nt_hash):
+                return False
+            if mech_list_mic is not None and not self._spnego.check_mic(self._ntlm, mech_list_mic):
+                log.warning("%s NLA: user=%r sent a SPNEGO mechListMIC that does not verify: refused", self._log,
+                            info.username)
                 return False
             try:
                 bound = self._ntlm.unwrap(sealed) == expected

@@ -55,7 +55,7 @@ MAX_TOKEN = 8192
 
 def _message_type(token: bytes) -> int:
     if len(token) < 12 or token[:8] != SIGNATURE:
-        raise RemoteProtocolError("negoToken is not an NTLM message (SPNEGO-wrapped tokens are not taken)")
+        raise RemoteProtocolError("negoToken is not an NTLM message")
     if len(token) > MAX_TOKEN:
         raise RemoteProtocolError(f"NTLM message of {len(token)} bytes")
     return struct.unpack_from("<I", token, 8)[0]
@@ -208,6 +208,28 @@ class NtlmAcceptor:
         self._seal_in = rc4init(sealkey(flags, session_key, "initiate"))
         self.complete = True
         return True
+
+    # ---- message integrity (SPNEGO's mechListMIC) -----------------------------------------
+    # Each takes a sequence number; then that direction's RC4 state starts afresh from its key
+    # (the sequence numbers go on), as Windows' and pyspnego's SPNEGO do after the mechListMIC.
+
+    def sign_mech_list(self, data: bytes) -> bytes:
+        """[MS-NLMP 3.4.4] The server's signature of ``data`` (the mechanism list)."""
+        if self._seal_out is None:
+            raise LocalProtocolError("sign_mech_list() before the NTLM exchange completed")
+        signature = sign(self.flags, self._seal_out, self._sign_out, self._seq_out, data)
+        self._seq_out += 1
+        self._seal_out.reset()
+        return signature
+
+    def verify_mech_list(self, data: bytes, signature: bytes) -> bool:
+        """Whether ``signature`` is the client's signature of ``data`` (the mechanism list)."""
+        if self._seal_in is None:
+            raise LocalProtocolError("verify_mech_list() before the NTLM exchange completed")
+        expected = sign(self.flags, self._seal_in, self._sign_in, self._seq_in, data)
+        self._seq_in += 1
+        self._seal_in.reset()
+        return hmac.compare_digest(signature, expected)
 
     # ---- message confidentiality (the CredSSP wrap) --------------------------------------
 

@@ -2,7 +2,8 @@
 brought to one of its three waiting points by real messages, then fed a random or mutated
 TSRequest stream.
 
-An input is a stage byte and the bytes to feed there: 0, the first message; 1, after
+An input is a stage byte and the bytes to feed there: 0, the first message (raw NTLM or
+SPNEGO); 1, after
 xfreerdp's captured NEGOTIATE (the AUTHENTICATE slot: each NTLM proof that comes out is
 checked against the captured password, so the NTLMv2 response's parsing is fuzzed too); 2,
 after a whole good exchange with pyspnego's initiator (the sealed TSCredentials slot). Only
@@ -25,7 +26,9 @@ STAGES = 3
 
 
 def _seeds() -> list[list[bytes]]:
-    return [[captured("negotiate")], [captured("authenticate")], [captured("authinfo"), captured("authenticate")]]
+    spnego_init = CredsspClient(protocol="negotiate").negotiate()  # NTLM wrapped in SPNEGO
+    return [[captured("negotiate"), spnego_init], [captured("authenticate")],
+            [captured("authinfo"), captured("authenticate")]]
 
 
 def _answer(conn) -> None:

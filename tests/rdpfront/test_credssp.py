@@ -206,10 +206,11 @@ class CredsspClient:
     password: str = PASSWORD
     public_key: bytes = PUBLIC_KEY
     nonce: bytes = b"\x07" * NONCE_SIZE
+    protocol: str = "ntlm"  # "negotiate": NTLM wrapped in SPNEGO
     ntlm: object = field(init=False)
 
     def __post_init__(self) -> None:
-        self.ntlm = spnego.client(self.username, self.password, protocol="ntlm")
+        self.ntlm = spnego.client(self.username, self.password, hostname="wrd", protocol=self.protocol)
 
     def negotiate(self) -> bytes:
         return encode(TsRequest(self.version, nego_tokens=(self.ntlm.step(),)))
@@ -222,7 +223,10 @@ class CredsspClient:
                                 client_nonce=self.nonce if self.version >= 5 else None))
 
     def check_server(self, answer: bytes) -> None:
-        got = self.ntlm.unwrap(decode(TsRequest, answer).pub_key_auth).data
+        request = decode(TsRequest, answer)
+        if self.protocol == "negotiate":  # SPNEGO's last token: the server's mechListMIC, checked
+            assert self.ntlm.step(request.nego_tokens[0]) is None and self.ntlm.complete
+        got = self.ntlm.unwrap(request.pub_key_auth).data
         expected = (server_client_hash(self.nonce, self.public_key) if self.version >= 5
                     else public_key_echo(self.public_key))
         assert got == expected
@@ -276,6 +280,44 @@ def test_every_version_authenticates_and_mcs_follows(version: int, requested: Se
         assert early == b""
     assert isinstance(conn.acceptor.state, WaitConnectInitial)
     assert conn.acceptor.nla_username == "alice"
+
+
+@pytest.mark.parametrize("version", [3, 6])
+def test_ntlm_wrapped_in_spnego_authenticates(version: int) -> None:
+    """pyspnego's Negotiate client (SPNEGO around NTLM, with mechListMIC both ways)."""
+    conn = connection_at_credssp(SecurityProtocol.SSL | SecurityProtocol.HYBRID | SecurityProtocol.HYBRID_EX)
+    client = CredsspClient(version=version, protocol="negotiate")
+    assert run_exchange(conn, client) is Verdict.OK
+    assert conn.credssp._spnego is not None  # the client did wrap NTLM in SPNEGO
+    client.check_server(conn.data_to_send())
+    conn.receive_data(client.credentials())
+    assert conn.events() == [events.NlaAuthenticated("alice", "")]
+
+
+def test_spnego_with_a_wrong_password_or_without_ntlm_is_refused() -> None:
+    conn = connection_at_credssp(SecurityProtocol.HYBRID)
+    assert run_exchange(conn, CredsspClient(protocol="negotiate", password="wrong")) is Verdict.FAILED
+    assert decode(TsRequest, conn.data_to_send()).error_code == NtStatus.LOGON_FAILURE
+    from spnego._spnego import NegTokenInit
+    kerberos_only = NegTokenInit(mech_types=["1.2.840.113554.1.2.2"], mech_token=b"\x60\x00").pack()
+    conn = connection_at_credssp(SecurityProtocol.HYBRID)
+    with pytest.raises(RemoteProtocolError, match="only NTLM is taken"):
+        conn.receive_data(encode(TsRequest(6, nego_tokens=(kerberos_only,))))
+
+
+def test_spnego_preferring_kerberos_is_answered_with_ntlm() -> None:
+    """A client whose first choice is Kerberos: the server picks NTLM, the client then sends
+    its NTLM NEGOTIATE in a NegTokenResp."""
+    from spnego._spnego import NegState, NegTokenInit, NegTokenResp, unpack_token
+    conn = connection_at_credssp(SecurityProtocol.HYBRID)
+    ntlm = spnego.client("alice", PASSWORD, hostname="wrd", protocol="ntlm")
+    init = NegTokenInit(mech_types=["1.2.840.48018.1.2.2", "1.3.6.1.4.1.311.2.2.10"], mech_token=b"kerberos-ap-req")
+    conn.receive_data(encode(TsRequest(6, nego_tokens=(init.pack(),))))
+    choice = unpack_token(decode(TsRequest, conn.data_to_send()).nego_tokens[0])
+    assert choice.neg_state == NegState.accept_incomplete and choice.supported_mech == "1.3.6.1.4.1.311.2.2.10"
+    conn.receive_data(encode(TsRequest(6, nego_tokens=(NegTokenResp(response_token=ntlm.step()).pack(),))))
+    challenge = unpack_token(decode(TsRequest, conn.data_to_send()).nego_tokens[0])
+    assert challenge.response_token.startswith(b"NTLMSSP\x00\x02")
 
 
 def test_the_nla_identity_is_the_sessions_whatever_the_client_info_says() -> None:
@@ -353,7 +395,7 @@ def test_credentials_for_another_user_end_the_connection(requested: SecurityProt
     b"\x30\x03\x02\x01\x06",  # a SEQUENCE without the [0] version
     b"\x03\x00\x00\x13",  # a TPKT where a TSRequest belongs
     encode(TsRequest(6, nego_tokens=(b"NTLMSSP\x00\x03\x00\x00\x00",))),  # AUTHENTICATE first
-    encode(TsRequest(6, nego_tokens=(b"\x60\x28\x06\x06\x2b\x06\x01\x05\x05\x02",))),  # SPNEGO
+    encode(TsRequest(6, nego_tokens=(b"\x60\x28\x06\x06\x2b\x06\x01\x05\x05\x02",))),  # truncated SPNEGO
     encode(TsRequest(6, nego_tokens=(b"NTLMSSP\x00\x01\x00\x00\x00" + b"\x00" * 4,))),  # no NTLMv2 flags
 ])
 def test_malformed_input_closes_that_connection_with_a_reason(bad: bytes) -> None:
