@@ -95,6 +95,11 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 REDIS_URL = env_str("REDIS_URL", f"unix://{VAR_DIR / 'run' / 'redis.sock'}")
 HTTP_HOST = env_str("WRD_HTTP_HOST", "127.0.0.1")
 HTTP_PORT = env_int("WRD_HTTP_PORT", 8000)
+# The console serves HTTPS itself (console-cert.pem + console-key.pem in WRD_TLS_DIR, made
+# self-signed if absent), or sits behind a TLS proxy whose X-Forwarded-Proto is then trusted.
+CONSOLE_TLS = env_bool("WRD_CONSOLE_TLS", False)
+TRUST_X_FORWARDED_PROTO = env_bool("WRD_TRUST_X_FORWARDED_PROTO", False)
+HTTP_SCHEME = "https" if CONSOLE_TLS else "http"
 RDP_HOST = env_str("WRD_RDP_HOST", "0.0.0.0")
 RDP_PORT = env_int("WRD_RDP_PORT", 3389)
 RDP_GFX = env_bool("WRD_RDP_GFX", True)

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from webconsole.config import env
+from webconsole.core.daphne_server import daphne_listen
 from webconsole.core.supervisor import Supervisor
 
 
@@ -97,8 +98,8 @@ class Command(BaseCommand):
             self._start_redis(Path(redis["socket"]))
         self._wait_redis()
         self._readopt_desktops()
-        self.supervisor.add("daphne", [py, "-m", "webconsole.core.daphne_server", "-b", env.HTTP_HOST,
-                                       "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
+        self.supervisor.add("daphne", [py, "-m", "webconsole.core.daphne_server", *daphne_listen(),
+                                       "webconsole.asgi:application"])
         queues = f"wrd,wrd.node.{settings.WRD_NODE}"
         self.supervisor.add("celery-worker", [py, "-m", "celery", "-A", "webconsole", "worker", "-Q", queues,
                                               "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",
@@ -185,8 +186,8 @@ class Command(BaseCommand):
         lines = [
             "",
             "WRD is running.",
-            f"  Web console:  http://{host}:{env.HTTP_PORT}/",
-            f"  REST API:     http://{host}:{env.HTTP_PORT}/api/desktops/",
+            f"  Web console:  {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/",
+            f"  REST API:     {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/api/desktops/",
         ]
         if not opts["no_rdp"] and find_spec("rdpfront.server"):
             lines.append(f"  RDP:          {rdp_host}:{env.RDP_PORT}   (mstsc / xfreerdp /v:{rdp_host}:{env.RDP_PORT})")
