@@ -12,7 +12,7 @@ pytestmark = pytest.mark.timeout(180)
 RECORD_VIOLATIONS = """
 window.__csp = [];
 document.addEventListener("securitypolicyviolation",
-  (e) => window.__csp.push(e.violatedDirective + " " + (e.blockedURI || "inline") + " " + e.sourceFile + ":" + e.lineNumber));
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI || "inline"} ${e.sourceFile}:${e.lineNumber}`));
 """
 
 
@@ -43,7 +43,8 @@ def test_the_viewer_runs_under_the_policy(browser, stack):
         response = page.goto(f"{stack['console'].url}/desktops/{stack['desktop']}/view")
         policy = response.headers["content-security-policy"]
         assert "script-src 'self'" in policy and "'unsafe-inline'" not in policy, policy
-        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'connected'", timeout=20000)
+        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'connected'",
+                               timeout=20000)
         page.wait_for_function("() => wrdViewer.display.stats.drawn > 0", timeout=20000)  # boot.js ran, frames drew
         assert page.evaluate("window.__csp") == []
         assert not [m for m in messages if "Content Security Policy" in m], messages

@@ -41,7 +41,8 @@ def canvas_rgb(page) -> np.ndarray:
 def settle(page, quiet_ms: int = 700, timeout: float = 15.0) -> None:
     """Wait until nothing was drawn for ``quiet_ms`` (lossless touch-up included)."""
     page.wait_for_function(
-        f"() => wrdViewer.display.stats.drawn > 0 && performance.now() - wrdViewer.display.stats.lastDrawAt > {quiet_ms}",
+        "() => wrdViewer.display.stats.drawn > 0 && "
+        f"performance.now() - wrdViewer.display.stats.lastDrawAt > {quiet_ms}",
         timeout=timeout * 1000, polling=100)
 
 
@@ -815,8 +816,8 @@ def test_a_new_password_or_deactivation_ends_the_users_open_viewers(browser, sta
             page = carols_viewer()
             try:
                 as_carol(change)
-                page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'unauthenticated'",
-                                       timeout=15000)
+                page.wait_for_function(
+                    "() => document.getElementById('wrd-viewer').dataset.state === 'unauthenticated'", timeout=15000)
                 assert "Not signed in" in page.inner_text("#wrd-viewer")
             finally:
                 close_page(page)

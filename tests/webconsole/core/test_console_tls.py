@@ -15,7 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "viewer"))
 
-import harness  # noqa: E402
+import harness
 
 pytestmark = pytest.mark.timeout(180)
 
