@@ -25,6 +25,7 @@ from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
+from rdpfront import metrics
 from rdpfront.bridge import (
     Background,
     Bridge,
@@ -98,6 +99,7 @@ class RdpConnection:
         self.bytes_written = 0
         self.authenticated = False  # its credentials were checked and good
         self.dropped = False  # aborted to make room for others
+        self.counted_as_client = False  # in metrics.CLIENTS: attached to a desktop
         self.bytes_read = 0
         self._form_drawn_at = 0.0
 
@@ -111,6 +113,7 @@ class RdpConnection:
         if data and not self.writer.is_closing():
             self.writer.write(data)
             self.bytes_written += len(data)
+            metrics.BYTES.inc(len(data))
 
     def flush(self) -> None:
         """What the layers produced: bytes for the client, messages for the session host."""
@@ -391,9 +394,10 @@ class RdpConnection:
         if self.output.pointer.pending:
             self._output_wake.set()
 
-    async def _write_frame(self, data: bytes) -> None:
+    async def _write_frame(self, data: bytes, source: str) -> None:
         """One update written, and the socket given the time to take it."""
         self.write(data)
+        metrics.FRAMES_BY_SOURCE[source].inc()
         if self.first_frame_at is None:
             self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
             log.info("%s first frame sent %.0f ms after accept", self.name,
@@ -432,7 +436,7 @@ class RdpConnection:
             if step is None:
                 return
             data, frame = step
-            await self._write_frame(data)
+            await self._write_frame(data, "bitmap")
             if hold := self.output.bitmaps.hold(frame, time.monotonic() - started):
                 await asyncio.sleep(hold)
             self.output.bitmaps.done(frame)
@@ -450,7 +454,7 @@ class RdpConnection:
         if (job := self.output.login_form_job()) is None:
             return
         if data := self.output.login_form_encoded(await asyncio.to_thread(job.run)):
-            await self._write_frame(data)
+            await self._write_frame(data, "login_form")
 
     async def _gfx_loop(self) -> None:
         """Host frames of the H.264 stream as graphics frames, as they come."""
@@ -463,7 +467,7 @@ class RdpConnection:
                 if data is None:
                     break
                 try:
-                    await self._write_frame(data)
+                    await self._write_frame(data, "gfx")
                 except ConnectionError:
                     return
 
@@ -492,8 +496,14 @@ class RdpConnection:
                 self.history_token = await self.server.history_opened(username, path, self.peer_address)
             except Exception:
                 log.exception("%s connection history failed", self.name)
+        if not self.counted_as_client:
+            self.counted_as_client = True
+            metrics.CLIENTS.inc()
 
     async def close(self) -> None:
+        if self.counted_as_client:
+            self.counted_as_client = False
+            metrics.CLIENTS.dec()
         if (token := getattr(self, "history_token", None)) is not None and self.server.history_closed is not None:
             self.history_token = None
             try:
@@ -591,6 +601,7 @@ class RdpServer:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = RdpConnection(self, reader, writer)
+        metrics.CONNECTIONS.inc()
         self.connections.add(connection)
         try:
             await connection.run()

@@ -43,7 +43,7 @@ class Command(BaseCommand):
         run_dir = env.VAR_DIR / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
         self.supervisor = Supervisor(log_dir=self.log_dir, cwd=Path(settings.BASE_DIR), say=self._say,
-                                     state_file=run_dir / "serve.json")
+                                     state_file=run_dir / "serve.json", on_exit=self._metrics_dir(run_dir))
         stop = {"now": False}
 
         def on_signal(signum, frame):
@@ -68,6 +68,19 @@ class Command(BaseCommand):
                 self._stop_desktops()
             self.supervisor.stop_all()
             self.stdout.write("WRD stopped.")
+
+    @staticmethod
+    def _metrics_dir(run_dir: Path):
+        """One fresh ``PROMETHEUS_MULTIPROC_DIR`` for every part (they inherit the variable), so
+        ``/metrics`` sums what each process counts (webconsole/core/metrics.py); the function
+        that drops a dead part's gauges (its counters stay in the sums)."""
+        from prometheus_client import multiprocess
+
+        path = run_dir / "metrics"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        return lambda pid: multiprocess.mark_process_dead(pid, str(path))
 
     def _check_files(self) -> None:
         """var/ private to the service; the runtime root ours and closed to writers; homes
