@@ -1,0 +1,98 @@
+"""A loopback TCP relay between a real client and the RDP server, so a test can drop the
+client's connection as a network would: ``cut()`` resets every relayed connection (RST, by
+SO_LINGER 0) on both sides while the relay keeps listening, so the client's reconnection comes
+back through it. ``hold()`` keeps the connections that come next waiting, unconnected, until
+``release()``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+
+
+class TcpRelay:
+    def __init__(self, target_port: int, host: str = "127.0.0.1") -> None:
+        self.target_port = target_port
+        self.host = host
+        self.port = 0
+        self.accepted = 0  # client connections taken, held ones included
+        self._open = asyncio.Event()
+        self._open.set()
+        self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
+        self._tasks: set[asyncio.Task] = set()
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._on_client, self.host, 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self.port
+
+    def hold(self) -> None:
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._pairs)
+
+    def cut(self) -> int:
+        """Reset every relayed connection on both sides; how many there were."""
+        pairs, self._pairs = list(self._pairs), set()
+        for pair in pairs:
+            for writer in pair:
+                _reset(writer)
+        return len(pairs)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        self.cut()
+        self._open.set()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _on_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        await self._open.wait()
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.host, self.target_port)
+        except OSError:
+            _reset(writer)
+            return
+        pair = (writer, up_writer)
+        self._pairs.add(pair)
+        pumps = [asyncio.create_task(_pump(reader, up_writer)), asyncio.create_task(_pump(up_reader, writer))]
+        self._tasks.update(pumps)
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in pumps:
+                task.cancel()
+                self._tasks.discard(task)
+            if pair in self._pairs:  # one side ended on its own: end the other as TCP would
+                self._pairs.discard(pair)
+                for w in pair:
+                    w.close()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, OSError):
+        while data := await reader.read(1 << 16):
+            writer.write(data)
+            await writer.drain()
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
