@@ -19,6 +19,7 @@ import pytest
 
 from rdpfront.cursor import decode
 from rdpfront.rdp.autoreconnect import ServerAutoReconnect
+from rdpfront.reconnect import ReconnectHooks
 from rdpfront.server import RdpConnection
 from tests.compositor.helpers import session_env
 from tests.rdpfront.relay import TcpRelay
@@ -141,3 +142,65 @@ async def test_dropped_client_comes_back_to_the_same_desktop_without_credentials
     await run("xsetroot", "-solid", "black", env=session_env(host))
     assert proc.returncode is None
     print(f"reconnected; pixels matched {time.monotonic() - started:.2f} s later, mean difference {diff:.3f}")
+
+
+async def stop(rdp: Harness, proc) -> str:
+    proc.terminate()
+    await proc.wait()
+    return await rdp.finished_output(proc)
+
+
+def altered(cookie: str) -> str:
+    """The cookie with one bit of its random changed: its holder answers with another verifier."""
+    raw = bytearray(base64.b64decode(cookie))
+    raw[-1] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+@pytest.mark.parametrize("case", ["replayed", "expired", "wrong-verifier", "other-user"])
+async def test_a_bad_cookie_is_refused_and_the_login_form_asks(rdp: Harness, case: str, caplog) -> None:
+    """xfreerdp's ``/reconnect-cookie`` hands a connection the cookie another one was given;
+    each bad use of it is refused with a log line and an audit event, and the client gets the
+    login form as if it had sent no cookie."""
+    audited: list[tuple[str, str, str]] = []
+
+    async def audit(action: str, username: str, address: str, path, reason: str) -> None:
+        audited.append((action, username, reason))
+
+    rdp.server.reconnects.hooks = ReconnectHooks(audit=audit)
+    first = await xfreerdp(rdp, rdp.port)
+    await log_in_through_the_form(rdp)
+    (cookie,) = await wait_for(lambda: printed_cookies(rdp, first), what="xfreerdp printing its cookie")
+    if case == "expired":  # counted from the end of the connection it was given to
+        rdp.server.reconnects.store.lifetime = 0.2
+    await stop(rdp, first)
+    await wait_for(lambda: not live(rdp), what="the first connection to end")
+    user = "alice"
+    if case == "replayed":  # taken once (straight to the desktop), then refused
+        taker = await xfreerdp(rdp, rdp.port, f"/reconnect-cookie:{cookie}")
+        await wait_for(lambda: any(c.reconnected and c.host is not None for c in live(rdp)), what="the reconnection")
+        await stop(rdp, taker)
+        await wait_for(lambda: not live(rdp), what="the reconnection to end")
+        reason = "already used (replayed)"
+    elif case == "expired":
+        await asyncio.sleep(0.5)
+        reason = "expired"
+    elif case == "wrong-verifier":
+        cookie = altered(cookie)
+        reason = "wrong security verifier"
+    else:
+        user = "bob"
+        reason = "issued to a client named 'alice', this one names 'bob'"
+    proc = await xfreerdp(rdp, rdp.port, f"/reconnect-cookie:{cookie}", user=user)
+    connection = await wait_for(lambda: next((c for c in live(rdp) if c.login.form is not None), None),
+                                what="the login form")
+    await wait_for(lambda: connection.first_frame_at is not None, what="the form's first frame")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and await corner(rdp) != FORM_BACKGROUND:
+        await asyncio.sleep(0.1)
+    assert await corner(rdp) == FORM_BACKGROUND
+    assert not connection.reconnected and connection.host is None and connection.login.username == user
+    assert f"refused (client user={user!r}): {reason}" in caplog.text
+    action, username, audited_reason = audited[-1]
+    assert (action, username) == ("rdp.reconnect_refused", "alice") and audited_reason.startswith(reason)
+    await stop(rdp, proc)
