@@ -165,7 +165,7 @@ class LogonInfoExtended:
     def decode(cls, r: Reader) -> LogonInfoExtended:
         length = r.u16("Length")
         present = r.u32("FieldsPresent")
-        if present & ~(LogonExFlags.LOGON_EX_AUTORECONNECTCOOKIE | LogonExFlags.LOGON_EX_LOGONERRORS):
+        if present & ~int(LogonExFlags.LOGON_EX_AUTORECONNECTCOOKIE | LogonExFlags.LOGON_EX_LOGONERRORS):
             raise RemoteProtocolError(f"Logon Info Extended with unknown fields 0x{present:08x}")
         cookie = errors = None
         if present & LogonExFlags.LOGON_EX_AUTORECONNECTCOOKIE:
