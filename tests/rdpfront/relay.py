@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import threading
 
 
 class TcpRelay:
@@ -96,3 +97,37 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
+
+
+class RelayThread:
+    """A ``TcpRelay`` on its own event loop in a thread, for tests that are not async."""
+
+    def __init__(self, target_port: int) -> None:
+        self.relay = TcpRelay(target_port)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="tcp-relay", daemon=True)
+
+    def __enter__(self) -> RelayThread:
+        self._thread.start()
+        self._call(self.relay.start())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self._call(self.relay.close())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+            self._loop.close()
+
+    @property
+    def port(self) -> int:
+        return self.relay.port
+
+    def cut(self) -> int:
+        async def cut() -> int:
+            return self.relay.cut()
+        return self._call(cut())
+
+    def _call(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
