@@ -203,8 +203,15 @@ class Reconnects:
         self._account_stamp = account_stamp
         self._clock = clock
 
-    async def issue(self, request: IssueCookie, *, log_context: str = "") -> ServerAutoReconnect:
-        stamp = await self._stamp(request.username)
+    async def issue(self, request: IssueCookie, *, log_context: str = "") -> ServerAutoReconnect | None:
+        """A cookie for the client, or None when the account's stamp cannot be read now (the
+        client then has no cookie: a dropped connection logs in again)."""
+        try:
+            stamp = await self._stamp(request.username)
+        except Exception:
+            log.exception("%s no auto-reconnect cookie: the account of user=%s could not be read", log_context,
+                          request.username)
+            return None
         cookie = self.store.issue(username=request.username, client_username=request.client_username,
                                   client_domain=request.client_domain, path=request.path, stamp=stamp,
                                   now=self._clock())

@@ -289,8 +289,9 @@ class RdpConnection:
                 return self.bridge.reconnect_checked(ticket)
             case IssueCookie():
                 cookie = await self.server.reconnects.issue(request, log_context=self.name)
-                self.reconnect_cookie = cookie.logon_id
-                return self.bridge.cookie_issued(cookie)
+                if cookie is not None:
+                    self.reconnect_cookie = cookie.logon_id
+                    return self.bridge.cookie_issued(cookie)
             case Connect(path=path, keyboard=keyboard):
                 await self._connect_host(path, keyboard)
                 return self.bridge.connected()

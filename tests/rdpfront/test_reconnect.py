@@ -382,3 +382,13 @@ def test_the_form_login_gets_its_cookie_once_the_desktop_is_entered() -> None:
     assert logon_info_extended(session_infos(client)[-1]) == LogonInfoExtended(cookie)
     assert store.redeem(ClientAutoReconnect.answering(cookie), client_username="alice", client_domain="",
                         now=1).username == "alice"
+
+
+async def test_no_cookie_when_the_account_cannot_be_read(caplog) -> None:
+    async def account_stamp(username: str) -> str | None:
+        raise RuntimeError("database is down")
+
+    server = Reconnects(account_stamp=account_stamp)
+    assert await server.issue(IssueCookie("alice", "alice", "", DESKTOP), log_context="rdp[c]") is None
+    assert len(server.store) == 0
+    assert "rdp[c] no auto-reconnect cookie: the account of user=alice could not be read" in caplog.text

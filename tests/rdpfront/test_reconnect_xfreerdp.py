@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
+from PIL import Image
 
 from rdpfront.cursor import decode
 from rdpfront.rdp.autoreconnect import ServerAutoReconnect
@@ -100,7 +101,7 @@ def printed_cookies(rdp: Harness, proc) -> list[str]:
 
 
 async def test_dropped_client_comes_back_to_the_same_desktop_without_credentials(
-        rdp: Harness, host, relay: TcpRelay, logins: list) -> None:
+        rdp: Harness, host, relay: TcpRelay, logins: list, tmp_path) -> None:
     proc = await xfreerdp(rdp, relay.port, "+auto-reconnect", "/auto-reconnect-max-retries:5")
     first = await log_in_through_the_form(rdp)
     await rdp.wait_pixels_match(host, tolerance=1.0)
@@ -122,6 +123,8 @@ async def test_dropped_client_comes_back_to_the_same_desktop_without_credentials
                             what="the reconnected connection")
     started = time.monotonic()
     diff = await rdp.wait_pixels_match(host, tolerance=1.0)
+    shot = tmp_path / "client-after-reconnect.png"
+    Image.fromarray(await asyncio.to_thread(rdp.client_rgb)).save(shot)
     assert await corner(rdp) != FORM_BACKGROUND
     assert second is not first and second.conn.acceptor.client_info.password == ""
     assert second.login.form is None and second.output.source().name != "LOGIN_FORM"
@@ -141,7 +144,8 @@ async def test_dropped_client_comes_back_to_the_same_desktop_without_credentials
     assert await typed_into_session(host, "typed-after-reconnect.txt", type_text) == "back again\n"
     await run("xsetroot", "-solid", "black", env=session_env(host))
     assert proc.returncode is None
-    print(f"reconnected; pixels matched {time.monotonic() - started:.2f} s later, mean difference {diff:.3f}")
+    print(f"reconnected; pixels matched {time.monotonic() - started:.2f} s later, mean difference {diff:.3f}; "
+          f"the client's screen: {shot}")
 
 
 async def stop(rdp: Harness, proc) -> str:
