@@ -284,6 +284,7 @@ class RdpConnection:
                                                              log_context=self.name)
                 if ticket is not None:
                     self.reconnected = True
+                    self.server.replaced(ticket.logon_id, self)
                     await self._logged_in(ticket.username)
                     await self._note_opened(ticket.username, ticket.path)
                 return self.bridge.reconnect_checked(ticket)
@@ -580,6 +581,14 @@ class RdpServer:
         port = self._server.sockets[0].getsockname()[1]
         log.info("rdp server listening on %s:%d", self.settings.host, port)
         return port
+
+    def replaced(self, logon_id: int, by: RdpConnection) -> None:
+        """A client came back with the cookie of a connection still open here: that one is dead
+        to the client (its network dropped and the server has not noticed yet), so it ends."""
+        for old in list(self.connections):
+            if old is not by and old.reconnect_cookie == logon_id and not old.closing:
+                log.info("%s closing: its client is back as %s (auto-reconnect)", old.name, by.name)
+                old.abort()
 
     def login_forms_shown(self) -> int:
         return sum(c.login.form is not None for c in self.connections)

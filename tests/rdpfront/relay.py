@@ -1,6 +1,6 @@
 """A loopback TCP relay between a real client and the RDP server, so a test can drop the
 client's connection as a network would: ``cut()`` resets every relayed connection (RST, by
-SO_LINGER 0) on both sides while the relay keeps listening, so the client's reconnection comes
+SO_LINGER 0) on both sides (or the client's only) while the relay keeps listening, so the client's reconnection comes
 back through it. ``hold()`` keeps the connections that come next waiting, unconnected, until
 ``release()``."""
 
@@ -23,6 +23,7 @@ class TcpRelay:
         self._open.set()
         self._pairs: set[tuple[asyncio.StreamWriter, asyncio.StreamWriter]] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._stranded: list[asyncio.StreamWriter] = []  # server sides left open by cut()
         self._server: asyncio.Server | None = None
 
     async def start(self) -> int:
@@ -40,12 +41,17 @@ class TcpRelay:
     def open_connections(self) -> int:
         return len(self._pairs)
 
-    def cut(self) -> int:
-        """Reset every relayed connection on both sides; how many there were."""
+    def cut(self, *, server_notices: bool = True) -> int:
+        """Reset every relayed connection on both sides; how many there were. With
+        ``server_notices`` False only the client's side is reset: the server's side stays open
+        and silent, as a server sees a client whose network went away (half-open)."""
         pairs, self._pairs = list(self._pairs), set()
-        for pair in pairs:
-            for writer in pair:
-                _reset(writer)
+        for client_side, server_side in pairs:
+            _reset(client_side)
+            if server_notices:
+                _reset(server_side)
+            else:
+                self._stranded.append(server_side)
         return len(pairs)
 
     async def close(self) -> None:
@@ -53,6 +59,8 @@ class TcpRelay:
             self._server.close()
             await self._server.wait_closed()
         self.cut()
+        for writer in self._stranded:
+            _reset(writer)
         self._open.set()
         for task in list(self._tasks):
             task.cancel()

@@ -148,6 +148,25 @@ async def test_dropped_client_comes_back_to_the_same_desktop_without_credentials
           f"the client's screen: {shot}")
 
 
+async def test_a_client_back_before_the_server_noticed_the_drop_replaces_its_old_connection(
+        rdp: Harness, host, relay: TcpRelay, caplog) -> None:
+    """Only the client's side of the connection is reset: the server still holds the old one,
+    open and silent (a network gone away). The client comes back with its cookie, and the old
+    connection is ended rather than left to its write timeout."""
+    proc = await xfreerdp(rdp, relay.port, "+auto-reconnect", "/auto-reconnect-max-retries:5")
+    first = await log_in_through_the_form(rdp)
+    await wait_for(lambda: printed_cookies(rdp, proc), what="xfreerdp printing its cookie")
+    assert relay.cut(server_notices=False) == 1
+    second = await wait_for(lambda: next((c for c in live(rdp) if c.reconnected and c.host is not None), None),
+                            what="the reconnected connection")
+    await wait_for(lambda: first not in rdp.server.connections, timeout=5, what="the old connection to end")
+    assert f"{first.name} closing: its client is back as {second.name} (auto-reconnect)" in caplog.text
+    assert live(rdp) == [second]
+    await run("xsetroot", "-solid", "#6f2a4e", env=session_env(host))
+    await rdp.wait_pixels_match(host, tolerance=1.0)
+    await run("xsetroot", "-solid", "black", env=session_env(host))
+
+
 async def stop(rdp: Harness, proc) -> str:
     proc.terminate()
     await proc.wait()
