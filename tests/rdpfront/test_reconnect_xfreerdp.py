@@ -156,9 +156,13 @@ async def test_a_client_back_before_the_server_noticed_the_drop_replaces_its_old
     proc = await xfreerdp(rdp, relay.port, "+auto-reconnect", "/auto-reconnect-max-retries:5")
     first = await log_in_through_the_form(rdp)
     await wait_for(lambda: printed_cookies(rdp, proc), what="xfreerdp printing its cookie")
+    cut_at = time.monotonic()
     assert relay.cut(server_notices=False) == 1
     second = await wait_for(lambda: next((c for c in live(rdp) if c.reconnected and c.host is not None), None),
                             what="the reconnected connection")
+    await wait_for(lambda: second.first_frame_at is not None and "active" in second.milestones, what="a frame")
+    print(f"after the drop: reconnection accepted {second.accepted_at - cut_at:.2f} s, active "
+          f"{second.milestones['active'] - cut_at:.2f} s, first frame {second.first_frame_at - cut_at:.2f} s")
     await wait_for(lambda: first not in rdp.server.connections, timeout=5, what="the old connection to end")
     assert f"{first.name} closing: its client is back as {second.name} (auto-reconnect)" in caplog.text
     assert live(rdp) == [second]
