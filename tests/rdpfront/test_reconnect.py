@@ -8,6 +8,8 @@ import logging
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from compositor import messages
 from rdpfront import events
@@ -28,6 +30,7 @@ from rdpfront.reconnect import (
 from rdpfront.settings import ServerSettings
 
 from .helpers import MemoryClient
+from .test_properties import PROFILE
 
 DESKTOP = Path("/run/wrd/alice/host.sock")
 OTHER_DESKTOP = Path("/run/wrd/bob/host.sock")
@@ -392,3 +395,54 @@ async def test_no_cookie_when_the_account_cannot_be_read(caplog) -> None:
     assert await server.issue(IssueCookie("alice", "alice", "", DESKTOP), log_context="rdp[c]") is None
     assert len(server.store) == 0
     assert "rdp[c] no auto-reconnect cookie: the account of user=alice could not be read" in caplog.text
+
+
+# ---- properties of the store ----------------------------------------------------------------------
+
+OPS = st.lists(st.tuples(st.sampled_from(["issue", "release", "redeem", "redeem-wrong", "redeem-other", "tick",
+                                          "desktop-ended"]),
+                         st.integers(0, 7)), max_size=60)
+
+
+@PROFILE
+@given(ops=OPS)
+def test_each_cookie_opens_its_desktop_at_most_once_and_only_to_its_answer(ops) -> None:
+    """Whatever happens in whatever order: a redemption succeeds only with the right answer from
+    the client it was issued to, within its lifetime, while its desktop runs, once per cookie."""
+    store = CookieStore(lifetime=10)
+    now = 0.0
+    issued: list[ServerAutoReconnect] = []
+    paths: dict[int, Path] = {}
+    released_at: dict[int, float] = {}
+    dead: set[int] = set()  # taken, answered wrongly, or their desktop ended
+    for op, k in ops:
+        path = DESKTOP if k % 2 else OTHER_DESKTOP
+        if op == "issue":
+            issued.append(issue(store, now=now, path=path))
+            paths[issued[-1].logon_id] = path
+            continue
+        if op == "tick":
+            now += k * 3
+            continue
+        if op == "desktop-ended":
+            store.forget_desktop(path)
+            dead.update(i for i, p in paths.items() if p == path)
+            continue
+        if not issued:
+            continue
+        cookie = issued[k % len(issued)]
+        if op == "release":
+            store.released(cookie.logon_id, now)
+            released_at.setdefault(cookie.logon_id, now)
+            continue
+        answer = (ClientAutoReconnect(cookie.logon_id, bytes(16)) if op == "redeem-wrong"
+                  else ClientAutoReconnect.answering(cookie))
+        try:
+            ticket = redeem(store, answer, now=now, client="mallory" if op == "redeem-other" else "alice")
+        except CookieRefused:
+            dead.add(cookie.logon_id)  # any answer naming it uses it up
+            continue
+        assert op == "redeem" and cookie.logon_id not in dead
+        assert cookie.logon_id not in released_at or now < released_at[cookie.logon_id] + 10
+        assert ticket.cookie == cookie and ticket.path == paths[cookie.logon_id]
+        dead.add(cookie.logon_id)
