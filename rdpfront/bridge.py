@@ -286,6 +286,13 @@ class Bridge:
         """The session host socket of the desktop the client was connected to, once it was."""
         return self._desktop_path
 
+    def cookie_rotation(self) -> list[Request]:
+        """Time for a new cookie (the driver's timer): asked for again once one was given."""
+        if not self._cookie_asked or not self.conn.active or self._credentials is None or self._desktop_path is None:
+            return []
+        info = self._credentials
+        return [IssueCookie(self.login.username, info.username, info.domain, self._desktop_path)]
+
     def cookie_issued(self, cookie: ServerAutoReconnect) -> list[Request]:
         self._write(wire.share_data(save_session_info(cookie)))
         return []

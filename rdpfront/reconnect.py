@@ -14,8 +14,9 @@ host's socket), and to the Client Info's user name and domain of the connection 
 to. It is taken once: the first answer naming its logon id consumes it, right or wrong. It
 lasts as long as its connection and ``lifetime`` seconds after the connection ended; it dies
 with its desktop (the desktop ended, or the console no longer has it running) and with a change
-to the account (deactivated, new password). Each connection that logs in, a reconnected one
-too, gets a fresh cookie.
+to the account (deactivated, new password), and with a newer connection to its desktop once
+its own connection has ended. Each connection that logs in, a reconnected one too, gets a
+fresh cookie, and a new one every ``rotation`` seconds (the old one dies).
 
 ``CookieStore`` is sans-IO (the time comes in as ``now``); ``Reconnects`` is the server's, with
 the clock and the console's hooks. The store lives in the RDP server's memory: a restart of the
@@ -39,6 +40,7 @@ from rdpfront.rdp.client_info import ClientInfo
 log = logging.getLogger(__name__)
 
 RECONNECT_LIFETIME = 300.0  # seconds a cookie outlives its connection
+RECONNECT_ROTATION = 3600.0  # seconds between new cookies for a connection, as Windows does ([1.3.1.5])
 GONE_REMEMBERED = 4096  # logon ids of consumed and expired cookies kept, to say which in the log
 
 
@@ -95,8 +97,18 @@ class CookieStore:
         return len(self._tickets)
 
     def issue(self, *, username: str, client_username: str, client_domain: str, path: str | Path,
-              stamp: str | None, now: float) -> ServerAutoReconnect:
+              stamp: str | None, now: float, replaces: int | None = None) -> ServerAutoReconnect:
+        """A cookie for a connection now on the desktop at ``path``. As Windows flushes a
+        session's cookie whenever a client connects to it ([1.3.1.5]), the cookies of that
+        desktop's connections that have ended die here (those of connections still open stay:
+        a desktop here may have several clients at once). ``replaces``: the cookie this
+        connection held until now (a rotation), which dies too."""
         self._purge(now)
+        if replaces is not None and self._tickets.pop(replaces, None) is not None:
+            self._forget(replaces, "replaced by a newer cookie")
+        for old in [i for i, t in self._tickets.items() if t.path == Path(path) and t.expires_at is not None]:
+            del self._tickets[old]
+            self._forget(old, "a newer connection to its desktop came since")
         logon_id = 0
         while logon_id == 0 or logon_id in self._tickets:
             logon_id = int.from_bytes(self._random_bytes(4), "little")
@@ -203,9 +215,11 @@ class Reconnects:
         self._account_stamp = account_stamp
         self._clock = clock
 
-    async def issue(self, request: IssueCookie, *, log_context: str = "") -> ServerAutoReconnect | None:
-        """A cookie for the client, or None when the account's stamp cannot be read now (the
-        client then has no cookie: a dropped connection logs in again)."""
+    async def issue(self, request: IssueCookie, *, replaces: int | None = None,
+                    log_context: str = "") -> ServerAutoReconnect | None:
+        """A cookie for the client (in place of ``replaces``, the one it held), or None when the
+        account's stamp cannot be read now (the client then has no new cookie: a dropped
+        connection logs in again)."""
         try:
             stamp = await self._stamp(request.username)
         except Exception:
@@ -214,7 +228,7 @@ class Reconnects:
             return None
         cookie = self.store.issue(username=request.username, client_username=request.client_username,
                                   client_domain=request.client_domain, path=request.path, stamp=stamp,
-                                  now=self._clock())
+                                  now=self._clock(), replaces=replaces)
         log.info("%s auto-reconnect cookie %08x issued user=%s host=%s", log_context, cookie.logon_id,
                  request.username, request.path)
         return cookie

@@ -289,7 +289,9 @@ class RdpConnection:
                     await self._note_opened(ticket.username, ticket.path)
                 return self.bridge.reconnect_checked(ticket)
             case IssueCookie():
-                cookie = await self.server.reconnects.issue(request, log_context=self.name)
+                cookie = await self.server.reconnects.issue(request, replaces=self.reconnect_cookie,
+                                                            log_context=self.name)
+                self._timers.append(loop.call_later(self.server.settings.reconnect_rotation, self._rotate_cookie))
                 if cookie is not None:
                     self.reconnect_cookie = cookie.logon_id
                     return self.bridge.cookie_issued(cookie)
@@ -396,6 +398,10 @@ class RdpConnection:
         log.warning("%s session host connection lost: disconnecting the client", self.name)
         self.write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_LOGOFF))
         self.writer.close()
+
+    def _rotate_cookie(self) -> None:
+        if not self.closing and (requests := self.bridge.cookie_rotation()):
+            self._tasks.append(asyncio.create_task(self._perform(requests)))
 
     def _login_timed_out(self) -> None:
         if not self.closing and (requests := self.bridge.login_timed_out()):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND
 from rdpfront.login import LOGIN_TIMEOUT
-from rdpfront.reconnect import RECONNECT_LIFETIME
+from rdpfront.reconnect import RECONNECT_LIFETIME, RECONNECT_ROTATION
 
 HANDSHAKE_TIMEOUT = 30.0
 MAX_CONNECTIONS = 1000
@@ -61,3 +61,5 @@ class ServerSettings:
     # ``reconnect_lifetime`` seconds after its connection ended.
     auto_reconnect: bool = True
     reconnect_lifetime: float = RECONNECT_LIFETIME
+    # An open connection gets a new cookie this often; the one it held dies.
+    reconnect_rotation: float = RECONNECT_ROTATION

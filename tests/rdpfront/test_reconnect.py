@@ -446,3 +446,37 @@ def test_each_cookie_opens_its_desktop_at_most_once_and_only_to_its_answer(ops) 
         assert cookie.logon_id not in released_at or now < released_at[cookie.logon_id] + 10
         assert ticket.cookie == cookie and ticket.path == paths[cookie.logon_id]
         dead.add(cookie.logon_id)
+
+
+def test_a_new_connection_to_a_desktop_ends_the_cookies_of_its_ended_connections() -> None:
+    """Windows flushes a session's cookie whenever a client connects to it ([1.3.1.5]); here a
+    desktop may have several clients at once, so only the cookies of connections that ended go."""
+    store = CookieStore(lifetime=60)
+    ended, still_open, elsewhere = issue(store), issue(store), issue(store, path=OTHER_DESKTOP)
+    store.released(ended.logon_id, now=1)
+    store.released(elsewhere.logon_id, now=1)
+    issue(store, now=2)  # another client on DESKTOP
+    with pytest.raises(CookieRefused, match="a newer connection to its desktop came since"):
+        redeem(store, ClientAutoReconnect.answering(ended), now=3)
+    assert redeem(store, ClientAutoReconnect.answering(still_open), now=3).path == DESKTOP
+    assert redeem(store, ClientAutoReconnect.answering(elsewhere), now=3).path == OTHER_DESKTOP
+
+
+def test_a_rotated_cookie_replaces_the_one_before() -> None:
+    store = CookieStore()
+    old = issue(store)
+    new = store.issue(username="alice", client_username="alice", client_domain="", path=DESKTOP, stamp="s1",
+                      now=3600, replaces=old.logon_id)
+    assert len(store) == 1
+    with pytest.raises(CookieRefused, match="replaced by a newer cookie"):
+        redeem(store, ClientAutoReconnect.answering(old))
+    assert redeem(store, ClientAutoReconnect.answering(new)).cookie == new
+
+
+def test_cookie_rotation_is_asked_only_of_a_connection_that_has_one() -> None:
+    store = CookieStore()
+    _, bridge, _ = connect(store)
+    (rotation,) = bridge.cookie_rotation()
+    assert rotation == IssueCookie("alice", "alice", "", DESKTOP)
+    _, form_bridge, _ = connect(store, password="")  # still at the login form
+    assert form_bridge.cookie_rotation() == []

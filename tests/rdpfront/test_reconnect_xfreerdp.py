@@ -171,6 +171,29 @@ async def test_a_client_back_before_the_server_noticed_the_drop_replaces_its_old
     await run("xsetroot", "-solid", "black", env=session_env(host))
 
 
+async def test_cookies_rotate_while_connected_and_the_latest_brings_the_client_back(
+        rdp: Harness, relay: TcpRelay) -> None:
+    """An open connection gets a new cookie every ``reconnect_rotation`` seconds (Windows: each
+    hour), the one before dying; xfreerdp keeps the latest and comes back with it."""
+    rdp.server.settings.reconnect_rotation = 0.5
+    proc = await xfreerdp(rdp, relay.port, "+auto-reconnect", "/auto-reconnect-max-retries:5")
+    first = await log_in_through_the_form(rdp)
+    await wait_for(lambda: len(printed_cookies(rdp, proc)) >= 3, what="rotations")
+    rdp.server.settings.reconnect_rotation = 3600  # from the next one on
+    await asyncio.sleep(1.0)  # the rotation already due lands
+
+    def latest() -> int:
+        return decode(ServerAutoReconnect, base64.b64decode(printed_cookies(rdp, proc)[-1])).logon_id
+    await wait_for(lambda: latest() == first.reconnect_cookie, timeout=5, what="the client to hold the latest")
+    cookies = printed_cookies(rdp, proc)
+    assert len(cookies) >= 3 and len({*cookies}) == len(cookies)  # a new one each time
+    assert len(rdp.server.reconnects.store) == 1  # the ones before died
+    relay.cut()
+    second = await wait_for(lambda: next((c for c in live(rdp) if c.reconnected and c.host is not None), None),
+                            what="the reconnected connection")
+    assert second.login.form is None
+
+
 async def stop(rdp: Harness, proc) -> str:
     proc.terminate()
     await proc.wait()
