@@ -13,9 +13,9 @@ A cookie (``Ticket``) is bound to the account that logged in, to the desktop (it
 host's socket), and to the Client Info's user name and domain of the connection it was issued
 to. It is taken once: the first answer naming its logon id consumes it, right or wrong. It
 lasts as long as its connection and ``lifetime`` seconds after the connection ended; it dies
-with its desktop (the desktop ended, or the console no longer has it running) and with a change
-to the account (deactivated, new password), and with a newer connection to its desktop once
-its own connection has ended. Each connection that logs in, a reconnected one too, gets a
+with its desktop (the desktop ended, or the console no longer has it running), with a change to
+the account (deactivated, new password), and, once its own connection has ended, with a newer
+connection to its desktop. Each connection that logs in, a reconnected one too, gets a
 fresh cookie, and a new one every ``rotation`` seconds (the old one dies).
 
 ``CookieStore`` is sans-IO (the time comes in as ``now``); ``Reconnects`` is the server's, with
