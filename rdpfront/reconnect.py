@@ -96,6 +96,10 @@ class CookieStore:
     def __len__(self) -> int:
         return len(self._tickets)
 
+    def __contains__(self, logon_id: object) -> bool:
+        """A cookie of this logon id is given out and not yet used up."""
+        return logon_id in self._tickets
+
     def issue(self, *, username: str, client_username: str, client_domain: str, path: str | Path,
               stamp: str | None, now: float, replaces: int | None = None) -> ServerAutoReconnect:
         """A cookie for a connection now on the desktop at ``path``. As Windows flushes a

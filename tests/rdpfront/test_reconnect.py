@@ -51,8 +51,10 @@ def test_a_cookie_is_taken_once_for_the_desktop_it_was_issued_for() -> None:
     store = CookieStore()
     cookie = issue(store)
     assert len(cookie.random_bits) == 16 and cookie.logon_id != 0
+    assert cookie.logon_id in store
     ticket = redeem(store, ClientAutoReconnect.answering(cookie))
     assert (ticket.username, ticket.path, ticket.stamp) == ("alice", DESKTOP, "s1")
+    assert cookie.logon_id not in store
     with pytest.raises(CookieRefused, match=r"already used \(replayed\)"):
         redeem(store, ClientAutoReconnect.answering(cookie))
     assert len(store) == 0
