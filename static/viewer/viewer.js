@@ -106,7 +106,7 @@ export class Viewer {
     const known = CLOSE_MESSAGES[e.code];
     if (known || this.stopped) {
       const [title, text] = known || ["Desktop stopped", this.stopReason || ""];
-      this.showOverlay(title, e.code === 4410 && e.reason ? e.reason : text, true);
+      this.showOverlay(title, e.code === 4410 && this.stopReason ? this.stopReason : text, true);
       this.root.dataset.state = e.code === 4403 ? "forbidden" : e.code === 4401 ? "unauthenticated"
         : e.code === 4410 ? "revoked" : "stopped";
       return;

@@ -22,6 +22,7 @@ from webconsole.sharing.models import Share, ShareKind
 EXPIRIES = [("", "Never"), ("15", "15 minutes"), ("60", "1 hour"), ("480", "8 hours"), ("1440", "1 day"),
             ("10080", "7 days")]
 LINK_EXPIRIES = [e for e in EXPIRIES if e[0]]
+NEW_LINK_KEY = "wrd_new_share_link"
 
 
 def _desktop(request, desktop_id: int):
@@ -42,9 +43,13 @@ def _share(desktop, share_id: int) -> Share:
 @login_required
 def sharing_view(request, desktop_id: int):
     desktop = _desktop(request, desktop_id)
-    new_link = None
-    if request.method == "POST" and (result := _grant(request, desktop)) is not None:
-        new_link = request.build_absolute_uri(reverse("sharing:link", args=[result]))
+    if request.method == "POST":
+        # Post, redirect, get: a reload never grants twice. A new link's address is shown once,
+        # on the page the redirect lands on.
+        if (token := _grant(request, desktop)) is not None:
+            request.session[NEW_LINK_KEY] = request.build_absolute_uri(reverse("sharing:link", args=[token]))
+        return redirect("sharing:panel", desktop_id=desktop.pk)
+    new_link = request.session.pop(NEW_LINK_KEY, None)
     watchers = open_connections([desktop])[desktop.pk]
     return render(request, "sharing/panel.html", {
         "desktop": desktop, "shares": selectors.shares_of_desktop(desktop=desktop),

@@ -174,6 +174,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         await self.close(code=int(code), reason=reason[:120])
 
     async def _share_revoked(self, reason: str) -> None:
+        if not self.closing:  # the reason goes first as a bye (a close frame's reason is not sent on)
+            await self.send(bytes_data=encode_server({"op": "bye", "reason": reason}))
         await self._close(CloseCode.REVOKED, reason)
 
     async def _share_control(self, control: bool) -> None:

@@ -172,8 +172,9 @@ def test_the_sharing_panel_grants_and_revokes(people, desktop):
     client.post(url, {"kind": "user", "grantee": "guest", "access": "view", "expires": "60"})
     share = Share.objects.get(desktop=desktop, user=people["guest"])
     assert not share.control and share.expires_at > timezone.now() + timedelta(minutes=59)
-    page = client.post(url, {"kind": "link", "access": "control", "expires": "15"})
+    page = client.post(url, {"kind": "link", "access": "control", "expires": "15"}, follow=True)
     link = page.context["new_link"]
+    assert client.get(url).context["new_link"] is None  # shown once
     assert "/s/" in link
     token = link.rsplit("/", 1)[1]
     assert Share.objects.get(token_hash=services.token_hash(token)).control
