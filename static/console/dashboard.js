@@ -65,6 +65,8 @@ async function copy(text, button) {
 }
 
 export function setupDashboard() {
+  // "Desktop 3 is starting." has said what it had to once the card shows it.
+  setTimeout(() => { for (const m of document.querySelectorAll("main > .msg:not(.error)")) m.remove(); }, 8000);
   document.addEventListener("click", (e) => {
     const button = e.target.closest("[data-copy]");
     if (button) copy(button.dataset.copy, button);

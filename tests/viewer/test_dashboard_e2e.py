@@ -120,8 +120,10 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             page.wait_for_function(f"""() => {{
                 const img = document.querySelector('[data-desktop="{desktop_id}"] img[data-thumb]');
                 return img && img.complete && img.naturalWidth > 0; }}""", timeout=20000)
+            # (A desktop just started may still be black: the page's next refresh shows its terminal.)
+            wait_until(lambda: thumbnail_rgb(page, desktop_id).std() > 5, 20, 0.5, "the thumbnail to show the desktop")
             first = thumbnail_rgb(page, desktop_id)
-            assert first.shape[1] == 320 and first.std() > 5
+            assert first.shape[1] == 320
 
             # Open it (a second tab) and type: the thumbnail on the dashboard changes by itself.
             viewer = page.context.new_page()
@@ -139,6 +141,14 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             page.wait_for_selector(f'[data-desktop="{desktop_id}"] [data-fact="viewers"]:has-text("1 browser")',
                                    timeout=15000)
             shot(page, "03-dashboard-running.png")
+            more = page.locator(f'[data-desktop="{desktop_id}"] details.more')
+            more.locator("summary").click()
+            copy = more.locator('[data-action="copy-xfreerdp"]')
+            assert "/u:alice /size:1024x768" in copy.get_attribute("data-copy")
+            copy.click()
+            page.wait_for_function("document.querySelector('[data-action=copy-xfreerdp]').textContent === 'Copied'")
+            shot(page, "03b-dashboard-more-menu.png")
+            more.locator("summary").click()
 
             # Share it with bob, view-only.
             page.click(f'[data-desktop="{desktop_id}"] [data-action="share"]')
@@ -208,6 +218,9 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             assert overview.locator(f'tr[data-desktop="{desktop_id}"]').is_visible()
             assert overview.locator('[data-total="desktops"]').inner_text() == "1"
             shot(overview, "09-admin-all-desktops.png")
+            overview.set_viewport_size(PHONE)
+            assert overview.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            shot(overview, "09b-admin-phone.png")
             admin.close()
 
             # Stop it from the dashboard.
