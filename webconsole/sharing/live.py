@@ -28,9 +28,10 @@ class ShareWatch:
     """Watches one share for one open viewer; ``on_revoked(reason)`` and ``on_control(bool)``
     are the consumer's."""
 
-    def __init__(self, share_id: int, *, control: bool, on_revoked: Callable[[str], Awaitable[None]],
+    def __init__(self, share_id: int, *, user, control: bool, on_revoked: Callable[[str], Awaitable[None]],
                  on_control: Callable[[bool], Awaitable[None]], label: str = "") -> None:
         self.share_id = share_id
+        self.user = user
         self.control = control
         self.on_revoked = on_revoked
         self.on_control = on_control
@@ -84,7 +85,8 @@ class ShareWatch:
     async def _recheck(self) -> None:
         while not self.ended:
             await asyncio.sleep(RECHECK)
-            active, control, reason = await database_sync_to_async(share_state)(share_id=self.share_id)
+            active, control, reason = await database_sync_to_async(share_state)(share_id=self.share_id,
+                                                                                user=self.user)
             if not active:
                 await self._end(reason)
                 return

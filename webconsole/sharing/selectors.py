@@ -23,8 +23,9 @@ def share_for(*, user: AbstractBaseUser, desktop_id: int) -> Share | None:
             .exclude(desktop__owner=user).select_related("desktop").order_by("-control", "pk").first())
 
 
-def share_state(*, share_id: int) -> tuple[bool, bool, str]:
-    """(still active, control, why it ended) for an open shared viewer's recheck."""
+def share_state(*, share_id: int, user: AbstractBaseUser | None = None) -> tuple[bool, bool, str]:
+    """(still active, control, why it ended) for an open shared viewer's recheck; with ``user``,
+    also whether the share is still theirs (a group share ends for one who left the group)."""
     share = Share.objects.filter(pk=share_id).select_related("desktop").first()
     if share is None:
         return False, False, "The share was removed."
@@ -32,6 +33,8 @@ def share_state(*, share_id: int) -> tuple[bool, bool, str]:
         return False, False, "The owner stopped sharing this desktop."
     if not share.is_active():
         return False, False, "The share expired."
+    if user is not None and not Share.objects.filter(_grants(user), pk=share_id).exists():
+        return False, False, "This desktop is no longer shared with you."
     return True, share.control, ""
 
 

@@ -134,8 +134,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         if self.share is not None:
             from webconsole.sharing.live import ShareWatch, note_shared_viewer
 
-            self.share_watch = ShareWatch(self.share.pk, control=self.share.control, on_revoked=self._share_revoked,
-                                          on_control=self._share_control, label=self.label)
+            self.share_watch = ShareWatch(self.share.pk, user=self.user, control=self.share.control,
+                                          on_revoked=self._share_revoked, on_control=self._share_control,
+                                          label=self.label)
             await self.share_watch.start()
             await note_shared_viewer(user=self.user, share=self.share,
                                      address=(self.scope.get("client") or ("",))[0] or "")

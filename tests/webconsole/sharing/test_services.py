@@ -10,6 +10,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from webconsole.audit.models import AuditEvent
 from webconsole.desktops.models import DesktopSession, DesktopState
@@ -71,8 +73,13 @@ def test_a_group_share_follows_membership(people, desktop):
     access = viewer_access(user=people["guest"], desktop_id=desktop.pk)
     assert access.status == 200 and access.share.control
     assert _status(people["third"], desktop) == 404
+    share = viewer_access(user=people["guest"], desktop_id=desktop.pk).share
+    assert selectors.share_state(share_id=share.pk, user=people["guest"]) == (True, True, "")
     people["guest"].groups.remove(team)
     assert _status(people["guest"], desktop) == 404
+    # an open viewer of one who left the group ends at its next recheck
+    assert selectors.share_state(share_id=share.pk, user=people["guest"]) == (
+        False, False, "This desktop is no longer shared with you.")
 
 
 def test_expiry_ends_a_share(people, desktop):
@@ -186,3 +193,13 @@ def test_the_sharing_panel_grants_and_revokes(people, desktop):
     other = Client()
     other.force_login(people["guest"])
     assert other.get(url).status_code == 404  # another's panel does not exist for them
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(token=st.text(max_size=200))
+def test_any_token_is_refused_cleanly(people, desktop, token):
+    """Whatever a browser puts in a share link's path: a refusal, never an error or a grant."""
+    with pytest.raises(services.ShareRefused) as refused:
+        services.share_use_link(token=token, user=people["guest"])
+    assert refused.value.status == 404
+    assert _status(people["guest"], desktop) == 404
