@@ -91,6 +91,23 @@ export function setupDashboard() {
     kind.addEventListener("change", update);
     update();
   }
+  // The sharing panel's "Watching now" follows viewers coming and going.
+  const watching = document.getElementById("wrd-watching");
+  if (watching) {
+    const every = Number(watching.dataset.refreshEvery) || 5000;
+    const refresh = async () => {
+      try {
+        if (!visible()) return;
+        const r = await fetch(location.pathname, { credentials: "same-origin", cache: "no-store" });
+        if (!r.ok || r.redirected) return;
+        const fresh = new DOMParser().parseFromString(await r.text(), "text/html").getElementById("wrd-watching");
+        if (fresh && fresh.innerHTML !== watching.innerHTML) watching.innerHTML = fresh.innerHTML;
+      } finally {
+        setTimeout(refresh, every);
+      }
+    };
+    setTimeout(refresh, every);
+  }
   const root = document.getElementById("wrd-cards");
   if (!root) return;
   const seconds = Math.max(1, Number(root.dataset.thumbSeconds) || 3);

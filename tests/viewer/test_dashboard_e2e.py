@@ -200,6 +200,40 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             assert cut_off < 2.0
             assert AuditEvent.objects.filter(action="share.revoke", target_id=str(desktop_id)).exists()
 
+            # A link with control: bob's input reaches the desktop, until the owner takes control
+            # back (live, on the open page); after revocation the link gives a plain refusal.
+            page.goto(f"{daphne}/desktops/{desktop_id}/sharing")
+            page.select_option("select[name=kind]", "link")
+            page.select_option("select[name=access]", "control")
+            page.click("form[data-share-form] button[type=submit]")
+            link = page.locator("[data-link-url]").input_value()
+            shot(page, "04b-share-link-created.png")
+            link_share = Share.objects.get(desktop_id=desktop_id, kind="link")
+            assert link_share.control and link_share.expires_at is not None
+            bob.goto(link)
+            bob.wait_for_function(CONNECTED, timeout=20000)
+            assert bob.evaluate("document.getElementById('wrd-viewer').dataset.viewOnly") == "0"
+            # The owner's open panel shows bob arrive, with control, by itself.
+            page.wait_for_selector('[data-watchers] [data-watcher="bob"]:has-text("control")', timeout=15000)
+            before = host_status(session).last_input
+            box = bob.locator("#wrd-viewer canvas").bounding_box()
+            bob.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+            bob.keyboard.type("echo from-bob")
+            wait_until(lambda: host_status(session).last_input != before, 10, 0.2, "bob's keys to reach the desktop")
+            page.click(f'[data-share="{link_share.pk}"] [data-action="control"]')  # take control back
+            bob.wait_for_function("document.getElementById('wrd-viewer').dataset.viewOnly === '1'", timeout=5000)
+            time.sleep(0.5)
+            before = host_status(session).last_input
+            bob.keyboard.type("ignored")
+            time.sleep(1.0)
+            assert host_status(session).last_input == before
+            page.click(f'[data-share="{link_share.pk}"] [data-action="revoke"]')
+            bob.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'revoked'", timeout=5000)
+            refused = bob.goto(link)
+            assert refused.status == 410
+            assert "revoked by the desktop's owner" in bob.locator("[data-share-refused]").inner_text()
+            shot(bob, "06b-link-refused.png")
+
             # The phone-width dashboard and the admins' view, while it runs.
             phone = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
             phone.add_cookies([{"name": "sessionid", "value": login_cookie(alice), "url": daphne}])
