@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 from webconsole.asgi import application
 from webconsole.desktops import rdp
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.recordings.models import Recording, RecordingState
+from webconsole.recordings.models import Connection, Recording, RecordingState
 from webconsole.sharing.models import Share, ShareKind
 from webconsole.viewer.routing import websocket_urlpatterns
 
@@ -105,6 +105,9 @@ HTTP = {
                                             ("302", "/desktops/{desktop}/sharing"))),
     "sharing:control": ("POST", {"control": "1"}, _answers(LOGIN, ("302", "/desktops/{desktop}/sharing"), 404,
                                                            ("302", "/desktops/{desktop}/sharing"))),
+    # one open viewer's control: a stopped desktop has none (a message); the other user's 404
+    "sharing:viewer-control": ("POST", {"control": "1"}, _answers(LOGIN, ("302", "/desktops/{desktop}/sharing"),
+                                                                  404, ("302", "/desktops/{desktop}/sharing"))),
     # a token that names no share: the refusal page
     "sharing:link": ("GET", None, _answers(LOGIN, 404, 404, 404), {"token": "forged"}),
 }
@@ -180,6 +183,8 @@ def test_http_route(name, people, desktop, redis_server) -> None:
     if "share_id" in str(pattern.pattern):
         kwargs["share_id"] = Share.objects.create(desktop=desktop, kind=ShareKind.LINK, token_hash="0" * 64,
                                                   expires_at=None, created_by=people[OWNER]).pk
+    if "connection_id" in str(pattern.pattern):
+        kwargs["connection_id"] = Connection.objects.create(desktop=desktop, user=people[OTHER], kind="browser").pk
     kwargs.update(*more)
     url = reverse(name, kwargs=kwargs)
     api = name.startswith("api:")

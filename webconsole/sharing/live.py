@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 
 from webconsole.audit.services import async_record
 from webconsole.sharing.selectors import share_state
-from webconsole.sharing.services import share_group
+from webconsole.sharing.services import share_group, viewer_group
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +28,13 @@ class ShareWatch:
     """Watches one share for one open viewer; ``on_revoked(reason)`` and ``on_control(bool)``
     are the consumer's."""
 
-    def __init__(self, share_id: int, *, user, control: bool, on_revoked: Callable[[str], Awaitable[None]],
-                 on_control: Callable[[bool], Awaitable[None]], label: str = "") -> None:
+    def __init__(self, share_id: int, *, user, connection_id: int | None, control: bool,
+                 on_revoked: Callable[[str], Awaitable[None]], on_control: Callable[[bool], Awaitable[None]],
+                 label: str = "") -> None:
         self.share_id = share_id
         self.user = user
+        self.connection_id = connection_id
+        self.groups = [share_group(share_id)] + ([viewer_group(connection_id)] if connection_id is not None else [])
         self.control = control
         self.on_revoked = on_revoked
         self.on_control = on_control
@@ -46,7 +49,8 @@ class ShareWatch:
         if layer is not None:
             try:
                 self.channel = await layer.new_channel()
-                await asyncio.wait_for(layer.group_add(share_group(self.share_id), self.channel), 5)
+                for group in self.groups:
+                    await asyncio.wait_for(layer.group_add(group, self.channel), 5)
                 self.layer = layer
                 self.tasks.append(asyncio.create_task(self._listen()))
             except Exception as exc:
@@ -60,7 +64,8 @@ class ShareWatch:
             task.cancel()
         if self.layer is not None and self.channel is not None:
             try:
-                await asyncio.wait_for(self.layer.group_discard(share_group(self.share_id), self.channel), 5)
+                for group in self.groups:
+                    await asyncio.wait_for(self.layer.group_discard(group, self.channel), 5)
             except Exception:
                 pass
 
@@ -85,8 +90,8 @@ class ShareWatch:
     async def _recheck(self) -> None:
         while not self.ended:
             await asyncio.sleep(RECHECK)
-            active, control, reason = await database_sync_to_async(share_state)(share_id=self.share_id,
-                                                                                user=self.user)
+            active, control, reason = await database_sync_to_async(share_state)(
+                share_id=self.share_id, user=self.user, connection_id=self.connection_id)
             if not active:
                 await self._end(reason)
                 return

@@ -76,3 +76,13 @@ class ShareRedemption(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["share", "user"], name="one_redemption_per_user")]
+
+
+class ViewerControl(models.Model):
+    """The owner's choice for one open shared viewer (a browser connection), over its share's
+    ``control``: given control, or made view-only. A change of the share's control clears these."""
+
+    connection = models.OneToOneField("recordings.Connection", on_delete=models.CASCADE, related_name="+")
+    control = models.BooleanField()
+    set_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    set_at = models.DateTimeField(auto_now=True)

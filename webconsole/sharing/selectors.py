@@ -6,7 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.sharing.models import Share, ShareKind
+from webconsole.sharing.models import Share, ShareKind, ViewerControl
 
 
 def _grants(user: AbstractBaseUser) -> Q:
@@ -23,9 +23,11 @@ def share_for(*, user: AbstractBaseUser, desktop_id: int) -> Share | None:
             .exclude(desktop__owner=user).select_related("desktop").order_by("-control", "pk").first())
 
 
-def share_state(*, share_id: int, user: AbstractBaseUser | None = None) -> tuple[bool, bool, str]:
+def share_state(*, share_id: int, user: AbstractBaseUser | None = None,
+                connection_id: int | None = None) -> tuple[bool, bool, str]:
     """(still active, control, why it ended) for an open shared viewer's recheck; with ``user``,
-    also whether the share is still theirs (a group share ends for one who left the group)."""
+    also whether the share is still theirs (a group share ends for one who left the group); with
+    ``connection_id``, the owner's choice for that one viewer wins over the share's control."""
     share = Share.objects.filter(pk=share_id).select_related("desktop").first()
     if share is None:
         return False, False, "The share was removed."
@@ -35,6 +37,10 @@ def share_state(*, share_id: int, user: AbstractBaseUser | None = None) -> tuple
         return False, False, "The share expired."
     if user is not None and not Share.objects.filter(_grants(user), pk=share_id).exists():
         return False, False, "This desktop is no longer shared with you."
+    if connection_id is not None:
+        override = ViewerControl.objects.filter(connection_id=connection_id).values_list("control", flat=True).first()
+        if override is not None:
+            return True, override, ""
     return True, share.control, ""
 
 

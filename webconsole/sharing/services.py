@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from webconsole.audit.services import record
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.sharing.models import Share, ShareKind, ShareRedemption
+from webconsole.sharing.models import Share, ShareKind, ShareRedemption, ViewerControl
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,11 @@ def token_hash(token: str) -> str:
 def share_group(share_id: int) -> str:
     """The channel layer group the open viewers of a share listen on."""
     return f"wrd-share-{share_id}"
+
+
+def viewer_group(connection_id: int) -> str:
+    """The channel layer group of one open shared viewer (its connection-history row)."""
+    return f"wrd-viewer-{connection_id}"
 
 
 def _check_owner(desktop: DesktopSession, user: AbstractBaseUser, control: bool) -> None:
@@ -162,6 +167,8 @@ def share_set_control(*, share: Share, by: AbstractBaseUser, control: bool) -> S
     if not share.is_active():
         raise ValidationError("this share has ended", code="state")
     Share.objects.filter(pk=share.pk).update(control=control)
+    # The share's choice is for all its viewers again: the per-viewer ones go.
+    ViewerControl.objects.filter(connection__desktop=share.desktop).delete()
     share.refresh_from_db()
     log.info("share control share=%s desktop=%s control=%s", share.pk, share.desktop_id, control)
     record("share.control", actor=by, target=share.desktop, share=share.pk, control=control,
@@ -170,9 +177,32 @@ def share_set_control(*, share: Share, by: AbstractBaseUser, control: bool) -> S
     return share
 
 
+def share_viewer_set_control(*, desktop: DesktopSession, connection_id: int, by: AbstractBaseUser,
+                             control: bool) -> None:
+    """Give one open shared viewer control, or make it view-only, live (whatever its share says)."""
+    from webconsole.recordings.models import Connection
+    from webconsole.sharing.selectors import share_for
+
+    _check_owner(desktop, by, control)
+    conn = (Connection.objects.filter(pk=connection_id, desktop=desktop, kind="browser", closed_at__isnull=True)
+            .exclude(user=desktop.owner).select_related("user").first())
+    if conn is None or conn.user is None or share_for(user=conn.user, desktop_id=desktop.pk) is None:
+        raise ValidationError("that is not an open shared viewer of this desktop", code="viewer")
+    ViewerControl.objects.update_or_create(connection=conn, defaults={"control": control, "set_by": by})
+    log.info("viewer control desktop=%s connection=%s user=%s control=%s", desktop.pk, conn.pk, conn.user_id,
+             control)
+    record("share.control", actor=by, target=desktop, connection=conn.pk, grantee=conn.user.get_username(),
+           control=control)
+    _signal_group(viewer_group(conn.pk), {"type": "share.control", "control": control})
+
+
 def _signal(share_id: int, event: dict) -> None:
-    """Tell the share's open viewers, once the change is committed. A layer that cannot be
-    reached is logged: the viewers' own recheck (``live.RECHECK``) still ends them."""
+    _signal_group(share_group(share_id), event)
+
+
+def _signal_group(group: str, event: dict) -> None:
+    """Tell the open viewers of ``group``, once the change is committed. A layer that cannot be
+    reached is logged: the viewers' own recheck (``live.RECHECK``) still applies the change."""
 
     def send() -> None:
         from channels.layers import get_channel_layer
@@ -181,8 +211,8 @@ def _signal(share_id: int, event: dict) -> None:
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(share_group(share_id), event)
+            async_to_sync(layer.group_send)(group, event)
         except Exception as exc:
-            log.warning("share signal not sent share=%s event=%s: %s", share_id, event["type"], exc)
+            log.warning("share signal not sent group=%s event=%s: %s", group, event["type"], exc)
 
     transaction.on_commit(send)

@@ -51,6 +51,9 @@ def sharing_view(request, desktop_id: int):
         return redirect("sharing:panel", desktop_id=desktop.pk)
     new_link = request.session.pop(NEW_LINK_KEY, None)
     watchers = open_connections([desktop])[desktop.pk]
+    for w in watchers:  # a shared viewer's row gets its own control switch
+        w.shared = (w.kind == "browser" and w.user is not None and w.user_id != desktop.owner_id
+                    and selectors.share_for(user=w.user, desktop_id=desktop.pk) is not None)
     return render(request, "sharing/panel.html", {
         "desktop": desktop, "shares": selectors.shares_of_desktop(desktop=desktop),
         "ended": selectors.shares_of_desktop(desktop=desktop, include_ended=True).exclude(
@@ -119,6 +122,22 @@ def share_control_view(request, desktop_id: int, share_id: int):
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:
         messages.success(request, f"{share.grantee_label}: {'control given' if control else 'view only now'}.")
+    return redirect("sharing:panel", desktop_id=desktop_id)
+
+
+@login_required
+@require_POST
+def viewer_control_view(request, desktop_id: int, connection_id: int):
+    """Give one open shared viewer control, or make it view-only."""
+    desktop = _desktop(request, desktop_id)
+    control = request.POST.get("control") == "1"
+    try:
+        services.share_viewer_set_control(desktop=desktop, connection_id=connection_id, by=request.user,
+                                          control=control)
+    except (ValidationError, PermissionDenied) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    else:
+        messages.success(request, "Control given." if control else "That viewer is view only now.")
     return redirect("sharing:panel", desktop_id=desktop_id)
 
 

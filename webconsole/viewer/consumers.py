@@ -131,21 +131,21 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             return
         self.sender = asyncio.create_task(self._send_loop())
         self.watcher = asyncio.create_task(self._watch_host())
-        if self.share is not None:
-            from webconsole.sharing.live import ShareWatch, note_shared_viewer
-
-            self.share_watch = ShareWatch(self.share.pk, user=self.user, control=self.share.control,
-                                          on_revoked=self._share_revoked, on_control=self._share_control,
-                                          label=self.label)
-            await self.share_watch.start()
-            await note_shared_viewer(user=self.user, share=self.share,
-                                     address=(self.scope.get("client") or ("",))[0] or "")
         self.account_watcher = asyncio.create_task(self._watch_account())
         self.counted = True
         metrics.VIEWERS.inc()
         self.history_id = await history.async_connection_opened(
             desktop_id=self.session.pk, user=self.user, kind="browser",
             address=(self.scope.get("client") or ("",))[0] or "", view_only=self.view_only)
+        if self.share is not None:
+            from webconsole.sharing.live import ShareWatch, note_shared_viewer
+
+            self.share_watch = ShareWatch(self.share.pk, user=self.user, connection_id=self.history_id,
+                                          control=self.share.control, on_revoked=self._share_revoked,
+                                          on_control=self._share_control, label=self.label)
+            await self.share_watch.start()
+            await note_shared_viewer(user=self.user, share=self.share,
+                                     address=(self.scope.get("client") or ("",))[0] or "")
         log.info("viewer connected %s view_only=%s", self.label, self.view_only)
 
     async def disconnect(self, code: int) -> None:

@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.utils import timezone
 
@@ -188,4 +189,45 @@ async def test_an_expired_share_ends_its_viewer_without_any_message(scene):
         code, took = await until_closed(guest, live.RECHECK + 3)
         assert code == CloseCode.REVOKED and took <= live.RECHECK + 1
     finally:
+        await guest.disconnect()
+
+
+async def test_the_owner_hands_control_to_one_viewer_of_a_group_share(scene):
+    host, desktop = scene["host"], scene["desktop"]
+    team = await sync_to_async(Group.objects.create)(name="team")
+    other = await sync_to_async(User.objects.create_user)("share-other", password="pw-other-1")
+    for user in (scene["guest"], other):
+        await sync_to_async(user.groups.add)(team)
+    share = await sync_to_async(services.share_grant_group)(desktop=desktop, by=scene["owner"], group=team)
+    guest = await connect(scene["guest"], desktop)
+    watcher = await connect(other, desktop)
+    try:
+        conn = await sync_to_async(Connection.objects.get)(desktop=desktop, user=scene["guest"], closed_at=None)
+        before = (await asyncio.to_thread(_status, host)).last_input
+        await sync_to_async(services.share_viewer_set_control)(desktop=desktop, connection_id=conn.pk,
+                                                               by=scene["owner"], control=True)
+        assert (await until_op(guest, "view_only"))["view_only"] is False
+        await type_a_key(watcher)  # still view-only: the change was for one viewer
+        await asyncio.sleep(1.0)
+        assert (await asyncio.to_thread(_status, host)).last_input == before
+        await type_a_key(guest)
+        await asyncio.sleep(1.0)
+        after = (await asyncio.to_thread(_status, host)).last_input
+        assert after != before
+        assert (await sync_to_async(Connection.objects.get)(pk=conn.pk)).view_only is False
+        # Past a recheck, the one viewer's control holds.
+        await asyncio.sleep(live.RECHECK + 0.5)
+        await type_a_key(guest)
+        await asyncio.sleep(0.5)
+        assert (await asyncio.to_thread(_status, host)).last_input != after
+        # The share's own switch is for all its viewers again.
+        await sync_to_async(services.share_set_control)(share=share, by=scene["owner"], control=False)
+        assert (await until_op(guest, "view_only"))["view_only"] is True
+        with pytest.raises(ValidationError):  # the owner's own viewer is not a shared one
+            owner_conn = await sync_to_async(Connection.objects.create)(desktop=desktop, user=scene["owner"],
+                                                                         kind="browser")
+            await sync_to_async(services.share_viewer_set_control)(
+                desktop=desktop, connection_id=owner_conn.pk, by=scene["owner"], control=True)
+    finally:
+        await watcher.disconnect()
         await guest.disconnect()
