@@ -161,6 +161,11 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             assert not share.control
 
             bob = log_in(browser, daphne, "bob", "pw-bob-123", WIDE)
+            assert "alice's desktop · view only" in bob.locator(f'[data-desktop="{desktop_id}"]').inner_text()
+            bob.wait_for_function(f"""() => {{
+                const img = document.querySelector('[data-desktop="{desktop_id}"] img[data-thumb]');
+                return img && img.complete && img.naturalWidth > 0; }}""", timeout=20000)
+            shot(bob, "05a-guest-dashboard.png")
             bob.click(f'[data-desktop="{desktop_id}"] [data-action="open"]')
             bob.wait_for_function(CONNECTED, timeout=20000)
             assert bob.evaluate("document.getElementById('wrd-viewer').dataset.viewOnly") == "1"
