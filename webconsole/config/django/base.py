@@ -6,6 +6,7 @@ from webconsole.config import env
 from webconsole.config.settings.axes import *  # noqa: F403
 from webconsole.config.settings.celery import *  # noqa: F403
 from webconsole.config.settings.channels import *  # noqa: F403
+from webconsole.config.settings.dashboard import *  # noqa: F403
 from webconsole.config.settings.recordings import *  # noqa: F403
 from webconsole.config.settings.security import *  # noqa: F403
 from webconsole.config.settings.wrd import *  # noqa: F403
@@ -35,6 +36,8 @@ INSTALLED_APPS = [
     "webconsole.viewer",
     "webconsole.recordings",
     "webconsole.audit",
+    "webconsole.sharing",
+    "webconsole.dashboard",
 ]
 
 MIDDLEWARE = [
