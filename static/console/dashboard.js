@@ -40,9 +40,16 @@ async function refreshCards(root) {
   const shown = new Map([...root.querySelectorAll("img[data-thumb]")].map((i) => [i.dataset.thumb, i.src]));
   root.dataset.lastHtml = html;
   root.innerHTML = html;
+  applyAspects(root);
   for (const img of root.querySelectorAll("img[data-thumb]")) {
     if (shown.has(img.dataset.thumb)) img.src = shown.get(img.dataset.thumb);
   }
+}
+
+// Thumbnails keep their desktop's shape before the picture arrives (set from data-aspect: the
+// Content-Security-Policy allows no style attributes in the markup).
+function applyAspects(root) {
+  for (const el of root.querySelectorAll("[data-aspect]")) el.style.aspectRatio = el.dataset.aspect;
 }
 
 function transitioning(root) {
@@ -67,9 +74,11 @@ async function copy(text, button) {
 export function setupDashboard() {
   // "Desktop 3 is starting." has said what it had to once the card shows it.
   setTimeout(() => { for (const m of document.querySelectorAll("main > .msg:not(.error)")) m.remove(); }, 8000);
+  applyAspects(document);
   document.addEventListener("click", (e) => {
     const button = e.target.closest("[data-copy]");
     if (button) copy(button.dataset.copy, button);
+    if (e.target.matches?.("[data-link-url]")) e.target.select();
   });
   // One open "More" menu at a time.
   document.addEventListener("toggle", (e) => {

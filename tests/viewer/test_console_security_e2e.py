@@ -55,6 +55,8 @@ def test_the_viewer_runs_under_the_policy(browser, stack):
 @pytest.mark.parametrize("path,user", [
     ("/accounts/login/", None),
     ("/desktops/", "alice"),
+    ("/desktops/{desktop}/sharing", "alice"),
+    ("/desktops/all", "staff"),
     ("/recordings/", "staff"),
     ("/admin/", "staff"),
     ("/admin/auth/user/", "staff"),
@@ -67,7 +69,7 @@ def test_console_pages_render_under_the_policy(browser, stack, staff, path, user
         page = context.new_page()
         messages: list[str] = []
         page.on("console", lambda m: messages.append(m.text))
-        response = page.goto(stack["console"].url + path)
+        response = page.goto(stack["console"].url + path.format(desktop=stack["desktop"]))
         assert response.status == 200, (path, response.status)
         assert "content-security-policy" in response.headers
         page.wait_for_load_state("load")
