@@ -39,8 +39,9 @@ from Xlib import X
 from Xlib import error as xerror
 
 from compositor import messages
+from compositor import monitors as screen_monitors
 from compositor.audio import AudioStreams, AudioSubscription
-from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
+from compositor.capture import CONNECTION_LOST, MIN_SIZE, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.drives import DriveHub
 from compositor.encoders import load_builtin_encoders
@@ -160,6 +161,7 @@ class SessionHost:
         self.audio = AudioStreams(self.processes.sound, session=cfg.session, env=self.processes.session_env,
                                   cwd=cfg.runtime_dir)
         self.stop_reason = ""
+        self.monitors: tuple[messages.Monitor, ...] = ()  # the screen's layout; () is one monitor
         self._server: asyncio.AbstractServer | None = None
         self.folders = UserFolders(self.processes.home)
         self.drives = DriveHub(session=cfg.session)
@@ -243,7 +245,7 @@ class SessionHost:
 
     def _screen_resized(self, width: int, height: int) -> None:
         self.pipeline.screen_resized(width, height)
-        self._broadcast(messages.Resized(width, height))
+        self._broadcast(messages.Resized(width, height, self.monitors))
 
     def _cursor_changed(self) -> None:
         if not self.connections:
@@ -287,8 +289,25 @@ class SessionHost:
 
     # -- operations -----------------------------------------------------------------------
 
-    async def resize(self, width: int, height: int) -> tuple[int, int]:
-        return await self.capture.resize(width, height, self.processes.session_env())
+    async def resize(self, width: int, height: int, monitors: tuple[messages.Monitor, ...] = ()) -> tuple[int, int]:
+        """The screen at ``width`` x ``height`` (clamped), laid out as those of ``monitors`` that
+        fit it (compositor/monitors.py); every client hears of a change in either."""
+        if self.attached:
+            return self.capture.size
+        max_width, max_height = self.capture.max_size
+        target = (max(MIN_SIZE, min(int(width), max_width)), max(MIN_SIZE, min(int(height), max_height)))
+        layout = screen_monitors.fit(monitors, *target, session=self.cfg.session)
+        changed = layout != self.monitors
+        self.monitors = layout  # before the resize, whose push carries it
+        before = self.capture.size
+        size = await self.capture.resize(width, height, self.processes.session_env())
+        if changed:
+            await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), layout)
+            log.info("monitors set session=%s monitors=%s", self.cfg.session,
+                     " ".join(f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout) or "one")
+            if size == before:  # no resize push went out
+                self._broadcast(messages.Resized(*size, layout))
+        return size
 
     def status(self) -> dict[str, Any]:
         status = {
@@ -405,8 +424,8 @@ class SessionHost:
         conn.reply(rid, messages.Ok())
 
     async def _on_resize(self, conn: Connection, request: messages.Resize, rid: Any) -> None:
-        width, height = await self.resize(request.width, request.height)
-        conn.reply(rid, messages.ResizeReply(width, height))
+        width, height = await self.resize(request.width, request.height, request.monitors)
+        conn.reply(rid, messages.ResizeReply(width, height, self.monitors))
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
         if self.audio.handles(request.format):  # compositor/audio.py: no cursor, no window
