@@ -37,7 +37,7 @@ from typing import Any
 from compositor import messages
 from compositor.client import HostError
 from rdpfront import events as ev
-from rdpfront import gfx
+from rdpfront import gfx, monitors
 from rdpfront.acceptor import AcceptorConfig
 from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
@@ -133,6 +133,7 @@ class Bridge:
     def __init__(self, settings: ServerSettings, log_context: str = "", conn: ServerConnection | None = None) -> None:
         self.conn = conn = conn if conn is not None else server_connection(settings, log_context)
         self._log = log_context
+        self._max_size = (settings.max_width, settings.max_height)
         self.login = LoginFlow(max_width=settings.max_width, max_height=settings.max_height,
                                login_screen=settings.login_screen, timeout=settings.login_timeout,
                                apply_keyboard_layout=settings.apply_keyboard_layout, log_context=log_context)
@@ -208,7 +209,7 @@ class Bridge:
         self._write(self.output.activated(event))
         requests: list[Request] = [StartOutput(OUTPUT_START_DELAY)]
         if self.output.pending_layout is not None:  # asked for while the client reactivated
-            requests += self._display_layout(ev.DisplayLayout(*self.output.pending_layout))
+            requests += self._display_layout(self.output.pending_layout)
         return requests
 
     def _input(self, event: ev.Event) -> list[Request]:
@@ -224,8 +225,24 @@ class Bridge:
             self.output.to_host.append(messages.Input(events=event.events))
 
     def _display_layout(self, event: ev.DisplayLayout) -> list[Request]:
-        resize = self.output.resize_request(event.width, event.height)
+        resize = self.output.resize_request(event.width, event.height, event.layout)
         return [resize] if resize is not None else []
+
+    def _client_monitors(self) -> list[Request]:
+        """A client that came with several monitors (Client Monitor Data) has the session laid
+        out as its monitors once it enters it."""
+        client = self.conn.acceptor.client
+        block = client.monitor if client is not None else None
+        if block is None or len(block.monitors) < 2:
+            return []
+        layout = monitors.client_layout(monitors.from_monitor_defs(block.monitors), self._max_size[0],
+                                        self._max_size[1], log_context=self._log, source="Client Monitor Data")
+        if layout is None:
+            return []
+        log.info("%s client monitors %s", self._log, " ".join(
+            f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout.monitors))
+        return self._display_layout(ev.DisplayLayout(layout.width, layout.height, len(layout.monitors),
+                                                     layout.monitors))
 
     def resize_answered(self, resize: SessionResize, reply: messages.ResizeReply | HostError) -> list[Request]:
         self._write(self.output.resize_answered(resize, reply))
@@ -304,8 +321,10 @@ class Bridge:
             case Enter():
                 data, deferred_gfx = self.output.enter_session()
                 self._write(data)
+                requests = self._client_monitors()
                 if deferred_gfx is not None:
-                    return self._start_gfx(deferred_gfx)
+                    return self._start_gfx(deferred_gfx) + requests
+                return requests
             case Reject(error_info=error_info):
                 self.conn.reject_credentials(error_info)
             case Disconnect(error_info=error_info):

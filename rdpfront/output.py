@@ -36,6 +36,7 @@ from rdpfront.bitmap_output import BitmapOutput, Damage, Rect, max_update_size
 from rdpfront.connection import ServerConnection
 from rdpfront.gfx_output import AVC420, GfxOutput
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND, size_only_screen
+from rdpfront.monitors import monitor_defs
 from rdpfront.pointer_output import PointerOutput
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class SessionResize:
 
     request: messages.Resize
     before: tuple[int, int]
+    before_monitors: tuple[messages.Monitor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,8 @@ class Output:
         self.allowed = True  # the client did not suppress output
         self.ready = False  # output started since the last activation
         self.activations = 0  # the first one and every reactivation
-        self.pending_layout: tuple[int, int] | None = None  # asked for mid-reactivation
+        self.pending_layout: ev.DisplayLayout | None = None  # asked for mid-reactivation
+        self.monitors: tuple[messages.Monitor, ...] = ()  # the session's layout; () is one monitor
         self.deferred_gfx: ev.GfxReady | None = None  # negotiated while the login form was up
 
     def host_messages(self) -> list[messages.Request]:
@@ -210,23 +213,34 @@ class Output:
             return self.gfx_reset((width, height))
         return self.conn.resize(width, height)
 
+    def monitor_defs(self, width: int, height: int) -> list[tuple[int, int, int, int, int]]:
+        """The session's monitors as TS_MONITOR_DEF fields for a ``width`` x ``height``
+        output; none (one monitor covering it) unless every monitor lies on it."""
+        if all(m.x + m.width <= width and m.y + m.height <= height for m in self.monitors):
+            return monitor_defs(self.monitors)
+        return []
+
     def gfx_reset(self, size: tuple[int, int] | None = None) -> bytes:
         """A new surface at ``size`` (default: the current size), drawn whole again."""
-        data = self.gfx.reset(*(size or (self.conn.width, self.conn.height)))
+        width, height = size or (self.conn.width, self.conn.height)
+        data = self.gfx.reset(width, height, self.monitor_defs(width, height))
         if self.gfx.mode != AVC420:  # AVC420 asked the host for a keyframe
             self._full_screen()
         return data
 
-    def resize_request(self, width: int, height: int) -> SessionResize | None:
-        """The client's window changed size (Display Control): the session is to be resized to
-        it, once the client is active again when it asks mid-reactivation."""
+    def resize_request(self, width: int, height: int,
+                       layout: tuple[messages.Monitor, ...] = ()) -> SessionResize | None:
+        """The client's window or monitors changed (Display Control), or it came with several
+        monitors: the session is to be resized to ``width`` x ``height`` laid out as
+        ``layout``, once the client is active again when it asks mid-reactivation."""
         if not self.attached:
             return None
         if not self.conn.active:
-            self.pending_layout = (width, height)
+            self.pending_layout = ev.DisplayLayout(width, height, max(1, len(layout)), layout)
             return None
         self.pending_layout = None
-        return SessionResize(messages.Resize(width=width, height=height), (self.conn.width, self.conn.height))
+        return SessionResize(messages.Resize(width=width, height=height, monitors=layout),
+                             (self.conn.width, self.conn.height), self.monitors)
 
     def resize_answered(self, resize: SessionResize, reply: messages.ResizeReply | HostError) -> bytes:
         """The host's ``resized`` push gives every client of the session the new size; when the
@@ -235,11 +249,12 @@ class Output:
         asked = resize.request
         if isinstance(reply, HostError):
             log.warning("%s resize to %dx%d failed: %s", self._log, asked.width, asked.height, reply)
-            after = resize.before
+            after, layout = resize.before, resize.before_monitors
         else:
-            after = (reply.width, reply.height)
-        log.info("%s client asked for %dx%d, session is %dx%d", self._log, asked.width, asked.height, *after)
-        if after == resize.before and self.conn.active:  # no `resized` push comes
+            after, layout = (reply.width, reply.height), reply.monitors
+        log.info("%s client asked for %dx%d on %d monitor(s), session is %dx%d on %d", self._log, asked.width,
+                 asked.height, max(1, len(asked.monitors)), *after, max(1, len(layout)))
+        if after == resize.before and layout == resize.before_monitors and self.conn.active:  # no `resized` push
             return self.give_size(*resize.before)
         return b""
 
@@ -304,6 +319,7 @@ class Output:
 
     def host_resized(self, push: messages.Resized) -> bytes:
         self.screen = size_only_screen(push.width, push.height)
+        self.monitors = push.monitors
         self.damage.clear()
         return self.give_size(push.width, push.height) if self.conn.active else b""
 

@@ -1,0 +1,114 @@
+"""A client's monitor layout made into the session's (docs/multimonitor.md).
+
+Clients describe their monitors in their own virtual-desktop coordinates, where the origin is
+the primary monitor's top-left corner and others may lie at negative coordinates: Client
+Monitor Data ([MS-RDPBCGR] 2.2.1.3.6, inclusive bounds) at connection, Display Control Monitor
+Layout PDUs ([MS-RDPEDISP] 2.2.2.2, left/top/width/height) afterwards. The session's
+framebuffer is the layout's bounding box, so every monitor is shifted by the box's top-left
+corner (``origin``) to a 0,0-based rectangle on it, which is what the session host lays out as
+RandR monitors and what the graphics pipeline announces in Reset Graphics.
+
+A layout is taken whole or not at all: more than ``MAX_MONITORS`` monitors, overlapping ones,
+one outside 1..``MAX_SIDE`` pixels a side, or a bounding box above the server's maximum size
+make ``client_layout`` return None with a log line, and the caller falls back to one monitor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from compositor.messages import Monitor
+
+log = logging.getLogger(__name__)
+
+MAX_MONITORS = 4
+MAX_SIDE = 8192  # of one monitor ([MS-RDPEDISP] 2.2.2.2.1 holds Width and Height to 8192)
+MONITOR_PRIMARY = 0x00000001  # TS_MONITOR_PRIMARY and DISPLAYCONTROL_MONITOR_PRIMARY
+
+
+@dataclass(frozen=True)
+class ClientMonitor:
+    """One monitor in the client's coordinates: left, top, width, height, primary."""
+
+    left: int
+    top: int
+    width: int
+    height: int
+    primary: bool = False
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Monitors on the session's framebuffer (``width`` x ``height``, the bounding box), and
+    where its 0,0 lies in the client's coordinates."""
+
+    width: int
+    height: int
+    monitors: tuple[Monitor, ...]
+    origin: tuple[int, int] = (0, 0)
+
+    def to_session(self, x: int, y: int) -> tuple[int, int]:
+        """A point in the client's coordinates on the session's framebuffer."""
+        return x - self.origin[0], y - self.origin[1]
+
+
+def _overlap(a: ClientMonitor, b: ClientMonitor) -> bool:
+    return (a.left < b.left + b.width and b.left < a.left + a.width
+            and a.top < b.top + b.height and b.top < a.top + a.height)
+
+
+def client_layout(monitors: Iterable[ClientMonitor], max_width: int, max_height: int, *,
+                  log_context: str = "", source: str = "monitor layout") -> Layout | None:
+    """The session layout of a client's several monitors, or None (with a log line saying
+    why) when it is not one this server takes. One monitor is no layout either (None, no log):
+    the session is then a plain screen of that size."""
+    monitors = list(monitors)
+    if len(monitors) < 2:
+        return None
+
+    def refuse(why: str) -> None:
+        log.warning("%s %s of %d monitors skipped: %s", log_context, source, len(monitors), why)
+
+    if len(monitors) > MAX_MONITORS:
+        return refuse(f"more than {MAX_MONITORS} monitors")
+    for m in monitors:
+        if not (1 <= m.width <= MAX_SIDE and 1 <= m.height <= MAX_SIDE):
+            return refuse(f"a monitor of {m.width}x{m.height} (1..{MAX_SIDE} a side)")
+    for i, m in enumerate(monitors):
+        if any(_overlap(m, other) for other in monitors[i + 1:]):
+            return refuse(f"monitors overlap at {m.left},{m.top}")
+    left = min(m.left for m in monitors)
+    top = min(m.top for m in monitors)
+    width = max(m.left + m.width for m in monitors) - left
+    height = max(m.top + m.height for m in monitors) - top
+    if width > max_width or height > max_height:
+        return refuse(f"the layout spans {width}x{height}, above the maximum {max_width}x{max_height}")
+    primary = next((i for i, m in enumerate(monitors) if m.primary), 0)
+    shifted = tuple(Monitor(m.left - left, m.top - top, m.width, m.height, i == primary)
+                    for i, m in enumerate(monitors))
+    return Layout(width, height, shifted, (left, top))
+
+
+def from_monitor_defs(defs: Iterable[object]) -> list[ClientMonitor]:
+    """TS_MONITOR_DEFs (``rdpfront.gcc.Monitor``: inclusive left/top/right/bottom, flags) as
+    client monitors; an empty or inverted rectangle becomes one 0 pixels wide or high, which
+    ``client_layout`` refuses."""
+    out = []
+    for d in defs:
+        width = max(0, d.right - d.left + 1)  # type: ignore[attr-defined]
+        height = max(0, d.bottom - d.top + 1)  # type: ignore[attr-defined]
+        out.append(ClientMonitor(d.left, d.top, width, height, bool(d.flags & MONITOR_PRIMARY)))  # type: ignore[attr-defined]
+    return out
+
+
+def from_display_control(monitors: Iterable[object]) -> list[ClientMonitor]:
+    """DISPLAYCONTROL_MONITOR_LAYOUTs (``rdpfront.disp.Monitor``) as client monitors."""
+    return [ClientMonitor(m.left, m.top, m.width, m.height, m.primary) for m in monitors]  # type: ignore[attr-defined]
+
+
+def monitor_defs(layout: Iterable[Monitor]) -> list[tuple[int, int, int, int, int]]:
+    """The session's monitors as TS_MONITOR_DEF fields: left, top, right, bottom (inclusive),
+    flags."""
+    return [(m.x, m.y, m.x + m.width - 1, m.y + m.height - 1, MONITOR_PRIMARY if m.primary else 0) for m in layout]
