@@ -134,6 +134,7 @@ class Bridge:
         self.conn = conn = conn if conn is not None else server_connection(settings, log_context)
         self._log = log_context
         self._max_size = (settings.max_width, settings.max_height)
+        self._monitors_due = False  # the client's monitors lay the session out at its activation
         self.login = LoginFlow(max_width=settings.max_width, max_height=settings.max_height,
                                login_screen=settings.login_screen, timeout=settings.login_timeout,
                                apply_keyboard_layout=settings.apply_keyboard_layout, log_context=log_context)
@@ -210,6 +211,9 @@ class Bridge:
         requests: list[Request] = [StartOutput(OUTPUT_START_DELAY)]
         if self.output.pending_layout is not None:  # asked for while the client reactivated
             requests += self._display_layout(self.output.pending_layout)
+        elif self._monitors_due and self.output.attached:  # the first activation in the session
+            self._monitors_due = False
+            requests += self._client_monitors()
         return requests
 
     def _input(self, event: ev.Event) -> list[Request]:
@@ -230,17 +234,20 @@ class Bridge:
 
     def _client_monitors(self) -> list[Request]:
         """A client that came with several monitors (Client Monitor Data) has the session laid
-        out as its monitors once it enters it."""
+        out as its monitors once it is active in it (through the login form or not)."""
         client = self.conn.acceptor.client
         block = client.monitor if client is not None else None
         if block is None or len(block.monitors) < 2:
+            if block is not None:
+                log.info("%s client monitor data: %d monitor(s)", self._log, len(block.monitors))
             return []
         layout = monitors.client_layout(monitors.from_monitor_defs(block.monitors), self._max_size[0],
                                         self._max_size[1], log_context=self._log, source="Client Monitor Data")
         if layout is None:
             return []
-        log.info("%s client monitors %s", self._log, " ".join(
-            f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout.monitors))
+        log.info("%s client monitors %s on %dx%d (its origin %d,%d)", self._log, " ".join(
+            f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout.monitors),
+            layout.width, layout.height, *layout.origin)
         return self._display_layout(ev.DisplayLayout(layout.width, layout.height, len(layout.monitors),
                                                      layout.monitors))
 
@@ -318,6 +325,7 @@ class Bridge:
             case Accept():
                 width, height = self.output.session_size() or (self.conn.width, self.conn.height)
                 self.conn.accept_credentials(width=width, height=height)
+                self._monitors_due = True  # once active
             case Enter():
                 data, deferred_gfx = self.output.enter_session()
                 self._write(data)
