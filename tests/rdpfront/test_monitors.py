@@ -13,13 +13,19 @@ from hypothesis import strategies as st
 from compositor import messages
 from rdpfront import disp, dvc, events, gfx
 from rdpfront.acceptor import Closed
+from rdpfront.bridge import Bridge
 from rdpfront.channels.registry import DISP_CHANNEL_ID
 from rdpfront.cursor import Reader, encode
 from rdpfront.errors import RemoteProtocolError
-from rdpfront.gcc import ClientMonitorData, Monitor
+from rdpfront.gcc import ChannelDef, ClientGccBlocks, ClientMonitorData, ClientNetworkData, ClientSecurityData, Monitor
 from rdpfront.monitors import MAX_MONITORS, ClientMonitor, client_layout, from_monitor_defs, monitor_defs
+from rdpfront.output import SessionResize
+from rdpfront.rdp.pdus import DemandActive
+from rdpfront.settings import ServerSettings
 
+from .helpers import CLIENT_CORE, MemoryClient
 from .test_acceptor import _display_control_open
+from .test_bridge import Driver
 
 MAX = (1920, 1200)
 
@@ -132,3 +138,51 @@ def test_reset_graphics_lists_the_monitors():
     r = Reader(gfx.reset_graphics(800, 600)[8:])
     assert (r.u32("w"), r.u32("h"), r.u32("n"), r.i32("l"), r.i32("t"), r.i32("r"), r.i32("b"), r.u32("f")) == (
         800, 600, 1, 0, 0, 799, 599, 1)
+
+
+# ---- Client Monitor Data through the bridge ------------------------------------------------------
+
+def _bridge_with_monitors(*defs: Monitor) -> tuple[MemoryClient, Bridge, Driver]:
+    """A client whose GCC data carries ``defs`` as Client Monitor Data, logged in and active."""
+    bridge = Bridge(ServerSettings())  # the session's maximum: 1920 x 1200
+    client = MemoryClient(server=bridge.conn)
+    driver = Driver(bridge, session=(1024, 768))
+    channels = ("cliprdr", "rdpsnd")
+    blocks = ClientGccBlocks(CLIENT_CORE, ClientSecurityData(),
+                             ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)),
+                             monitor=ClientMonitorData(defs))
+    client.connect(channels=channels, accept=False, client_data=encode(blocks))
+    driver.receive(bridge.conn.events())
+    client.finish(next(p for p in client.pump(bridge.data_to_send()) if isinstance(p, DemandActive)))
+    driver.receive(bridge.conn.events())
+    return client, bridge, driver
+
+
+def test_client_monitor_data_lays_the_session_out_once_active():
+    client, bridge, driver = _bridge_with_monitors(Monitor(0, 0, 799, 599, 1), Monitor(-1024, 0, -1, 767, 0))
+    layout = (messages.Monitor(1024, 0, 800, 600, True), messages.Monitor(0, 0, 1024, 768, False))
+    (resize,) = [r for r in driver.done if isinstance(r, SessionResize)]
+    assert resize.request == messages.Resize(1824, 768, layout)
+    # The host answers and tells every client: this one is reactivated at the layout's size.
+    client.pump(bridge.data_to_send())
+    bridge.resize_answered(resize, messages.ResizeReply(1824, 768, layout))
+    bridge.host_push(messages.Resized(1824, 768, layout))
+    demand = next(p for p in client.pump(bridge.data_to_send()) if isinstance(p, DemandActive))
+    assert bridge.conn.width == 1824 and bridge.conn.height == 768 and demand is not None
+    assert bridge.output.monitors == layout
+    assert bridge.output.monitor_defs(1824, 768) == [(1024, 0, 1823, 599, 1), (0, 0, 1023, 767, 0)]
+    # A host's layout that does not fit the output is not announced.
+    assert bridge.output.monitor_defs(1600, 768) == []
+
+
+@pytest.mark.parametrize(("defs", "why"), [
+    ((Monitor(0, 0, 1023, 767, 1), Monitor(1000, 0, 1799, 599, 0)), "monitors overlap"),
+    (tuple(Monitor(i * 100, 0, i * 100 + 99, 99, int(i == 0)) for i in range(10)), "more than 4 monitors"),
+    ((Monitor(0, 0, 1023, 767, 1), Monitor(1024, 0, 1024 + 65535, 767, 0)), "a monitor of 65536x768"),
+])
+def test_absurd_client_monitor_data_is_skipped_with_a_log_line(defs, why, caplog):
+    with caplog.at_level(logging.WARNING, logger="rdpfront.monitors"):
+        client, bridge, driver = _bridge_with_monitors(*defs)
+    assert not [r for r in driver.done if isinstance(r, SessionResize)]  # one monitor: the session as it is
+    assert bridge.conn.active and not bridge.conn.closed
+    assert any(why in r.getMessage() and "Client Monitor Data" in r.getMessage() for r in caplog.records), caplog.text

@@ -85,7 +85,8 @@ def _differences(rdp: Harness, host) -> dict[str, float]:
     (("/multimon",), False),
     (("/multimon", "/gfx:avc420"), True),
     (("/multimon", "/monitors:0,1"), False),
-], ids=["multimon-bitmaps", "multimon-gfx-avc420", "monitors-list"])
+    (("/multimon", "/dynamic-resolution"), True),
+], ids=["multimon-bitmaps", "multimon-gfx-avc420", "monitors-list", "multimon-dynamic-resolution"])
 async def test_multimon_client_gets_two_session_monitors(rdp: Harness, host, args: tuple[str, ...], gfx: bool,
                                                           caplog, tmp_path) -> None:
     rdp.server.settings.gfx = gfx
@@ -124,3 +125,4 @@ async def test_multimon_client_gets_two_session_monitors(rdp: Harness, host, arg
     # of it at a negative origin, shifted onto the session's framebuffer.
     assert any("client monitors 800x600+1024+0* 1024x768+0+0 on 1824x768 (its origin -1024,0)" in r.getMessage()
                for r in caplog.records), "the client's layout did not arrive as expected"
+
