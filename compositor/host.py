@@ -302,11 +302,17 @@ class SessionHost:
         before = self.capture.size
         size = await self.capture.resize(width, height, self.processes.session_env())
         if changed:
-            await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), layout)
-            log.info("monitors set session=%s monitors=%s", self.cfg.session,
-                     " ".join(f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout) or "one")
-            if size == before:  # no resize push went out
-                self._broadcast(messages.Resized(*size, layout))
+            try:
+                await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), layout)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("monitors not set session=%s: %s", self.cfg.session, exc)
+                self.monitors = ()
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), ())
+            log.info("monitors set session=%s monitors=%s", self.cfg.session, " ".join(
+                f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in self.monitors) or "one")
+            if size == before or self.monitors != layout:  # no resize push went out, or it told another layout
+                self._broadcast(messages.Resized(*size, self.monitors))
         return size
 
     def status(self) -> dict[str, Any]:

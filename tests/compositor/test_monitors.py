@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from compositor import messages
 from compositor.monitors import fit, overlap
 from tests.compositor.helpers import Subscriber, request, session_env, start_host, stop_host
-from tests.compositor.window_geometry import find_window, maximise, randr_monitors, wait_geometry
+from tests.compositor.window_geometry import find_window, maximise_and_wait, randr_monitors
 
 LEFT = {"x": 0, "y": 0, "width": 1024, "height": 768, "primary": True}
 RIGHT = {"x": 1024, "y": 0, "width": 800, "height": 600, "primary": False}
@@ -30,8 +30,7 @@ async def test_resize_with_monitors_gives_randr_monitors_a_window_maximises_onto
 
         request(h, "exec", argv=["xterm", "-name", "wrd-second-monitor", "-geometry", "40x10+1100+40"])
         window = find_window(env, "wrd-second-monitor")
-        maximise(env, window)
-        assert wait_geometry(env, window, (1024, 0, 800, 600)) == (1024, 0, 800, 600)
+        assert maximise_and_wait(env, window, (1024, 0, 800, 600)) == (1024, 0, 800, 600)
 
         # The same size with another layout: the monitors change and every client is told.
         swapped = [dict(LEFT, primary=False), dict(RIGHT, y=168, primary=True)]

@@ -65,11 +65,28 @@ def frame_geometry(env: dict[str, str], window: int) -> tuple[int, int, int, int
         d.close()
 
 
-def wait_geometry(env: dict[str, str], window: int, expected: tuple[int, int, int, int],
-                  timeout: float = 10.0) -> tuple[int, int, int, int]:
-    """The frame's geometry once it is ``expected``, or what it is after ``timeout``."""
+def framed(env: dict[str, str], window: int) -> bool:
+    """Whether the window manager has reparented ``window`` into its frame (it manages it)."""
+    d = x_display(env)
+    try:
+        return d.create_resource_object("window", window).query_tree().parent != d.screen().root
+    finally:
+        d.close()
+
+
+def maximise_and_wait(env: dict[str, str], window: int, expected: tuple[int, int, int, int],
+                      timeout: float = 15.0) -> tuple[int, int, int, int]:
+    """Maximise ``window`` once the window manager manages it (asked again every 2 s: a request
+    that reaches it while it is still mapping the window can be lost); its frame's geometry
+    once it is ``expected``, or what it is after ``timeout``."""
     deadline = time.monotonic() + timeout
+    while not framed(env, window) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    asked = 0.0
     while True:
+        if time.monotonic() - asked > 2.0:
+            maximise(env, window)
+            asked = time.monotonic()
         geometry = frame_geometry(env, window)
         if geometry == expected or time.monotonic() > deadline:
             return geometry

@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.compositor.helpers import request, screenshot, session_env, start_host, stop_host
-from tests.compositor.window_geometry import find_window, maximise, randr_monitors, wait_geometry
+from tests.compositor.window_geometry import find_window, maximise_and_wait, randr_monitors
 from tests.rdpfront.xfreerdp import Harness, client_xvfb, harness_for, start_server
 
 pytestmark = [
@@ -103,8 +103,7 @@ async def test_multimon_client_gets_two_session_monitors(rdp: Harness, host, arg
     # A window maximised on the second monitor fills exactly that monitor.
     request(host, "exec", argv=["xterm", "-name", "wrd-multimon", "-bg", "#2050c0", "-geometry", "40x10+1100+60"])
     window = await asyncio.to_thread(find_window, env, "wrd-multimon")
-    await asyncio.to_thread(maximise, env, window)
-    assert await asyncio.to_thread(wait_geometry, env, window, RIGHT) == RIGHT
+    assert await asyncio.to_thread(maximise_and_wait, env, window, RIGHT) == RIGHT
 
     # The client shows both monitors' pixels: the session, one to one on its display.
     diffs: dict[str, float] = {}
