@@ -120,6 +120,15 @@ async def test_multimon_client_gets_two_session_monitors(rdp: Harness, host, arg
                   axis=2)
     assert blue.mean() > 0.8, f"only {blue.mean():.0%} of the right monitor shows the maximised window"
     Image.fromarray(shown).save(tmp_path / "client.png")
+
+    # Input on the second monitor lands there in the session.
+    await rdp.xdotool("mousemove", "1500", "300")
+
+    def pointer() -> str:
+        return subprocess.run(["xdotool", "getmouselocation"], env=env, capture_output=True, text=True,
+                              timeout=10).stdout
+
+    assert await _wait(lambda: pointer().startswith("x:1500 y:300 ")), pointer()
     # The client sent its monitors in its own coordinates: the primary at 0,0, the other left
     # of it at a negative origin, shifted onto the session's framebuffer.
     assert any("client monitors 800x600+1024+0* 1024x768+0+0 on 1824x768 (its origin -1024,0)" in r.getMessage()
