@@ -438,14 +438,14 @@ class SessionHost:
             sub = self.audio.subscribe(conn, request.format, dict(request.options), self.pipeline.next_stream)
             self.pipeline.next_stream += 1
             conn.subscriptions[sub.stream] = sub
-            conn.reply(rid, messages.SubscribeReply(sub.stream, *self.capture.size))
+            conn.reply(rid, messages.SubscribeReply(sub.stream, *self.capture.size, self.monitors))
             return
         sub = self.pipeline.subscribe(conn, request.format, dict(request.options), request.window)
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
             self.cursor = self.capture.read_cursor()
         width, height = self.capture.size
-        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height))
+        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height, monitors=self.monitors))
         if self.cursor is not None:  # after the reply: the subscriber knows its stream by then
             conn.send(self.cursor)
 

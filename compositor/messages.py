@@ -544,17 +544,20 @@ class ResizeReply(_WithMonitors, Reply):
 
 
 @dataclass(frozen=True)
-class SubscribeReply(Reply):
+class SubscribeReply(_WithMonitors, Reply):
+    """The stream, and the screen's size and monitors (none: one monitor) at the start."""
+
     answers = (Op.SUBSCRIBE,)
     stream: int
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
         return cls(f.integer("stream", 1, MAX_ID), f.integer("width", 1, MAX_DIMENSION),
-                   f.integer("height", 1, MAX_DIMENSION))
+                   f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,7 @@ class Output:
         """Subscribed to a session's picture: it is what the client is shown from now on."""
         self.bitmaps.subscribed(reply)
         self.screen = size_only_screen(reply.width, reply.height)
+        self.monitors = reply.monitors
         self.attached = True
 
     def enter_session(self) -> tuple[bytes, ev.GfxReady | None]:

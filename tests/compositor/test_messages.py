@@ -101,7 +101,7 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.ScreenshotReply: st.builds(m.ScreenshotReply, st.just("png"), dims, dims, st.binary(max_size=32)),
     m.ClipboardGetReply: st.builds(m.ClipboardGetReply, st.none() | texts),
     m.ResizeReply: st.builds(m.ResizeReply, dims, dims, monitor_layouts),
-    m.SubscribeReply: st.builds(m.SubscribeReply, ids, dims, dims),
+    m.SubscribeReply: st.builds(m.SubscribeReply, ids, dims, dims, monitor_layouts),
     m.ExecReply: st.builds(m.ExecReply, ids),
     m.FilePutReply: st.builds(m.FilePutReply, st.integers(0, m.MAX_FILE_SIZE), st.none() | file_names),
     m.FileStatReply: st.builds(m.FileStatReply, st.integers(0, m.MAX_FILE_SIZE)),

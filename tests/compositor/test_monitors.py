@@ -27,6 +27,8 @@ async def test_resize_with_monitors_gives_randr_monitors_a_window_maximises_onto
         resized = await sub.next("resized")
         assert resized.get("monitors") == [LEFT, RIGHT]
         assert randr_monitors(env) == [(0, 0, 1024, 768), (1024, 0, 800, 600)]
+        # A client that subscribes later learns the layout from the reply.
+        assert request(h, "subscribe", format="raw").get("monitors") == [LEFT, RIGHT]
 
         request(h, "exec", argv=["xterm", "-name", "wrd-second-monitor", "-geometry", "40x10+1100+40"])
         window = find_window(env, "wrd-second-monitor")
