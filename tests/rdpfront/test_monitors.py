@@ -142,8 +142,9 @@ def test_reset_graphics_lists_the_monitors():
 
 # ---- Client Monitor Data through the bridge ------------------------------------------------------
 
-def _bridge_with_monitors(*defs: Monitor) -> tuple[MemoryClient, Bridge, Driver]:
-    """A client whose GCC data carries ``defs`` as Client Monitor Data, logged in and active."""
+def _bridge_with_monitors(*defs: Monitor, password: str = "secret") -> tuple[MemoryClient, Bridge, Driver]:
+    """A client whose GCC data carries ``defs`` as Client Monitor Data, logged in and active
+    (on the login form without a password)."""
     bridge = Bridge(ServerSettings())  # the session's maximum: 1920 x 1200
     client = MemoryClient(server=bridge.conn)
     driver = Driver(bridge, session=(1024, 768))
@@ -151,7 +152,7 @@ def _bridge_with_monitors(*defs: Monitor) -> tuple[MemoryClient, Bridge, Driver]
     blocks = ClientGccBlocks(CLIENT_CORE, ClientSecurityData(),
                              ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)),
                              monitor=ClientMonitorData(defs))
-    client.connect(channels=channels, accept=False, client_data=encode(blocks))
+    client.connect(channels=channels, accept=False, client_data=encode(blocks), password=password)
     driver.receive(bridge.conn.events())
     client.finish(next(p for p in client.pump(bridge.data_to_send()) if isinstance(p, DemandActive)))
     driver.receive(bridge.conn.events())
@@ -173,6 +174,24 @@ def test_client_monitor_data_lays_the_session_out_once_active():
     assert bridge.output.monitor_defs(1824, 768) == [(1024, 0, 1823, 599, 1), (0, 0, 1023, 767, 0)]
     # A host's layout that does not fit the output is not announced.
     assert bridge.output.monitor_defs(1600, 768) == []
+
+
+def test_client_monitor_data_lays_the_session_out_after_the_login_form():
+    client, bridge, driver = _bridge_with_monitors(Monitor(0, 0, 1023, 767, 1), Monitor(1024, 0, 1823, 599, 0),
+                                                   password="")
+    assert not [r for r in driver.done if isinstance(r, SessionResize)]  # the form is up: no session yet
+    for char in "secret":
+        driver.receive([events.UnicodeEvent(ord(char), True)])
+    driver.carry_out(bridge.receive(events.KeyboardEvent(0x1C, False, True)))
+    # The session (1024 x 768) replaces the form at its own size: a reactivation, after which
+    # the layout is asked for.
+    assert not [r for r in driver.done if isinstance(r, SessionResize)]
+    demand = next(p for p in client.pump(bridge.data_to_send()) if isinstance(p, DemandActive))
+    client.finish(demand)
+    driver.receive(bridge.conn.events())
+    (resize,) = [r for r in driver.done if isinstance(r, SessionResize)]
+    assert resize.request == messages.Resize(1824, 768, (messages.Monitor(0, 0, 1024, 768, True),
+                                                          messages.Monitor(1024, 0, 800, 600, False)))
 
 
 @pytest.mark.parametrize(("defs", "why"), [
