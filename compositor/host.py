@@ -297,11 +297,17 @@ class SessionHost:
         max_width, max_height = self.capture.max_size
         target = (max(MIN_SIZE, min(int(width), max_width)), max(MIN_SIZE, min(int(height), max_height)))
         layout = screen_monitors.fit(monitors, *target, session=self.cfg.session)
-        changed = layout != self.monitors
+        previous, before = self.monitors, self.capture.size
         self.monitors = layout  # before the resize, whose push carries it
-        before = self.capture.size
-        size = await self.capture.resize(width, height, self.processes.session_env())
-        if changed:
+        try:
+            size = await self.capture.resize(width, height, self.processes.session_env())
+        except BaseException:
+            self.monitors = previous
+            raise
+        known = layout if size != before else previous  # what the clients were told
+        if size != target:  # the X server set another size than asked: the layout is fitted to it
+            layout = self.monitors = screen_monitors.fit(monitors, *size, session=self.cfg.session)
+        if layout != previous:
             try:
                 await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), layout)
             except (OSError, subprocess.SubprocessError) as exc:
@@ -311,8 +317,8 @@ class SessionHost:
                     await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), ())
             log.info("monitors set session=%s monitors=%s", self.cfg.session, " ".join(
                 f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in self.monitors) or "one")
-            if size == before or self.monitors != layout:  # no resize push went out, or it told another layout
-                self._broadcast(messages.Resized(*size, self.monitors))
+        if self.monitors != known:
+            self._broadcast(messages.Resized(*size, self.monitors))
         return size
 
     def status(self) -> dict[str, Any]:
