@@ -9,7 +9,7 @@ corner (``origin``) to a 0,0-based rectangle on it, which is what the session ho
 RandR monitors and what the graphics pipeline announces in Reset Graphics.
 
 A layout is taken whole or not at all: more than ``MAX_MONITORS`` monitors, overlapping ones,
-one outside 1..``MAX_SIDE`` pixels a side, or a bounding box above the server's maximum size
+one outside ``MIN_SIDE``..``MAX_SIDE`` pixels a side, or a bounding box above the server's maximum size
 make ``client_layout`` return None with a log line, and the caller falls back to one monitor.
 """
 
@@ -20,11 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from compositor.messages import Monitor
+from rdpfront import disp
+from rdpfront.gcc.client_data import Monitor as MonitorDef
 
 log = logging.getLogger(__name__)
 
 MAX_MONITORS = 4
-MAX_SIDE = 8192  # of one monitor ([MS-RDPEDISP] 2.2.2.2.1 holds Width and Height to 8192)
+MIN_SIDE, MAX_SIDE = 200, 8192  # of one monitor ([MS-RDPEDISP] 2.2.2.2.1 holds Width and Height to these)
 MONITOR_PRIMARY = 0x00000001  # TS_MONITOR_PRIMARY and DISPLAYCONTROL_MONITOR_PRIMARY
 
 
@@ -74,8 +76,8 @@ def client_layout(monitors: Iterable[ClientMonitor], max_width: int, max_height:
     if len(monitors) > MAX_MONITORS:
         return refuse(f"more than {MAX_MONITORS} monitors")
     for m in monitors:
-        if not (1 <= m.width <= MAX_SIDE and 1 <= m.height <= MAX_SIDE):
-            return refuse(f"a monitor of {m.width}x{m.height} (1..{MAX_SIDE} a side)")
+        if not (MIN_SIDE <= m.width <= MAX_SIDE and MIN_SIDE <= m.height <= MAX_SIDE):
+            return refuse(f"a monitor of {m.width}x{m.height} ({MIN_SIDE}..{MAX_SIDE} a side)")
     for i, m in enumerate(monitors):
         if any(_overlap(m, other) for other in monitors[i + 1:]):
             return refuse(f"monitors overlap at {m.left},{m.top}")
@@ -91,21 +93,16 @@ def client_layout(monitors: Iterable[ClientMonitor], max_width: int, max_height:
     return Layout(width, height, shifted, (left, top))
 
 
-def from_monitor_defs(defs: Iterable[object]) -> list[ClientMonitor]:
-    """TS_MONITOR_DEFs (``rdpfront.gcc.Monitor``: inclusive left/top/right/bottom, flags) as
-    client monitors; an empty or inverted rectangle becomes one 0 pixels wide or high, which
-    ``client_layout`` refuses."""
-    out = []
-    for d in defs:
-        width = max(0, d.right - d.left + 1)  # type: ignore[attr-defined]
-        height = max(0, d.bottom - d.top + 1)  # type: ignore[attr-defined]
-        out.append(ClientMonitor(d.left, d.top, width, height, bool(d.flags & MONITOR_PRIMARY)))  # type: ignore[attr-defined]
-    return out
+def from_monitor_defs(defs: Iterable[MonitorDef]) -> list[ClientMonitor]:
+    """TS_MONITOR_DEFs (inclusive left/top/right/bottom, flags) as client monitors; an empty
+    or inverted rectangle becomes one 0 pixels wide or high, which ``client_layout`` refuses."""
+    return [ClientMonitor(d.left, d.top, max(0, d.right - d.left + 1), max(0, d.bottom - d.top + 1),
+                          bool(d.flags & MONITOR_PRIMARY)) for d in defs]
 
 
-def from_display_control(monitors: Iterable[object]) -> list[ClientMonitor]:
-    """DISPLAYCONTROL_MONITOR_LAYOUTs (``rdpfront.disp.Monitor``) as client monitors."""
-    return [ClientMonitor(m.left, m.top, m.width, m.height, m.primary) for m in monitors]  # type: ignore[attr-defined]
+def from_display_control(monitors: Iterable[disp.Monitor]) -> list[ClientMonitor]:
+    """DISPLAYCONTROL_MONITOR_LAYOUTs as client monitors."""
+    return [ClientMonitor(m.left, m.top, m.width, m.height, m.primary) for m in monitors]
 
 
 def monitor_defs(layout: Iterable[Monitor]) -> list[tuple[int, int, int, int, int]]:

@@ -205,3 +205,25 @@ def test_absurd_client_monitor_data_is_skipped_with_a_log_line(defs, why, caplog
     assert not [r for r in driver.done if isinstance(r, SessionResize)]  # one monitor: the session as it is
     assert bridge.conn.active and not bridge.conn.closed
     assert any(why in r.getMessage() and "Client Monitor Data" in r.getMessage() for r in caplog.records), caplog.text
+
+
+disp_monitors = st.lists(st.builds(disp.Monitor, st.sampled_from([0, disp.MONITOR_PRIMARY]),
+                                   st.integers(-40000, 40000), st.integers(-40000, 40000),
+                                   st.integers(0, 70000) | st.integers(150, 900), st.integers(0, 70000)
+                                   | st.integers(150, 900)),
+                         min_size=1, max_size=disp.MAX_MONITORS)
+
+
+@settings(max_examples=40, deadline=None)
+@given(disp_monitors)
+def test_any_well_formed_display_control_layout_gives_a_size_and_keeps_the_connection(monitors):
+    client = _display_control_open()
+    server = client.server
+    client.send_dvc(dvc.Data(DISP_CHANNEL_ID, _layout_message(*monitors)))
+    (event,) = server.events()
+    assert isinstance(event, events.DisplayLayout) and not isinstance(server.state, Closed)
+    assert 200 <= event.width <= 8192 and 200 <= event.height <= 8192
+    assert event.layout == () or 2 <= len(event.layout) <= MAX_MONITORS
+    assert all(200 <= v <= 8192 for m in event.layout for v in (m.width, m.height))
+    for m in event.layout:
+        assert m.x + m.width <= event.width and m.y + m.height <= event.height
