@@ -18,10 +18,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from compositor.messages import Monitor
 from rdpfront import disp
+from rdpfront.cursor import Reader, Writer
+from rdpfront.errors import RemoteProtocolError
+from rdpfront.gcc.client_data import MAX_MONITORS as MAX_MONITOR_DEFS
 from rdpfront.gcc.client_data import Monitor as MonitorDef
+from rdpfront.rdp.headers import PduType2
 
 log = logging.getLogger(__name__)
 
@@ -109,3 +114,32 @@ def monitor_defs(layout: Iterable[Monitor]) -> list[tuple[int, int, int, int, in
     """The session's monitors as TS_MONITOR_DEF fields: left, top, right, bottom (inclusive),
     flags."""
     return [(m.x, m.y, m.x + m.width - 1, m.y + m.height - 1, MONITOR_PRIMARY if m.primary else 0) for m in layout]
+
+
+@dataclass(frozen=True)
+class MonitorLayoutPdu:
+    """[2.2.12.1] Monitor Layout PDU data (TS_MONITOR_LAYOUT_PDU): the session's monitors, sent
+    as a Share Data PDU to a client that announced RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU."""
+
+    monitors: tuple[MonitorDef, ...]
+
+    TYPE2: ClassVar[int] = PduType2.MONITOR_LAYOUT
+
+    @classmethod
+    def decode(cls, r: Reader) -> MonitorLayoutPdu:
+        count = r.u32("monitorCount")
+        if count > MAX_MONITOR_DEFS:
+            raise RemoteProtocolError(f"Monitor Layout PDU with {count} monitors, at most {MAX_MONITOR_DEFS}")
+        return cls(tuple(MonitorDef.decode(r) for _ in range(count)))
+
+    def encode(self, w: Writer) -> None:
+        w.u32(len(self.monitors))
+        for m in self.monitors:
+            m.encode(w)
+
+    def size(self) -> int:
+        return 4 + 20 * len(self.monitors)
+
+
+def monitor_layout_pdu(layout: Iterable[Monitor]) -> MonitorLayoutPdu:
+    return MonitorLayoutPdu(tuple(MonitorDef(*fields) for fields in monitor_defs(layout)))

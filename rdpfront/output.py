@@ -32,14 +32,18 @@ from compositor import messages
 from compositor.client import HostError
 from compositor.rects import disjoint
 from rdpfront import events as ev
+from rdpfront import wire
 from rdpfront.bitmap_output import BitmapOutput, Damage, Rect, max_update_size
 from rdpfront.connection import ServerConnection
+from rdpfront.gcc.client_data import EarlyCapabilityFlags
 from rdpfront.gfx_output import AVC420, GfxOutput
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND, size_only_screen
-from rdpfront.monitors import monitor_defs
+from rdpfront.monitors import monitor_defs, monitor_layout_pdu
 from rdpfront.pointer_output import PointerOutput
 
 log = logging.getLogger(__name__)
+
+RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU = EarlyCapabilityFlags.RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU
 
 
 class Source(Enum):
@@ -167,8 +171,8 @@ class Output:
         if session is not None and session != (event.width, event.height):
             return self.give_size(*session)  # the session was resized again while it reactivated
         if self.gfx.mode is not None and event.reactivation and self.conn.gfx_ready:
-            return self.gfx_reset()
-        return b""
+            return self.gfx_reset() + self.monitor_layout()
+        return self.monitor_layout()
 
     def start(self) -> bool:
         """Output may start (the client's first input, or a moment after activation). True if
@@ -210,8 +214,19 @@ class Output:
         deactivation-reactivation. Also when the size stays, so a client that waits for an
         answer before asking again is not left waiting."""
         if self.gfx.mode is not None and self.conn.gfx_ready:
-            return self.gfx_reset((width, height))
-        return self.conn.resize(width, height)
+            return self.gfx_reset((width, height)) + self.monitor_layout()
+        return self.conn.resize(width, height)  # its activation tells the monitors
+
+    def monitor_layout(self) -> bytes:
+        """[MS-RDPBCGR 2.2.12.1] The session's monitors, to an active client that takes the
+        Monitor Layout PDU, when the session has several that lie on the client's desktop."""
+        client = self.conn.acceptor.client
+        flags = (client.core.early_capability_flags or 0) if client is not None else 0
+        if not (self.monitors and flags & RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU and self.conn.active
+                and self.monitor_defs(self.conn.width, self.conn.height)):
+            return b""
+        log.info("%s monitor layout sent: %d monitors", self._log, len(self.monitors))
+        return wire.share_data(monitor_layout_pdu(self.monitors))
 
     def monitor_defs(self, width: int, height: int) -> list[tuple[int, int, int, int, int]]:
         """The session's monitors as TS_MONITOR_DEF fields for a ``width`` x ``height``

@@ -5,6 +5,7 @@ Control and Reset Graphics."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -18,9 +19,16 @@ from rdpfront.channels.registry import DISP_CHANNEL_ID
 from rdpfront.cursor import Reader, encode
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.gcc import ChannelDef, ClientGccBlocks, ClientMonitorData, ClientNetworkData, ClientSecurityData, Monitor
-from rdpfront.monitors import MAX_MONITORS, ClientMonitor, client_layout, from_monitor_defs, monitor_defs
+from rdpfront.monitors import (
+    MAX_MONITORS,
+    ClientMonitor,
+    MonitorLayoutPdu,
+    client_layout,
+    from_monitor_defs,
+    monitor_defs,
+)
 from rdpfront.output import SessionResize
-from rdpfront.rdp.pdus import DemandActive
+from rdpfront.rdp.pdus import DemandActive, RawData
 from rdpfront.settings import ServerSettings
 
 from .helpers import CLIENT_CORE, MemoryClient
@@ -142,14 +150,17 @@ def test_reset_graphics_lists_the_monitors():
 
 # ---- Client Monitor Data through the bridge ------------------------------------------------------
 
-def _bridge_with_monitors(*defs: Monitor, password: str = "secret") -> tuple[MemoryClient, Bridge, Driver]:
+def _bridge_with_monitors(*defs: Monitor, password: str = "secret",
+                          early_flags: int = 0x40) -> tuple[MemoryClient, Bridge, Driver]:
     """A client whose GCC data carries ``defs`` as Client Monitor Data, logged in and active
-    (on the login form without a password)."""
+    (on the login form without a password); by default it takes the Monitor Layout PDU
+    (RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU)."""
     bridge = Bridge(ServerSettings())  # the session's maximum: 1920 x 1200
     client = MemoryClient(server=bridge.conn)
     driver = Driver(bridge, session=(1024, 768))
     channels = ("cliprdr", "rdpsnd")
-    blocks = ClientGccBlocks(CLIENT_CORE, ClientSecurityData(),
+    core = replace(CLIENT_CORE, early_capability_flags=CLIENT_CORE.early_capability_flags | early_flags)
+    blocks = ClientGccBlocks(core, ClientSecurityData(),
                              ClientNetworkData(tuple(ChannelDef(n, 0xC0000000) for n in channels)),
                              monitor=ClientMonitorData(defs))
     client.connect(channels=channels, accept=False, client_data=encode(blocks), password=password)
@@ -174,6 +185,25 @@ def test_client_monitor_data_lays_the_session_out_once_active():
     assert bridge.output.monitor_defs(1824, 768) == [(1024, 0, 1823, 599, 1), (0, 0, 1023, 767, 0)]
     # A host's layout that does not fit the output is not announced.
     assert bridge.output.monitor_defs(1600, 768) == []
+    # Once reactivated, a client that takes the Monitor Layout PDU is told the layout.
+    client.finish(demand)
+    driver.receive(bridge.conn.events())
+    (pdu,) = [p for p in client.pump(bridge.data_to_send()) if isinstance(p, RawData) and p.type2 == 55]
+    assert MonitorLayoutPdu.decode(Reader(pdu.data)) == MonitorLayoutPdu((
+        Monitor(1024, 0, 1823, 599, 1), Monitor(0, 0, 1023, 767, 0)))
+
+
+def test_no_monitor_layout_pdu_to_a_client_that_does_not_take_it():
+    client, bridge, driver = _bridge_with_monitors(Monitor(0, 0, 799, 599, 1), Monitor(-1024, 0, -1, 767, 0),
+                                                   early_flags=0)
+    layout = (messages.Monitor(1024, 0, 800, 600, True), messages.Monitor(0, 0, 1024, 768, False))
+    client.pump(bridge.data_to_send())
+    bridge.host_push(messages.Resized(1824, 768, layout))
+    demand = next(p for p in client.pump(bridge.data_to_send()) if isinstance(p, DemandActive))
+    client.finish(demand)
+    driver.receive(bridge.conn.events())
+    assert bridge.conn.active and bridge.output.monitors == layout
+    assert not [p for p in client.pump(bridge.data_to_send()) if isinstance(p, RawData) and p.type2 == 55]
 
 
 def test_client_monitor_data_lays_the_session_out_after_the_login_form():

@@ -133,4 +133,7 @@ async def test_multimon_client_gets_two_session_monitors(rdp: Harness, host, arg
     # of it at a negative origin, shifted onto the session's framebuffer.
     assert any("client monitors 800x600+1024+0* 1024x768+0+0 on 1824x768 (its origin -1024,0)" in r.getMessage()
                for r in caplog.records), "the client's layout did not arrive as expected"
+    # xfreerdp announces RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU: it was told the session's layout
+    # (and went on).
+    assert any("monitor layout sent: 2 monitors" in r.getMessage() for r in caplog.records)
 

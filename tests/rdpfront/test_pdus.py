@@ -29,6 +29,7 @@ from rdpfront.input import (
     SyncEvent,
     UnicodeKeyEvent,
 )
+from rdpfront.monitors import MonitorLayoutPdu
 from rdpfront.orders import OrdersUpdate, PrimaryOrder, ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, pointer_from_rgba
 from rdpfront.rdp import capability_sets as caps
@@ -137,6 +138,12 @@ TABLE = [
                                 "2c010000" "a8000000" "00000000" "64000000" "64000000"
                                 "00010000" "96000000" "5a000000" "7d000000" "8c000000"),
      ClientMonitorExtendedData((MonitorAttributes(300, 168, 0, 100, 100), MonitorAttributes(256, 150, 90, 125, 140)))),
+    # [MS-RDPBCGR 2.2.12.1] Monitor Layout PDU data: monitorCount, TS_MONITOR_DEFs in session
+    # coordinates
+    ("monitor_layout_pdu", H("02000000"
+                             "00040000" "00000000" "1f070000" "57020000" "01000000"
+                             "00000000" "00000000" "ff030000" "ff020000" "00000000"),
+     MonitorLayoutPdu((Monitor(1024, 0, 1823, 599, 1), Monitor(0, 0, 1023, 767, 0)))),
     # [MS-RDPEDYC] header byte: Cmd << 4 | Sp << 2 | cbId
     ("dvc.from_client", H("50000300"), dvc.CapsResponse(3)),
     ("dvc.from_server", H("50000100"), dvc.CapsRequest(1)),
