@@ -61,8 +61,9 @@ drive_names = st.text(min_size=1, max_size=m.MAX_DRIVE_NAME).filter(m.path_name_
 drive_paths = st.lists(st.text(min_size=1, max_size=12).filter(m.path_name_ok), max_size=4).map(tuple)
 drive_entries = st.builds(m.DriveEntry, drive_names, st.booleans(), *[st.integers(0, 2**63 - 1)] * 4, st.booleans())
 
-monitor_layouts = st.lists(st.builds(m.Monitor, st.integers(0, m.MAX_DIMENSION - 1), st.integers(0, m.MAX_DIMENSION - 1),
-                                     dims, dims, st.booleans()), max_size=m.MAX_MONITORS).map(tuple)
+monitor_origins = st.integers(0, m.MAX_DIMENSION - 1)
+monitor_layouts = st.lists(st.builds(m.Monitor, monitor_origins, monitor_origins, dims, dims, st.booleans()),
+                           max_size=m.MAX_MONITORS).map(tuple)
 
 MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     # requests
