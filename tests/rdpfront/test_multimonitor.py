@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import numpy as np
 import pytest
@@ -40,22 +41,29 @@ def host() -> Iterator:
         stop_host(launched)
 
 
-def _set_client_monitors(env: dict[str, str]) -> None:
+def _set_client_monitors(env: dict[str, str], left: tuple[int, int, int, int] = LEFT,
+                         right: tuple[int, int, int, int] = RIGHT) -> None:
     """Two RandR 1.5 monitors on the client's Xvfb (xfreerdp's xf_detect_monitors reads them
     with XRRGetMonitors); the first owns the output, so the output's own monitor goes."""
-    for name, (x, y, w, h), output in (("LEFT", LEFT, "screen"), ("*RIGHT", RIGHT, "none")):
+    for name, (x, y, w, h), output in (("LEFT", left, "screen"), ("*RIGHT", right, "none")):
         subprocess.run(["xrandr", "--setmonitor", name, f"{w}/0x{h}/0+{x}+{y}", output], env=env, check=True,
                        capture_output=True, timeout=10)
+    assert randr_monitors(env) == sorted([left, right])
+
+
+@asynccontextmanager
+async def _harness(host, tmp_path, **monitors) -> AsyncIterator[Harness]:
+    server, port = await start_server(tmp_path, host.socket_path)
+    with client_xvfb(*SPAN) as xvfb:
+        _set_client_monitors(xvfb.env(), **monitors)
+        async with harness_for(server, port, xvfb, tmp_path) as harness:
+            yield harness
 
 
 @pytest.fixture
 async def rdp(host, tmp_path) -> AsyncIterator[Harness]:
-    server, port = await start_server(tmp_path, host.socket_path)
-    with client_xvfb(*SPAN) as xvfb:
-        _set_client_monitors(xvfb.env())
-        assert randr_monitors(xvfb.env()) == sorted([LEFT, RIGHT])
-        async with harness_for(server, port, xvfb, tmp_path) as harness:
-            yield harness
+    async with _harness(host, tmp_path) as harness:
+        yield harness
 
 
 async def _wait(predicate, timeout: float = 20.0, interval: float = 0.2):
@@ -137,3 +145,20 @@ async def test_multimon_client_gets_two_session_monitors(rdp: Harness, host, arg
     # (and went on).
     assert any("monitor layout sent: 2 monitors" in r.getMessage() for r in caplog.records)
 
+
+
+async def test_overlapping_client_monitors_are_skipped_and_the_connection_goes_on(host, tmp_path, caplog) -> None:
+    """Bad input from a real client: xfreerdp on a display whose two monitors overlap sends
+    them as they are; the layout is skipped with a log line, the session stays one monitor, and
+    the client is served."""
+    async with _harness(host, tmp_path, right=(800, 0, 800, 600)) as rdp:
+        rdp.server.settings.gfx = False
+        proc = await rdp.client("/multimon")
+        await rdp.wait_first_frame()
+        assert await _wait(lambda: any("monitors overlap" in r.getMessage() for r in caplog.records)), \
+            rdp.output(proc)
+        env = session_env(host)
+        width, height = (request(host, "status").get(k) for k in ("width", "height"))
+        assert randr_monitors(env) == [(0, 0, width, height)]
+        (connection,) = rdp.server.connections
+        assert connection.conn.active and proc.returncode is None
