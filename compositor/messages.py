@@ -271,6 +271,47 @@ def _plain(value: Any) -> Any:
     return value
 
 
+MAX_MONITORS = 16  # monitors of one layout (docs/multimonitor.md)
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor of the screen: a rectangle in screen coordinates (origin top left, never
+    negative), and whether it is the primary one. Its JSON shape is ``{"x", "y", "width",
+    "height", "primary"}``."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    primary: bool = False
+
+
+def _monitors(f: _Fields, key: str = "monitors") -> tuple[Monitor, ...]:
+    """The optional layout ``[{"x", "y", "width", "height", "primary"}, …]``; absent means none
+    (the whole screen is one monitor)."""
+    if f.header.get(key) is None:
+        return ()
+    out = []
+    for i, item in enumerate(f.list(key, MAX_MONITORS, what="a list of monitors")):
+        m = _Fields(f"{f.where}: {key}[{i}]", item)
+        out.append(Monitor(m.integer("x", 0, MAX_DIMENSION - 1), m.integer("y", 0, MAX_DIMENSION - 1),
+                           m.integer("width", 1, MAX_DIMENSION), m.integer("height", 1, MAX_DIMENSION),
+                           m.boolean("primary", False)))
+    return tuple(out)
+
+
+class _WithMonitors:
+    """A size message with an optional ``monitors`` layout, left out of the header when empty
+    (the form that predates it)."""
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header, payload = super().encode()  # type: ignore[misc]
+        if not header.get("monitors"):
+            header.pop("monitors", None)
+        return header, payload
+
+
 # -- base classes -------------------------------------------------------------------------
 
 
@@ -511,29 +552,35 @@ class ClipboardGetReply(_ClipboardText, Reply):
 
 
 @dataclass(frozen=True)
-class ResizeReply(Reply):
+class ResizeReply(_WithMonitors, Reply):
+    """The size set, and the monitors the screen has now (none: the screen is one monitor)."""
+
     answers = (Op.RESIZE,)
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
-class SubscribeReply(Reply):
+class SubscribeReply(_WithMonitors, Reply):
+    """The stream, and the screen's size and monitors (none: one monitor) at the start."""
+
     answers = (Op.SUBSCRIBE,)
     stream: int
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
         return cls(f.integer("stream", 1, MAX_ID), f.integer("width", 1, MAX_DIMENSION),
-                   f.integer("height", 1, MAX_DIMENSION))
+                   f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -879,18 +926,21 @@ class ClipboardSet(_ClipboardText, Request[Ok]):
 
 
 @dataclass(frozen=True)
-class Resize(Request[ResizeReply]):
-    """The host clamps the size to 64..its maximum and answers the size it set."""
+class Resize(_WithMonitors, Request[ResizeReply]):
+    """The host clamps the size to 64..its maximum and answers the size it set. ``monitors``
+    (optional) lays the screen out as several monitors; the host keeps those that fit the
+    size it set and do not overlap, and answers the ones it applied."""
 
     op = Op.RESIZE
     reply = ResizeReply
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.size("width"), f.size("height"))
+        return cls(f.size("width"), f.size("height"), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -1204,17 +1254,19 @@ class ClipboardChanged(_ClipboardText, Push):
 
 
 @dataclass(frozen=True)
-class Resized(Push):
-    """The visible screen is now ``width`` x ``height``; every stream's next frame is full."""
+class Resized(_WithMonitors, Push):
+    """The visible screen is now ``width`` x ``height`` laid out as ``monitors`` (none: one
+    monitor); every stream's next frame is full."""
 
     op = Op.RESIZED
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)

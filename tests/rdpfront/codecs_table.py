@@ -17,12 +17,14 @@ from rdpfront.gcc import (
     ClientCoreData,
     ClientGccBlocks,
     ClientMonitorData,
+    ClientMonitorExtendedData,
     ClientNetworkData,
     ConferenceCreateRequest,
     ConferenceCreateResponse,
     ServerGccBlocks,
 )
 from rdpfront.input import FastPathInput, InputPdu
+from rdpfront.monitors import MonitorLayoutPdu
 from rdpfront.orders import OrdersUpdate
 from rdpfront.pointer import ColorPointer, LargePointer, PointerPosition
 from rdpfront.rdp import capability_sets as caps
@@ -88,6 +90,8 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "gcc.client_core": _plain(ClientCoreData),
     "gcc.client_network": _plain(ClientNetworkData),
     "gcc.client_monitor": _plain(ClientMonitorData),
+    "gcc.client_monitor_ex": _plain(ClientMonitorExtendedData),
+    "monitor_layout_pdu": _plain(MonitorLayoutPdu),
     "security_header": _plain(BasicSecurityHeader),
     "client_info": _plain(ClientInfo),
     "extended_info": _plain(ExtendedInfo),
