@@ -1,5 +1,5 @@
 """Text copied on either side, relayed between the client's clipboard (CLIPRDR) and the
-session's CLIPBOARD selection, sans-IO.
+session's CLIPBOARD selection, sans-IO (images and files: ``clipboard_transfer.py``).
 
 Client to session: the client's Format List offering text is answered with a request for it;
 the text that comes back becomes the host's ``ClipboardSet``. Session to client: the host's
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from compositor import messages
 from rdpfront import events as ev
+from rdpfront.cliprdr import CHANNEL_NAME
 from rdpfront.connection import ServerConnection
 
 
@@ -30,5 +31,9 @@ class ClipboardRelay:
         """A program in the session took the clipboard: offer its text to the client."""
         conn = self.conn
         if push.selection == messages.Selection.CLIPBOARD and conn.active and conn.clipboard_available:
-            return conn.clipboard_set_text(push.text)
+            if not push.formats:
+                return conn.clipboard_set_text(push.text)
+            return conn.channel(CHANNEL_NAME).set_offer(  # images and files: clipboard_transfer.py
+                push.text, image=messages.CLIPBOARD_IMAGE in push.formats,
+                files=messages.CLIPBOARD_FILES in push.formats)
         return b""

@@ -28,6 +28,7 @@ from rdpfront import events as ev
 from rdpfront.bridge import (
     Background,
     Bridge,
+    ClipboardWork,
     Close,
     DriveWork,
     LoginTimer,
@@ -37,6 +38,7 @@ from rdpfront.bridge import (
     SubscribeAudio,
     SubscribeGfx,
 )
+from rdpfront.clipboard_transfer import ClipboardTransfers
 from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
@@ -85,6 +87,9 @@ class RdpConnection:
         self.host: HostClient | None = None
         self.drives = DriveRelay(self.conn, write=self._write_drive, host_call=self._call_host,
                                  host_send=lambda request: self._send_host([request]), log_context=self.name)
+        self.clipboard_transfers = ClipboardTransfers(
+            self.conn, write=self._write_drive, host_call=self._call_host,
+            max_file_bytes=server.settings.clipboard_max_file_bytes, log_context=self.name)
         self.closing = False
         self._output_wake = asyncio.Event()
         self._gfx_wake = asyncio.Event()
@@ -302,6 +307,8 @@ class RdpConnection:
                 self._tasks.append(asyncio.create_task(self._perform([background])))
             case DriveWork(item=item):
                 self.drives.handle(item)
+            case ClipboardWork(item=item):
+                self.clipboard_transfers.handle(item)
             case Close():
                 self.writer.close()
         return []
@@ -514,6 +521,7 @@ class RdpConnection:
             except (asyncio.CancelledError, Exception):
                 pass
         self.drives.close()
+        self.clipboard_transfers.close()
         last_messages = self.bridge.close()
         if self.host is not None:
             self._send_host(last_messages)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rdpfront.clipboard_transfer import DEFAULT_MAX_FILE_BYTES
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND
 from rdpfront.login import LOGIN_TIMEOUT
 
@@ -55,3 +56,6 @@ class ServerSettings:
     write_timeout: float = WRITE_STALL_TIMEOUT
     # Huge-area bitmap changes (video) go at most at this many bytes a second per client.
     bitmap_bytes_per_second: float = BITMAP_BYTES_PER_SECOND
+    # Files copied on a client and pasted into the session: at most this many bytes per copy
+    # (a larger list is refused whole; docs/clipboard.md).
+    clipboard_max_file_bytes: int = DEFAULT_MAX_FILE_BYTES

@@ -23,7 +23,8 @@ class Command(BaseCommand):
         (max_w, max_h) = settings.WRD_MAX_SIZE
         server_settings = ServerSettings(host=opts["host"], port=opts["port"], cert_dir=settings.WRD_TLS_DIR,
                                          max_width=max_w, max_height=max_h, gfx=settings.WRD_RDP_GFX,
-                                         gfx_h264=settings.WRD_RDP_H264)
+                                         gfx_h264=settings.WRD_RDP_H264,
+                                         clipboard_max_file_bytes=settings.WRD_CLIPBOARD_MAX_FILE_BYTES)
         asyncio.run(self._serve(server_settings))
 
     async def _serve(self, server_settings: ServerSettings) -> None:
