@@ -6,8 +6,8 @@ Copied in the session: a file manager puts ``text/uri-list`` (or GNOME's
 takes a snapshot of the regular files it names (``file://`` URIs of this machine; folders,
 other schemes and names that ``compositor.filenames.check_name`` refuses are left out with a
 log line) and serves ranges of them on demand: each read opens the path again and checks that
-it is still the same file (device and inode) and a regular one, so a file swapped for another
-after the copy is refused, not read.
+it is still the same, unchanged file (device, inode and change time) and a regular one, so a
+file swapped for another or written after the copy is refused, not read.
 
 Pasted from a client: the front end stores the client's files through the ordinary upload path
 (``UserFolders.upload_write``: ``~/Uploads``, partial files, no symbolic links followed,
@@ -67,6 +67,7 @@ class CopiedFile:
     size: int
     dev: int
     ino: int
+    ctime_ns: int  # a file written since (or a new one on a reused inode) is another file
 
 
 class CopiedFiles:
@@ -86,7 +87,7 @@ class CopiedFiles:
             if not stat.S_ISREG(st.st_mode):
                 log.info("clipboard: %.80r is not a regular file; skipped (folders are not offered)", path)
                 continue
-            files.append(CopiedFile(name, path, st.st_size, st.st_dev, st.st_ino))
+            files.append(CopiedFile(name, path, st.st_size, st.st_dev, st.st_ino, st.st_ctime_ns))
         self.files = files
 
     def read(self, index: int, offset: int, length: int) -> tuple[int, bytes]:
@@ -100,8 +101,9 @@ class CopiedFiles:
             raise FileRefused(f"{item.name}: {exc.strerror}") from None
         try:
             st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != (item.dev, item.ino) or not stat.S_ISREG(st.st_mode):
-                raise FileRefused(f"{item.name} was replaced since it was copied")
+            if (st.st_dev, st.st_ino, st.st_ctime_ns) != (item.dev, item.ino, item.ctime_ns) \
+                    or not stat.S_ISREG(st.st_mode):
+                raise FileRefused(f"{item.name} was replaced or changed since it was copied")
             if offset > st.st_size:
                 raise FileRefused(f"offset {offset} is past the end of {item.name} ({st.st_size} bytes)")
             return st.st_size, os.pread(fd, min(length, st.st_size - offset), offset)

@@ -88,10 +88,11 @@ class ClipboardTransfers:
         self._log = log_context
         self._fetch: asyncio.Task | None = None  # the client's offer being fetched
         self._data: asyncio.Future | None = None
+        self._data_format: int | None = None
         self._contents: dict[int, asyncio.Future] = {}
         self._stream_ids = iter(range(1, 2**32))
         self._serial: int | None = None  # the host's file list the client was last given
-        self._files: tuple[messages.ClipboardFile, ...] = ()
+        self.served_files: tuple[messages.ClipboardFile, ...] = ()  # the list the client was last given
         self._tasks: set[asyncio.Task] = set()
         self.stored: list[str] = []  # names of the last files fetched (for logs and tests)
 
@@ -110,7 +111,9 @@ class ClipboardTransfers:
                     self._fetch.cancel()
                 self._fetch = self._spawn(self._fetch_offer(*kind))
         elif isinstance(item, ev.ClipboardData):
-            if self._data is not None and not self._data.done():
+            # The answer to the request of this offer (an earlier offer's comes first when the
+            # client answered that one late; it is dropped).
+            if self._data is not None and not self._data.done() and item.format_id == self._data_format:
                 self._data.set_result(item.data)
         elif isinstance(item, ev.ClipboardFileContents):
             future = self._contents.pop(item.stream_id, None)
@@ -138,10 +141,12 @@ class ClipboardTransfers:
 
     async def _ask(self, format_id: int) -> bytes | None:
         self._data = asyncio.get_running_loop().create_future()
+        self._data_format = format_id
         self._write(self.channel.request_data(format_id))
         try:
             return await asyncio.wait_for(self._data, ANSWER_TIMEOUT)
         except TimeoutError:
+            self._write(self.channel.request_abandoned())
             raise TransferFailed(f"no answer to the request for format {format_id:#x}") from None
 
     async def _contents_of(self, index: int, flags: int, position: int = 0, requested: int = 0) -> bytes:
@@ -210,7 +215,7 @@ class ClipboardTransfers:
         listing = cliprdr.FileList.decode(data)
         wanted = [(i, f) for i, f in enumerate(listing.files) if self._acceptable(i, f)]
         total = sum(f.size for _, f in wanted)
-        if total > self.max_file_bytes:
+        if self.max_file_bytes and total > self.max_file_bytes:
             raise TransferFailed(f"{len(wanted)} files of {total} bytes in all, over the limit of "
                                  f"{self.max_file_bytes}")
         names = []
@@ -254,7 +259,7 @@ class ClipboardTransfers:
                 data = dib.encode_dib(image, v5=format_id == cliprdr.CF_DIBV5)
             elif format_id == FILE_LIST_ID:
                 reply = await self._host_call(messages.ClipboardFiles())
-                self._serial, self._files = reply.serial, reply.files
+                self._serial, self.served_files = reply.serial, reply.files
                 data = cliprdr.FileList(tuple(
                     cliprdr.FileDescriptor(
                         f.name, f.size,
@@ -269,10 +274,10 @@ class ClipboardTransfers:
     async def _serve_contents(self, request: cliprdr.FileContentsRequest) -> None:
         data = None
         try:
-            if self._serial is None or not 0 <= request.index < len(self._files):
+            if self._serial is None or not 0 <= request.index < len(self.served_files):
                 raise TransferFailed(f"no file {request.index} was offered")
             if request.flags == cliprdr.FILECONTENTS_SIZE:
-                data = self._files[request.index].size.to_bytes(8, "little")
+                data = self.served_files[request.index].size.to_bytes(8, "little")
             else:
                 reply = await self._host_call(messages.ClipboardFileRead(
                     serial=self._serial, index=request.index, offset=request.position,

@@ -450,7 +450,7 @@ class FileContentsResponse:
     def of_size(cls, stream_id: int, size: int) -> FileContentsResponse:
         return cls(stream_id, size.to_bytes(8, "little"))
 
-    def size(self) -> int:
+    def file_size(self) -> int:
         """The file size a FILECONTENTS_SIZE answer carries."""
         if len(self.data) != 8:
             raise RemoteProtocolError(f"file size answer of {len(self.data)} bytes, not 8")

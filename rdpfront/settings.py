@@ -57,5 +57,5 @@ class ServerSettings:
     # Huge-area bitmap changes (video) go at most at this many bytes a second per client.
     bitmap_bytes_per_second: float = BITMAP_BYTES_PER_SECOND
     # Files copied on a client and pasted into the session: at most this many bytes per copy
-    # (a larger list is refused whole; docs/clipboard.md).
+    # (a larger list is refused whole; 0: no limit; docs/clipboard.md).
     clipboard_max_file_bytes: int = DEFAULT_MAX_FILE_BYTES

@@ -50,7 +50,11 @@ class ClipboardChannel(StaticChannel):
         self._requested: tuple[int, ...] | None = None  # formats of the offer last asked for
         self._answered_empty: tuple[int, ...] | None = None  # ... when its answer was empty
         self.offered: tuple[int, ...] = ()  # the formats the server's last Format List offered
+        # One Format Data Request at a time: a response does not say which format it answers,
+        # and FreeRDP answers only the last of two requests it holds at once. A request made
+        # while one is out waits here (the latest only) until the response comes.
         self._asked_format: int | None = None  # the format of the server's pending data request
+        self._queued_format: int | None = None
 
     @property
     def available(self) -> bool:
@@ -91,15 +95,22 @@ class ClipboardChannel(StaticChannel):
             self.host.emit(events.ClipboardFileContentsRequested(pdu))
         elif isinstance(pdu, cliprdr.FileContentsResponse):
             self.host.emit(events.ClipboardFileContents(pdu.stream_id, pdu.ok, pdu.data))
-        elif isinstance(pdu, cliprdr.FormatDataResponse) and self._asked_format is not None:
-            fmt, self._asked_format = self._asked_format, None
-            self.host.emit(events.ClipboardData(fmt, pdu.data if pdu.ok else None))
         elif isinstance(pdu, cliprdr.FormatDataResponse):
-            text = pdu.text() if pdu.ok else None
-            # Only a successful empty answer: FreeRDP fails a request it cannot serve yet and
-            # announces again once it can, which must be asked for.
-            self._answered_empty = self._requested if text == "" else None
-            self.host.emit(events.ClipboardText(text))
+            fmt, self._asked_format = self._asked_format, None
+            if fmt is None or fmt in (cliprdr.CF_UNICODETEXT, cliprdr.CF_TEXT):
+                self._text_answered(pdu)
+            else:
+                self.host.emit(events.ClipboardData(fmt, pdu.data if pdu.ok else None))
+            if self._queued_format is not None:
+                queued, self._queued_format = self._queued_format, None
+                self.host.write(self._request(queued))
+
+    def _text_answered(self, pdu: cliprdr.FormatDataResponse) -> None:
+        text = pdu.text() if pdu.ok else None
+        # Only a successful empty answer: FreeRDP fails a request it cannot serve yet and
+        # announces again once it can, which must be asked for.
+        self._answered_empty = self._requested if text == "" else None
+        self.host.emit(events.ClipboardText(text))
 
     def set_text(self, text: str | None) -> bytes:
         """Tell the client the session's clipboard now holds ``text`` (None: nothing we offer)."""
@@ -123,11 +134,22 @@ class ClipboardChannel(StaticChannel):
 
     def request_text(self) -> bytes:
         """Ask the client for its clipboard text; a ``ClipboardText`` event answers."""
-        self._asked_format = None
-        return self._send(cliprdr.FormatDataRequest(cliprdr.CF_UNICODETEXT))
+        return self._request(cliprdr.CF_UNICODETEXT)
 
     def request_data(self, format_id: int) -> bytes:
         """Ask the client for its clipboard's ``format_id``; a ``ClipboardData`` event answers."""
+        return self._request(format_id)
+
+    def request_abandoned(self) -> bytes:
+        """The pending request will not be answered (its asker gave up): the queued one goes."""
+        self._asked_format = None
+        queued, self._queued_format = self._queued_format, None
+        return self._request(queued) if queued is not None else b""
+
+    def _request(self, format_id: int) -> bytes:
+        if self._asked_format is not None:
+            self._queued_format = format_id
+            return b""
         self._asked_format = format_id
         return self._send(cliprdr.FormatDataRequest(format_id))
 

@@ -21,7 +21,9 @@ from PIL import Image
 
 from compositor import messages
 from compositor.client import BlockingHostClient
+from rdpfront.channels.clipboard import FILE_LIST_ID
 from tests.compositor.helpers import session_env
+from tests.conftest import desktop_user
 from tests.rdpfront.xfreerdp import Harness
 
 pytestmark = [
@@ -31,15 +33,12 @@ pytestmark = [
 ]
 
 
-def test_image(width: int = 173, height: int = 91, alpha: bool = False) -> np.ndarray:
+def gradient_image(width: int = 173, height: int = 91, alpha: bool = False) -> np.ndarray:
     """An RGBA image with every row and column different (so a flip or a shift shows)."""
     y, x = np.mgrid[0:height, 0:width]
     rgba = np.stack([(x * 255 // width), (y * 255 // height), ((x * 7 + y * 13) % 256),
                      np.full_like(x, 255) if not alpha else ((x + y) % 256)], axis=-1)
     return rgba.astype(np.uint8)
-
-
-test_image.__test__ = False  # a helper, not a test
 
 
 def png_of(rgba: np.ndarray) -> bytes:
@@ -105,7 +104,7 @@ async def test_image_from_the_client_pastes_in_the_session(rdp: Harness, host) -
     """FreeRDP 2.11 sends an X ``image/bmp`` as CF_DIB (its ``image/png`` it announces but
     cannot send: it fails every request for it; docs/clipboard.md); the server reads the DIB
     and the session gets ``image/png``."""
-    rgba = test_image()
+    rgba = gradient_image()
     await connected(rdp)
     owner = await own(rdp.env(), "image/bmp", bmp_of(rgba))
     try:
@@ -129,7 +128,7 @@ async def test_image_from_the_client_pastes_in_the_session(rdp: Harness, host) -
 
 
 async def test_image_from_the_session_pastes_in_the_client(rdp: Harness, host) -> None:
-    rgba = test_image(211, 67)
+    rgba = gradient_image(211, 67)
     await connected(rdp)
     owner = await own(session_env(host), "image/png", png_of(rgba))
     try:
@@ -203,22 +202,32 @@ async def test_files_from_the_client_land_in_the_users_uploads(rdp: Harness, hos
 
 async def test_files_from_the_session_are_offered_to_the_client(rdp: Harness, host) -> None:
     """A file copied in the session (a uri-list) is announced to the client as
-    FileGroupDescriptorW; this client build can only paste it with FUSE (which Debian's
-    FreeRDP 2.11 is built without), so what is checked is the announcement and the file list
-    the client gets on its request (docs/clipboard.md)."""
+    FileGroupDescriptorW and the client gets its list when something pastes on its side; the
+    bytes it cannot fetch: Debian's FreeRDP 2.11 is built without FUSE, which its X client
+    needs to turn a server's file list into files (it offers an empty ``text/uri-list``
+    instead and asks for no contents). The contents are tested at the protocol level in
+    test_clipboard_hostile.py; docs/clipboard.md."""
+    home = host_home(host)
+    copied = home / "report from the session.txt"
+    copied.write_bytes(b"session bytes\n" * 100)
+    user = desktop_user()
+    if user is not None:
+        os.chown(copied, user.uid, user.gid)
     await connected(rdp)
     (connection,) = rdp.server.connections
     channel = connection.conn.channel("cliprdr")
-    uri = f"file://{host_home(host)}/.profile\r\n"  # a file the desktop's account has
-    owner = await own(session_env(host), "text/uri-list", uri.encode())
+    owner = await own(session_env(host), "text/uri-list", f"file://{copied}\r\n".replace(" ", "%20").encode())
     try:
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and 0xC0FE not in channel.offered:
+        while time.monotonic() < deadline and FILE_LIST_ID not in channel.offered:
             await asyncio.sleep(0.2)
-        assert 0xC0FE in channel.offered
+        assert FILE_LIST_ID in channel.offered
         targets = (await xclip_out(rdp.env(), "TARGETS", timeout=5)).decode(errors="replace").split()
-        print(f"the client's X clipboard targets for the session's files: {targets}")
+        assert "text/uri-list" in targets
         pasted = await xclip_out(rdp.env(), "text/uri-list", timeout=10)
-        print(f"the client's text/uri-list: {pasted[:200]!r}")
+        served = connection.clipboard_transfers.served_files
+        assert served == (messages.ClipboardFile(copied.name, copied.stat().st_size),)
+        print(f"the client's text/uri-list for the session's file: {pasted[:200]!r}")
     finally:
         await end(owner)
+        copied.unlink()
