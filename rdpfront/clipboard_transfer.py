@@ -58,7 +58,14 @@ class ClientDeclined(TransferFailed):
 
 def offer_kind(event: ev.ClipboardOffer) -> tuple[str, int] | None:
     """What of the client's offer this module fetches: ("files", id), ("png", id), ("dib", id)
-    or None (text, or nothing: the text relay's part)."""
+    or None (text, or nothing: the text relay's part).
+
+    A list holding format 0 is FreeRDP's provisional one: every format it knows, CF_RAW (0)
+    first, sent before it has asked its X clipboard's owner for its targets; the real list
+    follows. Nothing is fetched for it (FreeRDP 2.11 fails such a request, and now and then
+    crashes in ``ClipboardSetData`` when the request for its file list meets X text)."""
+    if 0 in event.formats:
+        return None
     by_name = {name: fid for fid, name in zip(event.formats, event.names, strict=False) if name}
     if cliprdr.FILE_GROUP_DESCRIPTOR_W in by_name:
         return "files", by_name[cliprdr.FILE_GROUP_DESCRIPTOR_W]

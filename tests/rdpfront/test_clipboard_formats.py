@@ -225,3 +225,22 @@ def test_file_contents_responses_round_trip(stream: int, data: bytes, ok: bool) 
 def test_a_size_answer_of_the_wrong_length_is_refused() -> None:
     with pytest.raises(RemoteProtocolError, match="not 8"):
         cliprdr.FileContentsResponse(1, b"\x01\x02\x03").file_size()
+
+
+# -- what of a client's offer is fetched --------------------------------------------------
+
+@pytest.mark.parametrize(("formats", "names", "kind"), [
+    ((13, 1), (), None),
+    ((0xC100, 13), ("FileGroupDescriptorW", ""), ("files", 0xC100)),
+    ((0xD011,), (), ("png", 0xD011)),  # FreeRDP 2.x: X image/png, unnamed
+    ((0xC200, 8), ("PNG", ""), ("png", 0xC200)),
+    ((8, 17, 13), (), ("dib", 17)),
+    ((8, 13), (), ("dib", 8)),
+    # FreeRDP's provisional list (CF_RAW first): nothing fetched
+    ((0, 13, 1, 0xD011, 8, 0xD014), ("", "", "", "", "", "FileGroupDescriptorW"), None),
+])
+def test_offer_kind(formats, names, kind) -> None:
+    from rdpfront import events
+    from rdpfront.clipboard_transfer import offer_kind
+
+    assert offer_kind(events.ClipboardOffer(13 in formats, formats, names)) == kind
