@@ -157,6 +157,21 @@ def test_a_copied_file_list_offers_only_local_regular_files(host):
         owner.wait()
 
 
+def test_files_copied_by_a_wayland_program_are_listed_and_read(host):
+    out = desktop_outdir(desktop_user(), "clip")
+    copied = out / "wayland copy.bin"
+    copied.write_bytes(bytes(range(256)) * 40)
+    owned_by_user(copied)
+    listing = out / "uris"
+    listing.write_text(clipboard_files.uri_for(str(copied)) + "\r\n")
+    owned_by_user(listing)
+    in_session(host, f"wl-copy --type text/uri-list < '{listing}'")
+    listed = wait_until(lambda: _files(host, "wayland copy.bin"), 20, 0.2, "the Wayland program's file list")
+    assert [(f.name, f.size) for f in listed.files] == [("wayland copy.bin", 10240)]
+    part = call(host, messages.ClipboardFileRead(listed.serial, 0, 250, 10))
+    assert part.data == bytes([250, 251, 252, 253, 254, 255, 0, 1, 2, 3])
+
+
 def _files(host, first: str):
     """The host's file list once xclip owns the selection (its first file is ``first``)."""
     try:
