@@ -56,29 +56,33 @@ class ClientDeclined(TransferFailed):
     list it announces before it knows what its clipboard holds, then announces the real one."""
 
 
-def offer_kind(event: ev.ClipboardOffer) -> tuple[str, int] | None:
-    """What of the client's offer this module fetches: ("files", id), ("png", id), ("dib", id)
-    or None (text, or nothing: the text relay's part).
+def offer_choices(event: ev.ClipboardOffer) -> list[tuple[str, int]]:
+    """What of the client's offer this module fetches, best first: [("files", id)], or the
+    image formats [("png", id) | ("dib", id), …] to try in turn, or [] (text, or nothing: the
+    text relay's part). FreeRDP 2.x's unnamed 0xD011 comes last: FreeRDP 2.11 announces it for
+    an X image/png but fails every request for it.
 
     A list holding format 0 is FreeRDP's provisional one: every format it knows, CF_RAW (0)
     first, sent before it has asked its X clipboard's owner for its targets; the real list
     follows. Nothing is fetched for it (FreeRDP 2.11 fails such a request, and now and then
     crashes in ``ClipboardSetData`` when the request for its file list meets X text)."""
     if 0 in event.formats:
-        return None
+        return []
     by_name = {name: fid for fid, name in zip(event.formats, event.names, strict=False) if name}
     if cliprdr.FILE_GROUP_DESCRIPTOR_W in by_name:
-        return "files", by_name[cliprdr.FILE_GROUP_DESCRIPTOR_W]
-    for name in cliprdr.PNG_FORMAT_NAMES:
-        if name in by_name:
-            return "png", by_name[name]
-    for fid, name in zip(event.formats, event.names or ("",) * len(event.formats), strict=False):
-        if fid == cliprdr.FREERDP_PNG_ID and not name:
-            return "png", fid
-    for fid in (cliprdr.CF_DIBV5, cliprdr.CF_DIB):
-        if fid in event.formats:
-            return "dib", fid
-    return None
+        return [("files", by_name[cliprdr.FILE_GROUP_DESCRIPTOR_W])]
+    choices = [("png", by_name[name]) for name in cliprdr.PNG_FORMAT_NAMES if name in by_name][:1]
+    choices += [("dib", fid) for fid in (cliprdr.CF_DIBV5, cliprdr.CF_DIB) if fid in event.formats]
+    names = event.names or ("",) * len(event.formats)
+    choices += [("png", fid) for fid, name in zip(event.formats, names, strict=False)
+                if fid == cliprdr.FREERDP_PNG_ID and not name]
+    return choices
+
+
+def offer_kind(event: ev.ClipboardOffer) -> tuple[str, int] | None:
+    """The first of ``offer_choices`` (None when there is none)."""
+    choices = offer_choices(event)
+    return choices[0] if choices else None
 
 
 class ClipboardTransfers:
@@ -112,11 +116,11 @@ class ClipboardTransfers:
 
     def handle(self, item: object) -> None:
         if isinstance(item, ev.ClipboardOffer):
-            kind = offer_kind(item)
-            if kind is not None:
+            choices = offer_choices(item)
+            if choices:
                 if self._fetch is not None:
                     self._fetch.cancel()
-                self._fetch = self._spawn(self._fetch_offer(*kind))
+                self._fetch = self._spawn(self._fetch_offer(choices))
         elif isinstance(item, ev.ClipboardData):
             # The answer to the request of this offer (an earlier offer's comes first when the
             # client answered that one late; it is dropped).
@@ -172,16 +176,19 @@ class ClipboardTransfers:
             raise TransferFailed(f"the client failed file {index} at {position}")
         return answer.data
 
-    async def _fetch_offer(self, kind: str, format_id: int) -> None:
-        try:
-            if kind == "files":
-                await self._fetch_files(format_id)
-            else:
-                await self._fetch_image(kind, format_id)
-        except ClientDeclined as exc:
-            log.info("%s clipboard: the client's %s not taken: %s", self._log, kind, exc)
-        except (TransferFailed, RemoteProtocolError, HostError) as exc:
-            log.warning("%s clipboard: the client's %s not taken: %s", self._log, kind, exc)
+    async def _fetch_offer(self, choices: list[tuple[str, int]]) -> None:
+        for kind, format_id in choices:
+            try:
+                if kind == "files":
+                    await self._fetch_files(format_id)
+                else:
+                    await self._fetch_image(kind, format_id)
+                return
+            except ClientDeclined as exc:  # the next of the formats it offered, if any
+                log.info("%s clipboard: the client's %s (format %#x) not taken: %s", self._log, kind, format_id, exc)
+            except (TransferFailed, RemoteProtocolError, HostError) as exc:
+                log.warning("%s clipboard: the client's %s not taken: %s", self._log, kind, exc)
+                return
 
     async def _fetch_image(self, kind: str, format_id: int) -> None:
         data = await self._ask(format_id)

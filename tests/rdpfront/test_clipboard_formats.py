@@ -233,6 +233,7 @@ def test_a_size_answer_of_the_wrong_length_is_refused() -> None:
     ((13, 1), (), None),
     ((0xC100, 13), ("FileGroupDescriptorW", ""), ("files", 0xC100)),
     ((0xD011,), (), ("png", 0xD011)),  # FreeRDP 2.x: X image/png, unnamed
+    ((0xD011, 8), (), ("dib", 8)),  # ... which FreeRDP 2.11 cannot send: the DIB first
     ((0xC200, 8), ("PNG", ""), ("png", 0xC200)),
     ((8, 17, 13), (), ("dib", 17)),
     ((8, 13), (), ("dib", 8)),
@@ -244,3 +245,11 @@ def test_offer_kind(formats, names, kind) -> None:
     from rdpfront.clipboard_transfer import offer_kind
 
     assert offer_kind(events.ClipboardOffer(13 in formats, formats, names)) == kind
+
+
+def test_image_choices_in_order() -> None:
+    from rdpfront import events
+    from rdpfront.clipboard_transfer import offer_choices
+
+    offer = events.ClipboardOffer(False, (0xD011, 8, 0xC200, 17), ("", "", "PNG", ""))
+    assert offer_choices(offer) == [("png", 0xC200), ("dib", 17), ("dib", 8), ("png", 0xD011)]

@@ -255,9 +255,11 @@ async def test_images_from_the_client_lying_and_honest(server, scripted, host, c
     y, x = np.mgrid[0:40, 0:64]
     rgba = np.stack([x * 4, y * 6, (x + y) % 256, (x * 3 + y) % 256], axis=-1).astype(np.uint8)
     liar = struct.pack("<IiiHHIIiiII", 40, 1000, 1000, 1, 32, 0, 0, 0, 0, 0, 0) + bytes(200)
-    answers = {"dib": liar}
+    answers: dict = {"dib": liar}
 
     def answer(pdu) -> list:
+        if isinstance(pdu, cliprdr.FormatDataRequest) and pdu.format_id == answers.get("declined"):
+            return [cliprdr.FormatDataResponse(b"", ok=False)]
         if isinstance(pdu, cliprdr.FormatDataRequest):
             return [cliprdr.FormatDataResponse(answers["dib"])]
         return []
@@ -268,7 +270,9 @@ async def test_images_from_the_client_lying_and_honest(server, scripted, host, c
     await wait_for(lambda: "needs 4000040 bytes, has 240" in caplog.text, "the refusal of the lying DIB")
     assert host_call(host, messages.ClipboardGet()).text == "before the images"
     answers["dib"] = _dib_v5_with_alpha(rgba)
-    client.send(cliprdr.FormatList((cliprdr.Format(cliprdr.CF_DIBV5),)))
+    answers["declined"] = 0xC200
+    # a "PNG" the client then fails: the server goes on to its CF_DIBV5
+    client.send(cliprdr.FormatList((cliprdr.Format(0xC200, "PNG"), cliprdr.Format(cliprdr.CF_DIBV5))))
 
     def png() -> bytes | None:
         try:
@@ -279,6 +283,8 @@ async def test_images_from_the_client_lying_and_honest(server, scripted, host, c
     data = await wait_for(png, "the image on the session's clipboard")
     got = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA"))
     assert np.array_equal(got, rgba)
+    asked = [p.format_id for p in client.of_type(cliprdr.FormatDataRequest)]
+    assert asked[-2:] == [0xC200, cliprdr.CF_DIBV5]
 
 
 async def test_session_files_are_read_through_the_host_on_demand(server, scripted, host, caplog) -> None:
