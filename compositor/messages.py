@@ -276,6 +276,47 @@ def _plain(value: Any) -> Any:
     return value
 
 
+MAX_MONITORS = 16  # monitors of one layout (docs/multimonitor.md)
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor of the screen: a rectangle in screen coordinates (origin top left, never
+    negative), and whether it is the primary one. Its JSON shape is ``{"x", "y", "width",
+    "height", "primary"}``."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    primary: bool = False
+
+
+def _monitors(f: _Fields, key: str = "monitors") -> tuple[Monitor, ...]:
+    """The optional layout ``[{"x", "y", "width", "height", "primary"}, …]``; absent means none
+    (the whole screen is one monitor)."""
+    if f.header.get(key) is None:
+        return ()
+    out = []
+    for i, item in enumerate(f.list(key, MAX_MONITORS, what="a list of monitors")):
+        m = _Fields(f"{f.where}: {key}[{i}]", item)
+        out.append(Monitor(m.integer("x", 0, MAX_DIMENSION - 1), m.integer("y", 0, MAX_DIMENSION - 1),
+                           m.integer("width", 1, MAX_DIMENSION), m.integer("height", 1, MAX_DIMENSION),
+                           m.boolean("primary", False)))
+    return tuple(out)
+
+
+class _WithMonitors:
+    """A size message with an optional ``monitors`` layout, left out of the header when empty
+    (the form that predates it)."""
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header, payload = super().encode()  # type: ignore[misc]
+        if not header.get("monitors"):
+            header.pop("monitors", None)
+        return header, payload
+
+
 # -- base classes -------------------------------------------------------------------------
 
 
@@ -418,6 +459,21 @@ class EncoderStatus:
     catch_ups: int = 0
 
 
+# Upper bounds (seconds) of the encode-time buckets a host counts in; one more count holds the
+# encodes that took longer. The console turns them into a Prometheus histogram.
+ENCODE_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
+
+
+@dataclass(frozen=True)
+class EncodeTimes:
+    """How long one picture format's encodes took since the host started: a count per bucket of
+    ``ENCODE_BUCKETS`` (not cumulative; the last for longer ones) and the seconds in all."""
+
+    format: str
+    counts: tuple[int, ...]
+    total: float
+
+
 @dataclass(frozen=True)
 class StatusReply(Reply):
     answers = (Op.STATUS,)
@@ -440,6 +496,7 @@ class StatusReply(Reply):
     home: str
     capture: str = ""  # how frames are read: xwd-mmap, mit-shm or xgetimage (empty: not said)
     sound_server: str | None = None  # the desktop's PulseAudio (PULSE_SERVER), None: no sound
+    encode_times: tuple[EncodeTimes, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -449,6 +506,13 @@ class StatusReply(Reply):
             e = _Fields(f"{cls.describe()}: encoders", item)
             encoders.append(EncoderStatus(e.string("format"), e.integer("subscribers", 0, MAX_ID),
                                           e.integer("keyframes", 0, 2**53, 0), e.integer("catch_ups", 0, 2**53, 0)))
+        times = []
+        for item in f.list("encode_times", 16) if "encode_times" in header else ():
+            t = _Fields(f"{cls.describe()}: encode_times", item)
+            counts = t.list("counts", len(ENCODE_BUCKETS) + 1, min_len=len(ENCODE_BUCKETS) + 1)
+            if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**53 for c in counts):
+                raise t.fail("counts", "counts (integers 0..2**53)", counts)
+            times.append(EncodeTimes(t.string("format"), tuple(counts), t.number("total", 1e12)))
         return cls(
             session=f.string("session"), display=f.string("display"),
             width=f.integer("width", 1, MAX_DIMENSION), height=f.integer("height", 1, MAX_DIMENSION),
@@ -459,7 +523,7 @@ class StatusReply(Reply):
             last_input=f.optional(f.number, "last_input", 1e12), started_at=f.number("started_at", 1e12),
             attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
             capture=f.string("capture", 32, default=""),
-            sound_server=f.optional(f.string, "sound_server"),
+            sound_server=f.optional(f.string, "sound_server"), encode_times=tuple(times),
         )
 
 
@@ -494,29 +558,35 @@ class ClipboardGetReply(_ClipboardText, Reply):
 
 
 @dataclass(frozen=True)
-class ResizeReply(Reply):
+class ResizeReply(_WithMonitors, Reply):
+    """The size set, and the monitors the screen has now (none: the screen is one monitor)."""
+
     answers = (Op.RESIZE,)
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
-class SubscribeReply(Reply):
+class SubscribeReply(_WithMonitors, Reply):
+    """The stream, and the screen's size and monitors (none: one monitor) at the start."""
+
     answers = (Op.SUBSCRIBE,)
     stream: int
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
         return cls(f.integer("stream", 1, MAX_ID), f.integer("width", 1, MAX_DIMENSION),
-                   f.integer("height", 1, MAX_DIMENSION))
+                   f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -862,18 +932,21 @@ class ClipboardSet(_ClipboardText, Request[Ok]):
 
 
 @dataclass(frozen=True)
-class Resize(Request[ResizeReply]):
-    """The host clamps the size to 64..its maximum and answers the size it set."""
+class Resize(_WithMonitors, Request[ResizeReply]):
+    """The host clamps the size to 64..its maximum and answers the size it set. ``monitors``
+    (optional) lays the screen out as several monitors; the host keeps those that fit the
+    size it set and do not overlap, and answers the ones it applied."""
 
     op = Op.RESIZE
     reply = ResizeReply
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.size("width"), f.size("height"))
+        return cls(f.size("width"), f.size("height"), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -1200,17 +1273,19 @@ class ClipboardChanged(_ClipboardText, Push):
 
 
 @dataclass(frozen=True)
-class Resized(Push):
-    """The visible screen is now ``width`` x ``height``; every stream's next frame is full."""
+class Resized(_WithMonitors, Push):
+    """The visible screen is now ``width`` x ``height`` laid out as ``monitors`` (none: one
+    monitor); every stream's next frame is full."""
 
     op = Op.RESIZED
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,10 @@ carries out and answers:
   whichever is first), and the output loop;
 - ``LoginTimer``: ``login_timed_out()`` after ``seconds``;
 - ``Background``: carry out ``request`` without holding up the client's input;
-- ``Close``: close the socket (the parting bytes are queued).
+- ``Close``: close the socket (the parting bytes are queued);
+- ``RedeemCookie`` (the Client Info carried an auto-reconnect answer) →
+  ``reconnect_checked(ticket or None)``; ``IssueCookie`` (logged in, desktop connected, client
+  active) → ``cookie_issued(cookie)`` (``rdpfront/reconnect.py``).
 
 The decisions are the parts': ``LoginFlow`` (the login), ``ClientInput`` (input),
 ``ClipboardRelay`` (the clipboard), ``Output`` (what the client is shown).
@@ -37,7 +40,7 @@ from typing import Any
 from compositor import messages
 from compositor.client import HostError
 from rdpfront import events as ev
-from rdpfront import gfx
+from rdpfront import gfx, monitors, wire
 from rdpfront.acceptor import AcceptorConfig
 from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
@@ -48,7 +51,9 @@ from rdpfront.connection import ServerConnection
 from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
 from rdpfront.login_flow import Step as LoginStep
 from rdpfront.output import Output, SessionResize
+from rdpfront.rdp.autoreconnect import ServerAutoReconnect, save_session_info
 from rdpfront.rdp.pdus import ErrorInfo
+from rdpfront.reconnect import IssueCookie, RedeemCookie, Ticket, client_cookie
 from rdpfront.session import SessionConfig
 from rdpfront.settings import ServerSettings
 
@@ -123,7 +128,7 @@ class Close:
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | DriveWork | Close | SubscribeAudio | ClipboardWork)
+           | Background | DriveWork | Close | SubscribeAudio | RedeemCookie | IssueCookie | ClipboardWork)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -142,6 +147,8 @@ class Bridge:
     def __init__(self, settings: ServerSettings, log_context: str = "", conn: ServerConnection | None = None) -> None:
         self.conn = conn = conn if conn is not None else server_connection(settings, log_context)
         self._log = log_context
+        self._max_size = (settings.max_width, settings.max_height)
+        self._monitors_due = False  # the client's monitors lay the session out at its activation
         self.login = LoginFlow(max_width=settings.max_width, max_height=settings.max_height,
                                login_screen=settings.login_screen, timeout=settings.login_timeout,
                                apply_keyboard_layout=settings.apply_keyboard_layout, log_context=log_context)
@@ -154,10 +161,14 @@ class Bridge:
         self.audio_stream: int | None = None
         self._sound_ready_at: ev.SoundReady | None = None  # rdpsnd is ready; not yet subscribed
         self._host_connected = False
+        self._auto_reconnect = settings.auto_reconnect
+        self._credentials: ev.Credentials | None = None
+        self._desktop_path: str | Path | None = None
+        self._cookie_asked = False
         self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
             ev.SecurityUpgradeRequired: lambda e: [StartTls()],
             ev.NegotiationRefused: lambda e: log.info("%s negotiation refused: %s", self._log, e.reason),
-            ev.Credentials: lambda e: self._login_step(self.login.credentials(e)),
+            ev.Credentials: self._on_credentials,
             ev.Activated: self._activated,
             **dict.fromkeys(INPUT_EVENTS, self._input),
             ev.RefreshRect: self.output.refresh,
@@ -217,8 +228,13 @@ class Bridge:
     def _activated(self, event: ev.Activated) -> list[Request]:
         self._write(self.output.activated(event))
         requests: list[Request] = [StartOutput(OUTPUT_START_DELAY)]
+        if not event.reactivation:
+            requests += self._cookie_due()
         if self.output.pending_layout is not None:  # asked for while the client reactivated
-            requests += self._display_layout(ev.DisplayLayout(*self.output.pending_layout))
+            requests += self._display_layout(self.output.pending_layout)
+        elif self._monitors_due and self.output.attached:  # the first activation in the session
+            self._monitors_due = False
+            requests += self._client_monitors()
         return requests
 
     def _input(self, event: ev.Event) -> list[Request]:
@@ -240,8 +256,27 @@ class Bridge:
             self.output.to_host.append(messages.Input(events=event.events))
 
     def _display_layout(self, event: ev.DisplayLayout) -> list[Request]:
-        resize = self.output.resize_request(event.width, event.height)
+        resize = self.output.resize_request(event.width, event.height, event.layout)
         return [resize] if resize is not None else []
+
+    def _client_monitors(self) -> list[Request]:
+        """A client that came with several monitors (Client Monitor Data) has the session laid
+        out as its monitors once it is active in it (through the login form or not)."""
+        client = self.conn.acceptor.client
+        block = client.monitor if client is not None else None
+        if block is None or len(block.monitors) < 2:
+            if block is not None:
+                log.info("%s client monitor data: %d monitor(s)", self._log, len(block.monitors))
+            return []
+        layout = monitors.client_layout(monitors.from_monitor_defs(block.monitors), self._max_size[0],
+                                        self._max_size[1], log_context=self._log, source="Client Monitor Data")
+        if layout is None:
+            return []
+        log.info("%s client monitors %s on %dx%d (its origin %d,%d)", self._log, " ".join(
+            f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout.monitors),
+            layout.width, layout.height, *layout.origin)
+        return self._display_layout(ev.DisplayLayout(layout.width, layout.height, len(layout.monitors),
+                                                     layout.monitors))
 
     def resize_answered(self, resize: SessionResize, reply: messages.ResizeReply | HostError) -> list[Request]:
         self._write(self.output.resize_answered(resize, reply))
@@ -262,6 +297,46 @@ class Bridge:
 
     # ---- the login -----------------------------------------------------------------------------
 
+    def _on_credentials(self, event: ev.Credentials) -> list[Request]:
+        self._credentials = event
+        answer = client_cookie(event.info, self._log) if self._auto_reconnect else None
+        if answer is not None:
+            return [RedeemCookie(answer, event.username, event.domain)]
+        return self._login_step(self.login.credentials(event))
+
+    def reconnect_checked(self, ticket: Ticket | None) -> list[Request]:
+        """The Client Info's auto-reconnect answer was good (``ticket``: straight to its desktop)
+        or not (None: the login goes on as if there had been none)."""
+        assert self._credentials is not None
+        if ticket is None:
+            return self._login_step(self.login.credentials(self._credentials))
+        return self._login_step(self.login.resumed(self._credentials, ticket.username, ticket.path))
+
+    def _cookie_due(self) -> list[Request]:
+        """A cookie once the client is logged in, its desktop connected and the client active."""
+        if (not self._auto_reconnect or self._cookie_asked or not self._host_connected or not self.conn.active
+                or self._credentials is None or self._desktop_path is None):
+            return []
+        self._cookie_asked = True
+        info = self._credentials
+        return [IssueCookie(self.login.username, info.username, info.domain, self._desktop_path)]
+
+    @property
+    def desktop_path(self) -> str | Path | None:
+        """The session host socket of the desktop the client was connected to, once it was."""
+        return self._desktop_path
+
+    def cookie_rotation(self) -> list[Request]:
+        """Time for a new cookie (the driver's timer): asked for again once one was given."""
+        if not self._cookie_asked or not self.conn.active or self._credentials is None or self._desktop_path is None:
+            return []
+        info = self._credentials
+        return [IssueCookie(self.login.username, info.username, info.domain, self._desktop_path)]
+
+    def cookie_issued(self, cookie: ServerAutoReconnect) -> list[Request]:
+        self._write(wire.share_data(save_session_info(cookie)))
+        return []
+
     def authenticated(self, ok: bool) -> list[Request]:
         return self._login_step(self.login.authenticated(ok))
 
@@ -273,7 +348,7 @@ class Bridge:
 
     def connected(self) -> list[Request]:
         self._host_connected = True
-        return self._login_step(self.login.connected()) + self._subscribe_audio()
+        return self._login_step(self.login.connected()) + self._subscribe_audio() + self._cookie_due()
 
     # ---- sound (rdpsnd) ------------------------------------------------------------------------
 
@@ -308,7 +383,8 @@ class Bridge:
         match step:
             case Authenticate() | Attach():
                 return [step]
-            case Connect():
+            case Connect(path=path):
+                self._desktop_path = path
                 self.output.close_login()
                 return [step]
             case ShowForm(width=width, height=height):
@@ -317,11 +393,14 @@ class Bridge:
             case Accept():
                 width, height = self.output.session_size() or (self.conn.width, self.conn.height)
                 self.conn.accept_credentials(width=width, height=height)
+                self._monitors_due = True  # once active
             case Enter():
                 data, deferred_gfx = self.output.enter_session()
                 self._write(data)
+                requests = self._client_monitors()
                 if deferred_gfx is not None:
-                    return self._start_gfx(deferred_gfx)
+                    return self._start_gfx(deferred_gfx) + requests
+                return requests
             case Reject(error_info=error_info):
                 self.conn.reject_credentials(error_info)
             case Disconnect(error_info=error_info):

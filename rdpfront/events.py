@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compositor.messages import Monitor
 from rdpfront.gcc.client_data import ClientCoreData
 from rdpfront.rdp.client_info import ClientInfo
 from rdpfront.rdp.pdus import Rectangle16
@@ -176,6 +177,9 @@ class DisplayLayout:
     width: int
     height: int
     monitors: int = 1
+    # Several monitors the session is to be laid out as (rdpfront/monitors.py), on a
+    # ``width`` x ``height`` framebuffer; empty for one monitor.
+    layout: tuple[Monitor, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,17 @@ from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, decode, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate, Fragmentation, Reassembler, UpdateCode, fragment_update
-from rdpfront.gcc import ChannelDef, ClientNetworkData, ServerCoreData, ServerGccBlocks, ServerNetworkData
+from rdpfront.gcc import (
+    ChannelDef,
+    ClientMonitorData,
+    ClientMonitorExtendedData,
+    ClientNetworkData,
+    Monitor,
+    MonitorAttributes,
+    ServerCoreData,
+    ServerGccBlocks,
+    ServerNetworkData,
+)
 from rdpfront.input import (
     FastPathInput,
     InputPdu,
@@ -19,6 +29,7 @@ from rdpfront.input import (
     SyncEvent,
     UnicodeKeyEvent,
 )
+from rdpfront.monitors import MonitorLayoutPdu
 from rdpfront.orders import OrdersUpdate, PrimaryOrder, ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, pointer_from_rgba
 from rdpfront.rdp import capability_sets as caps
@@ -132,6 +143,22 @@ TABLE = [
      cliprdr.FileList((cliprdr.FileDescriptor("a.txt", 0x100000005, 0x44, 0x80, 0),))),
     ("bitmap_data", H("0000 0000 0000 0000 0100 0100 2000 0000 0400 01020304".replace(" ", "")),
      BitmapData(0, 0, 0, 0, 1, 1, 32, H("01020304"))),
+    # [MS-RDPBCGR 2.2.1.3.6] two monitors: one 1024x768 left of the primary 800x600 (negative
+    # origin; inclusive bounds), and [2.2.1.3.10] their attributes (20 bytes each)
+    ("gcc.client_monitor", H("00000000" "02000000"
+                             "00fcffff" "00000000" "ffffffff" "ff020000" "00000000"
+                             "00000000" "00000000" "1f030000" "57020000" "01000000"),
+     ClientMonitorData((Monitor(-1024, 0, -1, 767, 0), Monitor(0, 0, 799, 599, 1)))),
+    ("gcc.client_monitor_ex", H("00000000" "14000000" "02000000"
+                                "2c010000" "a8000000" "00000000" "64000000" "64000000"
+                                "00010000" "96000000" "5a000000" "7d000000" "8c000000"),
+     ClientMonitorExtendedData((MonitorAttributes(300, 168, 0, 100, 100), MonitorAttributes(256, 150, 90, 125, 140)))),
+    # [MS-RDPBCGR 2.2.12.1] Monitor Layout PDU data: monitorCount, TS_MONITOR_DEFs in session
+    # coordinates
+    ("monitor_layout_pdu", H("02000000"
+                             "00040000" "00000000" "1f070000" "57020000" "01000000"
+                             "00000000" "00000000" "ff030000" "ff020000" "00000000"),
+     MonitorLayoutPdu((Monitor(1024, 0, 1823, 599, 1), Monitor(0, 0, 1023, 767, 0)))),
     # [MS-RDPEDYC] header byte: Cmd << 4 | Sp << 2 | cbId
     ("dvc.from_client", H("50000300"), dvc.CapsResponse(3)),
     ("dvc.from_server", H("50000100"), dvc.CapsRequest(1)),
@@ -151,6 +178,13 @@ TABLE = [
                "01000000" "00000000" "00000000" "00050000" "d0020000" "00000000" "00000000"
                "00000000" "64000000" "64000000"),
      disp.MonitorLayout((disp.Monitor(1, 0, 0, 1280, 720),))),
+    ("disp", H("02000000" "60000000" "28000000" "02000000"
+               "01000000" "00000000" "00000000" "20030000" "58020000" "00000000" "00000000"
+               "00000000" "64000000" "64000000"
+               "00000000" "00fcffff" "00000000" "00040000" "00030000" "2c010000" "a8000000"
+               "00000000" "64000000" "64000000"),
+     disp.MonitorLayout((disp.Monitor(1, 0, 0, 800, 600),
+                         disp.Monitor(0, -1024, 0, 1024, 768, 300, 168)))),
     # [MS-RDPEGFX] cmdId, flags, pduLength (header included)
     ("gfx.client", H("1200" "0000" "22000000" "0200" "04000800" "04000000" "00000000"
                      "05010800" "04000000" "10000000"),

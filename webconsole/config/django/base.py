@@ -6,14 +6,16 @@ from webconsole.config import env
 from webconsole.config.settings.axes import *  # noqa: F403
 from webconsole.config.settings.celery import *  # noqa: F403
 from webconsole.config.settings.channels import *  # noqa: F403
+from webconsole.config.settings.dashboard import *  # noqa: F403
 from webconsole.config.settings.recordings import *  # noqa: F403
+from webconsole.config.settings.security import *  # noqa: F403
 from webconsole.config.settings.wrd import *  # noqa: F403
 
 BASE_DIR = env.BASE_DIR
 SECRET_KEY = env.secret_key()
 DEBUG = env.DEBUG
 ALLOWED_HOSTS = env.ALLOWED_HOSTS
-CSRF_TRUSTED_ORIGINS = [f"http://{h}:{env.HTTP_PORT}" for h in ("127.0.0.1", "localhost")]
+CSRF_TRUSTED_ORIGINS = [f"{env.HTTP_SCHEME}://{h}:{env.HTTP_PORT}" for h in ("127.0.0.1", "localhost")]
 
 INSTALLED_APPS = [
     "daphne",
@@ -27,16 +29,20 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "axes",
     "channels",
+    "csp",
     "webconsole.core",
     "webconsole.desktops",
     "webconsole.accounts",
     "webconsole.viewer",
     "webconsole.recordings",
     "webconsole.audit",
+    "webconsole.sharing",
+    "webconsole.dashboard",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
