@@ -41,6 +41,7 @@ from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
+from rdpfront.policy import AccessRefused, ConnectionPolicy, PolicyLookup
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.settings import ServerSettings
 from rdpfront.tls import ensure_certificate, server_ssl_context
@@ -100,6 +101,7 @@ class RdpConnection:
         self.dropped = False  # aborted to make room for others
         self.bytes_read = 0
         self._form_drawn_at = 0.0
+        self.policy = ConnectionPolicy()
 
     # I/O -------------------------------------------------------------------------------------
 
@@ -269,6 +271,8 @@ class RdpConnection:
                 return self.bridge.authenticated(await self._authenticate(username, password))
             case Attach(username=username, width=width, height=height):
                 try:
+                    if not await self._apply_policy(username):
+                        return self.bridge.attach_failed(AccessRefused(self.policy.refusal))
                     path = await self.server.attach(username, width, height)
                 except Exception as exc:  # no desktop for this user now (limit reached, start failed)
                     return self.bridge.attach_failed(exc)
@@ -305,6 +309,16 @@ class RdpConnection:
             case Close():
                 self.writer.close()
         return []
+
+    async def _apply_policy(self, username: str) -> bool:
+        """Take the user's policy for this connection; False when it refuses them RDP."""
+        if self.server.connection_policy is not None:
+            self.policy = await self.server.connection_policy(username)
+        self.bridge.apply_policy(self.policy)
+        self.drives.access = self.policy.drives
+        if not self.policy.rdp:
+            log.warning("%s rdp login of user=%r refused by policy: %s", self.name, username, self.policy.refusal)
+        return self.policy.rdp
 
     async def _start_tls(self) -> None:
         # Stop reading before the Connection Confirm leaves: the client's TLS ClientHello
@@ -531,8 +545,10 @@ class RdpServer:
 
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
                  account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
-                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None) -> None:
+                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None,
+                 connection_policy: PolicyLookup | None = None) -> None:
         self.settings = settings
+        self.connection_policy = connection_policy
         self.history_opened = history_opened
         self.history_closed = history_closed
         self.authenticate = authenticate

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_POST
 from webconsole.core.isolation import isolation_summary
 from webconsole.desktops import selectors, services
 from webconsole.desktops.apis import screenshot_response
+from webconsole.policies.selectors import profile_choices
 from webconsole.recordings import selectors as recording_selectors
 
 
@@ -21,6 +22,7 @@ def desktop_list_view(request):
         desktop.usage = selectors.desktop_usage(session=desktop)
     return render(request, "desktops/list.html", {
         "desktops": desktops,
+        "profiles": profile_choices(user=request.user),
         "default_size": "x".join(map(str, services.settings.WRD_DEFAULT_SIZE)),
         "isolation": isolation_summary(),
         "can_see_recordings": recording_selectors.can_see_recordings(user=request.user),
@@ -30,14 +32,17 @@ def desktop_list_view(request):
 @login_required
 @require_POST
 def desktop_start_view(request):
-    try:
-        width, height = (int(v) for v in request.POST.get("size", "").lower().split("x"))
-    except ValueError:
-        messages.error(request, "Size must look like 1280x800.")
-        return redirect("desktops:list")
+    width = height = None
+    if size := request.POST.get("size", "").strip():
+        try:
+            width, height = (int(v) for v in size.lower().split("x"))
+        except ValueError:
+            messages.error(request, "Size must look like 1280x800.")
+            return redirect("desktops:list")
     try:
         session = services.desktop_create(user=request.user, width=width, height=height,
-                                          name=request.POST.get("name", ""))
+                                          name=request.POST.get("name", ""),
+                                          profile=request.POST.get("profile") or None)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:

@@ -11,6 +11,8 @@ the host's local protocol, and enforces the per-socket limits:
   reads never makes anything grow;
 - malformed, oversized or unknown messages close this socket with a reason; input floods too;
 - view-only sockets have their input, clipboard, resize and microphone ignored here, server-side;
+- the user's policy (webconsole/policies): no socket without browser access; clipboard text is
+  dropped in a direction it turns off;
 - microphone audio is relayed as it comes (the host paces it to real time); a socket sending
   more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
 """
@@ -33,6 +35,7 @@ from compositor.protocol import LocalProtocolError, RemoteProtocolError
 from webconsole.core import metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
+from webconsole.policies.enforce import viewer_policy
 from webconsole.recordings import history
 from webconsole.viewer.protocol import (
     MICROPHONE_FLOOD_FACTOR,
@@ -99,6 +102,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.label = f"desktop={desktop_id} user={self.user.pk}"
         query = self.scope.get("query_string", b"").decode(errors="replace")
         self.view_only = "view_only=1" in query.split("&")
+        refusal, self.clipboard_ways = await database_sync_to_async(viewer_policy)(user=self.user)
+        if refusal is not None:
+            log.info("viewer refused %s: %s", self.label, refusal)
+            await self.close(code=int(CloseCode.FORBIDDEN), reason=refusal)
+            return
         if self.session.state != DesktopState.RUNNING:
             await self.close(code=int(CloseCode.STOPPED))
             return
@@ -197,6 +205,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             if self.stream is not None:
                 self.host.send(messages.Keyframe(stream=self.stream))
         elif isinstance(msg, Clipboard) and not self.view_only:
+            if not self.clipboard_ways.to_desktop:  # the user's policy: not into the desktop
+                log.info("viewer clipboard to the desktop dropped by policy %s", self.label)
+                return
             try:
                 await self.host.call(messages.ClipboardSet(text=msg.text))
             except LocalProtocolError:  # longer than a host message header carries (64 KiB)
@@ -295,7 +306,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("frame", data, push.seq)
         elif isinstance(push, messages.Pointer):
             self._queue("pointer", encode_server(push.encode()[0]))
-        elif isinstance(push, messages.ClipboardChanged):
+        elif isinstance(push, messages.ClipboardChanged) and self.clipboard_ways.from_desktop:
             self._queue("control", encode_server(
                 {"op": "clipboard", "selection": push.selection.value, "is_text": push.text is not None},
                 push.text.encode() if push.text is not None else b""))

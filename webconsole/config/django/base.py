@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "webconsole.viewer",
     "webconsole.recordings",
     "webconsole.audit",
+    "webconsole.policies",
 ]
 
 MIDDLEWARE = [

@@ -29,7 +29,7 @@ class Command(BaseCommand):
     async def _serve(self, server_settings: ServerSettings) -> None:
         server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach,
                            account_stamp=rdp.account_stamp, history_opened=rdp.history_opened,
-                           history_closed=rdp.history_closed)
+                           history_closed=rdp.history_closed, connection_policy=rdp.connection_policy)
         port = await server.start()
         self.stdout.write(f"RDP server listening on {server_settings.host}:{port}")
         stop = asyncio.Event()
