@@ -114,6 +114,18 @@ class PolicyForm(forms.ModelForm):
         for field in self.fields.values():
             field.required = False
 
+    def clean(self):
+        cleaned = super().clean()
+        from webconsole.policies.services import validate_policy
+
+        try:
+            validate_policy({**cleaned, "profiles": list(cleaned.get("profiles") or [])})
+        except forms.ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                if field in self.fields and field not in self.errors:
+                    self.add_error(field, errors)
+        return cleaned
+
     def policy_data(self) -> dict:
         data = dict(self.cleaned_data)
         data["profiles"] = list(data.get("profiles") or [])

@@ -1,0 +1,177 @@
+"""The API and the pages of users, groups, policies and profiles: what they do, what they
+refuse (400 with a message per field, 404 for unknown ids, 403 for non-staff), what they
+record in the audit log, and no 500 whatever the input."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rest_framework.test import APIClient
+
+from webconsole.audit.models import AuditEvent
+from webconsole.policies.effective import effective_policy
+from webconsole.policies.models import DesktopProfile, Policy
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def api(admin) -> APIClient:
+    client = APIClient()
+    client.force_login(admin)
+    return client
+
+
+def test_users_create_disable_reset_delete(api, admin):
+    response = api.post("/api/users/", {"username": "carol", "password": "Carol-pw-2026!", "groups": []},
+                        format="json")
+    assert response.status_code == 201, response.content
+    carol = User.objects.get(username="carol")
+    body = api.get(f"/api/users/{carol.pk}/").json()
+    assert body["unix_account"] is None and body["effective_policy"]["max_desktops"] >= 1
+    assert api.patch(f"/api/users/{carol.pk}/", {"is_active": False}, format="json").json()["is_active"] is False
+    assert api.post(f"/api/users/{carol.pk}/password", {"password": "Another-pw-2026!"},
+                    format="json").status_code == 204
+    carol.refresh_from_db()
+    assert carol.check_password("Another-pw-2026!") and not carol.is_active
+    assert api.delete(f"/api/users/{carol.pk}/").status_code == 204
+    assert not User.objects.filter(username="carol").exists()
+    actions = list(AuditEvent.objects.order_by("id").values_list("action", "target_label"))
+    assert actions == [("user.create", "carol"), ("user.disable", "carol"), ("user.password_reset", "carol"),
+                       ("user.delete", "carol")]
+    assert AuditEvent.objects.filter(actor=admin).count() == 4
+
+
+def test_user_input_is_checked_field_by_field(api, admin, alice):
+    response = api.post("/api/users/", {"username": "bad name!", "password": "x"}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"username"}
+    response = api.post("/api/users/", {"username": "alice", "password": "123"}, format="json")
+    assert response.status_code == 400 and set(response.json()) == {"username", "password"}
+    response = api.post("/api/users/", {"username": "dave", "password": "Dave-pw-2026!", "groups": ["nope"]},
+                        format="json")
+    assert response.status_code == 400 and set(response.json()) == {"groups"}
+    assert api.patch(f"/api/users/{admin.pk}/", {"is_active": False}, format="json").status_code == 400
+    assert api.delete(f"/api/users/{admin.pk}/").status_code == 400  # not oneself
+    for url in ("/api/users/999999/", "/api/users/999999/policy", "/api/groups/999999/", "/api/profiles/999999/",
+                "/api/groups/999999/policy"):
+        assert api.get(url).status_code == 404, url
+
+
+def test_group_policy_and_user_override_through_the_api(api, alice):
+    group = api.post("/api/groups/", {"name": "students"}, format="json").json()
+    assert api.post("/api/groups/", {"name": "Students"}, format="json").status_code == 400  # exists
+    assert api.patch(f"/api/groups/{group['id']}/", {"members": ["alice"]}, format="json").json()["members"] == [
+        "alice"]
+    response = api.put(f"/api/groups/{group['id']}/policy", {
+        "max_desktops": 1, "max_width": 1024, "max_height": 768, "rdp_access": False, "clipboard": "to_desktop",
+        "restrict_profiles": True, "profiles": ["minimal"], "default_profile": "minimal"}, format="json")
+    assert response.status_code == 200, response.content
+    policy = effective_policy(user=alice)
+    assert (policy.max_desktops, policy.rdp_access, policy.clipboard) == (1, False, "to_desktop")
+    assert policy.profiles == frozenset({"minimal"})
+    response = api.put(f"/api/users/{alice.pk}/policy", {"rdp_access": True}, format="json")
+    assert response.status_code == 200
+    detail = api.get(f"/api/users/{alice.pk}/").json()
+    assert detail["policy_override"]["rdp_access"] is True and detail["effective_policy"]["rdp_access"] is True
+    assert detail["effective_policy"]["max_desktops"] == 1  # still the group's
+    assert api.delete(f"/api/users/{alice.pk}/policy").status_code == 204
+    assert effective_policy(user=alice).rdp_access is False
+    assert api.delete(f"/api/groups/{group['id']}/").status_code == 204
+    assert not Policy.objects.exists() and User.objects.filter(username="alice").exists()
+    assert "policy.change" in set(AuditEvent.objects.values_list("action", flat=True))
+
+
+@pytest.mark.parametrize(("body", "fields"), [
+    ({"max_width": 100}, {"max_width"}),  # below the server's minimum
+    ({"max_width": 99999}, {"max_width"}),
+    ({"max_desktops": -1}, {"max_desktops"}),
+    ({"cpus": "lots"}, {"cpus"}),
+    ({"clipboard": "sideways"}, {"clipboard"}),
+    ({"profiles": ["no-such"]}, {"profiles"}),
+    ({"restrict_profiles": True, "profiles": ["minimal"], "default_profile": "desktop"}, {"default_profile"}),
+    ({"browser_access": "perhaps"}, {"browser_access"}),
+    ({"memory_bytes": 1.5}, {"memory_bytes"}),
+])
+def test_bad_policy_input_is_a_400_with_field_messages(api, profiles, body, fields):
+    group = Group.objects.create(name="g")
+    response = api.put(f"/api/groups/{group.pk}/policy", body, format="json")
+    assert response.status_code == 400
+    assert set(response.json()) == fields
+    assert not Policy.objects.exists()
+
+
+def test_profiles_through_the_api(api, profiles):
+    response = api.post("/api/profiles/", {"name": "kiosk", "label": "Kiosk", "startup": "exec xterm",
+                                           "wayland": False, "default_width": 1024, "default_height": 768},
+                        format="json")
+    assert response.status_code == 201, response.content
+    pk = response.json()["id"]
+    assert api.post("/api/profiles/", {"name": "kiosk", "label": "again"}, format="json").status_code == 400
+    response = api.post("/api/profiles/", {"name": "half", "label": "x", "default_width": 800}, format="json")
+    assert response.status_code == 400 and "default_width" in response.json()
+    response = api.patch(f"/api/profiles/{pk}/", {"label": "Kiosk 2", "default_width": 99999}, format="json")
+    assert response.status_code == 400 and "default_width" in response.json()
+    assert api.patch(f"/api/profiles/{pk}/", {"label": "Kiosk 2"}, format="json").json()["label"] == "Kiosk 2"
+    assert sorted(p["name"] for p in api.get("/api/profiles/").json()) == ["desktop", "kiosk", "minimal"]
+    assert api.delete(f"/api/profiles/{pk}/").status_code == 204
+    assert not DesktopProfile.objects.filter(name="kiosk").exists()
+
+
+def test_non_staff_get_403_everywhere(alice):
+    client = APIClient()
+    client.force_login(alice)
+    for url in ("/api/users/", f"/api/users/{alice.pk}/", "/api/groups/", "/api/profiles/"):
+        assert client.get(url).status_code == 403, url
+    assert client.post("/api/groups/", {"name": "mine"}, format="json").status_code == 403
+    assert not Group.objects.exists()
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats(allow_nan=True)
+                    | st.text(max_size=20), lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=10), inner, max_size=3), max_leaves=6)
+POLICY_KEYS = st.sampled_from(["max_desktops", "max_width", "max_height", "idle_timeout", "max_lifetime",
+                               "memory_bytes", "cpus", "pids", "restrict_profiles", "profiles", "default_profile",
+                               "browser_access", "rdp_access", "clipboard", "file_upload", "file_download",
+                               "share_view", "share_control", "junk"])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(POLICY_KEYS, JSON, max_size=5))
+def test_no_input_makes_a_500(api, profiles, body):
+    group, _ = Group.objects.get_or_create(name="fuzz")
+    response = api.put(f"/api/groups/{group.pk}/policy", body, format="json")
+    assert response.status_code in (200, 400), response.content
+    for url, method in ((f"/api/users/{group.pk}/", "patch"), ("/api/profiles/", "post"), ("/api/users/", "post")):
+        response = getattr(api, method)(url, body, format="json")
+        assert response.status_code in (200, 201, 400, 404), (url, response.content)
+
+
+def test_the_pages_create_a_group_with_a_policy_and_a_user_in_it(client, admin, profiles):
+    client.force_login(admin)
+    response = client.post("/manage/groups/", {"name": "lab"})
+    group = Group.objects.get(name="lab")
+    assert response["Location"] == f"/manage/groups/{group.pk}/"
+    response = client.post(f"/manage/groups/{group.pk}/policy", {"max_desktops": "1", "memory_bytes": "2G",
+                                                                  "rdp_access": "false", "clipboard": "off",
+                                                                  "restrict_profiles": "true",
+                                                                  "profiles": [profiles["desktop"].pk]})
+    assert response.status_code == 302, response.content.decode()[:3000]
+    response = client.post("/manage/users/", {"username": "erin", "password": "Erin-pw-2026!",
+                                              "groups": [group.pk]})
+    erin = User.objects.get(username="erin")
+    assert response["Location"] == f"/manage/users/{erin.pk}/"
+    page = client.get(f"/manage/users/{erin.pk}/").content.decode()
+    assert 'data-effective="memory_bytes">2.0\xa0GB' in page and "RDP no" in page
+    policy = effective_policy(user=erin)
+    assert (policy.max_desktops, policy.memory_bytes, policy.clipboard) == (1, 2 << 30, "off")
+    assert policy.profiles == frozenset({"desktop"})
+    # bad input: the form again, 400, the field's message
+    response = client.post(f"/manage/groups/{group.pk}/policy", {"max_width": "5", "memory_bytes": "lots"})
+    assert response.status_code == 400
+    form = response.context["policy_form"]
+    assert set(form.errors) == {"max_width", "memory_bytes"}
+    response = client.post("/manage/users/", {"username": "erin", "password": "x"})
+    assert response.status_code == 400 and set(response.context["form"].errors) == {"username", "password"}
+    assert client.get("/manage/users/999999/").status_code == 404
