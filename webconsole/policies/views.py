@@ -16,7 +16,7 @@ from webconsole.accounts.selectors import unix_account_for
 from webconsole.desktops import selectors as desktop_selectors
 from webconsole.policies import forms, selectors, services
 from webconsole.policies.effective import effective_policy, server_default
-from webconsole.policies.models import Policy
+from webconsole.policies.models import Clipboard, Policy
 
 
 def staff_required(view):
@@ -91,6 +91,7 @@ def _user_page(request, user, *, status: int = 200, **forms_given):
         "account": unix_account_for(user=user),
         "desktops": desktop_selectors.desktop_list(user=user, include_ended=False),
         "effective": effective_policy(user=user).as_dict(),
+        "clipboard_label": Clipboard(effective_policy(user=user).clipboard).label,
         "default": server_default().as_dict(),
         "groups_form": forms.UserGroupsForm(initial={"groups": user.groups.all()}),
         "password_form": forms.PasswordForm(),
