@@ -178,3 +178,73 @@ def test_the_pages_create_a_group_with_a_policy_and_a_user_in_it(client, admin, 
     response = client.post("/manage/users/", {"username": "erin", "password": "x"})
     assert response.status_code == 400 and set(response.context["form"].errors) == {"username", "password"}
     assert client.get("/manage/users/999999/").status_code == 404
+
+
+def test_the_pages_disable_reset_and_delete_a_user_and_manage_profiles(client, admin, alice, profiles):
+    client.force_login(admin)
+    assert client.post(f"/manage/users/{alice.pk}/active", {"active": "0"})["Location"] == f"/manage/users/{alice.pk}/"
+    alice.refresh_from_db()
+    assert not alice.is_active
+    response = client.post(f"/manage/users/{alice.pk}/password", {"password": "short"})
+    assert response.status_code == 400 and "password" in response.context["password_form"].errors
+    client.post(f"/manage/users/{alice.pk}/password", {"password": "Alice-new-2026!"})
+    alice.refresh_from_db()
+    assert alice.check_password("Alice-new-2026!")
+    page = client.get("/manage/users/").content.decode()
+    assert 'data-user="alice"' in page and "disabled" in page
+    response = client.post("/manage/profiles/", {"name": "kiosk", "label": "Kiosk", "startup": "exec xterm",
+                                                 "default_width": "800"})
+    assert response.status_code == 400 and "default_width" in response.context["form"].errors
+    client.post("/manage/profiles/", {"name": "kiosk", "label": "Kiosk", "startup": "exec xterm", "wayland": "on"})
+    kiosk = DesktopProfile.objects.get(name="kiosk")
+    assert kiosk.wayland and kiosk.startup == "exec xterm"
+    client.post(f"/manage/profiles/{kiosk.pk}/", {"name": "kiosk", "label": "Kiosk 2", "startup": ""})
+    kiosk.refresh_from_db()
+    assert (kiosk.label, kiosk.startup, kiosk.wayland) == ("Kiosk 2", "", False)
+    client.post(f"/manage/profiles/{kiosk.pk}/delete")
+    assert client.post(f"/manage/users/{alice.pk}/delete")["Location"] == "/manage/users/"
+    assert not User.objects.filter(username="alice").exists()
+    assert not DesktopProfile.objects.filter(name="kiosk").exists()
+    assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
+        "user.disable", "user.password_reset", "profile.create", "profile.change", "profile.delete", "user.delete"]
+
+
+OPTIONAL = {
+    "max_desktops": st.none() | st.integers(0, 10), "max_width": st.none() | st.integers(320, 1920),
+    "max_height": st.none() | st.integers(240, 1200), "idle_timeout": st.none() | st.integers(0, 10**5),
+    "max_lifetime": st.none() | st.integers(0, 10**5), "memory_bytes": st.none() | st.integers(0, 1 << 34),
+    "cpus": st.none() | st.sampled_from([0.0, 0.5, 1.0, 2.0]), "pids": st.none() | st.integers(0, 5000),
+    "browser_access": st.none() | st.booleans(), "rdp_access": st.none() | st.booleans(),
+    "clipboard": st.none() | st.sampled_from(["both", "to_desktop", "from_desktop", "off"]),
+    "file_upload": st.none() | st.booleans(), "file_download": st.none() | st.booleans(),
+    "share_view": st.none() | st.booleans(), "share_control": st.none() | st.booleans(),
+}
+UNLIMITED_AT_ZERO = {"idle_timeout", "max_lifetime", "memory_bytes", "cpus", "pids"}
+
+
+def _at_least(field: str, more, less) -> bool:
+    if isinstance(more, bool):
+        return more or not less
+    if field == "clipboard":
+        from webconsole.policies.effective import CLIPBOARD_WAYS
+        return all(m or not s for m, s in zip(CLIPBOARD_WAYS[more], CLIPBOARD_WAYS[less], strict=True))
+    if field in UNLIMITED_AT_ZERO:
+        return more == 0 or (less != 0 and more >= less)
+    return more >= less
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(first=st.fixed_dictionaries(OPTIONAL), second=st.fixed_dictionaries(OPTIONAL))
+def test_joining_another_group_never_takes_anything_away(alice, first, second):
+    """Most permissive wins: whatever a second group's policy says, every field the first group
+    sets is at least what it was with the first group alone. (A field no group set is the
+    server's default, which a group may well restrict: that is what group policies are for.)"""
+    from tests.webconsole.policies.conftest import group_with_policy
+
+    Group.objects.all().delete()
+    group_with_policy("first", [alice], **first)
+    before = effective_policy(user=alice)
+    group_with_policy("second", [alice], **second)
+    after = effective_policy(user=alice)
+    for field in (f for f in OPTIONAL if first[f] is not None):
+        assert _at_least(field, getattr(after, field), getattr(before, field)), (field, before, after)
