@@ -150,3 +150,14 @@ def test_browser_access_off_refuses_the_viewer_page(alice, client):
     assert client.get(f"/desktops/{session.pk}/view").status_code == 200
     override(alice, browser_access=False)
     assert client.get(f"/desktops/{session.pk}/view").status_code == 403
+
+
+def test_the_desktop_command_takes_a_profile(alice, profiles):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="no desktop profile named 'nope'"):
+        call_command("desktop", "start", "--user", "alice", "--profile", "nope")
+    override(alice, restrict_profiles=True, profiles=[profiles["minimal"]])
+    with pytest.raises(CommandError, match="does not allow the 'desktop' profile"):
+        call_command("desktop", "start", "--user", "alice", "--profile", "desktop")
+    assert not DesktopSession.objects.exists()
