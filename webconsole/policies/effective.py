@@ -133,8 +133,9 @@ def combine(base: EffectivePolicy, groups: Iterable[Policy], override: Policy | 
     return replace(base, **changes)
 
 
-def effective_policy(*, user: AbstractBaseUser) -> EffectivePolicy:
-    """``user``'s policy now (read fresh each call: a change applies to the next check)."""
+def effective_policy(user: AbstractBaseUser) -> EffectivePolicy:
+    """``user``'s policy now (read fresh each call: a change applies to the next check).
+    ``effective_policy(user).share_view`` and ``.share_control`` say whether they may share."""
     groups = (Policy.objects.filter(group__user=user).select_related("default_profile", "group")
               .prefetch_related("profiles").order_by("group__name"))
     override = (Policy.objects.filter(user=user).select_related("default_profile").prefetch_related("profiles")

@@ -207,6 +207,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         elif isinstance(msg, Clipboard) and not self.view_only:
             if not self.clipboard_ways.to_desktop:  # the user's policy: not into the desktop
                 log.info("viewer clipboard to the desktop dropped by policy %s", self.label)
+                self._queue("control", encode_server(
+                    {"op": "error", "error": "clipboard: copying into the desktop is turned off by your policy"}))
                 return
             try:
                 await self.host.call(messages.ClipboardSet(text=msg.text))

@@ -106,6 +106,9 @@ async def test_clipboard_directions(alice, desktop, host, clipboard):
             await asyncio.sleep(0.2)
             got = await asyncio.to_thread(clipboard_text, host)
         assert (got == marker) == to_desktop, got
+        if not to_desktop:  # and the page is told why
+            error = await _messages_until(communicator, lambda h: h["op"] == "error", 3)
+            assert error is not None and "turned off by your policy" in error["error"]
         # desktop -> browser: a program of the session takes the clipboard
         text = f"from the desktop {clipboard} ✓"
         owner = await _own_clipboard(host, text)
