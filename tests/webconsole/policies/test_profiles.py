@@ -60,3 +60,24 @@ def test_the_minimal_profile_starts_the_window_manager_and_terminal(alice, profi
     assert session.state == DesktopState.RUNNING, session.failure_reason
     wait_until(lambda: windows_of_class(session, "xterm"), 30, 0.5, "the xterm")
     assert windows_of_class(session, "xfce4-panel") == []
+
+
+def test_the_screen_cannot_grow_past_the_policy_whoever_resizes(alice, profiles, stop_all, settings):
+    """The policy's largest size is the desktop's screen size limit (Xvfb's), so a resize that
+    does not pass through the console (an RDP client's window, xrandr in the session) cannot
+    pass it either."""
+    from compositor import messages
+    from compositor.client import HostError
+
+    settings.WRD_SESSION_STARTUP = ""
+    group_with_policy("small", [alice], max_width=1024, max_height=768)
+    session = services.desktop_start(session=services.desktop_create(user=alice, width=800, height=600,
+                                                                     profile="minimal", enqueue=False))
+    assert session.state == DesktopState.RUNNING, session.failure_reason
+    with services.host_client_for(session) as client:
+        try:
+            reply = client.call(messages.Resize(width=1600, height=1000))
+        except HostError:
+            reply = None
+        assert reply is None or (reply.width <= 1024 and reply.height <= 768), reply
+        assert client.call(messages.Resize(width=1024, height=768)).width == 1024  # up to the maximum it may
