@@ -148,3 +148,27 @@ def test_the_console_door_maps_the_policy(alice, settings):
     policy = rdp_connection_policy(username="alice")
     assert policy.drives == DriveAccess.OFF and not policy.rdp and "turned off" in policy.refusal
     assert not rdp_connection_policy(username="nobody-here").rdp
+
+
+def test_the_rdpserver_command_asks_the_policy(alice, tmp_path):
+    """``manage.py rdpserver`` (the product's server process, on this test database) refuses a
+    user whose RDP access is off, before any desktop is looked for."""
+    import subprocess
+
+    from tests.conftest import end_process
+    from tests.webconsole.desktops.test_rdp_login import rdpserver_process, xfreerdp
+    from webconsole.desktops.models import DesktopSession
+
+    override(alice, rdp_access=False)
+    with client_xvfb(*CLIENT_SIZE) as display, rdpserver_process(tmp_path) as port:
+        client = xfreerdp(display, port, "alice", PASSWORD, tmp_path)
+        try:
+            output, _ = client.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the refused login was not ended")
+        finally:
+            end_process(client)
+    assert client.returncode != 0
+    assert b"ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES" in output
+    assert "refused by policy: RDP access is turned off" in (tmp_path / "rdpserver.log").read_text()
+    assert not DesktopSession.objects.exists()
