@@ -77,3 +77,76 @@ async def test_no_drives_when_off():
     relay.relay.host_ready()
     await asyncio.sleep(0.05)
     assert relay.relay.drives == {} and relay.calls == []  # never shown in the session
+
+
+@pytest.fixture
+async def rdp_under(request, host, client_display, tmp_path):
+    """xfreerdp against a server whose console door gives every login ``request.param``."""
+    import shutil as _shutil
+
+    from rdpfront.policy import ConnectionPolicy
+    from rdpfront.server import RdpServer, ServerSettings
+    from tests.rdpfront.xfreerdp import PASSWORD, harness_for
+
+    if _shutil.which("xfreerdp") is None:
+        pytest.skip("xfreerdp (freerdp2-x11) is not installed")
+    policy: ConnectionPolicy = request.param
+
+    async def authenticate(username: str, password: str, address: str) -> bool:
+        return password == PASSWORD
+
+    async def attach(username: str, width: int, height: int):
+        return host.socket_path
+
+    async def lookup(username: str) -> ConnectionPolicy:
+        return policy
+
+    server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=authenticate,
+                       attach=attach, connection_policy=lookup)
+    port = await server.start()
+    async with harness_for(server, port, client_display, tmp_path) as harness:
+        yield harness
+
+
+def _policy(drives: DriveAccess):
+    from rdpfront.policy import ConnectionPolicy
+
+    return ConnectionPolicy(drives=drives)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("rdp_under", [_policy(DriveAccess.READ)], indirect=True)
+async def test_read_only_shared_folder_with_xfreerdp(rdp_under, host, tmp_path):
+    from tests.rdpfront.drive_helpers import session_sh, wait_in_session
+
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "note.txt").write_text("hello from the client\n")
+    await rdp_under.client(f"/drive:share,{share}")
+    await rdp_under.wait_first_frame()
+    out = await wait_in_session(host, 'cat "$HOME/Drives/share/note.txt"')
+    assert out.strip() == "hello from the client"  # reading: files come into the desktop
+    for change in ('echo x > "$HOME/Drives/share/new.txt"', 'echo x >> "$HOME/Drives/share/note.txt"',
+                   'rm "$HOME/Drives/share/note.txt"', 'mkdir "$HOME/Drives/share/dir"',
+                   'mv "$HOME/Drives/share/note.txt" "$HOME/Drives/share/moved.txt"'):
+        code, out = await session_sh(host, change)
+        assert code != 0, (change, out)
+    assert sorted(p.name for p in share.iterdir()) == ["note.txt"]
+    assert (share / "note.txt").read_text() == "hello from the client\n"
+    await rdp_under.stop_clients()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("rdp_under", [_policy(DriveAccess.OFF)], indirect=True)
+async def test_no_shared_folder_with_xfreerdp_when_off(rdp_under, host, tmp_path):
+    from tests.rdpfront.drive_helpers import session_sh
+
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "note.txt").write_text("secret\n")
+    await rdp_under.client(f"/drive:share,{share}")
+    await rdp_under.wait_first_frame()
+    await asyncio.sleep(3.0)  # a shared folder shows within a second when allowed (the test above)
+    code, out = await session_sh(host, 'ls -A "$HOME/Drives"')
+    assert code == 0 and out.strip() == "", out
+    await rdp_under.stop_clients()
