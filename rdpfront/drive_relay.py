@@ -149,6 +149,8 @@ class DriveRelay:
             try:
                 if call.drive not in self.attached:
                     raise DriveFailed(errno.ENODEV, "no such drive on this connection")
+                if self.access == DriveAccess.OFF:  # turned off while the connection was open
+                    raise DriveFailed(errno.EACCES, "the shared folders are turned off by policy")
                 if self.access != DriveAccess.READ_WRITE and _writes(call):
                     raise DriveFailed(errno.EROFS, "the shared folders are read-only by policy")
                 result = await self._run(call)

@@ -360,6 +360,27 @@ class RdpConnection:
                 self.flush()
                 self.writer.close()
                 return
+            if self.server.connection_policy is not None and self.host is not None:
+                await self._recheck_policy(username)
+
+    async def _recheck_policy(self, username: str) -> None:
+        """The user's policy now, for an open connection: RDP access taken away ends it with
+        the reason; the clipboard's ways and the shared folders' access follow a change."""
+        try:
+            policy = await self.server.connection_policy(username)
+        except Exception:
+            log.exception("%s connection_policy() failed", self.name)
+            return
+        if policy == self.policy:
+            return
+        self.policy = policy
+        self.bridge.apply_policy(policy)
+        self.drives.access = policy.drives
+        if not policy.rdp:
+            log.info("%s closing: %s", self.name, policy.refusal)
+            self.write(self.conn.disconnect(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES))
+            self.flush()
+            self.writer.close()
 
     async def _connect_host(self, path: str | Path, keyboard: messages.Exec | None) -> None:
         self.host = await HostClient(on_event=self._on_host_push).connect(path)

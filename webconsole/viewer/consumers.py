@@ -12,7 +12,8 @@ the host's local protocol, and enforces the per-socket limits:
 - malformed, oversized or unknown messages close this socket with a reason; input floods too;
 - view-only sockets have their input, clipboard, resize and microphone ignored here, server-side;
 - the user's policy (webconsole/policies): no socket without browser access; clipboard text is
-  dropped in a direction it turns off;
+  dropped in a direction it turns off; both rechecked with the account, so a change applies to
+  open sockets within ``ACCOUNT_RECHECK``;
 - microphone audio is relayed as it comes (the host paces it to real time); a socket sending
   more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
 """
@@ -372,6 +373,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             if not await database_sync_to_async(account_still_signed_in)(session_key=key, user_id=self.user.pk):
                 log.info("viewer closed %s: the user is signed out, deactivated or has a new password", self.label)
                 await self._close(CloseCode.UNAUTHENTICATED, "signed out")
+                return
+            # The user's policy now: browser access taken away ends the socket, the clipboard's
+            # ways follow a change.
+            refusal, self.clipboard_ways = await database_sync_to_async(viewer_policy)(user=self.user)
+            if refusal is not None:
+                log.info("viewer closed %s: %s", self.label, refusal)
+                await self._close(CloseCode.FORBIDDEN, refusal)
                 return
 
 

@@ -54,7 +54,7 @@ async def rdp_server(host, client_display, tmp_path, alice):
         return host.socket_path
 
     server = RdpServer(ServerSettings(port=0, cert_dir=tmp_path / "cert"), authenticate=rdp.authenticate,
-                       attach=attach, connection_policy=rdp.connection_policy)
+                       attach=attach, connection_policy=rdp.connection_policy, account_stamp=rdp.account_stamp)
     port = await server.start()
     async with harness_for(server, port, client_display, tmp_path) as harness:
         harness.attached = attached
@@ -69,6 +69,15 @@ async def test_rdp_access_disabled_is_refused_with_a_reason_the_client_shows(rdp
     assert proc.returncode != 0
     assert "ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES" in output, output[-2000:]
     assert rdp_server.attached == []  # no desktop was looked for
+
+
+async def test_rdp_access_taken_away_ends_an_open_connection(rdp_server, alice):
+    proc = await rdp_server.client(user="alice", password=PASSWORD)
+    await rdp_server.wait_first_frame()
+    await sync_to_async(override)(alice, rdp_access=False)
+    await asyncio.wait_for(proc.wait(), 20)  # the server rechecks every 5 s
+    output = await rdp_server.finished_output(proc)
+    assert "ERRINFO_SERVER_INSUFFICIENT_PRIVILEGES" in output, output[-2000:]
 
 
 async def _own_clipboard(env: dict[str, str], text: str) -> asyncio.subprocess.Process:

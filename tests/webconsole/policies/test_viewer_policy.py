@@ -88,6 +88,18 @@ async def test_browser_access_off_refuses_the_socket(alice, desktop):
         await communicator.disconnect()
 
 
+async def test_browser_access_taken_away_closes_an_open_socket(alice, desktop):
+    communicator = await _socket(alice, desktop)
+    try:
+        await communicator.send_to(bytes_data=encode_server({"op": "subscribe", "format": "jpeg"}))
+        assert await _messages_until(communicator, lambda h: h["op"] == "subscribed", 10) is not None
+        await sync_to_async(override)(alice, browser_access=False)
+        closed = await _messages_until(communicator, lambda h: False, 12)  # rechecked every 5 s
+        assert closed == {"op": "closed", "code": 4403, "reason": "browser access is turned off by your policy"}
+    finally:
+        await communicator.disconnect()
+
+
 @pytest.mark.parametrize("clipboard", ["both", "to_desktop", "from_desktop", "off"])
 async def test_clipboard_directions(alice, desktop, host, clipboard):
     await sync_to_async(override)(alice, clipboard=clipboard)
