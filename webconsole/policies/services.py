@@ -4,6 +4,7 @@ console's pages and the API. Each one is recorded in the audit log (``webconsole
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from django.conf import settings
@@ -132,7 +133,7 @@ def validate_policy(data: dict[str, Any]) -> None:
         value = data.get(field)
         if value is not None and not low <= value <= high:
             errors[field] = [f"must be between {low} and {high} (the server's range)"]
-    if (value := data.get("cpus")) is not None and value < 0:
+    if (value := data.get("cpus")) is not None and not (math.isfinite(value) and value >= 0):
         errors["cpus"] = ["must be 0 (no quota) or more"]
     default, profiles = data.get("default_profile"), data.get("profiles")
     if data.get("restrict_profiles") and default is not None and profiles is not None and default not in profiles:

@@ -90,6 +90,8 @@ def test_group_policy_and_user_override_through_the_api(api, alice):
     ({"max_width": 99999}, {"max_width"}),
     ({"max_desktops": -1}, {"max_desktops"}),
     ({"cpus": "lots"}, {"cpus"}),
+    ({"cpus": "nan"}, {"cpus"}),
+    ({"memory_bytes": "2G"}, {"memory_bytes"}),  # bytes on the API (the pages take 2G)
     ({"clipboard": "sideways"}, {"clipboard"}),
     ({"profiles": ["no-such"]}, {"profiles"}),
     ({"restrict_profiles": True, "profiles": ["minimal"], "default_profile": "desktop"}, {"default_profile"}),
