@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -42,10 +43,12 @@ def test_the_desktop_profile_starts_xfce_with_its_panel(alice, profiles, stop_al
     group_with_policy("xfce", [alice], memory_bytes=1536 << 20, pids=1024, restrict_profiles=True,
                       profiles=[profiles["desktop"]], default_profile=profiles["desktop"])
     session = services.desktop_create(user=alice, width=1280, height=800, enqueue=False)
+    started = time.monotonic()
     session = services.desktop_start(session=session)
     assert session.state == DesktopState.RUNNING, session.failure_reason
     for cls in ("xfce4-panel", "xfdesktop", "xfwm4"):
-        wait_until(lambda cls=cls: windows_of_class(session, cls), 45, 0.5, f"a visible {cls} window")
+        wait_until(lambda cls=cls: windows_of_class(session, cls), 45, 0.2, f"a visible {cls} window")
+    print(f"XFCE panel, desktop and window manager visible {time.monotonic() - started:.1f} s after the start")
     assert session.unix_user and session.uid and session.uid >= 1000  # the user's own account, not root
     if session.containment.startswith("cgroup"):
         assert session.memory_limit == 1536 << 20  # the policy's, not the server's 4G
