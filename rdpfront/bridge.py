@@ -51,6 +51,7 @@ from rdpfront.connection import ServerConnection
 from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
 from rdpfront.login_flow import Step as LoginStep
 from rdpfront.output import Output, SessionResize
+from rdpfront.policy import ConnectionPolicy
 from rdpfront.rdp.autoreconnect import ServerAutoReconnect, save_session_info
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.reconnect import IssueCookie, RedeemCookie, Ticket, client_cookie
@@ -342,6 +343,11 @@ class Bridge:
 
     def attached(self, path: str | Path) -> list[Request]:
         return self._login_step(self.login.attached(path))
+
+    def apply_policy(self, policy: ConnectionPolicy) -> None:
+        """The user's policy for this connection (the clipboard's ways)."""
+        self.clipboard.to_desktop = policy.clipboard_to_desktop
+        self.clipboard.from_desktop = policy.clipboard_from_desktop
 
     def attach_failed(self, error: BaseException) -> list[Request]:
         return self._login_step(self.login.attach_failed(error))

@@ -16,20 +16,30 @@ from rdpfront.connection import ServerConnection
 
 
 class ClipboardRelay:
+    """``to_desktop`` / ``from_desktop`` (the user's policy) turn a direction off: the client's
+    offers are then not asked for and its data not passed on, or the session's changes not
+    offered to the client (which then has nothing to ask for)."""
+
     def __init__(self, conn: ServerConnection) -> None:
         self.conn = conn
+        self.to_desktop = True
+        self.from_desktop = True
 
     def client_offer(self, event: ev.ClipboardOffer) -> bytes:
         """The client's clipboard changed: ask for its text, if it has any."""
-        return self.conn.clipboard_request_text() if event.has_text else b""
+        return self.conn.clipboard_request_text() if event.has_text and self.to_desktop else b""
 
     def client_text(self, event: ev.ClipboardText) -> list[messages.Request]:
         """The client's text, for the session (nothing when the client could not give it)."""
+        if not self.to_desktop:
+            return []
         return [messages.ClipboardSet(text=event.text)] if event.text is not None else []
 
     def host_changed(self, push: messages.ClipboardChanged) -> bytes:
         """A program in the session took the clipboard: offer its text to the client."""
         conn = self.conn
+        if not self.from_desktop:
+            return b""
         if push.selection == messages.Selection.CLIPBOARD and conn.active and conn.clipboard_available:
             if not push.formats:
                 return conn.clipboard_set_text(push.text)

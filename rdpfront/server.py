@@ -44,6 +44,7 @@ from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
+from rdpfront.policy import AccessRefused, ConnectionPolicy, PolicyLookup
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.reconnect import IssueCookie, ReconnectHooks, Reconnects, RedeemCookie
 from rdpfront.settings import ServerSettings
@@ -110,6 +111,7 @@ class RdpConnection:
         self._form_drawn_at = 0.0
         self.reconnect_cookie: int | None = None  # the logon id of the auto-reconnect cookie it holds
         self.reconnected = False  # it came back with an auto-reconnect cookie, no password
+        self.policy = ConnectionPolicy()
 
     # I/O -------------------------------------------------------------------------------------
 
@@ -282,6 +284,8 @@ class RdpConnection:
                 return self.bridge.authenticated(await self._authenticate(username, password))
             case Attach(username=username, width=width, height=height):
                 try:
+                    if not await self._apply_policy(username):
+                        return self.bridge.attach_failed(AccessRefused(self.policy.refusal))
                     path = await self.server.attach(username, width, height)
                 except Exception as exc:  # no desktop for this user now (limit reached, start failed)
                     return self.bridge.attach_failed(exc)
@@ -337,6 +341,16 @@ class RdpConnection:
                 self.writer.close()
         return []
 
+    async def _apply_policy(self, username: str) -> bool:
+        """Take the user's policy for this connection; False when it refuses them RDP."""
+        if self.server.connection_policy is not None:
+            self.policy = await self.server.connection_policy(username)
+        self.bridge.apply_policy(self.policy)
+        self.drives.access = self.policy.drives
+        if not self.policy.rdp:
+            log.warning("%s rdp login of user=%r refused by policy: %s", self.name, username, self.policy.refusal)
+        return self.policy.rdp
+
     async def _start_tls(self) -> None:
         # Stop reading before the Connection Confirm leaves: the client's TLS ClientHello
         # follows it at once, and if the plain-text reader took it in while we wait to
@@ -381,6 +395,27 @@ class RdpConnection:
                 self.flush()
                 self.writer.close()
                 return
+            if self.server.connection_policy is not None and self.host is not None:
+                await self._recheck_policy(username)
+
+    async def _recheck_policy(self, username: str) -> None:
+        """The user's policy now, for an open connection: RDP access taken away ends it with
+        the reason; the clipboard's ways and the shared folders' access follow a change."""
+        try:
+            policy = await self.server.connection_policy(username)
+        except Exception:
+            log.exception("%s connection_policy() failed", self.name)
+            return
+        if policy == self.policy:
+            return
+        self.policy = policy
+        self.bridge.apply_policy(policy)
+        self.drives.access = policy.drives
+        if not policy.rdp:
+            log.info("%s closing: %s", self.name, policy.refusal)
+            self.write(self.conn.disconnect(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES))
+            self.flush()
+            self.writer.close()
 
     async def _connect_host(self, path: str | Path, keyboard: messages.Exec | None) -> None:
         self.host = await HostClient(on_event=self._on_host_push).connect(path)
@@ -582,8 +617,10 @@ class RdpServer:
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
                  account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
                  history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None,
-                 reconnect_hooks: ReconnectHooks | None = None) -> None:
+                 reconnect_hooks: ReconnectHooks | None = None,
+                 connection_policy: PolicyLookup | None = None) -> None:
         self.settings = settings
+        self.connection_policy = connection_policy
         self.history_opened = history_opened
         self.history_closed = history_closed
         self.authenticate = authenticate

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach,
                            account_stamp=rdp.account_stamp, history_opened=rdp.history_opened,
                            history_closed=rdp.history_closed,
-                           reconnect_hooks=ReconnectHooks(resume_desktop=rdp.resume_desktop, audit=rdp.audit_reconnect))
+                           reconnect_hooks=ReconnectHooks(resume_desktop=rdp.resume_desktop, audit=rdp.audit_reconnect),
+                           connection_policy=rdp.connection_policy)
         port = await server.start()
         self.stdout.write(f"RDP server listening on {server_settings.host}:{port}")
         stop = asyncio.Event()
