@@ -248,7 +248,7 @@ class Bridge:
 
     def _clipboard_offer(self, event: ev.ClipboardOffer) -> list[Request]:
         if offer_kind(event) is not None:  # an image or files: fetched by the driver's transfers
-            return [ClipboardWork(event)]
+            return [ClipboardWork(event)] if self.clipboard.to_desktop else []
         self._write(self.clipboard.client_offer(event))
         return []
 
