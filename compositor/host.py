@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 from Xlib import X
 from Xlib import error as xerror
 
-from compositor import messages
+from compositor import clipboard_files, messages
 from compositor import monitors as screen_monitors
 from compositor.audio import AudioStreams, AudioSubscription
 from compositor.capture import CONNECTION_LOST, MIN_SIZE, Capture, CaptureListener
@@ -149,6 +149,7 @@ class SessionHost:
         self.input: InputSink | None = None
         self.touch: TouchRouter | None = None
         self.clipboard: Clipboard | None = None
+        self.copied_files: clipboard_files.CopiedFiles | None = None
         self.connections: set[Connection] = set()
         self.cursor: messages.Cursor | None = None
         self.started_at = time.time()
@@ -270,10 +271,17 @@ class SessionHost:
 
     async def _announce_selection(self, selection: str) -> None:
         try:
+            targets = await self.clipboard.targets(selection)
             text = await self.clipboard.get(selection)
         except ClipboardError:
             return
-        self._broadcast(messages.ClipboardChanged(messages.Selection(selection), text), subscribers_only=True)
+        formats = []
+        if messages.CLIPBOARD_IMAGE in targets:
+            formats.append(messages.CLIPBOARD_IMAGE)
+        if any(t in targets for t in clipboard_files.FILE_TARGETS):
+            formats.append(messages.CLIPBOARD_FILES)
+        self._broadcast(messages.ClipboardChanged(messages.Selection(selection), text, tuple(formats)),
+                        subscribers_only=True)
 
     def _broadcast(self, message: messages.Push, *, subscribers_only: bool = False) -> None:
         for conn in list(self.connections):
@@ -435,6 +443,45 @@ class SessionHost:
         self.clipboard.set(request.text, request.selection.value)
         conn.reply(rid, messages.Ok())
 
+    # Clipboard images and files (docs/clipboard.md).
+
+    async def _on_clipboard_read(self, conn: Connection, request: messages.ClipboardRead, rid: Any) -> None:
+        data = await self.clipboard.read(request.format, request.selection.value, limit=messages.MAX_CLIPBOARD_BYTES)
+        if data is None or not data.startswith(messages.PNG_SIGNATURE):
+            raise ClipboardError(f"the clipboard holds no {request.format}")
+        conn.reply(rid, messages.ClipboardReadReply(request.format, data))
+
+    async def _on_clipboard_set_image(self, conn: Connection, request: messages.ClipboardSetImage, rid: Any) -> None:
+        self.clipboard.set_targets({messages.CLIPBOARD_IMAGE: request.png}, request.selection.value)
+        conn.reply(rid, messages.Ok())
+
+    async def _on_clipboard_files(self, conn: Connection, request: messages.ClipboardFiles, rid: Any) -> None:
+        data = None
+        for target in clipboard_files.FILE_TARGETS:
+            data = await self.clipboard.read(target, request.selection.value, limit=clipboard_files.MAX_LIST_BYTES)
+            if data:
+                break
+        if not data:
+            raise ClipboardError("the clipboard holds no files")
+        copied = await asyncio.to_thread(clipboard_files.CopiedFiles, clipboard_files.parse_uri_list(data))
+        self.copied_files = copied
+        conn.reply(rid, messages.ClipboardFilesReply(
+            copied.serial, tuple(messages.ClipboardFile(f.name, f.size) for f in copied.files)))
+
+    async def _on_clipboard_file_read(self, conn: Connection, request: messages.ClipboardFileRead, rid: Any) -> None:
+        copied = self.copied_files
+        if copied is None or copied.serial != request.serial:
+            raise FileRefused(f"file list {request.serial} is no longer the clipboard's")
+        size, data = await asyncio.to_thread(copied.read, request.index, request.offset, request.length)
+        conn.reply(rid, messages.ClipboardFileReadReply(size, request.offset, data))
+
+    async def _on_clipboard_set_files(self, conn: Connection, request: messages.ClipboardSetFiles, rid: Any) -> None:
+        targets, text = await asyncio.to_thread(clipboard_files.offer_targets, self.folders, request.names)
+        self.clipboard.set_targets(targets, request.selection.value, text=text)
+        log.info("clipboard: %d pasted file(s) offered from ~/Uploads session=%s", len(request.names),
+                 self.cfg.session)
+        conn.reply(rid, messages.Ok())
+
     async def _on_resize(self, conn: Connection, request: messages.Resize, rid: Any) -> None:
         width, height = await self.resize(request.width, request.height, request.monitors)
         conn.reply(rid, messages.ResizeReply(width, height, self.monitors))
@@ -536,6 +583,11 @@ class SessionHost:
         messages.DriveAttach: _on_drive_attach,
         messages.DriveDetach: _on_drive_detach,
         messages.DriveResult: _on_drive_result,
+        messages.ClipboardRead: _on_clipboard_read,
+        messages.ClipboardSetImage: _on_clipboard_set_image,
+        messages.ClipboardFiles: _on_clipboard_files,
+        messages.ClipboardFileRead: _on_clipboard_file_read,
+        messages.ClipboardSetFiles: _on_clipboard_set_files,
     }
 
 

@@ -46,11 +46,14 @@ from rdpfront.acceptor import AcceptorConfig
 from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
 from rdpfront.clipboard_relay import ClipboardRelay
+from rdpfront.clipboard_transfer import WORK_EVENTS as CLIPBOARD_WORK_EVENTS
+from rdpfront.clipboard_transfer import offer_kind
 from rdpfront.connection import ServerConnection
 from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
 from rdpfront.login_flow import Step as LoginStep
 from rdpfront.nla import NlaProof, Verdict
 from rdpfront.output import Output, SessionResize
+from rdpfront.policy import ConnectionPolicy
 from rdpfront.rdp.autoreconnect import ServerAutoReconnect, save_session_info
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.reconnect import IssueCookie, RedeemCookie, Ticket, client_cookie
@@ -124,12 +127,19 @@ class DriveWork:
 
 
 @dataclass(frozen=True)
+class ClipboardWork:
+    """An image or file exchange of the clipboard, for the driver's ``ClipboardTransfers``."""
+
+    item: object
+
+
+@dataclass(frozen=True)
 class Close:
     """Close the socket once what is queued for it has been written."""
 
 
 Request = (StartTls | VerifyNla | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput
-           | LoginTimer | Background | DriveWork | Close | SubscribeAudio | RedeemCookie | IssueCookie)
+           | LoginTimer | Background | DriveWork | Close | SubscribeAudio | RedeemCookie | IssueCookie | ClipboardWork)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -181,7 +191,8 @@ class Bridge:
             ev.GfxFrameAcknowledged: self.output.gfx_acknowledged,
             ev.DisplayLayout: self._display_layout,
             ev.TouchInput: self._touch,
-            ev.ClipboardOffer: lambda e: self._write(self.clipboard.client_offer(e)),
+            ev.ClipboardOffer: self._clipboard_offer,
+            **dict.fromkeys(CLIPBOARD_WORK_EVENTS, lambda e: [ClipboardWork(e)]),
             ev.ClipboardText: lambda e: self.output.to_host.extend(self.clipboard.client_text(e)),
             ev.MicrophoneAudio: lambda e: self.output.to_host.append(messages.Microphone(pcm=e.pcm)),
             # The desktop outlives the connection: deny, and the client disconnects (mstsc
@@ -246,6 +257,12 @@ class Bridge:
         if isinstance(routed, Authenticate):  # the login form was submitted
             return [Background(routed)]
         self.output.to_host.extend(messages.Input(events=(e,)) for e in routed)
+        return []
+
+    def _clipboard_offer(self, event: ev.ClipboardOffer) -> list[Request]:
+        if offer_kind(event) is not None:  # an image or files: fetched by the driver's transfers
+            return [ClipboardWork(event)] if self.clipboard.to_desktop else []
+        self._write(self.clipboard.client_offer(event))
         return []
 
     def _touch(self, event: ev.TouchInput) -> None:
@@ -348,6 +365,11 @@ class Bridge:
 
     def attached(self, path: str | Path) -> list[Request]:
         return self._login_step(self.login.attached(path))
+
+    def apply_policy(self, policy: ConnectionPolicy) -> None:
+        """The user's policy for this connection (the clipboard's ways)."""
+        self.clipboard.to_desktop = policy.clipboard_to_desktop
+        self.clipboard.from_desktop = policy.clipboard_from_desktop
 
     def attach_failed(self, error: BaseException) -> list[Request]:
         return self._login_step(self.login.attach_failed(error))

@@ -140,6 +140,7 @@ class ClipboardOffer:
 
     has_text: bool
     formats: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()  # each format's name ("" for predefined ones); () when none has one
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,38 @@ class ClipboardText:
     """Text from the client's clipboard, answering ``clipboard_request_text()`` (None on failure)."""
 
     text: str | None
+
+
+@dataclass(frozen=True)
+class ClipboardData:
+    """The client's answer to ``ClipboardChannel.request_data(format_id)`` (None on failure)."""
+
+    format_id: int
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ClipboardDataRequested:
+    """The client pastes a format the server offered that needs the session (an image, the
+    file list): answer with ``ClipboardChannel.respond_data``."""
+
+    format_id: int
+
+
+@dataclass(frozen=True)
+class ClipboardFileContentsRequested:
+    """The client asks for the size or a range of a file the server offered."""
+
+    request: object  # cliprdr.FileContentsRequest
+
+
+@dataclass(frozen=True)
+class ClipboardFileContents:
+    """The client's answer to a File Contents Request of the server's."""
+
+    stream_id: int
+    ok: bool
+    data: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -253,4 +286,5 @@ Event = (SecurityUpgradeRequired | NegotiationRefused | NlaVerify | NlaAuthentic
          | KeyboardEvent | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
          | GfxFrameAcknowledged | MicrophoneAudio | TouchInput | Shutdown | FrameAcknowledged | Disconnected
-         | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted)
+         | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted | ClipboardData | ClipboardDataRequested
+         | ClipboardFileContentsRequested | ClipboardFileContents)

@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from webconsole.core.health import health
 from webconsole.core.metrics import metrics
 from webconsole.desktops.urls import api_urlpatterns
+from webconsole.policies.urls import api_urlpatterns as policy_api_urlpatterns
 from webconsole.recordings.urls import api_urlpatterns as recording_api_urlpatterns
 
 urlpatterns = [
@@ -18,7 +19,8 @@ urlpatterns = [
     path("desktops/", include("webconsole.dashboard.urls")),
     path("", include("webconsole.sharing.urls")),
     path("", include("webconsole.recordings.urls")),
-    path("api/", include((api_urlpatterns + recording_api_urlpatterns, "api"))),
+    path("manage/", include("webconsole.policies.urls")),
+    path("api/", include((api_urlpatterns + recording_api_urlpatterns + policy_api_urlpatterns, "api"))),
     path("api/v1/health/", health, name="health"),
     path("metrics", metrics, name="metrics"),
 ]

@@ -124,7 +124,8 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         m.Cursor, ids, st.just(w), st.just(h), st.integers(0, 8), st.integers(0, 8),
         st.binary(min_size=4 * w * h, max_size=4 * w * h)))),
     m.Pointer: st.builds(m.Pointer, st.integers(-32768, 32767), st.integers(-32768, 32767)),
-    m.ClipboardChanged: st.builds(m.ClipboardChanged, selections, st.none() | texts),
+    m.ClipboardChanged: st.builds(m.ClipboardChanged, selections, st.none() | texts, st.sampled_from(
+        [(), (m.CLIPBOARD_IMAGE,), (m.CLIPBOARD_FILES,), (m.CLIPBOARD_IMAGE, m.CLIPBOARD_FILES)])),
     m.Resized: st.builds(m.Resized, dims, dims, monitor_layouts),
     m.Bye: st.builds(m.Bye, texts),
     # redirected drives
@@ -143,6 +144,21 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         handle=st.none() | st.integers(0, 2**32 - 1), length=st.none() | st.integers(0, m.MAX_DRIVE_IO),
         entry=st.none() | drive_entries, size=st.none() | st.integers(0, 2**63 - 1),
         free=st.none() | st.integers(0, 2**63 - 1), data=st.binary(max_size=32)),
+    # clipboard images and files
+    m.ClipboardRead: st.builds(m.ClipboardRead, st.just(m.CLIPBOARD_IMAGE), selections),
+    m.ClipboardReadReply: st.builds(m.ClipboardReadReply, st.just(m.CLIPBOARD_IMAGE),
+                                    st.binary(max_size=32).map(lambda b: m.PNG_SIGNATURE + b)),
+    m.ClipboardSetImage: st.builds(m.ClipboardSetImage, selections,
+                                   st.binary(max_size=32).map(lambda b: m.PNG_SIGNATURE + b)),
+    m.ClipboardFiles: st.builds(m.ClipboardFiles, selections),
+    m.ClipboardFilesReply: st.builds(m.ClipboardFilesReply, ids, st.lists(st.builds(
+        m.ClipboardFile, file_names, st.integers(0, m.MAX_FILE_SIZE)), max_size=3).map(tuple)),
+    m.ClipboardFileRead: st.builds(m.ClipboardFileRead, ids, st.integers(0, m.MAX_CLIPBOARD_FILES - 1),
+                                   st.integers(0, m.MAX_FILE_SIZE), st.integers(0, m.MAX_FILE_CHUNK)),
+    m.ClipboardFileReadReply: st.binary(max_size=32).flatmap(lambda data: st.builds(
+        m.ClipboardFileReadReply, st.just(len(data) + 5), st.just(5), st.just(data))),
+    m.ClipboardSetFiles: st.builds(m.ClipboardSetFiles, st.lists(file_names, min_size=1, max_size=3).map(tuple),
+                                   selections),
 }
 any_message = st.one_of(*MESSAGES.values())
 

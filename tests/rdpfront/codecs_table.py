@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdpfront import ber, cliprdr, credssp, disp, dvc, gfx, mcs, x224
+from rdpfront import ber, cliprdr, credssp, dib, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData, BitmapUpdate
 from rdpfront.cursor import Reader, Writer, decode, encode
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate
@@ -120,6 +120,9 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "pointer.large": _plain(LargePointer),
     "svc.channel_pdu": _plain(ChannelPdu),
     "cliprdr": (cliprdr.decode_clipboard, cliprdr.encode_clipboard),
+    "cliprdr.file_list": (cliprdr.FileList.decode, cliprdr.FileList.encode),
+    # CF_DIB / CF_DIBV5 in, pixels out; written back as a DIBV5 (which keeps alpha)
+    "dib": (dib.decode_dib, (lambda image: dib.encode_dib(image, v5=True))),
     "dvc.from_client": (dvc.decode_dvc, dvc.encode_dvc),
     "dvc.from_server": ((lambda data: dvc.decode_dvc(data, from_server=True)), dvc.encode_dvc),
     "disp": (disp.decode_disp, disp.encode_disp),

@@ -126,6 +126,21 @@ TABLE = [
     ("cliprdr", H("070000001000000001000000" "01000c00" "02000000" "02000000"), cliprdr.ClipCaps()),
     ("cliprdr", H("02000000" "06000000" "0d000000" "0000"), cliprdr.FormatList((cliprdr.Format(13, ""),))),
     ("cliprdr", H("05000100" "06000000" "68006900" "0000"), cliprdr.FormatDataResponse(H("680069000000"))),
+    # [2.2.5.3] File Contents Request: stream 7, file 2, FILECONTENTS_SIZE; then a range of
+    # 0x10000 bytes at 0x1_0000_0010 with a clipDataId
+    ("cliprdr", H("08000000" "18000000" "07000000" "02000000" "01000000" "00000000" "00000000" "08000000"),
+     cliprdr.FileContentsRequest(7, 2, cliprdr.FILECONTENTS_SIZE, 0, 8)),
+    ("cliprdr", H("08000000" "1c000000" "07000000" "02000000" "02000000" "10000000" "01000000" "00000100"
+                  "2a000000"),
+     cliprdr.FileContentsRequest(7, 2, cliprdr.FILECONTENTS_RANGE, 0x100000010, 0x10000, 42)),
+    # [2.2.5.4] File Contents Response: a size of 0x1_0000_0002, and a failure
+    ("cliprdr", H("09000100" "0c000000" "07000000" "0200000001000000"),
+     cliprdr.FileContentsResponse.of_size(7, 0x100000002)),
+    ("cliprdr", H("09000200" "04000000" "07000000"), cliprdr.FileContentsResponse(7, b"", ok=False)),
+    # [2.2.5.2.3] a file list of one file, "a.txt" of 0x1_0000_0005 bytes
+    ("cliprdr.file_list", H("01000000" "44000000") + bytes(32) + H("80000000") + bytes(16)
+     + H("0000000000000000" "01000000" "05000000") + "a.txt".encode("utf-16-le") + bytes(510),
+     cliprdr.FileList((cliprdr.FileDescriptor("a.txt", 0x100000005, 0x44, 0x80, 0),))),
     ("bitmap_data", H("0000 0000 0000 0000 0100 0100 2000 0000 0400 01020304".replace(" ", "")),
      BitmapData(0, 0, 0, 0, 1, 1, 32, H("01020304"))),
     # [MS-RDPBCGR 2.2.1.3.6] two monitors: one 1024x768 left of the primary 800x600 (negative

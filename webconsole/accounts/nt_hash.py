@@ -63,8 +63,13 @@ def password_stamp(user: AbstractBaseUser) -> str:
 
 
 def rdp_allowed(user: AbstractBaseUser) -> bool:
-    """Whether ``user`` may log in over RDP, so their NT hash is kept."""
-    return bool(user.is_active)
+    """Whether ``user`` may log in over RDP, so their NT hash is kept: active, and RDP access
+    in their effective policy (webconsole/policies)."""
+    if not user.is_active:
+        return False
+    from webconsole.policies.effective import effective_policy
+
+    return bool(effective_policy(user=user).rdp_access)
 
 
 # ---- services ---------------------------------------------------------------------------
@@ -89,6 +94,38 @@ def nt_hash_forget(*, user: AbstractBaseUser) -> None:
     deleted, _ = NtHash.objects.filter(user_id=user.pk).delete()
     if deleted:
         log.info("nt hash forgotten user=%s", user.pk)
+
+
+def nt_hash_sync(*, users) -> int:
+    """Forget the NT hashes of those of ``users`` who may no longer use RDP (their policy
+    changed, a group with RDP turned off took them in); how many went."""
+    gone = 0
+    for user in users:
+        if NtHash.objects.filter(user_id=user.pk).exists() and not rdp_allowed(user):
+            nt_hash_forget(user=user)
+            gone += 1
+    return gone
+
+
+def policy_saved(sender, instance, **kwargs) -> None:
+    """post_save/post_delete of a policy: its user's, or its group's users', RDP access may have gone."""
+    if instance.user_id is not None:
+        nt_hash_sync(users=[instance.user])
+    elif instance.group_id is not None:
+        nt_hash_sync(users=instance.group.user_set.all())
+
+
+def groups_changed(sender, instance, action: str, pk_set=None, **kwargs) -> None:
+    """m2m_changed of users' groups (either side): a group's policy may turn RDP off for them."""
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    from django.contrib.auth import get_user_model
+
+    user_model = get_user_model()
+    if isinstance(instance, user_model):
+        nt_hash_sync(users=[instance])
+    elif pk_set:
+        nt_hash_sync(users=user_model.objects.filter(pk__in=pk_set))
 
 
 def nt_hash_rotate() -> int:

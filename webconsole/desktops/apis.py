@@ -50,6 +50,7 @@ class DesktopCreateApi(APIView):
         width = serializers.IntegerField(required=False)
         height = serializers.IntegerField(required=False)
         name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        profile = serializers.SlugField(required=False, max_length=40)
 
     def post(self, request):
         data = self.InputSerializer(data=request.data)

@@ -100,6 +100,27 @@ def test_deactivating_or_an_unusable_password_forgets_it() -> None:
     assert nt_hash_status(user=third) == "missing"
 
 
+def test_rdp_access_withdrawn_by_a_policy_forgets_it() -> None:
+    from django.contrib.auth.models import Group
+
+    from webconsole.policies.models import Policy
+
+    user = User.objects.create_user("pol", password=PASSWORD)
+    policy = Policy.objects.create(user=user, rdp_access=False)
+    assert nt_hash_status(user=user) == "missing"
+    user.set_password("while-refused-1")
+    user.save()
+    assert nt_hash_status(user=user) == "missing"  # not stored while RDP is refused
+    policy.delete()
+    user.set_password("allowed-again-2")
+    user.save()
+    assert nt_hash_for(user=user) == nt_hash("allowed-again-2")
+    no_rdp = Group.objects.create(name="no-rdp")
+    Policy.objects.create(group=no_rdp, rdp_access=False)
+    user.groups.add(no_rdp)
+    assert nt_hash_status(user=user) == "missing"
+
+
 def test_keys_rotate(settings) -> None:
     user = User.objects.create_user("rot", password=PASSWORD)
     old = bytes(NtHash.objects.get(user=user).encrypted)

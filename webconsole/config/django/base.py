@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "webconsole.audit",
     "webconsole.sharing",
     "webconsole.dashboard",
+    "webconsole.policies",
 ]
 
 MIDDLEWARE = [
