@@ -413,7 +413,7 @@ class FastPathInput:
 
     def _body_size(self) -> int:
         n = sum(1 + e.fast_size() for e in self.events)  # type: ignore[union-attr]
-        return n + (1 if len(self.events) > 15 else 0)
+        return n + (1 if not 1 <= len(self.events) <= 15 else 0)  # numEvents as its own byte
 
     def size(self) -> int:
         body = self._body_size()
@@ -423,13 +423,13 @@ class FastPathInput:
         count = len(self.events)
         if count > 255:
             raise LocalProtocolError("fast-path input carries at most 255 events")
-        w.u8((count if count <= 15 else 0) << 2)
+        w.u8((count if count <= 15 else 0) << 2)  # 0: the count follows in its own byte
         total = self.size()
         if total <= 0x7F:
             w.u8(total)
         else:
             w.u16be(total | 0x8000)
-        if count > 15:
+        if not 1 <= count <= 15:
             w.u8(count)
         for e in self.events:
             w.u8((e.FAST << 5) | e.fast_flags())  # type: ignore[union-attr]
