@@ -55,6 +55,7 @@ class Verdict(enum.Enum):
     FAILED = NtStatus.LOGON_FAILURE  # unknown user, wrong password, or a bad key binding
     NO_HASH = NtStatus.PASSWORD_MUST_CHANGE  # the user must log in once on the web or reset their password
     THROTTLED = NtStatus.ACCOUNT_LOCKED_OUT  # too many failed logins: docs/security.md
+    DENIED = NtStatus.ACCESS_DENIED  # the user may not use RDP (their policy)
 
 
 @dataclass

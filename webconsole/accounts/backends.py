@@ -42,14 +42,19 @@ class PasswordBackend(ModelBackend):
 
 
 class NtlmBackend(ModelBackend):
-    """``authenticate(request, username=..., nla_proof=...)``. When the user exists but has no
-    usable NT hash, ``request.nla_no_hash`` is set so the caller can say what to do."""
+    """``authenticate(request, username=..., nla_proof=...)``. When the user exists but may not
+    use RDP (their policy), ``request.nla_denied`` is set; when they may but have no usable NT
+    hash, ``request.nla_no_hash``: the caller says what to do."""
 
     def authenticate(self, request, username=None, nla_proof=None, **kwargs):
         if nla_proof is None or not username:
             return None
         user = get_user_model()._default_manager.filter(**{get_user_model().USERNAME_FIELD: username}).first()
         if user is None or not self.user_can_authenticate(user):
+            return None
+        if not nt_hash.rdp_allowed(user):
+            if request is not None:
+                request.nla_denied = True
             return None
         secret = nt_hash.nt_hash_for(user=user)
         if secret is None:

@@ -109,10 +109,14 @@ def nt_hash_sync(*, users) -> int:
 
 def policy_saved(sender, instance, **kwargs) -> None:
     """post_save/post_delete of a policy: its user's, or its group's users', RDP access may have gone."""
+    from django.contrib.auth import get_user_model
+
+    # By ids: on a cascade delete the related user or group row may be gone already.
+    users = get_user_model().objects.filter(nt_hash__isnull=False)
     if instance.user_id is not None:
-        nt_hash_sync(users=[instance.user])
+        nt_hash_sync(users=users.filter(pk=instance.user_id))
     elif instance.group_id is not None:
-        nt_hash_sync(users=instance.group.user_set.all())
+        nt_hash_sync(users=users.filter(groups__id=instance.group_id))
 
 
 def groups_changed(sender, instance, action: str, pk_set=None, **kwargs) -> None:

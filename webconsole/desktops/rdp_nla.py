@@ -34,6 +34,8 @@ def _check(proof: NlaProof, address: str) -> tuple[object, Verdict]:
         return user, Verdict.OK
     if getattr(request, "axes_locked_out", False):
         return None, Verdict.THROTTLED
+    if getattr(request, "nla_denied", False):
+        return None, Verdict.DENIED
     if getattr(request, "nla_no_hash", False):
         return None, Verdict.NO_HASH
     return None, Verdict.FAILED
@@ -52,6 +54,9 @@ async def authenticate_nla(proof: NlaProof, address: str) -> Verdict:
     if verdict is Verdict.THROTTLED:
         log.warning("rdp login throttled user=%r address=%s (NLA): too many failed logins from this address",
                     username, address)
+    elif verdict is Verdict.DENIED:
+        log.warning("rdp login refused user=%r address=%s (NLA): refused by policy: RDP access is turned off by "
+                    "the user's policy", username, address)
     elif verdict is Verdict.NO_HASH:
         log.warning("rdp login refused user=%r address=%s (NLA): no NT hash is stored for this user, which NLA "
                     "needs: they must %s (or connect without NLA, e.g. xfreerdp /sec:tls)", username, address,

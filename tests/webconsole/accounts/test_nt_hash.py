@@ -178,3 +178,13 @@ def test_nla_without_a_hash_and_for_inactive_users(caplog) -> None:
     user.is_active = False
     user.save()
     assert nla_login("before", PASSWORD) is Verdict.FAILED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_nla_for_a_user_whose_policy_refuses_rdp(caplog) -> None:
+    from webconsole.policies.models import Policy
+
+    user = User.objects.create_user("nordp", password=PASSWORD)
+    Policy.objects.create(user=user, rdp_access=False)
+    assert nla_login("nordp", PASSWORD) is Verdict.DENIED
+    assert "refused by policy: RDP access is turned off" in caplog.text
