@@ -1,0 +1,38 @@
+"""The REST API: authentication, errors, paging, the OpenAPI schema (docs/api.md)."""
+
+from webconsole.config import env
+
+REST_FRAMEWORK = {
+    # Token first: its scheme is the WWW-Authenticate of a 401 (a session-only API answers
+    # 403 to a client that sent no credentials at all).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "webconsole.api.authentication.ApiTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+        "webconsole.core.login_throttle.BasicAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "webconsole.api.pagination.Pagination",
+    "EXCEPTION_HANDLER": "webconsole.api.errors.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "webconsole.api.schema.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "WRD API",
+    "DESCRIPTION": "Desktops, users, tokens and the audit log of a WRD server. "
+                   "Errors have one body: {detail, code, fields?}. See docs/api.md.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PREPROCESSING_HOOKS": ["webconsole.api.schema.only_v1"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc from the drf-spectacular-sidecar package: served here, no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {},
+}
+
+# Audit events older than this many days are removed by a daily beat job (0 keeps them all).
+WRD_AUDIT_RETENTION_DAYS = env.env_int("WRD_AUDIT_RETENTION_DAYS", 365)
