@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from webconsole.api import selectors, services
 from webconsole.api.access import get_visible_or_404
 from webconsole.api.authentication import client_address
+from webconsole.api.fields import StrictCharField
 from webconsole.api.models import ApiToken
 
 
@@ -40,7 +41,7 @@ class TokenListCreateApi(generics.ListAPIView):
         return selectors.token_list(user=self.request.user)
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=100)
+        name = StrictCharField(max_length=100)
         expires_at = serializers.DateTimeField(required=False, allow_null=True,
                                                help_text="When it stops working; none: never.")
 

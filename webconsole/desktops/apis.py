@@ -15,6 +15,7 @@ from compositor.client import HostError
 from webconsole.api.access import IsStaff, get_visible_or_404, visible_to
 from webconsole.api.authentication import client_address
 from webconsole.api.errors import json_error
+from webconsole.api.fields import StrictCharField, StrictIntegerField
 from webconsole.desktops import selectors, services
 from webconsole.desktops.models import ACTIVE_STATES, DesktopSession, DesktopState
 
@@ -101,9 +102,9 @@ class DesktopListApi(generics.ListAPIView):
 
 class DesktopCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
-        width = serializers.IntegerField(required=False)
-        height = serializers.IntegerField(required=False)
-        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        width = StrictIntegerField(required=False)
+        height = StrictIntegerField(required=False)
+        name = StrictCharField(required=False, allow_blank=True, max_length=100)
 
     @extend_schema(request=InputSerializer, responses={202: DesktopOutputSerializer})
     def post(self, request):
@@ -119,10 +120,10 @@ class DesktopAttachApi(APIView):
     permission_classes = [IsStaff]
 
     class InputSerializer(serializers.Serializer):
-        display = serializers.CharField(max_length=64)
-        xauthority = serializers.CharField(max_length=1024)
+        display = StrictCharField(max_length=64)
+        xauthority = StrictCharField(max_length=1024)
         owner = serializers.SlugRelatedField(slug_field="username", queryset=get_user_model().objects.all())
-        name = serializers.CharField(required=False, allow_blank=True, max_length=100)
+        name = StrictCharField(required=False, allow_blank=True, max_length=100)
 
     @extend_schema(request=InputSerializer, responses={202: DesktopOutputSerializer})
     def post(self, request):
@@ -159,8 +160,8 @@ class DesktopRestartApi(APIView):
 
 class DesktopResizeApi(APIView):
     class InputSerializer(serializers.Serializer):
-        width = serializers.IntegerField()
-        height = serializers.IntegerField()
+        width = StrictIntegerField()
+        height = StrictIntegerField()
 
     @extend_schema(request=InputSerializer, responses=DesktopOutputSerializer)
     def post(self, request, desktop_id: int):

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from compositor import messages
 from webconsole.api.errors import error_body
+from webconsole.api.fields import StrictCharField, StrictIntegerField
 from webconsole.desktops import files
 from webconsole.desktops.apis import _get
 from webconsole.desktops.models import DesktopSession
@@ -58,8 +59,8 @@ class UploadCreateApi(APIView):
     error_codes = TRANSFER_ERRORS
 
     class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=1024, trim_whitespace=False)
-        size = serializers.IntegerField(min_value=0)
+        name = StrictCharField(max_length=1024, trim_whitespace=False)
+        size = StrictIntegerField(min_value=0)
 
     @extend_schema(request=InputSerializer, responses={201: UPLOAD_CREATED})
     def post(self, request: Request, desktop_id: int) -> Response:

@@ -41,7 +41,7 @@ def test_input_errors_say_which_field_and_why(api):
     assert bad.status_code == 400
     body = bad.json()
     assert body["code"] == "invalid" and set(body["fields"]) == {"width", "name"}
-    assert body["fields"]["width"] == ["A valid integer is required."]
+    assert body["fields"]["width"] == ["A whole number is required (not a string)."]
     assert body["detail"].startswith("Invalid input: ")
 
     service_refusal = api.post("/api/v1/desktops/start", {"width": 10, "height": 10}, format="json")
@@ -86,6 +86,11 @@ def test_desktop_list_filters_and_pages(api, alice):
     bad = api.get("/api/v1/desktops/?state=sleeping&all=maybe")
     assert bad.status_code == 400 and set(bad.json()["fields"]) == {"state", "all"}
     assert api.get("/api/v1/desktops/?page=99").status_code == 404
+    for size in ("0", "201", "x", "true", "1&page_size=2"):
+        answer = api.get(f"/api/v1/desktops/?page_size={size}")
+        assert answer.status_code == 400 and set(answer.json()["fields"]) == {"page_size"}, size
+    form = api.post("/api/v1/desktops/start", {"width": 800, "height": 600}, format="multipart")
+    assert form.status_code == 415 and form.json()["code"] == "unsupported_media_type"
 
     legacy = api.get("/api/desktops/").json()  # the unversioned path keeps its plain list
     assert isinstance(legacy, list) and len(legacy) == 4
@@ -122,7 +127,7 @@ def test_schema_and_docs_are_served_here(alice):
                  "/api/v1/audit/", "/api/v1/health/"):
         assert path in paths
     assert not any(p.startswith("/api/desktops") for p in paths)  # the old mount is not described
-    assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "cookieAuth", "basicAuth"}
+    assert set(schema["components"]["securitySchemes"]) == {"tokenAuth", "basicAuth"}
     stop = schema["paths"]["/api/v1/desktops/{desktop_id}/stop"]["post"]["responses"]
     assert {"202", "400", "401", "403", "404"} <= set(stop)
     assert stop["404"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")

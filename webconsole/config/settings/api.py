@@ -12,6 +12,9 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON in, JSON out (an upload's chunks are read raw by their own view): one body format
+    # to validate, and a form post to the API is a 415, not a guess.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "webconsole.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "webconsole.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "webconsole.api.schema.AutoSchema",
@@ -27,6 +30,10 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "PREPROCESSING_HOOKS": ["webconsole.api.schema.only_v1"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Scripts sign in with a token or Basic; the session cookie is the console's own (it works
+    # on the API too, with CSRF) and is not offered to API clients.
+    "AUTHENTICATION_WHITELIST": ["webconsole.api.authentication.ApiTokenAuthentication",
+                                 "webconsole.core.login_throttle.BasicAuthentication"],
     # Swagger UI and Redoc from the drf-spectacular-sidecar package: served here, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
