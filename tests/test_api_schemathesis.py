@@ -55,7 +55,7 @@ def _schemathesis(base: str, report: Path, *args: str) -> subprocess.CompletedPr
          "--max-examples", str(MAX_EXAMPLES), "--workers", "2", "--phases", "examples,coverage,fuzzing",
          "--request-timeout", "20", "--seed", "1", "--suppress-health-check", "all", "--no-color",
          "--report", "junit,ndjson", "--report-dir", str(report)],
-        cwd=ROOT, env=os.environ | {"SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks"},
+        cwd=report, env=os.environ | {"SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, timeout=180)
     (report / "schemathesis.out").write_text(run.stdout + run.stderr)
     return run

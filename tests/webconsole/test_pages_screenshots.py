@@ -1,7 +1,7 @@
 """The API tokens page and the audit log page in headless Chromium against the console under
 daphne: a token made (shown once) works on the API, is revoked from the page, and both show in
-the audit log, which filters them. Screenshots go to WRD_TEST_SCREENSHOTS when set, else the
-test's own folder."""
+the audit log, which filters them; the API's Swagger UI loads from the server alone.
+Screenshots go to WRD_TEST_SCREENSHOTS when set, else the test's own folder."""
 
 from __future__ import annotations
 
@@ -77,6 +77,17 @@ def test_tokens_and_audit_pages_in_chromium(tmp_path):
                 actions = page.eval_on_selector_all("tr[data-event]", "rows => rows.map(r => r.dataset.action)")
                 assert actions == ["token.revoke", "token.create"]
                 _shot(page, folder, "audit-log-filtered.png")
+
+                # the API docs: Swagger UI from this server alone (anything else is refused and counted)
+                outside = []
+                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(console.url)
+                           else (outside.append(route.request.url), route.abort()))
+                page.goto(f"{console.url}/api/docs/")
+                page.wait_for_selector(".swagger-ui .opblock", timeout=20000)
+                assert page.locator(".swagger-ui .opblock").count() >= 20
+                assert "WRD API" in page.inner_text(".swagger-ui .info")
+                assert outside == []
+                _shot(page, folder, "api-docs.png")
             finally:
                 browser.close()
     finally:

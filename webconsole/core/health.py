@@ -87,20 +87,21 @@ def health(request):
     return JsonResponse(body, status=status)
 
 
+class HealthCheckSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "down"])
+    latency_ms = serializers.FloatField()
+    detail = serializers.CharField()
+
+
 class HealthApi(APIView):
     """Each part the console needs, with its status and latency: 200 when all answer, 503 otherwise."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    class CheckSerializer(serializers.Serializer):
-        status = serializers.ChoiceField(choices=["ok", "down"])
-        latency_ms = serializers.FloatField()
-        detail = serializers.CharField()
-
     class OutputSerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=["ok", "degraded"])
-        checks = serializers.DictField(help_text="By part: database, redis, celery, rdp.")
+        checks = serializers.DictField(child=HealthCheckSerializer(), help_text="By part: database, redis, celery, rdp")
 
     @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
     def get(self, request):

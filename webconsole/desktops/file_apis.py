@@ -49,8 +49,15 @@ def _refused(exc: files.TransferRefused) -> Response:
     return response
 
 
+def _api_root(request: Request) -> str:
+    """The mount the request came through: URLs handed back stay on it (``/api/v1/`` or the
+    unversioned ``/api/`` that the browser viewer uses)."""
+    match = request.resolver_match
+    return "/api/" if match is not None and match.namespace == "api-legacy" else "/api/v1/"
+
+
 def _upload_url(request: Request, upload: files.Upload) -> str:
-    return f"/api/v1/desktops/{upload.desktop}/uploads/{upload.token}"
+    return f"{_api_root(request)}desktops/{upload.desktop}/uploads/{upload.token}"
 
 
 class UploadCreateApi(APIView):
@@ -153,7 +160,8 @@ class FileListApi(APIView):
 
         return Response({"files": [
             {"name": f.name, "size": f.size, "mtime": f.mtime,
-             "url": f"/api/v1/desktops/{session.pk}/files/{quote(f.name, safe='')}"} for f in listed]})
+             "url": f"{_api_root(request)}desktops/{session.pk}/files/{quote(f.name, safe='')}"}
+            for f in listed]})
 
 
 class FileDownloadApi(APIView):

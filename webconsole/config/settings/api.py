@@ -38,7 +38,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"TokenStatusEnum": ["active", "expired", "revoked"], "HealthStatusEnum": ["ok", "degraded"],
+                            "CheckStatusEnum": ["ok", "down"]},
 }
 
 # Audit events older than this many days are removed by a daily beat job (0 keeps them all).
