@@ -8,6 +8,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webconsole.api.access import IsStaff
 from webconsole.desktops import selectors as desktop_selectors
 from webconsole.recordings import selectors, services
 from webconsole.recordings.models import Recording
@@ -40,10 +41,10 @@ class RecordingListApi(APIView):
 
 
 class RecordingStartApi(APIView):
+    permission_classes = [IsStaff]
+
     @extend_schema(request=None, responses={202: RecordingOutputSerializer})
     def post(self, request, desktop_id: int):
-        if not request.user.is_staff:
-            raise exceptions.PermissionDenied("only admins can start recordings")
         desktop = desktop_selectors.desktop_get_for_user(user=request.user, desktop_id=desktop_id)
         if desktop is None:
             raise Http404("no such desktop")
@@ -55,10 +56,10 @@ class RecordingStartApi(APIView):
 
 
 class RecordingStopApi(APIView):
+    permission_classes = [IsStaff]
+
     @extend_schema(request=None, responses={202: RecordingOutputSerializer})
     def post(self, request, recording_id: int):
-        if not request.user.is_staff:
-            raise exceptions.PermissionDenied("only admins can stop recordings")
         recording = _recording(request, recording_id)
         services.recording_stop(recording=recording, user=request.user)
         recording.refresh_from_db()
