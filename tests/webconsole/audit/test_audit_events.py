@@ -130,3 +130,47 @@ def test_rdp_connection_end_to_end(rdpserver, client_display, tmp_path):  # noqa
     finally:
         for session in DesktopSession.objects.filter(owner__username="rdp-e2e-audit", state=DesktopState.RUNNING):
             services.desktop_stop(session=session)
+
+
+async def test_a_real_viewer_socket_is_recorded_with_its_address_and_duration(redis_server):
+    """The browser viewer's consumer on a running desktop: its connection and its end."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from webconsole.asgi import application
+
+    def start():
+        user = User.objects.create_user("viewer-audit", password="pw-viewer-audit-1")
+        session = services.desktop_start(session=services.desktop_create(user=user, width=800, height=600,
+                                                                          enqueue=False))
+        client = Client()
+        client.force_login(user)
+        return session, client.cookies["sessionid"].value
+
+    session, cookie = await sync_to_async(start)()
+    try:
+        assert session.state == DesktopState.RUNNING, session.failure_reason
+        headers = [(b"host", b"testserver"), (b"origin", b"http://testserver"),
+                   (b"cookie", f"sessionid={cookie}".encode())]
+        communicator = WebsocketCommunicator(application, f"/ws/desktops/{session.pk}/", headers=headers)
+        communicator.scope["client"] = ("192.0.2.33", 50123)
+        connected, _ = await communicator.connect(timeout=10)
+        assert connected
+        # the viewer waits for the page's first message; it is in once its connection is noted
+        for _ in range(100):
+            if await sync_to_async(AuditEvent.objects.filter(action="connection.open").exists)():
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
+        await communicator.disconnect()
+        events = await sync_to_async(lambda: [
+            (e.action, e.actor_name, e.address, e.target_id, e.details.get("kind"), e.details.get("duration_s"))
+            for e in AuditEvent.objects.filter(action__startswith="connection.").order_by("id")])()
+        (opened, closed) = events
+        assert opened[:5] == ("connection.open", "viewer-audit", "192.0.2.33", str(session.pk), "browser")
+        assert closed[:5] == ("connection.close", "viewer-audit", "192.0.2.33", str(session.pk), "browser")
+        assert closed[5] >= 0.5
+    finally:
+        await sync_to_async(services.desktop_stop)(session=session)
