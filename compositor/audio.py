@@ -5,9 +5,13 @@ decode it) or ``pcm`` with the usual ``subscribe`` request and gets ``frame`` pu
 ``pts``, one packet as payload).
 Every subscriber of one (format, options) shares one encoder (``AudioGroup``), as for video.
 
-While somebody subscribes, ``parec`` (a client of the desktop's sound server, run as the
-desktop's user with the session's token) records the null sink's monitor as 48 kHz stereo
-s16le with a 10 ms fragment; with no subscriber nothing records or encodes.
+While somebody subscribes and some program plays to the desktop's sink, ``parec`` (a client of
+the desktop's sound server, run as the desktop's user with the session's token) records the
+null sink's monitor as 48 kHz stereo s16le with a 10 ms fragment. Whether a program plays comes
+from the sound server's own events (``PlaybackWatch``: ``pactl subscribe``, which sleeps until
+something changes), so a listener on a quiet desktop costs no recording, no encoding and no
+wake-ups; the first ~50 ms of a sound that starts while nothing played are lost to the
+recorder's start.
 
 Audio frames are not flow-controlled by acknowledgements: a listener that falls behind loses
 the oldest audio rather than delaying the rest (its connection's send buffer is bounded by the
@@ -31,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from compositor import messages, processes
 from compositor.encoders import options_key
-from compositor.sound import CHANNELS, MONITOR, RATE, SoundServer
+from compositor.sound import CHANNELS, MONITOR, RATE, SINK, SoundServer
 
 if TYPE_CHECKING:
     from compositor.encoders.audio import AudioEncoder, AudioPacket
@@ -79,6 +83,7 @@ class AudioStreams:
         self._silent_run = SILENCE_TAIL
         self._next_pts = 0  # µs: where the last read ended on the capture clock
         self.captured_bytes = 0
+        self.playback = PlaybackWatch(sound, session=session, env=env, cwd=cwd, on_change=self._capture_as_needed)
 
     @staticmethod
     def handles(fmt: str) -> bool:
@@ -101,7 +106,10 @@ class AudioStreams:
             log.info("audio encoder started format=%s options=%s session=%s", fmt, options, self.session)
         sub = AudioSubscription(conn, stream, group)
         group.subscribers.append(sub)
-        self._start_recorder()
+        if shutil.which("parec") is None:
+            raise ValueError("parec (pulseaudio-utils) is not installed: no audio capture")
+        self.playback.start()
+        self._capture_as_needed()
         return sub
 
     def unsubscribe(self, sub: AudioSubscription) -> None:
@@ -113,6 +121,7 @@ class AudioStreams:
             self.groups = {k: g for k, g in self.groups.items() if g is not group}
             log.info("audio encoder ended format=%s session=%s", group.fmt, self.session)
         if not self.groups:
+            self.playback.stop()
             self._stop_recorder()
 
     def acknowledge(self, sub: AudioSubscription, seq: int) -> None:
@@ -125,12 +134,21 @@ class AudioStreams:
                 for g in self.groups.values()]
 
     def close(self) -> None:
+        self.playback.stop()
         self._stop_recorder()
         for group in self.groups.values():
             group.encoder.close()
         self.groups = {}
 
     # -- the recorder ---------------------------------------------------------------------
+
+    def _capture_as_needed(self) -> None:
+        """Record while somebody listens and something plays; otherwise stop recording."""
+        if self.groups and self.playback.playing and self.sound.running:
+            with contextlib.suppress(ValueError):
+                self._start_recorder()
+        else:
+            self._stop_recorder()
 
     def _start_recorder(self) -> None:
         if self._recorder is not None and self._recorder.poll() is None:
@@ -172,7 +190,7 @@ class AudioStreams:
         if not data:
             log.warning("audio capture ended by itself status=%s session=%s", proc.poll(), self.session)
             self._stop_recorder()
-            if self.groups and self.sound.running:
+            if self.groups and self.playback.playing and self.sound.running:
                 asyncio.get_running_loop().call_later(1.0, self._restart)
             return
         self.captured_bytes += len(data)
@@ -200,9 +218,8 @@ class AudioStreams:
                 self._send(group, packet)
 
     def _restart(self) -> None:
-        if self.groups and self._recorder is None and self.sound.running:
-            with contextlib.suppress(ValueError):
-                self._start_recorder()
+        if self._recorder is None:
+            self._capture_as_needed()
 
     def _send(self, group: AudioGroup, packet: AudioPacket) -> None:
         """One packet to every subscriber of the group: its header encoded once."""
@@ -212,3 +229,118 @@ class AudioStreams:
         for sub in group.subscribers:
             sub.sent_seq += 1
             sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
+
+
+class PlaybackWatch:
+    """Whether any program plays to the desktop's sink (``SINK``), kept from the sound server's
+    events while ``start``ed: ``pactl subscribe`` prints a line per change, and each batch of
+    lines about sink inputs or sinks leads to one ``pactl list short`` of both, whose answer
+    says which inputs play to ``SINK`` (the microphone's feeder plays to a sink of its own).
+    ``on_change`` is called when the answer flips."""
+
+    def __init__(self, sound: SoundServer, *, session: str, env: Callable[[], dict[str, str]], cwd: os.PathLike,
+                 on_change: Callable[[], None]) -> None:
+        self.sound = sound
+        self.session = session
+        self.playing = False
+        self._env = env
+        self._cwd = cwd
+        self._on_change = on_change
+        self._events: subprocess.Popen | None = None
+        self._pending = b""
+        self._refresh_task: asyncio.Task | None = None
+        self._again = False
+
+    def start(self) -> None:
+        if self._events is not None and self._events.poll() is None:
+            return
+        binary = shutil.which("pactl")
+        if binary is None:
+            log.warning("pactl (pulseaudio-utils) is not installed: audio recorded whenever somebody listens")
+            self._set(True)
+            return
+        proc = processes.spawn([binary, f"--server={self.sound.server}", "subscribe"], self._env(), self._cwd,
+                               stdout=subprocess.PIPE)
+        os.set_blocking(proc.stdout.fileno(), False)
+        self._events = proc
+        asyncio.get_running_loop().add_reader(proc.stdout.fileno(), self._on_readable)
+        self._refresh()  # what plays already; changes from now on come as events
+
+    def stop(self) -> None:
+        proc, self._events = self._events, None
+        if self._refresh_task is not None:
+            self._refresh_task.cancel()
+            self._refresh_task = None
+        self.playing = False
+        if proc is None:
+            return
+        with contextlib.suppress(ValueError, OSError):
+            asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
+        processes.end(proc, timeout=1.0)
+        proc.stdout.close()
+
+    def _on_readable(self) -> None:
+        proc = self._events
+        if proc is None:
+            return
+        try:
+            data = os.read(proc.stdout.fileno(), 1 << 14)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            log.warning("sound server events ended status=%s session=%s", proc.poll(), self.session)
+            self.stop()
+            if self.sound.running:
+                asyncio.get_running_loop().call_later(1.0, self._resume)
+            return
+        *lines, self._pending = (self._pending + data).split(b"\n")
+        if any(b" on sink-input " in line or b" on sink " in line for line in lines):
+            self._refresh()
+
+    def _resume(self) -> None:
+        if self._events is None and self.sound.running:
+            self.start()
+            self._on_change()
+
+    def _refresh(self) -> None:
+        if self._refresh_task is not None and not self._refresh_task.done():
+            self._again = True  # one more listing once this one is read
+            return
+        self._refresh_task = asyncio.get_running_loop().create_task(self._list())
+
+    async def _list(self) -> None:
+        while True:
+            self._again = False
+            try:
+                sinks, inputs = await asyncio.to_thread(self._query)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("could not list the sound server's sink inputs: %s", exc)
+                return
+            self._set(playing_to(SINK, sinks=sinks, inputs=inputs))
+            if not self._again:
+                return
+
+    def _query(self) -> tuple[str, str]:
+        def pactl(*args: str) -> str:
+            return subprocess.run(["pactl", f"--server={self.sound.server}", "list", "short", *args],
+                                  env=self._env(), cwd=self._cwd, capture_output=True, text=True, timeout=5,
+                                  check=True).stdout
+
+        return pactl("sinks"), pactl("sink-inputs")
+
+    def _set(self, playing: bool) -> None:
+        if playing != self.playing:
+            self.playing = playing
+            log.info("desktop sound %s session=%s", "playing" if playing else "quiet", self.session)
+            self._on_change()
+
+
+def playing_to(sink: str, *, sinks: str, inputs: str) -> bool:
+    """Whether ``pactl list short sink-inputs`` (``inputs``) has an input on the sink named
+    ``sink`` in ``pactl list short sinks`` (``sinks``); both tab-separated, index first."""
+    index = next((cols[0] for cols in (line.split("\t") for line in sinks.splitlines())
+                  if len(cols) > 1 and cols[1] == sink), None)
+    return index is not None and any(
+        len(cols) > 1 and cols[1] == index for cols in (line.split("\t") for line in inputs.splitlines()))

@@ -412,6 +412,21 @@ class EncoderStatus:
     catch_ups: int = 0
 
 
+# Upper bounds (seconds) of the encode-time buckets a host counts in; one more count holds the
+# encodes that took longer. The console turns them into a Prometheus histogram.
+ENCODE_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25)
+
+
+@dataclass(frozen=True)
+class EncodeTimes:
+    """How long one picture format's encodes took since the host started: a count per bucket of
+    ``ENCODE_BUCKETS`` (not cumulative; the last for longer ones) and the seconds in all."""
+
+    format: str
+    counts: tuple[int, ...]
+    total: float
+
+
 @dataclass(frozen=True)
 class StatusReply(Reply):
     answers = (Op.STATUS,)
@@ -434,6 +449,7 @@ class StatusReply(Reply):
     home: str
     capture: str = ""  # how frames are read: xwd-mmap, mit-shm or xgetimage (empty: not said)
     sound_server: str | None = None  # the desktop's PulseAudio (PULSE_SERVER), None: no sound
+    encode_times: tuple[EncodeTimes, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -443,6 +459,13 @@ class StatusReply(Reply):
             e = _Fields(f"{cls.describe()}: encoders", item)
             encoders.append(EncoderStatus(e.string("format"), e.integer("subscribers", 0, MAX_ID),
                                           e.integer("keyframes", 0, 2**53, 0), e.integer("catch_ups", 0, 2**53, 0)))
+        times = []
+        for item in f.list("encode_times", 16) if "encode_times" in header else ():
+            t = _Fields(f"{cls.describe()}: encode_times", item)
+            counts = t.list("counts", len(ENCODE_BUCKETS) + 1, min_len=len(ENCODE_BUCKETS) + 1)
+            if not all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c < 2**53 for c in counts):
+                raise t.fail("counts", "counts (integers 0..2**53)", counts)
+            times.append(EncodeTimes(t.string("format"), tuple(counts), t.number("total", 1e12)))
         return cls(
             session=f.string("session"), display=f.string("display"),
             width=f.integer("width", 1, MAX_DIMENSION), height=f.integer("height", 1, MAX_DIMENSION),
@@ -453,7 +476,7 @@ class StatusReply(Reply):
             last_input=f.optional(f.number, "last_input", 1e12), started_at=f.number("started_at", 1e12),
             attached=f.boolean("attached"), uid=f.integer("uid", 0, 2**32 - 1), home=f.string("home"),
             capture=f.string("capture", 32, default=""),
-            sound_server=f.optional(f.string, "sound_server"),
+            sound_server=f.optional(f.string, "sound_server"), encode_times=tuple(times),
         )
 
 

@@ -10,6 +10,7 @@ idle tick run only while somebody subscribes.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 import time
 from collections.abc import Callable
@@ -64,6 +65,8 @@ class Pipeline:
         self._last_pump = 0.0
         self._tick_task: asyncio.Task | None = None
         self._last_activity = 0.0
+        # format -> (counts per messages.ENCODE_BUCKETS, seconds in all), for the host's life
+        self._encode_times: dict[str, tuple[list[int], float]] = {}
 
     # -- subscribers ----------------------------------------------------------------------
 
@@ -117,7 +120,14 @@ class Pipeline:
             # one encoder per (format, options), however many subscribe to it
             "encoders": [{"format": g.encoder.format, "subscribers": len(g.subscribers),
                           "keyframes": g.keyframes, "catch_ups": g.catch_ups} for g in self.groups.values()],
+            "encode_times": tuple(messages.EncodeTimes(fmt, tuple(counts), total)
+                                  for fmt, (counts, total) in self._encode_times.items()),
         }
+
+    def _count_encode(self, fmt: str, seconds: float) -> None:
+        counts, total = self._encode_times.setdefault(fmt, ([0] * (len(messages.ENCODE_BUCKETS) + 1), 0.0))
+        counts[bisect.bisect_left(messages.ENCODE_BUCKETS, seconds)] += 1
+        self._encode_times[fmt] = (counts, total + seconds)
 
     def stop(self) -> None:
         """No more idle ticks (the host is stopping)."""
@@ -234,11 +244,13 @@ class Pipeline:
         group.force_full = False
         if dirty or full:
             group.last_encode = now
+            started = time.perf_counter()
             try:
                 frames = stamped(group.encoder.encode(self._capture.snapshot, dirty, full=full), now)
             except Exception:
                 log.exception("encoder %s failed session=%s", group.encoder.format, self.session)
                 return None
+            self._count_encode(group.encoder.format, time.perf_counter() - started)
             group.keyframes += any(f.fields.get("key") for f in frames)
             self._send_frames(group, in_step, frames)
             for sub in in_step:

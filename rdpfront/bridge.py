@@ -20,7 +20,10 @@ carries out and answers:
   whichever is first), and the output loop;
 - ``LoginTimer``: ``login_timed_out()`` after ``seconds``;
 - ``Background``: carry out ``request`` without holding up the client's input;
-- ``Close``: close the socket (the parting bytes are queued).
+- ``Close``: close the socket (the parting bytes are queued);
+- ``RedeemCookie`` (the Client Info carried an auto-reconnect answer) →
+  ``reconnect_checked(ticket or None)``; ``IssueCookie`` (logged in, desktop connected, client
+  active) → ``cookie_issued(cookie)`` (``rdpfront/reconnect.py``).
 
 The decisions are the parts': ``LoginFlow`` (the login), ``ClientInput`` (input),
 ``ClipboardRelay`` (the clipboard), ``Output`` (what the client is shown).
@@ -37,7 +40,7 @@ from typing import Any
 from compositor import messages
 from compositor.client import HostError
 from rdpfront import events as ev
-from rdpfront import gfx
+from rdpfront import gfx, wire
 from rdpfront.acceptor import AcceptorConfig
 from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
@@ -46,7 +49,9 @@ from rdpfront.connection import ServerConnection
 from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
 from rdpfront.login_flow import Step as LoginStep
 from rdpfront.output import Output, SessionResize
+from rdpfront.rdp.autoreconnect import ServerAutoReconnect, save_session_info
 from rdpfront.rdp.pdus import ErrorInfo
+from rdpfront.reconnect import IssueCookie, RedeemCookie, Ticket, client_cookie
 from rdpfront.session import SessionConfig
 from rdpfront.settings import ServerSettings
 
@@ -114,7 +119,7 @@ class Close:
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | DriveWork | Close | SubscribeAudio)
+           | Background | DriveWork | Close | SubscribeAudio | RedeemCookie | IssueCookie)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -145,10 +150,14 @@ class Bridge:
         self.audio_stream: int | None = None
         self._sound_ready_at: ev.SoundReady | None = None  # rdpsnd is ready; not yet subscribed
         self._host_connected = False
+        self._auto_reconnect = settings.auto_reconnect
+        self._credentials: ev.Credentials | None = None
+        self._desktop_path: str | Path | None = None
+        self._cookie_asked = False
         self._client_events: dict[type, Callable[[Any], list[Request] | None]] = {
             ev.SecurityUpgradeRequired: lambda e: [StartTls()],
             ev.NegotiationRefused: lambda e: log.info("%s negotiation refused: %s", self._log, e.reason),
-            ev.Credentials: lambda e: self._login_step(self.login.credentials(e)),
+            ev.Credentials: self._on_credentials,
             ev.Activated: self._activated,
             **dict.fromkeys(INPUT_EVENTS, self._input),
             ev.RefreshRect: self.output.refresh,
@@ -207,6 +216,8 @@ class Bridge:
     def _activated(self, event: ev.Activated) -> list[Request]:
         self._write(self.output.activated(event))
         requests: list[Request] = [StartOutput(OUTPUT_START_DELAY)]
+        if not event.reactivation:
+            requests += self._cookie_due()
         if self.output.pending_layout is not None:  # asked for while the client reactivated
             requests += self._display_layout(ev.DisplayLayout(*self.output.pending_layout))
         return requests
@@ -246,6 +257,46 @@ class Bridge:
 
     # ---- the login -----------------------------------------------------------------------------
 
+    def _on_credentials(self, event: ev.Credentials) -> list[Request]:
+        self._credentials = event
+        answer = client_cookie(event.info, self._log) if self._auto_reconnect else None
+        if answer is not None:
+            return [RedeemCookie(answer, event.username, event.domain)]
+        return self._login_step(self.login.credentials(event))
+
+    def reconnect_checked(self, ticket: Ticket | None) -> list[Request]:
+        """The Client Info's auto-reconnect answer was good (``ticket``: straight to its desktop)
+        or not (None: the login goes on as if there had been none)."""
+        assert self._credentials is not None
+        if ticket is None:
+            return self._login_step(self.login.credentials(self._credentials))
+        return self._login_step(self.login.resumed(self._credentials, ticket.username, ticket.path))
+
+    def _cookie_due(self) -> list[Request]:
+        """A cookie once the client is logged in, its desktop connected and the client active."""
+        if (not self._auto_reconnect or self._cookie_asked or not self._host_connected or not self.conn.active
+                or self._credentials is None or self._desktop_path is None):
+            return []
+        self._cookie_asked = True
+        info = self._credentials
+        return [IssueCookie(self.login.username, info.username, info.domain, self._desktop_path)]
+
+    @property
+    def desktop_path(self) -> str | Path | None:
+        """The session host socket of the desktop the client was connected to, once it was."""
+        return self._desktop_path
+
+    def cookie_rotation(self) -> list[Request]:
+        """Time for a new cookie (the driver's timer): asked for again once one was given."""
+        if not self._cookie_asked or not self.conn.active or self._credentials is None or self._desktop_path is None:
+            return []
+        info = self._credentials
+        return [IssueCookie(self.login.username, info.username, info.domain, self._desktop_path)]
+
+    def cookie_issued(self, cookie: ServerAutoReconnect) -> list[Request]:
+        self._write(wire.share_data(save_session_info(cookie)))
+        return []
+
     def authenticated(self, ok: bool) -> list[Request]:
         return self._login_step(self.login.authenticated(ok))
 
@@ -257,7 +308,7 @@ class Bridge:
 
     def connected(self) -> list[Request]:
         self._host_connected = True
-        return self._login_step(self.login.connected()) + self._subscribe_audio()
+        return self._login_step(self.login.connected()) + self._subscribe_audio() + self._cookie_due()
 
     # ---- sound (rdpsnd) ------------------------------------------------------------------------
 
@@ -292,7 +343,8 @@ class Bridge:
         match step:
             case Authenticate() | Attach():
                 return [step]
-            case Connect():
+            case Connect(path=path):
+                self._desktop_path = path
                 self.output.close_login()
                 return [step]
             case ShowForm(width=width, height=height):

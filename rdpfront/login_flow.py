@@ -3,6 +3,8 @@ server's login form (``login.LoginForm``) when it sent none.
 
 ``LoginFlow`` decides; the driver carries out the step each call returns and reports back:
 
+- ``resumed(event, username, path)`` → ``Connect`` (the Client Info's auto-reconnect cookie
+  was good: ``rdpfront/reconnect.py``), else
 - ``credentials(event)`` → ``ShowForm`` (no password: activate at the client's size and show the
   form), ``Authenticate``, or ``Reject`` (no user name);
 - ``key(event)`` / ``text(char)`` while the form is shown → ``Authenticate`` when the user submits;
@@ -166,6 +168,15 @@ class LoginFlow:
         if not event.username:
             return self._rejected()
         return Authenticate(event.username, event.password)
+
+    def resumed(self, event: ev.Credentials, username: str, path: str | Path) -> Connect:
+        """The Client Info's auto-reconnect cookie was good for ``username``'s desktop at
+        ``path``: connect to it, no password asked."""
+        self.username = username
+        self.keyboard_layout = event.client.keyboard_layout
+        self._size = self._client_size(event)
+        log.info("%s auto-reconnect: user=%r back to %s without a password", self._log, username, path)
+        return self.attached(path)
 
     def _client_size(self, event: ev.Credentials) -> tuple[int, int]:
         max_width, max_height = self._max_size

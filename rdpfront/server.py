@@ -25,6 +25,7 @@ from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError
 from rdpfront import events as ev
+from rdpfront import metrics
 from rdpfront.bridge import (
     Background,
     Bridge,
@@ -42,6 +43,7 @@ from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
 from rdpfront.rdp.pdus import ErrorInfo
+from rdpfront.reconnect import IssueCookie, ReconnectHooks, Reconnects, RedeemCookie
 from rdpfront.settings import ServerSettings
 from rdpfront.tls import ensure_certificate, server_ssl_context
 
@@ -98,8 +100,11 @@ class RdpConnection:
         self.bytes_written = 0
         self.authenticated = False  # its credentials were checked and good
         self.dropped = False  # aborted to make room for others
+        self.counted_as_client = False  # in metrics.CLIENTS: attached to a desktop
         self.bytes_read = 0
         self._form_drawn_at = 0.0
+        self.reconnect_cookie: int | None = None  # the logon id of the auto-reconnect cookie it holds
+        self.reconnected = False  # it came back with an auto-reconnect cookie, no password
 
     # I/O -------------------------------------------------------------------------------------
 
@@ -111,6 +116,7 @@ class RdpConnection:
         if data and not self.writer.is_closing():
             self.writer.write(data)
             self.bytes_written += len(data)
+            metrics.BYTES.inc(len(data))
 
     def flush(self) -> None:
         """What the layers produced: bytes for the client, messages for the session host."""
@@ -245,6 +251,8 @@ class RdpConnection:
     def _on_host_push(self, push: messages.Push) -> None:
         if not isinstance(push, messages.Frame):
             log.debug("%s host pushed %s", self.name, push)
+        if isinstance(push, messages.Bye) and self.bridge.desktop_path is not None:
+            self.server.reconnects.desktop_ended(self.bridge.desktop_path, self.name)
         if requests := self.bridge.host_push(push):
             self._tasks.append(asyncio.create_task(self._perform(requests)))
         self._transmit()
@@ -274,6 +282,22 @@ class RdpConnection:
                     return self.bridge.attach_failed(exc)
                 await self._note_opened(username, Path(path))
                 return self.bridge.attached(path)
+            case RedeemCookie():
+                ticket = await self.server.reconnects.redeem(request, address=self.peer_address,
+                                                             log_context=self.name)
+                if ticket is not None:
+                    self.reconnected = True
+                    self.server.replaced(ticket.logon_id, self)
+                    await self._logged_in(ticket.username)
+                    await self._note_opened(ticket.username, ticket.path)
+                return self.bridge.reconnect_checked(ticket)
+            case IssueCookie():
+                cookie = await self.server.reconnects.issue(request, replaces=self.reconnect_cookie,
+                                                            log_context=self.name)
+                self._timers.append(loop.call_later(self.server.settings.reconnect_rotation, self._rotate_cookie))
+                if cookie is not None:
+                    self.reconnect_cookie = cookie.logon_id
+                    return self.bridge.cookie_issued(cookie)
             case Connect(path=path, keyboard=keyboard):
                 await self._connect_host(path, keyboard)
                 return self.bridge.connected()
@@ -324,11 +348,15 @@ class RdpConnection:
         except Exception:
             log.exception("%s authenticate() failed", self.name)
             return False
-        self.authenticated = ok
-        if ok and self.server.account_stamp is not None:
+        if ok:
+            await self._logged_in(username)
+        return ok
+
+    async def _logged_in(self, username: str) -> None:
+        self.authenticated = True
+        if self.server.account_stamp is not None:
             stamp = await self.server.account_stamp(username)
             self._tasks.append(asyncio.create_task(self._watch_account(username, stamp)))
-        return ok
 
     async def _watch_account(self, username: str, stamp: str | None) -> None:
         """End the connection once the account it logged in with changes: deactivated, gone,
@@ -366,11 +394,17 @@ class RdpConnection:
         """End the connection when the session host goes without its goodbye (killed, crashed):
         the client is told the session ended instead of being left on a frozen picture."""
         await host.closed.wait()
+        if not self.closing and self.bridge.desktop_path is not None:  # the desktop ended, not this connection
+            self.server.reconnects.desktop_ended(self.bridge.desktop_path, self.name)
         if self.closing or self.conn.closed:
             return  # a goodbye (``Bye``) or the client's own end came first
         log.warning("%s session host connection lost: disconnecting the client", self.name)
         self.write(self.conn.disconnect(ErrorInfo.RPC_INITIATED_LOGOFF))
         self.writer.close()
+
+    def _rotate_cookie(self) -> None:
+        if not self.closing and (requests := self.bridge.cookie_rotation()):
+            self._tasks.append(asyncio.create_task(self._perform(requests)))
 
     def _login_timed_out(self) -> None:
         if not self.closing and (requests := self.bridge.login_timed_out()):
@@ -391,9 +425,10 @@ class RdpConnection:
         if self.output.pointer.pending:
             self._output_wake.set()
 
-    async def _write_frame(self, data: bytes) -> None:
+    async def _write_frame(self, data: bytes, source: str) -> None:
         """One update written, and the socket given the time to take it."""
         self.write(data)
+        metrics.FRAMES_BY_SOURCE[source].inc()
         if self.first_frame_at is None:
             self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
             log.info("%s first frame sent %.0f ms after accept", self.name,
@@ -432,7 +467,7 @@ class RdpConnection:
             if step is None:
                 return
             data, frame = step
-            await self._write_frame(data)
+            await self._write_frame(data, "bitmap")
             if hold := self.output.bitmaps.hold(frame, time.monotonic() - started):
                 await asyncio.sleep(hold)
             self.output.bitmaps.done(frame)
@@ -450,7 +485,7 @@ class RdpConnection:
         if (job := self.output.login_form_job()) is None:
             return
         if data := self.output.login_form_encoded(await asyncio.to_thread(job.run)):
-            await self._write_frame(data)
+            await self._write_frame(data, "login_form")
 
     async def _gfx_loop(self) -> None:
         """Host frames of the H.264 stream as graphics frames, as they come."""
@@ -463,7 +498,7 @@ class RdpConnection:
                 if data is None:
                     break
                 try:
-                    await self._write_frame(data)
+                    await self._write_frame(data, "gfx")
                 except ConnectionError:
                     return
 
@@ -492,8 +527,14 @@ class RdpConnection:
                 self.history_token = await self.server.history_opened(username, path, self.peer_address)
             except Exception:
                 log.exception("%s connection history failed", self.name)
+        if not self.counted_as_client:
+            self.counted_as_client = True
+            metrics.CLIENTS.inc()
 
     async def close(self) -> None:
+        if self.counted_as_client:
+            self.counted_as_client = False
+            metrics.CLIENTS.dec()
         if (token := getattr(self, "history_token", None)) is not None and self.server.history_closed is not None:
             self.history_token = None
             try:
@@ -501,6 +542,7 @@ class RdpConnection:
             except Exception:
                 log.exception("%s connection history failed", self.name)
         self.closing = True
+        self.server.reconnects.released(self.reconnect_cookie)
         self._output_wake.set()
         self._gfx_wake.set()
         for timer in self._timers:
@@ -531,13 +573,16 @@ class RdpServer:
 
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
                  account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
-                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None) -> None:
+                 history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None,
+                 reconnect_hooks: ReconnectHooks | None = None) -> None:
         self.settings = settings
         self.history_opened = history_opened
         self.history_closed = history_closed
         self.authenticate = authenticate
         self.attach = attach
         self.account_stamp = account_stamp
+        self.reconnects = Reconnects(lifetime=settings.reconnect_lifetime, account_stamp=account_stamp,
+                                     hooks=reconnect_hooks)
         if ssl_context is None:
             ssl_context = server_ssl_context(*ensure_certificate(settings.cert_dir))
         self.ssl_context = ssl_context
@@ -552,6 +597,14 @@ class RdpServer:
         port = self._server.sockets[0].getsockname()[1]
         log.info("rdp server listening on %s:%d", self.settings.host, port)
         return port
+
+    def replaced(self, logon_id: int, by: RdpConnection) -> None:
+        """A client came back with the cookie of a connection still open here: that one is dead
+        to the client (its network dropped and the server has not noticed yet), so it ends."""
+        for old in list(self.connections):
+            if old is not by and old.reconnect_cookie == logon_id and not old.closing:
+                log.info("%s closing: its client is back as %s (auto-reconnect)", old.name, by.name)
+                old.abort()
 
     def login_forms_shown(self) -> int:
         return sum(c.login.form is not None for c in self.connections)
@@ -591,6 +644,7 @@ class RdpServer:
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         connection = RdpConnection(self, reader, writer)
+        metrics.CONNECTIONS.inc()
         self.connections.add(connection)
         try:
             await connection.run()

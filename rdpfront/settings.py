@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND
 from rdpfront.login import LOGIN_TIMEOUT
+from rdpfront.reconnect import RECONNECT_LIFETIME, RECONNECT_ROTATION
 
 HANDSHAKE_TIMEOUT = 30.0
 MAX_CONNECTIONS = 1000
@@ -55,3 +56,10 @@ class ServerSettings:
     write_timeout: float = WRITE_STALL_TIMEOUT
     # Huge-area bitmap changes (video) go at most at this many bytes a second per client.
     bitmap_bytes_per_second: float = BITMAP_BYTES_PER_SECOND
+    # Automatic reconnection (rdpfront/reconnect.py): a logged-in client gets a single-use
+    # cookie that brings it back to its desktop without the password, up to
+    # ``reconnect_lifetime`` seconds after its connection ended.
+    auto_reconnect: bool = True
+    reconnect_lifetime: float = RECONNECT_LIFETIME
+    # An open connection gets a new cookie this often; the one it held dies.
+    reconnect_rotation: float = RECONNECT_ROTATION

@@ -65,13 +65,13 @@ def _purge(prefix: str, low: int, high: int, home_root: Path) -> list[str]:
     for entry in pwd.getpwall():
         if not ours(entry.pw_name, entry.pw_uid):
             continue
-        if entry.pw_uid in busy:
-            log.warning("test account %s (uid %d) still runs processes: left in place", entry.pw_name, entry.pw_uid)
-            continue
         home = Path(entry.pw_dir)
         root = next((r for r in roots if _inside(home, r)), None)
         if root is not None and root != home_root and _run_in_progress(root):
             continue  # another test run on this machine is using it
+        if entry.pw_uid in busy:
+            log.warning("test account %s (uid %d) still runs processes: left in place", entry.pw_name, entry.pw_uid)
+            continue
         try:
             unix.delete_system_account(name=entry.pw_name, remove_home=root is not None, home_root=root or home_root)
         except unix.AccountError as exc:

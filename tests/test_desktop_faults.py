@@ -169,7 +169,7 @@ def test_a_killed_desktop_part_is_brought_back_or_the_desktop_marked_failed(prod
                           "url": product.base}])
     page = context.new_page()
     page.goto(f"{product.base}/desktops/{desktop}/view")
-    page.wait_for_function("document.querySelector('#wrd-viewer').dataset.state === 'connected'", timeout=30_000)
+    page.wait_for_function("() => document.querySelector('#wrd-viewer').dataset.state === 'connected'", timeout=30_000)
     with client_xvfb(800, 600) as xvfb:
         rdp = subprocess.Popen(
             ["xfreerdp", "/cert:ignore", "/u:admin", f"/p:{product.password}",
@@ -208,7 +208,7 @@ def test_a_killed_desktop_part_is_brought_back_or_the_desktop_marked_failed(prod
                 assert client.call(messages.Status()).pid == bystander_pid
             assert bystander_before.startswith(b"\x89PNG")
             if part != "wayland":
-                page.wait_for_function("document.querySelector('#wrd-viewer').dataset.state === 'stopped'",
+                page.wait_for_function("() => document.querySelector('#wrd-viewer').dataset.state === 'stopped'",
                                        timeout=15_000)
         finally:
             end_process(rdp)

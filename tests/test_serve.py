@@ -129,6 +129,21 @@ def test_serve_runs_the_product_and_ctrl_c_stops_everything(tmp_path):
         host_pids = [pid for pid, opts in processes.host_processes()
                      if opts.get("runtime-dir", "").startswith(env["WRD_RUNTIME_ROOT"])]
         assert len(host_pids) == 1
+
+        # /metrics sums what every part counted: the start job published by daphne and run
+        # by the worker, the RDP server's accepted connection (the banner check above).
+        def series() -> dict[str, float]:
+            from prometheus_client.parser import text_string_to_metric_families
+
+            text = urllib.request.urlopen(f"{base}/metrics", timeout=10).read().decode()
+            return {f"{s.name}{sorted(s.labels.items())}": s.value
+                    for family in text_string_to_metric_families(text) for s in family.samples}
+
+        measured = wait_until(lambda: (m := series()).get(
+            "wrd_task_run_seconds_count[('task', 'desktop_start_task')]") and m, 20, 0.5, "the start job's run time")
+        assert measured["wrd_task_wait_seconds_count[('task', 'desktop_start_task')]"] >= 1
+        assert measured["wrd_rdp_connections_total[]"] >= 1
+        assert measured["wrd_desktops[('node', 'servetest'), ('state', 'running')]"] == 1
     finally:
         stop_serve(serve)
     assert serve.returncode == 0, (tmp_path / "serve.log").read_text()[-3000:]

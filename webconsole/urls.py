@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("desktops/", include("webconsole.desktops.urls")),
     path("desktops/", include("webconsole.viewer.urls")),
+    path("desktops/", include("webconsole.dashboard.urls")),
+    path("", include("webconsole.sharing.urls")),
     path("", include("webconsole.recordings.urls")),
     path("", include("webconsole.api.urls")),
     path("", include("webconsole.audit.urls")),

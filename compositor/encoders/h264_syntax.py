@@ -81,6 +81,11 @@ class BitReader:
                 raise BitstreamError("Exp-Golomb code longer than 32 bits")
         return (1 << zeros) - 1 + self.bits(zeros)
 
+    def se(self) -> int:
+        """A signed Exp-Golomb code (9.1.1): 1, -1, 2, -2, ... for codes 1, 2, 3, 4, ..."""
+        k = self.ue()
+        return (k + 1) // 2 if k & 1 else -(k // 2)
+
 
 # Profiles whose SPS carries chroma_format_idc and friends before log2_max_frame_num (7.3.2.1.1).
 _HIGH_PROFILES = frozenset({100, 110, 122, 244, 44, 83, 86, 118, 128, 138, 139, 134, 135})

@@ -137,6 +137,16 @@ class ExtendedInfo:
         w.u32(self.performance_flags)
         w.write(self.tail)
 
+    def auto_reconnect_cookie(self) -> bytes | None:
+        """The autoReconnectCookie field ([2.2.4.3] ARC_CS_PRIVATE_PACKET, undecoded), the
+        first of the fields kept in ``tail``; None when the client sent none
+        (cbAutoReconnectCookie absent or 0)."""
+        if len(self.tail) < 2:
+            return None
+        r = Reader(self.tail)
+        cb = r.u16("cbAutoReconnectCookie")
+        return r.read(cb, "autoReconnectCookie") if cb else None
+
     def size(self) -> int:
         n = 6 + len(self._z(self.client_address)) + len(self._z(self.client_dir))
         if self.time_zone is not None:

@@ -14,6 +14,7 @@ const CLOSE_MESSAGES = {
   4403: ["Access denied", "You do not have access to this desktop.", false],
   4404: ["No such desktop", "This desktop does not exist.", false],
   4409: ["Desktop stopped", "This desktop is not running.", false],
+  4410: ["Sharing ended", "The owner stopped sharing this desktop, or the share expired.", false],
 };
 const RESIZE_DEBOUNCE_MS = 400;
 // Stream presets the server knows (by name only: it maps them to encoder options).
@@ -105,8 +106,9 @@ export class Viewer {
     const known = CLOSE_MESSAGES[e.code];
     if (known || this.stopped) {
       const [title, text] = known || ["Desktop stopped", this.stopReason || ""];
-      this.showOverlay(title, text, true);
-      this.root.dataset.state = e.code === 4403 ? "forbidden" : e.code === 4401 ? "unauthenticated" : "stopped";
+      this.showOverlay(title, e.code === 4410 && this.stopReason ? this.stopReason : text, true);
+      this.root.dataset.state = e.code === 4403 ? "forbidden" : e.code === 4401 ? "unauthenticated"
+        : e.code === 4410 ? "revoked" : "stopped";
       return;
     }
     const delay = Math.min(this.backoff, 10000) * (0.75 + Math.random() * 0.5);
@@ -196,6 +198,11 @@ export class Viewer {
         this.hideOverlay();
         this.root.dataset.state = "connected";
         if (this.resizeToWindow) this.scheduleResize();
+        break;
+      case "view_only": // the owner of a shared desktop handed control over or took it back
+        this.viewOnly = !!header.view_only;
+        this.root.dataset.viewOnly = this.viewOnly ? "1" : "0";
+        this.input.enabled = !this.viewOnly;
         break;
       case "resized":
         this.sizeChanged(header.width, header.height);

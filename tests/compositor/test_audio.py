@@ -33,9 +33,17 @@ def play_tone(host, freq: float, seconds: float) -> None:
 
 
 def recorders(host) -> list[int]:
+    """The host's capture processes (parec; paplay is the same binary, told apart by its name)."""
     token = json.loads((host.runtime_dir / "host.json").read_text())["token"]
-    return [p for p in processes.pids_with_token(token) if Path(f"/proc/{p}/exe").resolve().name == "pacat"
-            and processes.pid_alive(p)]
+    found = []
+    for pid in processes.pids_with_token(token):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--client-name=wrd-capture" in argv and processes.pid_alive(pid):
+            found.append(pid)
+    return found
 
 
 async def frames_of(sub: Subscriber, stream: int, seconds: float, first_within: float = 6.0) -> list:
@@ -75,9 +83,11 @@ async def test_one_opus_encoder_serves_every_listener_and_carries_the_tone(host)
         status = request(host, "status").header
         audio = sorted((e["format"], e["subscribers"]) for e in status["encoders"])
         assert audio == [("opus", 2), ("pcm", 1)]
-        assert len(recorders(host)) == 1  # one capture for every listener
+        time.sleep(0.5)
+        assert recorders(host) == []  # listeners, but nothing plays: nothing records
         play_tone(host, 1000, 3)
         start = time.monotonic()
+        wait_until(lambda: len(recorders(host)) == 1, 5, message="one capture for every listener")
         got = await asyncio.gather(frames_of(subs[0], opus[0], 1.2), frames_of(subs[1], opus[1], 1.2),
                                    frames_of(subs[2], pcm, 1.2))
         for frames in got:
@@ -93,6 +103,8 @@ async def test_one_opus_encoder_serves_every_listener_and_carries_the_tone(host)
         samples = np.frombuffer(b"".join(f.payload for f in got[2]), "<i2").reshape(-1, 2)[:, 0]
         assert {f.get("codec") for f in got[2]} == {"pcm"}
         assert dominant_frequency(samples, 48000) == pytest.approx(1000, abs=10)
+        # The player ends with its tone: the capture ends with it while the listeners stay.
+        wait_until(lambda: recorders(host) == [], 8, message="the capture to end when nothing plays")
     finally:
         for s in subs:
             await s.client.close()

@@ -94,7 +94,11 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         encoders=st.lists(st.builds(m.EncoderStatus, texts, st.integers(0, 100), st.integers(0, 10**6),
                                     st.integers(0, 10**6)), max_size=3).map(tuple),
         last_input=st.none() | st.floats(0, 2e9), started_at=st.floats(0, 2e9), attached=st.booleans(),
-        uid=st.integers(0, 2**32 - 1), home=texts, capture=st.sampled_from(["xwd-mmap", "mit-shm", "xgetimage"])),
+        uid=st.integers(0, 2**32 - 1), home=texts, capture=st.sampled_from(["xwd-mmap", "mit-shm", "xgetimage"]),
+        encode_times=st.lists(st.builds(
+            m.EncodeTimes, texts, st.lists(st.integers(0, 10**9), min_size=len(m.ENCODE_BUCKETS) + 1,
+                                           max_size=len(m.ENCODE_BUCKETS) + 1).map(tuple),
+            st.floats(0, 1e6)), max_size=3).map(tuple)),
     m.ScreenshotReply: st.builds(m.ScreenshotReply, st.just("png"), dims, dims, st.binary(max_size=32)),
     m.ClipboardGetReply: st.builds(m.ClipboardGetReply, st.none() | texts),
     m.ResizeReply: st.builds(m.ResizeReply, dims, dims),

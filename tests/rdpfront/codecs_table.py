@@ -26,6 +26,7 @@ from rdpfront.input import FastPathInput, InputPdu
 from rdpfront.orders import OrdersUpdate
 from rdpfront.pointer import ColorPointer, LargePointer, PointerPosition
 from rdpfront.rdp import capability_sets as caps
+from rdpfront.rdp.autoreconnect import ClientAutoReconnect, LogonInfoExtended, ServerAutoReconnect
 from rdpfront.rdp.client_info import ClientInfo, ExtendedInfo
 from rdpfront.rdp.headers import BasicSecurityHeader, ShareControlHeader, ShareDataHeader
 from rdpfront.rdp.licensing import LicenseErrorMessage, LicensingMessage
@@ -90,6 +91,9 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "security_header": _plain(BasicSecurityHeader),
     "client_info": _plain(ClientInfo),
     "extended_info": _plain(ExtendedInfo),
+    "autoreconnect.server_packet": _plain(ServerAutoReconnect),
+    "autoreconnect.client_packet": _plain(ClientAutoReconnect),
+    "autoreconnect.logon_info_extended": _plain(LogonInfoExtended),
     "licensing.message": _plain(LicensingMessage),
     "licensing.error": _plain(LicenseErrorMessage),
     "share_control_header": _plain(ShareControlHeader),

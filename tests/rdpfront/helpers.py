@@ -26,7 +26,7 @@ from rdpfront.gcc import (
 )
 from rdpfront.input import FastPathInput, InputEvent
 from rdpfront.rdp import capability_sets as caps
-from rdpfront.rdp.client_info import ClientInfo, InfoFlags
+from rdpfront.rdp.client_info import ClientInfo, ExtendedInfo, InfoFlags
 from rdpfront.rdp.headers import BasicSecurityHeader, SecurityFlags
 from rdpfront.rdp.pdus import (
     ConfirmActive,
@@ -174,7 +174,7 @@ class MemoryClient:
                 requested: x224.SecurityProtocol = x224.SecurityProtocol.SSL | x224.SecurityProtocol.HYBRID,
                 channels: tuple[str, ...] = ("cliprdr", "rdpsnd"), accept: bool = True,
                 security_flags: SecurityFlags = SecurityFlags.SEC_INFO_PKT, early_flags: int = 0,
-                client_data: bytes | None = None, info_flags: int = 0) -> None:
+                client_data: bytes | None = None, info_flags: int = 0, extended: ExtendedInfo | None = None) -> None:
         """Run the sequence up to the Credentials event (and on to active if ``accept``).
         ``client_data`` replaces the GCC client data blocks (its network block must name
         ``channels``)."""
@@ -200,7 +200,7 @@ class MemoryClient:
             (joined,) = self.pump()
             assert joined.result == 0 and joined.channel_id == cid
         info = ClientInfo(InfoFlags.INFO_UNICODE | InfoFlags.INFO_MOUSE | InfoFlags.INFO_AUTOLOGON | info_flags,
-                          "", username, password, code_page=0)
+                          "", username, password, code_page=0, extended=extended)
         self.send_io(encode(BasicSecurityHeader(security_flags)) + encode(info))
         if accept:
             self._accept_credentials()

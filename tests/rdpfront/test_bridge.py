@@ -27,6 +27,7 @@ from rdpfront.login import LOGIN_TIMEOUT
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
 from rdpfront.rdp.pdus import DemandActive, ShutdownDenied, ShutdownRequest
+from rdpfront.reconnect import IssueCookie
 from rdpfront.settings import ServerSettings
 
 from .helpers import FREERDP_CAPS, GFX_FLAG, MemoryClient, gfx_pdus
@@ -109,7 +110,9 @@ def test_login_with_the_client_info_password_then_output_starts_at_first_input()
     client, bridge, driver = _pair()
     demand = next(p for p in client.received if isinstance(p, DemandActive))
     assert demand is not None and bridge.output.attached and bridge.login.username == "alice"
-    assert driver.done == [StartTls(), StartOutput(OUTPUT_START_DELAY)]
+    # the auto-reconnect cookie is asked for once the client is active (tests/rdpfront/test_reconnect.py)
+    assert driver.done == [StartTls(), StartOutput(OUTPUT_START_DELAY),
+                           IssueCookie("alice", "alice", "", Path("/run/host.sock"))]
     assert bridge.output.damage.rects == [(0, 0, 800, 600)] and not bridge.output.drawing
     driver.receive([events.MouseEvent(5, 6)])
     assert bridge.output.drawing  # the client's first input

@@ -56,7 +56,8 @@ def _vector_seeds() -> dict[str, list[bytes]]:
     seeds["ber.integer"] += [bytes.fromhex(h) for h in ("0202ffff", "020300ffff", "02020022", "0201ff")]
     seeds["ber.length"] += [bytes.fromhex(h) for h in ("7f", "8180", "820100", "84000000ff")]
     seeds["mcs.domain_pdu"] += [payload("06-client-info"), payload("07-confirm-active")]
-    seeds["client_info"] += [send_data_body("06-client-info")[4:]]
+    seeds["client_info"] += [send_data_body("06-client-info")[4:], send_data_body("16-client-info-auto-reconnect")[4:]]
+    seeds["autoreconnect.logon_info_extended"].append(load_hex("autoreconnect/logon-info-extended-cookie.hex"))
     seeds["share_control_pdu"] += [send_data_body(n) for n in ("07-confirm-active", "08-synchronize", "11-font-list")]
     seeds["confirm_active"].append(send_data_body("07-confirm-active")[6:])
     seeds["fastpath_input"] += [load_hex("freerdp-2.11/12-fastpath-input-scancode-sync.hex"),

@@ -231,7 +231,7 @@ def play_live(browser, stack, recording_id: int, t: float) -> dict:
     try:
         page = context.new_page()
         page.goto(f"{stack['console'].url}/recordings/{recording_id}/")
-        page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20000)
+        page.wait_for_function("() => document.getElementById('player').readyState >= 1", timeout=20000)
         live_badge = page.locator("[data-live]").count()
         duration = page.evaluate("document.getElementById('player').duration")
         picture = drawn(page.evaluate(SEEK_AND_DRAW, t))
@@ -285,7 +285,7 @@ def test_chromium_plays_it_and_frames_match_the_desktop(stack, recorded):
                                               viewport={"width": 1200, "height": 1000})
             page = context.new_page()
             page.goto(f"{console.url}/recordings/{recorded['id']}/")
-            page.wait_for_function("document.getElementById('player').readyState >= 1", timeout=20000)
+            page.wait_for_function("() => document.getElementById('player').readyState >= 1", timeout=20000)
             duration = page.evaluate("document.getElementById('player').duration")
             assert abs(duration - recorded["row"]["duration"]) < 1.0
             page.screenshot(path=str(stack["workdir"] / "player.png"))
@@ -302,7 +302,7 @@ def test_chromium_plays_it_and_frames_match_the_desktop(stack, recorded):
             page.screenshot(path=str(stack["workdir"] / "history.png"), full_page=True)
             # The history's link opens the player where the viewer's connection began.
             page.click(f'[data-recording-link="{recorded["id"]}"]')
-            page.wait_for_function("document.getElementById('player').readyState >= 1 && "
+            page.wait_for_function("() => document.getElementById('player').readyState >= 1 && "
                                    "document.getElementById('player').currentTime > 0", timeout=20000)
             at = page.evaluate("document.getElementById('player').currentTime")
             expected = recorded["viewer"]["connect"] - recorded["origin"]

@@ -112,6 +112,7 @@ class Console:
     port: int = 0
     proc: subprocess.Popen | None = None
     env: dict[str, str] = field(default_factory=dict)
+    scheme: str = "http"
 
     def __post_init__(self) -> None:
         var = self.workdir / "var"
@@ -176,12 +177,22 @@ from webconsole.desktops.models import DesktopSession
 DesktopSession.objects.filter(pk={desktop_id}).update(state={state!r})
 """)
 
-    def start(self) -> None:
+    def start(self, *, tls: bool = False) -> None:
+        """Daphne on a free loopback port; with ``tls``, HTTPS as ``manage.py serve`` runs it
+        with ``WRD_CONSOLE_TLS`` (its certificate made in ``workdir/tls``)."""
         self.port = free_port()
+        listen = ["-b", "127.0.0.1", "-p", str(self.port)]
+        if tls:
+            self.scheme = "https"
+            self.env.update({"WRD_CONSOLE_TLS": "1", "WRD_TLS_DIR": str(self.workdir / "tls"),
+                             "WRD_HTTP_HOST": "127.0.0.1", "WRD_HTTP_PORT": str(self.port)})
+            listen = json.loads(subprocess.run(
+                [PYTHON, "-c", "import json; from webconsole.core.daphne_server import daphne_listen; "
+                 "print(json.dumps(daphne_listen()))"],
+                cwd=REPO, env=self.env, capture_output=True, text=True, check=True, timeout=60).stdout)
         log_file = open(self.workdir / "daphne.log", "ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "webconsole.core.daphne_server", "-b", "127.0.0.1", "-p", str(self.port),
-             "webconsole.asgi:application"],
+            [PYTHON, "-m", "webconsole.core.daphne_server", *listen, "webconsole.asgi:application"],
             cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=log_file, stderr=log_file,
             start_new_session=True,
         )
@@ -199,7 +210,7 @@ DesktopSession.objects.filter(pk={desktop_id}).update(state={state!r})
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def close(self) -> None:
         stop_process(self.proc)

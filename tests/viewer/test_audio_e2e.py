@@ -12,7 +12,7 @@ from tests.audio_tone import dominant_frequency, write_tone
 
 pytestmark = pytest.mark.timeout(180)
 
-CONNECTED = "document.getElementById('wrd-viewer').dataset.state === 'connected'"
+CONNECTED = "() => document.getElementById('wrd-viewer').dataset.state === 'connected'"
 
 
 def open_viewer(browser, stack):
@@ -34,7 +34,7 @@ def play_tone(stack, freq: float, seconds: float) -> None:
 
 def listened(page, seconds: float) -> np.ndarray:
     """What the worklet played for ``seconds``, from the first sound on."""
-    page.wait_for_function("wrdViewer.audio.stats.packets > 0", timeout=15000, polling=50)
+    page.wait_for_function("() => wrdViewer.audio.stats.packets > 0", timeout=15000, polling=50)
     time.sleep(seconds)
     return np.asarray(page.evaluate("Array.from(wrdViewer.audio.takeCaptured())"), dtype=np.float64)
 
@@ -52,7 +52,7 @@ def test_sound_starts_at_the_first_gesture_and_plays_the_tone(browser, stack):
         assert audio_encoders(stack) == []  # and nothing asked of the host
         page.evaluate("wrdViewer.audio.startCapture()")
         page.locator("canvas").click()
-        page.wait_for_function("wrdViewer.audio.format === 'opus'", timeout=10000)
+        page.wait_for_function("() => wrdViewer.audio.format === 'opus'", timeout=10000)
         assert button.get_attribute("data-state") == "playing"
         page.evaluate("wrdViewer.audio.startCapture()")  # the worklet exists now
         assert audio_encoders(stack) == [("opus", 1)]
@@ -65,7 +65,7 @@ def test_sound_starts_at_the_first_gesture_and_plays_the_tone(browser, stack):
         page.screenshot(path=str(stack["workdir"] / "audio-toolbar.png"))
         # Muting leaves the stream: the host's encoder goes with its last listener.
         button.click()
-        page.wait_for_function("wrdViewer.audio.format === null", timeout=5000)
+        page.wait_for_function("() => wrdViewer.audio.format === null", timeout=5000)
         deadline = time.monotonic() + 5
         while audio_encoders(stack) and time.monotonic() < deadline:
             time.sleep(0.1)
@@ -85,7 +85,7 @@ def test_pcm_fallback_where_audiodecoder_is_missing(browser, stack):
         page.goto(f"{stack['console'].url}/desktops/{stack['desktop']}/view")
         page.wait_for_function(CONNECTED, timeout=20000)
         page.locator("canvas").click()
-        page.wait_for_function("wrdViewer.audio.format === 'pcm'", timeout=10000)
+        page.wait_for_function("() => wrdViewer.audio.format === 'pcm'", timeout=10000)
         page.evaluate("wrdViewer.audio.startCapture()")
         play_tone(stack, 660, 3)
         samples = listened(page, 1.5)

@@ -21,9 +21,9 @@ def test_a_killed_host_is_seen_by_its_viewer(browser, stack):
     page = open_viewer(browser, stack)
     try:
         os.kill(stack["host"].pid, signal.SIGKILL)
-        page.wait_for_function("document.getElementById('wrd-viewer').dataset.state !== 'connected'",
+        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state !== 'connected'",
                                timeout=10000)
         stack["console"].set_state(stack["desktop"], "failed")
-        page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'stopped'", timeout=20000)
+        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'stopped'", timeout=20000)
     finally:
         close_page(page)

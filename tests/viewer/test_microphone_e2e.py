@@ -42,7 +42,7 @@ def open_page(browser, stack, query: str = ""):
     context = browser_context(browser, console, stack["alice"]["cookie"], viewport={"width": 1000, "height": 700})
     page = context.new_page()
     page.goto(f"{console.url}/desktops/{stack['desktop']}/view{query}")
-    page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'connected'", timeout=20000)
+    page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'connected'", timeout=20000)
     return page
 
 
@@ -67,14 +67,14 @@ def test_the_browser_microphone_is_recorded_in_the_desktop(mic_browser, stack, t
         assert page.evaluate("wrdViewer.microphone.stats.chunks") == 0
         assert tone(recorder.samples())[1] == 0.0
         page.click("[data-action=microphone]")
-        page.wait_for_function(f"{STATE} === 'on'", timeout=10000)
+        page.wait_for_function(f"() => {STATE} === 'on'", timeout=10000)
         assert page.get_attribute("[data-action=microphone]", "aria-pressed") == "true"
         page.screenshot(path=str(tmp_path / "viewer-microphone-on.png"))
         freq, seconds = recorded_tone(recorder, 2.0)
         chunks = page.evaluate("wrdViewer.microphone.stats.chunks")
         # Turned off: the tone stops reaching the desktop.
         page.click("[data-action=microphone]")
-        page.wait_for_function(f"{STATE} === 'off'", timeout=5000)
+        page.wait_for_function(f"() => {STATE} === 'off'", timeout=5000)
         time.sleep(0.8)  # what was on the way
         before = tone(recorder.samples())[1]
         time.sleep(1.5)

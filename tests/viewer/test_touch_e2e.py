@@ -21,7 +21,7 @@ from tests.touch.helpers import GtkApp, Wev, focus_window, window_origin
 
 pytestmark = pytest.mark.timeout(240)
 
-CONNECTED = "document.getElementById('wrd-viewer').dataset.state === 'connected'"
+CONNECTED = "() => document.getElementById('wrd-viewer').dataset.state === 'connected'"
 SCREENSHOT = Path("/tmp/wrd-touch-390x844.png")
 
 

@@ -15,7 +15,7 @@ from PIL import Image
 
 pytestmark = pytest.mark.timeout(180)
 
-CONNECTED = "document.getElementById('wrd-viewer').dataset.state === 'connected'"
+CONNECTED = "() => document.getElementById('wrd-viewer').dataset.state === 'connected'"
 
 
 def open_viewer(browser, stack, *, user="alice", query="", init_script=None, **context_args):
@@ -41,7 +41,8 @@ def canvas_rgb(page) -> np.ndarray:
 def settle(page, quiet_ms: int = 700, timeout: float = 15.0) -> None:
     """Wait until nothing was drawn for ``quiet_ms`` (lossless touch-up included)."""
     page.wait_for_function(
-        f"wrdViewer.display.stats.drawn > 0 && performance.now() - wrdViewer.display.stats.lastDrawAt > {quiet_ms}",
+        "() => wrdViewer.display.stats.drawn > 0 && "
+        f"performance.now() - wrdViewer.display.stats.lastDrawAt > {quiet_ms}",
         timeout=timeout * 1000, polling=100)
 
 
@@ -206,7 +207,7 @@ def test_clipboard_desktop_to_browser(browser, stack):
         # A program in the session copies; the host announces it, the viewer shows and copies it.
         host.request("exec", argv=["sh", "-c", "printf 'from-the-desktop ✓' | xclip -selection clipboard"])
         page.wait_for_function(
-            "document.querySelector('.wrd-clipboard textarea').value === 'from-the-desktop ✓'", timeout=10000)
+            "() => document.querySelector('.wrd-clipboard textarea').value === 'from-the-desktop ✓'", timeout=10000)
         assert page.evaluate("navigator.clipboard.readText()") == "from-the-desktop ✓"
     finally:
         close_page(page)
@@ -379,11 +380,11 @@ def test_reconnects_after_the_socket_drops_and_shows_stopped(browser, stack):
     page = open_viewer(browser, stack)
     try:
         page.evaluate("wrdViewer.ws.close(4000, 'test drop')")
-        page.wait_for_function("wrdViewer.stats.opened >= 2", timeout=15000)
+        page.wait_for_function("() => wrdViewer.stats.opened >= 2", timeout=15000)
         page.wait_for_function(CONNECTED, timeout=15000)
         stack["console"].set_state(stack["desktop"], "stopped")
         page.evaluate("wrdViewer.ws.close(4000, 'test drop')")
-        page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'stopped'",
+        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'stopped'",
                                timeout=15000)
         assert page.is_visible(".wrd-overlay")
         assert "stopped" in page.inner_text(".wrd-overlay h2").lower()
@@ -397,12 +398,12 @@ def test_resize_from_the_browser(browser, stack):
     page = open_viewer(browser, stack)
     try:
         page.evaluate("wrdViewer.sendOp({op: 'resize', width: 800, height: 600})")
-        page.wait_for_function("wrdViewer.canvas.width === 800 && wrdViewer.canvas.height === 600", timeout=15000)
+        page.wait_for_function("() => wrdViewer.canvas.width === 800 && wrdViewer.canvas.height === 600", timeout=15000)
         assert host.request("status").get("width") == 800
         assert wait_for_match(page, host, 1.0) <= 1.0
     finally:
         page.evaluate("wrdViewer.sendOp({op: 'resize', width: 1024, height: 768})")
-        page.wait_for_function("wrdViewer.canvas.width === 1024", timeout=15000)
+        page.wait_for_function("() => wrdViewer.canvas.width === 1024", timeout=15000)
         close_page(page)
 
 
@@ -610,7 +611,7 @@ def test_blur_releases_held_modifiers(browser, stack):
             # Chromium keeps every page focused, so the blur a real Alt+Tab gives is dispatched.
             page.evaluate("window.dispatchEvent(new FocusEvent('blur'))")
             page.wait_for_function(
-                "window.sentOps.some((op) => op.op === 'input' && op.events.some((e) => e.t === 'release_all'))",
+                "() => window.sentOps.some((op) => op.op === 'input' && op.events.some((e) => e.t === 'release_all'))",
                 timeout=5000)
             page.keyboard.up("Shift")  # the page never saw this keyup's keydown as held any more
             page.evaluate("wrdViewer.input.focus()")
@@ -669,9 +670,9 @@ def test_fullscreen_locks_the_keyboard_and_ctrl_w_reaches_the_desktop(browser, s
     try:
         settle(page)
         page.click("[data-action=fullscreen]")
-        page.wait_for_function("document.fullscreenElement === document.getElementById('wrd-viewer')",
+        page.wait_for_function("() => document.fullscreenElement === document.getElementById('wrd-viewer')",
                                timeout=5000)
-        page.wait_for_function("document.getElementById('wrd-viewer').dataset.keyboardLock === 'on'",
+        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.keyboardLock === 'on'",
                                timeout=5000)
         page.evaluate("wrdViewer.input.focus()")
 
@@ -681,7 +682,7 @@ def test_fullscreen_locks_the_keyboard_and_ctrl_w_reaches_the_desktop(browser, s
 
         assert typed_into_cat(page, stack, "ctrl-w.txt", typing) == "keep \n"
         page.evaluate("document.exitFullscreen()")
-        page.wait_for_function("document.getElementById('wrd-viewer').dataset.keyboardLock === 'off'",
+        page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.keyboardLock === 'off'",
                                timeout=5000)
     finally:
         close_page(page)
@@ -699,7 +700,7 @@ def test_scrolling_terminal_is_copied_and_ends_pixel_exact(browser, stack):
     proc = subprocess.Popen(["xterm", "-geometry", "80x24+300+200", "-e", "sh", "-c", SCROLLER],
                             env=host.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        page.wait_for_function("(wrdViewer.display.stats.byCodec.copy || 0) >= 10", timeout=20000, polling=100)
+        page.wait_for_function("() => (wrdViewer.display.stats.byCodec.copy || 0) >= 10", timeout=20000, polling=100)
         time.sleep(2.5)  # the loop ends; the last rows settle
         settle(page)
         session, shown = host.screenshot(), canvas_rgb(page)
@@ -736,7 +737,7 @@ def choose_preset_by_keyboard(page, preset: str) -> None:
     key = "ArrowDown" if order.index(preset) > order.index(current) else "ArrowUp"
     for _ in range(abs(order.index(preset) - order.index(current))):
         page.keyboard.press(key)
-    page.wait_for_function(f"{ACTIVE_PRESET} === '{preset}'", timeout=15000)
+    page.wait_for_function(f"() => {ACTIVE_PRESET} === '{preset}'", timeout=15000)
 
 
 def test_presets_switch_streams_and_are_remembered(browser, stack):
@@ -815,8 +816,8 @@ def test_a_new_password_or_deactivation_ends_the_users_open_viewers(browser, sta
             page = carols_viewer()
             try:
                 as_carol(change)
-                page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'unauthenticated'",
-                                       timeout=15000)
+                page.wait_for_function(
+                    "() => document.getElementById('wrd-viewer').dataset.state === 'unauthenticated'", timeout=15000)
                 assert "Not signed in" in page.inner_text("#wrd-viewer")
             finally:
                 close_page(page)

@@ -24,7 +24,8 @@ from webconsole.api.services import token_create
 from webconsole.asgi import application
 from webconsole.desktops import rdp
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.recordings.models import Recording, RecordingState
+from webconsole.recordings.models import Connection, Recording, RecordingState
+from webconsole.sharing.models import Share, ShareKind
 from webconsole.viewer.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,6 +109,27 @@ HTTP = {
     # the audit log: staff only, sent to the admin's login like the admin site
     "audit:list": ("GET", None, _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)),
     "audit:export": ("GET", None, _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)),
+    # The dashboard's actions: the owner's (and staff's); the desktop is stopped, so a restart or
+    # resize is refused with a message, a thumbnail is 409.
+    "dashboard:admin": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "dashboard:restart": ("POST", {}, _answers(LOGIN, ("302", "/desktops/"), 404, ("302", "/desktops/"))),
+    "dashboard:resize": ("POST", {"size": "800x600"}, _answers(LOGIN, ("302", "/desktops/"), 404,
+                                                               ("302", "/desktops/"))),
+    "dashboard:thumbnail": ("GET", None, _answers(LOGIN, 409, 404, 409)),
+    "dashboard:rdp-file": ("GET", None, _answers(LOGIN, 200, 404, 200)),
+    # Sharing: the owner's panel (staff see it and may revoke; only the owner grants or hands
+    # control, and a stopped desktop is shared with nobody: a message). The share named is a
+    # link nobody opened, so the other user has no access through it.
+    "sharing:panel": ("GET", None, _answers(LOGIN, 200, 404, 200)),
+    "sharing:revoke": ("POST", {}, _answers(LOGIN, ("302", "/desktops/{desktop}/sharing"), 404,
+                                            ("302", "/desktops/{desktop}/sharing"))),
+    "sharing:control": ("POST", {"control": "1"}, _answers(LOGIN, ("302", "/desktops/{desktop}/sharing"), 404,
+                                                           ("302", "/desktops/{desktop}/sharing"))),
+    # one open viewer's control: a stopped desktop has none (a message); the other user's 404
+    "sharing:viewer-control": ("POST", {"control": "1"}, _answers(LOGIN, ("302", "/desktops/{desktop}/sharing"),
+                                                                  404, ("302", "/desktops/{desktop}/sharing"))),
+    # a token that names no share: the refusal page
+    "sharing:link": ("GET", None, _answers(LOGIN, 404, 404, 404), {"token": "forged"}),
 }
 # The unversioned /api/ mount serves the same views as /api/v1/ (webconsole/api/mount.py):
 # each of its routes answers as its /api/v1/ twin.
@@ -186,6 +208,11 @@ def test_http_route(name, people, desktop, redis_server, settings) -> None:
     if "recording_id" in str(pattern.pattern):
         kwargs["recording_id"] = Recording.objects.create(desktop=desktop, file="gone.mp4",
                                                           state=RecordingState.FINISHED).pk
+    if "share_id" in str(pattern.pattern):
+        kwargs["share_id"] = Share.objects.create(desktop=desktop, kind=ShareKind.LINK, token_hash="0" * 64,
+                                                  expires_at=None, created_by=people[OWNER]).pk
+    if "connection_id" in str(pattern.pattern):
+        kwargs["connection_id"] = Connection.objects.create(desktop=desktop, user=people[OTHER], kind="browser").pk
     kwargs.update(*more)
     url = reverse(name, kwargs=kwargs)
     api = name.startswith(("api:", LEGACY))

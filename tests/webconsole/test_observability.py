@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import User
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_until
 from tests.webconsole.desktops.test_attach import (  # noqa: F401 (fixture)
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -97,11 +97,19 @@ def test_metrics_follow_a_viewer(daphne):  # noqa: F811 (fixture)
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 open_viewer(browser, daphne, cookie, session)
-                watched = scrape()
+                # Connected first, the first frame a moment later.
+                watched = wait_until(lambda: (m := scrape()).get(("wrd_viewer_frames_total", (("format", "h264"),)))
+                                     and m, 15, 0.2, "the viewer's first frame to be counted")
                 assert watched[("wrd_viewer_sockets", ())] == 1
                 assert watched[("wrd_desktop_subscribers", (("desktop", str(session.pk)),))] == 1
                 assert watched[("wrd_viewer_frames_total", (("format", "h264"),))] >= 1
                 assert watched[("wrd_viewer_bytes_total", (("format", "h264"),))] > 1000
+                # The host's encode times, as a histogram per desktop and format.
+                encoded = (("desktop", str(session.pk)), ("format", "h264"))
+                assert watched[("wrd_encode_seconds_count", encoded)] >= 1
+                assert watched[("wrd_encode_seconds_bucket", (*encoded, ("le", "+Inf")))] == \
+                    watched[("wrd_encode_seconds_count", encoded)]
+                assert 0 < watched[("wrd_encode_seconds_sum", encoded)] < watched[("wrd_encode_seconds_count", encoded)]
             finally:
                 browser.close()
         for _ in range(50):

@@ -95,10 +95,16 @@ DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 REDIS_URL = env_str("REDIS_URL", f"unix://{VAR_DIR / 'run' / 'redis.sock'}")
 HTTP_HOST = env_str("WRD_HTTP_HOST", "127.0.0.1")
 HTTP_PORT = env_int("WRD_HTTP_PORT", 8000)
+# The console serves HTTPS itself (console-cert.pem + console-key.pem in WRD_TLS_DIR, made
+# self-signed if absent), or sits behind a TLS proxy whose X-Forwarded-Proto is then trusted.
+CONSOLE_TLS = env_bool("WRD_CONSOLE_TLS", False)
+TRUST_X_FORWARDED_PROTO = env_bool("WRD_TRUST_X_FORWARDED_PROTO", False)
+HTTP_SCHEME = "https" if CONSOLE_TLS else "http"
 RDP_HOST = env_str("WRD_RDP_HOST", "0.0.0.0")
 RDP_PORT = env_int("WRD_RDP_PORT", 3389)
 RDP_GFX = env_bool("WRD_RDP_GFX", True)
 RDP_H264 = env_bool("WRD_RDP_H264", True)
+RDP_RECONNECT_SECONDS = env_int("WRD_RDP_RECONNECT_SECONDS", 300)
 ALLOWED_HOSTS = [h for h in env_str("WRD_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
 NODE = env_str("WRD_NODE", socket.gethostname())
 DEFAULT_SIZE = env_size("WRD_DEFAULT_SIZE", (1280, 800))

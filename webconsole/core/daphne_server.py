@@ -32,6 +32,27 @@ log = logging.getLogger(__name__)
 MAX_BODY = env.env_bytes("WRD_HTTP_MAX_BODY", "16M")
 
 
+def _endpoint_escape(value: str) -> str:
+    """A value for a Twisted endpoint description, where ``:`` and ``=`` separate fields."""
+    return value.replace("\\", "\\\\").replace(":", "\\:").replace("=", "\\=")
+
+
+def daphne_listen() -> list[str]:
+    """Daphne's arguments for where the console listens: plain HTTP on ``WRD_HTTP_HOST`` and
+    ``WRD_HTTP_PORT``, or HTTPS there (Twisted's ``ssl:`` endpoint) with ``WRD_CONSOLE_TLS``,
+    from console-cert.pem and console-key.pem in ``WRD_TLS_DIR`` (self-signed ones for this
+    host name, localhost and the loopback addresses are made if absent)."""
+    if not env.CONSOLE_TLS:
+        return ["-b", env.HTTP_HOST, "-p", str(env.HTTP_PORT)]
+    from rdpfront.tls import ensure_certificate
+
+    names = ("localhost", "127.0.0.1", "::1") + (() if env.HTTP_HOST in ("0.0.0.0", "::", "") else (env.HTTP_HOST,))
+    cert, key = ensure_certificate(env.TLS_DIR, prefix="console", also=names)
+    parts = ["ssl", str(env.HTTP_PORT), f"privateKey={_endpoint_escape(str(key))}",
+             f"certKey={_endpoint_escape(str(cert))}", f"interface={_endpoint_escape(env.HTTP_HOST)}"]
+    return ["-e", ":".join(parts)]
+
+
 class _Flow:
     """The connection's producer callbacks as an asyncio event: set while it takes more."""
 

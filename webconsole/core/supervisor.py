@@ -66,9 +66,10 @@ class Child:
 
 class Supervisor:
     def __init__(self, *, log_dir: Path, cwd: Path, say: Callable[[str], None], state_file: Path | None = None,
-                 backoff: Callable[[], Backoff] = Backoff, clock: Callable[[], float] = time.monotonic) -> None:
+                 backoff: Callable[[], Backoff] = Backoff, clock: Callable[[], float] = time.monotonic,
+                 on_exit: Callable[[int], None] | None = None) -> None:
         self.log_dir, self.cwd, self.say, self.state_file = log_dir, cwd, say, state_file
-        self.make_backoff, self.clock = backoff, clock
+        self.make_backoff, self.clock, self.on_exit = backoff, clock, on_exit
         self.children: list[Child] = []
 
     # -- starting and restarting --------------------------------------------------------
@@ -105,6 +106,8 @@ class Supervisor:
                 self.say(f"{child.name} pid={proc.pid} exited with {describe_exit(proc.returncode)} after "
                          f"{uptime:.1f} s; restarting in {delay:.1f} s (see {self.log_dir / child.name}.log)")
                 self._write_state()
+                if self.on_exit is not None:
+                    self.on_exit(proc.pid)
             if child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
                 try:

@@ -1,7 +1,8 @@
 """What the RDP server asks of the console: is this login good, and which desktop is theirs.
 
 The RDP server (rdpfront) knows nothing of Django; `manage.py rdpserver` hands it these
-coroutines; an open connection ends when its user's ``account_stamp`` changes (deactivated,
+coroutines (with ``resume_desktop`` and ``audit_reconnect`` for auto-reconnect cookies:
+rdpfront/reconnect.py); an open connection ends when its user's ``account_stamp`` changes (deactivated,
 new password). Logins go through the same throttle as the login page and the API
 (django-axes, per client address: docs/security.md), so password guessing over RDP is
 refused alike.
@@ -78,6 +79,44 @@ def _history_opened(username: str, path: Path, address: str) -> int | None:
 async def history_opened(username: str, path: Path, address: str) -> int | None:
     """A connection-history row for an RDP client now on the desktop at ``path``."""
     return await sync_to_async(_history_opened)(username, path, address)
+
+
+def _live_desktop(path: Path):
+    from webconsole.desktops.models import LIVE_STATES, DesktopSession
+
+    return next((d for d in DesktopSession.objects.filter(state__in=LIVE_STATES).select_related("owner")
+                 if d.socket_path == path), None)
+
+
+def _resume_desktop(username: str, path: Path) -> bool:
+    from webconsole.desktops.models import DesktopState
+
+    session = _live_desktop(path)
+    if session is None or session.state != DesktopState.RUNNING or session.owner.get_username() != username:
+        return False
+    services.desktop_touch(session=session)
+    return True
+
+
+async def resume_desktop(username: str, path: Path) -> bool:
+    """An auto-reconnect cookie's last check: the desktop at ``path`` is ``username``'s and
+    still running (its activity is recorded as for a login)."""
+    return await sync_to_async(_resume_desktop)(username, path)
+
+
+def _audit_reconnect(action: str, username: str, address: str, path: Path | None, reason: str) -> None:
+    from webconsole.audit.services import record
+
+    session = _live_desktop(path) if path is not None else None
+    details = {"reason": reason} if reason else {}
+    record(action, actor=get_user_model().objects.filter(username=username).first(), actor_name=username,
+           target=session, address=address, desktop=str(path) if path is not None else "", **details)
+
+
+async def audit_reconnect(action: str, username: str, address: str, path: Path | None, reason: str) -> None:
+    """``rdp.reconnect`` (a client back on its desktop by its auto-reconnect cookie) or
+    ``rdp.reconnect_refused`` (with the ``reason``), against the desktop when it still runs."""
+    await sync_to_async(_audit_reconnect)(action, username, address, path, reason)
 
 
 async def history_closed(token: object) -> None:

@@ -1,12 +1,13 @@
 from django.urls import path
 
+from webconsole.dashboard import views as dashboard_views
 from webconsole.desktops import apis, file_apis, views
 
 app_name = "desktops"
 
 urlpatterns = [
-    path("", views.desktop_list_view, name="list"),
-    path("start", views.desktop_start_view, name="start"),
+    path("", dashboard_views.dashboard_view, name="list"),
+    path("start", dashboard_views.desktop_start_view, name="start"),
     path("attach", views.desktop_attach_view, name="attach"),
     path("<int:desktop_id>/stop", views.desktop_stop_view, name="stop"),
     path("<int:desktop_id>/screenshot.png", views.desktop_screenshot_view, name="screenshot"),

@@ -1,4 +1,5 @@
-"""The console's pages: your desktops, start/stop, screenshots; staff attach existing displays."""
+"""The console's pages: stop, screenshots; staff attach existing displays (the dashboard and
+the start form are ``webconsole.dashboard``)."""
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -8,42 +9,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from webconsole.core.isolation import isolation_summary
 from webconsole.desktops import selectors, services
 from webconsole.desktops.apis import screenshot_response
-from webconsole.recordings import selectors as recording_selectors
-
-
-@login_required
-def desktop_list_view(request):
-    desktops = list(selectors.desktop_list(user=request.user)[:50])
-    for desktop in desktops:
-        desktop.usage = selectors.desktop_usage(session=desktop)
-    return render(request, "desktops/list.html", {
-        "desktops": desktops,
-        "default_size": "x".join(map(str, services.settings.WRD_DEFAULT_SIZE)),
-        "isolation": isolation_summary(),
-        "can_see_recordings": recording_selectors.can_see_recordings(user=request.user),
-    })
-
-
-@login_required
-@require_POST
-def desktop_start_view(request):
-    try:
-        width, height = (int(v) for v in request.POST.get("size", "").lower().split("x"))
-    except ValueError:
-        messages.error(request, "Size must look like 1280x800.")
-        return redirect("desktops:list")
-    try:
-        session = services.desktop_create(user=request.user, width=width, height=height,
-                                          name=request.POST.get("name", ""),
-                                          address=request.META.get("REMOTE_ADDR", ""))
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-    else:
-        messages.success(request, f"Desktop {session.pk} is starting.")
-    return redirect("desktops:list")
 
 
 @login_required

@@ -49,5 +49,16 @@ def connection_closed(*, connection_id: int | None) -> None:
                duration_s=round((now - row.opened_at).total_seconds(), 1))
 
 
+def connection_view_only(*, connection_id: int | None, view_only: bool) -> None:
+    """An open connection became view-only or got control (a share's control handed over)."""
+    if connection_id is None:
+        return
+    try:
+        Connection.objects.filter(pk=connection_id).update(view_only=view_only)
+    except DatabaseError:
+        log.exception("could not note view_only of connection %s", connection_id)
+
+
 async_connection_opened = sync_to_async(connection_opened)
+async_connection_view_only = sync_to_async(connection_view_only)
 async_connection_closed = sync_to_async(connection_closed)

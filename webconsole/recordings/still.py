@@ -30,11 +30,6 @@ from compositor.encoders.h264_syntax import BitReader, BitstreamError
 NAL_PPS = 8
 
 
-def _se(r: BitReader) -> int:
-    k = r.ue()
-    return (k + 1) // 2 if k & 1 else -(k // 2)
-
-
 class BitWriter:
     def __init__(self) -> None:
         self.bits: list[int] = []
@@ -119,7 +114,7 @@ class StillMaker:
         if r.bits(1):  # weighted_pred_flag
             return None
         r.bits(2)  # weighted_bipred_idc
-        _se(r), _se(r), _se(r)  # pic_init_qp/qs, chroma_qp_index_offset
+        r.se(), r.se(), r.se()  # pic_init_qp/qs, chroma_qp_index_offset
         deblocking_control = bool(r.bits(1))
         r.bits(1)  # constrained_intra_pred_flag
         redundant_pic_cnt = bool(r.bits(1))

@@ -10,7 +10,9 @@ the host's local protocol, and enforces the per-socket limits:
   viewer, and only the browser's acks (after drawing) release more, so a viewer that never
   reads never makes anything grow;
 - malformed, oversized or unknown messages close this socket with a reason; input floods too;
-- view-only sockets have their input, clipboard, resize and microphone ignored here, server-side;
+- view-only sockets have their input, clipboard, resize and microphone ignored here, server-side
+  (a viewer through a share is view-only unless the share gives control; revoking the share or
+  switching its control reaches the socket through ``sharing.live.ShareWatch``);
 - microphone audio is relayed as it comes (the host paces it to real time); a socket sending
   more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
 """
@@ -98,7 +100,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         self.label = f"desktop={desktop_id} user={self.user.pk}"
         query = self.scope.get("query_string", b"").decode(errors="replace")
-        self.view_only = "view_only=1" in query.split("&")
+        self.asked_view_only = "view_only=1" in query.split("&")
+        # A viewer through a share (not the owner's, not staff's) is view-only unless the share
+        # gives control; the owner switches that live (``_share_control``).
+        self.share = access.share
+        self.view_only = self.asked_view_only or (self.share is not None and not self.share.control)
         if self.session.state != DesktopState.RUNNING:
             await self.close(code=int(CloseCode.STOPPED))
             return
@@ -131,6 +137,15 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.history_id = await history.async_connection_opened(
             desktop_id=self.session.pk, user=self.user, kind="browser",
             address=(self.scope.get("client") or ("",))[0] or "", view_only=self.view_only)
+        if self.share is not None:
+            from webconsole.sharing.live import ShareWatch, note_shared_viewer
+
+            self.share_watch = ShareWatch(self.share.pk, user=self.user, connection_id=self.history_id,
+                                          control=self.share.control, on_revoked=self._share_revoked,
+                                          on_control=self._share_control, label=self.label)
+            await self.share_watch.start()
+            await note_shared_viewer(user=self.user, share=self.share,
+                                     address=(self.scope.get("client") or ("",))[0] or "")
         log.info("viewer connected %s view_only=%s", self.label, self.view_only)
 
     async def disconnect(self, code: int) -> None:
@@ -139,6 +154,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                      getattr(self, "account_watcher", None)):
             if task is not None:
                 task.cancel()
+        if getattr(self, "share_watch", None) is not None:
+            await self.share_watch.stop()
         if getattr(self, "counted", False):
             self.counted = False
             metrics.VIEWERS.dec()
@@ -156,6 +173,18 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         self.closing = True
         # autobahn wants a plain int, not an IntEnum.
         await self.close(code=int(code), reason=reason[:120])
+
+    async def _share_revoked(self, reason: str) -> None:
+        if not self.closing:  # the reason goes first as a bye (a close frame's reason is not sent on)
+            await self.send(bytes_data=encode_server({"op": "bye", "reason": reason}))
+        await self._close(CloseCode.REVOKED, reason)
+
+    async def _share_control(self, control: bool) -> None:
+        self.view_only = self.asked_view_only or not control
+        self._queue("control", encode_server({"op": "view_only", "view_only": self.view_only}))
+        if getattr(self, "history_id", None) is not None:
+            await history.async_connection_view_only(connection_id=self.history_id, view_only=self.view_only)
+        log.info("viewer %s view_only=%s (share control changed)", self.label, self.view_only)
 
     # -- browser -> host ----------------------------------------------------------------------
 

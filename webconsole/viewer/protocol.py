@@ -51,6 +51,7 @@ class CloseCode(enum.IntEnum):
     FORBIDDEN = 4403
     NOT_FOUND = 4404
     STOPPED = 4409
+    REVOKED = 4410  # the share this viewer came through was revoked or expired
     TOO_BIG = 4413
     FLOOD = 4429
 

@@ -20,6 +20,7 @@ class ViewerAccess:
 
     session: DesktopSession | None
     status: int
+    share: object | None = None  # the ``sharing.Share`` that lets a user other than the owner in
 
 
 def viewer_access(*, user: AbstractBaseUser | AnonymousUser | None, desktop_id: int) -> ViewerAccess:
@@ -28,6 +29,10 @@ def viewer_access(*, user: AbstractBaseUser | AnonymousUser | None, desktop_id: 
     session = desktop_selectors.desktop_get_for_user(user=user, desktop_id=desktop_id)
     if session is not None:
         return ViewerAccess(session, 200)
+    from webconsole.sharing.selectors import share_for
+
+    if (share := share_for(user=user, desktop_id=desktop_id)) is not None:
+        return ViewerAccess(share.desktop, 200, share)
     return ViewerAccess(None, 404)  # another's desktop is as if it did not exist, as on every route
 
 

@@ -13,10 +13,15 @@ from webconsole.viewer.selectors import viewer_access
 
 @login_required
 def desktop_view(request: HttpRequest, desktop_id: int) -> HttpResponse:
-    session = viewer_access(user=request.user, desktop_id=desktop_id).session
+    access = viewer_access(user=request.user, desktop_id=desktop_id)
+    session = access.session
     if session is None:
         raise Http404("no such desktop")
-    view_only = request.GET.get("view_only") == "1"
+    view_only = request.GET.get("view_only") == "1" or (access.share is not None and not access.share.control)
+    if access.share is None and session.owner_id != request.user.pk:
+        from webconsole.dashboard.services import note_admin_open
+
+        note_admin_open(user=request.user, desktop=session, address=request.META.get("REMOTE_ADDR", ""))
     title = session.name or f"Desktop {session.pk}"
     return render(request, "viewer/view.html", {
         "title": title,
@@ -25,7 +30,8 @@ def desktop_view(request: HttpRequest, desktop_id: int) -> HttpResponse:
             "ws_path": f"/ws/desktops/{session.pk}/",
             "view_only": view_only,
             "desktop": session.pk,
-            "files": transfer_options(session=session),
+            # Files go to and from the owner's account: for the owner (and staff) only.
+            "files": transfer_options(session=session) if access.share is None else None,
             "csrf_token": get_token(request),
         },
     })

@@ -51,7 +51,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-CONNECTED = "document.getElementById('wrd-viewer').dataset.state === 'connected'"
+CONNECTED = "() => document.getElementById('wrd-viewer').dataset.state === 'connected'"
 
 
 @pytest.fixture

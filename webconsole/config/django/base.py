@@ -7,14 +7,16 @@ from webconsole.config.settings.api import *  # noqa: F403
 from webconsole.config.settings.axes import *  # noqa: F403
 from webconsole.config.settings.celery import *  # noqa: F403
 from webconsole.config.settings.channels import *  # noqa: F403
+from webconsole.config.settings.dashboard import *  # noqa: F403
 from webconsole.config.settings.recordings import *  # noqa: F403
+from webconsole.config.settings.security import *  # noqa: F403
 from webconsole.config.settings.wrd import *  # noqa: F403
 
 BASE_DIR = env.BASE_DIR
 SECRET_KEY = env.secret_key()
 DEBUG = env.DEBUG
 ALLOWED_HOSTS = env.ALLOWED_HOSTS
-CSRF_TRUSTED_ORIGINS = [f"http://{h}:{env.HTTP_PORT}" for h in ("127.0.0.1", "localhost")]
+CSRF_TRUSTED_ORIGINS = [f"{env.HTTP_SCHEME}://{h}:{env.HTTP_PORT}" for h in ("127.0.0.1", "localhost")]
 
 INSTALLED_APPS = [
     "daphne",
@@ -30,17 +32,21 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "channels",
+    "csp",
     "webconsole.core",
     "webconsole.desktops",
     "webconsole.accounts",
     "webconsole.viewer",
     "webconsole.recordings",
     "webconsole.audit",
+    "webconsole.sharing",
+    "webconsole.dashboard",
     "webconsole.api",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from webconsole.config import env
+from webconsole.core.daphne_server import daphne_listen
 from webconsole.core.supervisor import Supervisor
 
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
         run_dir = env.VAR_DIR / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
         self.supervisor = Supervisor(log_dir=self.log_dir, cwd=Path(settings.BASE_DIR), say=self._say,
-                                     state_file=run_dir / "serve.json")
+                                     state_file=run_dir / "serve.json", on_exit=self._metrics_dir(run_dir))
         stop = {"now": False}
 
         def on_signal(signum, frame):
@@ -67,6 +68,19 @@ class Command(BaseCommand):
                 self._stop_desktops()
             self.supervisor.stop_all()
             self.stdout.write("WRD stopped.")
+
+    @staticmethod
+    def _metrics_dir(run_dir: Path):
+        """One fresh ``PROMETHEUS_MULTIPROC_DIR`` for every part (they inherit the variable), so
+        ``/metrics`` sums what each process counts (webconsole/core/metrics.py); the function
+        that drops a dead part's gauges (its counters stay in the sums)."""
+        from prometheus_client import multiprocess
+
+        path = run_dir / "metrics"
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)
+        return lambda pid: multiprocess.mark_process_dead(pid, str(path))
 
     def _check_files(self) -> None:
         """var/ private to the service; the runtime root ours and closed to writers; homes
@@ -97,8 +111,8 @@ class Command(BaseCommand):
             self._start_redis(Path(redis["socket"]))
         self._wait_redis()
         self._readopt_desktops()
-        self.supervisor.add("daphne", [py, "-m", "webconsole.core.daphne_server", "-b", env.HTTP_HOST,
-                                       "-p", str(env.HTTP_PORT), "webconsole.asgi:application"])
+        self.supervisor.add("daphne", [py, "-m", "webconsole.core.daphne_server", *daphne_listen(),
+                                       "webconsole.asgi:application"])
         queues = f"wrd,wrd.node.{settings.WRD_NODE}"
         self.supervisor.add("celery-worker", [py, "-m", "celery", "-A", "webconsole", "worker", "-Q", queues,
                                               "-n", f"wrd@{settings.WRD_NODE}", "--concurrency", "4",
@@ -185,8 +199,8 @@ class Command(BaseCommand):
         lines = [
             "",
             "WRD is running.",
-            f"  Web console:  http://{host}:{env.HTTP_PORT}/",
-            f"  REST API:     http://{host}:{env.HTTP_PORT}/api/v1/   (docs: /api/docs/)",
+            f"  Web console:  {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/",
+            f"  REST API:     {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/api/v1/   (docs: /api/docs/)",
         ]
         if not opts["no_rdp"] and find_spec("rdpfront.server"):
             lines.append(f"  RDP:          {rdp_host}:{env.RDP_PORT}   (mstsc / xfreerdp /v:{rdp_host}:{env.RDP_PORT})")
