@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from webconsole.api.mount import api_urlpatterns
 from webconsole.core.health import HealthApi
@@ -25,8 +25,10 @@ urlpatterns = [
     path("api/v1/health/", HealthApi.as_view(), name="health"),
     path("api/v1/", include((api_urlpatterns(), "api"))),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    # Swagger UI from drf-spectacular-sidecar's files; drf-spectacular's Redoc page is not
+    # offered: it loads fonts from a third party.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
+         name="api-docs"),
     path("api/", include((api_urlpatterns(), "api-legacy"))),
     path("metrics", metrics, name="metrics"),
 ]

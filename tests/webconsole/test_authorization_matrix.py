@@ -102,7 +102,6 @@ HTTP = {
     # the OpenAPI schema and its browsable docs are public (they hold no data)
     "api-schema": ("GET", None, _answers(200, 200, 200, 200)),
     "api-docs": ("GET", None, _answers(200, 200, 200, 200)),
-    "api-redoc": ("GET", None, _answers(200, 200, 200, 200)),
     # the tokens page: one's own tokens only (staff revoke others' in the admin)
     "tokens:list": ("GET", None, _answers(LOGIN, 200, 200, 200)),
     "tokens:revoke": ("POST", {}, _answers(LOGIN, ("302", "/account/tokens/"), 404, 404)),

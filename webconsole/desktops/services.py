@@ -290,6 +290,8 @@ def desktop_stop(*, session: DesktopSession, timeout: float = 10.0) -> DesktopSe
     return session
 
 
+# A restarted row is asked for anew: ``created_at`` is set to now too, so that reconcile's
+# deadline for ``requested`` rows counts from the restart.
 RESTART_CLEARS = {"failure_reason": "", "stopped_at": None, "started_at": None, "host_pid": None, "display": "",
                   "runtime_dir": "", "requeued_at": None, "stop_requested_at": None}
 
@@ -312,7 +314,7 @@ def desktop_restart(*, session: DesktopSession, user: AbstractBaseUser | None, a
                 raise ValidationError(f"{session.owner} already has {limit} active desktop(s); stop one first",
                                       code="limit")
             if not DesktopSession.objects.filter(pk=session.pk, state=session.state).update(
-                    state=DesktopState.REQUESTED, **RESTART_CLEARS):
+                    state=DesktopState.REQUESTED, created_at=timezone.now(), **RESTART_CLEARS):
                 raise ValidationError(f"desktop {session.pk} changed state meanwhile; try again", code="state")
             _enqueue(desktop_start_task, session)
         else:
@@ -328,7 +330,7 @@ def desktop_restart_finish(*, session: DesktopSession, timeout: float = 10.0) ->
     """The worker's half of a restart: stop the host, then start the same row again."""
     session = desktop_stop(session=session, timeout=timeout)
     if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.STOPPED).update(
-            state=DesktopState.REQUESTED, **RESTART_CLEARS):
+            state=DesktopState.REQUESTED, created_at=timezone.now(), **RESTART_CLEARS):
         session.refresh_from_db()
         return desktop_start(session=session)
     return session

@@ -34,10 +34,9 @@ SPECTACULAR_SETTINGS = {
     # on the API too, with CSRF) and is not offered to API clients.
     "AUTHENTICATION_WHITELIST": ["webconsole.api.authentication.ApiTokenAuthentication",
                                  "webconsole.core.login_throttle.BasicAuthentication"],
-    # Swagger UI and Redoc from the drf-spectacular-sidecar package: served here, no CDN.
+    # Swagger UI from the drf-spectacular-sidecar package: served here, no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"TokenStatusEnum": ["active", "expired", "revoked"], "HealthStatusEnum": ["ok", "degraded"],
                             "CheckStatusEnum": ["ok", "down"]},
 }
