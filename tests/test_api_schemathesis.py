@@ -21,6 +21,8 @@ from tests.test_serve import manage, serve_env, start_serve, stop_serve
 CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
           "response_headers_conformance,negative_data_rejection")
 MAX_EXAMPLES = 12  # per operation and phase
+# One worker: two threads of the same run tripped over each other inside hypothesis's lambda
+# descriptions (a runtime error of the fuzzer, not an answer of the API).
 MAX_SECONDS = 45  # the token run's own budget (the revoke run: 15 s)
 
 # A staff user and a token whose id no fuzzed path is likely to name (far from the small ids
@@ -66,7 +68,7 @@ def _schemathesis(base: str, report: Path, *args: str, desktop: int) -> subproce
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{base}/api/schema/",
          *args, "--checks", CHECKS,
-         "--max-examples", str(MAX_EXAMPLES), "--workers", "2", "--phases", "examples,coverage,fuzzing",
+         "--max-examples", str(MAX_EXAMPLES), "--workers", "1", "--phases", "examples,coverage,fuzzing",
          "--request-timeout", "20", "--seed", "1", "--suppress-health-check", "all", "--no-color",
          "--report", "junit,ndjson", "--report-dir", str(report)],
         cwd=report, env=os.environ | {"SCHEMATHESIS_HOOKS": "tests.schemathesis_hooks", "PYTHONPATH": str(ROOT)},

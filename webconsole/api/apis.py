@@ -13,6 +13,7 @@ from webconsole.api.access import get_visible_or_404
 from webconsole.api.authentication import client_address
 from webconsole.api.fields import StrictCharField
 from webconsole.api.models import ApiToken
+from webconsole.api.query import check_query
 
 
 class TokenOutputSerializer(serializers.ModelSerializer):
@@ -38,6 +39,7 @@ class TokenListCreateApi(generics.ListAPIView):
     serializer_class = TokenOutputSerializer
 
     def get_queryset(self):
+        check_query(self.request, ())
         return selectors.token_list(user=self.request.user)
 
     class InputSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 
 from webconsole.api.access import IsStaff
+from webconsole.api.query import check_query
 from webconsole.audit import selectors
 from webconsole.audit.models import AuditEvent
 
@@ -36,6 +37,7 @@ class AuditListApi(generics.ListAPIView):
     serializer_class = AuditEventSerializer
 
     def get_queryset(self):
+        check_query(self.request, selectors.AuditFilterForm.base_fields)
         form = selectors.AuditFilterForm(self.request.query_params)
         if not form.is_valid():
             raise serializers.ValidationError(

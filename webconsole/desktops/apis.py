@@ -16,6 +16,7 @@ from webconsole.api.access import IsStaff, get_visible_or_404, visible_to
 from webconsole.api.authentication import client_address
 from webconsole.api.errors import json_error
 from webconsole.api.fields import StrictCharField, StrictIntegerField
+from webconsole.api.query import check_query
 from webconsole.desktops import selectors, services
 from webconsole.desktops.models import ACTIVE_STATES, DesktopSession, DesktopState
 
@@ -57,7 +58,7 @@ class DesktopListApi(generics.ListAPIView):
     serializer_class = DesktopOutputSerializer
 
     class FilterSerializer(serializers.Serializer):
-        state = serializers.MultipleChoiceField(choices=DesktopState.choices, required=False,
+        state = serializers.MultipleChoiceField(choices=DesktopState.choices, required=False, allow_empty=False,
                                                 help_text="One or more states, comma-separated.")
         all = serializers.BooleanField(required=False, default=True,
                                        help_text="false: only active desktops (requested to stopping).")
@@ -67,12 +68,14 @@ class DesktopListApi(generics.ListAPIView):
         node = serializers.CharField(required=False, max_length=255)
 
         def to_internal_value(self, data):
+            states = data.getlist("state") if hasattr(data, "getlist") else [data.get("state", "")]
             data = {k: data.get(k) for k in self.fields if k in data}
-            if isinstance(data.get("state"), str):
-                data["state"] = [s for s in data["state"].split(",") if s]
+            if "state" in data:  # every value given, each comma-separated; an empty one is an error too
+                data["state"] = [s for value in states for s in str(value).split(",")]
             return super().to_internal_value(data)
 
     def get_queryset(self):
+        check_query(self.request, self.FilterSerializer().fields)
         f = self.FilterSerializer(data=self.request.query_params)
         f.is_valid(raise_exception=True)
         f = f.validated_data

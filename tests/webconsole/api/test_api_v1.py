@@ -85,6 +85,15 @@ def test_desktop_list_filters_and_pages(api, alice):
     assert api.get("/api/v1/desktops/?owner=carol-v1").json()["count"] == 4
     bad = api.get("/api/v1/desktops/?state=sleeping&all=maybe")
     assert bad.status_code == 400 and set(bad.json()["fields"]) == {"state", "all"}
+    for query in ("state=", "state=stopped,", "state=stopped&state=nap", "state=stopped&state="):
+        answer = api.get(f"/api/v1/desktops/?{query}")
+        assert answer.status_code == 400 and set(answer.json()["fields"]) == {"state"}, query
+    assert api.get("/api/v1/desktops/?state=stopped&state=failed").json()["count"] == 3
+    for path in ("/api/v1/desktops/?stat=stopped", "/api/v1/tokens/?x=1", "/api/v1/audit/?actr=bob"):
+        answer = api.get(path)
+        assert answer.status_code in (400, 403) and (answer.status_code == 403 or answer.json()["fields"]), path
+    unknown = api.get("/api/v1/desktops/?stat=stopped").json()
+    assert unknown["fields"] == {"stat": ["Unknown parameter."]}
     assert api.get("/api/v1/desktops/?page=99").status_code == 404
     for size in ("0", "201", "x", "true", "1&page_size=2"):
         answer = api.get(f"/api/v1/desktops/?page_size={size}")
