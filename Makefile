@@ -14,10 +14,13 @@ CLIENTS_VENV := .venv-rdp-clients
 
 # Runtime: the virtual screen, X tools, the default desktop (openbox + xterm), Redis,
 # Wayland clients' libraries, the desktops' sound server (PulseAudio; parec records its output),
-# FUSE for redirected drives (pyfuse3 builds against libfuse3).
+# FUSE for redirected drives (pyfuse3 builds against libfuse3), the "desktop" profile (XFCE with
+# its file manager, editor and terminal, and Firefox).
 APT_RUNTIME := python3 python3-venv dbus-daemon dbus-bin xvfb xauth x11-utils x11-xserver-utils xdotool openbox xterm \
 	fonts-dejavu-core redis-server libxkbcommon0 libwayland-client0 libyuv0 ca-certificates \
-	pulseaudio pulseaudio-utils fuse3 libfuse3-3 libfuse3-dev pkg-config build-essential python3-dev
+	pulseaudio pulseaudio-utils fuse3 libfuse3-3 libfuse3-dev pkg-config build-essential python3-dev \
+	xfce4-session xfwm4 xfce4-panel xfdesktop4 xfce4-settings thunar mousepad xfce4-terminal firefox-esr \
+	adwaita-icon-theme
 # Tests and benchmarks: real peers (FreeRDP, rdesktop, Chromium, Wayland clients, x11vnc + noVNC,
 # ffprobe for recordings).
 APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston foot \

@@ -1,7 +1,8 @@
-"""The session's X selections (CLIPBOARD and PRIMARY), text only.
+"""The session's X selections (CLIPBOARD and PRIMARY): text, images (``image/png``) and
+file lists (``text/uri-list``, ``x-special/gnome-copied-files``).
 
-The host owns a selection when a front end sets it, answering SelectionRequest for
-UTF8_STRING / STRING / TEXT / text/plain and TARGETS. Reading converts the selection into a
+The host owns a selection when a front end sets it, answering SelectionRequest for the
+targets it was given (text: UTF8_STRING / STRING / TEXT / text/plain) and TARGETS. Reading converts the selection into a
 property of our own window and waits for SelectionNotify (INCR transfers are followed).
 XFixes tells us when another program takes a selection, so front ends can be told.
 
@@ -58,12 +59,13 @@ class Clipboard:
             event_mask=X.PropertyChangeMask,
         )
         self._window.set_wm_name("wrd-clipboard")
-        self._owned: dict[int, bytes] = {}
+        self._owned: dict[int, dict[int, bytes]] = {}  # selection -> target -> data
         self._pending: dict[int, asyncio.Future] = {}  # property atom -> future of the notify
-        self._incr: dict[int, tuple[bytearray, asyncio.Future]] = {}
+        self._incr: dict[int, tuple[bytearray, asyncio.Future, int]] = {}  # ..., byte limit
         self._sending: dict[tuple[int, int], _Transfer] = {}  # (requestor window, property)
+        self._limits: dict[int, tuple[int, bool]] = {}  # property -> (byte limit, ATOM list wanted)
         self.utf8 = self._atom("UTF8_STRING")
-        self.targets = self._atom("TARGETS")
+        self.targets_atom = self._atom("TARGETS")
         self.incr = self._atom("INCR")
         self._text_targets = {self.utf8, Xatom.STRING, self._atom("TEXT"),
                               self._atom("text/plain;charset=utf-8"), self._atom("text/plain")}
@@ -85,10 +87,26 @@ class Clipboard:
         data = text.encode()
         if len(data) > MAX_TEXT:
             raise ClipboardError("clipboard text too large")
+        self.set_targets({}, selection, text=text)
+
+    def set_targets(self, targets: dict[str, bytes], selection: str = "CLIPBOARD", *, text: str | None = None) -> None:
+        """Own ``selection`` serving ``targets`` (target name -> data), and ``text`` as every
+        text target when given."""
         atom = self._selection_atom(selection)
-        self._owned[atom] = data
+        owned = {self._atom(name): data for name, data in targets.items()}
+        if text is not None:
+            data = text.encode()
+            owned.update(dict.fromkeys(self._text_targets, data))
+            owned[Xatom.STRING] = text.encode("latin-1", "replace")
+        self._owned[atom] = owned
         self._window.set_selection_owner(atom, X.CurrentTime)
         self._d.flush()
+
+    def _own_target(self, atom: int, target: int) -> bytes | None:
+        owner = self._d.get_selection_owner(atom)
+        if owner not in (X.NONE, 0) and owner.id == self._window.id:
+            return self._owned.get(atom, {}).get(target)
+        return None
 
     async def get(self, selection: str = "CLIPBOARD", timeout: float = 2.0) -> str | None:
         atom = self._selection_atom(selection)
@@ -96,17 +114,50 @@ class Clipboard:
         if owner == X.NONE or owner == 0:
             return None
         if owner.id == self._window.id and atom in self._owned:
-            return self._owned[atom].decode()
+            data = self._owned[atom].get(self.utf8)
+            return None if data is None else data.decode()
         for target in (self.utf8, Xatom.STRING):
             data = await self._convert(atom, target, timeout)
             if data is not None:
                 return data.decode("utf-8" if target == self.utf8 else "latin-1", "replace")
         return None
 
-    async def _convert(self, selection: int, target: int, timeout: float) -> bytes | None:
+    async def targets(self, selection: str = "CLIPBOARD", timeout: float = 2.0) -> list[str]:
+        """The target names the selection's owner offers (empty when none owns it)."""
+        atom = self._selection_atom(selection)
+        owner = self._d.get_selection_owner(atom)
+        if owner in (X.NONE, 0):
+            return []
+        if owner.id == self._window.id:
+            return [self._d.get_atom_name(t) for t in self._owned.get(atom, {})]
+        data = await self._convert(atom, self.targets_atom, timeout, atoms=True)
+        if not data:
+            return []
+        atoms = [int.from_bytes(data[i:i + 4], "little") for i in range(0, len(data) - 3, 4)]
+        names = []
+        for a in atoms[:256]:
+            try:
+                names.append(self._d.get_atom_name(a))
+            except Exception:  # a bad atom of another program's: skipped
+                continue
+        return names
+
+    async def read(self, target: str, selection: str = "CLIPBOARD", timeout: float = 5.0,
+                   limit: int = MAX_TEXT) -> bytes | None:
+        """The selection converted to ``target`` (None when refused, too large or late)."""
+        atom = self._selection_atom(selection)
+        target_atom = self._atom(target)
+        own = self._own_target(atom, target_atom)
+        if own is not None:
+            return own
+        return await self._convert(atom, target_atom, timeout, limit=limit)
+
+    async def _convert(self, selection: int, target: int, timeout: float, *, limit: int = MAX_TEXT,
+                       atoms: bool = False) -> bytes | None:
         prop = self._atom(f"WRD_SEL_{self._selections[selection]}")
         future = asyncio.get_running_loop().create_future()
         self._pending[prop] = future
+        self._limits[prop] = (limit, atoms)
         self._window.convert_selection(selection, target, prop, X.CurrentTime)
         self._d.flush()
         try:
@@ -117,6 +168,7 @@ class Clipboard:
         finally:
             self._pending.pop(prop, None)
             self._incr.pop(prop, None)
+            self._limits.pop(prop, None)
 
     # -- X events -------------------------------------------------------------------------
 
@@ -154,17 +206,21 @@ class Clipboard:
         if prop is None:
             future.done() or future.set_result(None)
             return
+        limit, atoms = self._limits.get(e.property, (MAX_TEXT, False))
         if prop.property_type == self.incr:
-            self._incr[e.property] = (bytearray(), future)
+            self._incr[e.property] = (bytearray(), future, limit)
             self._window.delete_property(e.property)  # starts the transfer
             self._d.flush()
             return
         self._window.delete_property(e.property)
-        data = prop.value if isinstance(prop.value, bytes) else bytes(prop.value)
-        future.done() or future.set_result(data)
+        if atoms and prop.format == 32:
+            data = b"".join(int(v).to_bytes(4, "little") for v in prop.value)
+        else:
+            data = prop.value if isinstance(prop.value, bytes) else bytes(prop.value)
+        future.done() or future.set_result(data if len(data) <= limit else None)
 
     def _on_incr_chunk(self, atom: int) -> None:
-        buffer, future = self._incr[atom]
+        buffer, future, limit = self._incr[atom]
         prop = self._window.get_full_property(atom, X.AnyPropertyType, sizehint=1 << 16)
         self._window.delete_property(atom)
         self._d.flush()
@@ -172,20 +228,20 @@ class Clipboard:
         if not chunk:
             del self._incr[atom]
             future.done() or future.set_result(bytes(buffer))
-        elif len(buffer) + len(chunk) > MAX_TEXT:
+        elif len(buffer) + len(chunk) > limit:
             del self._incr[atom]
             future.done() or future.set_result(None)
         else:
             buffer += chunk
 
     def _answer_request(self, e) -> None:
-        data = self._owned.get(e.selection)
+        owned = self._owned.get(e.selection)
         prop = e.property or e.target
-        ok = data is not None
-        if ok and e.target == self.targets:
-            e.requestor.change_property(prop, Xatom.ATOM, 32, [self.targets, *self._text_targets])
-        elif ok and e.target in self._text_targets:
-            value = data if e.target != Xatom.STRING else data.decode().encode("latin-1", "replace")
+        ok = owned is not None
+        if ok and e.target == self.targets_atom:
+            e.requestor.change_property(prop, Xatom.ATOM, 32, [self.targets_atom, *owned])
+        elif ok and e.target in owned:
+            value = owned[e.target]
             if len(value) > INCR_CHUNK:
                 self._start_incr(e.requestor, prop, e.target, value)
             else:

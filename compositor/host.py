@@ -38,9 +38,10 @@ from typing import Any, ClassVar
 from Xlib import X
 from Xlib import error as xerror
 
-from compositor import messages
+from compositor import clipboard_files, messages
+from compositor import monitors as screen_monitors
 from compositor.audio import AudioStreams, AudioSubscription
-from compositor.capture import CONNECTION_LOST, Capture, CaptureListener
+from compositor.capture import CONNECTION_LOST, MIN_SIZE, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
 from compositor.drives import DriveHub
 from compositor.encoders import load_builtin_encoders
@@ -148,6 +149,7 @@ class SessionHost:
         self.input: InputSink | None = None
         self.touch: TouchRouter | None = None
         self.clipboard: Clipboard | None = None
+        self.copied_files: clipboard_files.CopiedFiles | None = None
         self.connections: set[Connection] = set()
         self.cursor: messages.Cursor | None = None
         self.started_at = time.time()
@@ -160,6 +162,7 @@ class SessionHost:
         self.audio = AudioStreams(self.processes.sound, session=cfg.session, env=self.processes.session_env,
                                   cwd=cfg.runtime_dir)
         self.stop_reason = ""
+        self.monitors: tuple[messages.Monitor, ...] = ()  # the screen's layout; () is one monitor
         self._server: asyncio.AbstractServer | None = None
         self.folders = UserFolders(self.processes.home)
         self.drives = DriveHub(session=cfg.session)
@@ -243,7 +246,7 @@ class SessionHost:
 
     def _screen_resized(self, width: int, height: int) -> None:
         self.pipeline.screen_resized(width, height)
-        self._broadcast(messages.Resized(width, height))
+        self._broadcast(messages.Resized(width, height, self.monitors))
 
     def _cursor_changed(self) -> None:
         if not self.connections:
@@ -268,10 +271,17 @@ class SessionHost:
 
     async def _announce_selection(self, selection: str) -> None:
         try:
+            targets = await self.clipboard.targets(selection)
             text = await self.clipboard.get(selection)
         except ClipboardError:
             return
-        self._broadcast(messages.ClipboardChanged(messages.Selection(selection), text), subscribers_only=True)
+        formats = []
+        if messages.CLIPBOARD_IMAGE in targets:
+            formats.append(messages.CLIPBOARD_IMAGE)
+        if any(t in targets for t in clipboard_files.FILE_TARGETS):
+            formats.append(messages.CLIPBOARD_FILES)
+        self._broadcast(messages.ClipboardChanged(messages.Selection(selection), text, tuple(formats)),
+                        subscribers_only=True)
 
     def _broadcast(self, message: messages.Push, *, subscribers_only: bool = False) -> None:
         for conn in list(self.connections):
@@ -287,8 +297,37 @@ class SessionHost:
 
     # -- operations -----------------------------------------------------------------------
 
-    async def resize(self, width: int, height: int) -> tuple[int, int]:
-        return await self.capture.resize(width, height, self.processes.session_env())
+    async def resize(self, width: int, height: int, monitors: tuple[messages.Monitor, ...] = ()) -> tuple[int, int]:
+        """The screen at ``width`` x ``height`` (clamped), laid out as those of ``monitors`` that
+        fit it (compositor/monitors.py); every client hears of a change in either."""
+        if self.attached:
+            return self.capture.size
+        max_width, max_height = self.capture.max_size
+        target = (max(MIN_SIZE, min(int(width), max_width)), max(MIN_SIZE, min(int(height), max_height)))
+        layout = screen_monitors.fit(monitors, *target, session=self.cfg.session)
+        previous, before = self.monitors, self.capture.size
+        self.monitors = layout  # before the resize, whose push carries it
+        try:
+            size = await self.capture.resize(width, height, self.processes.session_env())
+        except BaseException:
+            self.monitors = previous
+            raise
+        known = layout if size != before else previous  # what the clients were told
+        if size != target:  # the X server set another size than asked: the layout is fitted to it
+            layout = self.monitors = screen_monitors.fit(monitors, *size, session=self.cfg.session)
+        if layout != previous:
+            try:
+                await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), layout)
+            except (OSError, subprocess.SubprocessError) as exc:
+                log.warning("monitors not set session=%s: %s", self.cfg.session, exc)
+                self.monitors = ()
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    await asyncio.to_thread(screen_monitors.xrandr_set_monitors, self.processes.session_env(), ())
+            log.info("monitors set session=%s monitors=%s", self.cfg.session, " ".join(
+                f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in self.monitors) or "one")
+        if self.monitors != known:
+            self._broadcast(messages.Resized(*size, self.monitors))
+        return size
 
     def status(self) -> dict[str, Any]:
         status = {
@@ -404,23 +443,62 @@ class SessionHost:
         self.clipboard.set(request.text, request.selection.value)
         conn.reply(rid, messages.Ok())
 
+    # Clipboard images and files (docs/clipboard.md).
+
+    async def _on_clipboard_read(self, conn: Connection, request: messages.ClipboardRead, rid: Any) -> None:
+        data = await self.clipboard.read(request.format, request.selection.value, limit=messages.MAX_CLIPBOARD_BYTES)
+        if data is None or not data.startswith(messages.PNG_SIGNATURE):
+            raise ClipboardError(f"the clipboard holds no {request.format}")
+        conn.reply(rid, messages.ClipboardReadReply(request.format, data))
+
+    async def _on_clipboard_set_image(self, conn: Connection, request: messages.ClipboardSetImage, rid: Any) -> None:
+        self.clipboard.set_targets({messages.CLIPBOARD_IMAGE: request.png}, request.selection.value)
+        conn.reply(rid, messages.Ok())
+
+    async def _on_clipboard_files(self, conn: Connection, request: messages.ClipboardFiles, rid: Any) -> None:
+        data = None
+        for target in clipboard_files.FILE_TARGETS:
+            data = await self.clipboard.read(target, request.selection.value, limit=clipboard_files.MAX_LIST_BYTES)
+            if data:
+                break
+        if not data:
+            raise ClipboardError("the clipboard holds no files")
+        copied = await asyncio.to_thread(clipboard_files.CopiedFiles, clipboard_files.parse_uri_list(data))
+        self.copied_files = copied
+        conn.reply(rid, messages.ClipboardFilesReply(
+            copied.serial, tuple(messages.ClipboardFile(f.name, f.size) for f in copied.files)))
+
+    async def _on_clipboard_file_read(self, conn: Connection, request: messages.ClipboardFileRead, rid: Any) -> None:
+        copied = self.copied_files
+        if copied is None or copied.serial != request.serial:
+            raise FileRefused(f"file list {request.serial} is no longer the clipboard's")
+        size, data = await asyncio.to_thread(copied.read, request.index, request.offset, request.length)
+        conn.reply(rid, messages.ClipboardFileReadReply(size, request.offset, data))
+
+    async def _on_clipboard_set_files(self, conn: Connection, request: messages.ClipboardSetFiles, rid: Any) -> None:
+        targets, text = await asyncio.to_thread(clipboard_files.offer_targets, self.folders, request.names)
+        self.clipboard.set_targets(targets, request.selection.value, text=text)
+        log.info("clipboard: %d pasted file(s) offered from ~/Uploads session=%s", len(request.names),
+                 self.cfg.session)
+        conn.reply(rid, messages.Ok())
+
     async def _on_resize(self, conn: Connection, request: messages.Resize, rid: Any) -> None:
-        width, height = await self.resize(request.width, request.height)
-        conn.reply(rid, messages.ResizeReply(width, height))
+        width, height = await self.resize(request.width, request.height, request.monitors)
+        conn.reply(rid, messages.ResizeReply(width, height, self.monitors))
 
     async def _on_subscribe(self, conn: Connection, request: messages.Subscribe, rid: Any) -> None:
         if self.audio.handles(request.format):  # compositor/audio.py: no cursor, no window
             sub = self.audio.subscribe(conn, request.format, dict(request.options), self.pipeline.next_stream)
             self.pipeline.next_stream += 1
             conn.subscriptions[sub.stream] = sub
-            conn.reply(rid, messages.SubscribeReply(sub.stream, *self.capture.size))
+            conn.reply(rid, messages.SubscribeReply(sub.stream, *self.capture.size, self.monitors))
             return
         sub = self.pipeline.subscribe(conn, request.format, dict(request.options), request.window)
         conn.subscriptions[sub.stream] = sub
         if self.cursor is None:
             self.cursor = self.capture.read_cursor()
         width, height = self.capture.size
-        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height))
+        conn.reply(rid, messages.SubscribeReply(stream=sub.stream, width=width, height=height, monitors=self.monitors))
         if self.cursor is not None:  # after the reply: the subscriber knows its stream by then
             conn.send(self.cursor)
 
@@ -505,6 +583,11 @@ class SessionHost:
         messages.DriveAttach: _on_drive_attach,
         messages.DriveDetach: _on_drive_detach,
         messages.DriveResult: _on_drive_result,
+        messages.ClipboardRead: _on_clipboard_read,
+        messages.ClipboardSetImage: _on_clipboard_set_image,
+        messages.ClipboardFiles: _on_clipboard_files,
+        messages.ClipboardFileRead: _on_clipboard_file_read,
+        messages.ClipboardSetFiles: _on_clipboard_set_files,
     }
 
 

@@ -56,6 +56,11 @@ class Op(enum.StrEnum):
     DRIVE_ATTACH = "drive_attach"
     DRIVE_DETACH = "drive_detach"
     DRIVE_RESULT = "drive_result"
+    CLIPBOARD_READ = "clipboard_read"
+    CLIPBOARD_SET_IMAGE = "clipboard_set_image"
+    CLIPBOARD_FILES = "clipboard_files"
+    CLIPBOARD_FILE_READ = "clipboard_file_read"
+    CLIPBOARD_SET_FILES = "clipboard_set_files"
     # replies (host → client, carrying the request's id)
     OK = "ok"
     ERROR = "error"
@@ -271,6 +276,47 @@ def _plain(value: Any) -> Any:
     return value
 
 
+MAX_MONITORS = 16  # monitors of one layout (docs/multimonitor.md)
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """One monitor of the screen: a rectangle in screen coordinates (origin top left, never
+    negative), and whether it is the primary one. Its JSON shape is ``{"x", "y", "width",
+    "height", "primary"}``."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    primary: bool = False
+
+
+def _monitors(f: _Fields, key: str = "monitors") -> tuple[Monitor, ...]:
+    """The optional layout ``[{"x", "y", "width", "height", "primary"}, …]``; absent means none
+    (the whole screen is one monitor)."""
+    if f.header.get(key) is None:
+        return ()
+    out = []
+    for i, item in enumerate(f.list(key, MAX_MONITORS, what="a list of monitors")):
+        m = _Fields(f"{f.where}: {key}[{i}]", item)
+        out.append(Monitor(m.integer("x", 0, MAX_DIMENSION - 1), m.integer("y", 0, MAX_DIMENSION - 1),
+                           m.integer("width", 1, MAX_DIMENSION), m.integer("height", 1, MAX_DIMENSION),
+                           m.boolean("primary", False)))
+    return tuple(out)
+
+
+class _WithMonitors:
+    """A size message with an optional ``monitors`` layout, left out of the header when empty
+    (the form that predates it)."""
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header, payload = super().encode()  # type: ignore[misc]
+        if not header.get("monitors"):
+            header.pop("monitors", None)
+        return header, payload
+
+
 # -- base classes -------------------------------------------------------------------------
 
 
@@ -386,7 +432,8 @@ class _NoFields:
 class Ok(_NoFields, Reply):
     """``ok`` without fields."""
 
-    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP, Op.DRIVE_DETACH)
+    answers = (Op.INPUT, Op.CLIPBOARD_SET, Op.UNSUBSCRIBE, Op.STOP, Op.DRIVE_DETACH, Op.CLIPBOARD_SET_IMAGE,
+               Op.CLIPBOARD_SET_FILES)
 
 
 @dataclass(frozen=True)
@@ -511,29 +558,35 @@ class ClipboardGetReply(_ClipboardText, Reply):
 
 
 @dataclass(frozen=True)
-class ResizeReply(Reply):
+class ResizeReply(_WithMonitors, Reply):
+    """The size set, and the monitors the screen has now (none: the screen is one monitor)."""
+
     answers = (Op.RESIZE,)
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
-class SubscribeReply(Reply):
+class SubscribeReply(_WithMonitors, Reply):
+    """The stream, and the screen's size and monitors (none: one monitor) at the start."""
+
     answers = (Op.SUBSCRIBE,)
     stream: int
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
         return cls(f.integer("stream", 1, MAX_ID), f.integer("width", 1, MAX_DIMENSION),
-                   f.integer("height", 1, MAX_DIMENSION))
+                   f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -879,18 +932,21 @@ class ClipboardSet(_ClipboardText, Request[Ok]):
 
 
 @dataclass(frozen=True)
-class Resize(Request[ResizeReply]):
-    """The host clamps the size to 64..its maximum and answers the size it set."""
+class Resize(_WithMonitors, Request[ResizeReply]):
+    """The host clamps the size to 64..its maximum and answers the size it set. ``monitors``
+    (optional) lays the screen out as several monitors; the host keeps those that fit the
+    size it set and do not overlap, and answers the ones it applied."""
 
     op = Op.RESIZE
     reply = ResizeReply
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.size("width"), f.size("height"))
+        return cls(f.size("width"), f.size("height"), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -1196,25 +1252,40 @@ class ClipboardChanged(_ClipboardText, Push):
     op = Op.CLIPBOARD
     selection: Selection
     text: str | None
+    # What else the owner offers, of ``CLIPBOARD_FORMATS`` ("image/png", "files"): read with
+    # ``clipboard_read`` and ``clipboard_files``. Unknown values are dropped.
+    formats: tuple[str, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.selection(), cls.read_text(f, payload))
+        formats: tuple[str, ...] = ()
+        if header.get("formats") is not None:
+            listed = f.list("formats", 16, what="a list of format names")
+            formats = tuple(v for v in CLIPBOARD_FORMATS if v in listed)
+        return cls(f.selection(), cls.read_text(f, payload), formats)
+
+    def encode(self) -> tuple[dict[str, Any], bytes]:
+        header, payload = super().encode()
+        if not self.formats:  # text only: the message as hosts without images and files send it
+            del header["formats"]
+        return header, payload
 
 
 @dataclass(frozen=True)
-class Resized(Push):
-    """The visible screen is now ``width`` x ``height``; every stream's next frame is full."""
+class Resized(_WithMonitors, Push):
+    """The visible screen is now ``width`` x ``height`` laid out as ``monitors`` (none: one
+    monitor); every stream's next frame is full."""
 
     op = Op.RESIZED
     width: int
     height: int
+    monitors: tuple[Monitor, ...] = ()
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         f = _Fields(cls.describe(), header)
-        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION))
+        return cls(f.integer("width", 1, MAX_DIMENSION), f.integer("height", 1, MAX_DIMENSION), _monitors(f))
 
 
 @dataclass(frozen=True)
@@ -1473,14 +1544,171 @@ class DriveResult(Request[None]):
         return json.dumps([e.as_list() for e in entries], separators=(",", ":")).encode()
 
 
+# -- clipboard images and files (docs/clipboard.md) ---------------------------------------
+
+CLIPBOARD_IMAGE = "image/png"
+CLIPBOARD_FILES = "files"
+CLIPBOARD_FORMATS = (CLIPBOARD_IMAGE, CLIPBOARD_FILES)
+MAX_CLIPBOARD_FILES = 4096
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png(where: str, payload: bytes) -> bytes:
+    if len(payload) > MAX_CLIPBOARD_BYTES:
+        raise RemoteProtocolError(f"{where}: an image of {len(payload)} bytes is over {MAX_CLIPBOARD_BYTES}")
+    if not bytes(payload[:8]) == PNG_SIGNATURE:
+        raise RemoteProtocolError(f"{where}: the image is not a PNG")
+    return bytes(payload)
+
+
+@dataclass(frozen=True)
+class ClipboardReadReply(Reply):
+    """The selection's ``format`` data: a PNG for ``image/png``."""
+
+    answers = (Op.CLIPBOARD_READ,)
+    payload_field = "data"
+    format: str
+    data: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        fmt = f.string("format", 32)
+        if fmt != CLIPBOARD_IMAGE:
+            raise f.fail("format", CLIPBOARD_IMAGE, fmt)
+        return cls(fmt, _png(cls.describe(), payload))
+
+
+@dataclass(frozen=True)
+class ClipboardRead(Request[ClipboardReadReply]):
+    """The selection's data in ``format`` (only ``image/png``); an error when it has none."""
+
+    op = Op.CLIPBOARD_READ
+    reply = ClipboardReadReply
+    format: str = CLIPBOARD_IMAGE
+    selection: Selection = Selection.CLIPBOARD
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        fmt = f.string("format", 32, default=CLIPBOARD_IMAGE)
+        if fmt != CLIPBOARD_IMAGE:
+            raise f.fail("format", CLIPBOARD_IMAGE, fmt)
+        return cls(fmt, f.selection())
+
+
+@dataclass(frozen=True)
+class ClipboardSetImage(Request[Ok]):
+    """The host takes the selection and serves ``png`` (the payload) as ``image/png``."""
+
+    op = Op.CLIPBOARD_SET_IMAGE
+    reply = Ok
+    payload_field = "png"
+    selection: Selection = Selection.CLIPBOARD
+    png: bytes = field(default=b"", repr=False)
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.selection(), _png(cls.describe(), payload))
+
+
+@dataclass(frozen=True)
+class ClipboardFile:
+    """One file of the selection's file list: its name (one component) and size."""
+
+    name: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ClipboardFilesReply(Reply):
+    """The regular files the selection's uri-list names; ``serial`` identifies this list for
+    ``clipboard_file_read`` (a newer list replaces it)."""
+
+    answers = (Op.CLIPBOARD_FILES,)
+    serial: int
+    files: tuple[ClipboardFile, ...]
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        files = []
+        for item in f.list("files", MAX_CLIPBOARD_FILES):
+            e = _Fields(f"{cls.describe()}: files", item)
+            files.append(ClipboardFile(_file_name(e), e.integer("size", 0, MAX_FILE_SIZE)))
+        return cls(f.integer("serial", 0, MAX_ID), tuple(files))
+
+
+@dataclass(frozen=True)
+class ClipboardFiles(Request[ClipboardFilesReply]):
+    """List the files the selection holds (``text/uri-list`` or ``x-special/gnome-copied-files``)."""
+
+    op = Op.CLIPBOARD_FILES
+    reply = ClipboardFilesReply
+    selection: Selection = Selection.CLIPBOARD
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).selection())
+
+
+@dataclass(frozen=True)
+class ClipboardFileReadReply(FileGetReply):
+    answers = (Op.CLIPBOARD_FILE_READ,)
+
+
+@dataclass(frozen=True)
+class ClipboardFileRead(Request[ClipboardFileReadReply]):
+    """Up to ``length`` bytes of file ``index`` of list ``serial`` from ``offset``."""
+
+    op = Op.CLIPBOARD_FILE_READ
+    reply = ClipboardFileReadReply
+    serial: int
+    index: int
+    offset: int
+    length: int
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        return cls(f.integer("serial", 0, MAX_ID), f.integer("index", 0, MAX_CLIPBOARD_FILES - 1),
+                   f.integer("offset", 0, MAX_FILE_SIZE), f.integer("length", 0, MAX_FILE_CHUNK))
+
+
+@dataclass(frozen=True)
+class ClipboardSetFiles(Request[Ok]):
+    """The host takes the selection and offers ``~/Uploads/<name>`` of each of ``names`` as a
+    file list (``text/uri-list``, ``x-special/gnome-copied-files``, and their paths as text)."""
+
+    op = Op.CLIPBOARD_SET_FILES
+    reply = Ok
+    names: tuple[str, ...]
+    selection: Selection = Selection.CLIPBOARD
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        f = _Fields(cls.describe(), header)
+        names = f.list("names", MAX_CLIPBOARD_FILES, min_len=1, what="a list of file names")
+        checked = []
+        for name in names:
+            try:
+                checked.append(check_name(name))
+            except BadName as exc:
+                raise RemoteProtocolError(f"{cls.describe()}: names: {exc}") from None
+        return cls(tuple(checked), f.selection())
+
+
 # -- tables and entry points --------------------------------------------------------------
 
 REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
     Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
-    Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet, DriveAttach, DriveDetach, DriveResult)}
+    Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet, DriveAttach, DriveDetach, DriveResult,
+    ClipboardRead, ClipboardSetImage, ClipboardFiles, ClipboardFileRead, ClipboardSetFiles)}
 REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
                                     SubscribeReply, ExecReply, FilePutReply, FileStatReply, FileListReply,
-                                    FileGetReply, DriveAttachReply)
+                                    FileGetReply, DriveAttachReply, ClipboardReadReply, ClipboardFilesReply,
+                                    ClipboardFileReadReply)
 PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye,
                                                         DriveCall)}
 

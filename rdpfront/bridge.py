@@ -40,15 +40,18 @@ from typing import Any
 from compositor import messages
 from compositor.client import HostError
 from rdpfront import events as ev
-from rdpfront import gfx, wire
+from rdpfront import gfx, monitors, wire
 from rdpfront.acceptor import AcceptorConfig
 from rdpfront.channels.sound import SoundChannel
 from rdpfront.client_input import ClientInput
 from rdpfront.clipboard_relay import ClipboardRelay
+from rdpfront.clipboard_transfer import WORK_EVENTS as CLIPBOARD_WORK_EVENTS
+from rdpfront.clipboard_transfer import offer_kind
 from rdpfront.connection import ServerConnection
 from rdpfront.login_flow import Accept, Attach, Authenticate, Connect, Disconnect, Enter, LoginFlow, Reject, ShowForm
 from rdpfront.login_flow import Step as LoginStep
 from rdpfront.output import Output, SessionResize
+from rdpfront.policy import ConnectionPolicy
 from rdpfront.rdp.autoreconnect import ServerAutoReconnect, save_session_info
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.reconnect import IssueCookie, RedeemCookie, Ticket, client_cookie
@@ -114,12 +117,19 @@ class DriveWork:
 
 
 @dataclass(frozen=True)
+class ClipboardWork:
+    """An image or file exchange of the clipboard, for the driver's ``ClipboardTransfers``."""
+
+    item: object
+
+
+@dataclass(frozen=True)
 class Close:
     """Close the socket once what is queued for it has been written."""
 
 
 Request = (StartTls | Authenticate | Attach | Connect | SessionResize | SubscribeGfx | StartOutput | LoginTimer
-           | Background | DriveWork | Close | SubscribeAudio | RedeemCookie | IssueCookie)
+           | Background | DriveWork | Close | SubscribeAudio | RedeemCookie | IssueCookie | ClipboardWork)
 
 
 def server_connection(settings: ServerSettings, log_context: str = "") -> ServerConnection:
@@ -138,6 +148,8 @@ class Bridge:
     def __init__(self, settings: ServerSettings, log_context: str = "", conn: ServerConnection | None = None) -> None:
         self.conn = conn = conn if conn is not None else server_connection(settings, log_context)
         self._log = log_context
+        self._max_size = (settings.max_width, settings.max_height)
+        self._monitors_due = False  # the client's monitors lay the session out at its activation
         self.login = LoginFlow(max_width=settings.max_width, max_height=settings.max_height,
                                login_screen=settings.login_screen, timeout=settings.login_timeout,
                                apply_keyboard_layout=settings.apply_keyboard_layout, log_context=log_context)
@@ -166,7 +178,8 @@ class Bridge:
             ev.GfxFrameAcknowledged: self.output.gfx_acknowledged,
             ev.DisplayLayout: self._display_layout,
             ev.TouchInput: self._touch,
-            ev.ClipboardOffer: lambda e: self._write(self.clipboard.client_offer(e)),
+            ev.ClipboardOffer: self._clipboard_offer,
+            **dict.fromkeys(CLIPBOARD_WORK_EVENTS, lambda e: [ClipboardWork(e)]),
             ev.ClipboardText: lambda e: self.output.to_host.extend(self.clipboard.client_text(e)),
             ev.MicrophoneAudio: lambda e: self.output.to_host.append(messages.Microphone(pcm=e.pcm)),
             # The desktop outlives the connection: deny, and the client disconnects (mstsc
@@ -219,7 +232,10 @@ class Bridge:
         if not event.reactivation:
             requests += self._cookie_due()
         if self.output.pending_layout is not None:  # asked for while the client reactivated
-            requests += self._display_layout(ev.DisplayLayout(*self.output.pending_layout))
+            requests += self._display_layout(self.output.pending_layout)
+        elif self._monitors_due and self.output.attached:  # the first activation in the session
+            self._monitors_due = False
+            requests += self._client_monitors()
         return requests
 
     def _input(self, event: ev.Event) -> list[Request]:
@@ -230,13 +246,38 @@ class Bridge:
         self.output.to_host.extend(messages.Input(events=(e,)) for e in routed)
         return []
 
+    def _clipboard_offer(self, event: ev.ClipboardOffer) -> list[Request]:
+        if offer_kind(event) is not None:  # an image or files: fetched by the driver's transfers
+            return [ClipboardWork(event)] if self.clipboard.to_desktop else []
+        self._write(self.clipboard.client_offer(event))
+        return []
+
     def _touch(self, event: ev.TouchInput) -> None:
         if self.login.form is None:  # no touch for the login form: it takes keys and clicks
             self.output.to_host.append(messages.Input(events=event.events))
 
     def _display_layout(self, event: ev.DisplayLayout) -> list[Request]:
-        resize = self.output.resize_request(event.width, event.height)
+        resize = self.output.resize_request(event.width, event.height, event.layout)
         return [resize] if resize is not None else []
+
+    def _client_monitors(self) -> list[Request]:
+        """A client that came with several monitors (Client Monitor Data) has the session laid
+        out as its monitors once it is active in it (through the login form or not)."""
+        client = self.conn.acceptor.client
+        block = client.monitor if client is not None else None
+        if block is None or len(block.monitors) < 2:
+            if block is not None:
+                log.info("%s client monitor data: %d monitor(s)", self._log, len(block.monitors))
+            return []
+        layout = monitors.client_layout(monitors.from_monitor_defs(block.monitors), self._max_size[0],
+                                        self._max_size[1], log_context=self._log, source="Client Monitor Data")
+        if layout is None:
+            return []
+        log.info("%s client monitors %s on %dx%d (its origin %d,%d)", self._log, " ".join(
+            f"{m.width}x{m.height}+{m.x}+{m.y}{'*' if m.primary else ''}" for m in layout.monitors),
+            layout.width, layout.height, *layout.origin)
+        return self._display_layout(ev.DisplayLayout(layout.width, layout.height, len(layout.monitors),
+                                                     layout.monitors))
 
     def resize_answered(self, resize: SessionResize, reply: messages.ResizeReply | HostError) -> list[Request]:
         self._write(self.output.resize_answered(resize, reply))
@@ -303,6 +344,11 @@ class Bridge:
     def attached(self, path: str | Path) -> list[Request]:
         return self._login_step(self.login.attached(path))
 
+    def apply_policy(self, policy: ConnectionPolicy) -> None:
+        """The user's policy for this connection (the clipboard's ways)."""
+        self.clipboard.to_desktop = policy.clipboard_to_desktop
+        self.clipboard.from_desktop = policy.clipboard_from_desktop
+
     def attach_failed(self, error: BaseException) -> list[Request]:
         return self._login_step(self.login.attach_failed(error))
 
@@ -353,11 +399,14 @@ class Bridge:
             case Accept():
                 width, height = self.output.session_size() or (self.conn.width, self.conn.height)
                 self.conn.accept_credentials(width=width, height=height)
+                self._monitors_due = True  # once active
             case Enter():
                 data, deferred_gfx = self.output.enter_session()
                 self._write(data)
+                requests = self._client_monitors()
                 if deferred_gfx is not None:
-                    return self._start_gfx(deferred_gfx)
+                    return self._start_gfx(deferred_gfx) + requests
+                return requests
             case Reject(error_info=error_info):
                 self.conn.reject_credentials(error_info)
             case Disconnect(error_info=error_info):

@@ -7,12 +7,24 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rdpfront.cursor import Reader, Writer
-from rdpfront.errors import RemoteProtocolError
+from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 
 CHANNEL_NAME = "cliprdr"
 CF_TEXT = 1
+CF_DIB = 8
 CF_UNICODETEXT = 13
+CF_DIBV5 = 17
 MAX_FORMATS = 1024
+# Registered formats are known by name; their ids are the announcer's own ([1.3.1.2]).
+FILE_GROUP_DESCRIPTOR_W = "FileGroupDescriptorW"
+PNG_FORMAT_NAMES = ("PNG", "image/png")
+# FreeRDP 2.x announces an X image/png owner as this id with no name (its CB_FORMAT_PNG) and
+# offers image/png on its X display for a server format of this id.
+FREERDP_PNG_ID = 0xD011
+MAX_FILES = 4096  # descriptors in one file list
+FILE_DESCRIPTOR_SIZE = 592
+FILECONTENTS_SIZE = 0x00000001
+FILECONTENTS_RANGE = 0x00000002
 
 
 class MsgType(enum.IntEnum):
@@ -275,9 +287,179 @@ class FormatDataResponse:
         return text.replace("\r\n", "\n")
 
 
+class FileDescriptorFlags(enum.IntFlag):
+    NONE = 0
+    FD_ATTRIBUTES = 0x00000004
+    FD_FILESIZE = 0x00000040
+    FD_WRITESTIME = 0x00000020
+    FD_SHOWPROGRESSUI = 0x00004000
+
+
+FILE_ATTRIBUTE_DIRECTORY = 0x00000010
+FILE_ATTRIBUTE_NORMAL = 0x00000080
+
+
+@dataclass(frozen=True)
+class FileDescriptor:
+    """[2.2.5.2.3.1] File Descriptor (CLIPRDR_FILEDESCRIPTOR), 592 bytes.
+
+    ``name`` is the peer's, unchecked: it may hold ``\\`` (a file inside a copied folder),
+    ``..`` or control characters, and the receiver decides what to do with it. ``size`` is
+    only meaningful with FD_FILESIZE in ``flags``.
+    """
+
+    name: str
+    size: int = 0
+    flags: int = FileDescriptorFlags.FD_ATTRIBUTES | FileDescriptorFlags.FD_FILESIZE
+    attributes: int = FILE_ATTRIBUTE_NORMAL
+    write_time: int = 0  # FILETIME: 100 ns since 1601-01-01
+
+    @property
+    def is_dir(self) -> bool:
+        return bool(self.flags & FileDescriptorFlags.FD_ATTRIBUTES and self.attributes & FILE_ATTRIBUTE_DIRECTORY)
+
+    @classmethod
+    def decode(cls, r: Reader) -> FileDescriptor:
+        flags = r.u32("flags")
+        r.skip(32, "reserved1")
+        attributes = r.u32("fileAttributes")
+        r.skip(16, "reserved2")
+        write_time = r.u64("lastWriteTime")
+        high, low = r.u32("fileSizeHigh"), r.u32("fileSizeLow")
+        raw = r.read(520, "fileName")
+        name = raw.decode("utf-16-le", errors="replace")
+        nul = name.find("\x00")
+        if nul < 0:
+            raise RemoteProtocolError("file descriptor: fileName has no terminating NUL")
+        return cls(name[:nul], (high << 32) | low, flags, attributes, write_time)
+
+    def encode(self, w: Writer) -> None:
+        raw = self.name.encode("utf-16-le", errors="surrogatepass")
+        if len(raw) > 518 or "\x00" in self.name:
+            raise LocalProtocolError(f"file name {self.name[:40]!r} does not fit a file descriptor")
+        w.u32(self.flags)
+        w.pad(32)
+        w.u32(self.attributes)
+        w.pad(16)
+        w.u64(self.write_time)
+        w.u32(self.size >> 32)
+        w.u32(self.size & 0xFFFFFFFF)
+        w.write(raw + bytes(520 - len(raw)))
+
+    def size_bytes(self) -> int:
+        return FILE_DESCRIPTOR_SIZE
+
+
+@dataclass(frozen=True)
+class FileList:
+    """[2.2.5.2.3] Packed File List (CLIPRDR_FILELIST): the data of the FileGroupDescriptorW
+    format. The count must match the descriptors that follow, exactly."""
+
+    files: tuple[FileDescriptor, ...]
+
+    @classmethod
+    def decode(cls, data: bytes) -> FileList:
+        r = Reader(data)
+        count = r.u32("cItems")
+        if count > MAX_FILES:
+            raise RemoteProtocolError(f"file list of {count} files, over {MAX_FILES}")
+        if r.remaining() != count * FILE_DESCRIPTOR_SIZE:
+            raise RemoteProtocolError(f"file list claims {count} files but carries {r.remaining()} bytes "
+                                      f"(not {count * FILE_DESCRIPTOR_SIZE})")
+        return cls(tuple(FileDescriptor.decode(r) for _ in range(count)))
+
+    def encode(self) -> bytes:
+        w = Writer()
+        w.u32(len(self.files))
+        for f in self.files:
+            f.encode(w)
+        return w.getvalue()
+
+
+@dataclass(frozen=True)
+class FileContentsRequest:
+    """[2.2.5.3] File Contents Request PDU (CLIPRDR_FILECONTENTS_REQUEST): the size of file
+    ``index`` of the file list (FILECONTENTS_SIZE), or ``requested`` bytes of it from
+    ``position`` (FILECONTENTS_RANGE). ``clip_data_id`` only when the lock was negotiated."""
+
+    stream_id: int
+    index: int
+    flags: int
+    position: int = 0
+    requested: int = 0
+    clip_data_id: int | None = None
+
+    TYPE: ClassVar[int] = MsgType.CB_FILECONTENTS_REQUEST
+
+    @classmethod
+    def decode_body(cls, r: Reader, flags: int) -> FileContentsRequest:
+        stream_id, index, dw_flags = r.u32("streamId"), r.u32("lindex"), r.u32("dwFlags")
+        low, high = r.u32("nPositionLow"), r.u32("nPositionHigh")
+        requested = r.u32("cbRequested")
+        clip = r.u32("clipDataId") if r.remaining() >= 4 else None
+        if dw_flags not in (FILECONTENTS_SIZE, FILECONTENTS_RANGE):
+            raise RemoteProtocolError(f"file contents request with dwFlags {dw_flags:#x}")
+        return cls(stream_id, index, dw_flags, (high << 32) | low, requested, clip)
+
+    def encode_body(self, w: Writer) -> None:
+        w.u32(self.stream_id)
+        w.u32(self.index)
+        w.u32(self.flags)
+        w.u32(self.position & 0xFFFFFFFF)
+        w.u32(self.position >> 32)
+        w.u32(self.requested)
+        if self.clip_data_id is not None:
+            w.u32(self.clip_data_id)
+
+    def body_size(self) -> int:
+        return 24 if self.clip_data_id is None else 28
+
+    def msg_flags(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class FileContentsResponse:
+    """[2.2.5.4] File Contents Response PDU (CLIPRDR_FILECONTENTS_RESPONSE): the bytes asked
+    for, or for FILECONTENTS_SIZE an 8-byte size (``size()``)."""
+
+    stream_id: int
+    data: bytes = field(default=b"", repr=False)
+    ok: bool = True
+
+    TYPE: ClassVar[int] = MsgType.CB_FILECONTENTS_RESPONSE
+
+    @classmethod
+    def decode_body(cls, r: Reader, flags: int) -> FileContentsResponse:
+        ok = bool(flags & MsgFlags.CB_RESPONSE_OK)
+        # A failure may carry no stream id at all (some clients send an empty body).
+        stream_id = r.u32("streamId") if r.remaining() >= 4 or ok else 0
+        return cls(stream_id, r.rest(), ok)
+
+    def encode_body(self, w: Writer) -> None:
+        w.u32(self.stream_id)
+        w.write(self.data)
+
+    def body_size(self) -> int:
+        return 4 + len(self.data)
+
+    def msg_flags(self) -> int:
+        return MsgFlags.CB_RESPONSE_OK if self.ok else MsgFlags.CB_RESPONSE_FAIL
+
+    @classmethod
+    def of_size(cls, stream_id: int, size: int) -> FileContentsResponse:
+        return cls(stream_id, size.to_bytes(8, "little"))
+
+    def file_size(self) -> int:
+        """The file size a FILECONTENTS_SIZE answer carries."""
+        if len(self.data) != 8:
+            raise RemoteProtocolError(f"file size answer of {len(self.data)} bytes, not 8")
+        return int.from_bytes(self.data, "little")
+
+
 @dataclass(frozen=True)
 class OtherClipboardPdu:
-    """A clipboard PDU this server ignores (temporary directory, file contents, locks)."""
+    """A clipboard PDU this server ignores (temporary directory, locks)."""
 
     msg_type: int
     flags: int = 0
@@ -298,10 +480,11 @@ class OtherClipboardPdu:
 
 
 ClipboardPdu = (ClipCaps | MonitorReady | FormatList | FormatListResponse | FormatDataRequest
-                | FormatDataResponse | OtherClipboardPdu)
+                | FormatDataResponse | FileContentsRequest | FileContentsResponse | OtherClipboardPdu)
 
 _BODIES: dict[int, type] = {c.TYPE: c for c in (
-    ClipCaps, MonitorReady, FormatList, FormatListResponse, FormatDataRequest, FormatDataResponse)}
+    ClipCaps, MonitorReady, FormatList, FormatListResponse, FormatDataRequest, FormatDataResponse,
+    FileContentsRequest, FileContentsResponse)}
 
 
 def decode_clipboard(data: bytes, *, long_names: bool = True) -> ClipboardPdu:

@@ -252,11 +252,11 @@ class ServerConnection:
         graphics = self._graphics()
         return graphics.surface_id if graphics is not None else None
 
-    def gfx_reset(self, width: int, height: int) -> bytes:
+    def gfx_reset(self, width: int, height: int, monitors: Sequence[tuple[int, int, int, int, int]] = ()) -> bytes:
         graphics = self._graphics()
         if graphics is None:
             raise LocalProtocolError("gfx_reset() before the graphics pipeline is ready")
-        return graphics.reset(width, height)
+        return graphics.reset(width, height, monitors)
 
     def gfx_frame(self, commands: list[bytes]) -> tuple[int, bytes]:
         graphics = self._graphics()

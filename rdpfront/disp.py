@@ -17,7 +17,7 @@ from rdpfront.errors import RemoteProtocolError
 
 CHANNEL_NAME = "Microsoft::Windows::RDS::DisplayControl"
 MONITOR_LAYOUT_SIZE = 40
-MAX_MONITORS = 16  # what we accept in one layout; we announce 1
+MAX_MONITORS = 16  # what the parser accepts in one layout; rdpfront/monitors.py takes up to 4
 MIN_SIZE, MAX_SIZE = 200, 8192  # [2.2.2.2.1] Width and Height bounds
 MONITOR_PRIMARY = 0x00000001
 

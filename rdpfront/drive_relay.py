@@ -25,6 +25,7 @@ from rdpfront import rdpdr
 from rdpfront.channels.drives import DriveChannel
 from rdpfront.cursor import Reader
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
+from rdpfront.policy import DriveAccess
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class DriveRelay:
         self._handles: dict[int, set[int]] = {}  # device id -> FileIds this connection opened
         self._tasks: set[asyncio.Task] = set()
         self._calls = asyncio.Semaphore(MAX_CONCURRENT_CALLS)
+        self.access = DriveAccess.READ_WRITE  # the user's policy (set at login)
 
     # ---- what the driver hands over ---------------------------------------------------------
 
@@ -94,6 +96,9 @@ class DriveRelay:
                 if future is not None and not future.done():
                     future.set_result(item)
             case ev.DriveAnnounced(device_id=device_id, name=name):
+                if self.access == DriveAccess.OFF:
+                    log.info("%s drive %r not shown in the session: turned off by policy", self._log, name)
+                    return
                 self.drives[device_id] = name
                 if self._host_ready:
                     self._spawn(self._attach(device_id, name))
@@ -107,6 +112,8 @@ class DriveRelay:
 
     def host_ready(self) -> None:
         self._host_ready = True
+        if self.access == DriveAccess.OFF:  # announced before the policy was known
+            self.drives.clear()
         for device_id, name in self.drives.items():
             self._spawn(self._attach(device_id, name))
 
@@ -142,6 +149,10 @@ class DriveRelay:
             try:
                 if call.drive not in self.attached:
                     raise DriveFailed(errno.ENODEV, "no such drive on this connection")
+                if self.access == DriveAccess.OFF:  # turned off while the connection was open
+                    raise DriveFailed(errno.EACCES, "the shared folders are turned off by policy")
+                if self.access != DriveAccess.READ_WRITE and _writes(call):
+                    raise DriveFailed(errno.EROFS, "the shared folders are read-only by policy")
                 result = await self._run(call)
             except DriveFailed as exc:
                 if exc.errno not in (errno.ENOENT, errno.EEXIST, errno.ENOTEMPTY):
@@ -344,6 +355,16 @@ class DriveRelay:
                 info.creation_time, info.last_access_time, info.last_write_time, info.change_time, info.attributes),
                 info.end_of_file))
         return entries
+
+
+WRITING_ACTIONS = frozenset({DriveAction.WRITE, DriveAction.TRUNCATE, DriveAction.SETTIMES, DriveAction.MKDIR,
+                             DriveAction.UNLINK, DriveAction.RMDIR, DriveAction.RENAME})
+WRITING_FLAGS = frozenset({OpenFlag.WRITE, OpenFlag.CREATE, OpenFlag.TRUNCATE})
+
+
+def _writes(call: messages.DriveCall) -> bool:
+    """Whether ``call`` would change the client's folder (or open a file to)."""
+    return call.action in WRITING_ACTIONS or (call.action == DriveAction.OPEN and bool(WRITING_FLAGS & call.flags))
 
 
 async def _nothing(file_id: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compositor.messages import Monitor
 from rdpfront.gcc.client_data import ClientCoreData
 from rdpfront.rdp.client_info import ClientInfo
 from rdpfront.rdp.pdus import Rectangle16
@@ -123,6 +124,7 @@ class ClipboardOffer:
 
     has_text: bool
     formats: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()  # each format's name ("" for predefined ones); () when none has one
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,38 @@ class ClipboardText:
     """Text from the client's clipboard, answering ``clipboard_request_text()`` (None on failure)."""
 
     text: str | None
+
+
+@dataclass(frozen=True)
+class ClipboardData:
+    """The client's answer to ``ClipboardChannel.request_data(format_id)`` (None on failure)."""
+
+    format_id: int
+    data: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ClipboardDataRequested:
+    """The client pastes a format the server offered that needs the session (an image, the
+    file list): answer with ``ClipboardChannel.respond_data``."""
+
+    format_id: int
+
+
+@dataclass(frozen=True)
+class ClipboardFileContentsRequested:
+    """The client asks for the size or a range of a file the server offered."""
+
+    request: object  # cliprdr.FileContentsRequest
+
+
+@dataclass(frozen=True)
+class ClipboardFileContents:
+    """The client's answer to a File Contents Request of the server's."""
+
+    stream_id: int
+    ok: bool
+    data: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True)
@@ -143,6 +177,9 @@ class DisplayLayout:
     width: int
     height: int
     monitors: int = 1
+    # Several monitors the session is to be laid out as (rdpfront/monitors.py), on a
+    # ``width`` x ``height`` framebuffer; empty for one monitor.
+    layout: tuple[Monitor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -233,4 +270,5 @@ Event = (SecurityUpgradeRequired | NegotiationRefused | Credentials | Activated 
          | UnicodeEvent | MouseEvent | WheelEvent | SyncEvent | RefreshRect | SuppressOutput
          | ClipboardOffer | ClipboardText | DisplayLayout | GfxReady
          | GfxFrameAcknowledged | MicrophoneAudio | TouchInput | Shutdown | FrameAcknowledged | Disconnected
-         | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted)
+         | SoundReady | DriveAnnounced | DriveRemoved | DriveIoCompleted | ClipboardData | ClipboardDataRequested
+         | ClipboardFileContentsRequested | ClipboardFileContents)

@@ -17,6 +17,7 @@ connection's ``zgfx.Compressor`` where that makes it smaller, or stored as it is
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rdpfront import zgfx
@@ -236,17 +237,28 @@ def caps_confirm(capset: CapSet) -> bytes:
     return _with_header(Cmd.CAPS_CONFIRM, w.getvalue())
 
 
-def reset_graphics(width: int, height: int) -> bytes:
-    """[2.2.2.14] One monitor covering the output; padded to the required 340 bytes."""
+MAX_RESET_MONITORS = 16
+
+
+def reset_graphics(width: int, height: int,
+                   monitors: Sequence[tuple[int, int, int, int, int]] = ()) -> bytes:
+    """[2.2.2.14] RDPGFX_RESET_GRAPHICS_PDU: the output's size and its monitors as
+    TS_MONITOR_DEFs (left, top, right, bottom inclusive, flags), by default one covering the
+    output; padded to the required 340 bytes."""
+    if not monitors:
+        monitors = ((0, 0, width - 1, height - 1, 1),)  # TS_MONITOR_PRIMARY
+    if len(monitors) > MAX_RESET_MONITORS:
+        raise LocalProtocolError(f"Reset Graphics takes at most {MAX_RESET_MONITORS} monitors")
     w = Writer()
     w.u32(width)
     w.u32(height)
-    w.u32(1)
-    w.i32(0)  # TS_MONITOR_DEF: left, top, right, bottom (inclusive), flags
-    w.i32(0)
-    w.i32(width - 1)
-    w.i32(height - 1)
-    w.u32(1)  # TS_MONITOR_PRIMARY
+    w.u32(len(monitors))
+    for left, top, right, bottom, flags in monitors:
+        w.i32(left)
+        w.i32(top)
+        w.i32(right)
+        w.i32(bottom)
+        w.u32(flags)
     body = w.getvalue()
     return _with_header(Cmd.RESET_GRAPHICS, body + bytes(RESET_GRAPHICS_SIZE - HEADER_SIZE - len(body)))
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Sequence
 
 from compositor import messages
 from rdpfront import events as ev
@@ -85,10 +86,11 @@ class GfxOutput:
         """Planar output waits for the client's frame acknowledgements."""
         return self.mode == PLANAR and len(self.unacked) >= GFX_PLANAR_IN_FLIGHT
 
-    def reset(self, width: int, height: int) -> bytes:
-        """A new surface of ``width`` x ``height``; the next picture must be complete (host
-        frames owed to the old surface are acknowledged, AVC420 asks for a keyframe)."""
-        data = self.conn.gfx_reset(width, height)
+    def reset(self, width: int, height: int, monitors: Sequence[tuple[int, int, int, int, int]] = ()) -> bytes:
+        """A new surface of ``width`` x ``height`` (on ``monitors``, TS_MONITOR_DEF fields); the
+        next picture must be complete (host frames owed to the old surface are acknowledged,
+        AVC420 asks for a keyframe)."""
+        data = self.conn.gfx_reset(width, height, monitors)
         self.resets += 1
         self._ack_all_unacked()
         if self.mode == AVC420:

@@ -37,6 +37,7 @@ from compositor import messages
 from rdpfront import events as ev
 from rdpfront.keyboard import keymap_for_windows_layout, setxkbmap_argv
 from rdpfront.login import LOGIN_TIMEOUT, LoginForm
+from rdpfront.policy import AccessRefused
 from rdpfront.rdp.pdus import ErrorInfo
 
 log = logging.getLogger(__name__)
@@ -260,12 +261,14 @@ class LoginFlow:
             return None
         return messages.Exec(argv=tuple(argv))
 
-    def attach_failed(self, error: BaseException) -> Reject | None:
+    def attach_failed(self, error: BaseException) -> Reject | Disconnect | None:
         """No desktop for the user now (limit reached, start failed)."""
         username = self.form.username if self.form is not None else self.username
         log.warning("%s no desktop for user=%r: %s", self._log, username, error)
         if self.form is None:
             return Reject(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES)
+        if isinstance(error, AccessRefused):  # trying again cannot help: end it, saying why
+            return Disconnect(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES)
         self.form.no_desktop()
         self._changed = True
         return None

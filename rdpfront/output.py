@@ -32,13 +32,18 @@ from compositor import messages
 from compositor.client import HostError
 from compositor.rects import disjoint
 from rdpfront import events as ev
+from rdpfront import wire
 from rdpfront.bitmap_output import BitmapOutput, Damage, Rect, max_update_size
 from rdpfront.connection import ServerConnection
+from rdpfront.gcc.client_data import EarlyCapabilityFlags
 from rdpfront.gfx_output import AVC420, GfxOutput
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND, size_only_screen
+from rdpfront.monitors import monitor_defs, monitor_layout_pdu
 from rdpfront.pointer_output import PointerOutput
 
 log = logging.getLogger(__name__)
+
+RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU = EarlyCapabilityFlags.RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU
 
 
 class Source(Enum):
@@ -64,6 +69,7 @@ class SessionResize:
 
     request: messages.Resize
     before: tuple[int, int]
+    before_monitors: tuple[messages.Monitor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,8 @@ class Output:
         self.allowed = True  # the client did not suppress output
         self.ready = False  # output started since the last activation
         self.activations = 0  # the first one and every reactivation
-        self.pending_layout: tuple[int, int] | None = None  # asked for mid-reactivation
+        self.pending_layout: ev.DisplayLayout | None = None  # asked for mid-reactivation
+        self.monitors: tuple[messages.Monitor, ...] = ()  # the session's layout; () is one monitor
         self.deferred_gfx: ev.GfxReady | None = None  # negotiated while the login form was up
 
     def host_messages(self) -> list[messages.Request]:
@@ -164,8 +171,8 @@ class Output:
         if session is not None and session != (event.width, event.height):
             return self.give_size(*session)  # the session was resized again while it reactivated
         if self.gfx.mode is not None and event.reactivation and self.conn.gfx_ready:
-            return self.gfx_reset()
-        return b""
+            return self.gfx_reset() + self.monitor_layout()
+        return self.monitor_layout()
 
     def start(self) -> bool:
         """Output may start (the client's first input, or a moment after activation). True if
@@ -207,26 +214,48 @@ class Output:
         deactivation-reactivation. Also when the size stays, so a client that waits for an
         answer before asking again is not left waiting."""
         if self.gfx.mode is not None and self.conn.gfx_ready:
-            return self.gfx_reset((width, height))
-        return self.conn.resize(width, height)
+            return self.gfx_reset((width, height)) + self.monitor_layout()
+        return self.conn.resize(width, height)  # its activation tells the monitors
+
+    def monitor_layout(self) -> bytes:
+        """[MS-RDPBCGR 2.2.12.1] The session's monitors, to an active client that takes the
+        Monitor Layout PDU, when the session has several that lie on the client's desktop."""
+        client = self.conn.acceptor.client
+        flags = (client.core.early_capability_flags or 0) if client is not None else 0
+        if not (self.monitors and flags & RNS_UD_CS_SUPPORT_MONITOR_LAYOUT_PDU and self.conn.active
+                and self.monitor_defs(self.conn.width, self.conn.height)):
+            return b""
+        log.info("%s monitor layout sent: %d monitors", self._log, len(self.monitors))
+        return wire.share_data(monitor_layout_pdu(self.monitors))
+
+    def monitor_defs(self, width: int, height: int) -> list[tuple[int, int, int, int, int]]:
+        """The session's monitors as TS_MONITOR_DEF fields for a ``width`` x ``height``
+        output; none (one monitor covering it) unless every monitor lies on it."""
+        if all(m.x + m.width <= width and m.y + m.height <= height for m in self.monitors):
+            return monitor_defs(self.monitors)
+        return []
 
     def gfx_reset(self, size: tuple[int, int] | None = None) -> bytes:
         """A new surface at ``size`` (default: the current size), drawn whole again."""
-        data = self.gfx.reset(*(size or (self.conn.width, self.conn.height)))
+        width, height = size or (self.conn.width, self.conn.height)
+        data = self.gfx.reset(width, height, self.monitor_defs(width, height))
         if self.gfx.mode != AVC420:  # AVC420 asked the host for a keyframe
             self._full_screen()
         return data
 
-    def resize_request(self, width: int, height: int) -> SessionResize | None:
-        """The client's window changed size (Display Control): the session is to be resized to
-        it, once the client is active again when it asks mid-reactivation."""
+    def resize_request(self, width: int, height: int,
+                       layout: tuple[messages.Monitor, ...] = ()) -> SessionResize | None:
+        """The client's window or monitors changed (Display Control), or it came with several
+        monitors: the session is to be resized to ``width`` x ``height`` laid out as
+        ``layout``, once the client is active again when it asks mid-reactivation."""
         if not self.attached:
             return None
         if not self.conn.active:
-            self.pending_layout = (width, height)
+            self.pending_layout = ev.DisplayLayout(width, height, max(1, len(layout)), layout)
             return None
         self.pending_layout = None
-        return SessionResize(messages.Resize(width=width, height=height), (self.conn.width, self.conn.height))
+        return SessionResize(messages.Resize(width=width, height=height, monitors=layout),
+                             (self.conn.width, self.conn.height), self.monitors)
 
     def resize_answered(self, resize: SessionResize, reply: messages.ResizeReply | HostError) -> bytes:
         """The host's ``resized`` push gives every client of the session the new size; when the
@@ -235,11 +264,12 @@ class Output:
         asked = resize.request
         if isinstance(reply, HostError):
             log.warning("%s resize to %dx%d failed: %s", self._log, asked.width, asked.height, reply)
-            after = resize.before
+            after, layout = resize.before, resize.before_monitors
         else:
-            after = (reply.width, reply.height)
-        log.info("%s client asked for %dx%d, session is %dx%d", self._log, asked.width, asked.height, *after)
-        if after == resize.before and self.conn.active:  # no `resized` push comes
+            after, layout = (reply.width, reply.height), reply.monitors
+        log.info("%s client asked for %dx%d on %d monitor(s), session is %dx%d on %d", self._log, asked.width,
+                 asked.height, max(1, len(asked.monitors)), *after, max(1, len(layout)))
+        if after == resize.before and layout == resize.before_monitors and self.conn.active:  # no `resized` push
             return self.give_size(*resize.before)
         return b""
 
@@ -274,6 +304,7 @@ class Output:
         """Subscribed to a session's picture: it is what the client is shown from now on."""
         self.bitmaps.subscribed(reply)
         self.screen = size_only_screen(reply.width, reply.height)
+        self.monitors = reply.monitors
         self.attached = True
 
     def enter_session(self) -> tuple[bytes, ev.GfxReady | None]:
@@ -304,6 +335,7 @@ class Output:
 
     def host_resized(self, push: messages.Resized) -> bytes:
         self.screen = size_only_screen(push.width, push.height)
+        self.monitors = push.monitors
         self.damage.clear()
         return self.give_size(push.width, push.height) if self.conn.active else b""
 

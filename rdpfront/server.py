@@ -29,6 +29,7 @@ from rdpfront import metrics
 from rdpfront.bridge import (
     Background,
     Bridge,
+    ClipboardWork,
     Close,
     DriveWork,
     LoginTimer,
@@ -38,10 +39,12 @@ from rdpfront.bridge import (
     SubscribeAudio,
     SubscribeGfx,
 )
+from rdpfront.clipboard_transfer import ClipboardTransfers
 from rdpfront.drive_relay import DriveRelay
 from rdpfront.errors import RemoteProtocolError
 from rdpfront.login_flow import Attach, Authenticate, Connect
 from rdpfront.output import SessionResize, Source
+from rdpfront.policy import AccessRefused, ConnectionPolicy, PolicyLookup
 from rdpfront.rdp.pdus import ErrorInfo
 from rdpfront.reconnect import IssueCookie, ReconnectHooks, Reconnects, RedeemCookie
 from rdpfront.settings import ServerSettings
@@ -87,6 +90,9 @@ class RdpConnection:
         self.host: HostClient | None = None
         self.drives = DriveRelay(self.conn, write=self._write_drive, host_call=self._call_host,
                                  host_send=lambda request: self._send_host([request]), log_context=self.name)
+        self.clipboard_transfers = ClipboardTransfers(
+            self.conn, write=self._write_drive, host_call=self._call_host,
+            max_file_bytes=server.settings.clipboard_max_file_bytes, log_context=self.name)
         self.closing = False
         self._output_wake = asyncio.Event()
         self._gfx_wake = asyncio.Event()
@@ -105,6 +111,7 @@ class RdpConnection:
         self._form_drawn_at = 0.0
         self.reconnect_cookie: int | None = None  # the logon id of the auto-reconnect cookie it holds
         self.reconnected = False  # it came back with an auto-reconnect cookie, no password
+        self.policy = ConnectionPolicy()
 
     # I/O -------------------------------------------------------------------------------------
 
@@ -277,6 +284,8 @@ class RdpConnection:
                 return self.bridge.authenticated(await self._authenticate(username, password))
             case Attach(username=username, width=width, height=height):
                 try:
+                    if not await self._apply_policy(username):
+                        return self.bridge.attach_failed(AccessRefused(self.policy.refusal))
                     path = await self.server.attach(username, width, height)
                 except Exception as exc:  # no desktop for this user now (limit reached, start failed)
                     return self.bridge.attach_failed(exc)
@@ -326,9 +335,21 @@ class RdpConnection:
                 self._tasks.append(asyncio.create_task(self._perform([background])))
             case DriveWork(item=item):
                 self.drives.handle(item)
+            case ClipboardWork(item=item):
+                self.clipboard_transfers.handle(item)
             case Close():
                 self.writer.close()
         return []
+
+    async def _apply_policy(self, username: str) -> bool:
+        """Take the user's policy for this connection; False when it refuses them RDP."""
+        if self.server.connection_policy is not None:
+            self.policy = await self.server.connection_policy(username)
+        self.bridge.apply_policy(self.policy)
+        self.drives.access = self.policy.drives
+        if not self.policy.rdp:
+            log.warning("%s rdp login of user=%r refused by policy: %s", self.name, username, self.policy.refusal)
+        return self.policy.rdp
 
     async def _start_tls(self) -> None:
         # Stop reading before the Connection Confirm leaves: the client's TLS ClientHello
@@ -374,6 +395,27 @@ class RdpConnection:
                 self.flush()
                 self.writer.close()
                 return
+            if self.server.connection_policy is not None and self.host is not None:
+                await self._recheck_policy(username)
+
+    async def _recheck_policy(self, username: str) -> None:
+        """The user's policy now, for an open connection: RDP access taken away ends it with
+        the reason; the clipboard's ways and the shared folders' access follow a change."""
+        try:
+            policy = await self.server.connection_policy(username)
+        except Exception:
+            log.exception("%s connection_policy() failed", self.name)
+            return
+        if policy == self.policy:
+            return
+        self.policy = policy
+        self.bridge.apply_policy(policy)
+        self.drives.access = policy.drives
+        if not policy.rdp:
+            log.info("%s closing: %s", self.name, policy.refusal)
+            self.write(self.conn.disconnect(ErrorInfo.SERVER_INSUFFICIENT_PRIVILEGES))
+            self.flush()
+            self.writer.close()
 
     async def _connect_host(self, path: str | Path, keyboard: messages.Exec | None) -> None:
         self.host = await HostClient(on_event=self._on_host_push).connect(path)
@@ -556,6 +598,7 @@ class RdpConnection:
             except (asyncio.CancelledError, Exception):
                 pass
         self.drives.close()
+        self.clipboard_transfers.close()
         last_messages = self.bridge.close()
         if self.host is not None:
             self._send_host(last_messages)
@@ -574,8 +617,10 @@ class RdpServer:
     def __init__(self, settings: ServerSettings, *, authenticate: AuthenticateUser, attach: AttachDesktop,
                  account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
                  history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None,
-                 reconnect_hooks: ReconnectHooks | None = None) -> None:
+                 reconnect_hooks: ReconnectHooks | None = None,
+                 connection_policy: PolicyLookup | None = None) -> None:
         self.settings = settings
+        self.connection_policy = connection_policy
         self.history_opened = history_opened
         self.history_closed = history_closed
         self.authenticate = authenticate

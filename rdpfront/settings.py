@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from rdpfront.clipboard_transfer import DEFAULT_MAX_FILE_BYTES
 from rdpfront.host_frames import BITMAP_BYTES_PER_SECOND
 from rdpfront.login import LOGIN_TIMEOUT
 from rdpfront.reconnect import RECONNECT_LIFETIME, RECONNECT_ROTATION
@@ -63,3 +64,6 @@ class ServerSettings:
     reconnect_lifetime: float = RECONNECT_LIFETIME
     # An open connection gets a new cookie this often; the one it held dies.
     reconnect_rotation: float = RECONNECT_ROTATION
+    # Files copied on a client and pasted into the session: at most this many bytes per copy
+    # (a larger list is refused whole; 0: no limit; docs/clipboard.md).
+    clipboard_max_file_bytes: int = DEFAULT_MAX_FILE_BYTES

@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/swagger_ui.html"),
          name="api-docs"),
     path("api/", include((api_urlpatterns(), "api-legacy"))),
+    path("manage/", include("webconsole.policies.urls")),
     path("metrics", metrics, name="metrics"),
 ]
 

@@ -13,6 +13,7 @@ cache). Closing the channel while drawing with it closes the connection.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from rdpfront import events, gfx, zgfx
 from rdpfront.channels.base import ChannelHost, DynamicChannel
@@ -65,9 +66,15 @@ class GraphicsChannel(DynamicChannel):
         if self.capset is not None:
             raise RemoteProtocolError("the client closed the graphics channel it drew with")
 
-    def reset(self, width: int, height: int) -> bytes:
-        """A fresh output of ``width`` x ``height``: Reset Graphics, a new surface mapped to it
+    def reset(self, width: int, height: int, monitors: Sequence[tuple[int, int, int, int, int]] = ()) -> bytes:
+        """A fresh output of ``width`` x ``height`` laid out as ``monitors`` (TS_MONITOR_DEF
+        fields; by default one monitor covering it): Reset Graphics, a new surface mapped to it
         (the old one deleted). Anything drawn afterwards goes to the new surface.
+
+        Several monitors share one surface spanning the whole output, mapped at 0,0: the session
+        is encoded once as one picture (one H.264 stream), which cannot be split across
+        surfaces; each monitor of the client shows its part of the output ([MS-RDPEGFX] 3.3.1.5
+        output coordinates).
 
         With the graphics pipeline up this is also how the desktop changes size: [MS-RDPEDISP]
         1.3 restarts the pipeline with surface commands instead of a deactivation-reactivation
@@ -78,7 +85,7 @@ class GraphicsChannel(DynamicChannel):
         self.host.set_size(width, height)
         pdus = [gfx.delete_surface(self.surface_id)] if self.surface_id is not None else []
         self.surface_id, self.next_surface = self.next_surface, self.next_surface % 0xFFFF + 1
-        pdus += [gfx.reset_graphics(width, height), gfx.create_surface(self.surface_id, width, height),
+        pdus += [gfx.reset_graphics(width, height, monitors), gfx.create_surface(self.surface_id, width, height),
                  gfx.map_surface_to_output(self.surface_id)]
         return self.encode(self._segmented(pdus))
 

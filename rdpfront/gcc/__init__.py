@@ -8,9 +8,11 @@ from rdpfront.gcc.client_data import (
     ClientGccBlocks,
     ClientMessageChannelData,
     ClientMonitorData,
+    ClientMonitorExtendedData,
     ClientNetworkData,
     ClientSecurityData,
     Monitor,
+    MonitorAttributes,
 )
 from rdpfront.gcc.conference import ConferenceCreateRequest, ConferenceCreateResponse
 from rdpfront.gcc.server_data import (
@@ -24,8 +26,9 @@ from rdpfront.gcc.user_data import DataBlockType, UserDataHeader
 
 __all__ = [
     "ChannelDef", "ChannelOptions", "ClientClusterData", "ClientCoreData", "ClientGccBlocks",
-    "ClientMessageChannelData", "ClientMonitorData", "ClientNetworkData", "ClientSecurityData",
-    "ConferenceCreateRequest", "ConferenceCreateResponse", "DataBlockType", "Monitor",
+    "ClientMessageChannelData", "ClientMonitorData", "ClientMonitorExtendedData", "ClientNetworkData",
+    "ClientSecurityData",
+    "ConferenceCreateRequest", "ConferenceCreateResponse", "DataBlockType", "Monitor", "MonitorAttributes",
     "ServerCoreData", "ServerGccBlocks", "ServerMessageChannelData", "ServerNetworkData",
     "ServerSecurityData", "UserDataHeader",
 ]

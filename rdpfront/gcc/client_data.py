@@ -321,7 +321,7 @@ class ClientMonitorData:
         flags = r.u32("monitor flags")
         count = r.u32("monitorCount")
         if count > MAX_MONITORS:
-            raise RemoteProtocolError(f"{count} monitors, at most 16 allowed")
+            raise RemoteProtocolError(f"{count} monitors, at most {MAX_MONITORS} allowed")
         return cls(tuple(Monitor.decode(r) for _ in range(count)), flags)
 
     def encode(self, w: Writer) -> None:
@@ -332,6 +332,66 @@ class ClientMonitorData:
 
     def size(self) -> int:
         return 8 + 20 * len(self.monitors)
+
+
+@dataclass(frozen=True)
+class MonitorAttributes:
+    """[2.2.1.3.10.1] Monitor Attributes (TS_MONITOR_ATTRIBUTES): physical size in mm,
+    orientation in degrees, scale factors in percent."""
+
+    physical_width: int = 0
+    physical_height: int = 0
+    orientation: int = 0
+    desktop_scale_factor: int = 100
+    device_scale_factor: int = 100
+
+    @classmethod
+    def decode(cls, r: Reader) -> MonitorAttributes:
+        return cls(r.u32("physicalWidth"), r.u32("physicalHeight"), r.u32("orientation"),
+                   r.u32("desktopScaleFactor"), r.u32("deviceScaleFactor"))
+
+    def encode(self, w: Writer) -> None:
+        for v in (self.physical_width, self.physical_height, self.orientation, self.desktop_scale_factor,
+                  self.device_scale_factor):
+            w.u32(v)
+
+    def size(self) -> int:
+        return MONITOR_ATTRIBUTES_SIZE
+
+
+MONITOR_ATTRIBUTES_SIZE = 20
+
+
+@dataclass(frozen=True)
+class ClientMonitorExtendedData:
+    """[2.2.1.3.10] Client Monitor Extended Data (TS_UD_CS_MONITOR_EX): one attribute set per
+    monitor of the Client Monitor Data block, in the same order."""
+
+    attributes: tuple[MonitorAttributes, ...] = ()
+    flags: int = 0
+
+    BLOCK = DataBlockType.CS_MONITOR_EX
+
+    @classmethod
+    def decode(cls, r: Reader) -> ClientMonitorExtendedData:
+        flags = r.u32("monitor-ex flags")
+        size = r.u32("monitorAttributeSize")
+        if size != MONITOR_ATTRIBUTES_SIZE:
+            raise RemoteProtocolError(f"monitorAttributeSize {size}, expected {MONITOR_ATTRIBUTES_SIZE}")
+        count = r.u32("monitor-ex monitorCount")
+        if count > MAX_MONITORS:
+            raise RemoteProtocolError(f"{count} monitor attribute sets, at most {MAX_MONITORS} allowed")
+        return cls(tuple(MonitorAttributes.decode(r) for _ in range(count)), flags)
+
+    def encode(self, w: Writer) -> None:
+        w.u32(self.flags)
+        w.u32(MONITOR_ATTRIBUTES_SIZE)
+        w.u32(len(self.attributes))
+        for a in self.attributes:
+            a.encode(w)
+
+    def size(self) -> int:
+        return 12 + MONITOR_ATTRIBUTES_SIZE * len(self.attributes)
 
 
 @dataclass(frozen=True)
@@ -359,6 +419,7 @@ _CLIENT_BLOCKS = {
     DataBlockType.CS_NET: ("network", ClientNetworkData),
     DataBlockType.CS_CLUSTER: ("cluster", ClientClusterData),
     DataBlockType.CS_MONITOR: ("monitor", ClientMonitorData),
+    DataBlockType.CS_MONITOR_EX: ("monitor_ex", ClientMonitorExtendedData),
     DataBlockType.CS_MCS_MSGCHANNEL: ("message_channel", ClientMessageChannelData),
 }
 
@@ -369,7 +430,7 @@ class ClientGccBlocks:
 
     Blocks come in any order ([2.2.1.3]: each is identified by its header; mstsc sends core,
     cluster, security, network) and only the core block is required. Blocks this package does
-    not model (monitor-ex, multitransport, types added later, …) are kept as ``(type, body)``
+    not model (multitransport, types added later, …) are kept as ``(type, body)``
     in ``other`` so they survive a round trip; a block type sent twice is refused.
     """
 
@@ -379,6 +440,7 @@ class ClientGccBlocks:
     cluster: ClientClusterData | None = None
     monitor: ClientMonitorData | None = None
     message_channel: ClientMessageChannelData | None = None
+    monitor_ex: ClientMonitorExtendedData | None = None
     other: tuple[tuple[int, bytes], ...] = field(default=(), repr=False)
     # The order the blocks came in (clients differ; it carries no meaning), for exact re-encoding.
     order: tuple[int, ...] = field(default=(), repr=False, compare=False)

@@ -61,6 +61,10 @@ drive_names = st.text(min_size=1, max_size=m.MAX_DRIVE_NAME).filter(m.path_name_
 drive_paths = st.lists(st.text(min_size=1, max_size=12).filter(m.path_name_ok), max_size=4).map(tuple)
 drive_entries = st.builds(m.DriveEntry, drive_names, st.booleans(), *[st.integers(0, 2**63 - 1)] * 4, st.booleans())
 
+monitor_origins = st.integers(0, m.MAX_DIMENSION - 1)
+monitor_layouts = st.lists(st.builds(m.Monitor, monitor_origins, monitor_origins, dims, dims, st.booleans()),
+                           max_size=m.MAX_MONITORS).map(tuple)
+
 MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     # requests
     m.Status: st.just(m.Status()),
@@ -68,7 +72,7 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.Input: st.builds(m.Input, st.lists(input_events, max_size=6).map(tuple)),
     m.ClipboardGet: st.builds(m.ClipboardGet, selections),
     m.ClipboardSet: st.builds(m.ClipboardSet, texts, selections),
-    m.Resize: st.builds(m.Resize, dims, dims),
+    m.Resize: st.builds(m.Resize, dims, dims, monitor_layouts),
     m.Subscribe: st.builds(m.Subscribe, st.from_regex(m.FORMAT_NAME, fullmatch=True),
                            st.dictionaries(st.text(max_size=6), json_values, max_size=3),
                            st.integers(1, m.MAX_WINDOW)),
@@ -101,8 +105,8 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
             st.floats(0, 1e6)), max_size=3).map(tuple)),
     m.ScreenshotReply: st.builds(m.ScreenshotReply, st.just("png"), dims, dims, st.binary(max_size=32)),
     m.ClipboardGetReply: st.builds(m.ClipboardGetReply, st.none() | texts),
-    m.ResizeReply: st.builds(m.ResizeReply, dims, dims),
-    m.SubscribeReply: st.builds(m.SubscribeReply, ids, dims, dims),
+    m.ResizeReply: st.builds(m.ResizeReply, dims, dims, monitor_layouts),
+    m.SubscribeReply: st.builds(m.SubscribeReply, ids, dims, dims, monitor_layouts),
     m.ExecReply: st.builds(m.ExecReply, ids),
     m.FilePutReply: st.builds(m.FilePutReply, st.integers(0, m.MAX_FILE_SIZE), st.none() | file_names),
     m.FileStatReply: st.builds(m.FileStatReply, st.integers(0, m.MAX_FILE_SIZE)),
@@ -120,8 +124,9 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         m.Cursor, ids, st.just(w), st.just(h), st.integers(0, 8), st.integers(0, 8),
         st.binary(min_size=4 * w * h, max_size=4 * w * h)))),
     m.Pointer: st.builds(m.Pointer, st.integers(-32768, 32767), st.integers(-32768, 32767)),
-    m.ClipboardChanged: st.builds(m.ClipboardChanged, selections, st.none() | texts),
-    m.Resized: st.builds(m.Resized, dims, dims),
+    m.ClipboardChanged: st.builds(m.ClipboardChanged, selections, st.none() | texts, st.sampled_from(
+        [(), (m.CLIPBOARD_IMAGE,), (m.CLIPBOARD_FILES,), (m.CLIPBOARD_IMAGE, m.CLIPBOARD_FILES)])),
+    m.Resized: st.builds(m.Resized, dims, dims, monitor_layouts),
     m.Bye: st.builds(m.Bye, texts),
     # redirected drives
     m.DriveAttach: st.builds(m.DriveAttach, st.integers(0, 2**32 - 1), drive_names),
@@ -139,6 +144,21 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         handle=st.none() | st.integers(0, 2**32 - 1), length=st.none() | st.integers(0, m.MAX_DRIVE_IO),
         entry=st.none() | drive_entries, size=st.none() | st.integers(0, 2**63 - 1),
         free=st.none() | st.integers(0, 2**63 - 1), data=st.binary(max_size=32)),
+    # clipboard images and files
+    m.ClipboardRead: st.builds(m.ClipboardRead, st.just(m.CLIPBOARD_IMAGE), selections),
+    m.ClipboardReadReply: st.builds(m.ClipboardReadReply, st.just(m.CLIPBOARD_IMAGE),
+                                    st.binary(max_size=32).map(lambda b: m.PNG_SIGNATURE + b)),
+    m.ClipboardSetImage: st.builds(m.ClipboardSetImage, selections,
+                                   st.binary(max_size=32).map(lambda b: m.PNG_SIGNATURE + b)),
+    m.ClipboardFiles: st.builds(m.ClipboardFiles, selections),
+    m.ClipboardFilesReply: st.builds(m.ClipboardFilesReply, ids, st.lists(st.builds(
+        m.ClipboardFile, file_names, st.integers(0, m.MAX_FILE_SIZE)), max_size=3).map(tuple)),
+    m.ClipboardFileRead: st.builds(m.ClipboardFileRead, ids, st.integers(0, m.MAX_CLIPBOARD_FILES - 1),
+                                   st.integers(0, m.MAX_FILE_SIZE), st.integers(0, m.MAX_FILE_CHUNK)),
+    m.ClipboardFileReadReply: st.binary(max_size=32).flatmap(lambda data: st.builds(
+        m.ClipboardFileReadReply, st.just(len(data) + 5), st.just(5), st.just(data))),
+    m.ClipboardSetFiles: st.builds(m.ClipboardSetFiles, st.lists(file_names, min_size=1, max_size=3).map(tuple),
+                                   selections),
 }
 any_message = st.one_of(*MESSAGES.values())
 
@@ -224,6 +244,9 @@ WIRE = [
     (m.Status(), 1, b'{"op":"status","id":1}', b""),
     (m.Ack(stream=3, seq=9), m.NO_ID, b'{"op":"ack","stream":3,"seq":9}', b""),
     (m.Resize(1280, 720), 7, b'{"op":"resize","id":7,"width":1280,"height":720}', b""),
+    (m.Resize(1824, 768, (m.Monitor(0, 0, 1024, 768, True), m.Monitor(1024, 0, 800, 600))), 8,
+     b'{"op":"resize","id":8,"width":1824,"height":768,"monitors":[{"x":0,"y":0,"width":1024,"height":768,'
+     b'"primary":true},{"x":1024,"y":0,"width":800,"height":600,"primary":false}]}', b""),
     (m.Input((m.MoveEvent(5, 6), m.TextEvent("ä"))), m.NO_ID,
      '{"op":"input","events":[{"t":"move","x":5,"y":6},{"t":"text","text":"ä"}]}'.encode(), b""),
     (m.Subscribe("h264", {"qp": 20}, 2), 4, b'{"op":"subscribe","id":4,"format":"h264","options":{"qp":20},"window":2}',

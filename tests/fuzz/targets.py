@@ -143,6 +143,8 @@ HOST_PUSHES: list[messages.Push] = [
     messages.Cursor(serial=1, width=1, height=1, xhot=0, yhot=0, rgba=b"\xff\x00\x00\xff"),
     messages.Pointer(x=5, y=7),
     messages.ClipboardChanged(selection=messages.Selection.CLIPBOARD, text="hello"),
+    messages.ClipboardChanged(selection=messages.Selection.CLIPBOARD, text=None,
+                              formats=(messages.CLIPBOARD_IMAGE, messages.CLIPBOARD_FILES)),
     messages.Resized(width=1024, height=768),
     messages.Bye(reason="stopped"),
 ]
@@ -208,6 +210,9 @@ HOST_REQUESTS: list[messages.Request] = [
     messages.Subscribe(format="h264", options={"fps": 30, "images": "planar"}, window=4),
     messages.Unsubscribe(stream=1), messages.Ack(stream=1, seq=5), messages.Keyframe(stream=1),
     messages.Exec(argv=("xterm", "-e", "true"), env={"A": "b"}), messages.Stop(),
+    messages.ClipboardRead(), messages.ClipboardSetImage(png=messages.PNG_SIGNATURE + b"IHDR"),
+    messages.ClipboardFiles(), messages.ClipboardFileRead(serial=3, index=1, offset=10, length=4096),
+    messages.ClipboardSetFiles(names=("a.txt", "b c.png")),
 ]
 HOST_REQUEST_BYTES = [messages.pack(r, request_id=i) for i, r in enumerate(HOST_REQUESTS)]
 HOST_PUSH_BYTES = [messages.pack(p) for p in HOST_PUSHES] + [
@@ -219,6 +224,10 @@ HOST_PUSH_BYTES = [messages.pack(p) for p in HOST_PUSHES] + [
     encode_message({"op": "ok", "id": 3, "pid": 77}),
     encode_message({"op": "ok", "id": 4}, b"\x89PNG"),
     encode_message({"op": "error", "id": 5, "error": "no"}),
+    messages.pack(messages.ClipboardFilesReply(serial=4, files=(messages.ClipboardFile("a.txt", 10),)), request_id=6),
+    messages.pack(messages.ClipboardReadReply(format=messages.CLIPBOARD_IMAGE, data=messages.PNG_SIGNATURE),
+                  request_id=7),
+    messages.pack(messages.ClipboardFileReadReply(size=10, offset=2, data=b"abc"), request_id=8),
 ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rdpfront import ber, cliprdr, disp, dvc, gfx, mcs, x224
+from rdpfront import ber, cliprdr, dib, disp, dvc, gfx, mcs, x224
 from rdpfront.bitmap import BitmapData, BitmapUpdate
 from rdpfront.cursor import Reader, Writer, decode, encode
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate
@@ -17,12 +17,14 @@ from rdpfront.gcc import (
     ClientCoreData,
     ClientGccBlocks,
     ClientMonitorData,
+    ClientMonitorExtendedData,
     ClientNetworkData,
     ConferenceCreateRequest,
     ConferenceCreateResponse,
     ServerGccBlocks,
 )
 from rdpfront.input import FastPathInput, InputPdu
+from rdpfront.monitors import MonitorLayoutPdu
 from rdpfront.orders import OrdersUpdate
 from rdpfront.pointer import ColorPointer, LargePointer, PointerPosition
 from rdpfront.rdp import capability_sets as caps
@@ -88,6 +90,8 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "gcc.client_core": _plain(ClientCoreData),
     "gcc.client_network": _plain(ClientNetworkData),
     "gcc.client_monitor": _plain(ClientMonitorData),
+    "gcc.client_monitor_ex": _plain(ClientMonitorExtendedData),
+    "monitor_layout_pdu": _plain(MonitorLayoutPdu),
     "security_header": _plain(BasicSecurityHeader),
     "client_info": _plain(ClientInfo),
     "extended_info": _plain(ExtendedInfo),
@@ -116,6 +120,9 @@ PARSERS: dict[str, tuple[Callable[[bytes], Any], Callable[[Any], bytes]]] = {
     "pointer.large": _plain(LargePointer),
     "svc.channel_pdu": _plain(ChannelPdu),
     "cliprdr": (cliprdr.decode_clipboard, cliprdr.encode_clipboard),
+    "cliprdr.file_list": (cliprdr.FileList.decode, cliprdr.FileList.encode),
+    # CF_DIB / CF_DIBV5 in, pixels out; written back as a DIBV5 (which keeps alpha)
+    "dib": (dib.decode_dib, (lambda image: dib.encode_dib(image, v5=True))),
     "dvc.from_client": (dvc.decode_dvc, dvc.encode_dvc),
     "dvc.from_server": ((lambda data: dvc.decode_dvc(data, from_server=True)), dvc.encode_dvc),
     "disp": (disp.decode_disp, disp.encode_disp),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from compositor import messages
 from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpei, x224
 from rdpfront.acceptor import Closed, WaitConfirmActive, WaitCredentials
 from rdpfront.bitmap import BitmapData, BitmapUpdate
@@ -357,7 +358,7 @@ def _display_control_open() -> MemoryClient:
     client.send_dvc(dvc.CreateResponse(DISP_CHANNEL_ID, 0))
     (caps_data,) = client.pump()
     assert isinstance(caps_data, dvc.Data) and caps_data.channel_id == DISP_CHANNEL_ID
-    assert disp.decode_disp(caps_data.data) == disp.Caps(1, 8192, 8192)
+    assert disp.decode_disp(caps_data.data) == disp.Caps(4, 8192, 8192)
     assert server.display_control_open
     server.events()
     return client
@@ -374,6 +375,12 @@ def test_display_control_layout_becomes_a_resize_request() -> None:
     assert server.events() == []
     client.send_dvc(dvc.Data(DISP_CHANNEL_ID, message[30:]))
     assert server.events() == [events.DisplayLayout(1366, 801, 2)]
+    # Two monitors side by side, the second left of the primary (negative origin): the
+    # bounding box, with the monitors shifted onto it.
+    client.send_dvc(dvc.Data(DISP_CHANNEL_ID, disp.encode_disp(disp.MonitorLayout((
+        disp.Monitor(disp.MONITOR_PRIMARY, 0, 0, 1024, 768), disp.Monitor(0, -800, 100, 800, 600))))))
+    assert server.events() == [events.DisplayLayout(1824, 768, 2, (
+        messages.Monitor(800, 0, 1024, 768, True), messages.Monitor(0, 100, 800, 600, False)))]
     # Below the extension's minimum, above the server's maximum: held within bounds.
     client.send_dvc(dvc.Data(DISP_CHANNEL_ID, _layout((disp.MONITOR_PRIMARY, 64, 9000))))
     assert server.events() == [events.DisplayLayout(200, 8192, 1)]

@@ -221,3 +221,21 @@ def test_host_pushes_for_the_output(push: messages.Push) -> None:
     _, bridge, _ = _pair()
     bridge.output.damage.clear()
     assert bridge.host_push(push) == [] and bridge.output.pending
+
+
+def test_images_and_files_follow_the_clipboard_policy() -> None:
+    from rdpfront.bridge import ClipboardWork
+    from rdpfront.policy import ConnectionPolicy
+
+    client, bridge, driver = _pair()
+    client.pump(bridge.data_to_send())
+    image = events.ClipboardOffer(False, (cliprdr.CF_DIB,))
+    assert [type(r) for r in bridge.receive(image)] == [ClipboardWork]  # fetched by the driver
+    bridge.apply_policy(ConnectionPolicy(clipboard_to_desktop=False))
+    assert bridge.receive(image) == []  # nothing asked of the client
+    assert bridge.data_to_send() == b""
+    bridge.host_push(messages.ClipboardChanged(messages.Selection.CLIPBOARD, "", formats=(messages.CLIPBOARD_IMAGE,)))
+    assert isinstance(client.pump(bridge.data_to_send())[0], cliprdr.FormatList)  # the other way is on
+    bridge.apply_policy(ConnectionPolicy(clipboard_from_desktop=False))
+    bridge.host_push(messages.ClipboardChanged(messages.Selection.CLIPBOARD, "", formats=(messages.CLIPBOARD_IMAGE,)))
+    assert bridge.data_to_send() == b""

@@ -107,7 +107,7 @@ def test_resize_waits_for_a_session_and_for_the_end_of_a_reactivation() -> None:
     assert Output(client.server).resize_request(1024, 768) is None  # no session yet
     client, output = _attached()
     client.pump(client.server.resize(640, 480))  # reactivating
-    assert output.resize_request(1024, 768) is None and output.pending_layout == (1024, 768)
+    assert output.resize_request(1024, 768) is None and output.pending_layout == events.DisplayLayout(1024, 768)
 
 
 def test_a_resize_that_changes_nothing_is_answered_anyway() -> None:

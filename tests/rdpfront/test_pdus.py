@@ -10,7 +10,17 @@ from rdpfront.bitmap import BitmapData
 from rdpfront.cursor import Reader, decode, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 from rdpfront.fastpath import FastPathOutput, FastPathUpdate, Fragmentation, Reassembler, UpdateCode, fragment_update
-from rdpfront.gcc import ChannelDef, ClientNetworkData, ServerCoreData, ServerGccBlocks, ServerNetworkData
+from rdpfront.gcc import (
+    ChannelDef,
+    ClientMonitorData,
+    ClientMonitorExtendedData,
+    ClientNetworkData,
+    Monitor,
+    MonitorAttributes,
+    ServerCoreData,
+    ServerGccBlocks,
+    ServerNetworkData,
+)
 from rdpfront.input import (
     FastPathInput,
     InputPdu,
@@ -19,6 +29,7 @@ from rdpfront.input import (
     SyncEvent,
     UnicodeKeyEvent,
 )
+from rdpfront.monitors import MonitorLayoutPdu
 from rdpfront.orders import OrdersUpdate, PrimaryOrder, ScrBlt
 from rdpfront.pointer import ColorPointer, LargePointer, pointer_from_rgba
 from rdpfront.rdp import capability_sets as caps
@@ -115,8 +126,39 @@ TABLE = [
     ("cliprdr", H("070000001000000001000000" "01000c00" "02000000" "02000000"), cliprdr.ClipCaps()),
     ("cliprdr", H("02000000" "06000000" "0d000000" "0000"), cliprdr.FormatList((cliprdr.Format(13, ""),))),
     ("cliprdr", H("05000100" "06000000" "68006900" "0000"), cliprdr.FormatDataResponse(H("680069000000"))),
+    # [2.2.5.3] File Contents Request: stream 7, file 2, FILECONTENTS_SIZE; then a range of
+    # 0x10000 bytes at 0x1_0000_0010 with a clipDataId
+    ("cliprdr", H("08000000" "18000000" "07000000" "02000000" "01000000" "00000000" "00000000" "08000000"),
+     cliprdr.FileContentsRequest(7, 2, cliprdr.FILECONTENTS_SIZE, 0, 8)),
+    ("cliprdr", H("08000000" "1c000000" "07000000" "02000000" "02000000" "10000000" "01000000" "00000100"
+                  "2a000000"),
+     cliprdr.FileContentsRequest(7, 2, cliprdr.FILECONTENTS_RANGE, 0x100000010, 0x10000, 42)),
+    # [2.2.5.4] File Contents Response: a size of 0x1_0000_0002, and a failure
+    ("cliprdr", H("09000100" "0c000000" "07000000" "0200000001000000"),
+     cliprdr.FileContentsResponse.of_size(7, 0x100000002)),
+    ("cliprdr", H("09000200" "04000000" "07000000"), cliprdr.FileContentsResponse(7, b"", ok=False)),
+    # [2.2.5.2.3] a file list of one file, "a.txt" of 0x1_0000_0005 bytes
+    ("cliprdr.file_list", H("01000000" "44000000") + bytes(32) + H("80000000") + bytes(16)
+     + H("0000000000000000" "01000000" "05000000") + "a.txt".encode("utf-16-le") + bytes(510),
+     cliprdr.FileList((cliprdr.FileDescriptor("a.txt", 0x100000005, 0x44, 0x80, 0),))),
     ("bitmap_data", H("0000 0000 0000 0000 0100 0100 2000 0000 0400 01020304".replace(" ", "")),
      BitmapData(0, 0, 0, 0, 1, 1, 32, H("01020304"))),
+    # [MS-RDPBCGR 2.2.1.3.6] two monitors: one 1024x768 left of the primary 800x600 (negative
+    # origin; inclusive bounds), and [2.2.1.3.10] their attributes (20 bytes each)
+    ("gcc.client_monitor", H("00000000" "02000000"
+                             "00fcffff" "00000000" "ffffffff" "ff020000" "00000000"
+                             "00000000" "00000000" "1f030000" "57020000" "01000000"),
+     ClientMonitorData((Monitor(-1024, 0, -1, 767, 0), Monitor(0, 0, 799, 599, 1)))),
+    ("gcc.client_monitor_ex", H("00000000" "14000000" "02000000"
+                                "2c010000" "a8000000" "00000000" "64000000" "64000000"
+                                "00010000" "96000000" "5a000000" "7d000000" "8c000000"),
+     ClientMonitorExtendedData((MonitorAttributes(300, 168, 0, 100, 100), MonitorAttributes(256, 150, 90, 125, 140)))),
+    # [MS-RDPBCGR 2.2.12.1] Monitor Layout PDU data: monitorCount, TS_MONITOR_DEFs in session
+    # coordinates
+    ("monitor_layout_pdu", H("02000000"
+                             "00040000" "00000000" "1f070000" "57020000" "01000000"
+                             "00000000" "00000000" "ff030000" "ff020000" "00000000"),
+     MonitorLayoutPdu((Monitor(1024, 0, 1823, 599, 1), Monitor(0, 0, 1023, 767, 0)))),
     # [MS-RDPEDYC] header byte: Cmd << 4 | Sp << 2 | cbId
     ("dvc.from_client", H("50000300"), dvc.CapsResponse(3)),
     ("dvc.from_server", H("50000100"), dvc.CapsRequest(1)),
@@ -136,6 +178,13 @@ TABLE = [
                "01000000" "00000000" "00000000" "00050000" "d0020000" "00000000" "00000000"
                "00000000" "64000000" "64000000"),
      disp.MonitorLayout((disp.Monitor(1, 0, 0, 1280, 720),))),
+    ("disp", H("02000000" "60000000" "28000000" "02000000"
+               "01000000" "00000000" "00000000" "20030000" "58020000" "00000000" "00000000"
+               "00000000" "64000000" "64000000"
+               "00000000" "00fcffff" "00000000" "00040000" "00030000" "2c010000" "a8000000"
+               "00000000" "64000000" "64000000"),
+     disp.MonitorLayout((disp.Monitor(1, 0, 0, 800, 600),
+                         disp.Monitor(0, -1024, 0, 1024, 768, 300, 168)))),
     # [MS-RDPEGFX] cmdId, flags, pduLength (header included)
     ("gfx.client", H("1200" "0000" "22000000" "0200" "04000800" "04000000" "00000000"
                      "05010800" "04000000" "10000000"),

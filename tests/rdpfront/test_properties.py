@@ -64,6 +64,11 @@ def _vector_seeds() -> dict[str, list[bytes]]:
                                 load_hex("freerdp-2.11/13-fastpath-input-mouse.hex")]
     seeds["svc.channel_pdu"].append(send_data_body("15-cliprdr-format-list"))
     seeds["cliprdr"].append(send_data_body("15-cliprdr-format-list")[8:])
+    seeds["cliprdr.file_list"].append(load_hex("freerdp-2.11/16-cliprdr-file-list.hex"))
+    seeds["dib"].append(load_hex("freerdp-2.11/17-cliprdr-dib.hex"))
+    from rdpfront import dib
+    small = dib.Image(3, 2, bytes(range(24)))
+    seeds["dib"] += [dib.encode_dib(small), dib.encode_dib(small, v5=True)]
     from rdpfront import mcs
     from rdpfront.cursor import decode
     from rdpfront.gcc import ConferenceCreateRequest

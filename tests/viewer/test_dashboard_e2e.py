@@ -146,7 +146,8 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             copy = more.locator('[data-action="copy-xfreerdp"]')
             assert "/u:alice /size:1024x768" in copy.get_attribute("data-copy")
             copy.click()
-            page.wait_for_function("document.querySelector('[data-action=copy-xfreerdp]').textContent === 'Copied'")
+            page.wait_for_function(
+                "() => document.querySelector('[data-action=copy-xfreerdp]').textContent === 'Copied'")
             shot(page, "03b-dashboard-more-menu.png")
             more.locator("summary").click()
 
@@ -196,7 +197,7 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             # Revoke: bob's viewer is cut off at once, with a clear message.
             started = time.monotonic()
             page.click(f'[data-share="{share.pk}"] [data-action="revoke"]')
-            bob.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'revoked'",
+            bob.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'revoked'",
                                   timeout=5000)
             cut_off = time.monotonic() - started
             assert "The owner stopped sharing this desktop." in bob.locator(".wrd-overlay").inner_text()
@@ -226,14 +227,15 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             bob.keyboard.type("echo from-bob")
             wait_until(lambda: host_status(session).last_input != before, 10, 0.2, "bob's keys to reach the desktop")
             page.click(f'[data-share="{link_share.pk}"] [data-action="control"]')  # take control back
-            bob.wait_for_function("document.getElementById('wrd-viewer').dataset.viewOnly === '1'", timeout=5000)
+            bob.wait_for_function("() => document.getElementById('wrd-viewer').dataset.viewOnly === '1'", timeout=5000)
             time.sleep(0.5)
             before = host_status(session).last_input
             bob.keyboard.type("ignored")
             time.sleep(1.0)
             assert host_status(session).last_input == before
             page.click(f'[data-share="{link_share.pk}"] [data-action="revoke"]')
-            bob.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'revoked'", timeout=5000)
+            bob.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'revoked'",
+                                  timeout=5000)
             refused = bob.goto(link)
             assert refused.status == 410
             assert "revoked by the desktop's owner" in bob.locator("[data-share-refused]").inner_text()

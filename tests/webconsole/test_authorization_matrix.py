@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
@@ -24,6 +24,7 @@ from webconsole.api.services import token_create
 from webconsole.asgi import application
 from webconsole.desktops import rdp
 from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.policies.models import DesktopProfile
 from webconsole.recordings.models import Connection, Recording, RecordingState
 from webconsole.sharing.models import Share, ShareKind
 from webconsole.viewer.routing import websocket_urlpatterns
@@ -129,6 +130,33 @@ HTTP = {
                                                                   404, ("302", "/desktops/{desktop}/sharing"))),
     # a token that names no share: the refusal page
     "sharing:link": ("GET", None, _answers(LOGIN, 404, 404, 404), {"token": "forged"}),
+    # Users, groups, policies and profiles: staff only. The user named is the owner (staff's
+    # own account where a route would delete it: refused); a group and a profile of the test.
+    "manage:users": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "manage:user": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "manage:user-active": ("POST", {"active": "1"}, _answers(LOGIN, 403, 403, ("302", "/manage/users/{user}/"))),
+    "manage:user-password": ("POST", {"password": ""}, _answers(LOGIN, 403, 403, 400)),
+    "manage:user-groups": ("POST", {}, _answers(LOGIN, 403, 403, ("302", "/manage/users/{user}/"))),
+    "manage:user-policy": ("POST", {"max_width": "5"}, _answers(LOGIN, 403, 403, 400)),
+    "manage:user-delete": ("POST", {}, _answers(LOGIN, 403, 403, ("302", "/manage/users/{user}/")),
+                           {"user_id": STAFF}),
+    "manage:groups": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "manage:group": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "manage:group-members": ("POST", {"members": ["nobody"]}, _answers(LOGIN, 403, 403, 400)),
+    "manage:group-policy": ("POST", {"max_desktops": "-1"}, _answers(LOGIN, 403, 403, 400)),
+    "manage:group-delete": ("POST", {}, _answers(LOGIN, 403, 403, ("302", "/manage/groups/"))),
+    "manage:profiles": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "manage:profile": ("GET", None, _answers(LOGIN, 403, 403, 200)),
+    "manage:profile-delete": ("POST", {}, _answers(LOGIN, 403, 403, ("302", "/manage/profiles/"))),
+    "api:api-users": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-user": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-user-password": ("POST", {}, _answers(401, 403, 403, 400)),
+    "api:api-user-policy": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-groups": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-group": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-group-policy": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-profiles": ("GET", None, _answers(401, 403, 403, 200)),
+    "api:api-profile": ("GET", None, _answers(401, 403, 403, 200)),
 }
 # The unversioned /api/ mount serves the same views as /api/v1/ (webconsole/api/mount.py):
 # each of its routes answers as its /api/v1/ twin.
@@ -212,7 +240,14 @@ def test_http_route(name, people, desktop, redis_server, settings) -> None:
                                                   expires_at=None, created_by=people[OWNER]).pk
     if "connection_id" in str(pattern.pattern):
         kwargs["connection_id"] = Connection.objects.create(desktop=desktop, user=people[OTHER], kind="browser").pk
-    kwargs.update(*more)
+    if "user_id" in str(pattern.pattern):
+        kwargs["user_id"] = people[OWNER].pk
+    if "group_id" in str(pattern.pattern):
+        kwargs["group_id"] = Group.objects.create(name="matrix-group").pk
+    if "profile_id" in str(pattern.pattern):
+        kwargs["profile_id"] = DesktopProfile.objects.create(name="matrix-profile", label="Matrix").pk
+    for more_kwargs in more:  # a person's name stands for their id
+        kwargs.update({k: people[v].pk if v in PASSWORDS else v for k, v in more_kwargs.items()})
     url = reverse(name, kwargs=kwargs)
     api = name.startswith(("api:", LEGACY))
     got = {}
@@ -221,8 +256,8 @@ def test_http_route(name, people, desktop, redis_server, settings) -> None:
         call = {"GET": client.get, "POST": client.post, "HEAD": client.head}[method]
         response = call(url, data, format="json") if api and data is not None else call(url, data or {})
         got[who] = _outcome(response)
-    expected = {who: (a[0], a[1].format(desktop=desktop.pk)) if isinstance(a, tuple) else a
-                for who, a in expected.items()}
+    expected = {who: (a[0], a[1].format(desktop=desktop.pk, user=kwargs.get("user_id"))) if isinstance(a, tuple)
+                else a for who, a in expected.items()}
     assert got == expected
     assert not Recording.objects.exclude(state=RecordingState.FINISHED).exists()  # nothing started
     desktop.refresh_from_db()

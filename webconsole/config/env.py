@@ -105,6 +105,7 @@ RDP_PORT = env_int("WRD_RDP_PORT", 3389)
 RDP_GFX = env_bool("WRD_RDP_GFX", True)
 RDP_H264 = env_bool("WRD_RDP_H264", True)
 RDP_RECONNECT_SECONDS = env_int("WRD_RDP_RECONNECT_SECONDS", 300)
+CLIPBOARD_MAX_FILE_BYTES = env_bytes("WRD_CLIPBOARD_MAX_FILE_BYTES", "1G")  # files pasted from an RDP client, per copy
 ALLOWED_HOSTS = [h for h in env_str("WRD_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
 NODE = env_str("WRD_NODE", socket.gethostname())
 DEFAULT_SIZE = env_size("WRD_DEFAULT_SIZE", (1280, 800))

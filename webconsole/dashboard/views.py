@@ -39,7 +39,7 @@ def dashboard_view(request):
     context = {
         "cards": cards,
         "shared": selectors.shared_cards(user=request.user),
-        "sizes": profiles.size_choices(),
+        "sizes": profiles.size_choices(user=request.user),
         "profiles": profiles.profile_choices(user=request.user),
         "isolation": isolation_summary(),
         "can_see_recordings": recording_selectors.can_see_recordings(user=request.user),

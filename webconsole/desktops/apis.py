@@ -15,7 +15,7 @@ from compositor.client import HostError
 from webconsole.api.access import IsStaff, get_visible_or_404, visible_to
 from webconsole.api.authentication import client_address
 from webconsole.api.errors import json_error
-from webconsole.api.fields import StrictCharField, StrictIntegerField
+from webconsole.api.fields import StrictCharField, StrictIntegerField, StrictSlugField
 from webconsole.api.query import check_query
 from webconsole.desktops import selectors, services
 from webconsole.desktops.models import ACTIVE_STATES, DesktopSession, DesktopState
@@ -108,6 +108,7 @@ class DesktopCreateApi(APIView):
         width = StrictIntegerField(required=False)
         height = StrictIntegerField(required=False)
         name = StrictCharField(required=False, allow_blank=True, max_length=100)
+        profile = StrictSlugField(required=False, max_length=40)
 
     @extend_schema(request=InputSerializer, responses={202: DesktopOutputSerializer})
     def post(self, request):

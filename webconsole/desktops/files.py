@@ -72,14 +72,17 @@ class Download:
     mtime: float
 
 
-def transfer_ways() -> tuple[str, ...]:
-    """What the policy allows: ``upload``, ``download``, both or neither."""
-    return tuple(settings.WRD_FILE_TRANSFER)
+def transfer_ways(user: AbstractBaseUser | None = None) -> tuple[str, ...]:
+    """What the server (WRD_FILE_TRANSFER) and ``user``'s policy allow: ``upload``,
+    ``download``, both or neither."""
+    from webconsole.policies.enforce import file_ways
+
+    return file_ways(user=user)
 
 
-def transfer_options(*, session: DesktopSession) -> dict:
+def transfer_options(*, session: DesktopSession, user: AbstractBaseUser | None = None) -> dict:
     """What the viewer page's Files panel needs: the ways allowed, the limits, the URLs."""
-    ways = transfer_ways()
+    ways = transfer_ways(user)
     return {"upload": "upload" in ways, "download": "download" in ways,
             "max_bytes": settings.WRD_UPLOAD_MAX_BYTES,
             "chunk_bytes": min(settings.WRD_UPLOAD_CHUNK_BYTES, messages.MAX_FILE_CHUNK),
@@ -94,8 +97,9 @@ def refuse(status: int, reason: str, session: DesktopSession, user: AbstractBase
 
 
 def _require(way: str, session: DesktopSession, user: AbstractBaseUser | None) -> None:
-    if way not in transfer_ways():
-        raise refuse(403, f"file {way} is turned off on this server", session, user)
+    if way not in transfer_ways(user):
+        where = "on this server" if way not in settings.WRD_FILE_TRANSFER else "by your policy"
+        raise refuse(403, f"file {way} is turned off {where}", session, user)
     if session.state != DesktopState.RUNNING:
         raise refuse(409, f"the desktop is {session.state}", session, user)
 

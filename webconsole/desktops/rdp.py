@@ -124,3 +124,11 @@ async def history_closed(token: object) -> None:
 
     if isinstance(token, int):
         await history.async_connection_closed(connection_id=token)
+
+
+async def connection_policy(username: str):
+    """The user's policy for their RDP connection (rdpfront.policy.ConnectionPolicy): refused
+    when RDP access is off; the clipboard's ways; the client's folders off, read-only or not."""
+    from webconsole.policies.enforce import rdp_connection_policy
+
+    return await sync_to_async(rdp_connection_policy)(username=username)

@@ -88,29 +88,32 @@ async def async_host_client_for(
 
 def desktop_create(
     *, user: AbstractBaseUser, width: int | None = None, height: int | None = None, name: str = "",
-    enqueue: bool = True, actor: AbstractBaseUser | None = None, address: str = "", via: str = "",
+    profile: str | None = None, enqueue: bool = True, actor: AbstractBaseUser | None = None, address: str = "",
+    via: str = "",
 ) -> DesktopSession:
-    """Record a new session for ``user`` (state ``requested``) and queue its start. ``actor``
-    (who asked, ``user`` when not given), ``address`` and ``via`` go to the audit log."""
+    """Record a new session for ``user`` (state ``requested``) and queue its start. Its size,
+    profile and the user's count of desktops are checked against the user's policy
+    (webconsole/policies). ``actor`` (who asked, ``user`` when not given), ``address`` and
+    ``via`` go to the audit log."""
     from webconsole.desktops.tasks import desktop_start_task
+    from webconsole.policies import enforce
 
-    width = int(width or settings.WRD_DEFAULT_SIZE[0])
-    height = int(height or settings.WRD_DEFAULT_SIZE[1])
-    validate_size(width, height)
+    plan = enforce.plan_desktop(user=user, width=width, height=height, profile=profile)
+    width, height = plan.width, plan.height
     with transaction.atomic():
         # Lock the user's row so two concurrent requests can't both pass the limit check.
         get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-        limit = settings.WRD_MAX_SESSIONS_PER_USER
-        if selectors.desktop_active_count(user=user) >= limit:
-            raise ValidationError(f"you already have {limit} active desktop(s); stop one first", code="limit")
+        enforce.check_desktop_count(plan.policy, selectors.desktop_active_count(user=user))
         session = DesktopSession.objects.create(
             owner=user, name=name[:100], width=width, height=height, node=settings.WRD_NODE,
         )
+        enforce.record_launch(desktop=session, plan=plan)
         if enqueue:
             _enqueue(desktop_start_task, session)
-    log.info("desktop requested session=%s user=%s size=%dx%d", session.pk, user, width, height)
+    log.info("desktop requested session=%s user=%s size=%dx%d profile=%s", session.pk, user, width, height,
+             plan.profile.name if plan.profile else "-")
     audit_record("desktop.create", actor=actor or user, target=session, target_type="desktop", address=address,
-           owner=user.get_username(), width=width, height=height, **({"via": via} if via else {}))
+                 owner=user.get_username(), width=width, height=height, **({"via": via} if via else {}))
     return session
 
 
@@ -161,8 +164,13 @@ def _check_display_free(display: str) -> None:
         raise ValidationError(f"display {display} is already desktop {clash.pk} of {clash.owner}", code="display")
 
 
-def desktop_limits() -> cgroups.Limits:
-    """The resource limits every desktop gets (WRD_SESSION_MEMORY, _CPUS, _PIDS)."""
+def desktop_limits(*, user: AbstractBaseUser | None = None) -> cgroups.Limits:
+    """The resource limits of a desktop of ``user``: their policy's (whose defaults are
+    WRD_SESSION_MEMORY, _CPUS, _PIDS); the server's defaults without a user."""
+    if user is not None:
+        from webconsole.policies.enforce import desktop_limits as policy_limits
+
+        return policy_limits(user=user)
     return cgroups.Limits(memory_bytes=settings.WRD_SESSION_MEMORY, cpus=settings.WRD_SESSION_CPUS,
                           pids=settings.WRD_SESSION_PIDS)
 
@@ -191,8 +199,12 @@ def desktop_start(*, session: DesktopSession) -> DesktopSession:
     if not claimed:
         log.info("desktop start skipped session=%s state=%s", session.pk, session.state)
         return session
-    (max_w, max_h) = settings.WRD_MAX_SIZE
-    limits = desktop_limits()
+    from webconsole.policies.effective import effective_policy
+
+    # The screen cannot grow past the policy's maximum, whichever front end resizes it.
+    policy = effective_policy(user=session.owner)
+    max_w, max_h = min(settings.WRD_MAX_SIZE[0], policy.max_width), min(settings.WRD_MAX_SIZE[1], policy.max_height)
+    limits = desktop_limits(user=session.owner)
     try:
         identity = desktop_identity(user=session.owner)
         host = launch_host(
@@ -231,7 +243,9 @@ def _display_args(session: DesktopSession) -> dict:
     """What the host shows: a new Xvfb with the session's programs, or the attached display,
     with its cookie read from the authority file now (by us: the desktop's account may not)."""
     if not session.attach_display:
-        return {"startup": settings.WRD_SESSION_STARTUP or None, "wayland": settings.WRD_SESSION_WAYLAND}
+        from webconsole.policies.enforce import launch_args
+
+        return launch_args(session)
     cookie = read_display_cookie(Path(session.attach_xauthority), session.attach_display)
     return {"attach": session.attach_display, "attach_cookie": cookie, "wayland": False}
 
@@ -299,7 +313,7 @@ RESTART_CLEARS = {"failure_reason": "", "stopped_at": None, "started_at": None, 
 def desktop_restart(*, session: DesktopSession, user: AbstractBaseUser | None, address: str = "") -> DesktopSession:
     """Start a desktop afresh, keeping its id, owner, size and name (its programs start anew).
     A running one is stopped then started by its node's worker (``desktop_restart_finish``);
-    a stopped or failed one is queued to start, within its owner's limit of active desktops."""
+    a stopped or failed one is queued to start, within its owner's policy's count of desktops."""
     from webconsole.desktops.tasks import desktop_restart_task, desktop_start_task
 
     _check_access(session, user)
@@ -308,11 +322,12 @@ def desktop_restart(*, session: DesktopSession, user: AbstractBaseUser | None, a
                 state=DesktopState.STOPPING, stop_requested_at=timezone.now()):
             _enqueue(desktop_restart_task, session)
         elif session.state in (DesktopState.STOPPED, DesktopState.FAILED):
+            from webconsole.policies import enforce
+            from webconsole.policies.effective import effective_policy
+
             get_user_model().objects.select_for_update().filter(pk=session.owner_id).first()
-            limit = settings.WRD_MAX_SESSIONS_PER_USER
-            if selectors.desktop_active_count(user=session.owner) >= limit:
-                raise ValidationError(f"{session.owner} already has {limit} active desktop(s); stop one first",
-                                      code="limit")
+            enforce.check_desktop_count(effective_policy(user=session.owner),
+                                        selectors.desktop_active_count(user=session.owner))
             if not DesktopSession.objects.filter(pk=session.pk, state=session.state).update(
                     state=DesktopState.REQUESTED, created_at=timezone.now(), **RESTART_CLEARS):
                 raise ValidationError(f"desktop {session.pk} changed state meanwhile; try again", code="state")
@@ -354,8 +369,10 @@ def _kill(pid: int, sig: int) -> None:
 def desktop_resize(
     *, session: DesktopSession, user: AbstractBaseUser | None, width: int, height: int, address: str = "",
 ) -> DesktopSession:
+    from webconsole.policies.enforce import check_resize
+
     _check_access(session, user)
-    validate_size(width, height)
+    check_resize(owner=session.owner, width=width, height=height)
     if session.state != DesktopState.RUNNING:
         raise ValidationError(f"desktop {session.pk} is {session.state}, not running", code="state")
     try:
@@ -523,19 +540,31 @@ def _end_orphan_hosts() -> int:
 
 
 def desktop_reap_idle(*, now=None) -> list[int]:
-    """Stop running sessions idle for longer than WRD_IDLE_TIMEOUT (0 disables)."""
-    timeout = settings.WRD_IDLE_TIMEOUT
-    if timeout <= 0:
-        return []
+    """Stop running sessions idle for longer than their owner's policy allows (its idle
+    timeout, WRD_IDLE_TIMEOUT by default; 0 never), or running longer than its maximum
+    lifetime (0: no limit). The policy is read now, so a change applies to running desktops."""
+    from webconsole.policies.effective import effective_policy
+
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=timeout)
     reaped = []
+    policies: dict[int, object] = {}
     for session in selectors.desktop_live_on_node(node=settings.WRD_NODE).filter(state=DesktopState.RUNNING):
+        if session.owner_id not in policies:
+            policies[session.owner_id] = effective_policy(user=session.owner)
+        policy = policies[session.owner_id]
         last = session.last_activity_at or session.started_at
-        if last and last < cutoff:
+        if policy.idle_timeout > 0 and last and last < now - timedelta(seconds=policy.idle_timeout):
             log.info("reaping idle desktop session=%s idle_since=%s", session.pk, last.isoformat())
-            desktop_stop_request(session=session, user=None, reason="idle")
-            reaped.append(session.pk)
+            reason = "idle"
+        elif (policy.max_lifetime > 0 and session.started_at
+              and session.started_at < now - timedelta(seconds=policy.max_lifetime)):
+            log.info("stopping desktop at its maximum lifetime session=%s started=%s lifetime=%ds", session.pk,
+                     session.started_at.isoformat(), policy.max_lifetime)
+            reason = "lifetime"
+        else:
+            continue
+        desktop_stop_request(session=session, user=None, reason=reason)
+        reaped.append(session.pk)
     return reaped
 
 
@@ -564,7 +593,11 @@ def desktop_for_remote_login(
         session = DesktopSession.objects.filter(
             owner=user, state__in=(DesktopState.REQUESTED, DesktopState.STARTING)).order_by("-created_at").first()
     if session is None:
+        from webconsole.policies.effective import effective_policy
+
+        policy = effective_policy(user=user)
         (min_w, min_h), (max_w, max_h) = settings.WRD_MIN_SIZE, settings.WRD_MAX_SIZE
+        max_w, max_h = min(max_w, policy.max_width), min(max_h, policy.max_height)
         session = desktop_create(user=user, width=min(max(width, min_w), max_w),
                                  height=min(max(height, min_h), max_h), name="RDP", via="rdp")
     deadline = time.monotonic() + timeout

@@ -36,8 +36,11 @@ TOKEN_BYTES = 24
 
 def sharing_allowed(user: AbstractBaseUser, control: bool) -> bool:
     """Whether ``user`` may share their desktops (with control when ``control``): the one
-    policy check of sharing."""
-    return True
+    policy check of sharing, their effective policy's ``share_view`` / ``share_control``."""
+    from webconsole.policies.effective import effective_policy
+
+    policy = effective_policy(user=user)
+    return policy.share_control if control else policy.share_view
 
 
 def token_hash(token: str) -> str:

@@ -13,6 +13,9 @@ the host's local protocol, and enforces the per-socket limits:
 - view-only sockets have their input, clipboard, resize and microphone ignored here, server-side
   (a viewer through a share is view-only unless the share gives control; revoking the share or
   switching its control reaches the socket through ``sharing.live.ShareWatch``);
+- the user's policy (webconsole/policies): no socket without browser access; clipboard text is
+  dropped in a direction it turns off; both rechecked with the account, so a change applies to
+  open sockets within ``ACCOUNT_RECHECK``;
 - microphone audio is relayed as it comes (the host paces it to real time); a socket sending
   more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
 """
@@ -35,6 +38,7 @@ from compositor.protocol import LocalProtocolError, RemoteProtocolError
 from webconsole.core import metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
+from webconsole.policies.enforce import viewer_policy
 from webconsole.recordings import history
 from webconsole.viewer.protocol import (
     MICROPHONE_FLOOD_FACTOR,
@@ -105,6 +109,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         # gives control; the owner switches that live (``_share_control``).
         self.share = access.share
         self.view_only = self.asked_view_only or (self.share is not None and not self.share.control)
+        refusal, self.clipboard_ways = await database_sync_to_async(viewer_policy)(user=self.user)
+        if refusal is not None:
+            log.info("viewer refused %s: %s", self.label, refusal)
+            await self.close(code=int(CloseCode.FORBIDDEN), reason=refusal)
+            return
         if self.session.state != DesktopState.RUNNING:
             await self.close(code=int(CloseCode.STOPPED))
             return
@@ -226,6 +235,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             if self.stream is not None:
                 self.host.send(messages.Keyframe(stream=self.stream))
         elif isinstance(msg, Clipboard) and not self.view_only:
+            if not self.clipboard_ways.to_desktop:  # the user's policy: not into the desktop
+                log.info("viewer clipboard to the desktop dropped by policy %s", self.label)
+                self._queue("control", encode_server(
+                    {"op": "error", "error": "clipboard: copying into the desktop is turned off by your policy"}))
+                return
             try:
                 await self.host.call(messages.ClipboardSet(text=msg.text))
             except LocalProtocolError:  # longer than a host message header carries (64 KiB)
@@ -324,7 +338,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("frame", data, push.seq)
         elif isinstance(push, messages.Pointer):
             self._queue("pointer", encode_server(push.encode()[0]))
-        elif isinstance(push, messages.ClipboardChanged):
+        elif isinstance(push, messages.ClipboardChanged) and self.clipboard_ways.from_desktop:
             self._queue("control", encode_server(
                 {"op": "clipboard", "selection": push.selection.value, "is_text": push.text is not None},
                 push.text.encode() if push.text is not None else b""))
@@ -388,6 +402,13 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             if not await database_sync_to_async(account_still_signed_in)(session_key=key, user_id=self.user.pk):
                 log.info("viewer closed %s: the user is signed out, deactivated or has a new password", self.label)
                 await self._close(CloseCode.UNAUTHENTICATED, "signed out")
+                return
+            # The user's policy now: browser access taken away ends the socket, the clipboard's
+            # ways follow a change.
+            refusal, self.clipboard_ways = await database_sync_to_async(viewer_policy)(user=self.user)
+            if refusal is not None:
+                log.info("viewer closed %s: %s", self.label, refusal)
+                await self._close(CloseCode.FORBIDDEN, refusal)
                 return
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 
 from webconsole.desktops.files import transfer_options
+from webconsole.policies.enforce import browser_refusal
 from webconsole.viewer.selectors import viewer_access
 
 
@@ -17,6 +19,8 @@ def desktop_view(request: HttpRequest, desktop_id: int) -> HttpResponse:
     session = access.session
     if session is None:
         raise Http404("no such desktop")
+    if (refusal := browser_refusal(user=request.user)) is not None:
+        raise PermissionDenied(refusal)
     view_only = request.GET.get("view_only") == "1" or (access.share is not None and not access.share.control)
     if access.share is None and session.owner_id != request.user.pk:
         from webconsole.dashboard.services import note_admin_open
@@ -31,7 +35,7 @@ def desktop_view(request: HttpRequest, desktop_id: int) -> HttpResponse:
             "view_only": view_only,
             "desktop": session.pk,
             # Files go to and from the owner's account: for the owner (and staff) only.
-            "files": transfer_options(session=session) if access.share is None else None,
+            "files": transfer_options(session=session, user=request.user) if access.share is None else None,
             "csrf_token": get_token(request),
         },
     })

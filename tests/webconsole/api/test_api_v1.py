@@ -45,9 +45,15 @@ def test_input_errors_say_which_field_and_why(api):
     assert body["detail"].startswith("Invalid input: ")
 
     service_refusal = api.post("/api/v1/desktops/start", {"width": 10, "height": 10}, format="json")
-    assert service_refusal.status_code == 400
-    assert service_refusal.json()["code"] == "size" and "outside the allowed range" in service_refusal.json()["detail"]
-    assert "fields" not in service_refusal.json()
+    assert service_refusal.status_code == 400  # the policy's refusal, by field
+    assert "outside the allowed range" in service_refusal.json()["fields"]["size"][0]
+    limit = api.post(f"/api/v1/desktops/{_desktops(User.objects.get(username='alice-v1'), 'requested')[0].pk}/stop")
+    assert limit.status_code == 202
+    stopped = api.post("/api/v1/desktops/start", {"width": 800, "height": 600}, format="json")
+    assert stopped.status_code == 202
+    for _ in range(5):  # past the policy's count: a refusal with its code and no fields
+        refused = api.post("/api/v1/desktops/start", {"width": 800, "height": 600}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "limit" and "fields" not in refused.json()
 
     broken = api.generic("POST", "/api/v1/desktops/start", b"{not json", content_type="application/json")
     assert broken.status_code == 400 and broken.json()["code"] == "parse_error"

@@ -59,11 +59,16 @@ def test_only_the_owner_shares_and_only_a_running_desktop(people, desktop):
         services.share_grant_user(desktop=desktop, by=people["owner"], user=people["guest"])
 
 
-def test_the_policy_check_refuses_sharing(people, desktop, monkeypatch):
-    monkeypatch.setattr(services, "sharing_allowed", lambda user, control: not control)
+def test_the_owners_policy_decides_what_they_may_share(people, desktop):
+    from webconsole.policies.models import Policy
+
+    Policy.objects.create(user=people["owner"], share_view=True, share_control=False)
     services.share_grant_user(desktop=desktop, by=people["owner"], user=people["guest"])
     with pytest.raises(PermissionDenied, match="control"):
         services.share_grant_user(desktop=desktop, by=people["owner"], user=people["third"], control=True)
+    Policy.objects.filter(user=people["owner"]).update(share_view=False)
+    with pytest.raises(PermissionDenied):
+        services.share_grant_user(desktop=desktop, by=people["owner"], user=people["third"])
 
 
 def test_a_group_share_follows_membership(people, desktop):

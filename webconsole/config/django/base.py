@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "webconsole.audit",
     "webconsole.sharing",
     "webconsole.dashboard",
+    "webconsole.policies",
     "webconsole.api",
 ]
 

@@ -25,6 +25,7 @@ WRD_RDP_GFX = env.RDP_GFX
 WRD_RDP_H264 = env.RDP_H264
 # Seconds an RDP client's auto-reconnect cookie outlives its dropped connection.
 WRD_RDP_RECONNECT_SECONDS = env.RDP_RECONNECT_SECONDS
+WRD_CLIPBOARD_MAX_FILE_BYTES = env.CLIPBOARD_MAX_FILE_BYTES
 WRD_TLS_DIR = env.TLS_DIR
 WRD_REDIS = env.redis_parts()
 WRD_UID_RANGE = env.UID_RANGE

@@ -25,14 +25,16 @@ class Command(BaseCommand):
         server_settings = ServerSettings(host=opts["host"], port=opts["port"], cert_dir=settings.WRD_TLS_DIR,
                                          max_width=max_w, max_height=max_h, gfx=settings.WRD_RDP_GFX,
                                          gfx_h264=settings.WRD_RDP_H264,
-                                         reconnect_lifetime=settings.WRD_RDP_RECONNECT_SECONDS)
+                                         reconnect_lifetime=settings.WRD_RDP_RECONNECT_SECONDS,
+                                         clipboard_max_file_bytes=settings.WRD_CLIPBOARD_MAX_FILE_BYTES)
         asyncio.run(self._serve(server_settings))
 
     async def _serve(self, server_settings: ServerSettings) -> None:
         server = RdpServer(server_settings, authenticate=rdp.authenticate, attach=rdp.attach,
                            account_stamp=rdp.account_stamp, history_opened=rdp.history_opened,
                            history_closed=rdp.history_closed,
-                           reconnect_hooks=ReconnectHooks(resume_desktop=rdp.resume_desktop, audit=rdp.audit_reconnect))
+                           reconnect_hooks=ReconnectHooks(resume_desktop=rdp.resume_desktop, audit=rdp.audit_reconnect),
+                           connection_policy=rdp.connection_policy)
         port = await server.start()
         self.stdout.write(f"RDP server listening on {server_settings.host}:{port}")
         stop = asyncio.Event()

@@ -1,6 +1,6 @@
 """Operator commands for desktop sessions, usable without a browser.
 
-    manage.py desktop start --user NAME [--size WxH] [--name N] [--wait]
+    manage.py desktop start --user NAME [--size WxH] [--name N] [--profile P] [--wait]
     manage.py desktop list [--all]
     manage.py desktop screenshot ID FILE.png
     manage.py desktop stop ID [--wait]
@@ -44,6 +44,7 @@ class Command(BaseCommand):
         start.add_argument("--user", required=True)
         start.add_argument("--size", type=parse_size)
         start.add_argument("--name", default="")
+        start.add_argument("--profile", help="a desktop profile (default: the user's policy's)")
         start.add_argument("--wait", action="store_true", help="wait until it runs (or fails)")
         start.add_argument("--timeout", type=float, default=60)
         lst = sub.add_parser("list", help="list desktops")
@@ -80,7 +81,8 @@ class Command(BaseCommand):
         if user is None:
             raise CommandError(f"no user named {opts['user']!r}")
         width, height = opts["size"] or (None, None)
-        session = services.desktop_create(user=user, width=width, height=height, name=opts["name"])
+        session = services.desktop_create(user=user, width=width, height=height, name=opts["name"],
+                                          profile=opts["profile"])
         self.stdout.write(str(session.pk))
         if opts["wait"]:
             session = self._wait(session, (DesktopState.RUNNING, DesktopState.FAILED, DesktopState.STOPPED),
