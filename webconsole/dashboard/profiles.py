@@ -14,7 +14,7 @@ def profile_choices(*, user) -> list[tuple[str, str]]:
     from webconsole.policies.selectors import profile_choices as allowed
 
     choices = allowed(user=user)
-    return [(c.name, c.label) for c in sorted(choices, key=lambda c: not c.default)]
+    return [(c.name, c.label) for c in sorted(choices, key=lambda c: not c.is_default)]
 
 
 def size_choices(*, user) -> list[str]:

@@ -56,20 +56,17 @@ def dashboard_view(request):
 @require_POST
 def desktop_start_view(request):
     """Start a desktop: a size (one of the offered or typed ``WxH``), a name, a profile."""
-    try:
-        width, height = profiles.parse_size(request.POST.get("size", ""))
-    except ValueError:
-        messages.error(request, "Size must look like 1280x800.")
-        return redirect("desktops:list")
-    extra = {}
-    if profile := request.POST.get("profile", "").strip():
-        if profile not in dict(profiles.profile_choices(user=request.user)):
-            messages.error(request, f"There is no desktop profile {profile!r} for you.")
+    width = height = None  # no size: the profile's or the server's default
+    if size := request.POST.get("size", "").strip():
+        try:
+            width, height = profiles.parse_size(size)
+        except ValueError:
+            messages.error(request, "Size must look like 1280x800.")
             return redirect("desktops:list")
-        extra["profile"] = profile
-    try:
+    try:  # the profile is checked against the user's policy by the service
         session = desktop_services.desktop_create(user=request.user, width=width, height=height,
-                                                  name=request.POST.get("name", ""), **extra)
+                                                  name=request.POST.get("name", ""),
+                                                  profile=request.POST.get("profile", "").strip() or None)
     except ValidationError as exc:
         messages.error(request, _messages_of(exc))
     else:

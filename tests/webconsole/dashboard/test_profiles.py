@@ -31,8 +31,17 @@ def test_parse_size_refuses(bad):
         parse_size(bad)
 
 
+@pytest.mark.django_db
 @override_settings(WRD_DEFAULT_SIZE=(1280, 800), WRD_MIN_SIZE=(640, 480), WRD_MAX_SIZE=(1920, 1080))
 def test_size_choices_are_allowed_and_start_with_the_default():
-    sizes = size_choices()
+    from django.contrib.auth.models import User
+
+    from webconsole.policies.models import Policy
+
+    user = User.objects.create_user("sizes")
+    sizes = size_choices(user=user)
     assert sizes[0] == "1280x800" and len(sizes) == len(set(sizes))
     assert "2560x1440" not in sizes and "1920x1080" in sizes
+    # The user's policy narrows them: nothing above its maximum, not even the default.
+    Policy.objects.create(user=user, max_width=1024, max_height=768)
+    assert size_choices(user=user) == ["1024x768"]

@@ -125,7 +125,7 @@ out = {"state": d.state, "reason": d.failure_reason, "display": d.display, "runt
                                       capture_output=True, text=True, timeout=10).stdout.strip()
             wait_until(panel, 45, 0.5, "the XFCE panel")
             erin.reload()
-            erin.get_by_role("link", name="Open in browser").click()
+            erin.get_by_role("link", name="Open", exact=True).click()
             canvas = erin.locator("canvas")
             wait_until(lambda: canvas.evaluate("c => c.width") == 1280, 20, 0.2, "the viewer to draw the desktop")
             time.sleep(2.0)  # the panel and desktop icons painted
