@@ -20,6 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
+from webconsole.api.services import token_create
 from webconsole.asgi import application
 from webconsole.desktops import rdp
 from webconsole.desktops.models import DesktopSession, DesktopState
@@ -90,6 +91,24 @@ HTTP = {
     "api:api-recording-start": ("POST", {}, _answers(401, 403, 403, 400)),
     "api:api-recording-stop": ("POST", {}, _answers(401, 403, 403, 202)),
     "api:api-recording-file": ("GET", None, _answers(401, 404, 404, 404)),
+    # a restart within the owner's limit of active desktops, here 0 (test_http_route sets it):
+    # refused with a message, nothing queued
+    "api:api-restart": ("POST", {}, _answers(401, 400, 404, 400)),
+    "api:api-me": ("GET", None, _answers(401, 200, 200, 200)),
+    # API tokens: each user's own; the token named is the owner's (staff may see and revoke it)
+    "api:api-tokens": ("GET", None, _answers(401, 200, 200, 200)),
+    "api:api-token": ("GET", None, _answers(401, 200, 404, 200)),
+    "api:api-token-revoke": ("POST", {}, _answers(401, 200, 404, 200)),
+    "api:api-audit": ("GET", None, _answers(401, 403, 403, 200)),
+    # the OpenAPI schema and its browsable docs are public (they hold no data)
+    "api-schema": ("GET", None, _answers(200, 200, 200, 200)),
+    "api-docs": ("GET", None, _answers(200, 200, 200, 200)),
+    # the tokens page: one's own tokens only (staff revoke others' in the admin)
+    "tokens:list": ("GET", None, _answers(LOGIN, 200, 200, 200)),
+    "tokens:revoke": ("POST", {}, _answers(LOGIN, ("302", "/account/tokens/"), 404, 404)),
+    # the audit log: staff only, sent to the admin's login like the admin site
+    "audit:list": ("GET", None, _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)),
+    "audit:export": ("GET", None, _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)),
     # The dashboard's actions: the owner's (and staff's); the desktop is stopped, so a restart or
     # resize is refused with a message, a thumbnail is 409.
     "dashboard:admin": ("GET", None, _answers(LOGIN, 403, 403, 200)),
@@ -139,13 +158,17 @@ HTTP = {
     "api:api-profiles": ("GET", None, _answers(401, 403, 403, 200)),
     "api:api-profile": ("GET", None, _answers(401, 403, 403, 200)),
 }
+# The unversioned /api/ mount serves the same views as /api/v1/ (webconsole/api/mount.py):
+# each of its routes answers as its /api/v1/ twin.
+LEGACY = "api-legacy:"
+HTTP_LEGACY = {f"{LEGACY}{name.removeprefix('api:')}": row for name, row in HTTP.items() if name.startswith("api:")}
 # Every page of the admin site: staff only. Staff get 403 from the pages the admin offers
-# nobody: adding the login throttle's records by hand, and the autocomplete asked without the
-# field it completes.
+# nobody: adding the login throttle's records or API tokens by hand (a token's secret is shown
+# once, to its owner, on the tokens page), and the autocomplete asked without the field it completes.
 ADMIN = _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)
 ADMIN_NOBODY = _answers(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 403)
 ADMIN_OFFERED_TO_NOBODY = {"admin:autocomplete", "admin:axes_accessattempt_add", "admin:axes_accessfailurelog_add",
-                           "admin:axes_accesslog_add"}
+                           "admin:axes_accesslog_add", "admin:api_apitoken_add"}
 # The viewer socket: its close code (the connection is accepted first so the browser sees it).
 WEBSOCKET = {"ws/desktops/<int:desktop_id>/": _answers(4401, 4409, 4404, 4409)}
 # The RDP login, with each one's own password (anonymous: no user name); a user's RDP login
@@ -163,8 +186,8 @@ def _names(patterns, prefix: str = "") -> Iterator[tuple[str, object]]:
 
 def test_every_route_has_a_row() -> None:
     routes = {name for name, _ in _names(get_resolver().url_patterns) if not name.startswith("admin:")}
-    assert routes == set(HTTP), \
-        f"routes without a row: {routes - set(HTTP)}; rows without a route: {set(HTTP) - routes}"
+    rows = set(HTTP) | set(HTTP_LEGACY)
+    assert routes == rows, f"routes without a row: {routes - rows}; rows without a route: {rows - routes}"
     assert {str(p.pattern) for p in websocket_urlpatterns} == set(WEBSOCKET)
 
 
@@ -200,11 +223,15 @@ def _outcome(response) -> object:
     return response.status_code
 
 
-@pytest.mark.parametrize("name", sorted(HTTP))
-def test_http_route(name, people, desktop, redis_server) -> None:
-    method, data, expected, *more = HTTP[name]
+@pytest.mark.parametrize("name", sorted(HTTP) + sorted(HTTP_LEGACY))
+def test_http_route(name, people, desktop, redis_server, settings) -> None:
+    method, data, expected, *more = HTTP.get(name) or HTTP_LEGACY[name]
     pattern = dict(_names(get_resolver().url_patterns))[name]
+    if name.endswith(":api-restart"):
+        settings.WRD_MAX_SESSIONS_PER_USER = 0
     kwargs = {"desktop_id": desktop.pk} if "desktop_id" in str(pattern.pattern) else {}
+    if "token_id" in str(pattern.pattern):
+        kwargs["token_id"] = token_create(user=people[OWNER], name="matrix").token.pk
     if "recording_id" in str(pattern.pattern):
         kwargs["recording_id"] = Recording.objects.create(desktop=desktop, file="gone.mp4",
                                                           state=RecordingState.FINISHED).pk
@@ -222,7 +249,7 @@ def test_http_route(name, people, desktop, redis_server) -> None:
     for more_kwargs in more:  # a person's name stands for their id
         kwargs.update({k: people[v].pk if v in PASSWORDS else v for k, v in more_kwargs.items()})
     url = reverse(name, kwargs=kwargs)
-    api = name.startswith("api:")
+    api = name.startswith(("api:", LEGACY))
     got = {}
     for who in WHO:
         client = _client(people[who], api=api)

@@ -40,3 +40,17 @@ def record(action: str, *, actor: Any = None, actor_name: str = "", target: mode
 
 
 async_record = sync_to_async(record)
+
+
+def audit_prune(*, age_days: int) -> int:
+    """Remove the events older than ``age_days`` (0 or less keeps everything); how many went."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    if age_days <= 0:
+        return 0
+    deleted, _ = AuditEvent.objects.filter(at__lt=timezone.now() - timedelta(days=age_days)).delete()
+    if deleted:
+        log.info("audit log pruned: %d events older than %d days", deleted, age_days)
+    return deleted

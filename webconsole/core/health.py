@@ -16,6 +16,11 @@ import redis
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from webconsole.config import env
 
@@ -70,8 +75,35 @@ def run_checks() -> dict[str, dict]:
     return results
 
 
-@require_GET
-def health(request):
+def health_report() -> tuple[dict, int]:
     checks = run_checks()
     ok = all(c["status"] == "ok" for c in checks.values())
-    return JsonResponse({"status": "ok" if ok else "degraded", "checks": checks}, status=200 if ok else 503)
+    return {"status": "ok" if ok else "degraded", "checks": checks}, 200 if ok else 503
+
+
+@require_GET
+def health(request):
+    body, status = health_report()
+    return JsonResponse(body, status=status)
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["ok", "down"])
+    latency_ms = serializers.FloatField()
+    detail = serializers.CharField()
+
+
+class HealthApi(APIView):
+    """Each part the console needs, with its status and latency: 200 when all answer, 503 otherwise."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    class OutputSerializer(serializers.Serializer):
+        status = serializers.ChoiceField(choices=["ok", "degraded"])
+        checks = serializers.DictField(child=HealthCheckSerializer(), help_text="By part: database, redis, celery, rdp")
+
+    @extend_schema(responses={200: OutputSerializer, 503: OutputSerializer})
+    def get(self, request):
+        body, status = health_report()
+        return Response(body, status=status)

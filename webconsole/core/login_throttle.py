@@ -72,7 +72,7 @@ def lockout_response(request: HttpRequest, original_response: HttpResponse | Non
                      credentials: dict | None = None) -> HttpResponse:
     """``AXES_LOCKOUT_CALLABLE``: what a locked-out address is answered, 429 on every door."""
     if request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", ""):
-        response = JsonResponse({"detail": lockout_message()}, status=429)
+        response = JsonResponse({"detail": lockout_message(), "code": "login_throttled"}, status=429)
     else:
         response = render(request, "registration/locked_out.html", {"reason": lockout_message()}, status=429)
     response["Retry-After"] = str(_retry_after(request))

@@ -10,38 +10,66 @@ import re
 from django.conf import settings
 from django.http import HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from compositor import messages
+from webconsole.api.errors import error_body
+from webconsole.api.fields import StrictCharField, StrictIntegerField
 from webconsole.desktops import files
 from webconsole.desktops.apis import _get
 from webconsole.desktops.models import DesktopSession
 
 OFFSET_CONTENT_TYPE = "application/offset+octet-stream"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+TRANSFER_ERRORS = (409, 411, 413, 415, 416, 502)
+
+UPLOAD_STATE = inline_serializer("UploadState", {
+    "offset": serializers.IntegerField(), "complete": serializers.BooleanField(),
+    "stored_as": serializers.CharField(allow_null=True, help_text="The file's name in ~/Downloads once complete.")})
+UPLOAD_CREATED = inline_serializer("UploadCreated", {
+    "url": serializers.CharField(), "name": serializers.CharField(), "size": serializers.IntegerField(),
+    "offset": serializers.IntegerField(), "complete": serializers.BooleanField(),
+    "stored_as": serializers.CharField(allow_null=True)})
+UPLOAD_WHERE = inline_serializer("UploadWhere", {
+    "name": serializers.CharField(), "size": serializers.IntegerField(), "offset": serializers.IntegerField()})
+FILE_LIST = inline_serializer("DownloadList", {"files": inline_serializer("DownloadFile", {
+    "name": serializers.CharField(), "size": serializers.IntegerField(), "mtime": serializers.FloatField(),
+    "url": serializers.CharField()}, many=True)})
 
 
 def _refused(exc: files.TransferRefused) -> Response:
-    response = Response({"detail": str(exc)}, status=exc.status)
+    response = Response(error_body(str(exc), "refused"), status=exc.status)
     if exc.offset is not None:
         response["Upload-Offset"] = str(exc.offset)
     return response
 
 
+def _api_root(request: Request) -> str:
+    """The mount the request came through: URLs handed back stay on it (``/api/v1/`` or the
+    unversioned ``/api/`` that the browser viewer uses)."""
+    match = request.resolver_match
+    return "/api/" if match is not None and match.namespace == "api-legacy" else "/api/v1/"
+
+
 def _upload_url(request: Request, upload: files.Upload) -> str:
-    return f"/api/desktops/{upload.desktop}/uploads/{upload.token}"
+    return f"{_api_root(request)}desktops/{upload.desktop}/uploads/{upload.token}"
 
 
 class UploadCreateApi(APIView):
     """POST {name, size}: a new upload; its URL takes the chunks."""
 
-    class InputSerializer(serializers.Serializer):
-        name = serializers.CharField(max_length=1024, trim_whitespace=False)
-        size = serializers.IntegerField(min_value=0)
+    error_codes = TRANSFER_ERRORS
 
+    class InputSerializer(serializers.Serializer):
+        name = StrictCharField(max_length=1024, trim_whitespace=False)
+        size = StrictIntegerField(min_value=0)
+
+    @extend_schema(request=InputSerializer, responses={201: UPLOAD_CREATED})
     def post(self, request: Request, desktop_id: int) -> Response:
         session = _get(request, desktop_id)
         data = self.InputSerializer(data=request.data)
@@ -64,10 +92,13 @@ class UploadApi(APIView):
     """HEAD/GET: where the upload is (``Upload-Offset``). PATCH: the next chunk, its body
     ``application/offset+octet-stream`` written at the ``Upload-Offset`` header."""
 
+    error_codes = TRANSFER_ERRORS
+
     def _upload(self, request: Request, desktop_id: int, token: str) -> tuple[DesktopSession, files.Upload]:
         session = _get(request, desktop_id)
         return session, files.upload_from_token(session=session, user=request.user, token=token)
 
+    @extend_schema(responses=UPLOAD_WHERE)
     def get(self, request: Request, desktop_id: int, token: str) -> Response:
         try:
             session, upload = self._upload(request, desktop_id, token)
@@ -83,6 +114,7 @@ class UploadApi(APIView):
     def head(self, request: Request, desktop_id: int, token: str) -> Response:
         return self.get(request, desktop_id, token)
 
+    @extend_schema(request={OFFSET_CONTENT_TYPE: OpenApiTypes.BINARY}, responses=UPLOAD_STATE)
     def patch(self, request: Request, desktop_id: int, token: str) -> Response:
         try:
             session, upload = self._upload(request, desktop_id, token)
@@ -115,6 +147,9 @@ class UploadApi(APIView):
 class FileListApi(APIView):
     """GET: the files of the desktop's ``~/Downloads``, each with its download URL."""
 
+    error_codes = TRANSFER_ERRORS
+
+    @extend_schema(responses=FILE_LIST)
     def get(self, request: Request, desktop_id: int) -> Response:
         session = _get(request, desktop_id)
         try:
@@ -125,13 +160,19 @@ class FileListApi(APIView):
 
         return Response({"files": [
             {"name": f.name, "size": f.size, "mtime": f.mtime,
-             "url": f"/api/desktops/{session.pk}/files/{quote(f.name, safe='')}"} for f in listed]})
+             "url": f"{_api_root(request)}desktops/{session.pk}/files/{quote(f.name, safe='')}"}
+            for f in listed]})
 
 
 class FileDownloadApi(APIView):
     """GET: one file of ``~/Downloads``, streamed from the host; ``Range: bytes=a-b`` (one range)
     answers 206."""
 
+    error_codes = TRANSFER_ERRORS
+
+    @extend_schema(responses={
+        (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The file"),
+        (206, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="The range asked")})
     def get(self, request: Request, desktop_id: int, name: str) -> HttpResponse:
         session = _get(request, desktop_id)
         try:

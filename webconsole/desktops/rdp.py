@@ -33,7 +33,12 @@ async def authenticate(username: str, password: str, address: str) -> bool:
     if throttled:
         log.warning("rdp login throttled user=%r address=%s: too many failed logins from this address",
                     username, address)
-    return user is not None and not throttled
+    ok = user is not None and not throttled
+    if ok:  # failures reach the audit log through Django's user_login_failed signal
+        from webconsole.audit.services import async_record
+
+        await async_record("login.success", actor=user, address=address, door="rdp")
+    return ok
 
 
 def _account_stamp(username: str) -> str | None:

@@ -27,6 +27,7 @@ from compositor.client import BlockingHostClient, HostClient, HostError
 from compositor.display import DisplayError, canonical_display, probe_display
 from compositor.launcher import LaunchError, launch_host, read_display_cookie, stop_host
 from compositor.sandbox import SessionUser
+from webconsole.audit.services import record as audit_record
 from webconsole.desktops import selectors
 from webconsole.desktops.models import ACTIVE_STATES, DesktopSession, DesktopState
 
@@ -87,11 +88,13 @@ async def async_host_client_for(
 
 def desktop_create(
     *, user: AbstractBaseUser, width: int | None = None, height: int | None = None, name: str = "",
-    profile: str | None = None, enqueue: bool = True,
+    profile: str | None = None, enqueue: bool = True, actor: AbstractBaseUser | None = None, address: str = "",
+    via: str = "",
 ) -> DesktopSession:
     """Record a new session for ``user`` (state ``requested``) and queue its start. Its size,
     profile and the user's count of desktops are checked against the user's policy
-    (webconsole/policies)."""
+    (webconsole/policies). ``actor`` (who asked, ``user`` when not given), ``address`` and
+    ``via`` go to the audit log."""
     from webconsole.desktops.tasks import desktop_start_task
     from webconsole.policies import enforce
 
@@ -109,12 +112,14 @@ def desktop_create(
             _enqueue(desktop_start_task, session)
     log.info("desktop requested session=%s user=%s size=%dx%d profile=%s", session.pk, user, width, height,
              plan.profile.name if plan.profile else "-")
+    audit_record("desktop.create", actor=actor or user, target=session, target_type="desktop", address=address,
+                 owner=user.get_username(), width=width, height=height, **({"via": via} if via else {}))
     return session
 
 
 def desktop_attach(
     *, user: AbstractBaseUser, owner: AbstractBaseUser, display: str, xauthority: str, name: str = "",
-    enqueue: bool = True,
+    enqueue: bool = True, address: str = "",
 ) -> DesktopSession:
     """Record an existing X display as a desktop of ``owner`` (staff only) and queue its start.
 
@@ -146,6 +151,8 @@ def desktop_attach(
     if enqueue:
         _enqueue(desktop_start_task, session)
     log.info("display attach requested session=%s display=%s owner=%s by=%s", session.pk, display, owner, user)
+    audit_record("desktop.attach", actor=user, target=session, target_type="desktop", address=address,
+           owner=owner.get_username(), display=display)
     return session
 
 
@@ -210,6 +217,7 @@ def desktop_start(*, session: DesktopSession) -> DesktopSession:
         log.warning("desktop start failed session=%s reason=%s", session.pk, exc)
         sandbox.cleanup(runtime_dir)
         _set_state(session, DesktopState.FAILED, failure_reason=f"start failed: {exc}", stopped_at=timezone.now())
+        audit_record("desktop.start_failed", target=session, target_type="desktop", reason=str(exc)[:500])
         return session
     now = timezone.now()
     updated = DesktopSession.objects.filter(pk=session.pk, state=DesktopState.STARTING).update(
@@ -226,6 +234,8 @@ def desktop_start(*, session: DesktopSession) -> DesktopSession:
     _record_usage(session)  # the first sample: CPU use is measured from here
     log.info("desktop running session=%s display=%s pid=%d user=%s uid=%d containment=%s", session.pk,
              host.display, host.pid, host.user, host.uid, host.containment)
+    audit_record("desktop.start", target=session, target_type="desktop", display=host.display, unix_user=host.user,
+           width=host.width, height=host.height)
     return session
 
 
@@ -243,15 +253,19 @@ def _display_args(session: DesktopSession) -> dict:
 # -- stop ---------------------------------------------------------------------------------
 
 
-def desktop_stop_request(*, session: DesktopSession, user: AbstractBaseUser | None) -> DesktopSession:
-    """Ask for a session to stop (owner or staff); the node's worker does it."""
+def desktop_stop_request(*, session: DesktopSession, user: AbstractBaseUser | None, address: str = "",
+                         reason: str = "") -> DesktopSession:
+    """Ask for a session to stop (owner or staff; ``user`` None: the system, for ``reason``);
+    the node's worker does it."""
     from webconsole.desktops.tasks import desktop_stop_task
 
     _check_access(session, user)
+    audit = {"reason": reason} if reason else {}
     if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.REQUESTED).update(
         state=DesktopState.STOPPED, stopped_at=timezone.now()
     ):
         session.refresh_from_db()
+        audit_record("desktop.stop", actor=user, target=session, target_type="desktop", address=address, **audit)
         return session
     with transaction.atomic():
         moved = DesktopSession.objects.filter(
@@ -262,6 +276,8 @@ def desktop_stop_request(*, session: DesktopSession, user: AbstractBaseUser | No
             _enqueue(desktop_stop_task, session)
         elif session.state != DesktopState.STOPPING:
             raise ValidationError(f"desktop {session.pk} is already {session.state}", code="state")
+    if moved:
+        audit_record("desktop.stop", actor=user, target=session, target_type="desktop", address=address, **audit)
     return session
 
 
@@ -284,6 +300,54 @@ def desktop_stop(*, session: DesktopSession, timeout: float = 10.0) -> DesktopSe
         return session
     _set_state(session, DesktopState.STOPPED, stopped_at=timezone.now())
     log.info("desktop stopped session=%s", session.pk)
+    audit_record("desktop.stopped", target=session, target_type="desktop")
+    return session
+
+
+# A restarted row is asked for anew: ``created_at`` is set to now too, so that reconcile's
+# deadline for ``requested`` rows counts from the restart.
+RESTART_CLEARS = {"failure_reason": "", "stopped_at": None, "started_at": None, "host_pid": None, "display": "",
+                  "runtime_dir": "", "requeued_at": None, "stop_requested_at": None}
+
+
+def desktop_restart(*, session: DesktopSession, user: AbstractBaseUser | None, address: str = "") -> DesktopSession:
+    """Start a desktop afresh, keeping its id, owner, size and name (its programs start anew).
+    A running one is stopped then started by its node's worker (``desktop_restart_finish``);
+    a stopped or failed one is queued to start, within its owner's policy's count of desktops."""
+    from webconsole.desktops.tasks import desktop_restart_task, desktop_start_task
+
+    _check_access(session, user)
+    with transaction.atomic():
+        if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.RUNNING).update(
+                state=DesktopState.STOPPING, stop_requested_at=timezone.now()):
+            _enqueue(desktop_restart_task, session)
+        elif session.state in (DesktopState.STOPPED, DesktopState.FAILED):
+            from webconsole.policies import enforce
+            from webconsole.policies.effective import effective_policy
+
+            get_user_model().objects.select_for_update().filter(pk=session.owner_id).first()
+            enforce.check_desktop_count(effective_policy(user=session.owner),
+                                        selectors.desktop_active_count(user=session.owner))
+            if not DesktopSession.objects.filter(pk=session.pk, state=session.state).update(
+                    state=DesktopState.REQUESTED, created_at=timezone.now(), **RESTART_CLEARS):
+                raise ValidationError(f"desktop {session.pk} changed state meanwhile; try again", code="state")
+            _enqueue(desktop_start_task, session)
+        else:
+            raise ValidationError(f"desktop {session.pk} is {session.state}; only a running, stopped or failed "
+                                  "desktop can be restarted", code="state")
+    was = session.state
+    session.refresh_from_db()
+    audit_record("desktop.restart", actor=user, target=session, target_type="desktop", address=address, was=was)
+    return session
+
+
+def desktop_restart_finish(*, session: DesktopSession, timeout: float = 10.0) -> DesktopSession:
+    """The worker's half of a restart: stop the host, then start the same row again."""
+    session = desktop_stop(session=session, timeout=timeout)
+    if DesktopSession.objects.filter(pk=session.pk, state=DesktopState.STOPPED).update(
+            state=DesktopState.REQUESTED, created_at=timezone.now(), **RESTART_CLEARS):
+        session.refresh_from_db()
+        return desktop_start(session=session)
     return session
 
 
@@ -303,7 +367,7 @@ def _kill(pid: int, sig: int) -> None:
 
 
 def desktop_resize(
-    *, session: DesktopSession, user: AbstractBaseUser | None, width: int, height: int
+    *, session: DesktopSession, user: AbstractBaseUser | None, width: int, height: int, address: str = "",
 ) -> DesktopSession:
     from webconsole.policies.enforce import check_resize
 
@@ -316,10 +380,14 @@ def desktop_resize(
             reply = client.call(messages.Resize(width=width, height=height))
     except HostError as exc:
         raise ValidationError(f"resize failed: {exc}", code="host") from None
+    before = (session.width, session.height)
     DesktopSession.objects.filter(pk=session.pk).update(
         width=reply.width, height=reply.height, last_activity_at=timezone.now()
     )
     session.refresh_from_db()
+    if before != (session.width, session.height):
+        audit_record("desktop.resize", actor=user, target=session, target_type="desktop", address=address,
+               width=session.width, height=session.height, was=f"{before[0]}x{before[1]}")
     return session
 
 
@@ -487,13 +555,15 @@ def desktop_reap_idle(*, now=None) -> list[int]:
         last = session.last_activity_at or session.started_at
         if policy.idle_timeout > 0 and last and last < now - timedelta(seconds=policy.idle_timeout):
             log.info("reaping idle desktop session=%s idle_since=%s", session.pk, last.isoformat())
+            reason = "idle"
         elif (policy.max_lifetime > 0 and session.started_at
               and session.started_at < now - timedelta(seconds=policy.max_lifetime)):
             log.info("stopping desktop at its maximum lifetime session=%s started=%s lifetime=%ds", session.pk,
                      session.started_at.isoformat(), policy.max_lifetime)
+            reason = "lifetime"
         else:
             continue
-        desktop_stop_request(session=session, user=None)
+        desktop_stop_request(session=session, user=None, reason=reason)
         reaped.append(session.pk)
     return reaped
 
@@ -529,7 +599,7 @@ def desktop_for_remote_login(
         (min_w, min_h), (max_w, max_h) = settings.WRD_MIN_SIZE, settings.WRD_MAX_SIZE
         max_w, max_h = min(max_w, policy.max_width), min(max_h, policy.max_height)
         session = desktop_create(user=user, width=min(max(width, min_w), max_w),
-                                 height=min(max(height, min_h), max_h), name="RDP")
+                                 height=min(max(height, min_h), max_h), name="RDP", via="rdp")
     deadline = time.monotonic() + timeout
     while session.state in (DesktopState.REQUESTED, DesktopState.STARTING):
         if time.monotonic() > deadline:

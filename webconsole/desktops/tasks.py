@@ -21,6 +21,13 @@ def desktop_stop_task(session_id: int) -> None:
 
 
 @shared_task
+def desktop_restart_task(session_id: int) -> None:
+    session = DesktopSession.objects.filter(pk=session_id).first()
+    if session is not None:
+        services.desktop_restart_finish(session=session)
+
+
+@shared_task
 def desktop_reconcile_task() -> dict:
     return services.desktop_reconcile()
 

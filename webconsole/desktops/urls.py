@@ -19,6 +19,7 @@ api_urlpatterns = [
     path("desktops/attach", apis.DesktopAttachApi.as_view(), name="api-attach"),
     path("desktops/<int:desktop_id>/", apis.DesktopDetailApi.as_view(), name="api-detail"),
     path("desktops/<int:desktop_id>/stop", apis.DesktopStopApi.as_view(), name="api-stop"),
+    path("desktops/<int:desktop_id>/restart", apis.DesktopRestartApi.as_view(), name="api-restart"),
     path("desktops/<int:desktop_id>/resize", apis.DesktopResizeApi.as_view(), name="api-resize"),
     path("desktops/<int:desktop_id>/screenshot.png", apis.DesktopScreenshotApi.as_view(), name="api-screenshot"),
     path("desktops/<int:desktop_id>/uploads/", file_apis.UploadCreateApi.as_view(), name="api-upload-create"),

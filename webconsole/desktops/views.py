@@ -25,7 +25,8 @@ def desktop_attach_view(request):
             if owner is None:
                 raise ValidationError(f"no console user named {form['owner']!r}")
             session = services.desktop_attach(user=request.user, owner=owner, display=form["display"],
-                                              xauthority=form["xauthority"], name=form["name"])
+                                              xauthority=form["xauthority"], name=form["name"],
+                                              address=request.META.get("REMOTE_ADDR", ""))
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         else:
@@ -43,7 +44,8 @@ def desktop_stop_view(request, desktop_id: int):
     if session is None:
         raise Http404("no such desktop")
     try:
-        services.desktop_stop_request(session=session, user=request.user)
+        services.desktop_stop_request(session=session, user=request.user,
+                                      address=request.META.get("REMOTE_ADDR", ""))
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
     else:

@@ -2,10 +2,13 @@
 
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from webconsole.api.access import IsStaff
 from webconsole.desktops import selectors as desktop_selectors
 from webconsole.recordings import selectors, services
 from webconsole.recordings.models import Recording
@@ -28,6 +31,7 @@ def _recording(request, recording_id: int) -> Recording:
 
 
 class RecordingListApi(APIView):
+    @extend_schema(responses=RecordingOutputSerializer(many=True))
     def get(self, request, desktop_id: int):
         desktop = selectors.desktop_for_history(user=request.user, desktop_id=desktop_id)
         if desktop is None:
@@ -37,9 +41,10 @@ class RecordingListApi(APIView):
 
 
 class RecordingStartApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={202: RecordingOutputSerializer})
     def post(self, request, desktop_id: int):
-        if not request.user.is_staff:
-            raise exceptions.PermissionDenied("only admins can start recordings")
         desktop = desktop_selectors.desktop_get_for_user(user=request.user, desktop_id=desktop_id)
         if desktop is None:
             raise Http404("no such desktop")
@@ -51,9 +56,10 @@ class RecordingStartApi(APIView):
 
 
 class RecordingStopApi(APIView):
+    permission_classes = [IsStaff]
+
+    @extend_schema(request=None, responses={202: RecordingOutputSerializer})
     def post(self, request, recording_id: int):
-        if not request.user.is_staff:
-            raise exceptions.PermissionDenied("only admins can stop recordings")
         recording = _recording(request, recording_id)
         services.recording_stop(recording=recording, user=request.user)
         recording.refresh_from_db()
@@ -61,6 +67,11 @@ class RecordingStopApi(APIView):
 
 
 class RecordingFileApi(APIView):
+    error_codes = (416,)
+
+    @extend_schema(responses={
+        (200, "video/mp4"): OpenApiResponse(OpenApiTypes.BINARY, description="The recording"),
+        (206, "video/mp4"): OpenApiResponse(OpenApiTypes.BINARY, description="The range asked")})
     def get(self, request, recording_id: int):
         from webconsole.recordings.views import file_response
 

@@ -8,7 +8,6 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from PIL import Image
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from webconsole.desktops import services
@@ -40,9 +39,11 @@ def test_api_requires_authentication():
 
 
 def test_token_authentication_for_scripts(alice):
-    token = Token.objects.create(user=alice)
+    from webconsole.api.services import token_create
+
+    token = token_create(user=alice, name="script")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.value}")
     assert client.get("/api/desktops/").status_code == 200
 
 

@@ -36,21 +36,21 @@ def test_limit_reached(alice, api, profiles, redis_server):
     assert api.post("/api/desktops/start", {"width": 800, "height": 600}, format="json").status_code == 202
     response = api.post("/api/desktops/start", {"width": 800, "height": 600}, format="json")
     assert response.status_code == 400
-    assert "already have 1 active desktop" in response.json()["detail"][0]
+    assert "already have 1 active desktop" in response.json()["detail"]
     assert DesktopSession.objects.filter(owner=alice).count() == 1
     override(alice, max_desktops=0)
     DesktopSession.objects.filter(owner=alice).update(state=DesktopState.STOPPED)
     response = api.post("/api/desktops/start", {}, format="json")
-    assert response.status_code == 400 and "allows you no desktops" in response.json()["detail"][0]
+    assert response.status_code == 400 and "allows you no desktops" in response.json()["detail"]
 
 
 def test_size_too_big(alice, api, profiles):
     group_with_policy("small", [alice], max_width=1024, max_height=768)
     response = api.post("/api/desktops/start", {"width": 1280, "height": 720}, format="json")
     assert response.status_code == 400
-    assert "larger than your policy allows (1024x768)" in response.json()["size"][0]
+    assert "larger than your policy allows (1024x768)" in response.json()["fields"]["size"][0]
     response = api.post("/api/desktops/start", {"width": 100, "height": 100}, format="json")
-    assert response.status_code == 400 and "outside the allowed range" in response.json()["size"][0]
+    assert response.status_code == 400 and "outside the allowed range" in response.json()["fields"]["size"][0]
     assert not DesktopSession.objects.exists()
     # Without a size the default (1280x800) is brought down to the policy's maximum.
     response = api.post("/api/desktops/start", {}, format="json")
@@ -71,11 +71,12 @@ def test_profile_not_allowed(alice, api, profiles):
     group_with_policy("minimal-only", [alice], restrict_profiles=True, profiles=[profiles["minimal"]])
     response = api.post("/api/desktops/start", {"profile": "desktop"}, format="json")
     assert response.status_code == 400
-    assert response.json() == {"profile": ["your policy does not allow the 'desktop' profile"]}
+    assert response.json()["fields"] == {"profile": ["your policy does not allow the 'desktop' profile"]}
     response = api.post("/api/desktops/start", {"profile": "no-such"}, format="json")
-    assert response.status_code == 400 and "no desktop profile named 'no-such'" in response.json()["profile"][0]
+    assert response.status_code == 400
+    assert "no desktop profile named 'no-such'" in response.json()["fields"]["profile"][0]
     response = api.post("/api/desktops/start", {"profile": "../etc"}, format="json")
-    assert response.status_code == 400 and "profile" in response.json()
+    assert response.status_code == 400 and "profile" in response.json()["fields"]
     assert not DesktopSession.objects.exists()
     response = api.post("/api/desktops/start", {"profile": "minimal"}, format="json")
     assert response.status_code == 202

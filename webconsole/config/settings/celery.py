@@ -38,6 +38,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": schedule(24 * 3600),
         "options": {"expires": 3600},
     },
+    "prune-audit-log": {
+        "task": "webconsole.audit.tasks.audit_prune_task",
+        "schedule": schedule(24 * 3600),
+        "options": {"expires": 3600},
+    },
     "prune-recordings": {
         "task": "webconsole.recordings.tasks.recordings_prune_task",
         "schedule": schedule(3600),

@@ -200,7 +200,7 @@ class Command(BaseCommand):
             "",
             "WRD is running.",
             f"  Web console:  {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/",
-            f"  REST API:     {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/api/desktops/",
+            f"  REST API:     {env.HTTP_SCHEME}://{host}:{env.HTTP_PORT}/api/v1/   (docs: /api/docs/)",
         ]
         if not opts["no_rdp"] and find_spec("rdpfront.server"):
             lines.append(f"  RDP:          {rdp_host}:{env.RDP_PORT}   (mstsc / xfreerdp /v:{rdp_host}:{env.RDP_PORT})")
