@@ -50,6 +50,25 @@ PTS_SLACK_US = 40_000  # a read this close to where the last one ended continues
 SILENCE_TAIL = 20  # silent 10 ms chunks still sent after sound (the decoders' tails play out)
 
 
+def _read_output(proc: subprocess.Popen, size: int) -> bytes | None:
+    """What a child watched with ``add_reader`` wrote: None when nothing is there yet, b""
+    when its output ended."""
+    try:
+        return os.read(proc.stdout.fileno(), size)
+    except BlockingIOError:
+        return None
+    except OSError:
+        return b""
+
+
+def _end_watched(proc: subprocess.Popen) -> None:
+    """Stop watching a child's output, end the child, close the pipe."""
+    with contextlib.suppress(ValueError, OSError):
+        asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
+    processes.end(proc, timeout=1.0)
+    proc.stdout.close()
+
+
 @dataclass(eq=False)
 class AudioSubscription:
     conn: Connection
@@ -170,10 +189,7 @@ class AudioStreams:
         proc, self._recorder = self._recorder, None
         if proc is None:
             return
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
-        processes.end(proc, timeout=1.0)
-        proc.stdout.close()
+        _end_watched(proc)
         log.info("audio capture ended session=%s", self.session)
 
     def _on_readable(self) -> None:
@@ -181,12 +197,8 @@ class AudioStreams:
         if proc is None:
             return
         now = time.monotonic()
-        try:
-            data = os.read(proc.stdout.fileno(), 1 << 16)
-        except BlockingIOError:
+        if (data := _read_output(proc, 1 << 16)) is None:
             return
-        except OSError:
-            data = b""
         if not data:
             log.warning("audio capture ended by itself status=%s session=%s", proc.poll(), self.session)
             self._stop_recorder()
@@ -272,23 +284,15 @@ class PlaybackWatch:
             self._refresh_task.cancel()
             self._refresh_task = None
         self.playing = False
-        if proc is None:
-            return
-        with contextlib.suppress(ValueError, OSError):
-            asyncio.get_running_loop().remove_reader(proc.stdout.fileno())
-        processes.end(proc, timeout=1.0)
-        proc.stdout.close()
+        if proc is not None:
+            _end_watched(proc)
 
     def _on_readable(self) -> None:
         proc = self._events
         if proc is None:
             return
-        try:
-            data = os.read(proc.stdout.fileno(), 1 << 14)
-        except BlockingIOError:
+        if (data := _read_output(proc, 1 << 14)) is None:
             return
-        except OSError:
-            data = b""
         if not data:
             log.warning("sound server events ended status=%s session=%s", proc.poll(), self.session)
             self.stop()

@@ -18,8 +18,8 @@ def door_of(request) -> str:
     """Which door a login came through, from the request's path (the RDP server's requests
     carry the path ``rdp``: ``login_throttle.check_login``)."""
     path = getattr(request, "path", "") or ""
-    if path == "rdp" or path.startswith("rdp"):
-        return "rdp"
+    if path.startswith("rdp"):  # a login from outside HTTP names its door as its path (rdp, rdp-nla)
+        return path
     if path.startswith("/api/"):
         return "api"
     if path.startswith("/admin/"):
@@ -48,6 +48,11 @@ def _login_failed(sender, credentials, request=None, **kwargs) -> None:
     details = {"door": kwargs.get("door") or door_of(request)}
     if getattr(request, "axes_locked_out", False):
         details["throttled"] = True
+    # An NLA login the password alone would have passed: refused by the user's policy, or no
+    # stored NT hash to check it with (webconsole/accounts/backends.py).
+    for flag, reason in (("nla_denied", "denied"), ("nla_no_hash", "no_hash")):
+        if getattr(request, flag, False):
+            details["reason"] = reason
     record("login.failed", actor_name=name, address=_address(request), **details)
 
 

@@ -165,8 +165,8 @@ def test_nla_logins_are_checked_counted_and_audited(settings) -> None:
     assert Client(REMOTE_ADDR="192.0.2.7").post("/accounts/login/", {"username": "nla", "password": PASSWORD}
                                                 ).status_code == 429
     events = list(AuditEvent.objects.filter(actor_name="nla").values_list("action", "details"))
-    assert events.count(("login.succeeded", {"door": "rdp-nla"})) == 2
-    assert ("login.failed", {"door": "rdp-nla", "reason": "throttled"}) in events
+    assert events.count(("login.success", {"door": "rdp-nla"})) == 2
+    assert ("login.failed", {"door": "rdp-nla", "throttled": True}) in events
 
 
 @pytest.mark.django_db(transaction=True)
