@@ -33,8 +33,9 @@ def test_a_dropped_client_is_back_on_its_desktop_by_its_cookie(rdpserver, client
     log_path = tmp_path / "rdpserver.log"
     session = None
     with RelayThread(rdpserver) as relay:
-        client = xfreerdp(client_display, relay.port, "arcuser", "arc-pass-123", tmp_path, "+auto-reconnect",
-                          "/auto-reconnect-max-retries:5")
+        # TLS security: under NLA the client proves its password again instead (docs/rdp-server.md).
+        client = xfreerdp(client_display, relay.port, "arcuser", "arc-pass-123", tmp_path, "/sec:tls",
+                          "+auto-reconnect", "/auto-reconnect-max-retries:5")
         try:
             session = wait_until(lambda: DesktopSession.objects.filter(
                 owner=user, state=DesktopState.RUNNING).first(), 60, 0.3, "the desktop to run")
