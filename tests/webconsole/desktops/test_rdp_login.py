@@ -116,9 +116,14 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
         assert (session.width, session.height) == (WIDTH, HEIGHT)  # the client's size
         wait_until(lambda: client_matches_session(client_display, session), 30, 0.5,
                    "the FreeRDP window to show the session")
-        # leave a mark in the session to find again after reconnecting
+        # Leave a mark in the session to find again after reconnecting: once its window is
+        # mapped, and drawn in the client (a fresh black session matches a client that has
+        # drawn nothing yet, so the first match alone proves little).
         with BlockingHostClient(session.socket_path) as host:
             host.request("exec", argv=["xterm", "-name", "still-here", "-geometry", "30x5+500+400"])
+        wait_until(lambda: still_here(session), 20, 0.3, "the marked xterm to be mapped")
+        wait_until(lambda: client_matches_session(client_display, session), 30, 0.5,
+                   "the FreeRDP window to show the marked xterm")
     finally:
         end_process(client)
 
@@ -130,12 +135,17 @@ def test_rdp_login_starts_then_reattaches_the_users_desktop(rdpserver, client_di
         sessions = DesktopSession.objects.filter(owner__username="rdpuser")
         assert [s.pk for s in sessions] == [session.pk]  # the same desktop, not a new one
         assert "drawing through the graphics pipeline (avc420)" in (tmp_path / "rdpserver.log").read_text()
-        titles = subprocess.run(["xdotool", "search", "--classname", "still-here"],
-                                env=session_env(host_of(session)), capture_output=True, text=True).stdout
-        assert titles.strip(), "the window opened before the reconnect is gone"
+        assert still_here(session), "the window opened before the reconnect is gone"
     finally:
         end_process(again)
         services.desktop_stop(session=DesktopSession.objects.get(pk=session.pk))
+
+
+def still_here(session: DesktopSession) -> bool:
+    """Whether the session shows a window of class name ``still-here``."""
+    found = subprocess.run(["xdotool", "search", "--onlyvisible", "--classname", "still-here"],
+                           env=session_env(host_of(session)), capture_output=True, text=True).stdout
+    return bool(found.strip())
 
 
 def run_client(display, port: int, user: str, password: str, tmp_path) -> int:
