@@ -33,6 +33,7 @@ from tests.webconsole.desktops.test_attach import (  # noqa: F401 (fixtures)
     login_cookie,
 )
 from webconsole.audit.models import AuditEvent
+from webconsole.desktops import services
 from webconsole.desktops.models import DesktopSession, DesktopState
 from webconsole.sharing.models import Share
 
@@ -274,3 +275,7 @@ def test_start_watch_type_share_view_only_revoke_stop(daphne, monkeypatch):  # n
             shot(page, "10-dashboard-stopped.png")
         finally:
             browser.close()
+            # A failure before the Stop click must not leave the desktop's processes behind.
+            for left in DesktopSession.objects.filter(owner=alice).exclude(
+                    state__in=(DesktopState.STOPPED, DesktopState.FAILED)):
+                services.desktop_stop(session=left)
