@@ -18,15 +18,15 @@ log = logging.getLogger(__name__)
 def record(action: str, *, actor: Any = None, actor_name: str = "", target: models.Model | None = None,
            target_type: str = "", target_id: Any = "", target_label: str = "", address: str = "",
            **details: Any) -> AuditEvent | None:
-    """Add one event. ``actor`` is a user or None; ``target`` a model instance (its type, pk and
-    ``str`` become the target fields) or the three ``target_*`` fields given directly; the
+    """Add one event. ``actor`` is a user or None; ``target`` a model instance (its ``audit_type``
+    or model name, pk and ``str`` become the target fields) or the three ``target_*`` fields given directly; the
     keyword arguments left over are kept as JSON ``details``."""
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     if actor is not None and not actor_name:
         actor_name = actor.get_username()
     if target is not None:
-        target_type = target_type or target._meta.model_name
+        target_type = target_type or getattr(target, "audit_type", "") or target._meta.model_name
         target_id = target.pk
         target_label = target_label or str(target)
     try:

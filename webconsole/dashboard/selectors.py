@@ -51,7 +51,7 @@ def cards(desktops: list[DesktopSession], *, with_admin_opens: bool = False) -> 
     conns = open_connections(desktops)
     opens: dict[str, list[AuditEvent]] = {}
     if with_admin_opens and settings.WRD_ADMIN_OPEN_SHOWN_TO_OWNER and desktops:
-        events = AuditEvent.objects.filter(action="desktop.open_other", target_type="desktopsession",
+        events = AuditEvent.objects.filter(action="desktop.open_other", target_type="desktop",
                                            target_id__in=[str(d.pk) for d in desktops],
                                            at__gte=now - timedelta(days=7))[:50]
         for event in events:

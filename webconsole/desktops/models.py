@@ -22,6 +22,8 @@ LIVE_STATES = (DesktopState.STARTING, DesktopState.RUNNING, DesktopState.STOPPIN
 
 
 class DesktopSession(models.Model):
+    audit_type = "desktop"  # what the audit log calls it (its filters take "desktop:12")
+
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="desktops")
     name = models.CharField(max_length=100, blank=True)
     width = models.PositiveIntegerField()

@@ -24,3 +24,18 @@ def test_an_event_keeps_its_actor_target_and_details_after_both_are_gone() -> No
 def test_an_anonymous_actor_is_kept_by_the_name_it_gave() -> None:
     event = record("login.failed", actor=AnonymousUser(), actor_name="mallory", address="198.51.100.1", door="rdp")
     assert (event.actor, event.actor_name, event.details) == (None, "mallory", {"door": "rdp"})
+
+
+def test_events_about_a_desktop_are_found_by_the_desktop_filter_whoever_records_them() -> None:
+    from webconsole.audit.selectors import AuditFilterForm, audit_search
+    from webconsole.desktops.models import DesktopSession
+
+    alice = User.objects.create_user("alice-audit")
+    desktop = DesktopSession.objects.create(owner=alice, width=800, height=600, node="n")
+    record("share.grant", actor=alice, target=desktop, grantee="bob")  # from the model
+    record("desktop.start", actor=alice, target_type="desktop", target_id=desktop.pk)  # given directly
+    form = AuditFilterForm({"target": f"desktop:{desktop.pk}"})
+    assert form.is_valid()
+    found = list(audit_search(**form.cleaned_data))
+    assert sorted(e.action for e in found) == ["desktop.start", "share.grant"]
+    assert {e.target_type for e in found} == {"desktop"}

@@ -56,7 +56,7 @@ def test_a_dropped_client_is_back_on_its_desktop_by_its_cookie(rdpserver, client
             assert [s.pk for s in DesktopSession.objects.filter(owner=user)] == [session.pk]
             event = AuditEvent.objects.get(action="rdp.reconnect")
             assert (event.actor_id, event.actor_name, event.address) == (user.pk, "arcuser", "127.0.0.1")
-            assert (event.target_type, event.target_id) == ("desktopsession", str(session.pk))
+            assert (event.target_type, event.target_id) == ("desktop", str(session.pk))
             assert not AuditEvent.objects.filter(action="rdp.reconnect_refused").exists()
             # The reconnected connection was given a fresh cookie of its own.
             assert len(re.findall(r"auto-reconnect cookie \w+ issued user=arcuser", log_path.read_text())) == 2

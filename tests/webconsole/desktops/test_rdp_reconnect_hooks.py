@@ -49,7 +49,7 @@ async def test_reconnections_and_refusals_are_audited() -> None:
         ("rdp.reconnect_refused", "alice-arc-audit", "192.0.2.4"),
         ("rdp.reconnect_refused", "mallory", "198.51.100.9")]
     first, refused, unknown = events
-    assert first.actor_id == alice.pk and first.target_type == "desktopsession" and first.target_id == str(running.pk)
+    assert first.actor_id == alice.pk and first.target_type == "desktop" and first.target_id == str(running.pk)
     assert first.details == {"desktop": str(path)}
     assert refused.details == {"desktop": str(path), "reason": "wrong security verifier"}
     assert unknown.actor_id is None and unknown.target_type == "" and unknown.details == {
