@@ -10,7 +10,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from webconsole.accounts.nt_hash import nt_hash_status
+from webconsole.accounts.nt_hash import nt_hash_status, rdp_allowed
 from webconsole.core.isolation import isolation_summary
 from webconsole.dashboard import profiles, selectors, services, thumbnails
 from webconsole.desktops import selectors as desktop_selectors
@@ -34,6 +34,7 @@ def dashboard_view(request):
     """Your desktops as cards (``?fragment=cards``: only the cards, for the page's refresh)."""
     cards = selectors.user_cards(user=request.user)
     rdp = _rdp_context(request)
+    rdp_open = rdp_allowed(request.user)
     for card in cards:
         card.xfreerdp = services.xfreerdp_command(session=card.desktop, username=request.user.get_username(),
                                                   host=rdp["rdp_host"], port=rdp["rdp_port"])
@@ -45,7 +46,8 @@ def dashboard_view(request):
         "isolation": isolation_summary(),
         "can_see_recordings": recording_selectors.can_see_recordings(user=request.user),
         "thumbnail_seconds": thumbnails.settings.WRD_THUMBNAIL_SECONDS,
-        "nla_hash_missing": nt_hash_status(user=request.user) != "stored",
+        "rdp_allowed": rdp_open,
+        "nla_hash_missing": rdp_open and nt_hash_status(user=request.user) != "stored",
         "bucket": thumbnails.bucket(),
         **rdp,
     }
@@ -137,8 +139,10 @@ def desktop_thumbnail_view(request, desktop_id: int):
 @login_required
 def desktop_rdp_file_view(request, desktop_id: int):
     """A ``.rdp`` file for mstsc: this server, the owner's user name (an RDP login lands in the
-    user's own running desktop)."""
+    user's own running desktop); refused when the owner's policy turns RDP off."""
     session = _own_or_staff(request, desktop_id)
+    if not rdp_allowed(session.owner):
+        raise PermissionDenied("RDP access is turned off by the owner's policy")
     rdp = _rdp_context(request)
     text = services.rdp_file(session=session, username=session.owner.get_username(), host=rdp["rdp_host"],
                              port=rdp["rdp_port"])

@@ -151,6 +151,21 @@ def test_the_rdp_file_names_this_server_user_and_size(alice):
         == "xfreerdp /v:h:1 '/u:a b' /size:1280x800 /dynamic-resolution /gfx:AVC420 +clipboard /sound /cert:tofu"
 
 
+def test_without_rdp_access_the_dashboard_offers_no_rdp_connection(alice, boss):
+    from tests.webconsole.policies.conftest import group_with_policy
+
+    desktop = _desktop(alice)
+    page = _client(alice).get(reverse("desktops:list")).content.decode()
+    assert 'data-action="copy-xfreerdp"' in page and 'data-action="rdp-file"' in page
+    assert 'data-rdp="off"' not in page
+    group_with_policy("browser-only", [alice], rdp_access=False)
+    page = _client(alice).get(reverse("desktops:list")).content.decode()
+    assert 'data-action="copy-xfreerdp"' not in page and 'data-action="rdp-file"' not in page
+    assert 'data-rdp="off"' in page and 'data-nla="no-hash"' not in page
+    for user in (alice, boss):  # the file would name alice, whose policy refuses RDP
+        assert _client(user).get(reverse("dashboard:rdp-file", args=[desktop.pk])).status_code == 403
+
+
 def test_restart_keeps_the_desktop_and_its_shares(alice, settings, redis_server):
     settings.WRD_NODE = "node-without-worker"  # the test runs the worker's half itself
     guest = User.objects.create_user("guest", password="pw-guest-1")
