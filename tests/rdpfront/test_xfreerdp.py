@@ -149,8 +149,9 @@ async def test_clipboard_both_ways(rdp: Harness, host, size) -> None:
     await asyncio.sleep(1.0)
     # session -> client
     owner = await _own_clipboard(session_env(host), from_session)
+    patience = 15 if size == "short" else 40  # megabytes through INCR on a loaded machine
     try:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + patience
         got = ""
         while time.monotonic() < deadline and got != from_session:
             got = await run("xclip", "-selection", "clipboard", "-o", env=rdp.env(), timeout=5)
@@ -168,7 +169,7 @@ async def test_clipboard_both_ways(rdp: Harness, host, size) -> None:
     for _attempt in range(3):
         owner = await _own_clipboard(rdp.env(), from_client)
         try:
-            deadline = time.monotonic() + 6
+            deadline = time.monotonic() + patience / 2
             while time.monotonic() < deadline:
                 got_text = await asyncio.to_thread(clipboard_text, host)
                 if got_text == from_client:
@@ -409,9 +410,17 @@ async def test_scrolling_terminal_is_copied_and_ends_pixel_exact(rdp: Harness, h
         await asyncio.sleep(2.5)  # the loop ends; the last rows settle and are touched up
         await rdp.xdotool("mousemove", "630", "470")  # the client draws its pointer: keep it off the terminal
         await rdp.wait_pixels_match(host, tolerance=0.05)
-        session = await asyncio.to_thread(screenshot, host)
-        shown = await asyncio.to_thread(rdp.client_rgb)
-        assert np.array_equal(session[:400, :560], shown[:400, :560]), "the terminal differs"
+        # The touch-up of the last lossy rows may still be on its way (a loaded machine):
+        # exact within a few seconds, never "close enough".
+        deadline = time.monotonic() + 10
+        while True:
+            session = await asyncio.to_thread(screenshot, host)
+            shown = await asyncio.to_thread(rdp.client_rgb)
+            differing = int((session[:400, :560] != shown[:400, :560]).any(axis=2).sum())
+            if not differing or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+        assert differing == 0, f"{differing} pixels of the terminal differ"
         print(f"scrolling: {dict(connection.output.gfx.commands)}")
     finally:
         proc.kill()

@@ -73,9 +73,14 @@ def test_canvas_shows_the_session_h264(browser, stack):
         assert page.evaluate("wrdViewer.format") == "h264"
         diff = wait_for_match(page, stack["host"], 1.0)
         assert diff <= 1.0, f"mean abs diff {diff:.2f}"
-        # After the lossless touch-up the canvas is pixel-exact.
-        exact = canvas_rgb(page) == stack["host"].screenshot()
-        assert exact.all(axis=2).mean() > 0.999
+        # After the lossless touch-up (which a loaded machine may delay) the canvas is pixel-exact.
+        deadline = time.monotonic() + 10
+        while True:
+            exact = (canvas_rgb(page) == stack["host"].screenshot()).all(axis=2).mean()
+            if exact > 0.999 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert exact > 0.999, f"{exact:.4f} of the pixels exact"
     finally:
         close_page(page)
 
@@ -703,8 +708,16 @@ def test_scrolling_terminal_is_copied_and_ends_pixel_exact(browser, stack):
         page.wait_for_function("() => (wrdViewer.display.stats.byCodec.copy || 0) >= 10", timeout=20000, polling=100)
         time.sleep(2.5)  # the loop ends; the last rows settle
         settle(page)
-        session, shown = host.screenshot(), canvas_rgb(page)
-        assert np.array_equal(session, shown), f"{np.count_nonzero((session != shown).any(axis=2))} pixels differ"
+        # On a loaded machine the touch-up of the last lossy rows can come after a quiet spell:
+        # exact within a few seconds, never "close enough".
+        deadline = time.monotonic() + 10
+        while True:
+            session, shown = host.screenshot(), canvas_rgb(page)
+            differing = int(np.count_nonzero((session != shown).any(axis=2)))
+            if not differing or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert differing == 0, f"{differing} pixels differ"
         codecs = page.evaluate("wrdViewer.display.stats.byCodec")
         assert codecs.get("copy", 0) >= 10 and codecs.get("h264", 0) <= codecs["copy"], codecs
     finally:
