@@ -36,6 +36,7 @@ class GraphicsChannel(DynamicChannel):
         self.monitor_surfaces: list[MonitorSurface] = []  # with several monitors: one each
         self.mapped: list[tuple[int, int, int, int, int]] = []  # (surface, x, y, w, h) mapped to the output
         self.surfaces_created = 0
+        self.monitor_copies_sent = 0  # Surface To Surface copies onto the monitors' surfaces
         self.next_surface = 1
         self.next_frame = 1
         # Every RDP_SEGMENTED_DATA to the client goes through this one history (the client
@@ -126,6 +127,7 @@ class GraphicsChannel(DynamicChannel):
             raise LocalProtocolError("gfx_frame() before gfx_reset()")
         frame_id, self.next_frame = self.next_frame, (self.next_frame + 1) & 0xFFFFFFFF
         copies = monitor_copies(self.surface_id, self.monitor_surfaces, changed) if self.monitor_surfaces else []
+        self.monitor_copies_sent += len(copies)
         pdus = [gfx.start_frame(frame_id), *commands, *copies, gfx.end_frame(frame_id)]
         return frame_id, self.encode(self._segmented(pdus))
 

@@ -212,3 +212,11 @@ def test_a_single_monitor_session_gets_one_surface_and_no_copies(avc420: bool) -
     pdus = gfx_pdus(client, client.pump(output.reset(800, 600)))
     assert [p.cmd for p in pdus] == [gfx.Cmd.RESET_GRAPHICS, gfx.Cmd.CREATE_SURFACE, gfx.Cmd.MAP_SURFACE_TO_OUTPUT]
     assert client.server._graphics().mapped == [(1, 0, 0, 800, 600)]
+
+
+def test_surface_to_surface_between_two_surfaces_wire_bytes() -> None:
+    """[MS-RDPEGFX 2.2.2.5] surfaceIdSrc, surfaceIdDest, rectSrc (right/bottom exclusive),
+    destPtsCount, destPts."""
+    data = gfx.surface_to_surface(1, (50, 20, 64, 40), [(50, 20)], 2)
+    assert data == bytes.fromhex("0500" "0000" "1a000000" "0100" "0200" "3200" "1400" "4000" "2800" "0100"
+                                 "3200" "1400")
