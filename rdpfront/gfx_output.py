@@ -15,7 +15,8 @@ acknowledged to the session host, which is this connection's flow control:
   client has not acknowledged.
 
 ``reset`` gives the client a new surface (also how the desktop changes size while the pipeline
-is up); after it, AVC420 draws nothing until a keyframe of the surface's size arrives.
+is up; with several monitors, one more per monitor, which the graphics channel keeps up to date
+from the areas each graphics frame changes, ``gfx_changed_areas``); after it, AVC420 draws nothing until a keyframe of the surface's size arrives.
 Messages for the session host (``Ack``, ``Keyframe``) are appended to the shared ``to_host`` list.
 """
 
@@ -126,12 +127,13 @@ class GfxOutput:
             batch = [self.queue.popleft() for _ in range(min(GFX_BATCH, len(self.queue)))]
             commands: list[bytes] = []
             changed: list[tuple[int, int, int, int]] = []
+            per_monitor = self.conn.gfx_per_monitor
             last_seq = None
             for frame in batch:
                 if (frame_commands := self._commands_of(frame, allowed)) is None:
                     continue
                 commands += frame_commands
-                if self.conn.gfx_per_monitor:
+                if per_monitor:
                     changed += gfx_changed_areas(frame, self.conn.width, self.conn.height)
                 last_seq = frame.seq
             if self.conn.closed:
