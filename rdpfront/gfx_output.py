@@ -16,7 +16,8 @@ acknowledged to the session host, which is this connection's flow control:
 
 ``reset`` gives the client a new surface (also how the desktop changes size while the pipeline
 is up; with several monitors, one more per monitor, which the graphics channel keeps up to date
-from the areas each graphics frame changes, ``gfx_changed_areas``); after it, AVC420 draws nothing until a keyframe of the surface's size arrives.
+from the areas each graphics frame changes, ``gfx_changed_areas``); after it, AVC420 draws
+nothing until a keyframe of the surface's size arrives.
 Messages for the session host (``Ack``, ``Keyframe``) are appended to the shared ``to_host`` list.
 """
 
