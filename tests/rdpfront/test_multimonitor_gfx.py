@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from tests.compositor.helpers import request, screenshot, session_env, start_host, stop_host
 from tests.compositor.window_geometry import find_window, frame_geometry, randr_monitors
@@ -105,6 +106,7 @@ async def test_one_surface_per_monitor_and_a_terminal_across_them_is_pixel_exact
 
             assert await _wait(exact, timeout=20, interval=0.3), f"pixels differing per monitor: {differing}"
             shown = rdp.client_rgb()
+            Image.fromarray(shown).save(tmp_path / "client.png")
             # Both monitors show the terminal's background on either side of their boundary.
             for left in (1024 - 24, 1024):
                 band = shown[y + 30:600, left:left + 24]
