@@ -316,8 +316,16 @@ class ServerConnection:
             raise LocalProtocolError("gfx_reset() before the graphics pipeline is ready")
         return graphics.reset(width, height, monitors)
 
-    def gfx_frame(self, commands: list[bytes]) -> tuple[int, bytes]:
+    @property
+    def gfx_per_monitor(self) -> bool:
+        """Whether the graphics pipeline has a surface per monitor: ``gfx_frame`` then needs
+        the areas its commands change."""
+        graphics = self._graphics()
+        return graphics is not None and bool(graphics.monitor_surfaces)
+
+    def gfx_frame(self, commands: list[bytes],
+                  changed: Sequence[tuple[int, int, int, int]] = ()) -> tuple[int, bytes]:
         graphics = self._graphics()
         if graphics is None:
             raise LocalProtocolError("gfx_frame() before gfx_reset()")
-        return graphics.frame(commands)
+        return graphics.frame(commands, changed)

@@ -325,9 +325,10 @@ def wire_to_surface_1(surface_id: int, codec: Codec, rect: tuple[int, int, int, 
 
 
 def surface_to_surface(surface_id: int, source: tuple[int, int, int, int],
-                       destinations: list[tuple[int, int]]) -> bytes:
-    """[2.2.2.6] copy ``source`` (left, top, right, bottom; right/bottom exclusive) of a surface to
-    each destination point (its new top-left) on the same surface. The client copies as if
+                       destinations: list[tuple[int, int]], dest_surface: int | None = None) -> bytes:
+    """[2.2.2.5] RDPGFX_SURFACE_TO_SURFACE_PDU: copy ``source`` (left, top, right, bottom;
+    right/bottom exclusive) of a surface to each destination point (its new top-left) on
+    ``dest_surface``, by default the same surface. On one surface the client copies as if
     through a temporary buffer, so source and destination may overlap (a scroll)."""
     left, top, right, bottom = source
     if not (0 <= left < right <= 0xFFFF and 0 <= top < bottom <= 0xFFFF):
@@ -336,7 +337,7 @@ def surface_to_surface(surface_id: int, source: tuple[int, int, int, int],
         raise LocalProtocolError(f"RDPGFX surface-to-surface needs 1..65535 destinations, not {len(destinations)}")
     w = Writer()
     w.u16(surface_id)
-    w.u16(surface_id)
+    w.u16(surface_id if dest_surface is None else dest_surface)
     for v in source:
         w.u16(v)
     w.u16(len(destinations))

@@ -15,7 +15,9 @@ acknowledged to the session host, which is this connection's flow control:
   client has not acknowledged.
 
 ``reset`` gives the client a new surface (also how the desktop changes size while the pipeline
-is up); after it, AVC420 draws nothing until a keyframe of the surface's size arrives.
+is up; with several monitors, one more per monitor, which the graphics channel keeps up to date
+from the areas each graphics frame changes, ``gfx_changed_areas``); after it, AVC420 draws
+nothing until a keyframe of the surface's size arrives.
 Messages for the session host (``Ack``, ``Keyframe``) are appended to the shared ``to_host`` list.
 """
 
@@ -33,6 +35,7 @@ from rdpfront.host_frames import (
     GFX_H264_OPTIONS,
     GFX_PLANAR_IN_FLIGHT,
     GFX_WINDOW,
+    gfx_changed_areas,
     gfx_commands_for_host_frame,
     h264_key_for,
 )
@@ -124,17 +127,21 @@ class GfxOutput:
         while self.queue:
             batch = [self.queue.popleft() for _ in range(min(GFX_BATCH, len(self.queue)))]
             commands: list[bytes] = []
+            changed: list[tuple[int, int, int, int]] = []
+            per_monitor = self.conn.gfx_per_monitor
             last_seq = None
             for frame in batch:
                 if (frame_commands := self._commands_of(frame, allowed)) is None:
                     continue
                 commands += frame_commands
+                if per_monitor:
+                    changed += gfx_changed_areas(frame, self.conn.width, self.conn.height)
                 last_seq = frame.seq
             if self.conn.closed:
                 return None
             if not commands:
                 continue
-            frame_id, data = self.conn.gfx_frame(commands)
+            frame_id, data = self.conn.gfx_frame(commands, changed)
             self.frames_sent += 1
             if self.acks_suspended:
                 self._ack(last_seq)
@@ -181,7 +188,8 @@ class GfxOutput:
         if self.mode != PLANAR or not conn.gfx_ready or conn.gfx_surface is None:
             return None
         commands = gfx_commands_for_host_frame(frame, conn.gfx_surface, conn.width, conn.height)
-        frame_id, data = conn.gfx_frame(commands)
+        changed = gfx_changed_areas(frame, conn.width, conn.height) if conn.gfx_per_monitor else []
+        frame_id, data = conn.gfx_frame(commands, changed)
         self.commands[str(frame.codec)] += len(commands)
         self.unacked[frame_id] = None
         self.frames_sent += 1

@@ -123,6 +123,25 @@ def gfx_commands_for_host_frame(frame: messages.Frame, surface: int, width: int,
     return []
 
 
+def gfx_changed_areas(frame: messages.Frame, width: int, height: int) -> list[tuple[int, int, int, int]]:
+    """The areas (left, top, right, bottom, exclusive) that ``gfx_commands_for_host_frame``
+    draws for ``frame`` on a ``width`` x ``height`` surface: an H.264 picture's region
+    rectangles, each Planar image, each copy's destination."""
+    codec = frame.codec
+    if codec == "h264":
+        out = []
+        for x, y, w, h, *_ in frame.rects[:4096]:
+            x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+            if x1 > x0 and y1 > y0:
+                out.append((x0, y0, x1, y1))
+        return out
+    if codec == "copy":
+        return [(x, y, x + w, y + h) for x, y, w, h, _, _ in host_copies(frame, width, height)]
+    if codec == "planar":
+        return [(x, y, x + w, y + h) for x, y, w, h, *_ in frame.rects if x + w <= width and y + h <= height]
+    return []
+
+
 def h264_key_for(frame: messages.Frame, width: int, height: int) -> bool:
     """Whether a host frame is an H.264 keyframe of a ``width`` x ``height`` screen."""
     return frame.codec == "h264" and bool(frame.key) and (frame.width, frame.height) == (width, height)
