@@ -5,6 +5,14 @@ decode it) or ``pcm`` with the usual ``subscribe`` request and gets ``frame`` pu
 ``pts``, one packet as payload).
 Every subscriber of one (format, options) shares one encoder (``AudioGroup``), as for video.
 
+A subscriber that can decode more than one compressed format says so with the option
+``accept`` (the other formats, e.g. a browser asking for ``opus`` with ``accept: ["aac"]``), so
+that one encode serves both front ends: it joins a running encoder of any format it accepts, and
+when a subscriber that takes only one format starts an encoder of that format, the subscribers
+of other encoders that accept it move onto it (their frames' ``codec`` changes; the encoders
+left without subscribers end). An RDP client that decodes AAC and not Opus and a browser that
+decodes both then share the one AAC encoder, whoever came first.
+
 While somebody subscribes and some program plays to the desktop's sink, ``parec`` (a client of
 the desktop's sound server, run as the desktop's user with the session's token) records the
 null sink's monitor as 48 kHz stereo s16le with a 10 ms fragment. Whether a program plays comes
@@ -44,10 +52,21 @@ if TYPE_CHECKING:
 log = logging.getLogger("compositor.host")  # the session host's log, whichever part writes the line
 
 FORMATS = ("opus", "aac", "pcm")
+SHAREABLE = ("opus", "aac")  # formats without options, which ``accept`` may name
 CAPTURE_LATENCY_MS = 10
 READ_SIZE = RATE * CHANNELS * 2 * CAPTURE_LATENCY_MS // 1000  # bytes of one fragment
 PTS_SLACK_US = 40_000  # a read this close to where the last one ended continues it
 SILENCE_TAIL = 20  # silent 10 ms chunks still sent after sound (the decoders' tails play out)
+
+
+def accepted_formats(fmt: str, accept: Any) -> tuple[str, ...]:
+    """The formats a subscriber asking for ``fmt`` decodes: ``fmt`` first, then those of its
+    ``accept`` option (a list of ``SHAREABLE`` formats). ValueError for anything else."""
+    if accept is None:
+        return (fmt,)
+    if not isinstance(accept, list) or len(accept) > len(SHAREABLE) or not all(a in SHAREABLE for a in accept):
+        raise ValueError(f"accept: a list of formats among {', '.join(SHAREABLE)}, not {accept!r:.60}")
+    return (fmt, *(a for a in accept if a != fmt))
 
 
 def _read_output(proc: subprocess.Popen, size: int) -> bytes | None:
@@ -74,6 +93,7 @@ class AudioSubscription:
     conn: Connection
     stream: int
     group: AudioGroup
+    accept: tuple[str, ...] = ()  # other formats this subscriber decodes (the ``accept`` option)
     sent_seq: int = 0
     acked_seq: int = 0  # not used for pacing; kept so front ends may acknowledge audio as video
 
@@ -117,28 +137,51 @@ class AudioStreams:
 
         if not self.sound.running:
             raise ValueError("the desktop has no sound server")
-        key = (fmt, options_key(options))
-        group = self.groups.get(key)
-        if group is None:
-            group = AudioGroup(fmt, options, AUDIO_ENCODERS[fmt](dict(options)))
-            self.groups[key] = group
-            log.info("audio encoder started format=%s options=%s session=%s", fmt, options, self.session)
-        sub = AudioSubscription(conn, stream, group)
-        group.subscribers.append(sub)
+        options = dict(options)
+        accept = accepted_formats(fmt, options.pop("accept", None))
         if shutil.which("parec") is None:
             raise ValueError("parec (pulseaudio-utils) is not installed: no audio capture")
+        group = self.groups.get((fmt, options_key(options)))
+        if group is None and not options:
+            group = next((g for g in self.groups.values() if g.fmt in accept and not g.options), None)
+        started = group is None
+        if group is None:
+            group = AudioGroup(fmt, options, AUDIO_ENCODERS[fmt](dict(options)))
+            self.groups[(fmt, options_key(options))] = group
+            log.info("audio encoder started format=%s options=%s session=%s", fmt, options, self.session)
+        sub = AudioSubscription(conn, stream, group, accept)
+        group.subscribers.append(sub)
+        if started and not options:
+            self._gather(group)
         self.playback.start()
         self._capture_as_needed()
         return sub
+
+    def _gather(self, group: AudioGroup) -> None:
+        """Move onto the new ``group`` every subscriber of another encoder that accepts its
+        format; the encoders this empties end."""
+        for other in [g for g in self.groups.values() if g is not group]:
+            movers = [sub for sub in other.subscribers if group.fmt in sub.accept]
+            for sub in movers:
+                other.subscribers.remove(sub)
+                sub.group = group
+                group.subscribers.append(sub)
+            if movers:
+                log.info("audio subscribers moved from %s to %s count=%d session=%s", other.fmt, group.fmt,
+                         len(movers), self.session)
+                self._end_if_unused(other)
+
+    def _end_if_unused(self, group: AudioGroup) -> None:
+        if not group.subscribers:
+            group.encoder.close()
+            self.groups = {k: g for k, g in self.groups.items() if g is not group}
+            log.info("audio encoder ended format=%s session=%s", group.fmt, self.session)
 
     def unsubscribe(self, sub: AudioSubscription) -> None:
         group = sub.group
         if sub in group.subscribers:
             group.subscribers.remove(sub)
-        if not group.subscribers:
-            group.encoder.close()
-            self.groups = {k: g for k, g in self.groups.items() if g is not group}
-            log.info("audio encoder ended format=%s session=%s", group.fmt, self.session)
+        self._end_if_unused(group)
         if not self.groups:
             self.playback.stop()
             self._stop_recorder()

@@ -1,6 +1,7 @@
 // The viewer's sound (docs/audio.md, docs/viewer-protocol.md *Audio*): the desktop's output,
-// decoded with WebCodecs AudioDecoder (Opus) or taken as PCM where AudioDecoder is missing,
-// played by an AudioWorklet (audio-worklet.js) through a gain node (the toolbar's volume).
+// decoded with WebCodecs AudioDecoder (Opus, or AAC when the desktop already encodes AAC for an
+// RDP client: one encode for both) or taken as PCM where AudioDecoder is missing, played by an
+// AudioWorklet (audio-worklet.js) through a gain node (the toolbar's volume).
 //
 // Browsers only let a page start sound after a user gesture: nothing is asked of the server
 // until the first pointer or key press on the page (and none while muted), so a muted or
@@ -8,16 +9,26 @@
 
 const RATE = 48000;
 const CHANNELS = 2;
-const OPUS_CONFIG = { codec: "opus", sampleRate: RATE, numberOfChannels: CHANNELS };
+// Each server format and the WebCodecs codec that decodes it. AAC packets carry their ADTS
+// header, so no description is needed (the WebCodecs AAC registration's ADTS case).
+const DECODER_CONFIGS = {
+  opus: { codec: "opus", sampleRate: RATE, numberOfChannels: CHANNELS },
+  aac: { codec: "mp4a.40.2", sampleRate: RATE, numberOfChannels: CHANNELS },
+};
 
-/** "opus" where WebCodecs decodes it, else "pcm" (raw s16le: no decoder needed). */
-export async function audioFormat() {
-  try {
-    if (typeof AudioDecoder === "function" && (await AudioDecoder.isConfigSupported(OPUS_CONFIG)).supported) {
-      return "opus";
-    }
-  } catch { /* fall through */ }
-  return "pcm";
+/** What this browser decodes, best first: ["opus", "aac"] where WebCodecs decodes both; the
+ * server is asked for the first and told it may give any of them. ["pcm"] without WebCodecs
+ * (raw s16le: no decoder needed). */
+export async function audioFormats() {
+  const formats = [];
+  for (const [format, config] of Object.entries(DECODER_CONFIGS)) {
+    try {
+      if (typeof AudioDecoder === "function" && (await AudioDecoder.isConfigSupported(config)).supported) {
+        formats.push(format);
+      }
+    } catch { /* not this one */ }
+  }
+  return formats.length ? formats : ["pcm"];
 }
 
 export class AudioOut {
@@ -31,7 +42,9 @@ export class AudioOut {
     this.node = null;
     this.gain = null;
     this.decoder = null;
-    this.format = null; // confirmed by the server (audio_subscribed)
+    this.decoderCodec = null;
+    this.formats = ["pcm"]; // what this page decodes, best first (audioFormats)
+    this.format = null; // confirmed by the server (audio_subscribed), then each packet's codec
     this.wanted = null; // what we asked for
     this.gesture = false;
     this.connected = false;
@@ -115,7 +128,8 @@ export class AudioOut {
     this.node.connect(this.gain).connect(ctx.destination);
     this.context = ctx;
     if (ctx.state === "suspended") await ctx.resume();
-    this.preferred = await audioFormat();
+    this.formats = await audioFormats();
+    this.preferred = this.formats[0];
   }
 
   /** The socket is open (again): ask for sound if it should play. */
@@ -132,7 +146,8 @@ export class AudioOut {
     const want = this.connected && this.gesture && !this.muted && this.context && !this.failed ? this.preferred : null;
     if (want !== this.wanted && this.connected) {
       this.wanted = want;
-      this.send({ op: "audio", format: want ?? "off" });
+      const accept = want && want !== "pcm" ? this.formats.filter((f) => f !== want && f !== "pcm") : [];
+      this.send(accept.length ? { op: "audio", format: want, accept } : { op: "audio", format: want ?? "off" });
       if (!want) this.node?.port.postMessage({ flush: true });
     }
     this.showState();
@@ -147,14 +162,21 @@ export class AudioOut {
   }
 
   packet(header, payload) {
-    if (!this.format || header.codec !== this.format || !this.node) return;
+    if (!this.format || !this.node) return;
+    if (header.codec !== this.format) {
+      // The server moved this page to another encode it said it decodes (an RDP client's AAC).
+      if (this.wanted === "pcm" || !this.formats.includes(header.codec)) return;
+      this.format = header.codec;
+      this.showState();
+    }
     this.stats.packets++;
     this.stats.lastPts = header.pts;
     if (header.codec === "pcm") {
       this.play(pcmToPlanar(payload));
       return;
     }
-    if (!this.decoder) this.openDecoder();
+    if (this.decoder && this.decoderCodec !== header.codec) this.resetDecoder();
+    if (!this.decoder) this.openDecoder(header.codec);
     try {
       this.decoder.decode(new EncodedAudioChunk({ type: "key", timestamp: header.pts, data: payload }));
     } catch (e) {
@@ -162,7 +184,7 @@ export class AudioOut {
     }
   }
 
-  openDecoder() {
+  openDecoder(codec) {
     this.decoder = new AudioDecoder({
       output: (data) => {
         try {
@@ -180,13 +202,15 @@ export class AudioOut {
       },
       error: (e) => this.decodeError(e),
     });
-    this.decoder.configure(OPUS_CONFIG);
+    this.decoder.configure(DECODER_CONFIGS[codec]);
+    this.decoderCodec = codec;
   }
 
   decodeError(e) {
     this.stats.errors++;
     console.warn("wrd: audio decoder failed, switching to PCM", e);
     this.resetDecoder();
+    this.formats = ["pcm"];
     this.preferred = "pcm";
     this.wanted = null;
     this.sync();
@@ -197,6 +221,7 @@ export class AudioOut {
       try { this.decoder.close(); } catch { /* already closed */ }
     }
     this.decoder = null;
+    this.decoderCodec = null;
   }
 
   play(planes) {

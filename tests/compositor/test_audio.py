@@ -153,12 +153,75 @@ async def test_aac_packets_are_adts_frames_of_the_tone(host):
         await sub.client.close()
 
 
+def audio_encoders(host) -> list[tuple[str, int]]:
+    return sorted((e["format"], e["subscribers"]) for e in request(host, "status").get("encoders")
+                  if e["format"] in ("opus", "aac", "pcm"))
+
+
+def decode_aac(frames) -> np.ndarray:
+    ctx = av.CodecContext.create("aac", "r")
+    return np.concatenate([d.to_ndarray()[0] for f in frames for d in ctx.decode(av.Packet(f.payload))]
+                          ).astype(np.float64)
+
+
+@pytest.mark.parametrize("browser_first", [True, False], ids=["browser-first", "rdp-first"])
+async def test_a_listener_that_accepts_aac_shares_the_aac_encode_whoever_came_first(host, browser_first):
+    """A browser (opus, accepting aac) and an RDP client (aac only): one encoder, aac, in either
+    order; a browser alone keeps opus; the RDP client leaving keeps the browser on aac."""
+    wait_until(lambda: audio_encoders(host) == [], 5, message="no audio encoders left by earlier tests")
+    browser, rdp = await Subscriber().connect(host), await Subscriber().connect(host)
+    try:
+        async def browser_subscribes() -> int:
+            return (await browser.client.request("subscribe", format="opus", options={"accept": ["aac"]})).get("stream")
+
+        if browser_first:
+            b_stream = await browser_subscribes()
+            assert audio_encoders(host) == [("opus", 1)]
+            r_stream = (await rdp.client.request("subscribe", format="aac")).get("stream")
+        else:
+            r_stream = (await rdp.client.request("subscribe", format="aac")).get("stream")
+            b_stream = await browser_subscribes()
+        assert audio_encoders(host) == [("aac", 2)]
+        deadline = time.monotonic() + 8  # an earlier test's tone may still be playing out
+        while any(await asyncio.gather(frames_of(rdp, r_stream, 0.1, first_within=1.0),
+                                       frames_of(browser, b_stream, 0.1, first_within=1.0))):
+            assert time.monotonic() < deadline, "the desktop stays loud"
+        play_tone(host, 1200, 3)
+        got_b, got_r = await asyncio.gather(frames_of(browser, b_stream, 1.0), frames_of(rdp, r_stream, 1.0))
+        assert {f.get("codec") for f in got_b} == {f.get("codec") for f in got_r} == {"aac"}
+        assert len(got_b) > 30 and [f.payload for f in got_b[:20]] == [f.payload for f in got_r[:20]]  # one encode
+        assert dominant_frequency(decode_aac(got_b), 48000) == pytest.approx(1200, abs=10)
+        await rdp.client.request("unsubscribe", stream=r_stream)
+        wait_until(lambda: audio_encoders(host) == [("aac", 1)], 5, message="the browser to stay on aac")
+    finally:
+        await browser.client.close()
+        await rdp.client.close()
+    wait_until(lambda: audio_encoders(host) == [], 5, message="audio encoders to end with their listeners")
+
+
+async def test_a_listener_that_accepts_nothing_else_keeps_its_own_encoder(host):
+    """An opus listener without ``accept`` (the recorder) is not moved: two encoders."""
+    wait_until(lambda: audio_encoders(host) == [], 5, message="no audio encoders left by earlier tests")
+    first, second = await Subscriber().connect(host), await Subscriber().connect(host)
+    try:
+        await first.client.request("subscribe", format="opus")
+        await second.client.request("subscribe", format="aac")
+        assert audio_encoders(host) == [("aac", 1), ("opus", 1)]
+    finally:
+        await first.client.close()
+        await second.client.close()
+
+
 async def test_bad_audio_subscriptions_are_refused(host):
     sub = await Subscriber().connect(host)
     try:
         for fmt, options, text in [("opus", {"bitrate": 1}, "no options"), ("aac", {"rate": 44100}, "no options"),
                                    ("pcm", {"rate": 8000}, "rate"),
-                                   ("pcm", {"depth": 24}, "only the option rate")]:
+                                   ("pcm", {"depth": 24}, "only the option rate"),
+                                   ("opus", {"accept": "aac"}, "accept: a list"),
+                                   ("opus", {"accept": ["pcm"]}, "accept: a list"),
+                                   ("opus", {"accept": ["aac"] * 9}, "accept: a list"),
+                                   ("aac", {"accept": [{"x": 1}]}, "accept: a list")]:
             with pytest.raises(Exception, match=text):
                 await sub.client.request("subscribe", format=fmt, options=options)
         assert request(host, "status").get("subscribers") == 0

@@ -252,7 +252,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             if not self.view_only:
                 self.host.send(messages.Microphone(pcm=msg.pcm))
         elif isinstance(msg, Audio):
-            await self._audio(msg.format)
+            await self._audio(msg.format, msg.accept)
 
     async def _subscribe(self, fmt: str, preset: str) -> None:
         """(Re)subscribe: the old stream is left first, then the new one starts with a keyframe."""
@@ -276,9 +276,11 @@ class ViewerConsumer(AsyncWebsocketConsumer):
         await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
         log.info("viewer subscribed %s format=%s preset=%s", self.label, fmt, preset)
 
-    async def _audio(self, fmt: str | None) -> None:
-        """(Re)subscribe to the desktop's sound, or leave it (``None``). Audio frames are not
-        acknowledged: when the outbox is full they are dropped (``_host_push``)."""
+    async def _audio(self, fmt: str | None, accept: tuple[str, ...] = ()) -> None:
+        """(Re)subscribe to the desktop's sound, or leave it (``None``). With ``accept``, the
+        host may give the page another format it decodes, to share a running encode (each
+        frame says its codec). Audio frames are not acknowledged: when the outbox is full they
+        are dropped (``_host_push``)."""
         assert self.host is not None
         if self.audio_stream is not None:
             old, self.audio_stream = self.audio_stream, None
@@ -292,7 +294,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("control", encode_server({"op": "audio_subscribed", "format": fmt}))
 
         try:
-            await self.host.call(messages.Subscribe(format=fmt, options={}, window=WINDOW), on_reply=subscribed)
+            options = {"accept": list(accept)} if accept and fmt != "pcm" else {}
+            await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
         except HostError as exc:  # e.g. a desktop without a sound server: the page goes on silent
             self._queue("control", encode_server({"op": "error", "error": f"audio: {exc}"}))
             return

@@ -32,7 +32,8 @@ MAX_MICROPHONE_MESSAGE = MICROPHONE_RATE * 2 // 5
 MICROPHONE_FLOOD_FACTOR = 4
 TOUCH_PHASES = ("down", "motion", "up", "cancel")
 FORMATS = ("h264", "jpeg")
-AUDIO_FORMATS = ("opus", "pcm")  # the desktop's sound (docs/audio.md); "off" ends it
+AUDIO_FORMATS = ("opus", "aac", "pcm")  # the desktop's sound (docs/audio.md); "off" ends it
+AUDIO_SHAREABLE = ("opus", "aac")  # what ``accept`` may list: formats the page also decodes
 # Quality presets a page may ask for by name; the consumer maps each to encoder options, so a
 # page never chooses encoder settings itself (docs/viewer-protocol.md, *Presets*).
 PRESETS = ("quality", "balanced", "low")
@@ -74,6 +75,7 @@ class Subscribe:
 @dataclass(frozen=True)
 class Audio:
     format: str | None  # None: no sound
+    accept: tuple[str, ...] = ()  # other formats the page decodes: it may be given one of them
 
 
 @dataclass(frozen=True)
@@ -233,7 +235,11 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
         fmt = header.get("format")
         if fmt != "off" and fmt not in AUDIO_FORMATS:
             raise ViewerProtocolError(f"audio: format must be one of {', '.join(AUDIO_FORMATS)} or off")
-        return Audio(None if fmt == "off" else fmt)
+        accept = header.get("accept", [])
+        if (not isinstance(accept, list) or len(accept) > len(AUDIO_SHAREABLE)
+                or not all(isinstance(a, str) and a in AUDIO_SHAREABLE for a in accept)):
+            raise ViewerProtocolError(f"audio: accept must list formats among {', '.join(AUDIO_SHAREABLE)}")
+        return Audio(None if fmt == "off" else fmt, tuple(dict.fromkeys(a for a in accept if a != fmt)))
     if op == "clipboard":
         if len(payload) > MAX_CLIPBOARD_BYTES:
             raise ViewerProtocolError(f"clipboard: text of {len(payload)} bytes is over {MAX_CLIPBOARD_BYTES}",

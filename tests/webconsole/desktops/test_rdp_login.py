@@ -66,10 +66,11 @@ def client_display():
 
 
 def xfreerdp(display, port: int, user: str, password: str, tmp_path, *extra: str,
-             host: str = "127.0.0.1") -> subprocess.Popen:
+             host: str = "127.0.0.1", env: dict[str, str] | None = None) -> subprocess.Popen:
+    """xfreerdp on ``display``; ``env``: more of the client's environment (its PulseAudio)."""
     home = tmp_path / "client-home"
     home.mkdir(exist_ok=True)
-    env = dict(session_process_env(), **display.env(), HOME=str(home))
+    env = {**session_process_env(), **(env or {}), **display.env(), "HOME": str(home)}
     return subprocess.Popen(["xfreerdp", "/cert:ignore", f"/u:{user}", f"/p:{password}",
                              f"/v:{host}", f"/port:{port}", "/f", "/log-level:WARN", *extra],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
