@@ -365,10 +365,10 @@ def bench_browser(trials: int, work: Workdir) -> dict[str, list[float]]:
                                                   viewport={"width": 1100, "height": 850})
                 page = context.new_page()
                 page.goto(f"{console.url}/desktops/{desktop}/view")
-                page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'connected'",
+                page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'connected'",
                                        timeout=20000)
                 page.locator("canvas").click()
-                page.wait_for_function("wrdViewer.audio.format === 'opus'", timeout=10000)
+                page.wait_for_function("() => wrdViewer.audio.format === 'opus'", timeout=10000)
                 page.evaluate("wrdViewer.audio.startCapture()")
                 print("browser: viewer playing opus", flush=True)
                 for n in range(trials + 1):

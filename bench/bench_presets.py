@@ -36,7 +36,7 @@ import bench_viewer  # noqa: E402
 import harness  # noqa: E402
 
 WIDTH, HEIGHT = bench_viewer.WIDTH, bench_viewer.HEIGHT
-CONNECTED = "document.getElementById('wrd-viewer').dataset.state === 'connected'"
+CONNECTED = "() => document.getElementById('wrd-viewer').dataset.state === 'connected'"
 FRAMES_JS = "wrdViewer.display.stats.drawn - (wrdViewer.display.stats.touchups || 0)"
 
 

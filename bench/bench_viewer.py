@@ -343,7 +343,7 @@ def bench_wrd(browser, host, console, desktop: int, cookie: str, args, content: 
     page = context.new_page()
     counter = ByteCounter(page)  # attached before the socket opens
     page.goto(f"{console.url}/desktops/{desktop}/view")
-    page.wait_for_function("document.getElementById('wrd-viewer').dataset.state === 'connected'", timeout=30000)
+    page.wait_for_function("() => document.getElementById('wrd-viewer').dataset.state === 'connected'", timeout=30000)
     page.evaluate("window.wrdBenchKeyTarget = () => document.querySelector('#wrd-viewer .wrd-keys')")
     page.evaluate(DIAG_JS)
     time.sleep(2)
@@ -390,7 +390,7 @@ def bench_novnc(browser, host, workdir: Path, args, content: Content) -> dict[st
         page = context.new_page()
         counter = ByteCounter(page)
         page.goto(f"http://127.0.0.1:{ws_port}/bench.html")
-        page.wait_for_function("window.wrdBench && window.wrdBench.connected", timeout=30000)
+        page.wait_for_function("() => window.wrdBench && window.wrdBench.connected", timeout=30000)
         time.sleep(2)
         print(f"  x11vnc + noVNC (quality {page.evaluate('rfb.qualityLevel')}, "
               f"compression {page.evaluate('rfb.compressionLevel')}), server = x11vnc + websockify")
