@@ -1,5 +1,6 @@
-"""The MP4 writer: H.264 access units from the project's encoder and Opus packets from libopus
-(both through PyAV), remuxed without re-encoding; ffprobe reads the result."""
+"""The MP4 writer: H.264 access units from the project's encoder and AAC packets from the
+session host's encoder or Opus packets from libopus (all through PyAV), remuxed without
+re-encoding; ffprobe reads the result."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 
 from compositor.encoders import ENCODERS, load_builtin_encoders
 from compositor.encoders.h264 import PURE
-from webconsole.recordings.mp4 import MP4Writer, opus_head, parameter_sets
+from tests.audio_tone import dominant_frequency
+from webconsole.recordings.mp4 import MP4Writer, adts_payload, opus_head, parameter_sets
 
 load_builtin_encoders()
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")
@@ -60,10 +62,24 @@ def opus_packets(seconds: float, start_us: int):
             yield start_us + packet.pts * 1_000_000 // 48_000, bytes(packet)
 
 
-def test_video_and_opus_remuxed_as_they_come(tmp_path):
+def aac_packets(seconds: float, start_us: int):
+    """(pts µs, packet) of a 440 Hz tone from the session host's own AAC encoder: one ADTS
+    frame each, ``pts`` mapped back to the capture as the host sends them."""
+    from compositor.encoders.audio import AacEncoder
+
+    enc = AacEncoder({})
+    t = np.arange(480) / 48_000
+    for n in range(int(seconds * 100)):  # 10 ms reads, as the host's capture makes them
+        tone = (np.sin(2 * np.pi * 440 * (t + n * 0.01)) * 8000).astype("<i2")
+        for packet in enc.encode(np.repeat(tone[:, None], 2, axis=1).tobytes(), start_us + n * 10_000):
+            yield packet.pts, packet.payload
+
+
+@pytest.mark.parametrize(("codec", "packets"), [("aac", aac_packets), ("opus", opus_packets)])
+def test_video_and_sound_remuxed_as_they_come(tmp_path, codec, packets):
     path = tmp_path / "rec.mp4"
-    writer = MP4Writer(path, audio=True)
-    audio = list(opus_packets(4.0, ORIGIN - 200_000))  # sound from before the first picture is dropped
+    writer = MP4Writer(path, audio=codec)
+    audio = list(packets(4.0, ORIGIN - 200_000))  # sound from before the first picture is dropped
     merged = sorted([(pts, "v", data, key) for pts, data, key in video_frames(4.0)]
                     + [(pts, "a", data, None) for pts, data in audio])
     sizes = []
@@ -79,7 +95,7 @@ def test_video_and_opus_remuxed_as_they_come(tmp_path):
     info = ffprobe(path)
     kinds = {s["codec_type"]: s for s in info["streams"]}
     assert kinds["video"]["codec_name"] == "h264" and (kinds["video"]["width"], kinds["video"]["height"]) == (W, H)
-    assert kinds["audio"]["codec_name"] == "opus" and int(kinds["audio"]["sample_rate"]) == 48_000
+    assert kinds["audio"]["codec_name"] == codec and int(kinds["audio"]["sample_rate"]) == 48_000
     assert int(kinds["audio"]["channels"]) == 2
     assert abs(float(info["format"]["duration"]) - 4.5) < 0.05, info["format"]
     assert writer.audio_packets < len(audio), "packets before the picture were dropped"
@@ -92,12 +108,24 @@ def test_video_and_opus_remuxed_as_they_come(tmp_path):
     assert len(packets) == len(original)
     assert packets[5].endswith(original[5].split(b"\x00\x00\x01")[-1])
     assert sum(f.samples for f in decoded) > 48_000 * 3
+    samples = np.concatenate([f.to_ndarray()[0] for f in decoded]).astype(np.float64)
+    assert dominant_frequency(samples, 48_000) == pytest.approx(440, abs=10)
+
+
+def test_adts_headers_are_checked_and_cut():
+    _, packet = next(aac_packets(0.1, ORIGIN))
+    assert adts_payload(packet) == packet[7:]
+    for bad in (b"", packet[:6], b"\x00" + packet[1:], packet[:-1], packet + b"\x00"):
+        with pytest.raises(ValueError):
+            adts_payload(bad)
+    with pytest.raises(ValueError):
+        MP4Writer(Path("never.mp4"), audio="mp3")
 
 
 def test_file_written_so_far_plays_up_to_its_last_fragment(tmp_path):
     """A recorder that dies leaves a file readable to where it got (here: never finished)."""
     path = tmp_path / "cut.mp4"
-    writer = MP4Writer(path, audio=False, fragment_seconds=0.5)
+    writer = MP4Writer(path, fragment_seconds=0.5)
     for pts, data, key in video_frames(3.0):
         writer.video(data, pts, key=key, width=W, height=H)
     snapshot = tmp_path / "snapshot.mp4"

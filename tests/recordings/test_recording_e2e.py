@@ -246,7 +246,7 @@ def test_ffprobe_sees_h264_of_the_recorded_length(recorded):
     info = ffprobe(Path(row["path"]))
     video = [s for s in info["streams"] if s["codec_type"] == "video"]
     assert [s["codec_name"] for s in video] == ["h264"]
-    assert [s["codec_name"] for s in info["streams"] if s["codec_type"] == "audio"] == ["opus"]
+    assert [s["codec_name"] for s in info["streams"] if s["codec_type"] == "audio"] == ["aac"]
     assert row["has_audio"]
     assert (video[0]["width"], video[0]["height"]) == (1024, 768)
     duration = float(info["format"]["duration"])

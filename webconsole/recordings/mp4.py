@@ -1,5 +1,5 @@
-"""Fragmented MP4 from the session host's H.264 access units and Opus packets, remuxed with
-PyAV (libavformat's ``mp4`` muxer): no picture or sound is decoded or encoded again.
+"""Fragmented MP4 from the session host's H.264 access units and AAC (or Opus) packets,
+remuxed with PyAV (libavformat's ``mp4`` muxer): no picture or sound is decoded or encoded again.
 
 The file is *fragmented* (``empty_moov``: the track headers first, then a ``moof``+``mdat``
 pair about every ``FRAGMENT_SECONDS``), so it is valid and playable up to its last fragment
@@ -13,15 +13,21 @@ ffprobe read the fragments' times for the duration and seek in it as it is.
 Time: every packet carries ``pts`` in microseconds of the host's monotonic clock (one clock
 for every stream of a session), so picture and sound line up by it. The first video packet
 (a keyframe: the muxer drops everything before it) is time zero; the video track counts in
-90 kHz ticks, the Opus track in 48 kHz samples. Sound captured before the first picture is
+90 kHz ticks, the sound track in 48 kHz samples. Sound captured before the first picture is
 dropped.
 
 H.264 comes as Annex B access units with SPS/PPS in front of every IDR (the encoder's
 ``repeat-headers``); the track's ``avcC`` is built from the first keyframe's parameter sets
 (PyAV's ``extract_extradata``, libavformat's ``avcC`` writer), and the muxer turns the packets
-into length-prefixed NAL units. No encoder is opened for the video track. Opus packets
-are one 20 ms (or shorter) frame of 48 kHz stereo each; the track's ``dOps`` is made from an
-``OpusHead`` written here (RFC 7845 5.1).
+into length-prefixed NAL units. No encoder is opened for the video track.
+
+AAC packets (the host's ``aac`` stream, what recordings use: H.264 + AAC-LC in MP4 plays in
+every browser and player, and it is the encode the desktop's RDP clients already share) are
+one 1024-sample AAC-LC frame of 48 kHz stereo behind a 7-byte ADTS header each; the header
+is taken off (MP4 samples are raw frames) and the track's ``esds`` AudioSpecificConfig comes
+from FFmpeg's AAC encoder context, opened for that and never fed. Opus packets are one 20 ms
+(or shorter) frame of 48 kHz stereo each; the track's ``dOps`` is made from an ``OpusHead``
+written here (RFC 7845 5.1).
 """
 
 from __future__ import annotations
@@ -49,6 +55,21 @@ STILL_AFTER_US = 1_500_000  # no change for this long: a still picture pushes th
 MAX_STILL_US = 12 * 3600 * 1_000_000  # the longest a last picture may be held (under 2^32 90 kHz ticks)
 
 
+AUDIO_CODECS = ("aac", "opus")
+ADTS_HEADER = 7  # without CRC (protection_absent 1), as the host writes it
+
+
+def adts_payload(packet: bytes) -> bytes:
+    """The raw AAC frame of one ADTS frame (ISO/IEC 13818-7 6.2): its header checked and cut."""
+    if len(packet) < ADTS_HEADER or packet[0] != 0xFF or packet[1] & 0xF0 != 0xF0:
+        raise ValueError("an AAC packet without its ADTS header")
+    header = ADTS_HEADER if packet[1] & 1 else ADTS_HEADER + 2  # protection_absent 0: a CRC follows
+    length = (packet[3] & 3) << 11 | packet[4] << 3 | packet[5] >> 5
+    if length != len(packet) or len(packet) <= header:
+        raise ValueError(f"an ADTS frame of {len(packet)} bytes that says {length}")
+    return packet[header:]
+
+
 def opus_head(channels: int = 2, sample_rate: int = 48_000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
     """RFC 7845 5.1 identification header: version 1, mapping family 0 (mono or stereo)."""
     return b"OpusHead" + struct.pack("<BBHIhB", 1, channels, pre_skip, sample_rate, 0, 0)
@@ -70,9 +91,12 @@ def parameter_sets(access_unit: bytes) -> bytes | None:
 
 class MP4Writer:
     """One recording's file. ``video(access_unit, pts_us, key=, width=, height=)`` and
-    ``audio(packet, pts_us)`` in any interleaving, then ``finish()``. Not thread-safe."""
+    ``audio(packet, pts_us)`` in any interleaving, then ``finish()``. ``audio``: the sound
+    track's codec (``aac`` or ``opus``), None for none. Not thread-safe."""
 
-    def __init__(self, path: Path, *, audio: bool = False, fragment_seconds: float = FRAGMENT_SECONDS) -> None:
+    def __init__(self, path: Path, *, audio: str | None = None, fragment_seconds: float = FRAGMENT_SECONDS) -> None:
+        if audio is not None and audio not in AUDIO_CODECS:
+            raise ValueError(f"no {audio} sound track in MP4 here; {', '.join(AUDIO_CODECS)}")
         self.path = Path(path)
         self.with_audio = audio
         self.fragment_seconds = fragment_seconds
@@ -120,7 +144,14 @@ class MP4Writer:
         video.time_base = VIDEO_TIME_BASE
         self._video = video
         self._set_crop(width, height, coded)
-        if self.with_audio:
+        if self.with_audio == "aac":
+            # The track's AudioSpecificConfig is what FFmpeg's AAC encoder context writes as
+            # its extradata when the muxer opens it (it is never fed).
+            audio = container.add_stream("aac", rate=48_000)
+            audio.layout = "stereo"
+            audio.time_base = AUDIO_TIME_BASE
+            self._audio = audio
+        elif self.with_audio == "opus":
             # Opus needs its OpusHead as the stream's extradata, which only a codec context
             # carries here: libopus's encoder context is created for that and never fed.
             audio = container.add_stream("opus", rate=48_000)
@@ -195,10 +226,14 @@ class MP4Writer:
         self.last_us = max(self.last_us, pts_us - self.origin_us)
 
     def audio(self, packet_bytes: bytes, pts_us: int) -> bool:
-        """Write one Opus packet; False (dropped) without an audio track or before the first picture."""
+        """Write one sound packet (an ADTS frame for ``aac``, an Opus packet for ``opus``);
+        False (dropped) without an audio track or before the first picture. ValueError for an
+        AAC packet that is not one ADTS frame."""
         if self._audio is None or self.origin_us is None or pts_us < self.origin_us:
             return False
         assert self._container is not None
+        if self.with_audio == "aac":
+            packet_bytes = adts_payload(packet_bytes)
         samples = max(self._last_audio + 1, round((pts_us - self.origin_us) * 48_000 / 1_000_000))
         packet = av.Packet(packet_bytes)
         packet.stream = self._audio

@@ -4,9 +4,9 @@ it receives into an MP4 (``mp4.MP4Writer``) without decoding or encoding anythin
 It subscribes to the desktop's shared H.264 stream with the browser's shared options (so it
 joins the encoder browsers and RDP clients already use: no second encode) and the variant
 ``images="h264"``: every update comes as H.264, none as lossless images or copies, which an
-MP4 cannot carry (compositor/encoders/h264.py, ``PURE``). Sound, where the host has an
-``opus`` stream, is a second subscription; a host without one refuses it with an error reply
-and the recording is picture only.
+MP4 cannot carry (compositor/encoders/h264.py, ``PURE``). Sound, the host's ``aac`` stream,
+is a second subscription; a host without a sound server refuses it with an error reply and
+the recording is picture only.
 
 What the host sends is untrusted (the desktop's user can take over their own host): frames
 pass through the typed protocol's checks, a frame that is not H.264 is dropped with a log
@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 
 VIDEO_FORMAT = "h264"
 VIDEO_OPTIONS = {"images": PURE}  # the shared ("balanced") stream's options, and the pure variant
-AUDIO_FORMAT = "opus"
+# AAC: the desktop's RDP clients take it and browsers accept it, so a recorded desktop keeps
+# one sound encode for everybody (docs/audio.md); H.264 + AAC in MP4 plays everywhere.
+AUDIO_FORMAT = "aac"
 WINDOW = 32  # frames in flight: the recorder acknowledges each as soon as it is written
 PROGRESS_SECONDS = 2.0
 
@@ -139,7 +141,7 @@ class Recorder:
                             on_reply=audio_subscribed)
         except HostError as exc:
             log.info("recording %s without sound: the desktop has no %s stream (%s)", self.label, AUDIO_FORMAT, exc)
-        self.writer = MP4Writer(self.path, audio=self.audio_stream is not None)
+        self.writer = MP4Writer(self.path, audio=AUDIO_FORMAT if self.audio_stream is not None else None)
 
         def video_subscribed(reply: messages.SubscribeReply) -> None:
             self.video_stream = reply.stream
