@@ -19,10 +19,9 @@ from tests.conftest import desktop_user
 from tests.viewer import harness
 from webconsole.audit.models import AuditEvent
 from webconsole.dashboard import selectors, services, thumbnails
-from webconsole.dashboard.tasks import desktop_restart_task
 from webconsole.desktops import services as desktop_services
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.desktops.tasks import desktop_start_task
+from webconsole.desktops.tasks import desktop_restart_task, desktop_start_task
 from webconsole.recordings.models import Connection
 from webconsole.sharing import services as sharing
 
@@ -171,11 +170,33 @@ def test_restart_keeps_the_desktop_and_its_shares(alice, settings, redis_server)
         assert session.host_pid != first_pid and (session.width, session.height) == (800, 600)
         share.refresh_from_db()
         assert share.is_active()
-        assert AuditEvent.objects.filter(action="desktop.restart", actor=alice, target_id=str(session.pk)).exists()
+        assert AuditEvent.objects.filter(action="desktop.restart", actor=alice, target_id=str(session.pk),
+                                         address="127.0.0.1").exists()
         other = _client(guest).post(reverse("dashboard:restart", args=[session.pk]))
         assert other.status_code == 404  # a share gives a viewer, not the desktop's controls
     finally:
         desktop_services.desktop_stop(session=session)
+
+
+def test_restarting_a_stopped_desktop_keeps_to_the_owners_policy(alice, settings, redis_server):
+    """The dashboard restarts through the API's service: a stopped desktop is queued to start
+    again, within the owner's policy's count of desktops."""
+    from webconsole.policies.models import Policy
+
+    settings.WRD_NODE = "node-without-worker"
+    stopped = _desktop(alice, state=DesktopState.STOPPED, node="node-without-worker", stopped_at=timezone.now())
+    _desktop(alice, node="node-without-worker")  # one running already
+    Policy.objects.create(user=alice, max_desktops=1)
+    url = reverse("dashboard:restart", args=[stopped.pk])
+    page = _client(alice).post(url, follow=True)
+    assert [str(m) for m in page.context["messages"]] == ["you already have 1 active desktop(s); stop one first"]
+    stopped.refresh_from_db()
+    assert stopped.state == DesktopState.STOPPED
+    Policy.objects.filter(user=alice).update(max_desktops=2)
+    _client(alice).post(url)
+    stopped.refresh_from_db()
+    assert stopped.state == DesktopState.REQUESTED
+    assert AuditEvent.objects.filter(action="desktop.restart", target_id=str(stopped.pk)).count() == 1
 
 
 def test_admins_filter_sort_and_total_every_desktop(alice, boss):
