@@ -349,7 +349,7 @@ class _PolicyApi(APIView):
 
     @extend_schema(responses=PolicyOutputSerializer)
     def get(self, request, **kwargs):
-        policy = Policy.objects.filter(**self._owner(**kwargs)).first()
+        policy = selectors.policy_of(**self._owner(**kwargs))
         return Response(PolicyOutputSerializer(policy_data(policy) or NO_POLICY).data)
 
     @extend_schema(request=PolicyInputSerializer, responses=PolicyOutputSerializer)
