@@ -68,62 +68,43 @@ print("live:", DesktopSession.objects.filter(state__in=LIVE_STATES).count())
 
 # Most cases name a desktop that runs (the one started before the run), so that screenshots,
 # files and uploads are fuzzed against a real session host, not only answered 404; likewise
-# users, groups and profiles made by SETUP, so that their bodies are fuzzed too.
-CONFIG = """
-[dictionaries.live_desktops]
-values = [{desktop}]
-
-[dictionaries.users]
-values = {users}
-
-[dictionaries.groups]
-values = {groups}
-
-[dictionaries.profiles]
-values = {profiles}
-
-[dictionaries.passwords]
-values = ["Fuzz-pass-2026-a!", "Another-fuzz-pass-7"]
-
-[parameters]
-"body.password" = {{ dictionary = "passwords", probability = 0.5 }}
-"path.desktop_id" = {{ dictionary = "live_desktops", probability = 0.7 }}
-"path.user_id" = {{ dictionary = "users", probability = 0.7 }}
-"path.group_id" = {{ dictionary = "groups", probability = 0.7 }}
-"path.profile_id" = {{ dictionary = "profiles", probability = 0.7 }}
-
-[dictionaries.doomed_users]
-values = {doomed_users}
-
-[dictionaries.doomed_groups]
-values = {doomed_groups}
-
-[dictionaries.doomed_profiles]
-values = {doomed_profiles}
-
-[dictionaries.new_users]
-values = ["new.user1", "new.user2", "new.user3", "new.user4", "new.user5", "new.user6"]
-
+# users, groups and profiles made by SETUP, so that their bodies are fuzzed too (the DELETE
+# operations name their own doomed ones). Half the passwords and new user names offered are
+# ones the server takes, so that creating a user gets past the password rules.
+PATH_IDS = {"path.desktop_id": "live_desktops", "path.user_id": "users", "path.group_id": "groups",
+            "path.profile_id": "profiles"}
+OPERATIONS = """
 [[operations]]
 include-operation-id = "user_list_post"
 
 [operations.parameters]
-"body.username" = {{ dictionary = "new_users", probability = 0.5 }}
+"body.username" = { dictionary = "new_users", probability = 0.5 }
 
 [[operations]]
 include-method = "DELETE"
 
 [operations.parameters]
-"path.user_id" = {{ dictionary = "doomed_users", probability = 0.7 }}
-"path.group_id" = {{ dictionary = "doomed_groups", probability = 0.7 }}
-"path.profile_id" = {{ dictionary = "doomed_profiles", probability = 0.7 }}
 """
+
+
+def _config(desktop: int, targets: dict[str, list[int]]) -> str:
+    """The run's schemathesis.toml (JSON arrays of numbers and strings are TOML arrays too)."""
+    dictionaries = {"live_desktops": [desktop], "passwords": ["Fuzz-pass-2026-a!", "Another-fuzz-pass-7"],
+                    "new_users": [f"new.user{i}" for i in range(1, 7)], **targets}
+    binding = '"{}" = {{ dictionary = "{}", probability = {} }}\n'
+    return ("".join(f"[dictionaries.{name}]\nvalues = {json.dumps(values)}\n\n"
+                    for name, values in dictionaries.items())
+            + "[parameters]\n" + binding.format("body.password", "passwords", 0.5)
+            + "".join(binding.format(path, name, 0.7) for path, name in PATH_IDS.items())
+            + OPERATIONS
+            + "".join(binding.format(path, "doomed_" + name, 0.7) for path, name in PATH_IDS.items()
+                      if path != "path.desktop_id"))
 
 
 def _schemathesis(base: str, report: Path, *args: str, desktop: int, targets: dict) -> subprocess.CompletedProcess:
     report.mkdir(parents=True)
     config = report / "schemathesis.toml"
-    config.write_text(CONFIG.format(desktop=desktop, **{k: json.dumps(v) for k, v in targets.items()}))
+    config.write_text(_config(desktop, targets))
     run = subprocess.run(
         [sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run", f"{base}/api/schema/",
          *args, "--checks", CHECKS,

@@ -4,16 +4,21 @@ from rest_framework import serializers
 from rest_framework.relations import MANY_RELATION_KWARGS
 
 
-class StrictCharField(serializers.CharField):
-    """A string, and only a string: DRF's ``CharField`` also takes numbers (``0`` becomes
-    ``"0"``), which the schema's ``type: string`` does not allow."""
-
-    default_error_messages = {"invalid": "Not a string."}
+class _StringOnly:
+    """Mixed into a string field: the value must be a JSON string (the field's ``invalid``
+    message otherwise), never a number DRF would turn into one."""
 
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class StrictCharField(_StringOnly, serializers.CharField):
+    """A string, and only a string: DRF's ``CharField`` also takes numbers (``0`` becomes
+    ``"0"``), which the schema's ``type: string`` does not allow."""
+
+    default_error_messages = {"invalid": "Not a string."}
 
 
 class StrictIntegerField(serializers.IntegerField):
@@ -27,13 +32,8 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
-class StrictSlugField(serializers.SlugField):
+class StrictSlugField(_StringOnly, serializers.SlugField):
     """A slug given as a string, never a number turned into one."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictBooleanField(serializers.BooleanField):
@@ -67,13 +67,8 @@ class StrictChoiceField(serializers.ChoiceField):
         return super().to_internal_value(data)
 
 
-class StrictEmailField(serializers.EmailField):
+class StrictEmailField(_StringOnly, serializers.EmailField):
     default_error_messages = {"invalid": "Enter a valid email address (a string)."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 class StrictManyRelatedField(serializers.ManyRelatedField):
