@@ -1,4 +1,5 @@
-"""Dashboard actions beyond start/stop: restart, admin opens, connection files for RDP clients."""
+"""Dashboard actions beyond the desktops app's own services: admin opens, connection files for RDP
+clients. (Restart is ``webconsole.desktops.services.desktop_restart``, for the API alike.)"""
 
 from __future__ import annotations
 
@@ -7,47 +8,11 @@ import shlex
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.utils import timezone
 
 from webconsole.audit.services import record
-from webconsole.desktops import services as desktop_services
-from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.desktops.models import DesktopSession
 
 log = logging.getLogger(__name__)
-
-
-def desktop_restart_request(*, session: DesktopSession, user: AbstractBaseUser) -> DesktopSession:
-    """Stop a running desktop and start it again as the same desktop (same id, size and
-    shares); the node's worker does both."""
-    from webconsole.dashboard.tasks import desktop_restart_task
-
-    if session.owner_id != user.pk and not user.is_staff:
-        raise PermissionDenied("this desktop belongs to another user")
-    with transaction.atomic():
-        moved = DesktopSession.objects.filter(pk=session.pk, state=DesktopState.RUNNING).update(
-            state=DesktopState.STOPPING, stop_requested_at=timezone.now())
-        session.refresh_from_db()
-        if not moved:
-            raise ValidationError(f"desktop {session.pk} is {session.state}, not running", code="state")
-        pk, queue = session.pk, desktop_services.node_queue(session.node)
-        transaction.on_commit(lambda: desktop_restart_task.apply_async((pk,), queue=queue))
-    record("desktop.restart", actor=user, target=session)
-    log.info("desktop restart requested session=%s by=%s", session.pk, user.pk)
-    return session
-
-
-def desktop_restart(*, session: DesktopSession) -> DesktopSession:
-    """The worker's half: stop, then claim the stopped row for a new start."""
-    session = desktop_services.desktop_stop(session=session)
-    if session.state != DesktopState.STOPPED:
-        return session
-    DesktopSession.objects.filter(pk=session.pk, state=DesktopState.STOPPED).update(
-        state=DesktopState.REQUESTED, stopped_at=None, stop_requested_at=None, failure_reason="", host_pid=None,
-        display="", requeued_at=None, created_at=timezone.now())
-    session.refresh_from_db()
-    return desktop_services.desktop_start(session=session)
 
 
 def note_admin_open(*, user: AbstractBaseUser, desktop: DesktopSession, address: str = "") -> None:

@@ -1,10 +1,13 @@
 """Live thumbnails of desktops for the dashboard.
 
 One host screenshot per desktop per WRD_THUMBNAIL_SECONDS serves every dashboard open at the
-time: the scaled JPEG is kept in Django's cache under the desktop and the time bucket, and a
-short lock makes the requests of one bucket wait for the one that asks the host instead of all
+time, whichever daphne process serves it: the scaled JPEG is kept in Django's cache (Redis,
+``webconsole/config/settings/cache.py``) under the desktop, its size, the thumbnail's width
+and the time bucket, for two periods; a short lock (an atomic ``add``, SET NX) makes the
+requests of one bucket, from any process, wait for the one that asks the host instead of all
 asking it. The host sends a PNG of the screen; Pillow scales it (``reduce`` then a bicubic
-resample) and writes a JPEG of a few KB.
+resample) and writes a JPEG of a few KB. Should Redis not answer, each request asks the host
+itself (logged), so the dashboard still shows pictures.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import time
 from django.conf import settings
 from django.core.cache import cache
 from PIL import Image
+from redis.exceptions import RedisError
 
 from compositor import messages
 from compositor.client import HostError
@@ -32,8 +36,9 @@ def bucket(now: float | None = None) -> int:
     return int((time.time() if now is None else now) // max(1, settings.WRD_THUMBNAIL_SECONDS))
 
 
-def _key(desktop_id: int, b: int | str) -> str:
-    return f"wrd:thumb:{desktop_id}:{b}"
+def _key(session: DesktopSession, b: int | str) -> str:
+    """Per desktop and size: a resized desktop's thumbnail is never one of its former size."""
+    return f"thumb:{session.pk}:{session.width}x{session.height}:w{settings.WRD_THUMBNAIL_WIDTH}:{b}"
 
 
 def scale_png(png: bytes, width: int) -> bytes:
@@ -65,8 +70,15 @@ def thumbnail(session: DesktopSession) -> bytes | None:
     """The desktop's thumbnail of the current bucket (JPEG), None when it has none to show."""
     if session.state != DesktopState.RUNNING:
         return None
-    b = bucket()
-    key = _key(session.pk, b)
+    try:
+        return _cached(session)
+    except RedisError as exc:
+        log.warning("thumbnail: cache unreachable, asking the host directly desktop=%s: %s", session.pk, exc)
+        return _take(session)
+
+
+def _cached(session: DesktopSession) -> bytes | None:
+    key = _key(session, bucket())
     if (data := cache.get(key)) is not None:
         return data
     lock = f"{key}:lock"
@@ -77,14 +89,14 @@ def thumbnail(session: DesktopSession) -> bytes | None:
             time.sleep(WAIT_STEP)
             if (data := cache.get(key)) is not None:
                 return data
-        return cache.get(_key(session.pk, "last"))
+        return cache.get(_key(session, "last"))
     try:
         data = _take(session)
         if data is None:
-            return cache.get(_key(session.pk, "last"))
+            return cache.get(_key(session, "last"))
         period = max(1, settings.WRD_THUMBNAIL_SECONDS)
         cache.set(key, data, period * 2)
-        cache.set(_key(session.pk, "last"), data, 3600)
+        cache.set(_key(session, "last"), data, 3600)
         return data
     finally:
         cache.delete(lock)

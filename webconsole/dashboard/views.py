@@ -95,7 +95,8 @@ def _back(request):
 def desktop_restart_view(request, desktop_id: int):
     session = _own_or_staff(request, desktop_id)
     try:
-        services.desktop_restart_request(session=session, user=request.user)
+        desktop_services.desktop_restart(session=session, user=request.user,
+                                         address=request.META.get("REMOTE_ADDR", ""))
     except (ValidationError, PermissionDenied) as exc:
         messages.error(request, _messages_of(exc))
     else:

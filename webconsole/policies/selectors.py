@@ -43,6 +43,11 @@ def group_get(*, group_id: int) -> Group | None:
     return Group.objects.filter(pk=group_id).first()
 
 
+def policy_of(*, group: Group | None = None, user: AbstractBaseUser | None = None) -> Policy | None:
+    """The policy of ``group`` or the override of ``user`` (give one), if set."""
+    return policy_of_group(group=group) if group is not None else policy_of_user(user=user)
+
+
 def policy_of_group(*, group: Group) -> Policy | None:
     return Policy.objects.filter(group=group).first()
 

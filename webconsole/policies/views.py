@@ -3,12 +3,14 @@ Thin: forms check the input, services do the work and record it in the audit log
 
 from __future__ import annotations
 
-from functools import wraps
+from collections.abc import Callable
+from functools import partial, wraps
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -40,6 +42,42 @@ def _errors_into(form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def _post_form(request, form, *, page: Callable[..., HttpResponse], done: HttpResponse, name: str, saved: str,
+               save: Callable[[Any], object]) -> HttpResponse:
+    """A form posted from a detail page: valid and saved (``save(form)``; a service's refusal
+    goes on the form), the message ``saved`` and ``done``; else the page again (400) with the
+    form under ``name`` in its context."""
+    if form.is_valid():
+        try:
+            save(form)
+        except ValidationError as exc:
+            _errors_into(form, exc)
+        else:
+            messages.success(request, saved)
+            return done
+    return page(status=400, **{name: form})
+
+
+def _user_form_post(request, user, form, **how) -> HttpResponse:
+    return _post_form(request, form, page=partial(_user_page, request, user),
+                      done=redirect("manage:user", user_id=user.pk), **how)
+
+
+def _group_form_post(request, group, form, **how) -> HttpResponse:
+    return _post_form(request, form, page=partial(_group_page, request, group),
+                      done=redirect("manage:group", group_id=group.pk), **how)
+
+
+def _policy_form(request, **owner) -> forms.PolicyForm:
+    """The posted policy of a group or a user (``group=`` or ``user=``)."""
+    return forms.PolicyForm(request.POST, instance=selectors.policy_of(**owner) or Policy(**owner))
+
+
+def _policy_saver(request, **owner) -> Callable[[forms.PolicyForm], object]:
+    return lambda form: services.policy_set(actor=request.user, data=form.policy_data(), address=_address(request),
+                                            **owner)
 
 
 def _user_or_404(user_id: int):
@@ -125,30 +163,22 @@ def user_active_view(request, user_id: int):
 @require_POST
 def user_password_view(request, user_id: int):
     user = _user_or_404(user_id)
-    form = forms.PasswordForm(request.POST)
-    if form.is_valid():
-        try:
-            services.user_set_password(actor=request.user, user=user, password=form.cleaned_data["password"],
-                                       address=_address(request))
-        except ValidationError as exc:
-            _errors_into(form, exc)
-        else:
-            messages.success(request, f"New password set for {user.username}.")
-            return redirect("manage:user", user_id=user.pk)
-    return _user_page(request, user, status=400, password_form=form)
+    return _user_form_post(request, user, forms.PasswordForm(request.POST), name="password_form",
+                           saved=f"New password set for {user.username}.",
+                           save=lambda form: services.user_set_password(actor=request.user, user=user,
+                                                                        password=form.cleaned_data["password"],
+                                                                        address=_address(request)))
 
 
 @staff_required
 @require_POST
 def user_groups_view(request, user_id: int):
     user = _user_or_404(user_id)
-    form = forms.UserGroupsForm(request.POST)
-    if not form.is_valid():
-        return _user_page(request, user, status=400, groups_form=form)
-    services.user_set_groups(actor=request.user, user=user, groups=list(form.cleaned_data["groups"]),
-                             address=_address(request))
-    messages.success(request, f"Groups of {user.username} saved.")
-    return redirect("manage:user", user_id=user.pk)
+    groups = forms.UserGroupsForm(request.POST)
+    return _user_form_post(request, user, groups, name="groups_form", saved=f"Groups of {user.username} saved.",
+                           save=lambda form: services.user_set_groups(actor=request.user, user=user,
+                                                                      groups=list(form.cleaned_data["groups"]),
+                                                                      address=_address(request)))
 
 
 @staff_required
@@ -159,16 +189,8 @@ def user_policy_view(request, user_id: int):
         services.policy_clear(actor=request.user, user=user, address=_address(request))
         messages.success(request, f"{user.username} inherits their groups' policies again.")
         return redirect("manage:user", user_id=user.pk)
-    form = forms.PolicyForm(request.POST, instance=selectors.policy_of_user(user=user) or Policy(user=user))
-    if form.is_valid():
-        try:
-            services.policy_set(actor=request.user, user=user, data=form.policy_data(), address=_address(request))
-        except ValidationError as exc:
-            _errors_into(form, exc)
-        else:
-            messages.success(request, f"Policy override of {user.username} saved.")
-            return redirect("manage:user", user_id=user.pk)
-    return _user_page(request, user, status=400, policy_form=form)
+    return _user_form_post(request, user, _policy_form(request, user=user), name="policy_form",
+                           saved=f"Policy override of {user.username} saved.", save=_policy_saver(request, user=user))
 
 
 @staff_required
@@ -225,29 +247,19 @@ def group_detail_view(request, group_id: int):
 @require_POST
 def group_members_view(request, group_id: int):
     group = _group_or_404(group_id)
-    form = forms.GroupMembersForm(request.POST)
-    if not form.is_valid():
-        return _group_page(request, group, status=400, members_form=form)
-    services.group_set_members(actor=request.user, group=group, members=list(form.cleaned_data["members"]),
-                               address=_address(request))
-    messages.success(request, f"Members of {group.name} saved.")
-    return redirect("manage:group", group_id=group.pk)
+    members = forms.GroupMembersForm(request.POST)
+    return _group_form_post(request, group, members, name="members_form", saved=f"Members of {group.name} saved.",
+                            save=lambda form: services.group_set_members(actor=request.user, group=group,
+                                                                         members=list(form.cleaned_data["members"]),
+                                                                         address=_address(request)))
 
 
 @staff_required
 @require_POST
 def group_policy_view(request, group_id: int):
     group = _group_or_404(group_id)
-    form = forms.PolicyForm(request.POST, instance=selectors.policy_of_group(group=group) or Policy(group=group))
-    if form.is_valid():
-        try:
-            services.policy_set(actor=request.user, group=group, data=form.policy_data(), address=_address(request))
-        except ValidationError as exc:
-            _errors_into(form, exc)
-        else:
-            messages.success(request, f"Policy of {group.name} saved.")
-            return redirect("manage:group", group_id=group.pk)
-    return _group_page(request, group, status=400, policy_form=form)
+    return _group_form_post(request, group, _policy_form(request, group=group), name="policy_form",
+                            saved=f"Policy of {group.name} saved.", save=_policy_saver(request, group=group))
 
 
 @staff_required

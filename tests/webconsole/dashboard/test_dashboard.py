@@ -3,7 +3,12 @@ dashboards ask), connection files, restart, the admins' view of every desktop.""
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import os
+import subprocess
+import sys
 import time
 from datetime import timedelta
 
@@ -15,14 +20,13 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from tests.conftest import desktop_user
+from tests.conftest import ROOT, desktop_user
 from tests.viewer import harness
 from webconsole.audit.models import AuditEvent
 from webconsole.dashboard import selectors, services, thumbnails
-from webconsole.dashboard.tasks import desktop_restart_task
 from webconsole.desktops import services as desktop_services
 from webconsole.desktops.models import DesktopSession, DesktopState
-from webconsole.desktops.tasks import desktop_start_task
+from webconsole.desktops.tasks import desktop_restart_task, desktop_start_task
 from webconsole.recordings.models import Connection
 from webconsole.sharing import services as sharing
 
@@ -66,7 +70,7 @@ def live_desktop(host, alice):
         runtime_dir=str(host.runtime_dir), host_pid=host.pid, started_at=timezone.now())
 
 
-def test_thumbnails_cost_one_host_screenshot_per_period(live_desktop, alice, monkeypatch, settings):
+def test_thumbnails_cost_one_host_screenshot_per_period(live_desktop, alice, monkeypatch, settings, redis_server):
     settings.WRD_THUMBNAIL_SECONDS = 2
     cache.clear()
     taken = []
@@ -99,7 +103,75 @@ def test_thumbnails_cost_one_host_screenshot_per_period(live_desktop, alice, mon
           f"ten requests {served * 1000:.0f} ms in all")
 
 
-def test_a_thumbnail_is_for_the_owner_staff_and_those_it_is_shared_with(live_desktop, alice, boss):
+# Another console process (daphne runs several): the same settings and Redis, its own memory.
+OTHER_PROCESS = """
+import hashlib, json, sys
+import django
+django.setup()
+from webconsole.dashboard import thumbnails
+from webconsole.desktops.models import DesktopSession
+taken = []
+take = thumbnails._take
+thumbnails._take = lambda session: taken.append(1) or take(session)
+data = thumbnails.thumbnail(DesktopSession(**json.loads(sys.argv[1])))
+print(json.dumps({"taken": len(taken), "sha256": data and hashlib.sha256(data).hexdigest()}))
+"""
+
+
+def _thumbnail_in_another_process(session: DesktopSession) -> dict:
+    fields = {"id": session.pk, "owner_id": session.owner_id, "width": session.width, "height": session.height,
+              "state": session.state, "runtime_dir": session.runtime_dir, "host_pid": session.host_pid,
+              "display": session.display, "node": session.node}
+    run = subprocess.run([sys.executable, "-c", OTHER_PROCESS, json.dumps(fields)], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT,
+                         env=os.environ | {"DJANGO_SETTINGS_MODULE": "webconsole.config.django.test"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_console_processes_share_one_thumbnail_per_period(live_desktop, alice, monkeypatch, settings,
+                                                           redis_server):
+    """The cache is Redis, not each process's memory: a second process asking within the
+    period gets the same JPEG without asking the host; a resized desktop is a new key."""
+    settings.WRD_THUMBNAIL_SECONDS = 30
+    monkeypatch.setenv("WRD_THUMBNAIL_SECONDS", "30")
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    cache.clear()
+    taken = []
+    take = thumbnails._take
+    monkeypatch.setattr(thumbnails, "_take", lambda session: taken.append(1) or take(session))
+    # Start early in a period, so that both processes ask within the same one.
+    time.sleep(30 - time.time() % 30 + 0.05 if time.time() % 30 > 20 else 0)
+    here = _client(alice).get(reverse("dashboard:thumbnail", args=[live_desktop.pk]))
+    assert here.status_code == 200 and len(taken) == 1
+    there = _thumbnail_in_another_process(live_desktop)
+    assert there == {"taken": 0, "sha256": hashlib.sha256(here.content).hexdigest()}
+    assert len(taken) == 1  # one host screenshot for both processes
+    live_desktop.width, live_desktop.height = 800, 600  # as after a resize: another key
+    assert _thumbnail_in_another_process(live_desktop)["taken"] == 1
+
+
+def test_a_thumbnail_shows_even_when_redis_does_not_answer(live_desktop, alice, tmp_path, settings, caplog):
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": f"unix://{tmp_path / 'no-redis.sock'}?db=1"}}
+    response = _client(alice).get(reverse("dashboard:thumbnail", args=[live_desktop.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
+    assert "cache unreachable, asking the host directly" in caplog.text
+
+
+@pytest.mark.parametrize(("redis_url", "cache_url"), [
+    ("unix:///run/wrd/redis.sock", "unix:///run/wrd/redis.sock?db=1"),
+    ("unix:///run/wrd/redis.sock?db=0", "unix:///run/wrd/redis.sock?db=1"),
+    ("redis://redis:6379/0", "redis://redis:6379/1"),
+    ("redis://:secret@redis:6379", "redis://:secret@redis:6379/1"),
+])
+def test_the_cache_has_a_database_of_its_own(redis_url, cache_url):
+    from webconsole.config.settings.cache import cache_url as make
+
+    assert make(redis_url, 1) == cache_url
+
+
+def test_a_thumbnail_is_for_the_owner_staff_and_those_it_is_shared_with(live_desktop, alice, boss, redis_server):
     guest = User.objects.create_user("guest", password="pw-guest-1")
     url = reverse("dashboard:thumbnail", args=[live_desktop.pk])
     assert _client(guest).get(url).status_code == 404
@@ -186,11 +258,33 @@ def test_restart_keeps_the_desktop_and_its_shares(alice, settings, redis_server)
         assert session.host_pid != first_pid and (session.width, session.height) == (800, 600)
         share.refresh_from_db()
         assert share.is_active()
-        assert AuditEvent.objects.filter(action="desktop.restart", actor=alice, target_id=str(session.pk)).exists()
+        assert AuditEvent.objects.filter(action="desktop.restart", actor=alice, target_id=str(session.pk),
+                                         address="127.0.0.1").exists()
         other = _client(guest).post(reverse("dashboard:restart", args=[session.pk]))
         assert other.status_code == 404  # a share gives a viewer, not the desktop's controls
     finally:
         desktop_services.desktop_stop(session=session)
+
+
+def test_restarting_a_stopped_desktop_keeps_to_the_owners_policy(alice, settings, redis_server):
+    """The dashboard restarts through the API's service: a stopped desktop is queued to start
+    again, within the owner's policy's count of desktops."""
+    from webconsole.policies.models import Policy
+
+    settings.WRD_NODE = "node-without-worker"
+    stopped = _desktop(alice, state=DesktopState.STOPPED, node="node-without-worker", stopped_at=timezone.now())
+    _desktop(alice, node="node-without-worker")  # one running already
+    Policy.objects.create(user=alice, max_desktops=1)
+    url = reverse("dashboard:restart", args=[stopped.pk])
+    page = _client(alice).post(url, follow=True)
+    assert [str(m) for m in page.context["messages"]] == ["you already have 1 active desktop(s); stop one first"]
+    stopped.refresh_from_db()
+    assert stopped.state == DesktopState.STOPPED
+    Policy.objects.filter(user=alice).update(max_desktops=2)
+    _client(alice).post(url)
+    stopped.refresh_from_db()
+    assert stopped.state == DesktopState.REQUESTED
+    assert AuditEvent.objects.filter(action="desktop.restart", target_id=str(stopped.pk)).count() == 1
 
 
 def test_admins_filter_sort_and_total_every_desktop(alice, boss):

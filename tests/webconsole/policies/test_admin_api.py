@@ -98,6 +98,15 @@ def test_group_policy_and_user_override_through_the_api(api, alice):
     ({"restrict_profiles": True, "profiles": ["minimal"], "default_profile": "desktop"}, {"default_profile"}),
     ({"browser_access": "perhaps"}, {"browser_access"}),
     ({"memory_bytes": 1.5}, {"memory_bytes"}),
+    # what the schema says, and only that: no strings for numbers or booleans, no object for a list
+    ({"max_desktops": "2"}, {"max_desktops"}),
+    ({"rdp_access": "true"}, {"rdp_access"}),
+    ({"file_upload": 1}, {"file_upload"}),
+    ({"cpus": True}, {"cpus"}),
+    ({"profiles": {"minimal": 1}}, {"profiles"}),
+    ({"profiles": "minimal"}, {"profiles"}),
+    ({"default_profile": ""}, {"default_profile"}),
+    ({"clipboard": 1}, {"clipboard"}),
 ])
 def test_bad_policy_input_is_a_400_with_field_messages(api, profiles, body, fields):
     group = Group.objects.create(name="g")
@@ -105,6 +114,39 @@ def test_bad_policy_input_is_a_400_with_field_messages(api, profiles, body, fiel
     assert response.status_code == 400
     assert set(response.json()["fields"]) == fields
     assert not Policy.objects.exists()
+
+
+def test_the_other_inputs_take_only_what_the_schema_says(api, admin, alice, profiles):
+    group = api.post("/api/groups/", {"name": "lab"}, format="json").json()
+    for url, method, body, fields in (
+        ("/api/groups/", "post", {"name": 5}, {"name"}),
+        ("/api/users/", "post", {"username": 12345678, "password": "Dave-pw-2026!"}, {"username"}),
+        ("/api/users/", "post", {"username": "dave", "password": "Dave-pw-2026!", "is_staff": "yes"}, {"is_staff"}),
+        ("/api/users/", "post", {"username": "dave", "password": "Dave-pw-2026!", "groups": {"lab": 1}}, {"groups"}),
+        (f"/api/users/{alice.pk}/", "patch", {"is_active": 0}, {"is_active"}),
+        (f"/api/users/{alice.pk}/", "patch", {"groups": [5]}, {"groups"}),
+        (f"/api/users/{alice.pk}/password", "post", {"password": 12345678901}, {"password"}),
+        (f"/api/groups/{group['id']}/", "patch", {"members": "alice"}, {"members"}),
+        ("/api/profiles/", "post", {"name": "k", "label": "K", "wayland": "false"}, {"wayland"}),
+        ("/api/profiles/", "post", {"name": "k", "label": "K", "default_width": "800", "default_height": 600},
+         {"default_width"}),
+    ):
+        response = getattr(api, method)(url, body, format="json")
+        assert response.status_code == 400, (url, body, response.content)
+        assert set(response.json()["fields"]) == fields, (url, body, response.json())
+    assert not User.objects.filter(username="dave").exists()
+    # a PATCH without members leaves them; unknown query parameters and a bad with_home are refused
+    api.patch(f"/api/groups/{group['id']}/", {"members": ["alice"]}, format="json")
+    assert api.patch(f"/api/groups/{group['id']}/", {}, format="json").json()["members"] == ["alice"]
+    assert set(api.get("/api/users/?sort=name").json()["fields"]) == {"sort"}
+    assert set(api.delete(f"/api/users/{alice.pk}/?with_home=perhaps").json()["fields"]) == {"with_home"}
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_a_policy_not_set_reads_as_every_field_null(api, alice):
+    body = api.get(f"/api/v1/users/{alice.pk}/policy").json()
+    assert body["profiles"] == [] and {k for k, v in body.items() if v is not None} == {"profiles"}
+    assert api.get(f"/api/v1/users/{alice.pk}/").json()["policy_override"] is None
 
 
 def test_profiles_through_the_api(api, profiles):

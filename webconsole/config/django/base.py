@@ -5,6 +5,7 @@ import dj_database_url
 from webconsole.config import env
 from webconsole.config.settings.api import *  # noqa: F403
 from webconsole.config.settings.axes import *  # noqa: F403
+from webconsole.config.settings.cache import *  # noqa: F403
 from webconsole.config.settings.celery import *  # noqa: F403
 from webconsole.config.settings.channels import *  # noqa: F403
 from webconsole.config.settings.dashboard import *  # noqa: F403
