@@ -9,13 +9,15 @@ from pathlib import Path
 
 import pytest
 
-TEMPLATES = sorted((Path(__file__).resolve().parents[3] / "templates").rglob("*.html"))
+ROOT = Path(__file__).resolve().parents[3]
+# The project's templates and every app's own (webconsole/<app>/templates/).
+TEMPLATES = sorted([*(ROOT / "templates").rglob("*.html"), *(ROOT / "webconsole").glob("*/templates/**/*.html")])
 SCRIPT = re.compile(r"<script\b([^>]*)>", re.I)
 HANDLER = re.compile(r"<[^>]*\s(on[a-z]+)\s*=", re.I)
 STYLE_ATTR = re.compile(r"<[^>]*\sstyle\s*=", re.I)
 
 
-@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_inline_script_style_or_handler(template: Path) -> None:
     text = template.read_text()
     for attrs in SCRIPT.findall(text):
@@ -27,3 +29,4 @@ def test_no_inline_script_style_or_handler(template: Path) -> None:
 
 def test_the_templates_are_found() -> None:
     assert len(TEMPLATES) >= 5
+    assert any("webconsole" in p.parts for p in TEMPLATES)
