@@ -37,6 +37,7 @@ from tests.webconsole.desktops.test_attach import (  # noqa: F401 (fixtures)
     daphne,
     login_cookie,
 )
+from tests.webconsole.policies.conftest import profiles  # noqa: F401 (fixture: the seeded profiles)
 from webconsole.audit.models import AuditEvent
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopSession, DesktopState
@@ -146,7 +147,7 @@ def admin_creates_team(admin, daphne: str) -> None:  # noqa: F811
     admin.set_viewport_size(WIDE)
 
 
-def test_admin_team_start_xfce_watch_type_share_revoke_stop_audit(daphne, monkeypatch):  # noqa: F811
+def test_admin_team_start_xfce_watch_type_share_revoke_stop_audit(daphne, profiles, monkeypatch):  # noqa: F811
     from playwright.sync_api import expect, sync_playwright
 
     # The ORM from the test's thread while Playwright's own event loop runs in it.
