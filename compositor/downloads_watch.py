@@ -59,7 +59,11 @@ class DownloadsWatch:
     async def start(self) -> list[Listed]:
         """Watch (if not already) and return the list now."""
         if self._inotify is None:
-            self._inotify = INotify(nonblocking=True)
+            try:
+                self._inotify = INotify(nonblocking=True)
+            except OSError as exc:  # EMFILE: the user's max_user_instances taken by their programs
+                log.warning("cannot watch ~/Downloads: %s session=%s", exc, self.session)
+                raise
             asyncio.get_running_loop().add_reader(self._inotify.fileno(), self._readable)
             try:
                 self._home_wd = self._inotify.add_watch(self.folders.home, HOME_MASK)

@@ -559,7 +559,11 @@ class SessionHost:
             conn.reply(rid, messages.DownloadsWatchReply())
             return
         self.downloads_watchers.add(conn)
-        listed = await self.downloads.start()
+        try:
+            listed = await self.downloads.start()
+        except OSError:  # no inotify descriptor to be had (the user's limit): an error reply
+            self._downloads_unwatch(conn)
+            raise
         if conn in self.downloads_watchers:  # not gone or unwatched meanwhile
             conn.reply(rid, messages.DownloadsWatchReply(_file_entries(listed)))
 

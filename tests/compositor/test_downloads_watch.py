@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import time
+from pathlib import Path
 
 import pytest
 
@@ -120,3 +122,76 @@ async def test_stop_releases_the_descriptor_and_hears_nothing_more(watched):
     (home / "Downloads" / "after.txt").write_text("x")
     assert await heard.nothing()
     assert [f.name for f in await watch.start()] == ["after.txt"]  # and starts again
+
+
+async def test_no_descriptor_to_be_had_is_an_error_and_holds_nothing(tmp_path, caplog):
+    home = tmp_path / "home"
+    home.mkdir()
+    watch = DownloadsWatch(UserFolders(str(home)), Heard())
+    probe = os.dup(0)  # the lowest free descriptor: with the limit there, no new one can be had
+    os.close(probe)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (probe, hard))
+    try:
+        with pytest.raises(OSError):
+            await watch.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert not watch.running and "cannot watch ~/Downloads" in caplog.text
+    assert await watch.start() == []  # and works once a descriptor can be had
+    watch.stop()
+
+
+# -- through a real session host, as its clients see it ----------------------------------------
+
+
+def _inotify_fds(pid: int) -> int:
+    fds = f"/proc/{pid}/fd"
+    return sum(1 for fd in os.listdir(fds) if os.readlink(f"{fds}/{fd}") == "anon_inode:inotify")
+
+
+@pytest.fixture(scope="module")
+def host():
+    from tests.compositor.helpers import start_host, stop_host
+
+    launched = start_host(640, 480)
+    try:
+        yield launched
+    finally:
+        stop_host(launched)
+
+
+async def test_the_host_pushes_to_the_connections_that_watch_and_lets_go_after_the_last(host):
+    from compositor import messages
+    from compositor.client import HostClient
+
+    pushed: dict[str, list[messages.DownloadsChanged]] = {"a": [], "b": [], "c": []}
+    clients = {}
+    for key in pushed:
+        clients[key] = HostClient(on_event=lambda p, k=key: pushed[k].append(p)
+                                  if isinstance(p, messages.DownloadsChanged) else None)
+        await clients[key].connect(host.socket_path)
+    try:
+        assert _inotify_fds(host.pid) == 0  # nobody asked: nothing watched
+        first = await clients["a"].call(messages.DownloadsWatch())
+        await clients["b"].call(messages.DownloadsWatch())
+        assert _inotify_fds(host.pid) == 1  # one descriptor for every watcher
+        folder = Path(host.home) / "Downloads"
+        name = f"both-{os.getpid()}.txt"
+        assert name not in [f.name for f in first.files]
+        (folder / name).write_text("x")
+        deadline = time.monotonic() + 1
+        while not (pushed["a"] and pushed["b"]) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert [name in [f.name for f in p.files] for p in pushed["a"] + pushed["b"]] == [True, True]
+        assert pushed["c"] == []  # it never asked
+        assert (await clients["a"].call(messages.DownloadsWatch(on=False))).files == ()
+        (folder / name).unlink()
+        await asyncio.sleep(5 * SETTLE)
+        assert len(pushed["a"]) == 1 and len(pushed["b"]) == 2
+        await clients["b"].close()
+        await asyncio.sleep(0.2)
+        assert _inotify_fds(host.pid) == 0  # the last watcher gone: the descriptor is closed
+    finally:
+        for client in clients.values():
+            await client.close()
