@@ -105,3 +105,28 @@ async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_pat
     assert sound.sent > waves and sound.dropped == 0
     assert sound.confirmed > waves  # the client's Wave Confirms came back on the same channel
     assert client.returncode is None
+
+
+async def test_xfreerdp_without_the_dynamic_listener_falls_back_to_rdpsnd(rdp, host, tmp_path):
+    """xfreerdp with a drive but no /sound joins rdpsnd with its "fake" device and has no
+    AUDIO_PLAYBACK_DVC listener: the server's default rule asks for the DVC, is refused, and
+    plays on the static channel, whose waves the client confirms."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    client = await rdp.client(f"/drive:share,{shared}")
+    await rdp.wait_first_frame()
+    deadline = time.monotonic() + 20
+    while not any(playing(rdp)):
+        assert time.monotonic() < deadline, rdp.output(client)
+        await asyncio.sleep(0.1)
+    (sound,) = playing(rdp)
+    (conn,) = [c.bridge.conn for c in rdp.server.connections]
+    dynamic = conn.channel(rdpsnd.DVC_NAME)
+    assert type(sound) is SoundChannel and isinstance(dynamic, AudioPlaybackChannel)
+    assert not dynamic.open and not dynamic.offered  # asked for, refused, never spoken on
+    play_tone(host, 1000, 2)
+    deadline = time.monotonic() + 10
+    while sound.confirmed < 50:
+        assert time.monotonic() < deadline, f"{sound.sent} waves sent, {sound.confirmed} confirmed"
+        await asyncio.sleep(0.1)
+    assert client.returncode is None
