@@ -312,7 +312,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
 
         def listed(reply: messages.DownloadsWatchReply) -> None:
             if self.downloads_on:
-                self._queue("control", downloads_message(self.session.pk, reply.files))
+                self._queue("downloads", downloads_message(self.session.pk, reply.files))
 
         try:
             await self.host.call(messages.DownloadsWatch(on=on), on_reply=listed)
@@ -366,7 +366,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 push.text.encode() if push.text is not None else b""))
         elif isinstance(push, messages.DownloadsChanged):
             if self.downloads_on:
-                self._queue("control", downloads_message(self.session.pk, push.files))
+                self._queue("downloads", downloads_message(self.session.pk, push.files))
         elif isinstance(push, messages.Cursor | messages.Resized):
             self._queue("control", encode_server(*push.encode()))
         elif isinstance(push, messages.Bye):
@@ -374,10 +374,10 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("close", b"", None)
 
     def _queue(self, kind: str, data: bytes, seq: int | None = None) -> None:
-        if kind == "pointer":
-            # Only the latest pointer position matters.
+        if kind in ("pointer", "downloads"):
+            # Only the latest pointer position, and the latest download list, matter.
             for i, (k, old, _) in enumerate(self.outbox):
-                if k == "pointer":
+                if k == kind:
                     self.outbox_bytes -= len(old)
                     del self.outbox[i]
                     break

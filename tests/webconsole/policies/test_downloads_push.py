@@ -99,3 +99,21 @@ async def test_downloads_turned_off_on_an_open_socket_stop_the_pushes(alice, des
     finally:
         (folder / name).unlink(missing_ok=True)
         await communicator.disconnect()
+
+
+def test_only_the_latest_download_list_waits_in_a_sockets_queue():
+    import asyncio
+    from collections import deque
+
+    from compositor.messages import FileEntry
+    from webconsole.viewer.consumers import ViewerConsumer
+    from webconsole.viewer.downloads import downloads_message
+
+    consumer = ViewerConsumer()
+    consumer.outbox, consumer.outbox_bytes, consumer.wakeup = deque(), 0, asyncio.Event()
+    lists = [downloads_message(1, (FileEntry(f"file {i}.txt", i, 1.0),)) for i in range(100)]
+    for data in lists:  # a host pushing faster than the browser reads
+        consumer._queue("downloads", data)
+    consumer._queue("control", b"resized")
+    assert [(k, d) for k, d, _ in consumer.outbox] == [("downloads", lists[-1]), ("control", b"resized")]
+    assert consumer.outbox_bytes == len(lists[-1]) + len(b"resized")
