@@ -233,6 +233,23 @@ def test_hostile_headers_only_raise_remote_errors(header, payload):
             pass
 
 
+hostile_file_lists = st.lists(st.fixed_dictionaries({}, optional={
+    "name": st.text(max_size=12) | json_values, "size": st.integers(-5, 2**60) | json_values,
+    "mtime": st.floats() | json_values}) | json_values, max_size=5)
+
+
+@settings(max_examples=300)
+@given(st.one_of(hostile_file_lists.map(lambda v: json.dumps(v).encode()), json_values.map(
+    lambda v: json.dumps(v).encode()), st.binary(max_size=40)))
+def test_hostile_download_lists_only_raise_remote_errors(payload):
+    for cls in (m.DownloadsChanged, m.DownloadsWatchReply):
+        try:
+            files = cls.decode({"op": cls.op.value}, payload).files
+        except RemoteProtocolError:
+            continue
+        assert all(is_valid_name(f.name) and 0 <= f.size <= m.MAX_FILE_SIZE for f in files)
+
+
 @settings(max_examples=300)
 @given(st.lists(hostile_events | json_values, max_size=4))
 def test_hostile_input_events_only_raise_remote_errors(events):
