@@ -1,6 +1,7 @@
 """Audio benchmark: how late a desktop's sound is heard, and how far it is from its picture.
 
     .venv/bin/python bench/bench_audio.py [--trials 7] [--clients rdp,browser] [--sound-options latency:50]
+        [--sound-transport auto|static|dvc]
 
 A program in the desktop (``FLASH_PROGRAM``, system python3 through the host's ``exec``) keeps
 one ``pacat`` stream open (10 ms latency, a 4 kB pipe: at most ~21 ms of samples queued ahead),
@@ -244,26 +245,27 @@ class PixelWatch:
             self._thread.join()
 
 
-async def bench_rdp(trials: int, work: Workdir, options: list[str]) -> dict[str, list[float]]:
+async def bench_rdp(trials: int, work: Workdir, options: list[str], transport: str = "auto") -> dict[str, list[float]]:
     from rdp_rig import rdp_rig
 
     from compositor.client import BlockingHostClient
 
     results: dict[str, list[float]] = {"latency": [], "skew": [], "video": []}
-    async with rdp_rig(800, 600) as rig:
+    from rdpfront.channels.sound import playing_channel
+
+    async with rdp_rig(800, 600, sound_transport=transport) as rig:
         root = Path(rig.env["HOME"])
         pulse = ClientPulse(root)
         rig.env.update(pulse.env)
         client = await rig.client("/sound:sys:pulse" + "".join("," + o for o in options if o))
         try:
             deadline = time.monotonic() + 20
-            while not any((c := conn.bridge.conn.channel("rdpsnd")) is not None and c.ready
-                          for conn in rig.server.connections):
+            while not any(playing_channel(conn.bridge.conn.channel) for conn in rig.server.connections):
                 if time.monotonic() > deadline:
-                    raise RuntimeError("xfreerdp's rdpsnd never became ready")
+                    raise RuntimeError("xfreerdp's sound channel never became ready")
                 await asyncio.sleep(0.1)
-            sound = next(conn.bridge.conn.channel("rdpsnd") for conn in rig.server.connections)
-            print(f"rdp: xfreerdp ready, rdpsnd format {sound.client_formats[sound.format_no]}", flush=True)
+            sound = next(playing_channel(conn.bridge.conn.channel) for conn in rig.server.connections)
+            print(f"rdp: xfreerdp ready, {sound.name} format {sound.client_formats[sound.format_no]}", flush=True)
             watch = PixelWatch(next(root.glob("client/**/Xvfb_screen0")))
             for n in range(trials + 1):
                 mark = pulse.mark()
@@ -413,6 +415,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=7)
     parser.add_argument("--clients", default="rdp,browser")
     parser.add_argument("--sound-options", default="", help="appended to xfreerdp's /sound:sys:pulse")
+    parser.add_argument("--sound-transport", default="auto", choices=("auto", "static", "dvc"),
+                        help="the server's sound channel (ServerSettings.sound_transport)")
     args = parser.parse_args()
     clients = args.clients.split(",")
     work = Workdir()
@@ -422,8 +426,9 @@ def main() -> None:
                 print("rdp: xfreerdp is not installed: not measured")
             else:
                 options = args.sound_options.split(",")
-                report(f"RDP (xfreerdp 2 /sound:sys:pulse{''.join(',' + o for o in options if o)})",
-                       asyncio.run(bench_rdp(args.trials, work, options)))
+                report(f"RDP (xfreerdp 2 /sound:sys:pulse{''.join(',' + o for o in options if o)}, "
+                       f"sound transport {args.sound_transport})",
+                       asyncio.run(bench_rdp(args.trials, work, options, args.sound_transport)))
         if "browser" in clients:
             report("browser (headless Chromium, Opus, AudioWorklet)", bench_browser(args.trials, work))
     finally:

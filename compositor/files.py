@@ -91,6 +91,10 @@ class UserFolders:
             for fd in reversed(fds):
                 os.close(fd)
 
+    def downloads_folder(self) -> contextlib.AbstractContextManager[int]:
+        """A descriptor of ``~/Downloads`` (made when missing), opened as every request opens it."""
+        return self._folder(DOWNLOADS)
+
     # -- uploads --------------------------------------------------------------------------
 
     def upload_offset(self, upload: str) -> int:

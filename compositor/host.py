@@ -43,9 +43,10 @@ from compositor import monitors as screen_monitors
 from compositor.audio import AudioStreams, AudioSubscription
 from compositor.capture import CONNECTION_LOST, MIN_SIZE, Capture, CaptureListener
 from compositor.clipboard import Clipboard, ClipboardError
+from compositor.downloads_watch import DownloadsWatch
 from compositor.drives import DriveHub
 from compositor.encoders import load_builtin_encoders
-from compositor.files import FileRefused, UserFolders
+from compositor.files import FileRefused, Listed, UserFolders
 from compositor.input import InputError, InputSink
 from compositor.microphone import Microphone
 from compositor.pipeline import Pipeline
@@ -165,6 +166,8 @@ class SessionHost:
         self.monitors: tuple[messages.Monitor, ...] = ()  # the screen's layout; () is one monitor
         self._server: asyncio.AbstractServer | None = None
         self.folders = UserFolders(self.processes.home)
+        self.downloads = DownloadsWatch(self.folders, self._downloads_changed, session=cfg.session)
+        self.downloads_watchers: set[Connection] = set()  # pushed ``downloads`` (downloads_watch)
         self.drives = DriveHub(session=cfg.session)
 
     # -- start-up -------------------------------------------------------------------------
@@ -233,6 +236,7 @@ class SessionHost:
             conn.close()
         self.pipeline.close()
         self.audio.close()
+        self.downloads.stop()
         if self.clipboard is not None:
             with contextlib.suppress(*CONNECTION_LOST, xerror.XError):  # the X server may be gone
                 self.clipboard.close()
@@ -368,6 +372,7 @@ class SessionHost:
             if self.touch is not None:
                 self.touch.forget(conn)
             self.drives.connection_closed(conn)
+            self._downloads_unwatch(conn)
             self.connections.discard(conn)
             self.microphone.release(conn)
             conn.close()
@@ -546,7 +551,31 @@ class SessionHost:
 
     async def _on_file_list(self, conn: Connection, request: messages.FileList, rid: Any) -> None:
         listed = await asyncio.to_thread(self.folders.downloads)
-        conn.reply(rid, messages.FileListReply(tuple(messages.FileEntry(f.name, f.size, f.mtime) for f in listed)))
+        conn.reply(rid, messages.FileListReply(_file_entries(listed)))
+
+    async def _on_downloads_watch(self, conn: Connection, request: messages.DownloadsWatch, rid: Any) -> None:
+        if not request.on:
+            self._downloads_unwatch(conn)
+            conn.reply(rid, messages.DownloadsWatchReply())
+            return
+        self.downloads_watchers.add(conn)
+        try:
+            listed = await self.downloads.start()
+        except OSError:  # no inotify descriptor to be had (the user's limit): an error reply
+            self._downloads_unwatch(conn)
+            raise
+        if conn in self.downloads_watchers:  # not gone or unwatched meanwhile
+            conn.reply(rid, messages.DownloadsWatchReply(_file_entries(listed)))
+
+    def _downloads_unwatch(self, conn: Connection) -> None:
+        self.downloads_watchers.discard(conn)
+        if not self.downloads_watchers:
+            self.downloads.stop()
+
+    def _downloads_changed(self, listed: list[Listed]) -> None:
+        push = messages.DownloadsChanged(_file_entries(listed))
+        for conn in list(self.downloads_watchers):
+            conn.send(push)
 
     async def _on_file_get(self, conn: Connection, request: messages.FileGet, rid: Any) -> None:
         size, data = await asyncio.to_thread(self.folders.download_read, request.name, request.offset,
@@ -588,7 +617,12 @@ class SessionHost:
         messages.ClipboardFiles: _on_clipboard_files,
         messages.ClipboardFileRead: _on_clipboard_file_read,
         messages.ClipboardSetFiles: _on_clipboard_set_files,
+        messages.DownloadsWatch: _on_downloads_watch,
     }
+
+
+def _file_entries(listed: list[Listed]) -> tuple[messages.FileEntry, ...]:
+    return tuple(messages.FileEntry(f.name, f.size, f.mtime) for f in listed)
 
 
 # -- entry point --------------------------------------------------------------------------

@@ -61,6 +61,7 @@ class Op(enum.StrEnum):
     CLIPBOARD_FILES = "clipboard_files"
     CLIPBOARD_FILE_READ = "clipboard_file_read"
     CLIPBOARD_SET_FILES = "clipboard_set_files"
+    DOWNLOADS_WATCH = "downloads_watch"
     # replies (host → client, carrying the request's id)
     OK = "ok"
     ERROR = "error"
@@ -72,6 +73,7 @@ class Op(enum.StrEnum):
     RESIZED = "resized"
     BYE = "bye"
     DRIVE_CALL = "drive_call"
+    DOWNLOADS = "downloads"
 
 
 class InputType(enum.StrEnum):
@@ -668,6 +670,47 @@ class FileGetReply(Reply):
         return cls(size, offset, bytes(payload))
 
 
+class _DownloadsPayload(HostMessage):
+    """``files`` (``FileEntry`` objects, newest first) travel as a JSON array of {name, size,
+    mtime} in the payload: a full list (1000 names of up to 255 bytes) would not fit a header."""
+
+    payload_field = "files"
+    files: tuple[FileEntry, ...]
+
+    def encode_payload(self) -> bytes:
+        return json.dumps([_plain(f) for f in self.files], separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def read_files(cls, payload: bytes) -> tuple[FileEntry, ...]:
+        if not payload:
+            return ()
+        try:
+            items = json.loads(bytes(payload))
+        except (UnicodeDecodeError, ValueError):
+            raise RemoteProtocolError(f"{cls.describe()}: the payload is not a JSON list of files") from None
+        if not isinstance(items, list) or len(items) > MAX_FILES_LISTED:
+            raise RemoteProtocolError(f"{cls.describe()}: the payload must be a list of at most "
+                                      f"{MAX_FILES_LISTED} files")
+        files = []
+        for item in items:
+            e = _Fields(f"{cls.describe()}: files", item)
+            files.append(FileEntry(_file_name(e), e.integer("size", 0, MAX_FILE_SIZE), e.number("mtime", 1e12)))
+        return tuple(files)
+
+
+@dataclass(frozen=True)
+class DownloadsWatchReply(_DownloadsPayload, Reply):
+    """The files of ``~/Downloads`` now (none after ``on`` false)."""
+
+    answers = (Op.DOWNLOADS_WATCH,)
+    files: tuple[FileEntry, ...] = field(default=())
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls(cls.read_files(payload))
+
+
 def _file_name(f: _Fields, key: str = "name", *, optional: bool = False) -> Any:
     """A file name field, checked by ``compositor.filenames.check_name``."""
     if optional and f.header.get(key) is None:
@@ -1140,6 +1183,20 @@ class FileGet(Request[FileGetReply]):
         return cls(_file_name(f), f.integer("offset", 0, MAX_FILE_SIZE), f.integer("length", 1, MAX_FILE_CHUNK))
 
 
+@dataclass(frozen=True)
+class DownloadsWatch(Request[DownloadsWatchReply]):
+    """``on``: push ``downloads`` to this connection whenever the list of ``~/Downloads``
+    changes, until ``on`` false or the connection ends."""
+
+    op = Op.DOWNLOADS_WATCH
+    reply = DownloadsWatchReply
+    on: bool = True
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        return cls(_Fields(cls.describe(), header).boolean("on", True))
+
+
 # -- pushes -------------------------------------------------------------------------------
 
 
@@ -1298,6 +1355,19 @@ class Bye(Push):
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         return cls(_Fields(cls.describe(), header).string("reason", default=""))
+
+
+@dataclass(frozen=True)
+class DownloadsChanged(_DownloadsPayload, Push):
+    """The list of ``~/Downloads`` changed (to a connection that asked with ``downloads_watch``)."""
+
+    op = Op.DOWNLOADS
+    files: tuple[FileEntry, ...] = field(default=())
+
+    @classmethod
+    def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
+        _Fields(cls.describe(), header)
+        return cls(cls.read_files(payload))
 
 
 # -- redirected drives (docs/drive-redirection.md) ----------------------------------------
@@ -1704,13 +1774,13 @@ class ClipboardSetFiles(Request[Ok]):
 REQUESTS: dict[Op, type[Request[Any]]] = {cls.op: cls for cls in (
     Status, Screenshot, Input, ClipboardGet, ClipboardSet, Resize, Subscribe, Unsubscribe, Ack, Keyframe,
     Exec, Stop, Microphone, FilePut, FileStat, FileList, FileGet, DriveAttach, DriveDetach, DriveResult,
-    ClipboardRead, ClipboardSetImage, ClipboardFiles, ClipboardFileRead, ClipboardSetFiles)}
+    ClipboardRead, ClipboardSetImage, ClipboardFiles, ClipboardFileRead, ClipboardSetFiles, DownloadsWatch)}
 REPLIES: tuple[type[Reply], ...] = (Ok, StatusReply, ScreenshotReply, ClipboardGetReply, ResizeReply,
                                     SubscribeReply, ExecReply, FilePutReply, FileStatReply, FileListReply,
                                     FileGetReply, DriveAttachReply, ClipboardReadReply, ClipboardFilesReply,
-                                    ClipboardFileReadReply)
+                                    ClipboardFileReadReply, DownloadsWatchReply)
 PUSHES: dict[Op, type[Push]] = {cls.op: cls for cls in (Frame, Cursor, Pointer, ClipboardChanged, Resized, Bye,
-                                                        DriveCall)}
+                                                        DriveCall, DownloadsChanged)}
 
 
 def decode_request(header: Mapping[str, Any], payload: bytes = b"") -> Request[Any]:

@@ -15,8 +15,9 @@ carries out and answers:
 - ``SessionResize``: the host's ``Resize`` → ``resize_answered(resize, reply or HostError)``;
 - ``SubscribeGfx``: subscribe to the H.264 stream (the reply to ``output.gfx.subscribed``) and
   draw it as it comes → ``gfx_subscribed()``;
-- ``SubscribeAudio``: subscribe to the host's ``pcm`` or ``aac`` stream for rdpsnd (the reply to
-  ``audio_subscribed``); its frames become waves (``rdpfront/channels/sound.py``);
+- ``SubscribeAudio``: subscribe to the host's ``pcm`` or ``aac`` stream for the client's sound
+  channel, rdpsnd or AUDIO_PLAYBACK_DVC (the reply to ``audio_subscribed``); its frames become
+  waves on the channel that plays (``rdpfront/channels/sound.py``);
 - ``StartOutput``: ``Output.start`` after ``delay`` seconds (or at the client's first input,
   whichever is first), and the output loop;
 - ``LoginTimer``: ``login_timed_out()`` after ``seconds``;
@@ -43,7 +44,7 @@ from compositor.client import HostError
 from rdpfront import events as ev
 from rdpfront import gfx, monitors, wire
 from rdpfront.acceptor import AcceptorConfig
-from rdpfront.channels.sound import SoundChannel
+from rdpfront.channels.sound import playing_channel, sound_disabled_channels
 from rdpfront.client_input import ClientInput
 from rdpfront.clipboard_relay import ClipboardRelay
 from rdpfront.clipboard_transfer import WORK_EVENTS as CLIPBOARD_WORK_EVENTS
@@ -93,7 +94,7 @@ class SubscribeGfx:
 
 @dataclass(frozen=True)
 class SubscribeAudio:
-    """Subscribe to the host's sound for the client's rdpsnd channel."""
+    """Subscribe to the host's sound for the client's sound channel."""
 
     request: messages.Subscribe
 
@@ -148,7 +149,8 @@ def server_connection(settings: ServerSettings, log_context: str = "") -> Server
         AcceptorConfig(max_width=settings.max_width, max_height=settings.max_height,
                        fastpath_output=settings.fastpath_output, allow_nla=settings.nla in ("offer", "require"),
                        require_nla=settings.nla == "require"),
-        SessionConfig(disabled_channels=frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME}),
+        SessionConfig(disabled_channels=(frozenset() if settings.gfx else frozenset({gfx.CHANNEL_NAME}))
+                      | sound_disabled_channels(settings.sound_transport),
                       gfx_compression=settings.gfx_compression),
         log_context=log_context)
 
@@ -378,7 +380,7 @@ class Bridge:
         self._host_connected = True
         return self._login_step(self.login.connected()) + self._subscribe_audio() + self._cookie_due()
 
-    # ---- sound (rdpsnd) ------------------------------------------------------------------------
+    # ---- sound (rdpsnd / AUDIO_PLAYBACK_DVC) ----------------------------------------------------
 
     def _sound_ready(self, event: ev.SoundReady) -> list[Request]:
         self._sound_ready_at = event
@@ -396,8 +398,8 @@ class Bridge:
 
     def _host_frame(self, push: messages.Frame) -> list[Request] | None:
         if self.audio_stream is not None and push.stream == self.audio_stream:
-            sound = self.conn.channel(SoundChannel.name)
-            if isinstance(sound, SoundChannel) and self.conn.active:
+            sound = playing_channel(self.conn.channel)
+            if sound is not None and self.conn.active:
                 self._write(sound.wave(push.payload, (push.pts or 0) // 1000))
             return None
         return self.output.host_frame(push)

@@ -1,5 +1,10 @@
 """Audio output virtual channel PDUs ([MS-RDPEA] 2.2), sans-IO: decode from bytes, encode to bytes.
 
+The same PDUs travel on the static channel "rdpsnd" or on the dynamic channel
+"AUDIO_PLAYBACK_DVC" ([2.1]); each message of either channel is one PDU, except the Wave PDU,
+which follows its Wave Info as a message of its own and has no header. Wave Info + Wave are
+static-channel only ([2.2.3.3]): on the dynamic channel audio goes in Wave2 PDUs.
+
 Every PDU starts with the RDPSND PDU header (``SNDPROLOG``: msgType u8, bPad u8, BodySize u16
 LE). The server sends Server Audio Formats and Version, Training and audio data (Wave2, or
 Wave Info + Wave for clients before version 8) and Close; the client sends Client Audio
@@ -15,6 +20,7 @@ from dataclasses import dataclass
 from rdpfront.errors import RemoteProtocolError
 
 CHANNEL_NAME = "rdpsnd"
+DVC_NAME = "AUDIO_PLAYBACK_DVC"  # [2.1] the reliable dynamic channel (the lossy one is for UDP)
 SERVER_VERSION = 8  # Wave2 needs both sides at 8 or later
 WAVE_FORMAT_PCM = 0x0001
 WAVE_FORMAT_AAC_MS = 0xA106  # AAC in ADTS frames, as FreeRDP 2's rdpsnd decodes it

@@ -71,3 +71,7 @@ class ServerSettings:
     # Files copied on a client and pasted into the session: at most this many bytes per copy
     # (a larger list is refused whole; 0: no limit; docs/clipboard.md).
     clipboard_max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    # Which channel carries the desktop's sound (rdpfront/channels/sound.py, docs/audio.md):
+    # "auto" (AUDIO_PLAYBACK_DVC where the client opens it, else the static rdpsnd), "static"
+    # (rdpsnd only), "dvc" (AUDIO_PLAYBACK_DVC only).
+    sound_transport: str = "auto"

@@ -37,6 +37,8 @@ class ChannelHost(Protocol):
 
     def require_active(self, what: str) -> None: ...
 
+    def channel(self, name: str) -> StaticChannel | DynamicChannel | None: ...
+
 
 class StaticChannel:
     """A plug-in for one static virtual channel the client joined ([MS-RDPBCGR 2.2.6])."""
@@ -84,6 +86,9 @@ class DynamicChannel:
 
     def opened(self) -> None:
         """The client accepted the channel."""
+
+    def refused(self) -> None:
+        """The client has no listener for the channel (a failed Create Response)."""
 
     def receive(self, message: bytes) -> None:
         """One whole message from the client."""

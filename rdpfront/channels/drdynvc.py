@@ -62,6 +62,7 @@ class DynamicChannels(StaticChannel):
             if not pdu.ok:
                 log.info("%s client has no %s (status %#x)", self.host.log_context, plugin.name,
                          pdu.status & 0xFFFFFFFF)
+                plugin.refused()
                 return
             self.open_ids.add(pdu.channel_id)
             plugin.opened()

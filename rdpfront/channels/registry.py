@@ -15,7 +15,7 @@ from rdpfront.channels.display import DisplayControlChannel
 from rdpfront.channels.drdynvc import DynamicChannels
 from rdpfront.channels.drives import DriveChannel
 from rdpfront.channels.graphics import GraphicsChannel
-from rdpfront.channels.sound import SoundChannel
+from rdpfront.channels.sound import AudioPlaybackChannel, SoundChannel
 from rdpfront.channels.touch import TouchInputChannel
 
 STATIC_CHANNELS: dict[str, type[StaticChannel]] = {
@@ -30,6 +30,7 @@ DYNAMIC_CHANNELS: dict[str, type[DynamicChannel]] = {
     GraphicsChannel.name: GraphicsChannel,  # id 2
     AudioInputChannel.name: AudioInputChannel,  # id 3
     TouchInputChannel.name: TouchInputChannel,  # id 4
+    AudioPlaybackChannel.name: AudioPlaybackChannel,  # id 5
 }
 
 
@@ -41,3 +42,4 @@ def dynamic_channel_id(name: str) -> int:
 DISP_CHANNEL_ID = dynamic_channel_id(DisplayControlChannel.name)
 GFX_CHANNEL_ID = dynamic_channel_id(GraphicsChannel.name)
 INPUT_CHANNEL_ID = dynamic_channel_id(TouchInputChannel.name)
+PLAYBACK_CHANNEL_ID = dynamic_channel_id(AudioPlaybackChannel.name)

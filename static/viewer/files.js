@@ -1,10 +1,11 @@
 // The viewer's Files panel (docs/files.md): uploads into the desktop's ~/Uploads, dropped on the
 // desktop or picked, sent in chunks that resume where the server says they stopped; and the
-// files of the desktop's ~/Downloads, offered for download. It speaks only the REST API
-// (/api/desktops/<id>/uploads/, /files/), never the viewer's WebSocket.
+// files of the desktop's ~/Downloads, offered for download. Uploads and downloads speak the REST
+// API (/api/desktops/<id>/uploads/, /files/). The download list is read once from the API and
+// then pushed: the viewer's WebSocket carries a `downloads` message whenever the desktop's
+// folder changes, which the viewer hands over as a "wrd-downloads" event on the page's root.
 
 const RETRIES = 8; // network failures in a row before an upload gives up
-const POLL_MS = 3000; // how often the download list is read while the panel is open
 
 export function formatBytes(n) {
   if (n < 1024) return `${n} B`;
@@ -33,7 +34,7 @@ export class Files {
     this.drop = root.querySelector(".wrd-drop");
     this.stage = root.querySelector(".wrd-stage");
     this.input = root.querySelector("[data-action=files-input]");
-    this.pollTimer = null;
+    this.pushed = false; // a list came over the WebSocket: the API's answers are older
     this.listed = "";
     this.active = 0;
   }
@@ -59,6 +60,10 @@ export class Files {
     }
     if (download) {
       this.panel.querySelector(".wrd-files-down").hidden = false;
+      this.root.addEventListener("wrd-downloads", (e) => {
+        this.pushed = true;
+        this.show(e.detail);
+      });
       this.refresh();
     }
   }
@@ -66,12 +71,8 @@ export class Files {
   toggle(show = this.panel.hidden) {
     this.panel.hidden = !show;
     if (show) this.root.querySelector(".wrd-clipboard")?.setAttribute("hidden", "");
-    clearInterval(this.pollTimer);
-    this.pollTimer = null;
-    if (show && this.opts.download) {
-      this.refresh();
-      this.pollTimer = setInterval(() => this.refresh(), POLL_MS);
-    }
+    // Without a pushed list (no WebSocket yet, or a desktop that does not push), opening asks.
+    if (show && this.opts.download && !this.pushed) this.refresh();
   }
 
   // -- uploads ----------------------------------------------------------------------------
@@ -258,6 +259,11 @@ export class Files {
     } catch {
       return;
     }
+    if (!this.pushed) this.show(files);
+  }
+
+  show(files) {
+    if (!Array.isArray(files)) return;
     const text = JSON.stringify(files);
     if (text === this.listed) return;
     this.listed = text;

@@ -219,6 +219,14 @@ export class Viewer {
       case "clipboard":
         this.clipboardFromDesktop(header.is_text ? new TextDecoder().decode(payload) : null);
         break;
+      case "downloads": // the desktop's ~/Downloads changed: the Files panel's list (files.js)
+        try {
+          const files = JSON.parse(new TextDecoder().decode(payload));
+          this.root.dispatchEvent(new CustomEvent("wrd-downloads", { detail: files }));
+        } catch (e) {
+          console.warn("wrd: bad download list from server", e);
+        }
+        break;
       case "bye":
         this.stopped = true;
         this.stopReason = header.reason || "";

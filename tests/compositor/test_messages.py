@@ -55,6 +55,8 @@ argv = st.lists(st.text(min_size=1, max_size=10).filter(lambda a: "\0" not in a)
 env_names = st.text(min_size=1, max_size=8).filter(lambda k: "=" not in k and "\0" not in k)
 upload_ids = st.from_regex(r"[0-9a-f]{32}", fullmatch=True)
 file_names = st.text(min_size=1, max_size=30).filter(is_valid_name)
+file_entries = st.lists(st.builds(m.FileEntry, file_names, st.integers(0, m.MAX_FILE_SIZE), st.floats(0, 2e9)),
+                        max_size=3).map(tuple)
 envs = st.none() | st.dictionaries(env_names, st.text(max_size=8).filter(lambda v: "\0" not in v), max_size=3)
 
 drive_names = st.text(min_size=1, max_size=m.MAX_DRIVE_NAME).filter(m.path_name_ok)
@@ -87,6 +89,7 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         st.binary(max_size=size - size // 2))),
     m.FileStat: st.builds(m.FileStat, upload_ids),
     m.FileList: st.just(m.FileList()),
+    m.DownloadsWatch: st.builds(m.DownloadsWatch, st.booleans()),
     m.FileGet: st.builds(m.FileGet, file_names, st.integers(0, m.MAX_FILE_SIZE), st.integers(1, m.MAX_FILE_CHUNK)),
     # replies
     m.Ok: st.just(m.Ok()),
@@ -110,8 +113,8 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.ExecReply: st.builds(m.ExecReply, ids),
     m.FilePutReply: st.builds(m.FilePutReply, st.integers(0, m.MAX_FILE_SIZE), st.none() | file_names),
     m.FileStatReply: st.builds(m.FileStatReply, st.integers(0, m.MAX_FILE_SIZE)),
-    m.FileListReply: st.builds(m.FileListReply, st.lists(st.builds(
-        m.FileEntry, file_names, st.integers(0, m.MAX_FILE_SIZE), st.floats(0, 2e9)), max_size=3).map(tuple)),
+    m.FileListReply: st.builds(m.FileListReply, file_entries),
+    m.DownloadsWatchReply: st.builds(m.DownloadsWatchReply, file_entries),
     m.FileGetReply: st.binary(max_size=32).flatmap(lambda data: st.builds(
         m.FileGetReply, st.just(len(data) + 5), st.just(5), st.just(data))),
     # pushes
@@ -132,6 +135,7 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
     m.DriveAttach: st.builds(m.DriveAttach, st.integers(0, 2**32 - 1), drive_names),
     m.DriveAttachReply: st.builds(m.DriveAttachReply, drive_names, texts),
     m.DriveDetach: st.builds(m.DriveDetach, st.integers(0, 2**32 - 1)),
+    m.DownloadsChanged: st.builds(m.DownloadsChanged, file_entries),
     m.DriveCall: st.builds(
         m.DriveCall, call=ids, drive=st.integers(0, 2**32 - 1), action=st.sampled_from(list(m.DriveAction)),
         path=drive_paths, target=st.none() | drive_paths, handle=st.none() | st.integers(0, 2**32 - 1),
@@ -227,6 +231,23 @@ def test_hostile_headers_only_raise_remote_errors(header, payload):
             read(header, payload)
         except RemoteProtocolError:
             pass
+
+
+hostile_file_lists = st.lists(st.fixed_dictionaries({}, optional={
+    "name": st.text(max_size=12) | json_values, "size": st.integers(-5, 2**60) | json_values,
+    "mtime": st.floats() | json_values}) | json_values, max_size=5)
+
+
+@settings(max_examples=300)
+@given(st.one_of(hostile_file_lists.map(lambda v: json.dumps(v).encode()), json_values.map(
+    lambda v: json.dumps(v).encode()), st.binary(max_size=40)))
+def test_hostile_download_lists_only_raise_remote_errors(payload):
+    for cls in (m.DownloadsChanged, m.DownloadsWatchReply):
+        try:
+            files = cls.decode({"op": cls.op.value}, payload).files
+        except RemoteProtocolError:
+            continue
+        assert all(is_valid_name(f.name) and 0 <= f.size <= m.MAX_FILE_SIZE for f in files)
 
 
 @settings(max_examples=300)

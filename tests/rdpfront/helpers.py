@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpdr, rdpei, rdpsnd, x224
 from rdpfront.channels.clipboard import ClipboardChannel
-from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID, INPUT_CHANNEL_ID
+from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID, INPUT_CHANNEL_ID, PLAYBACK_CHANNEL_ID
 from rdpfront.connection import ServerConnection
 from rdpfront.cursor import Reader, encode
 from rdpfront.fastpath import FastPathOutput, Reassembler
@@ -320,7 +320,8 @@ def graphics_open(capsets: tuple[gfx.CapSet, ...] = FREERDP_CAPS) -> MemoryClien
     client.send_dvc(dvc.CapsResponse(3))
     assert client.pump() == [dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME),
                              dvc.CreateRequest(GFX_CHANNEL_ID, gfx.CHANNEL_NAME),
-                             dvc.CreateRequest(INPUT_CHANNEL_ID, rdpei.CHANNEL_NAME)]
+                             dvc.CreateRequest(INPUT_CHANNEL_ID, rdpei.CHANNEL_NAME),
+                             dvc.CreateRequest(PLAYBACK_CHANNEL_ID, rdpsnd.DVC_NAME)]
     client.send_dvc(dvc.CreateResponse(GFX_CHANNEL_ID, 0))
     client.server.events()
     for piece in dvc.split_message(GFX_CHANNEL_ID, gfx.encode_client(gfx.CapsAdvertise(capsets))):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from compositor import messages
-from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpei, x224
+from rdpfront import cliprdr, disp, dvc, events, gfx, mcs, rdpei, rdpsnd, x224
 from rdpfront.acceptor import Closed, WaitConfirmActive, WaitCredentials
 from rdpfront.bitmap import BitmapData, BitmapUpdate
-from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID, INPUT_CHANNEL_ID
+from rdpfront.channels.registry import DISP_CHANNEL_ID, GFX_CHANNEL_ID, INPUT_CHANNEL_ID, PLAYBACK_CHANNEL_ID
 from rdpfront.connection import ServerConnection
 from rdpfront.cursor import decode, encode
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
@@ -353,7 +353,8 @@ def _display_control_open() -> MemoryClient:
     assert client.received[-1] == dvc.CapsRequest(1)  # asked for once active
     client.send_dvc(dvc.CapsResponse(3))
     assert client.pump() == [dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME),
-                             dvc.CreateRequest(INPUT_CHANNEL_ID, rdpei.CHANNEL_NAME)]
+                             dvc.CreateRequest(INPUT_CHANNEL_ID, rdpei.CHANNEL_NAME),
+                             dvc.CreateRequest(PLAYBACK_CHANNEL_ID, rdpsnd.DVC_NAME)]
     assert not server.display_control_open
     client.send_dvc(dvc.CreateResponse(DISP_CHANNEL_ID, 0))
     (caps_data,) = client.pump()
@@ -474,7 +475,8 @@ def test_no_graphics_channel_without_the_clients_flag() -> None:
     client = connected(channels=("cliprdr", "drdynvc"))
     client.send_dvc(dvc.CapsResponse(3))
     assert client.pump() == [dvc.CreateRequest(DISP_CHANNEL_ID, disp.CHANNEL_NAME),
-                             dvc.CreateRequest(INPUT_CHANNEL_ID, rdpei.CHANNEL_NAME)]
+                             dvc.CreateRequest(INPUT_CHANNEL_ID, rdpei.CHANNEL_NAME),
+                             dvc.CreateRequest(PLAYBACK_CHANNEL_ID, rdpsnd.DVC_NAME)]
     with pytest.raises(LocalProtocolError):
         client.server.gfx_reset(800, 600)
 

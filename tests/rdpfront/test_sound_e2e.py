@@ -1,6 +1,8 @@
 """Sound to a real RDP client: xfreerdp with /sound:sys:pulse plays into a PulseAudio of the
 test's own (a null sink whose monitor is recorded), and the desktop's tone is found in it: as
-AAC (what Debian's xfreerdp takes first) and as PCM (a client held to PCM with ``format:1``)."""
+AAC (what Debian's xfreerdp takes first) and as PCM (a client held to PCM with ``format:1``),
+over the dynamic channel AUDIO_PLAYBACK_DVC (what the server prefers: xfreerdp /sound opens
+it) and over the static rdpsnd (a server held to it with ``sound_transport="static"``)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import pytest
 
 from rdpfront import rdpsnd
+from rdpfront.channels.sound import AudioPlaybackChannel, SoundChannel, playing_channel
 from tests.audio_tone import dominant_frequency, write_tone
 from tests.compositor.helpers import request
 from tests.conftest import desktop_outdir, desktop_user, end_process, wait_until
@@ -57,24 +60,34 @@ def play_tone(host, freq: float, seconds: float) -> None:
     request(host, "exec", argv=["paplay", "--latency-msec=20", str(wav)])
 
 
-def sound_channels(rdp):
-    return [c.bridge.conn.channel("rdpsnd") for c in rdp.server.connections]
+def playing(rdp):
+    return [playing_channel(c.bridge.conn.channel) for c in rdp.server.connections]
 
 
+@pytest.mark.parametrize(("transport", "carrier", "idle"), [
+    ("auto", AudioPlaybackChannel, rdpsnd.CHANNEL_NAME),  # xfreerdp opens the dynamic channel: it plays there
+    ("static", SoundChannel, rdpsnd.DVC_NAME),  # the static rdpsnd, as before AUDIO_PLAYBACK_DVC
+])
 @pytest.mark.parametrize(("options", "stream", "tag", "waves"), [
     ("", "aac", rdpsnd.WAVE_FORMAT_AAC_MS, 100),  # Debian's xfreerdp decodes AAC (FFmpeg): the host's aac
     (",format:1", "pcm", rdpsnd.WAVE_FORMAT_PCM, 150),  # a client held to PCM: the fallback
 ])
-async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_path, options, stream, tag, waves):
+async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_path, options, stream, tag, waves,
+                                               transport, carrier, idle):
+    rdp.server.settings.sound_transport = transport
     rdp.env = lambda: dict(client_pulse, **rdp.xvfb.env())
     client = await rdp.client("/sound:sys:pulse" + options)
     await rdp.wait_first_frame()
     deadline = time.monotonic() + 20
-    while not any(c is not None and c.ready for c in sound_channels(rdp)):
+    while not any(playing(rdp)):
         assert time.monotonic() < deadline, rdp.output(client)
         await asyncio.sleep(0.1)
-    sound = sound_channels(rdp)[0]
+    (sound,) = playing(rdp)
+    assert type(sound) is carrier
     assert sound.client_formats[sound.format_no].format_tag == tag
+    (conn,) = [c.bridge.conn for c in rdp.server.connections]
+    other = conn.channel(idle)
+    assert other is None or not other.offered  # the other channel never carried a PDU of sound
     wait_until(lambda: (stream, 1) in [(e["format"], e["subscribers"])
                                        for e in request(host, "status").get("encoders")],
                10, message=f"the RDP client's {stream} stream")
@@ -90,4 +103,30 @@ async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_pat
     assert len(loud) > 48000, f"{len(loud)} loud samples heard"
     assert dominant_frequency(samples, 48000) == pytest.approx(1000, abs=10)
     assert sound.sent > waves and sound.dropped == 0
+    assert sound.confirmed > waves  # the client's Wave Confirms came back on the same channel
+    assert client.returncode is None
+
+
+async def test_xfreerdp_without_the_dynamic_listener_falls_back_to_rdpsnd(rdp, host, tmp_path):
+    """xfreerdp with a drive but no /sound joins rdpsnd with its "fake" device and has no
+    AUDIO_PLAYBACK_DVC listener: the server's default rule asks for the DVC, is refused, and
+    plays on the static channel, whose waves the client confirms."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    client = await rdp.client(f"/drive:share,{shared}")
+    await rdp.wait_first_frame()
+    deadline = time.monotonic() + 20
+    while not any(playing(rdp)):
+        assert time.monotonic() < deadline, rdp.output(client)
+        await asyncio.sleep(0.1)
+    (sound,) = playing(rdp)
+    (conn,) = [c.bridge.conn for c in rdp.server.connections]
+    dynamic = conn.channel(rdpsnd.DVC_NAME)
+    assert type(sound) is SoundChannel and isinstance(dynamic, AudioPlaybackChannel)
+    assert not dynamic.open and not dynamic.offered  # asked for, refused, never spoken on
+    play_tone(host, 1000, 2)
+    deadline = time.monotonic() + 10
+    while sound.confirmed < 50:
+        assert time.monotonic() < deadline, f"{sound.sent} waves sent, {sound.confirmed} confirmed"
+        await asyncio.sleep(0.1)
     assert client.returncode is None

@@ -481,3 +481,39 @@ def test_a_view_only_page_offers_downloads_but_no_upload(browser, stack):
         assert page.is_visible(".wrd-files-down") and not page.is_visible(".wrd-files-up")
     finally:
         context.close()
+
+
+def test_the_download_list_is_pushed_to_the_open_panel_without_polling(browser, stack):
+    host = stack["host"]
+    home = home_of(stack)
+    name = f"pushed-{secrets.token_hex(4)}.txt"
+    page = open_files(browser, stack)
+    list_url = f"/api/desktops/{stack['desktop']}/files/"
+    listed: list[float] = []  # when the page asked the API for the list
+    page.on("request", lambda r: listed.append(time.monotonic()) if r.url.endswith(list_url) else None)
+    try:
+        page.wait_for_selector("#wrd-viewer[data-state=connected]", timeout=20000)
+        page.click("[data-action=files]")
+        page.wait_for_selector(".wrd-downloads li", timeout=10000)  # the first list, shown
+        page.wait_for_timeout(500)
+        asked = len(listed)
+        assert asked <= 1  # the page's first look, at most (the socket's list may come first)
+        row = f".wrd-downloads li[data-name='{name}']"
+        assert not page.query_selector(row)
+        # Written in the desktop, as its user, while the panel is open.
+        host.request("exec", argv=["sh", "-c", f"printf 'hello' > Downloads/{name}"])
+        start = time.monotonic()
+        page.wait_for_selector(row, timeout=3000)
+        appeared = time.monotonic() - start
+        shot(page, stack, "files-pushed.png")
+        print(f"pushed download list: the file appeared in the panel {appeared * 1000:.0f} ms after the write")
+        assert appeared < 1.0, f"the file appeared after {appeared:.2f} s"
+        assert page.text_content(f"{row} .wrd-note").startswith("5 B")
+        (home / "Downloads" / name).unlink()
+        start = time.monotonic()
+        page.wait_for_selector(row, state="detached", timeout=3000)
+        assert time.monotonic() - start < 1.0
+        page.wait_for_timeout(3500)  # longer than the old poll interval
+        assert len(listed) == asked, f"the page asked for the list {len(listed) - asked} more times"
+    finally:
+        page.context.close()

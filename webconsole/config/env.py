@@ -129,6 +129,10 @@ TLS_DIR = Path(env_str("WRD_TLS_DIR", str(VAR_DIR / "tls")))
 RDP_NLA = env_str("WRD_RDP_NLA", "offer").strip().lower()
 if RDP_NLA not in ("off", "offer", "require"):
     raise SystemExit(f"WRD_RDP_NLA must be off, offer or require, got {RDP_NLA!r}")
+# Which channel carries sound to RDP clients: auto, static or dvc (docs/audio.md).
+RDP_SOUND_TRANSPORT = env_str("WRD_RDP_SOUND_TRANSPORT", "auto").strip().lower()
+if RDP_SOUND_TRANSPORT not in ("auto", "static", "dvc"):
+    raise SystemExit(f"WRD_RDP_SOUND_TRANSPORT must be auto, static or dvc, got {RDP_SOUND_TRANSPORT!r}")
 # Fernet keys that encrypt the NT hashes NLA needs, comma-separated: the first encrypts, all
 # decrypt (rotate with `manage.py rotate_credential_keys`). Empty: a key derived from the secret key.
 CREDENTIAL_KEYS = [k.strip() for k in env_str("WRD_CREDENTIAL_KEYS", "").split(",") if k.strip()]

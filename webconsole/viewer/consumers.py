@@ -17,7 +17,9 @@ the host's local protocol, and enforces the per-socket limits:
   dropped in a direction it turns off; both rechecked with the account, so a change applies to
   open sockets within ``ACCOUNT_RECHECK``;
 - microphone audio is relayed as it comes (the host paces it to real time); a socket sending
-  more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood.
+  more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood;
+- the Files panel's download list is pushed (the host watches ``~/Downloads``) to a socket whose
+  user may download, rechecked with the policy (``webconsole/viewer/downloads.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
 from webconsole.policies.enforce import viewer_policy
 from webconsole.recordings import history
+from webconsole.viewer.downloads import downloads_allowed, downloads_message
 from webconsole.viewer.protocol import (
     MICROPHONE_FLOOD_FACTOR,
     Ack,
@@ -139,6 +142,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             await self.close(code=int(CloseCode.STOPPED))
             return
         self.sender = asyncio.create_task(self._send_loop())
+        self.downloads_on = False
+        await self._downloads(await database_sync_to_async(downloads_allowed)(
+            user=self.user, shared=self.share is not None))
         self.watcher = asyncio.create_task(self._watch_host())
         self.account_watcher = asyncio.create_task(self._watch_account())
         self.counted = True
@@ -301,6 +307,22 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             return
         log.info("viewer listens %s format=%s", self.label, fmt)
 
+    async def _downloads(self, on: bool) -> None:
+        """Have the host push the download list to this page (docs/files.md), or stop it."""
+        if on == self.downloads_on or self.host is None:
+            return
+        self.downloads_on = on
+
+        def listed(reply: messages.DownloadsWatchReply) -> None:
+            if self.downloads_on:
+                self._queue("downloads", downloads_message(self.session.pk, reply.files))
+
+        try:
+            await self.host.call(messages.DownloadsWatch(on=on), on_reply=listed)
+        except HostError as exc:  # the page still lists downloads when its panel opens
+            self.downloads_on = False
+            log.warning("viewer gets no pushed download list %s: %s", self.label, exc)
+
     async def _resize(self, width: int, height: int) -> None:
         try:
             await database_sync_to_async(services.desktop_resize)(
@@ -345,6 +367,9 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("control", encode_server(
                 {"op": "clipboard", "selection": push.selection.value, "is_text": push.text is not None},
                 push.text.encode() if push.text is not None else b""))
+        elif isinstance(push, messages.DownloadsChanged):
+            if self.downloads_on:
+                self._queue("downloads", downloads_message(self.session.pk, push.files))
         elif isinstance(push, messages.Cursor | messages.Resized):
             self._queue("control", encode_server(*push.encode()))
         elif isinstance(push, messages.Bye):
@@ -352,10 +377,10 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("close", b"", None)
 
     def _queue(self, kind: str, data: bytes, seq: int | None = None) -> None:
-        if kind == "pointer":
-            # Only the latest pointer position matters.
+        if kind in ("pointer", "downloads"):
+            # Only the latest pointer position, and the latest download list, matter.
             for i, (k, old, _) in enumerate(self.outbox):
-                if k == "pointer":
+                if k == kind:
                     self.outbox_bytes -= len(old)
                     del self.outbox[i]
                     break
@@ -413,6 +438,8 @@ class ViewerConsumer(AsyncWebsocketConsumer):
                 log.info("viewer closed %s: %s", self.label, refusal)
                 await self._close(CloseCode.FORBIDDEN, refusal)
                 return
+            await self._downloads(await database_sync_to_async(downloads_allowed)(
+                user=self.user, shared=self.share is not None))
 
 
 def _session_stopped(pk: int) -> bool:

@@ -26,7 +26,8 @@ class Command(BaseCommand):
                                          max_width=max_w, max_height=max_h, gfx=settings.WRD_RDP_GFX,
                                          gfx_h264=settings.WRD_RDP_H264, nla=settings.WRD_RDP_NLA,
                                          reconnect_lifetime=settings.WRD_RDP_RECONNECT_SECONDS,
-                                         clipboard_max_file_bytes=settings.WRD_CLIPBOARD_MAX_FILE_BYTES)
+                                         clipboard_max_file_bytes=settings.WRD_CLIPBOARD_MAX_FILE_BYTES,
+                                         sound_transport=settings.WRD_RDP_SOUND_TRANSPORT)
         asyncio.run(self._serve(server_settings))
 
     async def _serve(self, server_settings: ServerSettings) -> None:
