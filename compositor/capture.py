@@ -176,9 +176,25 @@ class Capture:
             self._listener.damaged()
 
     def after_x_request(self) -> None:
-        """Drain soon: python-xlib may read events while waiting for a reply, and the
-        descriptor won't signal those."""
-        asyncio.get_running_loop().call_soon(self.drain)
+        """Drain soon if python-xlib read events while waiting for a reply (the descriptor
+        won't signal those) or holds requests not sent yet; else the descriptor will signal
+        what comes, and a drain now would only poll the socket."""
+        if self.queued():
+            asyncio.get_running_loop().call_soon(self.drain)
+
+    def queued(self) -> bool:
+        """Events python-xlib has taken off the socket but not handed out, or requests it has
+        not sent (``drain`` flushes them)."""
+        d = self.display
+        if d is None:
+            return False
+        inner = d.display  # python-xlib's protocol connection: its queue and send buffer
+        return bool(inner.event_queue) or bool(inner.data_send)
+
+    def drain_queued(self) -> None:
+        """``drain`` if anything is ``queued``."""
+        if self.queued():
+            self.drain()
 
     # -- the screen -----------------------------------------------------------------------
 
