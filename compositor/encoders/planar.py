@@ -315,7 +315,7 @@ def _flat_row_table(width: int) -> tuple[np.ndarray, int, int]:
     """The encoded bytes of a flat row of each value 0..255 (row ``v`` of the table, padded),
     the length for value 0 and the length for every other value (one raw value, then runs
     that restate it: the same shape whatever the value)."""
-    rows = [rle_scanline_reference([v] * width) for v in range(256)]
+    rows = [_rle_scanline.__wrapped__(bytes([v]) * width) for v in range(256)]  # not kept in its cache
     lengths = {len(r) for r in rows[1:]}
     assert len(lengths) == 1, "flat rows of non-zero values encode to one length"
     table = np.zeros((256, max(len(r) for r in rows)), np.uint8)
