@@ -30,6 +30,7 @@ the client's decoder and rejects malformed data with a ``RemoteProtocolError``.
 from __future__ import annotations
 
 import bisect
+import itertools
 
 import numpy as np
 
@@ -221,6 +222,8 @@ class Compressor:
                 candidates.append(found)
                 latest[key] = origin + i
         acc = total = 0
+        # bits of the literals before each position
+        literal_cost = list(itertools.accumulate([lit_bits[b] for b in seg], initial=0)) if m > 0 else []
         i = 0
         while i < n:
             if i < m and (found := candidates[i]) >= 0:
@@ -228,8 +231,7 @@ class Compressor:
                 length = _common_length(buf, source, start + i, n - i)
                 dcode, dbits = distance_token(start + i - source)
                 lcode, lbits = length_token(length)
-                literal_bits = sum(lit_bits[b] for b in seg[i:i + length])
-                if dbits + lbits < literal_bits:
+                if dbits + lbits < literal_cost[i + length] - literal_cost[i]:
                     acc = (((acc << dbits) | dcode) << lbits) | lcode
                     total += dbits + lbits
                     i += length
