@@ -15,7 +15,10 @@ of the session host process and of this process (the RDP server, its threads and
 bytes the RDP server wrote per keystroke, and graphics frames the client acknowledged.
 
 ``--profile DIR``: also ``py-spy record`` (needs py-spy in the venv) the session host and this
-process while typing: collapsed stacks in ``DIR/host.txt`` and ``DIR/rdpserver.txt``.
+process while typing: collapsed stacks in ``DIR/host.txt`` and ``DIR/rdpserver.txt`` (py-spy
+counts a thread that was preempted as busy: the socket writes that wake the other process
+look costly there; CPU time is what the figures above measure). ``--perf DIR``: ``perf record``
+of both instead (``DIR/host.data``, ``DIR/rdpserver.data``; ``perf report --sort dso,sym``).
 """
 
 from __future__ import annotations
@@ -72,6 +75,13 @@ async def main(args: argparse.Namespace) -> None:
                          "-f", "raw", "-p", str(pid), "-o", str(args.profile / f"{name}.txt")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 await asyncio.sleep(1.0)
+            if args.perf:
+                args.perf.mkdir(parents=True, exist_ok=True)
+                for name, pid in (("host", rig.host.pid), ("rdpserver", os.getpid())):
+                    spies.append(subprocess.Popen(
+                        ["perf", "record", "-q", "-F", "999", "-p", str(pid), "-o", str(args.perf / f"{name}.data")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                await asyncio.sleep(1.0)
             before = (cpu_ms(os.getpid()), cpu_ms(rig.host.pid), conn.bytes_written,
                       conn.output.gfx.frames_acked, time.monotonic())
             typer = await asyncio.create_subprocess_exec("xdotool", "type", "--delay", str(args.delay), text,
@@ -92,7 +102,7 @@ async def main(args: argparse.Namespace) -> None:
           f"RDP server {sum(server):.2f} CPU ms/key (user {server[0]:.2f} + system {server[1]:.2f}), "
           f"{d[0] / n:.0f} B/key written, {d[1]} frames acknowledged", flush=True)
     print(f"client {args.client_args or '(default flags)'}; {os.cpu_count()} cores; load average before: "
-          f"{load_before:.2f}" + ("; profiling on (figures include its cost)" if args.profile else ""))
+          f"{load_before:.2f}" + ("; profiling on (figures include its cost)" if args.profile or args.perf else ""))
 
 
 if __name__ == "__main__":
@@ -101,4 +111,5 @@ if __name__ == "__main__":
     p.add_argument("--delay", type=int, default=100, help="xdotool type --delay (ms)")
     p.add_argument("--client-args", default="")
     p.add_argument("--profile", type=Path)
+    p.add_argument("--perf", type=Path)
     asyncio.run(main(p.parse_args()))
