@@ -203,13 +203,11 @@ class Compressor:
         lit_codes, lit_bits = _LITERAL_CODES_LIST, _LITERAL_BITS_LIST
         m = n - self.KEY + 1  # positions with a whole key
         candidates: list[int] = []
-        keys: list[int] = []
-        hashes: list[int] = []
         if m > 0:
-            shift = int(self._shift)
-            keys = [int.from_bytes(seg[i:i + 4], "little") for i in range(m)]
-            hashes = [((k * 2654435761) & 0xFFFFFFFF) >> shift for k in keys]
-            index = np.array(hashes, dtype=np.intp)
+            d = np.frombuffer(seg, dtype=np.uint8).astype(np.uint32)
+            key_array = d[:-3] | (d[1:-2] << 8) | (d[2:-1] << 16) | (d[3:] << 24)
+            index = self._hash(key_array)
+            keys = key_array.tolist()
             before = self._positions[index].tolist()
             stored = self._keys[index].tolist()
             latest: dict[int, int] = {}
@@ -241,12 +239,7 @@ class Compressor:
             total += lit_bits[byte]
             i += 1
         if m > 0:
-            # each hash points at the segment's last position with it
-            last = {h: i for i, h in enumerate(hashes)}
-            slots = np.fromiter(last.keys(), dtype=np.intp, count=len(last))
-            at = np.fromiter(last.values(), dtype=np.int64, count=len(last))
-            self._positions[slots] = at + origin
-            self._keys[slots] = np.array(keys, dtype=np.uint32)[at]
+            self._remember(start, key_array, index)
         unused = -total % 8
         payload = (acc << unused).to_bytes((total + unused) // 8, "big")
         return bytes([PACKET_COMPR_TYPE_RDP8 | PACKET_COMPRESSED]) + payload + bytes([unused])
