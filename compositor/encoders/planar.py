@@ -453,8 +453,18 @@ def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False) -> list[bytes
 
 
 def encode_planar(bgrx: np.ndarray, *, alpha: bool = False) -> bytes:
-    """[2.2.2.5.1] RDP6_BITMAP_STREAM of one BGRX bitmap (h, w, 4) uint8, lossless."""
+    """[2.2.2.5.1] RDP6_BITMAP_STREAM of one BGRX bitmap (h, w, 4) uint8, lossless.
+
+    Small bitmaps (a typed glyph and the cursor beside it) are remembered by their pixels:
+    typing draws the same few dozen pictures again and again."""
+    if bgrx.ndim == 3 and 3 * bgrx.shape[0] * bgrx.shape[1] <= _SMALL_VALUES and bgrx.dtype == np.uint8:
+        return _encode_small(bgrx.shape, alpha, np.ascontiguousarray(bgrx).tobytes())
     return encode_planar_batch(bgrx[np.newaxis], alpha=alpha)[0]
+
+
+@functools.lru_cache(maxsize=256)
+def _encode_small(shape: tuple[int, ...], alpha: bool, pixels: bytes) -> bytes:
+    return encode_planar_batch(np.frombuffer(pixels, np.uint8).reshape(1, *shape), alpha=alpha)[0]
 
 
 def _decode_rle_plane(data: bytes, pos: int, width: int, height: int) -> tuple[np.ndarray, int]:

@@ -122,6 +122,20 @@ def test_small_and_vectorised_paths_give_the_same_stream(h: int, w: int, seed: i
     assert decode_planar(encode_planar(tile), w, h)[..., :3].tolist() == tile[..., :3].tolist()
 
 
+def test_small_bitmaps_remembered_by_their_pixels() -> None:
+    """A glyph-sized bitmap encoded again comes from memory, still the batch's bytes; one pixel
+    changed (or the alpha plane asked for) is a different bitmap."""
+    glyph = np.full((13, 12, 4), 255, np.uint8)
+    glyph[3:10, 2:9, :3] = 0
+    first = encode_planar(glyph)
+    assert encode_planar(glyph.copy()) == first == encode_planar_batch(glyph[np.newaxis])[0]
+    changed = glyph.copy()
+    changed[5, 5, 1] = 200
+    assert encode_planar(changed) != first
+    assert decode_planar(encode_planar(changed), 12, 13)[5, 5, 1] == 200
+    assert encode_planar(glyph, alpha=True) == encode_planar_batch(glyph[np.newaxis], alpha=True)[0] != first
+
+
 @given(st.sampled_from([1, 5, 8, 16, 56, 64, 67]),
        st.lists(st.one_of(st.integers(0, 255).map(lambda v: ("flat", v)), st.integers(0, 2**32 - 1).map(
            lambda seed: ("busy", seed))), min_size=1, max_size=24))
