@@ -94,7 +94,7 @@ def _run_control_byte(length: int) -> int:
     return 1 | ((length - 16) << 4) if length < 32 else 2 | ((length - 32) << 4)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=512)
 def _rle_scanline(row: bytes) -> bytes:
     """``rle_scanline_reference`` of one scanline given as bytes, the runs found by ``re``.
 
@@ -457,12 +457,17 @@ def encode_planar(bgrx: np.ndarray, *, alpha: bool = False) -> bytes:
 
     Small bitmaps (a typed glyph and the cursor beside it) are remembered by their pixels:
     typing draws the same few dozen pictures again and again."""
-    if bgrx.ndim == 3 and 3 * bgrx.shape[0] * bgrx.shape[1] <= _SMALL_VALUES and bgrx.dtype == np.uint8:
+    if bgrx.ndim == 3 and bgrx.shape[0] * bgrx.shape[1] <= _REMEMBERED_PIXELS and bgrx.dtype == np.uint8:
         return _encode_small(bgrx.shape, alpha, np.ascontiguousarray(bgrx).tobytes())
     return encode_planar_batch(bgrx[np.newaxis], alpha=alpha)[0]
 
 
-@functools.lru_cache(maxsize=256)
+# Bitmaps up to this many pixels are remembered (``encode_planar``): at most 128 of them, so at
+# most ~0.5 MB per process whatever is drawn (a glyph and the cursor: ~0.7 KB).
+_REMEMBERED_PIXELS = 1024
+
+
+@functools.lru_cache(maxsize=128)
 def _encode_small(shape: tuple[int, ...], alpha: bool, pixels: bytes) -> bytes:
     return encode_planar_batch(np.frombuffer(pixels, np.uint8).reshape(1, *shape), alpha=alpha)[0]
 
