@@ -189,8 +189,8 @@ class Capture:
         d = self.display
         if d is None:
             return False
-        inner = d.display  # python-xlib's protocol connection: its queue and send buffer
-        return bool(inner.event_queue) or bool(inner.data_send)
+        inner = d.display  # python-xlib's protocol connection: its queues and send buffer
+        return bool(inner.event_queue) or bool(inner.request_queue) or bool(inner.data_send)
 
     def drain_queued(self) -> None:
         """``drain`` if anything is ``queued``."""
