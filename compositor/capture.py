@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from Xlib import X
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.ext import damage as xdamage
@@ -72,6 +71,7 @@ class Capture:
         self._snapshot: np.ndarray | None = None
         self._damage = None
         self._region = None
+        self._damage_reader: xregion.DamageReader | None = None
         self._damage_pending = False
         self._x_fd: int | None = None
         self._xi2 = False  # pointer motion comes as XInput2 raw events (else it is polled)
@@ -106,6 +106,7 @@ class Capture:
         # fast clients draw (raw rectangles would be an event per drawing request).
         self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
         self._region = xregion.create_region(d)
+        self._damage_reader = xregion.DamageReader(d, self._damage, self._region)
         d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
         if d.has_extension("XInputExtension"):
             # Raw motion reaches the root window whoever has the pointer: the pointer position
@@ -176,9 +177,25 @@ class Capture:
             self._listener.damaged()
 
     def after_x_request(self) -> None:
-        """Drain soon: python-xlib may read events while waiting for a reply, and the
-        descriptor won't signal those."""
-        asyncio.get_running_loop().call_soon(self.drain)
+        """Drain soon if python-xlib read events while waiting for a reply (the descriptor
+        won't signal those) or holds requests not sent yet; else the descriptor will signal
+        what comes, and a drain now would only poll the socket."""
+        if self.queued():
+            asyncio.get_running_loop().call_soon(self.drain)
+
+    def queued(self) -> bool:
+        """Events python-xlib has taken off the socket but not handed out, or requests it has
+        not sent (``drain`` flushes them)."""
+        d = self.display
+        if d is None:
+            return False
+        inner = d.display  # python-xlib's protocol connection: its queues and send buffer
+        return bool(inner.event_queue) or bool(inner.request_queue) or bool(inner.data_send)
+
+    def drain_queued(self) -> None:
+        """``drain`` if anything is ``queued``."""
+        if self.queued():
+            self.drain()
 
     # -- the screen -----------------------------------------------------------------------
 
@@ -200,8 +217,7 @@ class Capture:
         if not self._damage_pending:
             return None
         self._damage_pending = False
-        self.display.damage_subtract(self._damage, X.NONE, self._region)
-        damaged = xregion.fetch_region(self.display, self._region)
+        damaged = self._damage_reader.read()  # DamageSubtract into the region, FetchRegion
         self.after_x_request()
         return damaged
 

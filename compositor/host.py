@@ -359,7 +359,7 @@ class SessionHost:
                     if conn.closed:
                         break
                     await self._handle(conn, msg)
-                self.capture.drain()
+                self.capture.drain_queued()
         except RemoteProtocolError as exc:
             log.warning("closing control connection: %s session=%s", exc, self.cfg.session)
         except (ConnectionError, asyncio.CancelledError):

@@ -107,7 +107,11 @@ class Pipeline:
         """The subscriber has received frames up to ``seq``: room in its window."""
         if sub.acked_seq < seq <= sub.sent_seq:
             sub.acked_seq = seq
-            self._schedule_pump()
+            group = sub.group
+            # A pump only when the group has something that waited for room in a window: damage
+            # (new damage schedules its own pump), or a whole frame for it or a viewer.
+            if group.pending or group.force_full or any(s.needs_full for s in group.subscribers):
+                self._schedule_pump()
             self._wake_idle_tick()  # a touch-up may have waited for this subscriber
 
     def request_keyframe(self, sub: Subscription) -> None:

@@ -179,6 +179,11 @@ class RdpConnection:
         return self.write_buffer_size() > WRITE_HIGH_WATER
 
     async def _drain(self) -> None:
+        if not self.write_buffer_size() and not self.writer.is_closing():
+            # The socket took everything, so nothing is paused and drain returns at once: no
+            # timeout (a task and a timer per frame under asyncio.wait_for) is needed.
+            await self.writer.drain()
+            return
         timeout = self.server.settings.write_timeout
         try:
             await asyncio.wait_for(self.writer.drain(), timeout)

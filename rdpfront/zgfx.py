@@ -20,7 +20,8 @@ relative, and the ring's state from before this connection never matters.
 
 ``Compressor`` is sans-IO: ``segment(data)`` returns the encoded segment and appends ``data``
 to its history. Only segments up to ``max_compress`` bytes are compressed (typing, cursors,
-small images: greedy LZ77 over a hash table of 4-byte keys, vectorised with numpy); larger
+small images: greedy LZ77 over a hash table of 4-byte keys, vectorised with numpy, or a plain
+loop for segments up to ``SMALL_SEGMENT`` bytes, with the same result); larger
 ones (H.264 access units, big images) go raw, still appended to the history. A compressed
 segment is sent only when it is smaller than the raw one. ``Decompressor`` (tests) mirrors
 the client's decoder and rejects malformed data with a ``RemoteProtocolError``.
@@ -29,6 +30,7 @@ the client's decoder and rejects malformed data with a ``RemoteProtocolError``.
 from __future__ import annotations
 
 import bisect
+import itertools
 
 import numpy as np
 
@@ -83,6 +85,12 @@ def _literal_tables() -> tuple[np.ndarray, np.ndarray]:
 
 
 LITERAL_CODES, LITERAL_BITS = _literal_tables()
+_LITERAL_CODES_LIST = LITERAL_CODES.tolist()
+_LITERAL_BITS_LIST = LITERAL_BITS.tolist()
+# Segments up to this size are compressed by a plain loop (``Compressor._compress_small``): a
+# typed character's graphics frame (~150 bytes) in ~0.05 ms, where the vectorised pass spends
+# ~0.2 ms in numpy calls whatever the size. Both give the same bytes.
+SMALL_SEGMENT = 512
 
 
 def distance_token(distance: int) -> tuple[int, int]:
@@ -150,7 +158,9 @@ class Compressor:
         start = len(self._buf)
         self._buf += data
         out = None
-        if len(data) <= self.max_compress:
+        if len(data) <= min(self.max_compress, SMALL_SEGMENT):
+            out = self._compress_small(start, len(data))
+        elif len(data) <= self.max_compress:
             out = self._compress(start, len(data))
         if out is None or len(out) >= 1 + len(data):
             out = raw_segment(data)
@@ -181,6 +191,57 @@ class Compressor:
             self._choose_matches(start, n, candidates, nbits, codes)
             self._remember(start, keys, hashes)
         payload, unused = pack_bits(codes, nbits)
+        return bytes([PACKET_COMPR_TYPE_RDP8 | PACKET_COMPRESSED]) + payload + bytes([unused])
+
+    def _compress_small(self, start: int, n: int) -> bytes:
+        """``_compress`` of a short segment, one position at a time: the same candidates (the
+        latest earlier position of each 4-byte key in the segment, else the hash table's), the
+        same greedy parse, the same table update, so the same bytes."""
+        buf, base = self._buf, self._base
+        origin = base + start  # stream position of the segment's first byte
+        seg = bytes(buf[start:start + n])
+        lit_codes, lit_bits = _LITERAL_CODES_LIST, _LITERAL_BITS_LIST
+        m = n - self.KEY + 1  # positions with a whole key
+        candidates: list[int] = []
+        if m > 0:
+            d = np.frombuffer(seg, dtype=np.uint8).astype(np.uint32)
+            key_array = d[:-3] | (d[1:-2] << 8) | (d[2:-1] << 16) | (d[3:] << 24)
+            index = self._hash(key_array)
+            keys = key_array.tolist()
+            before = self._positions[index].tolist()
+            stored = self._keys[index].tolist()
+            latest: dict[int, int] = {}
+            for i, key in enumerate(keys):
+                found = latest.get(key, -1)
+                if found < 0:
+                    b = before[i]
+                    if b >= base and stored[i] == key and origin + i - b < HISTORY_SIZE:
+                        found = b
+                candidates.append(found)
+                latest[key] = origin + i
+        acc = total = 0
+        # bits of the literals before each position
+        literal_cost = list(itertools.accumulate([lit_bits[b] for b in seg], initial=0)) if m > 0 else []
+        i = 0
+        while i < n:
+            if i < m and (found := candidates[i]) >= 0:
+                source = found - base
+                length = _common_length(buf, source, start + i, n - i)
+                dcode, dbits = distance_token(start + i - source)
+                lcode, lbits = length_token(length)
+                if dbits + lbits < literal_cost[i + length] - literal_cost[i]:
+                    acc = (((acc << dbits) | dcode) << lbits) | lcode
+                    total += dbits + lbits
+                    i += length
+                    continue
+            byte = seg[i]
+            acc = (acc << lit_bits[byte]) | lit_codes[byte]
+            total += lit_bits[byte]
+            i += 1
+        if m > 0:
+            self._remember(start, key_array, index)
+        unused = -total % 8
+        payload = (acc << unused).to_bytes((total + unused) // 8, "big")
         return bytes([PACKET_COMPR_TYPE_RDP8 | PACKET_COMPRESSED]) + payload + bytes([unused])
 
     def _candidates(self, start: int, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

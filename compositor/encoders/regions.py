@@ -106,6 +106,8 @@ class TouchUpMap:
             self.damage([dest])
 
     def due(self, now: float, *, budget: int) -> list[Rect]:
+        if not self.lossy.any():  # the usual case while typing: nothing was sent lossy
+            return []
         fresh = self.lossy & np.isnan(self.quiet_since)
         self.quiet_since[fresh] = now
         ready = self.lossy & (now - np.nan_to_num(self.quiet_since, nan=now) >= self.settle)

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from compositor.encoders.lossless import lossless_update, palette_rle
+from compositor.encoders.lossless import _palette_rle, lossless_update, palette_rle
 
 
 @given(arrays(np.uint8, st.tuples(st.integers(1, 20), st.integers(1, 40), st.just(4)),
@@ -15,6 +15,20 @@ def test_palette_rle_round_trip(decode_prle, block):
     assert data is not None  # at most 4**3 = 64 colours here
     h, w = block.shape[:2]
     assert np.array_equal(decode_prle(data, w, h), block[:, :, :3])
+
+
+def test_small_areas_remembered_by_their_pixels(decode_prle):
+    """A glyph-sized area comes from memory the second time, the same bytes as encoding it;
+    one pixel changed is another picture, and a view into the screen is read like a copy."""
+    screen = np.full((40, 60, 4), 255, np.uint8)
+    screen[10:20, 10:16, :3] = 0
+    block = screen[8:21, 8:20]  # not contiguous
+    first = palette_rle(block)
+    assert palette_rle(np.ascontiguousarray(block)) == first == _palette_rle(block)
+    screen[12, 12, 2] = 90
+    changed = palette_rle(screen[8:21, 8:20])
+    assert changed != first
+    assert decode_prle(changed, 12, 13)[4, 4, 2] == 90
 
 
 def test_long_runs_are_split(decode_prle):

@@ -17,6 +17,8 @@ from compositor.encoders.planar import (
     FORMAT_HEADER_RLE,
     _rle_rows,
     _rle_rows_skipping_flat_rows,
+    _rle_rows_small,
+    _rle_scanline,
     decode_planar,
     delta_encode_planes,
     encode_planar,
@@ -90,6 +92,48 @@ def test_vectorised_rle_equals_reference(rows: list[list[int]]) -> None:
     expected = [rle_scanline_reference(r) for r in rows]
     assert out.tobytes() == b"".join(expected)
     assert row_bytes.tolist() == [len(e) for e in expected]
+
+
+@given(st.lists(st.lists(st.integers(0, 3) | st.integers(0, 255), min_size=1, max_size=140),
+                min_size=1, max_size=6).filter(lambda rows: len({len(r) for r in rows}) == 1))
+@settings(max_examples=300, deadline=None)
+def test_scanline_at_a_time_rle_equals_reference(rows: list[list[int]]) -> None:
+    """The path of small tiles (runs found by a regular expression, scanlines remembered)
+    gives the reference's bytes, asked once and again (the remembered answer)."""
+    values = np.array(rows, np.uint8)
+    expected = [rle_scanline_reference(r) for r in rows]
+    for _ in range(2):
+        out, row_bytes = _rle_rows_small(values)
+        assert out.tobytes() == b"".join(expected)
+        assert row_bytes.tolist() == [len(e) for e in expected]
+    assert _rle_scanline(bytes(rows[0])) == expected[0]
+
+
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_small_and_vectorised_paths_give_the_same_stream(h: int, w: int, seed: int) -> None:
+    """A tile encoded alone (small: a scanline at a time) and inside a batch of many (the
+    vectorised pass) comes out the same."""
+    rng = np.random.default_rng(seed)
+    tile = (rng.integers(0, 2, (h, w, 4), dtype=np.uint8) * 255) * (rng.random((h, w, 1)) < 0.3)
+    tile = tile.astype(np.uint8)
+    many = np.repeat(tile[np.newaxis], 4096 // (h * w * 3) + 2, axis=0)  # past the small path's size
+    assert encode_planar_batch(many)[0] == encode_planar(tile)
+    assert decode_planar(encode_planar(tile), w, h)[..., :3].tolist() == tile[..., :3].tolist()
+
+
+def test_small_bitmaps_remembered_by_their_pixels() -> None:
+    """A glyph-sized bitmap encoded again comes from memory, still the batch's bytes; one pixel
+    changed (or the alpha plane asked for) is a different bitmap."""
+    glyph = np.full((13, 12, 4), 255, np.uint8)
+    glyph[3:10, 2:9, :3] = 0
+    first = encode_planar(glyph)
+    assert encode_planar(glyph.copy()) == first == encode_planar_batch(glyph[np.newaxis])[0]
+    changed = glyph.copy()
+    changed[5, 5, 1] = 200
+    assert encode_planar(changed) != first
+    assert decode_planar(encode_planar(changed), 12, 13)[5, 5, 1] == 200
+    assert encode_planar(glyph, alpha=True) == encode_planar_batch(glyph[np.newaxis], alpha=True)[0] != first
 
 
 @given(st.sampled_from([1, 5, 8, 16, 56, 64, 67]),
