@@ -13,7 +13,6 @@ from webconsole.desktops.files import transfer_options
 from webconsole.policies.enforce import browser_refusal
 from webconsole.viewer.selectors import viewer_access
 
-
 # Browser automation evaluates string expressions in the page (Playwright's string predicates,
 # which the shared benchmark harness and admins' scripts wait on): eval is allowed here, on the
 # viewer only. Scripts still come from the console's own files alone, and none of them evals.
