@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
+from tests.compositor.helpers import start_host, stop_host
+from webconsole.desktops.models import DesktopSession, DesktopState
 from webconsole.policies.models import DesktopProfile, Policy
 
 SEEDED = {
@@ -46,3 +48,20 @@ def override(user: User, **fields) -> Policy:
     if profiles is not None:
         policy.profiles.set(profiles)
     return policy
+
+
+@pytest.fixture(scope="module")
+def host():
+    """A real session host (800x600) for a module's tests (``test_rdp_policy`` has its own)."""
+    launched = start_host(800, 600)
+    try:
+        yield launched
+    finally:
+        stop_host(launched)
+
+
+@pytest.fixture
+def desktop(alice, host) -> DesktopSession:
+    """alice's running desktop: ``host`` as the console sees it."""
+    return DesktopSession.objects.create(owner=alice, width=800, height=600, state=DesktopState.RUNNING,
+                                         runtime_dir=str(host.runtime_dir), node="node-without-worker")

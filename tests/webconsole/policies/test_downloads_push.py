@@ -14,27 +14,11 @@ from urllib.parse import quote
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests.compositor.helpers import request, start_host, stop_host
+from tests.compositor.helpers import request
 from tests.webconsole.policies.conftest import override
 from tests.webconsole.policies.test_viewer_policy import _messages_until, _socket
-from webconsole.desktops.models import DesktopSession, DesktopState
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def host():
-    launched = start_host(800, 600)
-    try:
-        yield launched
-    finally:
-        stop_host(launched)
-
-
-@pytest.fixture
-def desktop(alice, host) -> DesktopSession:
-    return DesktopSession.objects.create(owner=alice, width=800, height=600, state=DesktopState.RUNNING,
-                                         runtime_dir=str(host.runtime_dir), node="node-without-worker")
 
 
 def _downloads(host) -> Path:

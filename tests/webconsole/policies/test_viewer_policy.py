@@ -14,29 +14,14 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 
-from tests.compositor.helpers import clipboard_text, session_env, start_host, stop_host
+from tests.compositor.helpers import clipboard_text, session_env
 from tests.webconsole.policies.conftest import override
 from webconsole.asgi import application
-from webconsole.desktops.models import DesktopSession, DesktopState
+from webconsole.desktops.models import DesktopSession
 from webconsole.viewer.protocol import encode_server, split
 
 pytestmark = [pytest.mark.django_db(transaction=True),
               pytest.mark.skipif(shutil.which("xclip") is None, reason="xclip is not installed")]
-
-
-@pytest.fixture(scope="module")
-def host():
-    launched = start_host(800, 600)
-    try:
-        yield launched
-    finally:
-        stop_host(launched)
-
-
-@pytest.fixture
-def desktop(alice, host) -> DesktopSession:
-    return DesktopSession.objects.create(owner=alice, width=800, height=600, state=DesktopState.RUNNING,
-                                         runtime_dir=str(host.runtime_dir), node="node-without-worker")
 
 
 async def _socket(user: User, desktop: DesktopSession) -> WebsocketCommunicator:
