@@ -28,6 +28,7 @@ SAMPLE_BYTES = 2 * CHANNELS
 FRAME_MS = 10
 OPUS_BITRATE = 96000
 AAC_BITRATE = 128000
+ADTS_HEADER = 7  # bytes, without CRC (protection_absent 1), as ``adts_header`` writes it
 ADTS_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000)
 PCM_RATES = (48000, 44100)
 
@@ -154,13 +155,25 @@ class AacEncoder(FramedEncoder):
 
 def adts_header(payload: int, rate: int, channels: int) -> bytes:
     """The 7-byte ADTS header (ISO 14496-3 1.A.2.2: MPEG-4, no CRC, AAC-LC) of one raw frame."""
-    length = payload + 7
+    length = payload + ADTS_HEADER
     if length >= 1 << 13:
         raise ValueError(f"an AAC frame of {payload} bytes does not fit an ADTS header")
     profile = 1  # audio object type 2 (LC) minus one
     index = ADTS_RATES.index(rate)
     return bytes((0xFF, 0xF1, (profile << 6) | (index << 2) | (channels >> 2),
                   ((channels & 3) << 6) | (length >> 11), (length >> 3) & 0xFF, ((length & 7) << 5) | 0x1F, 0xFC))
+
+
+def adts_payload(packet: bytes) -> bytes:
+    """The raw AAC frame of one ADTS frame (``adts_header``'s, or one with a CRC): its header
+    checked and cut. ValueError for anything else."""
+    if len(packet) < ADTS_HEADER or packet[0] != 0xFF or packet[1] & 0xF0 != 0xF0:
+        raise ValueError("an AAC packet without its ADTS header")
+    header = ADTS_HEADER if packet[1] & 1 else ADTS_HEADER + 2  # protection_absent 0: a CRC follows
+    length = (packet[3] & 3) << 11 | packet[4] << 3 | packet[5] >> 5
+    if length != len(packet) or len(packet) <= header:
+        raise ValueError(f"an ADTS frame of {len(packet)} bytes that says {length}")
+    return packet[header:]
 
 
 class PcmEncoder(AudioEncoder):

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 
 from compositor.encoders import ENCODERS, load_builtin_encoders
+from compositor.encoders.audio import adts_payload
 from compositor.encoders.h264 import PURE
 from tests.audio_tone import dominant_frequency
-from webconsole.recordings.mp4 import MP4Writer, adts_payload, opus_head, parameter_sets
+from webconsole.recordings.mp4 import MP4Writer, opus_head, parameter_sets
 
 load_builtin_encoders()
 pytestmark = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed")

@@ -41,6 +41,7 @@ import av
 from av.bitstream import BitStreamFilterContext
 
 from compositor.encoders import h264_syntax
+from compositor.encoders.audio import adts_payload
 from webconsole.recordings.still import StillMaker
 
 log = logging.getLogger(__name__)
@@ -56,18 +57,6 @@ MAX_STILL_US = 12 * 3600 * 1_000_000  # the longest a last picture may be held (
 
 
 AUDIO_CODECS = ("aac", "opus")
-ADTS_HEADER = 7  # without CRC (protection_absent 1), as the host writes it
-
-
-def adts_payload(packet: bytes) -> bytes:
-    """The raw AAC frame of one ADTS frame (ISO/IEC 13818-7 6.2): its header checked and cut."""
-    if len(packet) < ADTS_HEADER or packet[0] != 0xFF or packet[1] & 0xF0 != 0xF0:
-        raise ValueError("an AAC packet without its ADTS header")
-    header = ADTS_HEADER if packet[1] & 1 else ADTS_HEADER + 2  # protection_absent 0: a CRC follows
-    length = (packet[3] & 3) << 11 | packet[4] << 3 | packet[5] >> 5
-    if length != len(packet) or len(packet) <= header:
-        raise ValueError(f"an ADTS frame of {len(packet)} bytes that says {length}")
-    return packet[header:]
 
 
 def opus_head(channels: int = 2, sample_rate: int = 48_000, pre_skip: int = OPUS_PRE_SKIP) -> bytes:
