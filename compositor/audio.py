@@ -64,6 +64,8 @@ def accepted_formats(fmt: str, accept: Any) -> tuple[str, ...]:
     ``accept`` option (a list of ``SHAREABLE`` formats). ValueError for anything else."""
     if accept is None:
         return (fmt,)
+    if fmt not in SHAREABLE:
+        raise ValueError(f"accept: only {', '.join(SHAREABLE)} subscribers may take another format, not {fmt}")
     if not isinstance(accept, list) or len(accept) > len(SHAREABLE) or not all(a in SHAREABLE for a in accept):
         raise ValueError(f"accept: a list of formats among {', '.join(SHAREABLE)}, not {accept!r:.60}")
     return (fmt, *(a for a in accept if a != fmt))

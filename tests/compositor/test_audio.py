@@ -221,7 +221,8 @@ async def test_bad_audio_subscriptions_are_refused(host):
                                    ("opus", {"accept": "aac"}, "accept: a list"),
                                    ("opus", {"accept": ["pcm"]}, "accept: a list"),
                                    ("opus", {"accept": ["aac"] * 9}, "accept: a list"),
-                                   ("aac", {"accept": [{"x": 1}]}, "accept: a list")]:
+                                   ("aac", {"accept": [{"x": 1}]}, "accept: a list"),
+                                   ("pcm", {"accept": ["aac"]}, "accept: only")]:
             with pytest.raises(Exception, match=text):
                 await sub.client.request("subscribe", format=fmt, options=options)
         assert request(host, "status").get("subscribers") == 0

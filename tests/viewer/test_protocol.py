@@ -48,6 +48,7 @@ GOOD = [
     ({"op": "audio", "format": "pcm"}, Audio("pcm")),
     ({"op": "audio", "format": "off"}, Audio(None)),
     ({"op": "audio", "format": "aac"}, Audio("aac")),
+    ({"op": "audio", "format": "pcm", "accept": ["aac"]}, Audio("pcm")),  # pcm takes no other format
     ({"op": "audio", "format": "opus", "accept": ["aac"]}, Audio("opus", ("aac",))),
     ({"op": "audio", "format": "opus", "accept": ["aac", "opus", "aac"][:2]}, Audio("opus", ("aac",))),
     ({"op": "input", "events": [

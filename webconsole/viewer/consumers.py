@@ -300,7 +300,7 @@ class ViewerConsumer(AsyncWebsocketConsumer):
             self._queue("control", encode_server({"op": "audio_subscribed", "format": fmt}))
 
         try:
-            options = {"accept": list(accept)} if accept and fmt != "pcm" else {}
+            options = {"accept": list(accept)} if accept else {}
             await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
         except HostError as exc:  # e.g. a desktop without a sound server: the page goes on silent
             self._queue("control", encode_server({"op": "error", "error": f"audio: {exc}"}))

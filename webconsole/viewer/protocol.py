@@ -16,6 +16,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from compositor.audio import FORMATS as AUDIO_FORMATS  # the desktop's sound (docs/audio.md); "off" ends it
+from compositor.audio import SHAREABLE as AUDIO_SHAREABLE  # what ``accept`` may list
 from compositor.messages import MAX_CLIPBOARD_BYTES, MAX_TOUCH_CONTACTS, MICROPHONE_RATE
 
 MAX_CLIENT_MESSAGE = 512 * 1024  # any message but a clipboard one
@@ -32,8 +34,6 @@ MAX_MICROPHONE_MESSAGE = MICROPHONE_RATE * 2 // 5
 MICROPHONE_FLOOD_FACTOR = 4
 TOUCH_PHASES = ("down", "motion", "up", "cancel")
 FORMATS = ("h264", "jpeg")
-AUDIO_FORMATS = ("opus", "aac", "pcm")  # the desktop's sound (docs/audio.md); "off" ends it
-AUDIO_SHAREABLE = ("opus", "aac")  # what ``accept`` may list: formats the page also decodes
 # Quality presets a page may ask for by name; the consumer maps each to encoder options, so a
 # page never chooses encoder settings itself (docs/viewer-protocol.md, *Presets*).
 PRESETS = ("quality", "balanced", "low")
@@ -239,6 +239,8 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
         if (not isinstance(accept, list) or len(accept) > len(AUDIO_SHAREABLE)
                 or not all(isinstance(a, str) and a in AUDIO_SHAREABLE for a in accept)):
             raise ViewerProtocolError(f"audio: accept must list formats among {', '.join(AUDIO_SHAREABLE)}")
+        if fmt not in AUDIO_SHAREABLE:  # pcm takes no other format; off takes none
+            accept = []
         return Audio(None if fmt == "off" else fmt, tuple(dict.fromkeys(a for a in accept if a != fmt)))
     if op == "clipboard":
         if len(payload) > MAX_CLIPBOARD_BYTES:
