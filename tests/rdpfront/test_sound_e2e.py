@@ -64,6 +64,16 @@ def playing(rdp):
     return [playing_channel(c.bridge.conn.channel) for c in rdp.server.connections]
 
 
+async def sound_of(rdp, client):
+    """The one connection's channel that plays, once it does (20 s at most)."""
+    deadline = time.monotonic() + 20
+    while not any(playing(rdp)):
+        assert time.monotonic() < deadline, rdp.output(client)
+        await asyncio.sleep(0.1)
+    (sound,) = playing(rdp)
+    return sound
+
+
 @pytest.mark.parametrize(("transport", "carrier", "idle"), [
     ("auto", AudioPlaybackChannel, rdpsnd.CHANNEL_NAME),  # xfreerdp opens the dynamic channel: it plays there
     ("static", SoundChannel, rdpsnd.DVC_NAME),  # the static rdpsnd, as before AUDIO_PLAYBACK_DVC
@@ -78,11 +88,7 @@ async def test_xfreerdp_plays_the_desktops_tone(rdp, host, client_pulse, tmp_pat
     rdp.env = lambda: dict(client_pulse, **rdp.xvfb.env())
     client = await rdp.client("/sound:sys:pulse" + options)
     await rdp.wait_first_frame()
-    deadline = time.monotonic() + 20
-    while not any(playing(rdp)):
-        assert time.monotonic() < deadline, rdp.output(client)
-        await asyncio.sleep(0.1)
-    (sound,) = playing(rdp)
+    sound = await sound_of(rdp, client)
     assert type(sound) is carrier
     assert sound.client_formats[sound.format_no].format_tag == tag
     (conn,) = [c.bridge.conn for c in rdp.server.connections]
@@ -115,11 +121,7 @@ async def test_xfreerdp_without_the_dynamic_listener_falls_back_to_rdpsnd(rdp, h
     shared.mkdir()
     client = await rdp.client(f"/drive:share,{shared}")
     await rdp.wait_first_frame()
-    deadline = time.monotonic() + 20
-    while not any(playing(rdp)):
-        assert time.monotonic() < deadline, rdp.output(client)
-        await asyncio.sleep(0.1)
-    (sound,) = playing(rdp)
+    sound = await sound_of(rdp, client)
     (conn,) = [c.bridge.conn for c in rdp.server.connections]
     dynamic = conn.channel(rdpsnd.DVC_NAME)
     assert type(sound) is SoundChannel and isinstance(dynamic, AudioPlaybackChannel)
