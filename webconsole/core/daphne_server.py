@@ -12,6 +12,12 @@ to. The viewer's small messages gain the most: a typed character's frame header 
 repeat from one keystroke to the next, and with the compression context kept across messages
 (the default; the browser offers it) they shrink to a fraction. Video payloads barely shrink,
 for ~1 ms of zlib per 100 KB.
+
+A socket the consumer closes (a flood, a protocol error) may still have megabytes of the
+client's messages in flight. autobahn waits only 1 s for the client's close frame, which comes
+after them, and then aborts the connection: the unread data turns the end into a TCP reset and
+the browser sees 1006 instead of the close code. ``CLOSE_HANDSHAKE_TIMEOUT`` gives the client
+time to drain; what it still sends meanwhile is read and dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from webconsole.viewer.protocol import MAX_SOCKET_MESSAGE
 log = logging.getLogger(__name__)
 
 MAX_BODY = env.env_bytes("WRD_HTTP_MAX_BODY", "16M")
+CLOSE_HANDSHAKE_TIMEOUT = 10.0  # seconds
 
 
 def _endpoint_escape(value: str) -> str:
@@ -160,7 +167,8 @@ class CompressingServer(Server):
             await protocol.writable()
 
     def _ready(self) -> None:
-        self.ws_factory.setProtocolOptions(perMessageCompressionAccept=accept_deflate)
+        self.ws_factory.setProtocolOptions(perMessageCompressionAccept=accept_deflate,
+                                           closeHandshakeTimeout=CLOSE_HANDSHAKE_TIMEOUT)
         build = self.http_factory.buildProtocol
 
         def build_bounded(addr):
