@@ -2,11 +2,14 @@
 stdout, for the interoperability tests. It runs in the clients' own venv (.venv-rdp-clients,
 ``make clients-venv``), never in the product's, so it imports nothing from the project.
 
-    python aardwolf_client.py PORT USER PASSWORD WIDTH HEIGHT BPP
+    python aardwolf_client.py PORT USER PASSWORD WIDTH HEIGHT BPP [tls|nla]
 
-TLS security (aardwolf's NLA is not offered by the server). It prints ``{"connected": true}``
-or ``{"error": "..."}`` and exits; once connected it answers each JSON command line with one
-JSON line carrying the command's ``id``:
+``tls`` (the default) offers TLS security only. ``nla`` lets aardwolf choose, as it does with a
+password: it offers HYBRID_EX, HYBRID, TLS and standard RDP security, and after CredSSP reads
+the Early User Authorization Result PDU when the server grants HYBRID_EX. It prints
+``{"connected": true, "protocol": P, "authz_result": R}`` (the granted security protocol and,
+under HYBRID_EX, the authorization result; else null) or ``{"error": "..."}`` and exits; once
+connected it answers each JSON command line with one JSON line carrying the command's ``id``:
 
 - ``{"op": "screenshot", "path": P}``: the desktop as aardwolf drew it, as a PNG;
 - ``{"op": "scancodes", "codes": [[code, extended], ...]}``: each key pressed and released;
@@ -51,14 +54,14 @@ def reply(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
-async def main(port: int, user: str, password: str, width: int, height: int, bpp: int) -> int:
+async def main(port: int, user: str, password: str, width: int, height: int, bpp: int, security: str) -> int:
     settings = RDPIOSettings()
     settings.channels = []  # no clipboard or dynamic channels: the tests need none
     settings.video_width, settings.video_height = width, height
     settings.video_bpp_min = min(bpp, 16)
     settings.video_bpp_max = bpp
     settings.video_bpp_supported = [bpp]
-    settings.supported_protocols = SUPP_PROTOCOLS.SSL
+    settings.supported_protocols = SUPP_PROTOCOLS.SSL if security == "tls" else None
     settings.clipboard_use_pyperclip = False
     settings.video_out_format = VIDEO_FORMAT.RAW
     url = f"rdp+ntlm-password://{user}:{password}@127.0.0.1:{port}"
@@ -67,7 +70,8 @@ async def main(port: int, user: str, password: str, width: int, height: int, bpp
     if err is not None:
         reply(error=f"{type(err).__name__}: {err}")
         return 1
-    reply(connected=True)
+    reply(connected=True, protocol=int(connection.x224_protocol),
+          authz_result=getattr(connection, "authz_result", None))
     reader = asyncio.StreamReader()
     await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     try:
@@ -98,4 +102,7 @@ async def main(port: int, user: str, password: str, width: int, height: int, bpp
 
 if __name__ == "__main__":
     port, user, password, width, height, bpp = sys.argv[1:7]
-    sys.exit(asyncio.run(main(int(port), user, password, int(width), int(height), int(bpp))))
+    security = sys.argv[7] if len(sys.argv) > 7 else "tls"
+    if security not in ("tls", "nla"):
+        sys.exit(f"security must be tls or nla, not {security!r}")
+    sys.exit(asyncio.run(main(int(port), user, password, int(width), int(height), int(bpp), security)))

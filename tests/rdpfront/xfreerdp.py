@@ -127,11 +127,13 @@ class Harness:
         return await self.spawn("rdesktop", "-u", user, "-p", password, "-f", *args, f"127.0.0.1:{self.port}",
                                 stdin=b"yes\n")
 
-    async def aardwolf(self, *, user: str = "alice", password: str = PASSWORD, bpp: int = 16) -> AardwolfClient:
-        """aardwolf through ``aardwolf_client.py``, at the client display's size."""
+    async def aardwolf(self, *, user: str = "alice", password: str = PASSWORD, bpp: int = 16,
+                       security: str = "tls") -> AardwolfClient:
+        """aardwolf through ``aardwolf_client.py``, at the client display's size; ``security``
+        is ``tls`` or ``nla`` (aardwolf's own offer, HYBRID_EX first)."""
         width, height = self.xvfb.width, self.xvfb.height
         proc = await self.spawn(str(CLIENTS_PYTHON), str(AARDWOLF_CLIENT), str(self.port), user, password,
-                                str(width), str(height), str(bpp), stdin=b"")
+                                str(width), str(height), str(bpp), security, stdin=b"")
         return AardwolfClient(self, proc)
 
     async def spawn(self, *argv: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
@@ -237,7 +239,7 @@ class AardwolfClient:
         raise AssertionError(f"aardwolf did not answer; its output:\n{self.harness.output(self.proc)[-4000:]}")
 
     async def connected(self, timeout: float = 30.0) -> dict:
-        """``{"connected": true}`` or ``{"error": ...}``."""
+        """``{"connected": true, "protocol": ..., "authz_result": ...}`` or ``{"error": ...}``."""
         return await self._wait_line(lambda line: "connected" in line or "error" in line, timeout)
 
     async def command(self, op: str, timeout: float = 20.0, **fields: object) -> dict:
