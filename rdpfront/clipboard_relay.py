@@ -43,7 +43,10 @@ class ClipboardRelay:
         if push.selection == messages.Selection.CLIPBOARD and conn.active and conn.clipboard_available:
             if not push.formats:
                 return conn.clipboard_set_text(push.text)
+            # Files are offered as files only, as Windows offers a copy from Explorer: the
+            # session's paths as text mean nothing on the client, and a client that takes text
+            # whenever it is offered (aardwolf) would never ask for the files.
+            files = messages.CLIPBOARD_FILES in push.formats
             return conn.channel(CHANNEL_NAME).set_offer(  # images and files: clipboard_transfer.py
-                push.text, image=messages.CLIPBOARD_IMAGE in push.formats,
-                files=messages.CLIPBOARD_FILES in push.formats)
+                None if files else push.text, image=messages.CLIPBOARD_IMAGE in push.formats, files=files)
         return b""

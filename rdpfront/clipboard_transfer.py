@@ -10,8 +10,9 @@ Client to session:
 - files (FileGroupDescriptorW): the file list is asked for, every descriptor checked — a name
   with ``\\``, ``/``, ``..``, control characters or otherwise refused by
   ``compositor.filenames.check_name`` is skipped with a log line, as are folders (their
-  files come as ``folder\\file`` names and are skipped with them) — and the files are
-  streamed: ranges of ``CHUNK`` bytes asked for one after the other, each stored by the host
+  files come as ``folder\\file`` names and are skipped with them), a descriptor without
+  FD_FILESIZE has its size asked for (FILECONTENTS_SIZE) — and the files are streamed:
+  ranges of ``CHUNK`` bytes asked for one after the other, each stored by the host
   (``file_put``, into ``~/Uploads``) before the next is asked. A file whose bytes run short of
   its declared size, or past it, is dropped at that point, with a log line. When the list's
   total is over ``max_file_bytes`` nothing is fetched. The stored files are then offered on the
@@ -26,6 +27,7 @@ demand: this process never opens a user's file.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -209,8 +211,6 @@ class ClipboardTransfers:
         why = None
         if item.is_dir:
             why = "a folder (folders are not copied)"
-        elif not item.flags & cliprdr.FileDescriptorFlags.FD_FILESIZE:
-            why = "no size given"
         else:
             try:
                 check_name(item.name)
@@ -227,7 +227,18 @@ class ClipboardTransfers:
         if data is None:
             raise ClientDeclined("the client failed the file list request")
         listing = cliprdr.FileList.decode(data)
-        wanted = [(i, f) for i, f in enumerate(listing.files) if self._acceptable(i, f)]
+        wanted = []
+        for index, item in enumerate(listing.files):
+            if not self._acceptable(index, item):
+                continue
+            if not item.flags & cliprdr.FileDescriptorFlags.FD_FILESIZE:
+                try:
+                    item = await self._size_asked(index, item)
+                except (TransferFailed, RemoteProtocolError) as exc:
+                    log.warning("%s clipboard: the client's file %d %.80r skipped: %s", self._log, index,
+                                item.name, exc)
+                    continue
+            wanted.append((index, item))
         total = sum(f.size for _, f in wanted)
         if self.max_file_bytes and total > self.max_file_bytes:
             raise TransferFailed(f"{len(wanted)} files of {total} bytes in all, over the limit of "
@@ -244,6 +255,13 @@ class ClipboardTransfers:
         if names:
             await self._host_call(messages.ClipboardSetFiles(names=tuple(names)))
             log.info("%s clipboard: %d file(s) from the client stored and offered", self._log, len(names))
+
+    async def _size_asked(self, index: int, item: cliprdr.FileDescriptor) -> cliprdr.FileDescriptor:
+        """A descriptor without FD_FILESIZE (aardwolf sends only attributes): the size asked
+        for with a FILECONTENTS_SIZE request ([2.2.5.3]), as Windows does."""
+        data = await self._contents_of(index, cliprdr.FILECONTENTS_SIZE, 0, 8)
+        size = cliprdr.FileContentsResponse(0, data).file_size()
+        return dataclasses.replace(item, size=size, flags=item.flags | cliprdr.FileDescriptorFlags.FD_FILESIZE)
 
     async def _fetch_file(self, index: int, item: cliprdr.FileDescriptor) -> str:
         upload = uuid.uuid4().hex

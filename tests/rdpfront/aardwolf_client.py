@@ -2,19 +2,28 @@
 stdout, for the interoperability tests. It runs in the clients' own venv (.venv-rdp-clients,
 ``make clients-venv``), never in the product's, so it imports nothing from the project.
 
-    python aardwolf_client.py PORT USER PASSWORD WIDTH HEIGHT BPP [tls|nla]
+    python aardwolf_client.py PORT USER PASSWORD WIDTH HEIGHT BPP [tls|nla] [clipboard]
 
 ``tls`` (the default) offers TLS security only. ``nla`` lets aardwolf choose, as it does with a
 password: it offers HYBRID_EX, HYBRID, TLS and standard RDP security, and after CredSSP reads
 the Early User Authorization Result PDU when the server grants HYBRID_EX. It prints
 ``{"connected": true, "protocol": P, "authz_result": R}`` (the granted security protocol and,
 under HYBRID_EX, the authorization result; else null) or ``{"error": "..."}`` and exits; once
-connected it answers each JSON command line with one JSON line carrying the command's ``id``:
+connected it answers each JSON command line with one JSON line carrying the command's ``id``.
+With ``clipboard`` it joins the clipboard channel (aardwolf's own CLIPRDR, with file streaming)
+and takes the file commands below; without it, no channel at all.
+
 
 - ``{"op": "screenshot", "path": P}``: the desktop as aardwolf drew it, as a PNG;
 - ``{"op": "scancodes", "codes": [[code, extended], ...]}``: each key pressed and released;
 - ``{"op": "unicode", "text": T}``: each UTF-16 code unit of T as a TS_UNICODE_KEYBOARD_EVENT,
   pressed and released (a character outside the BMP is two events, a surrogate pair);
+- ``{"op": "remote_files"}``: the files the server's clipboard offers, as aardwolf fetched
+  their FileGroupDescriptorW when the server announced it: ``files: [{name, size}]``;
+- ``{"op": "download", "index": I, "dir": D}``: that file fetched with FileContents requests
+  (its size, then 64 KiB ranges) into folder D under its offered name: ``bytes``, ``seconds``;
+- ``{"op": "copy_files", "paths": [P, ...]}``: those local files put on the client's
+  clipboard, announced to the server as FileGroupDescriptorW, served on its requests;
 - ``{"op": "quit"}``.
 """
 
@@ -23,10 +32,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
+from pathlib import Path
 
 from aardwolf.commons.factory import RDPConnectionFactory
 from aardwolf.commons.iosettings import RDPIOSettings
 from aardwolf.commons.queuedata.constants import VIDEO_FORMAT
+from aardwolf.extensions.RDPECLIP.channel import RDPECLIPChannel
 from aardwolf.protocol.x224.constants import SUPP_PROTOCOLS
 
 
@@ -54,9 +66,14 @@ def reply(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
-async def main(port: int, user: str, password: str, width: int, height: int, bpp: int, security: str) -> int:
+def file_entry(descriptor) -> dict:
+    return {"name": descriptor.fileName, "size": (descriptor.fileSizeHigh << 32) | descriptor.fileSizeLow}
+
+
+async def main(port: int, user: str, password: str, width: int, height: int, bpp: int, security: str,
+               clipboard: bool) -> int:
     settings = RDPIOSettings()
-    settings.channels = []  # no clipboard or dynamic channels: the tests need none
+    settings.channels = [RDPECLIPChannel] if clipboard else []
     settings.video_width, settings.video_height = width, height
     settings.video_bpp_min = min(bpp, 16)
     settings.video_bpp_max = bpp
@@ -94,6 +111,21 @@ async def main(port: int, user: str, password: str, width: int, height: int, bpp
                 for unit in code_units(command["text"]):
                     for pressed in (True, False):
                         await connection.send_key_char(CodeUnit(unit), pressed)
+            elif op == "remote_files":
+                reply(id=ident, ok=True, files=[file_entry(d) for d in connection.get_remote_file_list()])
+                continue
+            elif op == "download":
+                connection.set_download_directory(command["dir"])
+                started = time.monotonic()
+                try:
+                    count = await connection.download_file(command["index"])
+                except Exception as exc:  # the test reads what went wrong
+                    reply(id=ident, ok=False, error=f"{type(exc).__name__}: {exc}")
+                    continue
+                reply(id=ident, ok=True, bytes=count, seconds=time.monotonic() - started)
+                continue
+            elif op == "copy_files":
+                await connection.set_current_clipboard_files([Path(p) for p in command["paths"]])
             reply(id=ident, ok=True)
     finally:
         await connection.terminate()
@@ -102,7 +134,10 @@ async def main(port: int, user: str, password: str, width: int, height: int, bpp
 
 if __name__ == "__main__":
     port, user, password, width, height, bpp = sys.argv[1:7]
-    security = sys.argv[7] if len(sys.argv) > 7 else "tls"
-    if security not in ("tls", "nla"):
-        sys.exit(f"security must be tls or nla, not {security!r}")
-    sys.exit(asyncio.run(main(int(port), user, password, int(width), int(height), int(bpp), security)))
+    options = sys.argv[7:]
+    security = "nla" if "nla" in options else "tls"
+    unknown = set(options) - {"tls", "nla", "clipboard"}
+    if unknown:
+        sys.exit(f"unknown options {sorted(unknown)}: tls, nla, clipboard")
+    sys.exit(asyncio.run(main(int(port), user, password, int(width), int(height), int(bpp), security,
+                              "clipboard" in options)))

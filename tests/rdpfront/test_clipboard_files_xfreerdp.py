@@ -205,8 +205,9 @@ async def test_files_from_the_session_are_offered_to_the_client(rdp: Harness, ho
     FileGroupDescriptorW and the client gets its list when something pastes on its side; the
     bytes it cannot fetch: Debian's FreeRDP 2.11 is built without FUSE, which its X client
     needs to turn a server's file list into files (it offers an empty ``text/uri-list``
-    instead and asks for no contents). The contents are tested at the protocol level in
-    test_clipboard_hostile.py; docs/clipboard.md."""
+    instead and asks for no contents). The contents are fetched end to end by aardwolf in
+    test_clipboard_files_aardwolf.py and at the protocol level in test_clipboard_hostile.py;
+    docs/clipboard.md."""
     home = host_home(host)
     copied = home / "report from the session.txt"
     copied.write_bytes(b"session bytes\n" * 100)

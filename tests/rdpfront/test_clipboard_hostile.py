@@ -246,6 +246,36 @@ async def test_a_file_list_over_the_limit_is_refused_whole(server, scripted, hos
     assert client.of_type(cliprdr.FileContentsRequest) == []
 
 
+async def test_files_listed_without_a_size_are_asked_for_it(server, scripted, host, caplog) -> None:
+    """Descriptors without FD_FILESIZE (as aardwolf sends them): the size is asked for with a
+    FILECONTENTS_SIZE request; a size answer that is not 8 bytes skips that file only."""
+    caplog.set_level(logging.INFO)
+    uploads = home_of(host) / "Uploads"
+    content = b"sizeless but real\n" * 300
+    bare = cliprdr.FileDescriptorFlags.FD_ATTRIBUTES
+    listing = cliprdr.FileList((cliprdr.FileDescriptor("sizeless.txt", 0, bare),
+                                cliprdr.FileDescriptor("badsize.txt", 0, bare))).encode()
+
+    def answer(pdu) -> list:
+        if isinstance(pdu, cliprdr.FormatDataRequest):
+            return [cliprdr.FormatDataResponse(listing)]
+        if isinstance(pdu, cliprdr.FileContentsRequest) and pdu.flags == cliprdr.FILECONTENTS_SIZE:
+            size = len(content).to_bytes(8, "little") if pdu.index == 0 else b"\x05\x00\x00"
+            return [cliprdr.FileContentsResponse(pdu.stream_id, size)]
+        if isinstance(pdu, cliprdr.FileContentsRequest):
+            return [cliprdr.FileContentsResponse(pdu.stream_id, content[pdu.position:pdu.position + pdu.requested])]
+        return []
+
+    client = await scripted(answer)
+    client.send(cliprdr.FormatList((cliprdr.Format(FILES_ID, cliprdr.FILE_GROUP_DESCRIPTOR_W),)))
+    await wait_for(lambda: b"sizeless.txt" in _session_target(host, "text/uri-list"), "the offered file")
+    assert (uploads / "sizeless.txt").read_bytes() == content
+    assert not (uploads / "badsize.txt").exists()
+    assert "'badsize.txt' skipped: file size answer of 3 bytes, not 8" in caplog.text
+    sizes = [r for r in client.of_type(cliprdr.FileContentsRequest) if r.flags == cliprdr.FILECONTENTS_SIZE]
+    assert sorted(r.index for r in sizes) == [0, 1]
+
+
 def _dib_v5_with_alpha(rgba: np.ndarray) -> bytes:
     return dib.encode_dib(dib.Image.from_array(rgba), v5=True)
 

@@ -128,12 +128,14 @@ class Harness:
                                 stdin=b"yes\n")
 
     async def aardwolf(self, *, user: str = "alice", password: str = PASSWORD, bpp: int = 16,
-                       security: str = "tls") -> AardwolfClient:
+                       security: str = "tls", clipboard: bool = False) -> AardwolfClient:
         """aardwolf through ``aardwolf_client.py``, at the client display's size; ``security``
-        is ``tls`` or ``nla`` (aardwolf's own offer, HYBRID_EX first)."""
+        is ``tls`` or ``nla`` (aardwolf's own offer, HYBRID_EX first); ``clipboard`` joins the
+        clipboard channel."""
         width, height = self.xvfb.width, self.xvfb.height
+        options = [security, "clipboard"] if clipboard else [security]
         proc = await self.spawn(str(CLIENTS_PYTHON), str(AARDWOLF_CLIENT), str(self.port), user, password,
-                                str(width), str(height), str(bpp), security, stdin=b"")
+                                str(width), str(height), str(bpp), *options, stdin=b"")
         return AardwolfClient(self, proc)
 
     async def spawn(self, *argv: str, stdin: bytes | None = None) -> asyncio.subprocess.Process:
