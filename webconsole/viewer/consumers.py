@@ -91,7 +91,7 @@ class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
     # hop per frame, and a socket never waits on the layer). An alias with no config gives None.
     channel_layer_alias = "wrd-viewer-needs-no-layer"
     # Received messages skip Channels' per-message database cleanup thread hop (latency.py):
-    # this consumer reaches the database only through database_sync_to_async.
+    # handling them reaches the database only through database_sync_to_async.
 
     async def connect(self) -> None:
         self.host: HostClient | None = None
