@@ -63,12 +63,14 @@ def _palette_rle_remembered(shape: tuple[int, ...], pixels: bytes) -> bytes | No
 
 def _palette_rle(block: np.ndarray) -> bytes | None:
     pixels = np.ascontiguousarray(block).view(np.uint32).reshape(-1) & 0x00FFFFFF
-    palette, index = np.unique(pixels, return_inverse=True)
+    # Runs first, then the palette of the runs' colours (the same colours as the pixels'):
+    # np.unique sorts what it is given, so a solid 300 x 300 flip sorts one value, not 90 000
+    # (2.4 -> 0.07 ms of CPU; it is on a keystroke's way to the screen, docs/performance.md).
+    starts = np.flatnonzero(np.concatenate(([True], pixels[1:] != pixels[:-1])))
+    palette, values = np.unique(pixels[starts], return_inverse=True)
     if len(palette) > 256:
         return None
-    starts = np.flatnonzero(np.diff(index, prepend=-1))
-    lengths = np.diff(np.append(starts, len(index)))
-    values = index[starts]
+    lengths = np.diff(np.append(starts, len(pixels)))
     if lengths.max() > 256:  # split long runs into pieces of at most 256
         reps = -(-lengths // 256)
         values = np.repeat(values, reps)

@@ -43,6 +43,7 @@ from webconsole.desktops.models import DesktopState
 from webconsole.policies.enforce import viewer_policy
 from webconsole.recordings import history
 from webconsole.viewer.downloads import downloads_allowed, downloads_message
+from webconsole.viewer.latency import DirectReceive
 from webconsole.viewer.protocol import (
     MICROPHONE_FLOOD_FACTOR,
     Ack,
@@ -85,10 +86,12 @@ PRESET_OPTIONS: dict[str, dict[str, dict[str, Any]]] = {
 CLOSE_STATUS = {401: CloseCode.UNAUTHENTICATED, 403: CloseCode.FORBIDDEN, 404: CloseCode.NOT_FOUND}
 
 
-class ViewerConsumer(AsyncWebsocketConsumer):
+class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
     # No channel layer: frames come straight from the host's socket to this consumer (no Redis
     # hop per frame, and a socket never waits on the layer). An alias with no config gives None.
     channel_layer_alias = "wrd-viewer-needs-no-layer"
+    # Received messages skip Channels' per-message database cleanup thread hop (latency.py):
+    # handling them reaches the database only through database_sync_to_async.
 
     async def connect(self) -> None:
         self.host: HostClient | None = None

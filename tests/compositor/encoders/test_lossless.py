@@ -79,3 +79,22 @@ def test_text_is_lossless_for_browsers_but_not_when_planar_codes_it_poorly():
     assert web.fields["codec"] == "webp"
     assert lossless_update(screen, rect, PLANAR) is None
     assert lossless_update(screen, rect, BOTH) is None  # H.264 for everyone: one stream
+
+
+@given(st.lists(st.tuples(st.integers(1, 400), st.integers(0, 2**24 - 1)), min_size=1, max_size=300),
+       st.integers(1, 64))
+def test_palette_rle_of_runs(decode_prle, runs, width):
+    """Long runs of up to 300 colours: the palette is every colour once, sorted; past 256
+    colours there is no prle."""
+    pixels = np.concatenate([np.full(n, colour, np.uint32) for n, colour in runs])
+    pixels = pixels[:len(pixels) - len(pixels) % width] if len(pixels) >= width else np.resize(pixels, width)
+    block = pixels.reshape(-1, width).view(np.uint8).reshape(-1, width, 4)
+    colours = np.unique(pixels)
+    data = _palette_rle(block)
+    if len(colours) > 256:
+        assert data is None
+        return
+    assert data is not None and data[0] == len(colours) - 1
+    palette = np.frombuffer(data[1:1 + 3 * len(colours)], np.uint8).reshape(-1, 3)
+    assert np.array_equal(palette, colours.view(np.uint8).reshape(-1, 4)[:, :3])
+    assert np.array_equal(decode_prle(data, width, block.shape[0]), block[:, :, :3])
