@@ -82,6 +82,7 @@ export class Display {
       if (header.codec === "h264") this.videoFrame(entry, payload);
       else if (header.codec === "jpeg" || header.codec === "webp") this.imageFrame(entry, payload);
       else if (header.codec === "prle") this.rleFrame(entry, payload);
+      else if (header.codec === "indexed") this.indexedFrame(entry, payload);
       else if (header.codec === "copy") this.copyFrame(entry);
       else this.skip(entry); // an unknown codec: ack and move on
     } catch (e) {
@@ -170,6 +171,42 @@ export class Display {
         i += run;
       }
       if (i !== dst.length) throw new Error("prle rectangle incomplete");
+      offset = end;
+      images.push({ x, y, image });
+    }
+    entry.draw = () => { for (const { x, y, image } of images) this.ctx.putImageData(image, x, y); };
+    entry.ready = true;
+    this.flush();
+  }
+
+  indexedFrame(entry, payload) {
+    // Palette + bit-packed indices (1, 2 or 4 bits, rows byte-aligned, MSB first): scrolled-in
+    // text rows on a compressed socket; decoded and drawn synchronously.
+    const images = [];
+    let offset = 0;
+    for (const [x, y, w, h, n] of entry.header.rects) {
+      const end = offset + n;
+      if (end > payload.byteLength) throw new Error("indexed rectangle past the payload");
+      const count = payload[offset] + 1;
+      if (count > 16) throw new Error("indexed palette over 16 colours");
+      const bits = count <= 2 ? 1 : count <= 4 ? 2 : 4;
+      const stride = Math.ceil((w * bits) / 8);
+      let p = offset + 1;
+      if (end - p !== 3 * count + stride * h) throw new Error("indexed rectangle of the wrong size");
+      const palette = new Uint32Array(16); // indices past the palette draw opaque black
+      palette.fill(0xff000000);
+      for (let i = 0; i < count; i++, p += 3) {
+        palette[i] = 0xff000000 | (payload[p] << 16) | (payload[p + 1] << 8) | payload[p + 2]; // B,G,R -> RGBA LE
+      }
+      const image = new ImageData(w, h);
+      const dst = new Uint32Array(image.data.buffer);
+      const mask = (1 << bits) - 1, perByte = 8 / bits;
+      for (let row = 0, i = 0; row < h; row++, p += stride) {
+        for (let col = 0; col < w; col++, i++) {
+          const byte = payload[p + ((col / perByte) | 0)];
+          dst[i] = palette[(byte >> (8 - bits * ((col % perByte) + 1))) & mask];
+        }
+      }
       offset = end;
       images.push({ x, y, image });
     }

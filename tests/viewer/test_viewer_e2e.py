@@ -720,6 +720,9 @@ def test_scrolling_terminal_is_copied_and_ends_pixel_exact(browser, stack):
         assert differing == 0, f"{differing} pixels differ"
         codecs = page.evaluate("wrdViewer.display.stats.byCodec")
         assert codecs.get("copy", 0) >= 10 and codecs.get("h264", 0) <= codecs["copy"], codecs
+        # The page's socket is compressed, so the new rows of text came as ``indexed`` images.
+        assert page.evaluate("wrdViewer.ws.extensions").startswith("permessage-deflate")
+        assert codecs.get("indexed", 0) >= 1, codecs
     finally:
         proc.kill()
         proc.wait()
