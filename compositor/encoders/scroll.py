@@ -13,7 +13,10 @@ run of agreeing rows, and accepted when that band is tall enough to be worth a c
 
 Frame header: ``codec: "copy"``, ``rects``: ``[[x, y, w, h, sx, sy], …]``: draw the ``w`` x
 ``h`` pixels at ``sx, sy`` at ``x, y``, as the screen was before this frame (the source may
-overlap the destination). No payload.
+overlap the destination). No payload. Browsers on a compressed socket (image variant ``webz``)
+take the copies in the header of the image frame with the exposed rows instead (``copy``, the
+same list, run before its images are drawn): one message, one acknowledgement and one draw per
+scrolled update (``with_copies``).
 """
 
 from __future__ import annotations
@@ -182,3 +185,24 @@ def _overlaps_another(rects: list[Rect], i: int) -> bool:
 
 def copy_frame(copies: list[Copy]) -> EncodedFrame:
     return EncodedFrame({"codec": "copy", "rects": [[c.x, c.y, c.w, c.h, c.sx, c.sy] for c in copies]})
+
+
+RIDING_VARIANTS = frozenset({"webz"})  # image variants whose lossless frames carry their copies
+
+
+def with_copies(copies: list[Copy], frames: list[EncodedFrame], variants: frozenset[str]) -> list[EncodedFrame]:
+    """One update's ``copies`` and its lossless ``frames`` (one per image variant of
+    ``variants``): the copies ride in the header of each ``RIDING_VARIANTS`` frame (``copy``),
+    and go as a ``copy`` frame of their own to every other variant, ahead of its frame."""
+    riding = [f for f in frames if f.variant in RIDING_VARIANTS]
+    if not riding:
+        return [copy_frame(copies), *frames]
+    rects = copy_frame(copies).fields["rects"]
+    for frame in riding:
+        frame.fields = {**frame.fields, "copy": rects}
+    alone = []
+    for variant in sorted(variants - RIDING_VARIANTS):
+        frame = copy_frame(copies)
+        frame.variant = variant
+        alone.append(frame)
+    return [*alone, *frames]

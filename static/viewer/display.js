@@ -31,7 +31,7 @@ export class Display {
     this.decoder = null;
     this.decoderKeyed = false;
     this.pendingVideo = new Map(); // timestamp(seq) -> queue entry
-    this.stats = { frames: 0, bytes: 0, drawn: 0, lastDrawAt: 0, decodeErrors: 0, byCodec: {} };
+    this.stats = { frames: 0, bytes: 0, drawn: 0, copies: 0, lastDrawAt: 0, decodeErrors: 0, byCodec: {} };
   }
 
   resize(width, height) {
@@ -136,16 +136,33 @@ export class Display {
   }
 
   copyFrame(entry) {
-    // Scrolling: move pixels already on the canvas ([x, y, w, h, sx, sy]: from sx,sy to x,y).
-    // A canvas drawn onto itself reads its pixels as they were before the call, so the source
-    // may overlap the destination.
-    entry.draw = () => {
-      for (const [x, y, w, h, sx, sy] of entry.header.rects) {
-        if (w > 0 && h > 0) this.ctx.drawImage(this.canvas, sx, sy, w, h, x, y, w, h);
-      }
-    };
+    entry.draw = () => this.copy(entry.header.rects);
     entry.ready = true;
     this.flush();
+  }
+
+  copy(rects) {
+    // Scrolling: move pixels already on the canvas ([x, y, w, h, sx, sy]: from sx,sy to x,y),
+    // through a scratch canvas: the source may overlap the destination, and drawing a canvas
+    // onto itself makes Chromium snapshot the whole canvas first (~20 ms a copy at 1080p
+    // without a GPU, against ~2 ms for the two region copies).
+    for (const [x, y, w, h, sx, sy] of rects) {
+      if (w <= 0 || h <= 0) continue;
+      const scratch = this.scratchCanvas(w, h);
+      scratch.ctx.drawImage(this.canvas, sx, sy, w, h, 0, 0, w, h);
+      this.ctx.drawImage(scratch.canvas, 0, 0, w, h, x, y, w, h);
+    }
+  }
+
+  scratchCanvas(w, h) {
+    let s = this.scratch;
+    if (!s || s.canvas.width < w || s.canvas.height < h) {
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.max(w, s ? s.canvas.width : 0);
+      canvas.height = Math.max(h, s ? s.canvas.height : 0);
+      s = this.scratch = { canvas, ctx: canvas.getContext("2d", { alpha: false }) };
+    }
+    return s;
   }
 
   rleFrame(entry, payload) {
@@ -244,7 +261,11 @@ export class Display {
     let last = null;
     while (this.queue.length && this.queue[0].ready) {
       const entry = this.queue.shift();
+      // An image frame may carry its update's copies ("copy"): they move the canvas first.
+      const riding = entry.header.codec !== "copy" && Array.isArray(entry.header.copy);
+      if (riding) this.copy(entry.header.copy);
       entry.draw();
+      if (riding || entry.header.codec === "copy") this.stats.copies++;
       this.stats.drawn++;
       const codec = entry.header.codec;
       this.stats.byCodec[codec] = (this.stats.byCodec[codec] || 0) + 1;

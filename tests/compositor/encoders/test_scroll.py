@@ -121,6 +121,38 @@ def test_h264_stream_sends_a_copy_then_only_the_new_rows():
     assert again[0].fields["codec"] == "copy"
 
 
+def test_compressed_browsers_take_the_copy_in_the_frame_of_the_new_rows():
+    """Variant ``webz``: one frame per scrolled update, its header carrying the copies; the
+    other variants still get a ``copy`` frame first. Painted as the viewer does (copies, then
+    the rows), each ends on the new screen exactly."""
+    from compositor.encoders.indexed import decode_indexed
+
+    before = text_screen(640, 480, list(range(36)))
+    after = text_screen(640, 480, list(range(4, 40)))
+    enc = ENCODERS["h264"](640, 480, {})
+    enc.set_variants({"webz", "web"})
+    enc.encode(before, [], full=True)
+    frames = enc.encode(after, [(0, 0, 640, 480)], full=False)
+    by_variant = {}
+    for frame in frames:
+        by_variant.setdefault(frame.variant, []).append(frame)
+    assert [f.fields["codec"] for f in by_variant["web"]] == ["copy", "webp"]
+    (rows,) = by_variant["webz"]
+    assert rows.fields["codec"] == "indexed" and rows.fields["copy"] == by_variant["web"][0].fields["rects"]
+    canvas = before.copy()
+    for rect in rows.fields["copy"]:
+        apply_copy(canvas, rect)
+    offset = 0
+    for x, y, w, h, n in rows.fields["rects"]:
+        canvas[y:y + h, x:x + w, :3] = decode_indexed(rows.payload[offset:offset + n], w, h)
+        offset += n
+    assert np.array_equal(canvas[..., :3], after[..., :3])
+    # Only compressed browsers on the stream: no copy frame at all.
+    enc.set_variants({"webz"})
+    frames = enc.encode(text_screen(640, 480, list(range(8, 44))), [(0, 0, 640, 480)], full=False)
+    assert [(f.fields["codec"], "copy" in f.fields) for f in frames] == [("indexed", True)]
+
+
 def test_without_the_option_there_are_no_copies():
     before = text_screen(640, 480, list(range(36)))
     enc = ENCODERS["h264"](640, 480, {"copy": False})
