@@ -62,7 +62,14 @@ import numpy as np
 
 from compositor.encoders import EncodedFrame, Encoder, Rect, h264_syntax, register
 from compositor.encoders.colour import MATRICES, best_converter, even_rect
-from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_RAW, IMAGE_CODECS, TouchUp, lossless_update
+from compositor.encoders.lossless import (
+    DEFAULT_FLAT,
+    DEFAULT_RAW,
+    IMAGE_CODECS,
+    TouchUp,
+    indexed_update,
+    lossless_update,
+)
 from compositor.encoders.regions import clip
 from compositor.encoders.scroll import ScrollDetector, copy_frame, with_copies
 
@@ -85,6 +92,7 @@ def _align(value: int, to: int) -> int:
 
 
 DEFAULT_VARIANTS = frozenset({"web"})
+WEBZ_ONLY = frozenset({"webz"})  # every viewer a browser on a compressed socket
 PURE = "h264"  # the variant of subscribers that take H.264 frames only (recordings)
 COPY_REST_SMALL = 48 * 1024  # pixels: see ``encode``
 
@@ -224,6 +232,8 @@ class H264Encoder(Encoder):
         # ~8 ms, so a scrolling terminal keeps up with the client (and needs no touch-up).
         small = max(self.small, COPY_REST_SMALL) if copies else self.small
         lossless = lossless_update(screen, visible, self.image_variants, small=small, flat_limit=self.flat)
+        if lossless is None and self.flat and self.image_variants == WEBZ_ONLY:
+            lossless = indexed_update(screen, visible)  # few colours past ``flat``: lossless.WEBZ_FLAT
         if lossless is not None:
             # Lossless and final: the I420 planes and the decoder's picture stay stale there,
             # which is harmless because only each H.264 frame's own rects are ever drawn, and

@@ -33,11 +33,15 @@ def indexed(block: np.ndarray) -> bytes | None:
     """``indexed`` coding of one (h, w, 4) BGRX block, or None past ``MAX_COLOURS`` colours."""
     h, w = block.shape[:2]
     pixels = np.ascontiguousarray(block).view(np.uint32).reshape(h, w) & np.uint32(0x00FFFFFF)
-    palette, index = np.unique(pixels, return_inverse=True)
-    if len(palette) > MAX_COLOURS:
-        return None
+    two = _two_colours(pixels)
+    if two is not None:  # text: a few passes instead of a sort (~0.5 against ~7 ms for 720x520)
+        palette, index = two
+    else:
+        palette, index = np.unique(pixels, return_inverse=True)
+        if len(palette) > MAX_COLOURS:
+            return None
+        index = index.reshape(h, w).astype(np.uint8)
     bits = bits_for(len(palette))
-    index = index.reshape(h, w).astype(np.uint8)
     if bits == 1:
         body = np.packbits(index, axis=1)
     else:
@@ -50,6 +54,20 @@ def indexed(block: np.ndarray) -> bytes | None:
             body |= groups[..., i] << np.uint8(8 - bits * (i + 1))
     pal = palette.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
     return bytes([len(palette) - 1]) + pal.tobytes() + body.tobytes()
+
+
+def _two_colours(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Palette and indices of an (h, w) block of at most two colours, else None."""
+    flat = pixels.reshape(-1)
+    if flat.size == 0:
+        return None
+    other = pixels != flat[0]
+    if not other.any():
+        return flat[:1], np.zeros(pixels.shape, np.uint8)
+    second = flat[int(np.argmax(other.reshape(-1)))]
+    if np.count_nonzero(other) != np.count_nonzero(pixels == second):
+        return None
+    return np.array([flat[0], second], np.uint32), other.view(np.uint8)
 
 
 def decode_indexed(data: bytes, width: int, height: int) -> np.ndarray:

@@ -194,6 +194,28 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
     return frames
 
 
+# Streams whose viewers all take ``webz`` send areas of at most this many pixels and
+# ``indexed.MAX_COLOURS`` colours as ``indexed`` past ``flat`` too: a terminal's whole text
+# changed at once (its program scrolled past what a copy can rebuild) is ~47 KB of indices for
+# a 720 x 520 xterm, a few KB after the socket's deflate, where its H.264 frame was 30-100 KB
+# (and a touch-up later).
+WEBZ_FLAT = 1024 * 1024
+
+
+def indexed_update(screen: np.ndarray, rects: list[Rect], limit: int = WEBZ_FLAT) -> list[EncodedFrame] | None:
+    """``rects`` as one ``indexed`` frame of the ``webz`` variant, or None past ``limit`` pixels
+    or ``indexed.MAX_COLOURS`` colours in a rectangle."""
+    from compositor.encoders.regions import merge
+
+    if not rects or sum(w * h for _, _, w, h in rects) > limit:
+        return None
+    merged = merge(rects, slack=256)
+    encoded = [indexed(screen[y:y + h, x:x + w]) for x, y, w, h in merged]
+    if any(e is None for e in encoded):
+        return None
+    return [image_frame("indexed", None, None, merged, encoded, variant="webz")]  # type: ignore[arg-type]
+
+
 class TouchUp:
     """Re-sends settled areas losslessly, in each image variant the stream's viewers take: WebP
     (``web``, browsers) or RDP's Planar codec with top-down scanlines (``planar``, what the RDP

@@ -93,3 +93,26 @@ def test_tiny_areas_stay_prle_for_compressed_browsers_too():
     screen = terminal()
     (frame,) = lossless_update(screen, [(0, 100, 12, 13)], frozenset({"webz"}))
     assert frame.fields["codec"] == "prle" and frame.payload == palette_rle(screen[100:113, :12])
+
+
+def test_past_flat_compressed_browsers_alone_get_indexed_not_video():
+    """A terminal's text all new (scrolled past what a copy rebuilds), larger than ``flat``:
+    indexed when every viewer is a compressed browser; H.264 when another viewer takes ``web``
+    images, as before."""
+    from compositor.encoders import ENCODERS, load_builtin_encoders
+
+    load_builtin_encoders()
+    screen = terminal()
+    rect = (0, 0, 720, 520)  # 374,400 pixels, over the default flat of 262,144
+    for variants, codec in (({"webz"}, "indexed"), ({"webz", "web"}, "h264")):
+        enc = ENCODERS["h264"](1920, 1080, {})
+        enc.set_variants(variants)
+        blank = np.zeros_like(screen)
+        enc.encode(blank, [], full=True)
+        frames = enc.encode(screen, [rect], full=False)
+        assert {f.fields["codec"] for f in frames} == {codec}, variants
+        if codec == "indexed":
+            (frame,) = frames
+            assert frame.variant == "webz" and len(frame.payload) < 720 * 520 // 7
+            assert np.array_equal(decode_indexed(frame.payload, 720, 520), screen[:520, :720, :3])
+        enc.close()

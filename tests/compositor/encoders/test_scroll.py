@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compositor.encoders import ENCODERS, load_builtin_encoders
-from compositor.encoders.scroll import MIN_ROWS, ScrollDetector, find_shift
+from compositor.encoders.scroll import MIN_ROWS, ScrollDetector, find_copies, find_shift
 
 load_builtin_encoders()
 
@@ -101,6 +101,23 @@ def test_copies_and_rest_always_rebuild_the_screen(first, delta, top, height):
     screen = before.copy()
     screen[y:y + h, x:x + w] = after[y:y + h, x:x + w]
     assert np.array_equal(replayed(before, screen, [band]), screen)
+
+
+def test_a_capture_taken_mid_scroll_is_copies_of_each_band():
+    """The upper lines moved by two, the lower ones by one (the program was still scrolling):
+    a copy for each band, in an order that leaves each reading what it should, and only the
+    new line left to encode."""
+    before = text_screen(640, 480, list(range(36)))
+    after = text_screen(640, 480, [*range(2, 22), *range(21, 37)])
+    copies, rest = find_copies(before, after, [(0, 0, 640, 480)])
+    assert len(copies) == 2 and {c.sy - c.y for c in copies} == {26, 13}
+    assert sum(h for _, _, _, h in rest) <= 2 * 13
+    assert np.array_equal(replayed(before, after, [(0, 0, 640, 480)]), after)
+    # Scrolled down in two steps the other way round: the same, in the other order.
+    down = text_screen(640, 480, [*range(-2, 18), *range(19, 35)])
+    copies, _ = find_copies(before, down, [(0, 0, 640, 480)])
+    assert [c.sy - c.y for c in copies] == [-26, -13] or [c.sy - c.y for c in copies] == [-13, -26]
+    assert np.array_equal(replayed(before, down, [(0, 0, 640, 480)]), down)
 
 
 def test_h264_stream_sends_a_copy_then_only_the_new_rows():
