@@ -211,3 +211,16 @@ def test_rows_alike_at_the_sampled_pixels_do_not_fool_it():
     dy, start, end = shift
     assert dy == 26
     assert np.array_equal(after[start:end], before[start + dy:end + dy])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(-4, 4), st.integers(-4, 4), st.integers(0, 36), st.integers(-3, 3))
+def test_bands_moved_by_different_amounts_replay_exactly(first, second, split, third):
+    """Any mix of up to three bands, each shifted by its own number of lines (a capture taken
+    while a program scrolled in steps): the copies in their order, then the rest, give the new
+    screen, whatever overlaps between sources and destinations."""
+    before = text_screen(320, 480, list(range(100, 136)))
+    lines = [100 + i + first for i in range(split)] + [100 + i + second for i in range(split, 36)]
+    lines = [n + third if i >= 30 else n for i, n in enumerate(lines)]
+    after = text_screen(320, 480, lines)
+    assert np.array_equal(replayed(before, after, [(0, 0, 320, 480)]), after)
