@@ -250,6 +250,14 @@ def _unicode(text: str) -> bool:
     return True
 
 
+def _copies(f: _Fields) -> tuple[tuple[int, ...], ...]:
+    """A frame's ``copy``: ``[[x, y, w, h, sx, sy], …]`` only."""
+    copies = _rects(f, "copy")
+    if any(len(c) != 6 for c in copies):
+        raise f.fail("copy", "a list of [x, y, w, h, sx, sy]", f.header.get("copy"))
+    return copies
+
+
 def _rects(f: _Fields, key: str = "rects") -> tuple[tuple[int, ...], ...]:
     """``[[x, y, w, h], …]``, ``[[x, y, w, h, nbytes], …]`` for image frames, or
     ``[[x, y, w, h, sx, sy], …]`` for copies."""
@@ -1220,6 +1228,8 @@ class Frame(Push):
     rects: tuple[tuple[int, ...], ...] = ()
     touchup: bool | None = None
     pts: int | None = None
+    # ``[[x, y, w, h, sx, sy], …]`` run before this frame's images (compositor/encoders/scroll.py)
+    copy: tuple[tuple[int, ...], ...] = ()
     payload: bytes = field(default=b"", repr=False)
 
     @classmethod
@@ -1230,7 +1240,7 @@ class Frame(Push):
                    width=fields.get("width"), height=fields.get("height"),
                    coded=None if coded is None else (int(coded[0]), int(coded[1])),
                    rects=tuple(tuple(r) for r in fields.get("rects", ())), touchup=fields.get("touchup"),
-                   pts=fields.get("pts"), payload=payload)
+                   pts=fields.get("pts"), copy=tuple(tuple(r) for r in fields.get("copy", ())), payload=payload)
 
     @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
@@ -1248,7 +1258,7 @@ class Frame(Push):
             width=f.optional(f.integer, "width", 1, MAX_DIMENSION),
             height=f.optional(f.integer, "height", 1, MAX_DIMENSION),
             coded=coded, rects=_rects(f), touchup=f.optional(f.boolean, "touchup"),
-            pts=f.optional(f.integer, "pts", 0, MAX_ID), payload=bytes(payload),
+            pts=f.optional(f.integer, "pts", 0, MAX_ID), copy=_copies(f), payload=bytes(payload),
         )
 
     def encode(self) -> tuple[dict[str, Any], bytes]:
@@ -1261,6 +1271,8 @@ class Frame(Push):
             header["touchup"] = self.touchup
         if self.pts is not None:
             header["pts"] = self.pts
+        if self.copy:
+            header["copy"] = _plain(self.copy)
         return header, self.payload
 
 

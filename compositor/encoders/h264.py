@@ -62,9 +62,16 @@ import numpy as np
 
 from compositor.encoders import EncodedFrame, Encoder, Rect, h264_syntax, register
 from compositor.encoders.colour import MATRICES, best_converter, even_rect
-from compositor.encoders.lossless import DEFAULT_FLAT, DEFAULT_RAW, IMAGE_CODECS, TouchUp, lossless_update
+from compositor.encoders.lossless import (
+    DEFAULT_FLAT,
+    DEFAULT_RAW,
+    IMAGE_CODECS,
+    TouchUp,
+    indexed_update,
+    lossless_update,
+)
 from compositor.encoders.regions import clip
-from compositor.encoders.scroll import ScrollDetector, copy_frame
+from compositor.encoders.scroll import ScrollDetector, copy_frame, with_copies
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +92,7 @@ def _align(value: int, to: int) -> int:
 
 
 DEFAULT_VARIANTS = frozenset({"web"})
+WEBZ_ONLY = frozenset({"webz"})  # every viewer a browser on a compressed socket
 PURE = "h264"  # the variant of subscribers that take H.264 frames only (recordings)
 COPY_REST_SMALL = 48 * 1024  # pixels: see ``encode``
 
@@ -209,6 +217,7 @@ class H264Encoder(Encoder):
                 return frames
             self._convert(screen, visible)
             return self._encode_picture(visible, key=False)
+        copies = []
         if self.scroll is not None and visible:
             copies, rest = self.scroll.find(screen, visible)
             self.scroll.sent(screen, visible)  # after this update, as the viewers have it
@@ -221,13 +230,15 @@ class H264Encoder(Encoder):
         # The rows a scroll exposed go lossless up to COPY_REST_SMALL pixels whatever the codec
         # makes of them: a line or three of text, ~1 ms as Planar against a 1080p P-frame's
         # ~8 ms, so a scrolling terminal keeps up with the client (and needs no touch-up).
-        small = max(self.small, COPY_REST_SMALL) if frames else self.small
+        small = max(self.small, COPY_REST_SMALL) if copies else self.small
         lossless = lossless_update(screen, visible, self.image_variants, small=small, flat_limit=self.flat)
+        if lossless is None and self.flat and self.image_variants == WEBZ_ONLY:
+            lossless = indexed_update(screen, visible)  # few colours past ``flat``: lossless.WEBZ_FLAT
         if lossless is not None:
             # Lossless and final: the I420 planes and the decoder's picture stay stale there,
             # which is harmless because only each H.264 frame's own rects are ever drawn, and
             # those are always converted fresh.
-            return frames + lossless
+            return with_copies(copies, lossless, self.image_variants) if copies else frames + lossless
         self._convert(screen, visible)
         return frames + self._encode_picture(visible, key=False)
 

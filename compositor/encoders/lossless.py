@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from compositor.encoders import EncodedFrame, Rect
+from compositor.encoders.indexed import indexed
 from compositor.encoders.regions import TouchUpMap
 
 DEFAULT_BUDGET = 512 * 256  # pixels per idle call: about 2.5 ms of WebP here
@@ -26,8 +27,11 @@ DEFAULT_RAW = 4096  # pixels
 # prle also for larger areas of at most this many runs (a solid flip of a 300 x 300 window:
 # ~700 B), sparing the browser an asynchronous WebP decode.
 PRLE_MAX_RUNS = 1024
-# How a viewer takes lossless images (a subscription's ``images`` option) and their codecs.
-IMAGE_CODECS = {"web": "webp", "planar": "planar"}
+# How a viewer takes lossless images (a subscription's ``images`` option) and the codec of its
+# touch-ups. ``webz``: a browser whose socket is deflate-compressed; it also takes ``indexed``
+# (few-colour areas left for the socket's deflate: ``indexed.py``).
+IMAGE_CODECS = {"web": "webp", "webz": "webp", "planar": "planar"}
+WEB_VARIANTS = ("web", "webz")
 # Text-like damage up to this many pixels goes lossless too (a 1080p screen of text is 2 Mpx:
 # whole-screen changes stay with the video codec, whose cost does not grow with the content).
 DEFAULT_FLAT = 512 * 512
@@ -138,21 +142,28 @@ def _rle_runs(block: np.ndarray) -> int:
     return 1 + int(np.count_nonzero(pixels[1:] != pixels[:-1])) if pixels.size else 0
 
 
-def web_frame(screen: np.ndarray, rects: list[Rect], raw_limit: int = DEFAULT_RAW) -> EncodedFrame:
+def web_frame(screen: np.ndarray, rects: list[Rect], raw_limit: int = DEFAULT_RAW, *,
+              deflated: bool = False) -> EncodedFrame:
     """What a browser draws losslessly: ``prle`` (decoded synchronously) for tiny areas and for
-    areas of few runs (a solid flip), else, or past 256 colours, ``webp``."""
+    areas of few runs (a solid flip); else, on a ``deflated`` socket, ``indexed`` for areas of
+    at most ``indexed.MAX_COLOURS`` colours (text: also decoded synchronously); else, or past
+    256 colours, ``webp``."""
     blocks = [screen[y:y + h, x:x + w] for x, y, w, h in rects]
     if sum(w * h for _, _, w, h in rects) <= raw_limit or sum(map(_rle_runs, blocks)) <= PRLE_MAX_RUNS:
         encoded = [palette_rle(b) for b in blocks]
         if all(e is not None for e in encoded):
             return image_frame("prle", None, None, rects, encoded)  # type: ignore[arg-type]
+    if deflated:
+        encoded = [indexed(b) for b in blocks]
+        if all(e is not None for e in encoded):
+            return image_frame("indexed", None, None, rects, encoded)  # type: ignore[arg-type]
     return image_frame("webp", None, None, rects, encode_images("webp", screen, rects))
 
 
 def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[str], *, small: int = DEFAULT_RAW,
                     flat_limit: int = DEFAULT_FLAT, raw_limit: int = DEFAULT_RAW) -> list[EncodedFrame] | None:
     """Lossless frames for ``rects`` instead of a lossy frame, one per image variant viewers
-    take (``IMAGES``), or None to leave them to the lossy codec.
+    take (``IMAGE_CODECS``), or None to leave them to the lossy codec.
 
     Lossless when the total area is at most ``small`` pixels (any content), or at most
     ``flat_limit`` pixels of text-like content (``flat``); and in that second case, when a viewer
@@ -177,11 +188,34 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
         if area > max(small, raw_limit) and sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
             return None
         frames.append(image_frame("planar", None, None, merged, images, variant="planar"))
-    if "web" in variants:
-        frame = web_frame(screen, merged, raw_limit)
-        frame.variant = "web"
-        frames.append(frame)
+    for variant in WEB_VARIANTS:
+        if variant in variants:
+            frame = web_frame(screen, merged, raw_limit, deflated=variant == "webz")
+            frame.variant = variant
+            frames.append(frame)
     return frames
+
+
+# Streams whose viewers all take ``webz`` send areas of at most this many pixels and
+# ``indexed.MAX_COLOURS`` colours as ``indexed`` past ``flat`` too: a terminal's whole text
+# changed at once (its program scrolled past what a copy can rebuild) is ~47 KB of indices for
+# a 720 x 520 xterm, a few KB after the socket's deflate, where its H.264 frame was 30-100 KB
+# (and a touch-up later).
+WEBZ_FLAT = 1024 * 1024
+
+
+def indexed_update(screen: np.ndarray, rects: list[Rect], limit: int = WEBZ_FLAT) -> list[EncodedFrame] | None:
+    """``rects`` as one ``indexed`` frame of the ``webz`` variant, or None past ``limit`` pixels
+    or ``indexed.MAX_COLOURS`` colours in a rectangle."""
+    from compositor.encoders.regions import merge
+
+    if not rects or sum(w * h for _, _, w, h in rects) > limit:
+        return None
+    merged = merge(rects, slack=256)
+    encoded = [indexed(screen[y:y + h, x:x + w]) for x, y, w, h in merged]
+    if any(e is None for e in encoded):
+        return None
+    return [image_frame("indexed", None, None, merged, encoded, variant="webz")]  # type: ignore[arg-type]
 
 
 class TouchUp:
@@ -244,7 +278,14 @@ class TouchUp:
         if rects:
             for m in self._maps():
                 m.clean(rects)  # every viewer takes the shared touch-ups
-            frames += [self._frame(screen, rects, variant) for variant in sorted(variants)]
+            by_codec: dict[str, EncodedFrame] = {}  # web and webz take the same WebP
+            for variant in sorted(variants):
+                codec = IMAGE_CODECS[variant]
+                if codec not in by_codec:
+                    by_codec[codec] = self._frame(screen, rects, variant)
+                    frames.append(by_codec[codec])
+                else:
+                    frames.append(EncodedFrame(by_codec[codec].fields, by_codec[codec].payload, variant=variant))
             return frames  # one touch-up per subscriber per call: a viewer's own ones wait
         for viewer, (own, variant) in list(self.viewers.items()):
             if not own.lossy.any():

@@ -13,7 +13,10 @@ run of agreeing rows, and accepted when that band is tall enough to be worth a c
 
 Frame header: ``codec: "copy"``, ``rects``: ``[[x, y, w, h, sx, sy], …]``: draw the ``w`` x
 ``h`` pixels at ``sx, sy`` at ``x, y``, as the screen was before this frame (the source may
-overlap the destination). No payload.
+overlap the destination). No payload. Browsers on a compressed socket (image variant ``webz``)
+take the copies in the header of the image frame with the exposed rows instead (``copy``, the
+same list, run before its images are drawn): one message, one acknowledgement and one draw per
+scrolled update (``with_copies``).
 """
 
 from __future__ import annotations
@@ -63,20 +66,24 @@ def row_hashes(block: np.ndarray, step: int = 1) -> np.ndarray:
     return (pixels.astype(np.uint64) * _WEIGHTS[:width]).sum(axis=1, dtype=np.uint64)
 
 
-def find_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int] | None:
+def find_shift(before: np.ndarray, after: np.ndarray, lo: int = 0,
+               hi: int | None = None) -> tuple[int, int, int] | None:
     """``(dy, start, end)``: rows ``start:end`` of ``after`` equal rows ``start+dy:end+dy`` of
     ``before`` (same columns), the tallest such band for the shift most rows agree on; None
-    when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``).
+    when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``). Only rows
+    ``lo:hi`` of ``after`` are looked at (all by default); the source may be any rows of
+    ``before``.
 
     Rows are first hashed from every ``SAMPLE_STEP``-th pixel (a full-screen animation, where
     nothing moved vertically, costs ~2 ms instead of ~19); only when the band found that way
     fails the pixel check are whole rows hashed (rows that differ only between the samples)."""
-    if after.shape[0] < MIN_ROWS * 2:
+    hi = after.shape[0] if hi is None else hi
+    if hi - lo < MIN_ROWS * 2:
         return None
     step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
-    band = _candidate_band(row_hashes(before, step), row_hashes(after, step))
+    band = _candidate_band(row_hashes(before, step), row_hashes(after[lo:hi], step), lo)
     if band is not None and step > 1 and not _band_equal(before, after, band):
-        band = _candidate_band(row_hashes(before), row_hashes(after))
+        band = _candidate_band(row_hashes(before), row_hashes(after[lo:hi]), lo)
     if band is None or not _band_equal(before, after, band):
         return None  # a hash collision: no copy rather than a wrong one
     return band
@@ -87,9 +94,9 @@ def _band_equal(before: np.ndarray, after: np.ndarray, band: tuple[int, int, int
     return bool(np.array_equal(after[start:end], before[start + dy:end + dy]))
 
 
-def _candidate_band(old: np.ndarray, new: np.ndarray) -> tuple[int, int, int] | None:
-    """The shift most rows vote for and its longest run of agreeing rows, by row hashes."""
-    height = len(new)
+def _candidate_band(old: np.ndarray, new: np.ndarray, lo: int = 0) -> tuple[int, int, int] | None:
+    """The shift most rows vote for and its longest run of agreeing rows, by row hashes;
+    ``new`` are the hashes of rows ``lo``, ``lo + 1``, … (``old`` of all rows from 0)."""
     # Rows that occur once in ``before`` say unambiguously where they went (blank rows do not).
     values, first, counts = np.unique(old, return_index=True, return_counts=True)
     unique_old, where_old = values[counts == 1], first[counts == 1]
@@ -97,16 +104,16 @@ def _candidate_band(old: np.ndarray, new: np.ndarray) -> tuple[int, int, int] | 
         return None
     pos = np.minimum(np.searchsorted(unique_old, new), len(unique_old) - 1)
     found = unique_old[pos] == new
-    shifts = where_old[pos[found]] - np.flatnonzero(found)
+    shifts = where_old[pos[found]] - (np.flatnonzero(found) + lo)
     shifts = shifts[shifts != 0]
     if len(shifts) < 3:
         return None
     candidates, votes = np.unique(shifts, return_counts=True)
     dy = int(candidates[np.argmax(votes)])
-    rows = np.arange(max(0, -dy), min(height, height - dy))
+    rows = np.arange(max(lo, -dy), min(lo + len(new), len(old) - dy))  # absolute row numbers
     if len(rows) < MIN_ROWS:
         return None
-    agree = new[rows] == old[rows + dy]
+    agree = new[rows - lo] == old[rows + dy]
     # The longest run of agreeing rows.
     edges = np.flatnonzero(np.diff(np.concatenate(([0], agree.view(np.int8), [0]))))
     starts, ends = edges[::2], edges[1::2]
@@ -153,7 +160,12 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
 
     Each copy's source and destination lie inside its own rectangle, and a rectangle that
     overlaps another one gets no copy: a front end runs the copies one after the other, so no
-    copy may write where another one reads (``disjoint`` joins such rectangles first)."""
+    copy may write where another one reads (``disjoint`` joins such rectangles first).
+
+    A rectangle may get up to ``MAX_BANDS`` copies of different shifts: a capture taken while
+    a program was still scrolling (xterm moving its lines in several steps) holds bands moved
+    by different amounts, and one copy would leave the others to the codec (a frame of the
+    whole terminal as H.264). They are ordered so that none writes where a later one reads."""
     copies: list[Copy] = []
     rest: list[Rect] = []
     for i, rect in enumerate(rects):
@@ -161,17 +173,43 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
         if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA or _overlaps_another(rects, i):
             rest.append(rect)
             continue
-        shift = find_shift(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
-        if shift is None:
-            rest.append(rect)
-            continue
-        dy, start, end = shift
-        copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
-        if start > 0:
-            rest.append((x, y, w, start))
-        if end < h:
-            rest.append((x, y + end, w, h - end))
+        before, after = sent[y:y + h, x:x + w], screen[y:y + h, x:x + w]
+        found: list[tuple[int, int, int]] = []  # (dy, start, end) in the rectangle's rows
+        left: list[tuple[int, int]] = []
+        todo = [(0, h)]
+        while todo:
+            lo, hi = todo.pop()
+            shift = find_shift(before, after, lo, hi) if len(found) < MAX_BANDS else None
+            if shift is None:
+                left.append((lo, hi))
+                continue
+            found.append(shift)
+            dy, start, end = shift
+            todo += [(lo, start)] * (start > lo) + [(end, hi)] * (end < hi)
+        ordered, dropped = _in_safe_order(found)
+        left += [(start, end) for _, start, end in dropped]
+        copies += [Copy(x, y + start, w, end - start, x, y + start + dy) for dy, start, end in ordered]
+        rest += [(x, y + lo, w, hi - lo) for lo, hi in sorted(left)]
     return copies, rest
+
+
+MAX_BANDS = 4  # copies per damaged rectangle
+
+
+def _in_safe_order(bands: list[tuple[int, int, int]]) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+    """``(dy, start, end)`` bands of one rectangle in an order where no copy writes rows a later
+    one reads, and those that fit no such order (left to the codec)."""
+    remaining, ordered, dropped = list(bands), [], []
+    while remaining:
+        for band in remaining:
+            _, start, end = band
+            if not any(o is not band and o[1] + o[0] < end and start < o[2] + o[0] for o in remaining):
+                ordered.append(band)  # nobody still to run reads where it writes
+                remaining.remove(band)
+                break
+        else:
+            dropped.append(remaining.pop())
+    return ordered, dropped
 
 
 def _overlaps_another(rects: list[Rect], i: int) -> bool:
@@ -182,3 +220,24 @@ def _overlaps_another(rects: list[Rect], i: int) -> bool:
 
 def copy_frame(copies: list[Copy]) -> EncodedFrame:
     return EncodedFrame({"codec": "copy", "rects": [[c.x, c.y, c.w, c.h, c.sx, c.sy] for c in copies]})
+
+
+RIDING_VARIANTS = frozenset({"webz"})  # image variants whose lossless frames carry their copies
+
+
+def with_copies(copies: list[Copy], frames: list[EncodedFrame], variants: frozenset[str]) -> list[EncodedFrame]:
+    """One update's ``copies`` and its lossless ``frames`` (one per image variant of
+    ``variants``): the copies ride in the header of each ``RIDING_VARIANTS`` frame (``copy``),
+    and go as a ``copy`` frame of their own to every other variant, ahead of its frame."""
+    riding = [f for f in frames if f.variant in RIDING_VARIANTS]
+    if not riding:
+        return [copy_frame(copies), *frames]
+    rects = copy_frame(copies).fields["rects"]
+    for frame in riding:
+        frame.fields = {**frame.fields, "copy": rects}
+    alone = []
+    for variant in sorted(variants - RIDING_VARIANTS):
+        frame = copy_frame(copies)
+        frame.variant = variant
+        alone.append(frame)
+    return [*alone, *frames]

@@ -127,7 +127,9 @@ export class Viewer {
     this.format = format;
     this.display.reset();
     this.awaitingSubscribed++;
-    this.sendOp({ op: "subscribe", format, preset: this.preset });
+    // A deflate-compressed socket may be sent images left for that compression ("indexed").
+    const compressed = /permessage-deflate/.test(this.ws.extensions || "");
+    this.sendOp({ op: "subscribe", format, preset: this.preset, compressed });
   }
 
   /** A preset chosen in the toolbar: remembered, and the stream re-subscribed with it. */

@@ -122,7 +122,9 @@ MESSAGES: dict[type[m.HostMessage], st.SearchStrategy[Any]] = {
         m.Frame, stream=ids, seq=ids, codec=st.none() | st.sampled_from(["h264", "jpeg", "webp", "prle", "planar"]),
         key=st.none() | st.booleans(), width=st.none() | dims, height=st.none() | dims,
         coded=st.none() | st.tuples(dims, dims), rects=st.lists(rect4 | rect5, max_size=5).map(tuple),
-        touchup=st.none() | st.booleans(), payload=st.binary(max_size=32)),
+        touchup=st.none() | st.booleans(),
+        copy=st.lists(st.tuples(*[st.integers(0, m.MAX_DIMENSION)] * 6), max_size=3).map(tuple),
+        payload=st.binary(max_size=32)),
     m.Cursor: st.integers(0, 8).flatmap(lambda w: st.integers(0, 8).flatmap(lambda h: st.builds(
         m.Cursor, ids, st.just(w), st.just(h), st.integers(0, 8), st.integers(0, 8),
         st.binary(min_size=4 * w * h, max_size=4 * w * h)))),
@@ -307,6 +309,9 @@ def test_frames_keep_the_encoders_field_order():
     touchup = {"codec": "webp", "rects": [[0, 0, 4, 4, 10]], "touchup": True}
     frame = m.Frame.from_encoder(2, 5, touchup, b"0123456789")
     assert m.pack(frame) == encode_message({"op": "frame", "stream": 2, "seq": 5, **touchup}, b"0123456789")
+    riding = {"codec": "indexed", "rects": [[0, 40, 64, 8, 3]], "copy": [[0, 0, 64, 40, 0, 8]]}
+    assert m.pack(m.Frame.from_encoder(2, 6, riding, b"abc")) == encode_message(
+        {"op": "frame", "stream": 2, "seq": 6, **riding}, b"abc")
     jpeg_full = {"codec": "jpeg", "width": 64, "height": 32, "rects": [[0, 0, 64, 32, 3]]}
     assert m.pack(m.Frame.from_encoder(1, 1, jpeg_full, b"abc")) == encode_message(
         {"op": "frame", "stream": 1, "seq": 1, **jpeg_full}, b"abc")
@@ -392,6 +397,15 @@ def test_hostile_host_messages_are_refused():
         m.decode_reply(m.Subscribe, {"op": "frame"})
     assert m.decode_reply(m.Subscribe, {"op": "error", "error": "nope"}) == m.ErrorReply("nope")
     assert m.decode_push({"op": "from-a-newer-host"}) is None
+
+
+def test_a_frames_copies_are_six_numbers_each():
+    with pytest.raises(RemoteProtocolError, match="frame: copy"):
+        m.decode_push({"op": "frame", "stream": 1, "seq": 1, "copy": [[0, 0, 4, 4]]})
+    with pytest.raises(RemoteProtocolError, match="frame: copy"):
+        m.decode_push({"op": "frame", "stream": 1, "seq": 1, "copy": [[0, 0, 4, 4, -1, 0]]})
+    frame = m.decode_push({"op": "frame", "stream": 1, "seq": 1, "copy": [[0, 0, 4, 4, 0, 2]]})
+    assert frame.copy == ((0, 0, 4, 4, 0, 2),)
 
 
 def test_we_refuse_to_send_what_the_host_could_not_read():

@@ -43,6 +43,8 @@ GOOD = [
     ({"op": "subscribe", "format": "h264"}, Subscribe("h264", "balanced")),  # no preset: the shared stream
     ({"op": "subscribe", "format": "h264", "preset": "quality"}, Subscribe("h264", "quality")),
     ({"op": "subscribe", "format": "jpeg", "preset": "low"}, Subscribe("jpeg", "low")),
+    ({"op": "subscribe", "format": "h264", "compressed": True}, Subscribe("h264", "balanced", True)),
+    ({"op": "subscribe", "format": "h264", "compressed": False}, Subscribe("h264")),
     ({"op": "resize", "width": 1280, "height": 800}, Resize(1280, 800)),
     ({"op": "audio", "format": "opus"}, Audio("opus")),
     ({"op": "audio", "format": "pcm"}, Audio("pcm")),
@@ -96,6 +98,8 @@ BAD = [
     (msg({"op": "subscribe", "format": "h264", "preset": None}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "subscribe", "format": "h264", "preset": ["low"]}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "subscribe", "format": "h264", "preset": "Quality"}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "h264", "compressed": 1}), CloseCode.PROTOCOL_ERROR),
+    (msg({"op": "subscribe", "format": "h264", "compressed": "yes"}), CloseCode.PROTOCOL_ERROR),
     # Options are the server's to choose: a page naming them is refused, not obeyed.
     (msg({"op": "subscribe", "format": "h264", "preset": {"qp": 0}}), CloseCode.PROTOCOL_ERROR),
     (msg({"op": "resize", "width": 10, "height": 800}), CloseCode.PROTOCOL_ERROR),

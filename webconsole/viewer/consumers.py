@@ -239,7 +239,7 @@ class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
             self.host.send(messages.Input(events=events))
             await self._touch()
         elif isinstance(msg, Subscribe):
-            await self._subscribe(msg.format, msg.preset)
+            await self._subscribe(msg.format, msg.preset, compressed=msg.compressed)
         elif isinstance(msg, Keyframe):
             if self.stream is not None:
                 self.host.send(messages.Keyframe(stream=self.stream))
@@ -263,7 +263,7 @@ class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
         elif isinstance(msg, Audio):
             await self._audio(msg.format, msg.accept)
 
-    async def _subscribe(self, fmt: str, preset: str) -> None:
+    async def _subscribe(self, fmt: str, preset: str, *, compressed: bool = False) -> None:
         """(Re)subscribe: the old stream is left first, then the new one starts with a keyframe."""
         assert self.host is not None
         if self.stream is not None:
@@ -282,6 +282,10 @@ class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
             }))
 
         options = PRESET_OPTIONS[preset][fmt]
+        if compressed and options.get("images") == "web":
+            # A compressed socket also takes few-colour images left for its deflate (``indexed``):
+            # the same encoder, another image variant.
+            options = {**options, "images": "webz"}
         await self.host.call(messages.Subscribe(format=fmt, options=options, window=WINDOW), on_reply=subscribed)
         log.info("viewer subscribed %s format=%s preset=%s", self.label, fmt, preset)
 

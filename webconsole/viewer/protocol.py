@@ -70,6 +70,9 @@ class ViewerProtocolError(Exception):
 class Subscribe:
     format: str
     preset: str = DEFAULT_PRESET
+    # The page's socket is permessage-deflate compressed (``WebSocket.extensions``): it may be
+    # sent images left for that compression (``indexed``).
+    compressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,10 @@ def parse_client(data: bytes | str | None) -> ClientMessage:
         preset = header.get("preset", DEFAULT_PRESET)
         if not isinstance(preset, str) or preset not in PRESETS:
             raise ViewerProtocolError(f"subscribe: preset must be one of {', '.join(PRESETS)}")
-        return Subscribe(fmt, preset)
+        compressed = header.get("compressed", False)
+        if not isinstance(compressed, bool):
+            raise ViewerProtocolError("subscribe: compressed must be true or false")
+        return Subscribe(fmt, preset, compressed)
     if op == "keyframe":
         return Keyframe()
     if op == "audio":
