@@ -231,6 +231,11 @@ class TouchUp:
     def _maps(self) -> list[TouchUpMap]:
         return [self.map, *(own for own, _ in self.viewers.values())]
 
+    @property
+    def pending(self) -> bool:
+        """Something was sent lossy and not touched up yet (typing's lossless frames: no)."""
+        return self.enabled and (bool(self.viewers) or self.map.any_lossy)
+
     def frames(self, screen: np.ndarray, now: float, variants: frozenset[str],
                viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
         """Touch-ups due now: for every subscriber in each of ``variants``; else for each
@@ -245,7 +250,7 @@ class TouchUp:
             frames += [self._frame(screen, rects, variant) for variant in sorted(variants)]
             return frames  # one touch-up per subscriber per call: a viewer's own ones wait
         for viewer, (own, variant) in list(self.viewers.items()):
-            if not own.lossy.any():
+            if not own.any_lossy:
                 del self.viewers[viewer]  # the shared touch-ups covered what it lacked
                 continue
             if viewer not in viewers or not (rects := own.due(now, budget=self.budget)):
