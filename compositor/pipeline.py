@@ -64,7 +64,6 @@ class Pipeline:
         self._pump_handle: asyncio.Handle | None = None
         self._last_pump = 0.0
         self._tick_task: asyncio.Task | None = None
-        self._tick_slow = False  # the idle tick sleeps POINTER_CHECK, not IDLE_TICK
         self._last_activity = 0.0
         # format -> (counts per messages.ENCODE_BUCKETS, seconds in all), for the host's life
         self._encode_times: dict[str, tuple[list[int], float]] = {}
@@ -265,8 +264,6 @@ class Pipeline:
             self._count_encode(group.encoder.format, time.perf_counter() - started)
             group.keyframes += any(f.fields.get("key") for f in frames)
             self._send_frames(group, in_step, frames)
-            if self._tick_slow and group.wants_idle and group.encoder.idle_pending():
-                self._wake_idle_tick()  # sent lossy: its touch-up is due in less than a slow tick
             for sub in in_step:
                 sub.needs_full = False
         if catch_up:
@@ -351,28 +348,18 @@ class Pipeline:
 
     def _wake_idle_tick(self) -> None:
         self._last_activity = time.monotonic()
-        if self._tick_task is not None and self._tick_slow and self._idle_pending():
-            self._tick_task.cancel()  # asleep for a second: a touch-up to watch for now
-            self._tick_task = None
-            self._tick_slow = False
         if self._tick_task is None and self.groups and not self._stopping.is_set():
             self._tick_task = asyncio.create_task(self._idle_tick())
-
-    def _idle_pending(self) -> bool:
-        return any(g.wants_idle and g.encoder.idle_pending() for g in self.groups.values())
 
     async def _idle_tick(self) -> None:
         """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
         stopped changing) every IDLE_TICK for IDLE_LINGER seconds after the screen changed or
-        a touch-up was sent, while an encoder has such work pending (``idle_pending``), else
-        once a second (typing, all lossless, ticks once a second). Pointer moves by devices
-        (XTEST input included) come as XInput2 raw events at once; a pointer check at least
-        once a second catches a program warping the pointer, which makes no such event."""
+        a touch-up was sent, else once a second. Pointer moves by devices (XTEST input
+        included) come as XInput2 raw events at once; a pointer check at least once a second
+        catches a program warping the pointer, which makes no such event."""
         while self.groups and not self._stopping.is_set():
-            self._tick_slow = self._capture.pointer_events and (
-                time.monotonic() - self._last_activity > IDLE_LINGER or not self._idle_pending())
-            await asyncio.sleep(POINTER_CHECK if self._tick_slow else IDLE_TICK)
-            self._tick_slow = False
+            still = self._capture.pointer_events and time.monotonic() - self._last_activity > IDLE_LINGER
+            await asyncio.sleep(POINTER_CHECK if still else IDLE_TICK)
             now = time.monotonic()
             self._capture.check_pointer(now)
             if self._idle_work(now):

@@ -68,11 +68,6 @@ class Encoder:
         ``viewers``: the subscribers able to take a frame now (for frames only one of them gets)."""
         return []
 
-    def idle_pending(self) -> bool:
-        """Whether ``idle`` may have something to send (the idle tick runs every 100 ms only
-        while some encoder says so, else once a second)."""
-        return type(self).idle is not Encoder.idle
-
     def catch_up(self, screen: np.ndarray, viewer: int, variant: str | None) -> list[EncodedFrame] | None:
         """A stateful encoder's way to start one more decoder without a keyframe for the
         stream's other subscribers: frames that bring ``viewer`` to ``screen``, after which

@@ -63,9 +63,6 @@ class JpegEncoder(Encoder):
     def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
         return self.touchup.frames(screen, now, WEB)
 
-    def idle_pending(self) -> bool:
-        return self.touchup.pending
-
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)
         self.touchup.resize(width, height)

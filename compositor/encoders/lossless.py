@@ -231,11 +231,6 @@ class TouchUp:
     def _maps(self) -> list[TouchUpMap]:
         return [self.map, *(own for own, _ in self.viewers.values())]
 
-    @property
-    def pending(self) -> bool:
-        """Something was sent lossy and not touched up yet (typing's lossless frames: no)."""
-        return self.enabled and (bool(self.viewers) or self.map.any_lossy)
-
     def frames(self, screen: np.ndarray, now: float, variants: frozenset[str],
                viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
         """Touch-ups due now: for every subscriber in each of ``variants``; else for each
