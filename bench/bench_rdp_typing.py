@@ -12,13 +12,16 @@ each press and each release: ~18 keys/s, as the peerbench) types ``--keys`` char
 xterm. Printed: CPU milliseconds per keystroke
 (user + system, from the kernel's per-process counters, so a busy machine changes them little)
 of the session host process and of this process (the RDP server, its threads and event loop),
-bytes the RDP server wrote per keystroke, and graphics frames the client acknowledged.
+bytes the RDP server wrote per keystroke, graphics frames the client acknowledged, and the
+acknowledgements passed on to the session host.
 
-``--profile DIR``: also ``py-spy record`` (needs py-spy in the venv) the session host and this
-process while typing: collapsed stacks in ``DIR/host.txt`` and ``DIR/rdpserver.txt`` (py-spy
-counts a thread that was preempted as busy: the socket writes that wake the other process
-look costly there; CPU time is what the figures above measure). ``--perf DIR``: ``perf record``
-of both instead (``DIR/host.data``, ``DIR/rdpserver.data``; ``perf report --sort dso,sym``).
+``--profile DIR``: also ``py-spy record --gil`` (needs py-spy in the venv) the session host and
+this process while typing: collapsed stacks in ``DIR/host.txt`` and ``DIR/rdpserver.txt``, sampled
+only while a thread holds the GIL (without ``--gil`` py-spy counts a thread preempted in a socket
+write as busy, and those writes, which wake the other process, look costly). ``--perf DIR``:
+``perf record`` of both instead (``DIR/host.data``, ``DIR/rdpserver.data``; ``perf report --sort
+dso,sym``). ``--cprofile DIR``: cProfile of this process (``DIR/rdpserver.prof``): call counts
+per keystroke (its own cost inflates small calls).
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ async def main(args: argparse.Namespace) -> None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 for name, pid in (("host", rig.host.pid), ("rdpserver", os.getpid())):
                     spies.append(subprocess.Popen(
-                        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "500",
+                        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--gil", "-r", "500",
                          "-f", "raw", "-p", str(pid), "-o", str(args.profile / f"{name}.txt")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 await asyncio.sleep(1.0)
@@ -82,14 +85,22 @@ async def main(args: argparse.Namespace) -> None:
                         ["perf", "record", "-q", "-F", "999", "-p", str(pid), "-o", str(args.perf / f"{name}.data")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 await asyncio.sleep(1.0)
+            if args.cprofile:
+                import cProfile
+                profiler = cProfile.Profile()
+                profiler.enable()
             before = (cpu_ms(os.getpid()), cpu_ms(rig.host.pid), conn.bytes_written,
-                      conn.output.gfx.frames_acked, time.monotonic())
+                      conn.output.gfx.frames_acked, time.monotonic(), getattr(conn.output.gfx, "acks_sent", 0))
             typer = await asyncio.create_subprocess_exec("xdotool", "type", "--delay", str(args.delay), text,
                                                          env=xenv)
             await typer.wait()
             await asyncio.sleep(0.5)  # the last keystroke's frame
             after = (cpu_ms(os.getpid()), cpu_ms(rig.host.pid), conn.bytes_written,
-                     conn.output.gfx.frames_acked, time.monotonic())
+                     conn.output.gfx.frames_acked, time.monotonic(), getattr(conn.output.gfx, "acks_sent", 0))
+            if args.cprofile:
+                profiler.disable()
+                args.cprofile.mkdir(parents=True, exist_ok=True)
+                profiler.dump_stats(args.cprofile / "rdpserver.prof")
             for spy in spies:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(timeout=30)
@@ -100,9 +111,11 @@ async def main(args: argparse.Namespace) -> None:
     server, host = ([(b - a) / n for a, b in zip(before[i], after[i], strict=True)] for i in (0, 1))
     print(f"{n} keys in {d[2]:.1f} s: host {sum(host):.2f} CPU ms/key (user {host[0]:.2f} + system {host[1]:.2f}), "
           f"RDP server {sum(server):.2f} CPU ms/key (user {server[0]:.2f} + system {server[1]:.2f}), "
-          f"{d[0] / n:.0f} B/key written, {d[1]} frames acknowledged", flush=True)
+          f"{d[0] / n:.0f} B/key written, {d[1]} frames acknowledged by the client, {d[3]} acknowledgements "
+          f"to the host", flush=True)
     print(f"client {args.client_args or '(default flags)'}; {os.cpu_count()} cores; load average before: "
-          f"{load_before:.2f}" + ("; profiling on (figures include its cost)" if args.profile or args.perf else ""))
+          f"{load_before:.2f}" + ("; profiling on (figures include its cost)"
+                                  if args.profile or args.perf or args.cprofile else ""))
 
 
 if __name__ == "__main__":
@@ -112,4 +125,6 @@ if __name__ == "__main__":
     p.add_argument("--client-args", default="")
     p.add_argument("--profile", type=Path)
     p.add_argument("--perf", type=Path)
+    p.add_argument("--cprofile", type=Path, help="cProfile of this process (the RDP server) while typing: "
+                   "DIR/rdpserver.prof (call counts per keystroke; its own cost inflates small calls)")
     asyncio.run(main(p.parse_args()))

@@ -146,7 +146,14 @@ class Pipeline:
     # -- what the capture reports ---------------------------------------------------------
 
     def screen_damaged(self) -> None:
-        if self.groups:
+        """The capture read damage events: a pump in this turn when the frame-rate cap allows
+        one now (no loop turn between reading a keystroke's damage and sending its frame)."""
+        if not self.groups:
+            return
+        if (self._pump_handle is None and not self._stopping.is_set()
+                and time.monotonic() >= self._last_pump + 1.0 / self.max_fps):
+            self._pump()
+        else:
             self._schedule_pump()
 
     def pointer_moved(self) -> None:

@@ -9,7 +9,10 @@ acknowledged to the session host, which is this connection's flow control:
   the rows it exposed are one frame to draw and acknowledge). A host frame is acknowledged to
   the host when the client acknowledges the graphics frame that carried it, so a slow client
   slows its own stream; at once when the client suspended acknowledgements or when the frame
-  is not drawn (not active, minimised, or waiting for a keyframe after a reset).
+  is not drawn (not active, minimised, or waiting for a keyframe after a reset). The client's
+  acknowledgements are passed on only once they cover ``GFX_ACK_EVERY`` frames the host still
+  counts (``host_frames``): a keystroke's frame costs the host and this server no message of
+  its own, and the host's window never fills with frames the client has taken.
 - **Planar** otherwise: the host's bitmap stream with the graphics layout (``BitmapOutput``
   writes it through ``planar_frame``), at most ``GFX_PLANAR_IN_FLIGHT`` graphics frames the
   client has not acknowledged.
@@ -31,6 +34,7 @@ from compositor import messages
 from rdpfront import events as ev
 from rdpfront.connection import ServerConnection
 from rdpfront.host_frames import (
+    GFX_ACK_EVERY,
     GFX_BATCH,
     GFX_H264_OPTIONS,
     GFX_PLANAR_IN_FLIGHT,
@@ -61,6 +65,9 @@ class GfxOutput:
         self.queue: deque[messages.Frame] = deque()  # frames of that stream not drawn yet
         self.unacked: dict[int, int | None] = {}  # graphics frame id -> host seq to ack then
         self.acked_seq = 0  # the highest host seq acknowledged (host acknowledgements are cumulative)
+        self.received_seq = 0  # the highest host seq received
+        self.held_seq = 0  # the highest host seq the client has taken, not yet acknowledged to the host
+        self.acks_sent = 0  # Ack messages to the host
         self.acks_suspended = False
         self.need_key = False
         self.frames_sent = 0
@@ -82,7 +89,7 @@ class GfxOutput:
 
     def subscribed(self, reply: messages.SubscribeReply) -> None:
         self.stream = reply.stream
-        self.acked_seq = 0  # a new stream counts from 1
+        self.acked_seq = self.received_seq = self.held_seq = 0  # a new stream counts from 1
 
     @property
     def window_full(self) -> bool:
@@ -114,12 +121,17 @@ class GfxOutput:
         self.frames_acked += 1
         # Frames are acknowledged in order; an ack also covers any frame before it.
         for frame_id in [f for f in self.unacked if f <= event.frame_id]:
-            self._ack(self.unacked.pop(frame_id))
+            if (seq := self.unacked.pop(frame_id)) is not None and seq > self.held_seq:
+                self.held_seq = seq
+        if self.received_seq - self.acked_seq >= GFX_ACK_EVERY:
+            self._ack(self.held_seq)
 
     # ---- AVC420: the host's h264 stream ------------------------------------------------------
 
     def push(self, frame: messages.Frame) -> None:
         self.queue.append(frame)
+        if frame.seq > self.received_seq:
+            self.received_seq = frame.seq
 
     def next_frame(self, allowed: bool) -> bytes | None:
         """The next graphics frame of the waiting host frames (up to ``GFX_BATCH`` of them), or
@@ -204,9 +216,12 @@ class GfxOutput:
         back)."""
         if seq is not None and self.stream is not None and seq > self.acked_seq:
             self.acked_seq = seq
+            self.acks_sent += 1
             self.to_host.append(messages.Ack(stream=self.stream, seq=seq))
 
     def _ack_all_unacked(self) -> None:
         for seq in self.unacked.values():
-            self._ack(seq)
+            if seq is not None and seq > self.held_seq:
+                self.held_seq = seq
         self.unacked.clear()
+        self._ack(self.held_seq)

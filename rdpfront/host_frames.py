@@ -20,6 +20,13 @@ from rdpfront.orders import ScrBlt
 # frames (typing, flat areas, touch-ups of settled areas) as Planar images for this client.
 GFX_H264_OPTIONS: dict[str, object] = {"images": "planar"}
 GFX_WINDOW = 4  # host frames in flight per connection, released by the client's frame acks
+# A client's frame acknowledgement is passed on to the host once the host counts this many of
+# the stream's frames unacknowledged (fewer: it is held, and a later one covers it). At most
+# GFX_ACK_EVERY - 1 frames the client has taken are held, so the host always has room for
+# GFX_WINDOW - GFX_ACK_EVERY + 1 frames when the client has taken everything: typing sends one
+# acknowledgement for every GFX_ACK_EVERY keystrokes' frames, a busy stream (frames in flight
+# at every client acknowledgement) one per acknowledgement as before.
+GFX_ACK_EVERY = 3
 GFX_BATCH = 8  # host frames waiting together that go into one graphics frame
 GFX_PLANAR_IN_FLIGHT = 4  # Planar frames sent and not yet acknowledged before output waits
 GFX_QP = DEFAULT_QP  # what the host encodes at, for the AVC420 metablock

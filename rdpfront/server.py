@@ -102,6 +102,7 @@ class RdpConnection:
         self.closing = False
         self._output_wake = asyncio.Event()
         self._gfx_wake = asyncio.Event()
+        self._gfx_parked = False  # the graphics loop waits for host frames (nothing being drained)
         self._tasks: list[asyncio.Task] = []
         self._output_task: asyncio.Task | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -165,7 +166,10 @@ class RdpConnection:
         if self.output.pending:
             self._output_wake.set()
         if self.output.gfx.queue:
-            self._gfx_wake.set()
+            if self._gfx_parked and not self.write_buffer_size():
+                self._draw_gfx_now()
+            if self.output.gfx.queue:
+                self._gfx_wake.set()
 
     def write_buffer_size(self) -> int:
         """Bytes written but not yet taken by the socket: the TLS layer's and the TCP transport's."""
@@ -495,13 +499,16 @@ class RdpConnection:
 
     async def _write_frame(self, data: bytes, source: str) -> None:
         """One update written, and the socket given the time to take it."""
+        self._put_frame(data, source)
+        await self._drain()
+
+    def _put_frame(self, data: bytes, source: str) -> None:
         self.write(data)
         metrics.FRAMES_BY_SOURCE[source].inc()
         if self.first_frame_at is None:
             self.first_frame_at = self.milestones["first_frame"] = time.monotonic()
             log.info("%s first frame sent %.0f ms after accept", self.name,
                      (self.first_frame_at - self.accepted_at) * 1000)
-        await self._drain()
 
     async def _output_loop(self) -> None:
         while not self.closing:
@@ -555,11 +562,34 @@ class RdpConnection:
         if data := self.output.login_form_encoded(await asyncio.to_thread(job.run)):
             await self._write_frame(data, "login_form")
 
+    def _draw_gfx_now(self) -> None:
+        """What the graphics loop would do on its next turn, done in this one while it waits
+        and the socket has taken everything (a keystroke's frame: no task woken for it); the
+        loop takes over as soon as a write leaves bytes to drain."""
+        while not self.closing:
+            data = self.output.gfx.next_frame(self.output.allowed)
+            self.flush()
+            if data is None:
+                return
+            self._put_frame(data, "gfx")
+            if self.write_buffer_size():
+                self._gfx_wake.set()  # the loop drains (and goes on with what is queued)
+                return
+
     async def _gfx_loop(self) -> None:
         """Host frames of the H.264 stream as graphics frames, as they come."""
         while not self.closing:
-            await self._gfx_wake.wait()
+            self._gfx_parked = True
+            try:
+                await self._gfx_wake.wait()
+            finally:
+                self._gfx_parked = False
             self._gfx_wake.clear()
+            if self.write_buffer_size():  # a frame drawn in another turn left bytes to drain
+                try:
+                    await self._drain()
+                except ConnectionError:
+                    return
             while not self.closing:
                 data = self.output.gfx.next_frame(self.output.allowed)
                 self.flush()  # with the acknowledgements of frames not drawn

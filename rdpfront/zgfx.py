@@ -196,13 +196,19 @@ class Compressor:
     def _compress_small(self, start: int, n: int) -> bytes:
         """``_compress`` of a short segment, one position at a time: the same candidates (the
         latest earlier position of each 4-byte key in the segment, else the hash table's), the
-        same greedy parse, the same table update, so the same bytes."""
+        same greedy parse, the same table update, so the same bytes. Candidates are looked up
+        only where the parse stops (a repeated glyph is a few matches): the positions before it
+        are registered in bulk, the latest of each key winning."""
         buf, base = self._buf, self._base
         origin = base + start  # stream position of the segment's first byte
         seg = bytes(buf[start:start + n])
         lit_codes, lit_bits = _LITERAL_CODES_LIST, _LITERAL_BITS_LIST
         m = n - self.KEY + 1  # positions with a whole key
-        candidates: list[int] = []
+        keys: list[int] = []
+        before: list[int] = []
+        stored: list[int] = []
+        latest: dict[int, int] = {}  # key -> its latest position in the segment before the parse's
+        registered = 0  # positions entered in ``latest``
         if m > 0:
             d = np.frombuffer(seg, dtype=np.uint8).astype(np.uint32)
             key_array = d[:-3] | (d[1:-2] << 8) | (d[2:-1] << 16) | (d[3:] << 24)
@@ -210,36 +216,43 @@ class Compressor:
             keys = key_array.tolist()
             before = self._positions[index].tolist()
             stored = self._keys[index].tolist()
-            latest: dict[int, int] = {}
-            for i, key in enumerate(keys):
+        acc = total = 0
+        # bits of the literals before each position
+        literal_cost = list(itertools.accumulate(map(lit_bits.__getitem__, seg), initial=0)) if m > 0 else []
+        i = 0
+        while i < n:
+            if i < m:
+                if registered < i:
+                    latest.update(zip(keys[registered:i], range(origin + registered, origin + i)))
+                    registered = i
+                key = keys[i]
                 found = latest.get(key, -1)
                 if found < 0:
                     b = before[i]
                     if b >= base and stored[i] == key and origin + i - b < HISTORY_SIZE:
                         found = b
-                candidates.append(found)
-                latest[key] = origin + i
-        acc = total = 0
-        # bits of the literals before each position
-        literal_cost = list(itertools.accumulate([lit_bits[b] for b in seg], initial=0)) if m > 0 else []
-        i = 0
-        while i < n:
-            if i < m and (found := candidates[i]) >= 0:
-                source = found - base
-                length = _common_length(buf, source, start + i, n - i)
-                dcode, dbits = distance_token(start + i - source)
-                lcode, lbits = length_token(length)
-                if dbits + lbits < literal_cost[i + length] - literal_cost[i]:
-                    acc = (((acc << dbits) | dcode) << lbits) | lcode
-                    total += dbits + lbits
-                    i += length
-                    continue
+                if found >= 0:
+                    source = found - base
+                    length = _common_length(buf, source, start + i, n - i)
+                    dcode, dbits = distance_token(start + i - source)
+                    lcode, lbits = length_token(length)
+                    if dbits + lbits < literal_cost[i + length] - literal_cost[i]:
+                        acc = (((acc << dbits) | dcode) << lbits) | lcode
+                        total += dbits + lbits
+                        i += length
+                        continue
             byte = seg[i]
             acc = (acc << lit_bits[byte]) | lit_codes[byte]
             total += lit_bits[byte]
             i += 1
         if m > 0:
-            self._remember(start, key_array, index)
+            # The table update of ``_remember`` without its sort: a dict keeps each hash's
+            # last position (np.unique's calls cost more than this for a short segment).
+            last = dict(zip(index.tolist(), range(m)))
+            where = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+            hashes = np.fromiter(last.keys(), dtype=np.int64, count=len(last))
+            self._positions[hashes] = where + origin
+            self._keys[hashes] = key_array[where]
         unused = -total % 8
         payload = (acc << unused).to_bytes((total + unused) // 8, "big")
         return bytes([PACKET_COMPR_TYPE_RDP8 | PACKET_COMPRESSED]) + payload + bytes([unused])

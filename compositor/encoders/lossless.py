@@ -288,7 +288,7 @@ class TouchUp:
                     frames.append(EncodedFrame(by_codec[codec].fields, by_codec[codec].payload, variant=variant))
             return frames  # one touch-up per subscriber per call: a viewer's own ones wait
         for viewer, (own, variant) in list(self.viewers.items()):
-            if not own.lossy.any():
+            if not own.any_lossy:
                 del self.viewers[viewer]  # the shared touch-ups covered what it lacked
                 continue
             if viewer not in viewers or not (rects := own.due(now, budget=self.budget)):

@@ -77,6 +77,9 @@ class TouchUpMap:
         rows, cols = -(-height // tile), -(-width // tile)
         self.lossy = np.zeros((rows, cols), dtype=bool)
         self.quiet_since = np.full((rows, cols), np.nan)
+        # ``lossy.any()``, kept as the map changes: asked on every frame and idle tick, where a
+        # numpy reduction costs more than the rest of the check
+        self.any_lossy = False
 
     def damage(self, rects: list[Rect]) -> None:
         t = self.tile
@@ -86,6 +89,7 @@ class TouchUpMap:
             sl = (slice(y // t, -(-(y + h) // t)), slice(x // t, -(-(x + w) // t)))
             self.lossy[sl] = True
             self.quiet_since[sl] = np.nan
+            self.any_lossy = True
 
     def clean(self, rects: list[Rect]) -> None:
         """Tiles fully inside ``rects`` were just sent losslessly."""
@@ -97,16 +101,18 @@ class TouchUpMap:
             if c1 > c0 and r1 > r0:
                 self.lossy[r0:r1, c0:c1] = False
                 self.quiet_since[r0:r1, c0:c1] = np.nan
+        if self.any_lossy:
+            self.any_lossy = bool(self.lossy.any())
 
     def copied(self, source: Rect, dest: Rect) -> None:
         """Pixels moved from ``source`` to ``dest`` on the viewers' screens: lossy ones stay lossy."""
         t = self.tile
         x, y, w, h = source
-        if self.lossy[y // t:-(-(y + h) // t), x // t:-(-(x + w) // t)].any():
+        if self.any_lossy and self.lossy[y // t:-(-(y + h) // t), x // t:-(-(x + w) // t)].any():
             self.damage([dest])
 
     def due(self, now: float, *, budget: int) -> list[Rect]:
-        if not self.lossy.any():  # the usual case while typing: nothing was sent lossy
+        if not self.any_lossy:  # the usual case while typing: nothing was sent lossy
             return []
         fresh = self.lossy & np.isnan(self.quiet_since)
         self.quiet_since[fresh] = now

@@ -12,7 +12,7 @@ from compositor import messages
 from rdpfront import dvc, events, gfx
 from rdpfront.channels.registry import GFX_CHANNEL_ID
 from rdpfront.gfx_output import AVC420, PLANAR, GfxOutput
-from rdpfront.host_frames import GFX_BATCH, GFX_H264_OPTIONS, GFX_PLANAR_IN_FLIGHT, GFX_WINDOW
+from rdpfront.host_frames import GFX_ACK_EVERY, GFX_BATCH, GFX_H264_OPTIONS, GFX_PLANAR_IN_FLIGHT, GFX_WINDOW
 
 from .helpers import MemoryClient, gfx_pdus, graphics_open
 
@@ -112,7 +112,8 @@ def test_client_acknowledgements_release_host_frames_in_order() -> None:
         output.next_frame(allowed=True)
         ids.append(max(output.unacked))
     output.acknowledged(events.GfxFrameAcknowledged(ids[1], 0))  # covers the first one too
-    assert _acked(to_host) == [1, 2] and list(output.unacked) == [ids[2]] and output.frames_acked == 1
+    # The host counts 3 frames: one acknowledgement for both the client has taken.
+    assert _acked(to_host) == [2] and list(output.unacked) == [ids[2]] and output.frames_acked == 1
     output.acknowledged(events.GfxFrameAcknowledged(0, 0, suspend=True))
     assert _acked(to_host) == [3] and output.unacked == {}
     output.push(_h264(4))
@@ -186,8 +187,38 @@ def test_every_host_frame_is_acknowledged_exactly_once_in_the_end(steps) -> None
         output.acknowledged(events.GfxFrameAcknowledged(max(output.unacked), 0))
     acked = [m.seq for m in to_host if isinstance(m, messages.Ack)]
     assert len(acked) == len(set(acked)) and acked == sorted(acked)
-    # The host frames a graphics frame stands for are covered by its last one.
-    assert not acked or acked[-1] == seq
+    # The host frames a graphics frame stands for are covered by its last one; the last few
+    # the client took may be held, never so many that the host's window is full.
+    last = acked[-1] if acked else 0
+    assert last == seq or (output.held_seq == seq and seq - last < GFX_ACK_EVERY <= GFX_WINDOW)
+
+
+def test_typing_acknowledges_every_few_frames_and_never_fills_the_window() -> None:
+    """One frame at a time, each taken by the client before the next (typing): the host hears
+    of every ``GFX_ACK_EVERY``-th, and always counts fewer than ``GFX_WINDOW`` in flight."""
+    client, output, to_host = _open()
+    output.need_key = False
+    host_acked = 0
+    for seq in range(1, 3 * GFX_ACK_EVERY + 1):
+        output.push(_h264(seq))
+        assert seq - host_acked <= GFX_WINDOW  # the host had room to send it
+        gfx_pdus(client, client.pump(output.next_frame(allowed=True)))
+        output.acknowledged(events.GfxFrameAcknowledged(max(output.unacked), 0))
+        if acked := _acked(to_host):
+            host_acked = acked[-1]
+        assert host_acked == seq - seq % GFX_ACK_EVERY
+    assert output.acks_sent == 3
+
+
+def test_held_acknowledgements_go_when_the_client_suspends_them() -> None:
+    client, output, to_host = _open()
+    output.need_key = False
+    output.push(_h264(1))
+    output.next_frame(allowed=True)
+    output.acknowledged(events.GfxFrameAcknowledged(max(output.unacked), 0))
+    assert _acked(to_host) == [] and output.held_seq == 1
+    output.acknowledged(events.GfxFrameAcknowledged(0, 0, suspend=True))
+    assert _acked(to_host) == [1]
 
 
 def test_graphics_frame_ids_are_what_the_client_acknowledges() -> None:
@@ -200,4 +231,4 @@ def test_graphics_frame_ids_are_what_the_client_acknowledges() -> None:
     client.send_dvc(dvc.Data(GFX_CHANNEL_ID, gfx.encode_client(gfx.FrameAcknowledge(0, frame_id, 1))))
     (ack,) = client.server.events()
     output.acknowledged(ack)
-    assert _acked(to_host) == [1]
+    assert output.unacked == {} and output.held_seq == 1  # taken by the client (held: one frame)
