@@ -28,7 +28,8 @@ from compositor.rects import Rect
 MIN_ROWS = 16  # a band shorter than this is cheaper to encode than to copy and re-check
 MIN_WIDTH = 64
 MIN_AREA = 64 * 64
-SAMPLE_STEP = 4  # row hashes first from every 4th pixel (see ``find_shift``)
+SAMPLE_STEP = 4  # row hashes first from every 4th pixel (see ``find_shifts``)
+MAX_BANDS = 3  # copies per damaged rectangle: a torn read of a scroll has two or three parts
 _WEIGHTS = np.random.default_rng(0x5C0).integers(1, 2**63, size=8192, dtype=np.uint64) | np.uint64(1)
 
 
@@ -66,20 +67,49 @@ def row_hashes(block: np.ndarray, step: int = 1) -> np.ndarray:
 def find_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int] | None:
     """``(dy, start, end)``: rows ``start:end`` of ``after`` equal rows ``start+dy:end+dy`` of
     ``before`` (same columns), the tallest such band for the shift most rows agree on; None
-    when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``).
+    when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``)."""
+    bands = find_shifts(before, after, max_bands=1)
+    return bands[0] if bands else None
+
+
+def find_shifts(before: np.ndarray, after: np.ndarray, max_bands: int = MAX_BANDS) -> list[tuple[int, int, int]]:
+    """Bands ``(dy, start, end)`` as ``find_shift`` gives one, in the order a front end must run
+    them as copies: the tallest band for the shift most rows agree on, then up to
+    ``max_bands - 1`` more in the rows left above and below it, each with a shift of the same
+    sign. A framebuffer read while the X server was scrolling is torn (its upper rows scrolled
+    by fewer lines than its lower ones): each part is still a copy, and only the new lines are
+    left to encode. Copies of upward shifts (the source below) run from the top band down, of
+    downward ones from the bottom up, so no copy reads rows an earlier one wrote.
 
     Rows are first hashed from every ``SAMPLE_STEP``-th pixel (a full-screen animation, where
     nothing moved vertically, costs ~2 ms instead of ~19); only when the band found that way
     fails the pixel check are whole rows hashed (rows that differ only between the samples)."""
     if after.shape[0] < MIN_ROWS * 2:
-        return None
+        return []
     step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
-    band = _candidate_band(row_hashes(before, step), row_hashes(after, step))
-    if band is not None and step > 1 and not _band_equal(before, after, band):
-        band = _candidate_band(row_hashes(before), row_hashes(after))
-    if band is None or not _band_equal(before, after, band):
-        return None  # a hash collision: no copy rather than a wrong one
-    return band
+    old, new = row_hashes(before, step), row_hashes(after, step)
+    band = _candidate_band(old, new)
+    if band is None:
+        return []
+    if not _band_equal(before, after, band):
+        if step == 1:
+            return []  # a hash collision: no copy rather than a wrong one
+        old, new = row_hashes(before), row_hashes(after)
+        band = _candidate_band(old, new)
+        if band is None or not _band_equal(before, after, band):
+            return []
+    bands = [band]
+    gaps = [(0, band[1]), (band[2], len(new))]
+    while gaps and len(bands) < max_bands:
+        lo, hi = gaps.pop()
+        if hi - lo < MIN_ROWS:
+            continue
+        more = _candidate_band(old, new, lo, hi)
+        if more is None or (more[0] > 0) != (band[0] > 0) or not _band_equal(before, after, more):
+            continue
+        bands.append(more)
+        gaps += [(lo, more[1]), (more[2], hi)]
+    return sorted(bands, key=lambda b: b[1], reverse=band[0] < 0)
 
 
 def _band_equal(before: np.ndarray, after: np.ndarray, band: tuple[int, int, int]) -> bool:
@@ -87,23 +117,27 @@ def _band_equal(before: np.ndarray, after: np.ndarray, band: tuple[int, int, int
     return bool(np.array_equal(after[start:end], before[start + dy:end + dy]))
 
 
-def _candidate_band(old: np.ndarray, new: np.ndarray) -> tuple[int, int, int] | None:
-    """The shift most rows vote for and its longest run of agreeing rows, by row hashes."""
+def _candidate_band(old: np.ndarray, new: np.ndarray, lo: int = 0,
+                    hi: int | None = None) -> tuple[int, int, int] | None:
+    """The shift most rows ``lo:hi`` of ``new`` vote for and its longest run of agreeing rows
+    there, by row hashes (the source rows may be anywhere in ``old``)."""
     height = len(new)
+    hi = height if hi is None else hi
     # Rows that occur once in ``before`` say unambiguously where they went (blank rows do not).
     values, first, counts = np.unique(old, return_index=True, return_counts=True)
     unique_old, where_old = values[counts == 1], first[counts == 1]
     if len(unique_old) == 0:
         return None
-    pos = np.minimum(np.searchsorted(unique_old, new), len(unique_old) - 1)
-    found = unique_old[pos] == new
-    shifts = where_old[pos[found]] - np.flatnonzero(found)
+    part = new[lo:hi]
+    pos = np.minimum(np.searchsorted(unique_old, part), len(unique_old) - 1)
+    found = unique_old[pos] == part
+    shifts = where_old[pos[found]] - (np.flatnonzero(found) + lo)
     shifts = shifts[shifts != 0]
     if len(shifts) < 3:
         return None
     candidates, votes = np.unique(shifts, return_counts=True)
     dy = int(candidates[np.argmax(votes)])
-    rows = np.arange(max(0, -dy), min(height, height - dy))
+    rows = np.arange(max(lo, -dy), min(hi, height - dy))
     if len(rows) < MIN_ROWS:
         return None
     agree = new[rows] == old[rows + dy]
@@ -153,7 +187,9 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
 
     Each copy's source and destination lie inside its own rectangle, and a rectangle that
     overlaps another one gets no copy: a front end runs the copies one after the other, so no
-    copy may write where another one reads (``disjoint`` joins such rectangles first)."""
+    copy may write where another one reads (``disjoint`` joins such rectangles first). The
+    copies of one rectangle (``find_shifts``) come in an order where none reads what an
+    earlier one wrote."""
     copies: list[Copy] = []
     rest: list[Rect] = []
     for i, rect in enumerate(rects):
@@ -161,16 +197,18 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
         if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA or _overlaps_another(rects, i):
             rest.append(rect)
             continue
-        shift = find_shift(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
-        if shift is None:
+        bands = find_shifts(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
+        if not bands:
             rest.append(rect)
             continue
-        dy, start, end = shift
-        copies.append(Copy(x, y + start, w, end - start, x, y + start + dy))
-        if start > 0:
-            rest.append((x, y, w, start))
-        if end < h:
-            rest.append((x, y + end, w, h - end))
+        copies += [Copy(x, y + start, w, end - start, x, y + start + dy) for dy, start, end in bands]
+        top = 0
+        for _, start, end in sorted(bands, key=lambda b: b[1]):
+            if start > top:
+                rest.append((x, y + top, w, start - top))
+            top = end
+        if top < h:
+            rest.append((x, y + top, w, h - top))
     return copies, rest
 
 

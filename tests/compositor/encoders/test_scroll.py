@@ -162,3 +162,40 @@ def test_rows_alike_at_the_sampled_pixels_do_not_fool_it():
     dy, start, end = shift
     assert dy == 26
     assert np.array_equal(after[start:end], before[start + dy:end + dy])
+
+
+def torn(first: list[int], second: list[int], tear: int,
+         size: tuple[int, int] = (240, 260)) -> np.ndarray:
+    """A framebuffer read while the X server scrolled: rows above ``tear`` show ``first``, the
+    rest ``second`` (the lines a little later)."""
+    w, h = size
+    screen = text_screen(w, h, first)
+    screen[tear:] = text_screen(w, h, second)[tear:]
+    return screen
+
+
+def test_a_torn_read_of_a_scroll_is_two_copies_and_only_the_new_lines():
+    """Upper rows scrolled by two lines, lower ones by five (read mid-scroll): two copies, the
+    upper one first (its source is the lower one's destination), and only the new lines and the
+    rows between the two shifts left to encode."""
+    before = text_screen(240, 260, list(range(20)))
+    screen = torn(list(range(2, 22)), list(range(5, 25)), tear=104)
+    detector = ScrollDetector(240, 260)
+    detector.sent(before, [], full=True)
+    copies, rest = detector.find(screen, [(0, 0, 240, 260)])
+    assert [c.sy - c.y for c in copies] == [26, 65]
+    assert copies[0].y < copies[1].y
+    assert sum(r[3] for r in rest) <= 5 * 13 + 13 + 13  # new lines, a line at the tear, the last
+    assert np.array_equal(replayed(before, screen, [(0, 0, 240, 260)]), screen)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 30), st.integers(-6, 6), st.integers(-6, 6), st.integers(0, 259))
+def test_copies_of_a_torn_read_rebuild_the_screen(first, delta, more, tear):
+    """Whatever the two shifts (either way) and the row of the tear: the copies, run in order as
+    a client does, and the rest give the screen as read."""
+    lines = list(range(first, first + 20))
+    screen = torn([n + delta for n in lines], [n + delta + more for n in lines], tear)
+    before = text_screen(240, 260, lines)
+    assert np.array_equal(replayed(before, screen, [(0, 0, 240, 260)]), screen)
+
