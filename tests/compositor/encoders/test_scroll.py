@@ -199,3 +199,29 @@ def test_copies_of_a_torn_read_rebuild_the_screen(first, delta, more, tear):
     before = text_screen(240, 260, lines)
     assert np.array_equal(replayed(before, screen, [(0, 0, 240, 260)]), screen)
 
+
+def test_many_lines_a_scroll_exposed_go_as_planar_for_rdp_not_a_p_frame():
+    """An update that came late: the copy leaves seven text lines (past COPY_REST_SMALL pixels),
+    which Planar codes at more than PLANAR_MAX_BYTES_PER_PIXEL. Still Planar for an RDP viewer
+    (its cost grows with the rows; a P-frame costs a whole picture), exact, and no touch-up due."""
+    from compositor.encoders.h264 import COPY_REST_SMALL
+    from compositor.encoders.planar import decode_planar
+
+    before = text_screen(720, 520, list(range(40)))
+    after = text_screen(720, 520, list(range(7, 47)))
+    enc = ENCODERS["h264"](720, 520, {})
+    enc.set_variants({"planar"})
+    enc.encode(before, [], full=True)
+    copy, *rest = enc.encode(after, [(0, 0, 720, 520)], full=False)
+    assert copy.fields["codec"] == "copy"
+    assert [f.fields["codec"] for f in rest] == ["planar"]
+    rects = rest[0].fields["rects"]
+    assert sum(w * h for _, _, w, h, _ in rects) > COPY_REST_SMALL
+    canvas = before.copy()
+    apply_copy(canvas, copy.fields["rects"][0])
+    offset = 0
+    for x, y, w, h, n in rects:
+        canvas[y:y + h, x:x + w, :3] = decode_planar(rest[0].payload[offset:offset + n], w, h)[::-1][..., :3]
+        offset += n
+    assert np.array_equal(canvas[..., :3], after[..., :3])
+    assert enc.idle(after, 10.0) == []
