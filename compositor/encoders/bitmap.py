@@ -263,38 +263,49 @@ class ScreenDiff:
         self.sent[y:y + h, x:x + w] = _words(screen[y:y + h, x:x + w])
 
     def changed(self, screen: np.ndarray, rects: list[Rect]) -> list[Rect]:
-        """Grid tiles under ``rects`` whose pixels differ from the last sent, remembered as sent;
-        when few, each is cut to the bounding box of its changed pixels."""
+        """Grid tiles under ``rects`` whose pixels differ from the last sent, each cut to the
+        rectangle it lies under (the rows a scroll exposed are encoded as those rows, not as
+        the 64-row tiles they touch), remembered as sent; when few, each is cut further to the
+        bounding box of its changed pixels."""
         t = self.tile
-        seen: set[tuple[int, int]] = set()
-        found: list[tuple[int, int]] = []
+        seen: set[tuple[int, int, int, int]] = set()
+        found: list[tuple[int, int, int, int]] = []
         words = _words(screen)
         for x, y, w, h in rects:
             x0, y0 = max(0, (x // t) * t), max(0, (y // t) * t)
             x1, y1 = min(self.width, x + w), min(self.height, y + h)
             if x1 <= x0 or y1 <= y0:
                 continue
+            cx0, cy0, cx1, cy1 = max(0, x), max(0, y), x1, y1
             x1, y1 = min(self.width, -(-x1 // t) * t), min(self.height, -(-y1 // t) * t)
             cur, old = words[y0:y1, x0:x1], self.sent[y0:y1, x0:x1]
             hits = _changed_tiles(cur, old, t)
             for r, c in zip(*np.nonzero(hits), strict=True):
-                key = (x0 + int(c) * t, y0 + int(r) * t)  # plain ints: they go into JSON
-                if key not in seen:
-                    seen.add(key)
-                    found.append(key)
+                tx, ty = x0 + int(c) * t, y0 + int(r) * t  # plain ints: they go into JSON
+                px0, py0 = max(tx, cx0), max(ty, cy0)
+                px1, py1 = min(tx + t, cx1, self.width), min(ty + t, cy1, self.height)
+                piece = (px0, py0, px1 - px0, py1 - py0)
+                if piece in seen:
+                    continue
+                if (px0, py0, px1, py1) != (tx, ty, min(tx + t, self.width), min(ty + t, self.height)) and \
+                        np.array_equal(words[py0:py1, px0:px1], self.sent[py0:py1, px0:px1]):
+                    continue  # the tile changed outside this rectangle only
+                seen.add(piece)
+                found.append(piece)
         shrink = len(found) <= SHRINK_TILES
         out: list[Rect] = []
-        for tx, ty in found:
-            tw, th = min(t, self.width - tx), min(t, self.height - ty)
-            cur, old = words[ty:ty + th, tx:tx + tw], self.sent[ty:ty + th, tx:tx + tw]
+        for px, py, pw, ph in found:
+            cur, old = words[py:py + ph, px:px + pw], self.sent[py:py + ph, px:px + pw]
             if shrink:
                 mask = cur != old
                 rows_hit = np.flatnonzero(mask.any(axis=1))
                 cols_hit = np.flatnonzero(mask.any(axis=0))
-                out.append((tx + int(cols_hit[0]), ty + int(rows_hit[0]),
+                if len(rows_hit) == 0:
+                    continue  # an overlapping rectangle's piece already took these pixels
+                out.append((px + int(cols_hit[0]), py + int(rows_hit[0]),
                             int(cols_hit[-1] - cols_hit[0]) + 1, int(rows_hit[-1] - rows_hit[0]) + 1))
             else:
-                out.append((tx, ty, tw, th))
+                out.append((px, py, pw, ph))
             old[...] = cur  # where they were equal this changes nothing: no mask needed
         return out
 

@@ -170,6 +170,27 @@ def test_scrolling_is_a_copy_and_only_new_rows_are_encoded(layout: str) -> None:
     assert enc.encode(screen, [(0, 0, W, H)], full=False) == []
 
 
+@pytest.mark.parametrize("layout", ["bitmap", "gfx"])
+def test_rows_exposed_by_a_scroll_are_encoded_as_those_rows_not_whole_tiles(layout: str) -> None:
+    """Three new text lines across many 64x64 tiles (too many to shrink each): the pieces sent
+    are the tiles cut to the damaged rows, so the area encoded is those rows' area."""
+    rng = np.random.default_rng(5)
+    w, h = 1280, 256
+    screen = np.full((h, w, 4), 250, np.uint8)
+    enc = BitmapEncoder(w, h, {"layout": layout, "codec": "planar"})
+    canvas = np.zeros((h, w), np.uint32)
+    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    (frame,) = enc.encode(screen, [], full=True)
+    paint(canvas, frame.fields, frame.payload)
+    rows = (50, 39)  # across the tile rows 0-63 and 64-127
+    screen[rows[0]:sum(rows), :, :3] = np.where(rng.random((rows[1], w, 1)) < 0.2, 20, 250)
+    (frame,) = enc.encode(screen, [(0, rows[0], w, rows[1])], full=False)
+    assert len(frame.fields["rects"]) > 16
+    assert sum(r[2] * r[3] for r in frame.fields["rects"]) == w * rows[1]
+    paint(canvas, frame.fields, frame.payload)
+    assert np.array_equal(canvas, client_view(screen, 32))
+
+
 def test_registered_and_options_checked() -> None:
     load_builtin_encoders()
     assert ENCODERS["bitmap"] is BitmapEncoder
