@@ -30,6 +30,8 @@ MIN_WIDTH = 64
 MIN_AREA = 64 * 64
 SAMPLE_STEP = 4  # row hashes first from every 4th pixel (see ``find_shifts``)
 MAX_BANDS = 3  # copies per damaged rectangle: a torn read of a scroll has two or three parts
+STRIPE = 64  # rows of the stripes searched for sideways moves (``find_sideways``)
+MIN_SIDEWAYS_ROWS = 8  # a stripe shorter than this (the rect's last rows) is not searched
 _WEIGHTS = np.random.default_rng(0x5C0).integers(1, 2**63, size=8192, dtype=np.uint64) | np.uint64(1)
 
 
@@ -72,7 +74,8 @@ def find_shift(before: np.ndarray, after: np.ndarray) -> tuple[int, int, int] | 
     return bands[0] if bands else None
 
 
-def find_shifts(before: np.ndarray, after: np.ndarray, max_bands: int = MAX_BANDS) -> list[tuple[int, int, int]]:
+def find_shifts(before: np.ndarray, after: np.ndarray, max_bands: int = MAX_BANDS,
+                step: int | None = None) -> list[tuple[int, int, int]]:
     """Bands ``(dy, start, end)`` as ``find_shift`` gives one, in the order a front end must run
     them as copies: the tallest band for the shift most rows agree on, then up to
     ``max_bands - 1`` more in the rows left above and below it, each with a shift of the same
@@ -86,7 +89,8 @@ def find_shifts(before: np.ndarray, after: np.ndarray, max_bands: int = MAX_BAND
     fails the pixel check are whole rows hashed (rows that differ only between the samples)."""
     if after.shape[0] < MIN_ROWS * 2:
         return []
-    step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
+    if step is None:
+        step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
     old, new = row_hashes(before, step), row_hashes(after, step)
     band = _candidate_band(old, new)
     if band is None:
@@ -181,7 +185,8 @@ class ScrollDetector:
             self._sent[y:y + rh, x:x + rw] = screen[y:y + rh, x:x + rw]
 
 
-def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
+def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
+                horizontal: bool = False) -> tuple[list[Copy], list[Rect]]:
     """Copies that rebuild part of ``rects`` from ``sent`` (the screen as the front ends have
     it, (h, w, 4)), and the rectangles left to encode.
 
@@ -189,7 +194,8 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
     overlaps another one gets no copy: a front end runs the copies one after the other, so no
     copy may write where another one reads (``disjoint`` joins such rectangles first). The
     copies of one rectangle (``find_shifts``) come in an order where none reads what an
-    earlier one wrote."""
+    earlier one wrote. ``horizontal``: where nothing moved vertically, also look for sideways
+    moves (``find_sideways``)."""
     copies: list[Copy] = []
     rest: list[Rect] = []
     for i, rect in enumerate(rects):
@@ -199,7 +205,12 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
             continue
         bands = find_shifts(sent[y:y + h, x:x + w], screen[y:y + h, x:x + w])
         if not bands:
-            rest.append(rect)
+            if horizontal:
+                moved, left = find_sideways(sent, screen, rect)
+                copies += moved
+                rest += left
+            else:
+                rest.append(rect)
             continue
         copies += [Copy(x, y + start, w, end - start, x, y + start + dy) for dy, start, end in bands]
         top = 0
@@ -209,6 +220,44 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
             top = end
         if top < h:
             rest.append((x, y + top, w, h - top))
+    return copies, rest
+
+
+def find_sideways(sent: np.ndarray, screen: np.ndarray, rect: Rect) -> tuple[list[Copy], list[Rect]]:
+    """Copies of content moved sideways in ``rect`` (a horizontal scroll, a pan), and the
+    rectangles left to encode. The rectangle is searched in ``STRIPE``-row stripes on the
+    screen's grid (columns hashed as ``find_shifts`` hashes rows), so an area above or below
+    that changed otherwise (a toolbar, a status line) costs its own stripes only; stripes
+    with the same move are one copy. Each copy's source lies in its own rows, so copies are
+    independent of their order."""
+    x, y, w, h = rect
+    copies: list[Copy] = []
+    rest: list[Rect] = []
+    found: list[tuple[int, int, int, int, int] | None] = []  # per stripe: (y, h, dx, start, end)
+    sy, sh = y, 0
+    while (sy := sy + sh) < y + h:
+        sh = min(STRIPE - (sy % STRIPE), y + h - sy)
+        before = sent[sy:sy + sh, x:x + w].transpose(1, 0, 2)
+        after = screen[sy:sy + sh, x:x + w].transpose(1, 0, 2)
+        bands = find_shifts(before, after, max_bands=1, step=SAMPLE_STEP if sh >= STRIPE else 1) \
+            if w >= MIN_ROWS * 2 and sh >= MIN_SIDEWAYS_ROWS else []
+        found.append((sy, sh, *bands[0]) if bands else None)
+        if not bands:
+            rest.append((x, sy, w, sh))
+    runs: list[list[int]] = []  # stripes with the same move, one after the other
+    for stripe in found:
+        if stripe is None:
+            continue
+        if runs and runs[-1][1] + runs[-1][2] == stripe[0] and runs[-1][3:] == list(stripe[2:]):
+            runs[-1][2] += stripe[1]
+        else:
+            runs.append([0, stripe[0], stripe[1], *stripe[2:]])
+    for _, sy, sh, dx, start, end in runs:
+        copies.append(Copy(x + start, sy, end - start, sh, x + start + dx, sy))
+        if start > 0:
+            rest.append((x, sy, start, sh))
+        if end < w:
+            rest.append((x + end, sy, w - end, sh))
     return copies, rest
 
 

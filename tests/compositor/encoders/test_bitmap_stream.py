@@ -191,6 +191,27 @@ def test_rows_exposed_by_a_scroll_are_encoded_as_those_rows_not_whole_tiles(layo
     assert np.array_equal(canvas, client_view(screen, 32))
 
 
+@pytest.mark.parametrize("layout", ["bitmap", "gfx"])
+def test_a_pan_is_a_copy_and_only_the_new_columns_are_encoded(layout: str) -> None:
+    """Content moved sideways (a horizontal scroll; peerbench's full-screen animation): a copy
+    and the few columns it did not bring, where the whole area would be a full encode."""
+    w, h = 640, 256
+    wide = np.random.default_rng(7).integers(0, 256, (h, 2 * w, 4), dtype=np.uint8)
+    screen = np.ascontiguousarray(wide[:, 100:100 + w])
+    enc = BitmapEncoder(w, h, {"copy": True, "layout": layout, "codec": "planar"})
+    canvas = np.zeros((h, w), np.uint32)
+    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    (frame,) = enc.encode(screen, [], full=True)
+    paint(canvas, frame.fields, frame.payload)
+    screen = np.ascontiguousarray(wide[:, 108:108 + w])
+    copy, rest = enc.encode(screen, [(0, 0, w, h)], full=False)
+    assert copy.fields == {"codec": "copy", "rects": [[0, 0, w - 8, h, 8, 0]]}
+    assert sum(r[2] * r[3] for r in rest.fields["rects"]) == 8 * h
+    paint_copy_frame(canvas, copy.fields, copy.payload)
+    paint(canvas, rest.fields, rest.payload)
+    assert np.array_equal(canvas, client_view(screen, 32))
+
+
 def test_registered_and_options_checked() -> None:
     load_builtin_encoders()
     assert ENCODERS["bitmap"] is BitmapEncoder

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from compositor.encoders import ENCODERS, load_builtin_encoders
-from compositor.encoders.scroll import MIN_ROWS, ScrollDetector, find_shift
+from compositor.encoders.scroll import MIN_ROWS, ScrollDetector, find_copies, find_shift
 
 load_builtin_encoders()
 
@@ -225,3 +225,38 @@ def test_many_lines_a_scroll_exposed_go_as_planar_for_rdp_not_a_p_frame():
         offset += n
     assert np.array_equal(canvas[..., :3], after[..., :3])
     assert enc.idle(after, 10.0) == []
+
+
+def panned(width: int, height: int, offset: int, seed: int = 1) -> np.ndarray:
+    """A wide picture (every column unlike the others) seen from ``offset`` columns in."""
+    rng = np.random.default_rng(seed)
+    wide = rng.integers(0, 256, (height, width * 2, 4), dtype=np.uint8)
+    return np.ascontiguousarray(wide[:, offset:offset + width])
+
+
+def test_content_moved_sideways_is_a_copy_and_only_the_new_columns():
+    before = panned(400, 200, 40)
+    after = panned(400, 200, 48)  # moved 8 px to the left
+    after[:20] = 0  # a toolbar stripe that changed otherwise
+    copies, rest = find_copies(before, after, [(0, 0, 400, 200)], horizontal=True)
+    assert [(c.sx - c.x, c.sy - c.y) for c in copies] == [(8, 0)]
+    assert copies[0].y == 64 and copies[0].w == 392
+    assert sum(w * h for _, _, w, h in rest) == 400 * 64 + 8 * (200 - 64)
+    assert find_copies(before, after, [(0, 0, 400, 200)]) == ([], [(0, 0, 400, 200)])  # only when asked
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-40, 40), st.integers(0, 199), st.integers(1, 200), st.integers(0, 100))
+def test_sideways_copies_and_rest_always_rebuild_the_screen(dx, top, height, first):
+    before = panned(300, 200, 50 + first)
+    screen = before.copy()
+    rect = (0, top, 300, min(height, 200 - top))
+    x, y, w, h = rect
+    screen[y:y + h] = panned(300, 200, 50 + first + dx)[y:y + h]
+    copies, rest = find_copies(before, screen, [rect], horizontal=True)
+    canvas = before.copy()
+    for c in copies:
+        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
+    for rx, ry, rw, rh in rest:
+        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
+    assert np.array_equal(canvas, screen)
