@@ -2,7 +2,7 @@
 and the client, and what each costs (prints figures; not a pass/fail test).
 
     .venv/bin/python bench/bench_rdp_scroll.py [--seconds 15] [--rate 200] [--client-args ""]
-        [--profile DIR]
+        [--profile DIR] [--anim ../shared/peerbench/pb/content.py]
 
 The scroll scene of ``../shared/peerbench`` (its ``scroll`` scenario): a 1920x1080 session host
 whose desktop is an ``xterm -geometry 120x40+0+0`` printing ``--rate`` lines a second;
@@ -18,6 +18,9 @@ Printed, over ``--seconds``:
 - CPU milliseconds per host frame (user + system, from the kernel's per-process counters) of
   the session host, the RDP server (this process: also the sampler's thread, about 0.1 ms a
   sample), xfreerdp and the client's Xvfb.
+
+``--anim CONTENT_PY``: peerbench's ``anim`` scene instead (a full-screen picture moving 8 px
+sideways 30 times a second; the screen-change counts then count every changed frame).
 
 ``--profile DIR``: ``py-spy record`` the session host and this process meanwhile (collapsed
 stacks, ``DIR/host.txt`` and ``DIR/rdpserver.txt``).
@@ -119,6 +122,8 @@ async def main(args: argparse.Namespace) -> None:
     # the session's /tmp is its own: the program goes on the command line
     startup = (f"exec xterm -geometry 120x40+0+0 -e {shlex.quote(sys.executable)} -c "
                f"{shlex.quote(SCROLLER)} {args.rate}")
+    if args.anim:
+        startup = f"exec {shlex.quote(sys.executable)} {shlex.quote(str(args.anim))} anim"
     async with rdp_rig(1920, 1080, startup=startup) as rig:
         proc = await rig.client(*args.client_args.split())
         try:
@@ -220,4 +225,6 @@ if __name__ == "__main__":
     p.add_argument("--rate", type=int, default=200, help="lines printed a second")
     p.add_argument("--client-args", default="")
     p.add_argument("--profile", type=Path)
+    p.add_argument("--anim", type=Path, metavar="CONTENT_PY",
+                   help="run peerbench's full-screen animation instead (the path of its pb/content.py)")
     asyncio.run(main(p.parse_args()))
