@@ -33,6 +33,7 @@ class Rig:
     port: int
     host: LaunchedHost
     env: dict[str, str]  # the client's display
+    client_fb: Path  # the client display's framebuffer (Xvfb -fbdir XWD file)
 
     @property
     def settings(self) -> ServerSettings:
@@ -81,7 +82,7 @@ async def rdp_rig(width: int, height: int, *, startup: str | None = None, user: 
                        authenticate=authenticate, attach=attach, authenticate_nla=authenticate_nla)
     try:
         port = await server.start()
-        yield Rig(server, port, host, dict(os.environ, **xvfb.env(), HOME=str(tmp)))
+        yield Rig(server, port, host, dict(os.environ, **xvfb.env(), HOME=str(tmp)), xvfb.framebuffer_path)
     finally:
         await server.close()
         xvfb.stop()

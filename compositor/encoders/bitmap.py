@@ -263,38 +263,49 @@ class ScreenDiff:
         self.sent[y:y + h, x:x + w] = _words(screen[y:y + h, x:x + w])
 
     def changed(self, screen: np.ndarray, rects: list[Rect]) -> list[Rect]:
-        """Grid tiles under ``rects`` whose pixels differ from the last sent, remembered as sent;
-        when few, each is cut to the bounding box of its changed pixels."""
+        """Grid tiles under ``rects`` whose pixels differ from the last sent, each cut to the
+        rectangle it lies under (the rows a scroll exposed are encoded as those rows, not as
+        the 64-row tiles they touch), remembered as sent; when few, each is cut further to the
+        bounding box of its changed pixels."""
         t = self.tile
-        seen: set[tuple[int, int]] = set()
-        found: list[tuple[int, int]] = []
+        seen: set[tuple[int, int, int, int]] = set()
+        found: list[tuple[int, int, int, int]] = []
         words = _words(screen)
         for x, y, w, h in rects:
             x0, y0 = max(0, (x // t) * t), max(0, (y // t) * t)
             x1, y1 = min(self.width, x + w), min(self.height, y + h)
             if x1 <= x0 or y1 <= y0:
                 continue
+            cx0, cy0, cx1, cy1 = max(0, x), max(0, y), x1, y1
             x1, y1 = min(self.width, -(-x1 // t) * t), min(self.height, -(-y1 // t) * t)
             cur, old = words[y0:y1, x0:x1], self.sent[y0:y1, x0:x1]
             hits = _changed_tiles(cur, old, t)
             for r, c in zip(*np.nonzero(hits), strict=True):
-                key = (x0 + int(c) * t, y0 + int(r) * t)  # plain ints: they go into JSON
-                if key not in seen:
-                    seen.add(key)
-                    found.append(key)
+                tx, ty = x0 + int(c) * t, y0 + int(r) * t  # plain ints: they go into JSON
+                px0, py0 = max(tx, cx0), max(ty, cy0)
+                px1, py1 = min(tx + t, cx1, self.width), min(ty + t, cy1, self.height)
+                piece = (px0, py0, px1 - px0, py1 - py0)
+                if piece in seen:
+                    continue
+                if (px0, py0, px1, py1) != (tx, ty, min(tx + t, self.width), min(ty + t, self.height)) and \
+                        np.array_equal(words[py0:py1, px0:px1], self.sent[py0:py1, px0:px1]):
+                    continue  # the tile changed outside this rectangle only
+                seen.add(piece)
+                found.append(piece)
         shrink = len(found) <= SHRINK_TILES
         out: list[Rect] = []
-        for tx, ty in found:
-            tw, th = min(t, self.width - tx), min(t, self.height - ty)
-            cur, old = words[ty:ty + th, tx:tx + tw], self.sent[ty:ty + th, tx:tx + tw]
+        for px, py, pw, ph in found:
+            cur, old = words[py:py + ph, px:px + pw], self.sent[py:py + ph, px:px + pw]
             if shrink:
                 mask = cur != old
                 rows_hit = np.flatnonzero(mask.any(axis=1))
                 cols_hit = np.flatnonzero(mask.any(axis=0))
-                out.append((tx + int(cols_hit[0]), ty + int(rows_hit[0]),
+                if len(rows_hit) == 0:
+                    continue  # an overlapping rectangle's piece already took these pixels
+                out.append((px + int(cols_hit[0]), py + int(rows_hit[0]),
                             int(cols_hit[-1] - cols_hit[0]) + 1, int(rows_hit[-1] - rows_hit[0]) + 1))
             else:
-                out.append((tx, ty, tw, th))
+                out.append((px, py, pw, ph))
             old[...] = cur  # where they were equal this changes nothing: no mask needed
         return out
 
@@ -370,6 +381,8 @@ class BitmapEncoder(Encoder):
             areas = self.diff.changed(screen, rects)
             if not areas:
                 return frames
+            if len(areas) > SHRINK_TILES:
+                areas = join_pieces(areas, across_rows=self.layout == "bitmap")
         frames.append(self._encode_areas(screen, areas, full))
         return frames
 
@@ -377,7 +390,9 @@ class BitmapEncoder(Encoder):
         """Scrolling in ``rects`` as a copy frame, and the rectangles left to compare and encode."""
         # The screen as last sent (ScreenDiff's copy) is what the clients show: lossless.
         # Overlapping damage joined first, so each overlapping group can still be one copy.
-        copies, rest = find_copies(self.diff.pixels(), screen, disjoint(rects))
+        # Sideways moves too: here a whole-screen change costs a Planar encode of every pixel
+        # (~40 ms at 1080p), a failed search a few ms.
+        copies, rest = find_copies(self.diff.pixels(), screen, disjoint(rects), horizontal=True)
         if not copies:
             return [], rects
         for c in copies:
@@ -400,6 +415,31 @@ class BitmapEncoder(Encoder):
         fields["codec"] = "bitmap"
         fields["rects"] = [[t.x, t.y, t.width, t.height, len(e)] for t, e in zip(tiles, encoded, strict=True)]
         return EncodedFrame(fields, b"".join(encoded))
+
+
+def join_pieces(pieces: list[Rect], *, across_rows: bool) -> list[Rect]:
+    """Changed tiles joined where they cover a rectangle exactly: side by side in one row of
+    tiles (same top and height), and with ``across_rows`` one above the other (same left
+    edge and width). Fewer, wider areas encode in fewer batches (a 720x39 band of new text
+    that touches two rows of tiles: 0.7 ms as one area against 1.5 ms as 24 pieces); bitmap
+    updates cut each area into tiles again, so they may join across rows too."""
+    rows: list[list[int]] = []
+    for x, y, w, h in sorted(pieces, key=lambda r: (r[1], r[3], r[0])):
+        last = rows[-1] if rows else None
+        if last is not None and last[1] == y and last[3] == h and last[0] + last[2] == x:
+            last[2] += w
+        else:
+            rows.append([x, y, w, h])
+    if not across_rows:
+        return [tuple(r) for r in rows]
+    out: list[list[int]] = []
+    for x, y, w, h in sorted(rows, key=lambda r: (r[0], r[2], r[1])):
+        last = out[-1] if out else None
+        if last is not None and last[0] == x and last[2] == w and last[1] + last[3] == y:
+            last[3] += h
+        else:
+            out.append([x, y, w, h])
+    return [tuple(r) for r in out]
 
 
 def _grid(rects: list[Rect]) -> list[Rect]:

@@ -230,8 +230,12 @@ class H264Encoder(Encoder):
         # The rows a scroll exposed go lossless up to COPY_REST_SMALL pixels whatever the codec
         # makes of them: a line or three of text, ~1 ms as Planar against a 1080p P-frame's
         # ~8 ms, so a scrolling terminal keeps up with the client (and needs no touch-up).
+        # Text-like rows past that too (up to ``flat``), whatever Planar's bytes per pixel: an
+        # update that came late exposes more lines, and a P-frame for them (8-10 ms) would make
+        # the next one later still; as Planar the cost follows the rows (720x91: ~3 ms).
         small = max(self.small, COPY_REST_SMALL) if copies else self.small
-        lossless = lossless_update(screen, visible, self.image_variants, small=small, flat_limit=self.flat)
+        lossless = lossless_update(screen, visible, self.image_variants, small=small, flat_limit=self.flat,
+                                   planar_bytes=not copies)
         if lossless is None and self.flat and self.image_variants == WEBZ_ONLY:
             lossless = indexed_update(screen, visible)  # few colours past ``flat``: lossless.WEBZ_FLAT
         if lossless is not None:

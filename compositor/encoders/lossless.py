@@ -161,7 +161,8 @@ def web_frame(screen: np.ndarray, rects: list[Rect], raw_limit: int = DEFAULT_RA
 
 
 def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[str], *, small: int = DEFAULT_RAW,
-                    flat_limit: int = DEFAULT_FLAT, raw_limit: int = DEFAULT_RAW) -> list[EncodedFrame] | None:
+                    flat_limit: int = DEFAULT_FLAT, raw_limit: int = DEFAULT_RAW,
+                    planar_bytes: bool = True) -> list[EncodedFrame] | None:
     """Lossless frames for ``rects`` instead of a lossy frame, one per image variant viewers
     take (``IMAGE_CODECS``), or None to leave them to the lossy codec.
 
@@ -169,8 +170,10 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
     ``flat_limit`` pixels of text-like content (``flat``); and in that second case, when a viewer
     takes Planar, only while Planar codes the area (past ``raw_limit`` pixels) in at most
     ``PLANAR_MAX_BYTES_PER_PIXEL``: a solid or mostly plain area, yes; a paragraph of text,
-    which Planar barely compresses, no. The decision is the same for every variant, so each
-    viewer of the stream gets the same frames in its own encoding.
+    which Planar barely compresses, no (``planar_bytes=False`` leaves that check out: rows a
+    scroll exposed, whose cost as Planar grows with the rows where a P-frame costs a whole
+    picture's encode). The decision is the same for every variant, so each viewer of the
+    stream gets the same frames in its own encoding.
     """
     from compositor.encoders.regions import merge
 
@@ -185,7 +188,8 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
     frames = []
     if "planar" in variants:
         images = encode_images("planar", screen, merged)
-        if area > max(small, raw_limit) and sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
+        if planar_bytes and area > max(small, raw_limit) and \
+                sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
             return None
         frames.append(image_frame("planar", None, None, merged, images, variant="planar"))
     for variant in WEB_VARIANTS:

@@ -32,6 +32,8 @@ MIN_ROWS = 16  # a band shorter than this is cheaper to encode than to copy and 
 MIN_WIDTH = 64
 MIN_AREA = 64 * 64
 SAMPLE_STEP = 4  # row hashes first from every 4th pixel (see ``find_shift``)
+STRIPE = 64  # rows of the stripes searched for sideways moves (``find_sideways``)
+MIN_SIDEWAYS_ROWS = 8  # a stripe shorter than this (the rect's last rows) is not searched
 _WEIGHTS = np.random.default_rng(0x5C0).integers(1, 2**63, size=8192, dtype=np.uint64) | np.uint64(1)
 
 
@@ -67,7 +69,7 @@ def row_hashes(block: np.ndarray, step: int = 1) -> np.ndarray:
 
 
 def find_shift(before: np.ndarray, after: np.ndarray, lo: int = 0,
-               hi: int | None = None) -> tuple[int, int, int] | None:
+               hi: int | None = None, step: int | None = None) -> tuple[int, int, int] | None:
     """``(dy, start, end)``: rows ``start:end`` of ``after`` equal rows ``start+dy:end+dy`` of
     ``before`` (same columns), the tallest such band for the shift most rows agree on; None
     when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``). Only rows
@@ -80,7 +82,8 @@ def find_shift(before: np.ndarray, after: np.ndarray, lo: int = 0,
     hi = after.shape[0] if hi is None else hi
     if hi - lo < MIN_ROWS * 2:
         return None
-    step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
+    if step is None:
+        step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
     band = _candidate_band(row_hashes(before, step), row_hashes(after[lo:hi], step), lo)
     if band is not None and step > 1 and not _band_equal(before, after, band):
         band = _candidate_band(row_hashes(before), row_hashes(after[lo:hi]), lo)
@@ -154,7 +157,8 @@ class ScrollDetector:
             self._sent[y:y + rh, x:x + rw] = screen[y:y + rh, x:x + rw]
 
 
-def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
+def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
+                horizontal: bool = False) -> tuple[list[Copy], list[Rect]]:
     """Copies that rebuild part of ``rects`` from ``sent`` (the screen as the front ends have
     it, (h, w, 4)), and the rectangles left to encode.
 
@@ -165,7 +169,9 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
     A rectangle may get up to ``MAX_BANDS`` copies of different shifts: a capture taken while
     a program was still scrolling (xterm moving its lines in several steps) holds bands moved
     by different amounts, and one copy would leave the others to the codec (a frame of the
-    whole terminal as H.264). They are ordered so that none writes where a later one reads."""
+    whole terminal as H.264). They are ordered so that none writes where a later one reads.
+    ``horizontal``: where nothing moved vertically, also look for sideways moves
+    (``find_sideways``)."""
     copies: list[Copy] = []
     rest: list[Rect] = []
     for i, rect in enumerate(rects):
@@ -186,10 +192,53 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect]) -> tupl
             found.append(shift)
             dy, start, end = shift
             todo += [(lo, start)] * (start > lo) + [(end, hi)] * (end < hi)
+        if not found and horizontal:
+            moved, left_over = find_sideways(sent, screen, rect)
+            copies += moved
+            rest += left_over
+            continue
         ordered, dropped = _in_safe_order(found)
         left += [(start, end) for _, start, end in dropped]
         copies += [Copy(x, y + start, w, end - start, x, y + start + dy) for dy, start, end in ordered]
         rest += [(x, y + lo, w, hi - lo) for lo, hi in sorted(left)]
+    return copies, rest
+
+
+def find_sideways(sent: np.ndarray, screen: np.ndarray, rect: Rect) -> tuple[list[Copy], list[Rect]]:
+    """Copies of content moved sideways in ``rect`` (a horizontal scroll, a pan), and the
+    rectangles left to encode. The rectangle is searched in ``STRIPE``-row stripes on the
+    screen's grid (columns hashed as ``find_shift`` hashes rows), so an area above or below
+    that changed otherwise (a toolbar, a status line) costs its own stripes only; stripes
+    with the same move are one copy. Each copy's source lies in its own rows, so copies are
+    independent of their order."""
+    x, y, w, h = rect
+    copies: list[Copy] = []
+    rest: list[Rect] = []
+    found: list[tuple[int, int, int, int, int] | None] = []  # per stripe: (y, h, dx, start, end)
+    sy, sh = y, 0
+    while (sy := sy + sh) < y + h:
+        sh = min(STRIPE - (sy % STRIPE), y + h - sy)
+        before = sent[sy:sy + sh, x:x + w].transpose(1, 0, 2)
+        after = screen[sy:sy + sh, x:x + w].transpose(1, 0, 2)
+        band = find_shift(before, after, step=SAMPLE_STEP if sh >= STRIPE else 1) \
+            if w >= MIN_ROWS * 2 and sh >= MIN_SIDEWAYS_ROWS else None
+        found.append((sy, sh, *band) if band else None)
+        if not band:
+            rest.append((x, sy, w, sh))
+    runs: list[list[int]] = []  # stripes with the same move, one after the other
+    for stripe in found:
+        if stripe is None:
+            continue
+        if runs and runs[-1][1] + runs[-1][2] == stripe[0] and runs[-1][3:] == list(stripe[2:]):
+            runs[-1][2] += stripe[1]
+        else:
+            runs.append([0, stripe[0], stripe[1], *stripe[2:]])
+    for _, sy, sh, dx, start, end in runs:
+        copies.append(Copy(x + start, sy, end - start, sh, x + start + dx, sy))
+        if start > 0:
+            rest.append((x, sy, start, sh))
+        if end < w:
+            rest.append((x + end, sy, w - end, sh))
     return copies, rest
 
 

@@ -505,3 +505,90 @@ async def test_scrolling_terminal_is_scrblt_for_a_bitmap_client_and_ends_pixel_e
     finally:
         proc.kill()
         await proc.wait()
+
+
+# A window showing a wide picture (every column unlike the others) that pans 8 px a frame, as
+# peerbench's full-screen animation does: CopyArea from a pixmap at a moving offset.
+PANNER = """
+import sys, time
+import numpy as np
+from Xlib import X, display
+d = display.Display(); s = d.screen()
+w, h, frames = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+win = s.root.create_window(0, 0, w, h, 0, s.root_depth, background_pixel=s.black_pixel,
+                           override_redirect=True)
+win.map()
+gc = win.create_gc()
+pix = win.create_pixmap(2 * w, h, s.root_depth)
+rng = np.random.default_rng(4)
+img = rng.integers(0, 256, (h, 2 * w, 4), dtype=np.uint8)
+for y in range(0, h, 32):
+    pix.put_image(gc, 0, y, 2 * w, min(32, h - y), X.ZPixmap, s.root_depth, 0, img[y:y + 32].tobytes())
+d.sync()
+for i in range(frames):
+    win.copy_area(gc, pix, (i * 8) % w, 0, w, h, 0, 0)
+    d.sync()
+    time.sleep(1 / 30)
+time.sleep(60)
+"""
+
+
+async def test_panning_content_is_scrblt_sideways_for_a_bitmap_client_and_ends_pixel_exact(rdp: Harness,
+                                                                                             host) -> None:
+    """Bitmap updates at 32 bpp: content moving sideways is moved on the client with ScrBlt
+    orders whose source overlaps their destination in the same rows, and only the new columns
+    come as bitmaps; the client's screen then equals the session's exactly."""
+    import sys
+
+    rdp.server.settings.gfx = False
+    await rdp.client("/bpp:32")
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not connection.output.bitmaps.options.get("copy"):
+        await asyncio.sleep(0.1)
+    assert connection.output.bitmaps.options.get("copy") is True
+    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PANNER, str(WIDTH - 80), str(HEIGHT - 80), "60", env=session_env(host))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and connection.output.bitmaps.scrblt_orders_sent < 20:
+            await asyncio.sleep(0.2)
+        assert connection.output.bitmaps.scrblt_orders_sent >= 20
+        await asyncio.sleep(2.5)  # the 60 frames end
+        assert await _exact_but_pointer(rdp, host, timeout=20) == 0
+        print(f"panning: {connection.output.bitmaps.scrblt_orders_sent} ScrBlt orders, "
+              f"{connection.output.bitmaps.updates_sent} bitmap updates")
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
+async def test_panning_content_is_surface_to_surface_through_planar_graphics_and_ends_pixel_exact(
+        rdp: Harness, host) -> None:
+    """The graphics pipeline without H.264 (Planar from the bitmap stream): content moving
+    sideways is SurfaceToSurface within the same rows, and the client ends pixel exact."""
+    import sys
+
+    await rdp.client("-gfx")
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and connection.output.gfx.mode is None:
+        await asyncio.sleep(0.1)
+    assert connection.output.gfx.mode == "planar"
+    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", PANNER, str(WIDTH - 80), str(HEIGHT - 80), "60", env=session_env(host))
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and connection.output.gfx.commands["copy"] < 20:
+            await asyncio.sleep(0.2)
+        assert connection.output.gfx.commands["copy"] >= 20, dict(connection.output.gfx.commands)
+        await asyncio.sleep(2.5)
+        assert await _exact_but_pointer(rdp, host, timeout=20) == 0
+        print(f"panning: {dict(connection.output.gfx.commands)}")
+    finally:
+        proc.kill()
+        await proc.wait()

@@ -170,6 +170,68 @@ def test_scrolling_is_a_copy_and_only_new_rows_are_encoded(layout: str) -> None:
     assert enc.encode(screen, [(0, 0, W, H)], full=False) == []
 
 
+@pytest.mark.parametrize("layout", ["bitmap", "gfx"])
+def test_rows_exposed_by_a_scroll_are_encoded_as_those_rows_not_whole_tiles(layout: str) -> None:
+    """Three new text lines across many 64x64 tiles (too many to shrink each): the pieces sent
+    are the tiles cut to the damaged rows, so the area encoded is those rows' area."""
+    rng = np.random.default_rng(5)
+    w, h = 1280, 256
+    screen = np.full((h, w, 4), 250, np.uint8)
+    enc = BitmapEncoder(w, h, {"layout": layout, "codec": "planar"})
+    canvas = np.zeros((h, w), np.uint32)
+    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    (frame,) = enc.encode(screen, [], full=True)
+    paint(canvas, frame.fields, frame.payload)
+    rows = (50, 39)  # across the tile rows 0-63 and 64-127
+    screen[rows[0]:sum(rows), :, :3] = np.where(rng.random((rows[1], w, 1)) < 0.2, 20, 250)
+    (frame,) = enc.encode(screen, [(0, rows[0], w, rows[1])], full=False)
+    assert all(rows[0] <= r[1] and r[1] + r[3] <= sum(rows) for r in frame.fields["rects"])
+    assert sum(r[2] * r[3] for r in frame.fields["rects"]) == w * rows[1]
+    paint(canvas, frame.fields, frame.payload)
+    assert np.array_equal(canvas, client_view(screen, 32))
+
+
+@pytest.mark.parametrize("layout", ["bitmap", "gfx"])
+def test_a_pan_is_a_copy_and_only_the_new_columns_are_encoded(layout: str) -> None:
+    """Content moved sideways (a horizontal scroll; peerbench's full-screen animation): a copy
+    and the few columns it did not bring, where the whole area would be a full encode."""
+    w, h = 640, 256
+    wide = np.random.default_rng(7).integers(0, 256, (h, 2 * w, 4), dtype=np.uint8)
+    screen = np.ascontiguousarray(wide[:, 100:100 + w])
+    enc = BitmapEncoder(w, h, {"copy": True, "layout": layout, "codec": "planar"})
+    canvas = np.zeros((h, w), np.uint32)
+    paint = paint_planar_frame if layout == "gfx" else paint_bitmap_frame
+    (frame,) = enc.encode(screen, [], full=True)
+    paint(canvas, frame.fields, frame.payload)
+    screen = np.ascontiguousarray(wide[:, 108:108 + w])
+    copy, rest = enc.encode(screen, [(0, 0, w, h)], full=False)
+    assert copy.fields == {"codec": "copy", "rects": [[0, 0, w - 8, h, 8, 0]]}
+    assert sum(r[2] * r[3] for r in rest.fields["rects"]) == 8 * h
+    paint_copy_frame(canvas, copy.fields, copy.payload)
+    paint(canvas, rest.fields, rest.payload)
+    assert np.array_equal(canvas, client_view(screen, 32))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 7), st.integers(0, 5), st.sampled_from([0, 0, 0, 5]),
+                          st.sampled_from([64, 64, 64, 20])), min_size=1, max_size=48), st.booleans())
+def test_joined_pieces_cover_exactly_the_pieces(cells, across_rows):
+    """Joining changed tiles (each cut to a damaged rectangle: some start lower, some are
+    shorter) never adds or drops a pixel, and areas never overlap."""
+    from compositor.encoders.bitmap import join_pieces
+
+    tiles = {(c, r): (top, min(height, 64 - top)) for c, r, top, height in cells}
+    pieces = [(c * 64, r * 64 + top, 64, h) for (c, r), (top, h) in tiles.items()]
+    joined = join_pieces(pieces, across_rows=across_rows)
+    want, got = np.zeros((400, 520), np.int32), np.zeros((400, 520), np.int32)
+    for x, y, w, h in pieces:
+        want[y:y + h, x:x + w] += 1
+    for x, y, w, h in joined:
+        got[y:y + h, x:x + w] += 1
+    assert np.array_equal(want, got)
+    assert len(joined) <= len(pieces)
+
+
 def test_registered_and_options_checked() -> None:
     load_builtin_encoders()
     assert ENCODERS["bitmap"] is BitmapEncoder

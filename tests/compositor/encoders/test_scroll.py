@@ -224,3 +224,101 @@ def test_bands_moved_by_different_amounts_replay_exactly(first, second, split, t
     lines = [n + third if i >= 30 else n for i, n in enumerate(lines)]
     after = text_screen(320, 480, lines)
     assert np.array_equal(replayed(before, after, [(0, 0, 320, 480)]), after)
+
+
+def torn(first: list[int], second: list[int], tear: int,
+         size: tuple[int, int] = (240, 260)) -> np.ndarray:
+    """A framebuffer read while the X server scrolled: rows above ``tear`` show ``first``, the
+    rest ``second`` (the lines a little later)."""
+    w, h = size
+    screen = text_screen(w, h, first)
+    screen[tear:] = text_screen(w, h, second)[tear:]
+    return screen
+
+
+def test_a_torn_read_of_a_scroll_is_two_copies_and_only_the_new_lines():
+    """Upper rows scrolled by two lines, lower ones by five (read mid-scroll): two copies, the
+    upper one first (its source is the lower one's destination), and only the new lines and the
+    rows between the two shifts left to encode."""
+    before = text_screen(240, 260, list(range(20)))
+    screen = torn(list(range(2, 22)), list(range(5, 25)), tear=104)
+    detector = ScrollDetector(240, 260)
+    detector.sent(before, [], full=True)
+    copies, rest = detector.find(screen, [(0, 0, 240, 260)])
+    assert [c.sy - c.y for c in copies] == [26, 65]
+    assert copies[0].y < copies[1].y
+    assert sum(r[3] for r in rest) <= 5 * 13 + 13 + 13  # new lines, a line at the tear, the last
+    assert np.array_equal(replayed(before, screen, [(0, 0, 240, 260)]), screen)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 30), st.integers(-6, 6), st.integers(-6, 6), st.integers(0, 259))
+def test_copies_of_a_torn_read_rebuild_the_screen(first, delta, more, tear):
+    """Whatever the two shifts (either way) and the row of the tear: the copies, run in order as
+    a client does, and the rest give the screen as read."""
+    lines = list(range(first, first + 20))
+    screen = torn([n + delta for n in lines], [n + delta + more for n in lines], tear)
+    before = text_screen(240, 260, lines)
+    assert np.array_equal(replayed(before, screen, [(0, 0, 240, 260)]), screen)
+
+
+def test_many_lines_a_scroll_exposed_go_as_planar_for_rdp_not_a_p_frame():
+    """An update that came late: the copy leaves seven text lines (past COPY_REST_SMALL pixels),
+    which Planar codes at more than PLANAR_MAX_BYTES_PER_PIXEL. Still Planar for an RDP viewer
+    (its cost grows with the rows; a P-frame costs a whole picture), exact, and no touch-up due."""
+    from compositor.encoders.h264 import COPY_REST_SMALL
+    from compositor.encoders.planar import decode_planar
+
+    before = text_screen(720, 520, list(range(40)))
+    after = text_screen(720, 520, list(range(7, 47)))
+    enc = ENCODERS["h264"](720, 520, {})
+    enc.set_variants({"planar"})
+    enc.encode(before, [], full=True)
+    copy, *rest = enc.encode(after, [(0, 0, 720, 520)], full=False)
+    assert copy.fields["codec"] == "copy"
+    assert [f.fields["codec"] for f in rest] == ["planar"]
+    rects = rest[0].fields["rects"]
+    assert sum(w * h for _, _, w, h, _ in rects) > COPY_REST_SMALL
+    canvas = before.copy()
+    apply_copy(canvas, copy.fields["rects"][0])
+    offset = 0
+    for x, y, w, h, n in rects:
+        canvas[y:y + h, x:x + w, :3] = decode_planar(rest[0].payload[offset:offset + n], w, h)[::-1][..., :3]
+        offset += n
+    assert np.array_equal(canvas[..., :3], after[..., :3])
+    assert enc.idle(after, 10.0) == []
+
+
+def panned(width: int, height: int, offset: int, seed: int = 1) -> np.ndarray:
+    """A wide picture (every column unlike the others) seen from ``offset`` columns in."""
+    rng = np.random.default_rng(seed)
+    wide = rng.integers(0, 256, (height, width * 2, 4), dtype=np.uint8)
+    return np.ascontiguousarray(wide[:, offset:offset + width])
+
+
+def test_content_moved_sideways_is_a_copy_and_only_the_new_columns():
+    before = panned(400, 200, 40)
+    after = panned(400, 200, 48)  # moved 8 px to the left
+    after[:20] = 0  # a toolbar stripe that changed otherwise
+    copies, rest = find_copies(before, after, [(0, 0, 400, 200)], horizontal=True)
+    assert [(c.sx - c.x, c.sy - c.y) for c in copies] == [(8, 0)]
+    assert copies[0].y == 64 and copies[0].w == 392
+    assert sum(w * h for _, _, w, h in rest) == 400 * 64 + 8 * (200 - 64)
+    assert find_copies(before, after, [(0, 0, 400, 200)]) == ([], [(0, 0, 400, 200)])  # only when asked
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(-40, 40), st.integers(0, 199), st.integers(1, 200), st.integers(0, 100))
+def test_sideways_copies_and_rest_always_rebuild_the_screen(dx, top, height, first):
+    before = panned(300, 200, 50 + first)
+    screen = before.copy()
+    rect = (0, top, 300, min(height, 200 - top))
+    x, y, w, h = rect
+    screen[y:y + h] = panned(300, 200, 50 + first + dx)[y:y + h]
+    copies, rest = find_copies(before, screen, [rect], horizontal=True)
+    canvas = before.copy()
+    for c in copies:
+        apply_copy(canvas, [c.x, c.y, c.w, c.h, c.sx, c.sy])
+    for rx, ry, rw, rh in rest:
+        canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
+    assert np.array_equal(canvas, screen)
