@@ -65,12 +65,8 @@ async def main(args: argparse.Namespace) -> None:
             rig.settings.gfx, client_args = MODES[mode]
             proc = await rig.client(*client_args)
             try:
-                for _ in range(400):
-                    if rig.server.connections and next(iter(rig.server.connections)).first_frame_at:
-                        break
-                    await asyncio.sleep(0.05)
+                conn = await rig.shown()
                 await asyncio.sleep(2)
-                (conn,) = rig.server.connections
                 for scene in args.scenes:
                     pid = None
                     if scene == "animation":

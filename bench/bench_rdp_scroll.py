@@ -127,13 +127,7 @@ async def main(args: argparse.Namespace) -> None:
     async with rdp_rig(1920, 1080, startup=startup) as rig:
         proc = await rig.client(*args.client_args.split())
         try:
-            for _ in range(400):
-                if rig.server.connections and next(iter(rig.server.connections)).first_frame_at:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise SystemExit("the client did not show a first frame")
-            (conn,) = rig.server.connections
+            conn = await rig.shown()
             await asyncio.sleep(3.0)
             received: list[tuple[float, int]] = []
             host_frame = conn.output.host_frame

@@ -59,13 +59,7 @@ async def main(args: argparse.Namespace) -> None:
         xenv = dict(os.environ, DISPLAY=rig.host.display, XAUTHORITY=str(rig.host.runtime_dir / "Xauthority"))
         proc = await rig.client(*args.client_args.split())
         try:
-            for _ in range(400):
-                if rig.server.connections and next(iter(rig.server.connections)).first_frame_at:
-                    break
-                await asyncio.sleep(0.05)
-            else:
-                raise SystemExit("the client did not show a first frame")
-            (conn,) = rig.server.connections
+            conn = await rig.shown()
             await asyncio.to_thread(subprocess.run, ["xdotool", "search", "--sync", "--class", "xterm",
                                                      "windowfocus", "--sync"], env=xenv, check=True, timeout=30)
             await asyncio.sleep(2.0)

@@ -46,6 +46,16 @@ class Rig:
             "/log-level:ERROR", *args, env=self.env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
 
+    async def shown(self, timeout: float = 20.0):
+        """The one client connection, once its first frame has been sent."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if self.server.connections and next(iter(self.server.connections)).first_frame_at:
+                (conn,) = self.server.connections
+                return conn
+            await asyncio.sleep(0.05)
+        raise SystemExit("the client did not show a first frame")
+
     async def end_client(self, proc: asyncio.subprocess.Process) -> None:
         """End the client and wait until the server has let its connection go."""
         proc.terminate()

@@ -389,17 +389,39 @@ SCROLLER = ("for i in $(seq 1 300); do echo \"line $i of a scrolling terminal: $
             " sleep 0.004; done; sleep 30")
 
 
-async def test_scrolling_terminal_is_copied_and_ends_pixel_exact(rdp: Harness, host) -> None:
-    """A terminal printing lines: the graphics pipeline moves what was already on the client
-    (SurfaceToSurface) and sends only the new rows; once it stops, the client's screen equals
-    the session's exactly (lossy rows touched up)."""
-    await rdp.client("/gfx:avc420")
+async def bitmap_connection_with_copies(rdp: Harness):
+    """A ``/bpp:32`` client on bitmap updates whose stream sends ScrBlt copies, the pointer
+    parked in a corner (away from what moves)."""
+    rdp.server.settings.gfx = False
+    await rdp.client("/bpp:32")
+    await rdp.wait_first_frame()
+    (connection,) = rdp.server.connections
+    assert connection.output.gfx.mode is None and connection.conn.scrblt
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and not connection.output.bitmaps.options.get("copy"):
+        await asyncio.sleep(0.1)
+    assert connection.output.bitmaps.options.get("copy") is True
+    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    return connection
+
+
+async def gfx_connection(rdp: Harness, *args: str, mode: str):
+    """A client started with ``args``, once the graphics pipeline runs in ``mode``."""
+    await rdp.client(*args)
     await rdp.wait_first_frame()
     (connection,) = rdp.server.connections
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and connection.output.gfx.mode is None:
         await asyncio.sleep(0.1)
-    assert connection.output.gfx.mode == "avc420"
+    assert connection.output.gfx.mode == mode
+    return connection
+
+
+async def test_scrolling_terminal_is_copied_and_ends_pixel_exact(rdp: Harness, host) -> None:
+    """A terminal printing lines: the graphics pipeline moves what was already on the client
+    (SurfaceToSurface) and sends only the new rows; once it stops, the client's screen equals
+    the session's exactly (lossy rows touched up)."""
+    connection = await gfx_connection(rdp, "/gfx:avc420", mode="avc420")
     proc = await asyncio.create_subprocess_exec(
         "xterm", "-geometry", "80x24+20+20", "-e", "sh", "-c", SCROLLER, env=session_env(host))
     try:
@@ -481,16 +503,7 @@ async def test_scrolling_terminal_is_scrblt_for_a_bitmap_client_and_ends_pixel_e
     """Bitmap updates at 32 bpp: a terminal printing lines is moved on the client with ScrBlt
     orders (xfreerdp advertises them), only the new rows come as bitmaps, and the client's
     screen equals the session's exactly all along the way once it settles."""
-    rdp.server.settings.gfx = False
-    await rdp.client("/bpp:32")
-    await rdp.wait_first_frame()
-    (connection,) = rdp.server.connections
-    assert connection.output.gfx.mode is None and connection.conn.scrblt
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not connection.output.bitmaps.options.get("copy"):
-        await asyncio.sleep(0.1)
-    assert connection.output.bitmaps.options.get("copy") is True
-    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    connection = await bitmap_connection_with_copies(rdp)
     proc = await asyncio.create_subprocess_exec(
         "xterm", "-geometry", "80x24+20+20", "-e", "sh", "-c", SCROLLER, env=session_env(host))
     try:
@@ -540,15 +553,7 @@ async def test_panning_content_is_scrblt_sideways_for_a_bitmap_client_and_ends_p
     come as bitmaps; the client's screen then equals the session's exactly."""
     import sys
 
-    rdp.server.settings.gfx = False
-    await rdp.client("/bpp:32")
-    await rdp.wait_first_frame()
-    (connection,) = rdp.server.connections
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and not connection.output.bitmaps.options.get("copy"):
-        await asyncio.sleep(0.1)
-    assert connection.output.bitmaps.options.get("copy") is True
-    await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
+    connection = await bitmap_connection_with_copies(rdp)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", PANNER, str(WIDTH - 80), str(HEIGHT - 80), "60", env=session_env(host))
     try:
@@ -571,13 +576,7 @@ async def test_panning_content_is_surface_to_surface_through_planar_graphics_and
     sideways is SurfaceToSurface within the same rows, and the client ends pixel exact."""
     import sys
 
-    await rdp.client("-gfx")
-    await rdp.wait_first_frame()
-    (connection,) = rdp.server.connections
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and connection.output.gfx.mode is None:
-        await asyncio.sleep(0.1)
-    assert connection.output.gfx.mode == "planar"
+    connection = await gfx_connection(rdp, "-gfx", mode="planar")
     await rdp.xdotool("mousemove", str(WIDTH - 1), str(HEIGHT - 1))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", PANNER, str(WIDTH - 80), str(HEIGHT - 80), "60", env=session_env(host))
