@@ -24,11 +24,9 @@ class Direct(DirectReceive, Plain):
 
 async def hops_for(consumer, monkeypatch, messages: int) -> int:
     calls = []
-    real = channels.consumer.aclose_old_connections
 
-    async def counted():
+    async def counted():  # counted only: the real one would touch the test database's connection
         calls.append(1)
-        await real()
 
     monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
     communicator = WebsocketCommunicator(consumer.as_asgi(), "/ws/")
