@@ -29,9 +29,20 @@ def bits_for(colours: int) -> int:
     return 1 if colours <= 2 else 2 if colours <= 4 else 4
 
 
+SAMPLE_SIDE = 64  # a large block is first judged by a grid of 64 x 64 of its pixels
+
+
 def indexed(block: np.ndarray) -> bytes | None:
-    """``indexed`` coding of one (h, w, 4) BGRX block, or None past ``MAX_COLOURS`` colours."""
+    """``indexed`` coding of one (h, w, 4) BGRX block, or None past ``MAX_COLOURS`` colours.
+
+    A large block is first judged by a grid of its pixels: more colours there than
+    ``MAX_COLOURS`` means more in the block, and a picture or a video frame is turned down in
+    ~0.2 ms instead of the ~90 ms a sort of 720p's colours takes."""
     h, w = block.shape[:2]
+    if h * w > 4 * SAMPLE_SIDE * SAMPLE_SIDE:
+        grid = np.ascontiguousarray(block[::max(1, h // SAMPLE_SIDE), ::max(1, w // SAMPLE_SIDE)])
+        if len(np.unique(grid.view(np.uint32) & np.uint32(0x00FFFFFF))) > MAX_COLOURS:
+            return None
     pixels = np.ascontiguousarray(block).view(np.uint32).reshape(h, w) & np.uint32(0x00FFFFFF)
     two = _two_colours(pixels)
     if two is not None:  # text: a few passes instead of a sort (~0.5 against ~7 ms for 720x520)

@@ -35,6 +35,20 @@ def test_round_trip_at_every_bit_width(colours, h, w, seed):
     assert np.array_equal(decode_indexed(data, w, h), block[..., :3])
 
 
+def test_large_blocks_are_judged_by_a_sample_first_but_never_wrongly():
+    """Past 4 x 64 x 64 pixels a grid of the block is looked at first: a picture is turned
+    down from it, a few-colour block still round-trips, and a 17th colour off the grid is still
+    found by the full count."""
+    rng = np.random.default_rng(7)
+    picture = rng.integers(0, 256, (400, 700, 4), dtype=np.uint8)
+    assert indexed(picture) is None
+    few = block_of(rng.integers(0, 5, (300, 300)))
+    assert np.array_equal(decode_indexed(indexed(few), 300, 300), few[..., :3])
+    sneaky = block_of(rng.integers(0, MAX_COLOURS, (300, 300)))
+    sneaky[1, 1] = block_of(np.array([[MAX_COLOURS]]))[0, 0]  # row 1 and column 1 are off the grid
+    assert indexed(sneaky) is None
+
+
 def test_strided_view_of_the_screen():
     screen = block_of(np.random.default_rng(1).integers(0, 2, (40, 50)))
     view = screen[5:30, 7:41]
