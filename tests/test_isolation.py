@@ -380,7 +380,9 @@ def test_single_user_mode_runs_every_desktop_as_the_service_account(tmp_path):
 
     low, high = settings.WRD_UID_RANGE
     home_root = unix.prepare_home_root(Path(settings.WRD_HOME_ROOT))
-    name = f"{settings.WRD_ACCOUNT_PREFIX}solo"
+    # A name of this test's own: an account left by an interrupted run, or another run's on
+    # this machine, is never taken for it.
+    name = f"{settings.WRD_ACCOUNT_PREFIX}solo-{uuid.uuid4().hex[:6]}"
     with unix.account_lock():
         uid = unix.lowest_free_uid(low=low, high=high, reserved=set())
         uid, gid = unix.create_system_account(name=name, uid=uid, home=home_root / name, home_root=home_root)
