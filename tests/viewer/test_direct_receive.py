@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import channels.consumer
+import channels.generic.websocket
 from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.testing import WebsocketCommunicator
 
@@ -28,7 +29,12 @@ async def hops_for(consumer, monkeypatch, messages: int) -> int:
     async def counted():  # counted only: the real one would touch the test database's connection
         calls.append(1)
 
-    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)
+    async def not_counted():
+        pass
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", counted)  # the hop per message
+    # websocket_disconnect runs its own (not the hop under test); neither may reach the database.
+    monkeypatch.setattr(channels.generic.websocket, "aclose_old_connections", not_counted)
     communicator = WebsocketCommunicator(consumer.as_asgi(), "/ws/")
     connected, _ = await communicator.connect(timeout=5)
     assert connected
