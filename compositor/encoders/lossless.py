@@ -192,11 +192,13 @@ def lossless_update(screen: np.ndarray, rects: list[Rect], variants: frozenset[s
                 sum(map(len, images)) > area * PLANAR_MAX_BYTES_PER_PIXEL:
             return None
         frames.append(image_frame("planar", None, None, merged, images, variant="planar"))
+    shared = None  # a prle frame: the same for ``web`` and ``webz``, encoded once
     for variant in WEB_VARIANTS:
         if variant in variants:
-            frame = web_frame(screen, merged, raw_limit, deflated=variant == "webz")
-            frame.variant = variant
-            frames.append(frame)
+            frame = shared or web_frame(screen, merged, raw_limit, deflated=variant == "webz")
+            if frame.fields["codec"] == "prle":
+                shared = frame
+            frames.append(EncodedFrame(frame.fields, frame.payload, variant=variant))
     return frames
 
 

@@ -98,3 +98,14 @@ def test_palette_rle_of_runs(decode_prle, runs, width):
     palette = np.frombuffer(data[1:1 + 3 * len(colours)], np.uint8).reshape(-1, 3)
     assert np.array_equal(palette, colours.view(np.uint8).reshape(-1, 4)[:, :3])
     assert np.array_equal(decode_prle(data, width, block.shape[0]), block[:, :, :3])
+
+
+def test_a_browser_on_a_plain_socket_and_one_on_a_compressed_socket_get_the_same_prle():
+    from compositor.encoders.lossless import lossless_update
+
+    screen = np.zeros((64, 64, 4), np.uint8)
+    screen[10:20, 10:30] = (255, 255, 255, 255)
+    frames = lossless_update(screen, [(8, 8, 32, 16)], frozenset({"web", "webz"}))
+    assert [f.variant for f in frames] == ["web", "webz"]
+    assert [f.fields["codec"] for f in frames] == ["prle", "prle"]
+    assert frames[0].payload == frames[1].payload
