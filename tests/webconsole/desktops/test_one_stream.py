@@ -48,6 +48,12 @@ def _video(status: messages.StatusReply) -> list[messages.EncoderStatus]:
     return [e for e in status.encoders if e.format not in AUDIO_FORMATS]
 
 
+def _only_h264(host: BlockingHostClient, subscribers: int) -> list[messages.EncoderStatus] | None:
+    """The picture's encoders when they are one H.264 encoder with ``subscribers``, else None."""
+    video = _video(host.call(messages.Status()))
+    return video if [(e.format, e.subscribers) for e in video] == [("h264", subscribers)] else None
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.skipif(shutil.which("xfreerdp") is None or not Path(CHROMIUM).exists(),
@@ -65,7 +71,10 @@ def test_a_browser_and_an_rdp_client_share_one_h264_encoder(daphne, rdpserver, c
                    "the FreeRDP window to show the session")
         cookie = login_cookie(user)  # the ORM, before Playwright's event loop runs in this thread
         with BlockingHostClient(session.socket_path) as host:
-            (alone,) = _video(host.call(messages.Status()))
+            # The client is drawn through bitmap updates until its graphics pipeline channel
+            # is open, and a plain desktop can look the same either way: wait for its H.264
+            # stream itself.
+            (alone,) = wait_until(lambda: _only_h264(host, 1), 20, 0.2, "the RDP client's H.264 stream")
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
