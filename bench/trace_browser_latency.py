@@ -1,6 +1,7 @@
 """Where a keystroke's time goes on the browser path: peerbench's ``probe`` traced hop by hop.
 
     .venv/bin/python bench/trace_browser_latency.py [--keys 40] [--strace] [--out trace.json]
+        [--chromium-arg=--disable-features=DeferRendererTasksAfterInput]
 
 Run from a WRD checkout beside ``../shared/peerbench`` (its README; ``PB_SCRATCH``,
 ``PB_WRD_RUNTIME_ROOT`` and ``WRD_ACCOUNT_PREFIX`` as for a peerbench run). It starts WRD the
@@ -127,6 +128,9 @@ def main() -> None:
     ap.add_argument("--keys", type=int, default=40)
     ap.add_argument("--strace", action="store_true")
     ap.add_argument("--out")
+    ap.add_argument("--chromium-arg", action="append", default=[],
+                    help="an extra Chromium flag, for diagnosis (peerbench's own flags are fixed), "
+                         "e.g. --disable-features=DeferRendererTasksAfterInput; repeatable")
     args = ap.parse_args()
     import importlib.util
 
@@ -141,6 +145,7 @@ def main() -> None:
         client_args: list[str] = []
 
     scratch = Path(os.environ.get("PB_SCRATCH", "/tmp/peerbench"))
+    BrowserClient.ARGS = [*BrowserClient.ARGS, *args.chromium_arg]
     srv = servers.make("wrd-browser", Args)
     src = client = None
     tracers: list[subprocess.Popen] = []
