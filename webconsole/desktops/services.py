@@ -410,11 +410,18 @@ def _host_exit_reason(session: DesktopSession) -> str:
     return "session host died"
 
 
+def host_status_due(*, pk: int, now: float, every: float, period: float) -> bool:
+    """Whether this reconcile round asks desktop ``pk``'s host for its status: one round in
+    ``every / period``, a different one for each desktop (their hosts are not all woken at once)."""
+    rounds = round(every / period) if every > 0 and period > 0 else 1
+    return rounds <= 1 or int(now // period) % rounds == pk % rounds
+
+
 def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
     """Mark sessions whose host died as failed (cleaning up after them); end orphan hosts;
     settle rows whose job was lost (``requested`` too long: queued again once, then failed;
     ``stopping`` with the host still there: stopped again); record each running session's
-    activity and size as its host reports them."""
+    activity and size as its host reports them (asked once in ``WRD_HOST_STATUS_SECONDS``)."""
     node = node or settings.WRD_NODE
     requeued, failed = _settle_requested(node)
     refreshed = stopped = 0
@@ -451,6 +458,9 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
             continue
         if session.state == DesktopState.RUNNING:
             _record_usage(session)
+            if not host_status_due(pk=session.pk, now=time.time(), every=settings.WRD_HOST_STATUS_SECONDS,
+                                   period=settings.WRD_RECONCILE_SECONDS):
+                continue
             try:
                 with host_client_for(session, timeout=3) as client:
                     status = client.call(messages.Status())
