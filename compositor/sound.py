@@ -20,8 +20,9 @@ Suspend-on-idle is loaded: a null sink nobody plays to (and whose monitor nobody
 sleeps after ``SUSPEND_AFTER``, instead of waking about twice a second to render silence, so an
 idle desktop's sound server costs nothing; a program that starts playing resumes it, and the
 host records the monitor only while something plays (compositor/audio.py). Not loaded on
-purpose: device discovery (there are no devices) and the restore modules (they write state). The daemon never exits on idle (``--exit-idle-time=-1``) and a client cannot tell it
-to exit (``--disallow-exit``).
+purpose: device discovery (there are no devices) and the restore modules (they write state).
+The daemon never exits on idle (``--exit-idle-time=-1``) and a client cannot tell it to exit
+(``--disallow-exit``).
 """
 
 from __future__ import annotations
