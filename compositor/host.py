@@ -256,8 +256,17 @@ class SessionHost:
         if not self.connections:
             self.cursor = None
             return
-        self.cursor = self.capture.read_cursor()
+        try:
+            cursor = self.capture.read_cursor()
+        except xerror.BadAccess:
+            # The cursor of a client that has since disconnected (xsetroot -cursor_name): the
+            # server refuses its image. The last one stays; the next change brings a new one.
+            log.info("cursor image not readable (its client is gone) session=%s", self.cfg.session)
+            return
+        self.cursor = cursor
         self._broadcast(self.cursor, subscribers_only=True)
+        # A new image often means the pointer went elsewhere: a warp (no raw motion) too.
+        self.pipeline.pointer_moved()
 
     def _pointer_at(self, x: int, y: int) -> None:
         self._broadcast(messages.Pointer(x, y), subscribers_only=True)
@@ -436,6 +445,7 @@ class SessionHost:
             self.input.handle(batch)
         else:
             self.input.handle([e.encode() for e in events])
+        self.pipeline.input_arrived()
         self.capture.after_x_request()
         if rid is not None:  # fire-and-forget otherwise
             conn.reply(rid, messages.Ok())

@@ -351,15 +351,25 @@ class Pipeline:
         if self._tick_task is None and self.groups and not self._stopping.is_set():
             self._tick_task = asyncio.create_task(self._idle_tick())
 
+    def input_arrived(self) -> None:
+        """A front end's input: the idle tick runs again (a program may answer it by warping
+        the pointer, which the tick's pointer check sees)."""
+        self._wake_idle_tick()
+
     async def _idle_tick(self) -> None:
         """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
-        stopped changing) every IDLE_TICK for IDLE_LINGER seconds after the screen changed or
-        a touch-up was sent, else once a second. Pointer moves by devices (XTEST input
-        included) come as XInput2 raw events at once; a pointer check at least once a second
-        catches a program warping the pointer, which makes no such event."""
+        stopped changing) every IDLE_TICK, for IDLE_LINGER seconds after the screen changed,
+        a touch-up was sent, a subscriber acknowledged or input came; then the tick ends, so
+        a still screen costs no wake-up at all, until the next of those restarts it. Pointer
+        moves by devices (XTEST input included) come as XInput2 raw events at once; a program
+        warping the pointer makes no such event, so the tick reads the pointer every
+        POINTER_CHECK while it runs, and a cursor image change reads it too (host). Without
+        XInput2 the pointer is polled every POINTER_CHECK for as long as somebody subscribes."""
         while self.groups and not self._stopping.is_set():
-            still = self._capture.pointer_events and time.monotonic() - self._last_activity > IDLE_LINGER
-            await asyncio.sleep(POINTER_CHECK if still else IDLE_TICK)
+            lingered = time.monotonic() - self._last_activity > IDLE_LINGER
+            if lingered and self._capture.pointer_events:
+                break
+            await asyncio.sleep(POINTER_CHECK if lingered else IDLE_TICK)
             now = time.monotonic()
             self._capture.check_pointer(now)
             if self._idle_work(now):

@@ -64,7 +64,6 @@ class SessionProcesses:
         self._wayland_sock: socket.socket | None = None
         self._stopping = stopping
         self._on_end = on_end
-        self._supervisor: asyncio.Task | None = None
 
     @property
     def home(self) -> str:
@@ -286,9 +285,12 @@ class SessionProcesses:
     # -- supervision ----------------------------------------------------------------------
 
     def supervise(self) -> None:
-        """Watch the children: at each SIGCHLD, and every 5 seconds in case one is missed."""
+        """Watch the children: at each SIGCHLD."""
+        # SIGCHLD (through asyncio's wakeup descriptor) is the only watch on the children: no
+        # polling, so an idle desktop costs no wake-up. A child that ended before the handler
+        # was in place is caught by the check right after.
         asyncio.get_running_loop().add_signal_handler(signal.SIGCHLD, self._on_sigchld)
-        self._supervisor = asyncio.create_task(self._supervise())
+        asyncio.get_running_loop().call_soon(self._check_children)
 
     def _on_sigchld(self) -> None:
         asyncio.get_running_loop().call_soon(self._check_children)
@@ -300,26 +302,20 @@ class SessionProcesses:
             self._on_end(f"Xvfb exited with status {self.xvfb.proc.returncode}")
         elif self.leader is not None and self.leader.poll() is not None:
             self._on_end(f"session leader exited with status {self.leader.returncode}")
-        elif self.sound.exited() is not None:
-            pass  # logged; the desktop goes on without sound
-        elif self.wayland is not None and self.wayland.poll() is not None:
-            log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode, self.cfg.session)
-            self.wayland = None
-            self._arm_wayland()  # the next client starts a new one
+        else:
+            # Each checked on its own: one SIGCHLD may stand for several children.
+            self.sound.exited()  # logged; the desktop goes on without sound
+            if self.wayland is not None and self.wayland.poll() is not None:
+                log.warning("wayland compositor exited status=%s session=%s", self.wayland.returncode,
+                            self.cfg.session)
+                self.wayland = None
+                self._arm_wayland()  # the next client starts a new one
         self.execed = [p for p in self.execed if p.poll() is None]
-
-    async def _supervise(self) -> None:
-        # SIGCHLD covers our children; this slow poll is the safety net.
-        while not self._stopping.is_set():
-            await asyncio.sleep(5)
-            self._check_children()
 
     # -- stopping -------------------------------------------------------------------------
 
     async def stop(self) -> None:
         """End every process of the session and remove its runtime files."""
-        if self._supervisor is not None:
-            self._supervisor.cancel()
         self._close_wayland()
         children = [p for p in (self.wayland, self.leader, *self.execed, self.sound.proc, self.dbus) if p is not None]
         await asyncio.to_thread(processes.end_all, children, self.token)

@@ -16,10 +16,13 @@ What it loads (``SoundServer.script()``):
 - the sources: ``SoundServer.source_lines()`` is the one place where a virtual microphone
   (compositor/microphone.py, fed by the front ends) is added to the script.
 
-Not loaded on purpose: device discovery (there are no devices), suspend-on-idle (a
-suspended null sink would stall the monitor's clock), and the restore modules (they write
-state). The daemon never exits on idle (``--exit-idle-time=-1``) and a client cannot tell it
-to exit (``--disallow-exit``).
+Suspend-on-idle is loaded: a null sink nobody plays to (and whose monitor nobody records)
+sleeps after ``SUSPEND_AFTER``, instead of waking about twice a second to render silence, so an
+idle desktop's sound server costs nothing; a program that starts playing resumes it, and the
+host records the monitor only while something plays (compositor/audio.py). Not loaded on
+purpose: device discovery (there are no devices) and the restore modules (they write state).
+The daemon never exits on idle (``--exit-idle-time=-1``) and a client cannot tell it to exit
+(``--disallow-exit``).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ log = logging.getLogger("compositor.host")  # the session host's log, whichever 
 
 SINK = "wrd_out"
 MONITOR = f"{SINK}.monitor"
+SUSPEND_AFTER = 1  # seconds without a stream before a sink or source is suspended
 RATE = 48000
 CHANNELS = 2
 READY_TIMEOUT = 10.0
@@ -98,6 +102,9 @@ class SoundServer:
             "sink_properties=device.description=WRD-desktop-output",
             f"set-default-sink {SINK}",
             *self.source_lines(),
+            # Sinks and sources nobody uses sleep: an idle null sink's thread otherwise wakes
+            # about twice a second to render silence nobody hears.
+            f"load-module module-suspend-on-idle timeout={SUSPEND_AFTER}",
         ]
         return "\n".join(lines) + "\n"
 

@@ -64,11 +64,13 @@ AttachDesktop = Callable[[str, int, int], Awaitable[str | Path]]
 # user name -> a stamp of the account as it is now (None: no such active account); the
 # connection ends when it differs from the stamp at login
 AccountStamp = Callable[[str], Awaitable[str | None]]
+# returns when the user's account or policy may have changed
+AccountChanges = Callable[[str], Awaitable[None]]
 # Connection history: ``opened(username, host socket path, client address)`` once a desktop is
 # attached gives a token that ``closed(token)`` is handed when the connection ends.
 HistoryOpened = Callable[[str, Path, str], Awaitable[object]]
 HistoryClosed = Callable[[object], Awaitable[None]]
-ACCOUNT_RECHECK = 5.0  # seconds between those checks
+ACCOUNT_RECHECK = 5.0  # seconds between those checks when no ``account_changes`` tells when
 
 READ_SIZE = 1 << 16
 PRE_LOGIN_READ_SIZE = 1 << 12
@@ -413,7 +415,16 @@ class RdpConnection:
         """End the connection once the account it logged in with changes: deactivated, gone,
         or given a new password (its stamp is derived from the password hash)."""
         while not self.closing:
-            await asyncio.sleep(ACCOUNT_RECHECK)
+            if self.server.account_changes is not None:
+                try:
+                    await self.server.account_changes(username)
+                except Exception:
+                    log.exception("%s account_changes() failed", self.name)
+                    await asyncio.sleep(ACCOUNT_RECHECK)
+            else:
+                await asyncio.sleep(ACCOUNT_RECHECK)
+            if self.closing:
+                return
             try:
                 now = await self.server.account_stamp(username)
             except Exception:
@@ -674,9 +685,13 @@ class RdpServer:
                  account_stamp: AccountStamp | None = None, ssl_context: ssl.SSLContext | None = None,
                  history_opened: HistoryOpened | None = None, history_closed: HistoryClosed | None = None,
                  reconnect_hooks: ReconnectHooks | None = None, connection_policy: PolicyLookup | None = None,
-                 authenticate_nla: AuthenticateNla | None = None, tls_public_key: bytes | None = None) -> None:
+                 authenticate_nla: AuthenticateNla | None = None, tls_public_key: bytes | None = None,
+                 account_changes: AccountChanges | None = None) -> None:
         """``tls_public_key``: the SubjectPublicKey of ``ssl_context``'s certificate, which NLA
-        binds to (read from the certificate when the server makes its own context)."""
+        binds to (read from the certificate when the server makes its own context).
+        ``account_changes(username)`` returns when that user's account or policy may have
+        changed: open connections check them then, instead of every ACCOUNT_RECHECK."""
+        self.account_changes = account_changes
         self.connection_policy = connection_policy
         self.history_opened = history_opened
         self.history_closed = history_closed

@@ -31,6 +31,7 @@ from daphne.http_protocol import WebRequest
 from daphne.server import Server
 
 from webconsole.config import env
+from webconsole.core.daphne_checks import PING_INTERVAL_MIN, EventDrivenChecks, stop_log_clock
 from webconsole.viewer.protocol import MAX_SOCKET_MESSAGE
 
 log = logging.getLogger(__name__)
@@ -151,10 +152,12 @@ def _body_part(protocol, message: dict) -> bool:
     return isinstance(protocol, BoundedRequest) and message.get("type") == "http.response.body"
 
 
-class CompressingServer(Server):
+class CompressingServer(EventDrivenChecks, Server):
     def __init__(self, *args, **kwargs) -> None:
         # Whole messages up to the viewer's largest (clipboard text), not daphne's 1 MiB.
         kwargs["websocket_max_message_size"] = kwargs["websocket_max_frame_size"] = MAX_SOCKET_MESSAGE
+        # The only wake-up of an idle viewer socket: a ping at most once a minute.
+        kwargs["ping_interval"] = max(kwargs.get("ping_interval", 20), PING_INTERVAL_MIN)
         super().__init__(*args, **kwargs)
         self._then_ready = self.ready_callable
         self.ready_callable = self._ready  # run() calls it once the factories exist
@@ -177,6 +180,7 @@ class CompressingServer(Server):
             return protocol
 
         self.http_factory.buildProtocol = build_bounded
+        stop_log_clock(self.http_factory)
         if self._then_ready is not None:
             self._then_ready()
 

@@ -126,6 +126,23 @@ async def history_closed(token: object) -> None:
         await history.async_connection_closed(connection_id=token)
 
 
+def _user_pk(username: str) -> int | None:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.filter(username=username).values_list("pk", flat=True).first()
+
+
+async def account_changes(username: str) -> None:
+    """Returns when ``username``'s account or policy may have changed (webconsole/core/changes.py):
+    the RDP server checks an open connection's account and policy then, not on a timer."""
+    from webconsole.core import changes
+
+    pk = await sync_to_async(_user_pk)(username)
+    if pk is None:
+        return  # gone: the check that follows ends the connection
+    await changes.watcher().wait(pk)
+
+
 async def connection_policy(username: str):
     """The user's policy for their RDP connection (rdpfront.policy.ConnectionPolicy): refused
     when RDP access is off; the clipboard's ways; the client's folders off, read-only or not."""

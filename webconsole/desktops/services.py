@@ -410,11 +410,41 @@ def _host_exit_reason(session: DesktopSession) -> str:
     return "session host died"
 
 
+def host_status_due(*, pk: int, now: float, every: float, period: float) -> bool:
+    """Whether this reconcile round asks desktop ``pk``'s host for its status: one round in
+    ``every / period``, a different one for each desktop (their hosts are not all woken at once)."""
+    rounds = round(every / period) if every > 0 and period > 0 else 1
+    return rounds <= 1 or int(now // period) % rounds == pk % rounds
+
+
+def _record_host_status(session: DesktopSession) -> int:
+    """Ask ``session``'s host for its size and activity and record what changed; how many
+    changes were recorded (0 when the host cannot be reached)."""
+    try:
+        with host_client_for(session, timeout=3) as client:
+            status = client.call(messages.Status())
+    except HostError:
+        return 0
+    refreshed = 0
+    if (status.width, status.height) != (session.width, session.height):
+        # Resized outside the console (an RDP client's window, xrandr in the session).
+        DesktopSession.objects.filter(pk=session.pk).update(width=status.width, height=status.height)
+        session.width, session.height = status.width, status.height
+        refreshed += 1
+    if status.subscribers or status.last_input:
+        seen = timezone.now() if status.subscribers else datetime.fromtimestamp(status.last_input, tz=UTC)
+        if not session.last_activity_at or seen > session.last_activity_at:
+            DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=seen)
+            session.last_activity_at = seen
+            refreshed += 1
+    return refreshed
+
+
 def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
     """Mark sessions whose host died as failed (cleaning up after them); end orphan hosts;
     settle rows whose job was lost (``requested`` too long: queued again once, then failed;
     ``stopping`` with the host still there: stopped again); record each running session's
-    activity and size as its host reports them."""
+    activity and size as its host reports them (asked once in ``WRD_HOST_STATUS_SECONDS``)."""
     node = node or settings.WRD_NODE
     requeued, failed = _settle_requested(node)
     refreshed = stopped = 0
@@ -451,21 +481,10 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
             continue
         if session.state == DesktopState.RUNNING:
             _record_usage(session)
-            try:
-                with host_client_for(session, timeout=3) as client:
-                    status = client.call(messages.Status())
-            except HostError:
+            if not host_status_due(pk=session.pk, now=time.time(), every=settings.WRD_HOST_STATUS_SECONDS,
+                                   period=settings.WRD_RECONCILE_SECONDS):
                 continue
-            if (status.width, status.height) != (session.width, session.height):
-                # Resized outside the console (an RDP client's window, xrandr in the session).
-                DesktopSession.objects.filter(pk=session.pk).update(width=status.width, height=status.height)
-                refreshed += 1
-            if status.subscribers or status.last_input:
-                seen = timezone.now() if status.subscribers else (
-                    datetime.fromtimestamp(status.last_input, tz=UTC))
-                if not session.last_activity_at or seen > session.last_activity_at:
-                    DesktopSession.objects.filter(pk=session.pk).update(last_activity_at=seen)
-                    refreshed += 1
+            refreshed += _record_host_status(session)
     orphans = _end_orphan_hosts()
     return {"failed": failed, "orphans": orphans, "refreshed": refreshed, "requeued": requeued, "stopped": stopped}
 
@@ -553,6 +572,10 @@ def desktop_reap_idle(*, now=None) -> list[int]:
             policies[session.owner_id] = effective_policy(user=session.owner)
         policy = policies[session.owner_id]
         last = session.last_activity_at or session.started_at
+        if policy.idle_timeout > 0 and last and last < now - timedelta(seconds=policy.idle_timeout):
+            # Reconcile asks hosts only once a minute: the host's own word, now, before reaping.
+            _record_host_status(session)
+            last = session.last_activity_at or session.started_at
         if policy.idle_timeout > 0 and last and last < now - timedelta(seconds=policy.idle_timeout):
             log.info("reaping idle desktop session=%s idle_since=%s", session.pk, last.isoformat())
             reason = "idle"

@@ -14,8 +14,8 @@ the host's local protocol, and enforces the per-socket limits:
   (a viewer through a share is view-only unless the share gives control; revoking the share or
   switching its control reaches the socket through ``sharing.live.ShareWatch``);
 - the user's policy (webconsole/policies): no socket without browser access; clipboard text is
-  dropped in a direction it turns off; both rechecked with the account, so a change applies to
-  open sockets within ``ACCOUNT_RECHECK``;
+  dropped in a direction it turns off; both rechecked with the account when the console
+  publishes a change of either (webconsole/core/changes.py; no timer while nothing changes);
 - microphone audio is relayed as it comes (the host paces it to real time); a socket sending
   more than ``MICROPHONE_FLOOD_FACTOR`` times real time for a second is closed as a flood;
 - the Files panel's download list is pushed (the host watches ``~/Downloads``) to a socket whose
@@ -37,7 +37,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from compositor import messages
 from compositor.client import HostClient, HostError
 from compositor.protocol import LocalProtocolError, RemoteProtocolError
-from webconsole.core import metrics
+from webconsole.core import changes, metrics
 from webconsole.desktops import services
 from webconsole.desktops.models import DesktopState
 from webconsole.policies.enforce import viewer_policy
@@ -68,9 +68,9 @@ MAX_OUTBOX_MESSAGES = 64
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024
 WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
 TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
-# Seconds between checks that the socket's browser session still signs its user in: a user
-# signed out, deactivated or given a new password loses open viewers within this long.
-ACCOUNT_RECHECK = 5.0
+# Checks that the socket's browser session still signs its user in run when the console
+# publishes a change; while Redis is unreachable, every FALLBACK_POLL seconds.
+ACCOUNT_RECHECK = changes.FALLBACK_POLL
 # Stream options per preset and format (docs/viewer-protocol.md, *Presets*). The page names a
 # preset, never options. "balanced" is the desktop's one shared encoder: every browser and RDP
 # client on it differs only in the per-subscriber ``images`` variant (prle/WebP here). The others
@@ -433,7 +433,9 @@ class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
         session = self.scope.get("session")
         key = getattr(session, "session_key", None)
         while not self.closing:
-            await asyncio.sleep(ACCOUNT_RECHECK)
+            await changes.watcher().wait(self.user.pk)  # a published change, or ACCOUNT_RECHECK without Redis
+            if self.closing:
+                return
             if not await database_sync_to_async(account_still_signed_in)(session_key=key, user_id=self.user.pk):
                 log.info("viewer closed %s: the user is signed out, deactivated or has a new password", self.label)
                 await self._close(CloseCode.UNAUTHENTICATED, "signed out")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -365,3 +366,33 @@ def test_a_stop_that_leaves_the_host_running_stays_stopping(alice, stop_all, mon
     assert services.desktop_reconcile()["stopped"] == 1
     session.refresh_from_db()
     assert session.state == DesktopState.STOPPED
+
+
+def test_reconcile_asks_each_host_once_a_minute_each_in_its_own_round():
+    """Reconcile runs every 5 s; a desktop's host is asked for its status in one round of 12."""
+    for pk in (1, 2, 7, 12, 13):
+        rounds = [t for t in range(0, 600, 5) if services.host_status_due(pk=pk, now=1e9 + t, every=60, period=5)]
+        assert len(rounds) == 10  # 600 s / 60 s
+        assert all(b - a == 60 for a, b in itertools.pairwise(rounds))
+    firsts = {pk: next(t for t in range(0, 60, 5) if services.host_status_due(pk=pk, now=1e9 + t, every=60, period=5))
+              for pk in range(1, 13)}
+    assert len(set(firsts.values())) == 12  # twelve desktops, twelve different rounds
+    assert all(services.host_status_due(pk=pk, now=t, every=0, period=5) for pk in (1, 5) for t in (0, 5, 7))
+
+
+@override_settings(WRD_IDLE_TIMEOUT=60, WRD_HOST_STATUS_SECONDS=60)
+def test_the_idle_reaper_asks_the_host_before_stopping_a_desktop_somebody_watches(alice, stop_all, redis_server):
+    """Reconcile records a watched desktop's activity only once a minute now: a desktop whose
+    recorded activity is old is reaped only if its host, asked then, has nobody watching."""
+    watched = services.desktop_start(session=services.desktop_create(user=alice, width=640, height=480,
+                                                                     enqueue=False))
+    DesktopSession.objects.filter(pk=watched.pk).update(last_activity_at=timezone.now() - timedelta(minutes=5))
+    with BlockingHostClient(watched.socket_path) as viewer:
+        viewer.request("subscribe", format="damage")
+        assert services.desktop_reap_idle() == []
+    watched.refresh_from_db()
+    assert watched.state == DesktopState.RUNNING
+    assert timezone.now() - watched.last_activity_at < timedelta(minutes=1)
+    DesktopSession.objects.filter(pk=watched.pk).update(last_activity_at=timezone.now() - timedelta(minutes=5))
+    wait_until(lambda: services.desktop_reap_idle() == [watched.pk], 10, 0.5, "the unwatched desktop to be reaped")
+    services.desktop_stop(session=DesktopSession.objects.get(pk=watched.pk))

@@ -15,3 +15,5 @@ from webconsole.config.django.base import DATABASES  # noqa: E402
 DATABASES["default"]["TEST"] = {"NAME": os.environ["WRD_TEST_DB"]}
 PASSWORD_HASHERS = ["webconsole.accounts.hashers.MD5NtHashNotingHasher",
                     "django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tests call reconcile once and look at what it recorded: every round asks the hosts.
+WRD_HOST_STATUS_SECONDS = 0

@@ -17,6 +17,11 @@ WRD_HOST_START_TIMEOUT = env.env_int("WRD_HOST_START_TIMEOUT", 30)
 # once, then failed; a `stopping` row whose host still runs this long after its stop is stopped again.
 WRD_REQUESTED_DEADLINE = env.env_int("WRD_REQUESTED_DEADLINE", 120)
 WRD_STOP_RETRY_SECONDS = env.env_int("WRD_STOP_RETRY_SECONDS", 30)
+# Reconcile asks a running desktop's host for its size and activity once in this many seconds
+# (each desktop in its own turn), not at every round: the question wakes the host, the only
+# wake-up an idle desktop still has (docs/performance.md). 0: at every round.
+WRD_HOST_STATUS_SECONDS = env.env_int("WRD_HOST_STATUS_SECONDS", 60)
+WRD_RECONCILE_SECONDS = env.env_int("WRD_RECONCILE_SECONDS", 5)
 WRD_HTTP_HOST = env.HTTP_HOST
 WRD_HTTP_PORT = env.HTTP_PORT
 WRD_RDP_HOST = env.RDP_HOST

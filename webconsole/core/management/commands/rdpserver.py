@@ -36,7 +36,7 @@ class Command(BaseCommand):
                            account_stamp=rdp.account_stamp, history_opened=rdp.history_opened,
                            history_closed=rdp.history_closed,
                            reconnect_hooks=ReconnectHooks(resume_desktop=rdp.resume_desktop, audit=rdp.audit_reconnect),
-                           connection_policy=rdp.connection_policy)
+                           connection_policy=rdp.connection_policy, account_changes=rdp.account_changes)
         port = await server.start()
         self.stdout.write(f"RDP server listening on {server_settings.host}:{port}")
         stop = asyncio.Event()
