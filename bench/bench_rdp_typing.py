@@ -20,8 +20,11 @@ this process while typing: collapsed stacks in ``DIR/host.txt`` and ``DIR/rdpser
 only while a thread holds the GIL (without ``--gil`` py-spy counts a thread preempted in a socket
 write as busy, and those writes, which wake the other process, look costly). ``--perf DIR``:
 ``perf record`` of both instead (``DIR/host.data``, ``DIR/rdpserver.data``; ``perf report --sort
-dso,sym``). ``--cprofile DIR``: cProfile of this process (``DIR/rdpserver.prof``): call counts
-per keystroke (its own cost inflates small calls).
+dso,sym``). ``--strace DIR``: ``strace -c -f`` of both (system calls while typing, in
+``DIR/host.txt`` and ``DIR/rdpserver.txt``; the bench's own children, xdotool, are counted in
+the latter). ``--cprofile DIR``: cProfile of this process (``DIR/rdpserver.prof``): call counts
+per keystroke (its own cost inflates small calls). ``PYSPY_RATE`` in the environment: py-spy's
+samples a second (500).
 """
 
 from __future__ import annotations
@@ -68,7 +71,8 @@ async def main(args: argparse.Namespace) -> None:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 for name, pid in (("host", rig.host.pid), ("rdpserver", os.getpid())):
                     spies.append(subprocess.Popen(
-                        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--gil", "-r", "500",
+                        [str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "--gil", "-r",
+                         os.environ.get("PYSPY_RATE", "500"),
                          "-f", "raw", "-p", str(pid), "-o", str(args.profile / f"{name}.txt")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 await asyncio.sleep(1.0)
@@ -77,6 +81,13 @@ async def main(args: argparse.Namespace) -> None:
                 for name, pid in (("host", rig.host.pid), ("rdpserver", os.getpid())):
                     spies.append(subprocess.Popen(
                         ["perf", "record", "-q", "-F", "999", "-p", str(pid), "-o", str(args.perf / f"{name}.data")],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+                await asyncio.sleep(1.0)
+            if args.strace:
+                args.strace.mkdir(parents=True, exist_ok=True)
+                for name, pid in (("host", rig.host.pid), ("rdpserver", os.getpid())):
+                    spies.append(subprocess.Popen(
+                        ["strace", "-c", "-f", "-p", str(pid), "-o", str(args.strace / f"{name}.txt")],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 await asyncio.sleep(1.0)
             if args.cprofile:
@@ -109,7 +120,7 @@ async def main(args: argparse.Namespace) -> None:
           f"to the host", flush=True)
     print(f"client {args.client_args or '(default flags)'}; {os.cpu_count()} cores; load average before: "
           f"{load_before:.2f}" + ("; profiling on (figures include its cost)"
-                                  if args.profile or args.perf or args.cprofile else ""))
+                                  if args.profile or args.perf or args.cprofile or args.strace else ""))
 
 
 if __name__ == "__main__":
@@ -119,6 +130,8 @@ if __name__ == "__main__":
     p.add_argument("--client-args", default="")
     p.add_argument("--profile", type=Path)
     p.add_argument("--perf", type=Path)
+    p.add_argument("--strace", type=Path, help="strace -c -f of both processes while typing: system calls "
+                   "counted in DIR/host.txt and DIR/rdpserver.txt")
     p.add_argument("--cprofile", type=Path, help="cProfile of this process (the RDP server) while typing: "
                    "DIR/rdpserver.prof (call counts per keystroke; its own cost inflates small calls)")
     asyncio.run(main(p.parse_args()))

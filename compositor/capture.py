@@ -147,8 +147,12 @@ class Capture:
             return
         notified = moved = False
         handled = 0
+        inner = d.display  # python-xlib's protocol connection: its event queue and send buffer
         try:
-            while d.pending_events():
+            # One poll of the socket per drain (its descriptor signalled, or events were queued
+            # meanwhile): events python-xlib has queued are taken without polling again, and
+            # what arrives later signals the descriptor anew.
+            while inner.event_queue or (not handled and d.pending_events()):
                 handled += 1
                 if handled > MAX_EVENTS_PER_TURN:  # let requests and frames through, then go on
                     asyncio.get_running_loop().call_soon(self.drain)
@@ -167,6 +171,8 @@ class Capture:
                     moved = True
                 else:
                     self._listener.other_event(e)
+            if inner.data_send or inner.request_queue:
+                d.flush()  # requests an event's handling queued without a round trip
         except CONNECTION_LOST as exc:
             self._listener.lost(f"X connection lost: {exc}")
             return

@@ -69,43 +69,46 @@ class HostClient:
         # request id -> (future, reading of the reply, callback run inside the reading loop)
         self._waiting: dict[int, tuple[asyncio.Future, Callable[[Message], Any], Callable[[Any], None] | None]] = {}
         self._protocol = HostProtocol()
-        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._task: asyncio.Task | None = None
+        self._failure: HostError | None = None
         self.closed = asyncio.Event()
 
     async def connect(self, path: str | Path, timeout: float = 5.0) -> HostClient:
+        loop = asyncio.get_running_loop()
         try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_unix_connection(str(path), limit=1 << 20), timeout)
+            transport, protocol = await asyncio.wait_for(
+                loop.create_unix_connection(lambda: _ReadingProtocol(self), str(path)), timeout)
         except (TimeoutError, OSError) as exc:
             raise HostError(f"cannot reach session host at {path}: {exc}") from None
-        self._task = asyncio.create_task(self._read_loop())
+        self._writer = asyncio.StreamWriter(transport, protocol, None, loop)
         return self
 
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
-        failure: HostError | None = None
+    def _received(self, data: bytes) -> None:
+        """Bytes from the host, handled in the turn that read them (no reading task to wake:
+        a frame is drawn in the same event-loop turn as its socket was read)."""
+        if self.closed.is_set():
+            return
         try:
-            while data := await self._reader.read(1 << 20):
-                self._protocol.receive_data(data)
-                for msg in self._protocol.events():
-                    self._dispatch(msg)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
+            self._protocol.receive_data(data)
+            for msg in self._protocol.events():
+                self._dispatch(msg)
         except RemoteProtocolError as exc:
             log.warning("closing the session host connection: it sent %s", exc)
-            failure = HostError(f"session host protocol error: {exc}")
+            self._finish(HostError(f"session host protocol error: {exc}"))
         except Exception as exc:  # a callback failed: the connection is no longer in a known state
             log.exception("closing the session host connection after an error handling its message")
-            failure = HostError(str(exc))
-        finally:
-            for future, _, _ in self._waiting.values():
-                future.done() or future.set_exception(failure or HostError("session host connection closed"))
-            self._waiting.clear()
-            if failure is not None and self._writer is not None:
-                self._writer.close()
-            self.closed.set()
+            self._finish(HostError(str(exc)))
+
+    def _finish(self, failure: HostError | None) -> None:
+        """The connection is over (closed by either side, or ``failure``): waiting calls fail."""
+        if self.closed.is_set():
+            return
+        for future, _, _ in self._waiting.values():
+            future.done() or future.set_exception(failure or HostError("session host connection closed"))
+        self._waiting.clear()
+        if failure is not None and self._writer is not None:
+            self._writer.close()
+        self.closed.set()
 
     def _dispatch(self, msg: Message) -> None:
         if msg.op in ("ok", "error"):
@@ -186,8 +189,27 @@ class HostClient:
                 await self._writer.wait_closed()
             except (ConnectionError, OSError):
                 pass
-        if self._task is not None:
-            await self._task
+        self._finish(None)
+
+
+class _ReadingProtocol(asyncio.StreamReaderProtocol):
+    """The host connection's protocol: received bytes go straight to the ``HostClient``; the
+    ``StreamWriter`` side (flow control, ``drain``, ``wait_closed``) is asyncio's own."""
+
+    def __init__(self, client: HostClient) -> None:
+        super().__init__(None)  # no StreamReader: received bytes are handled as they come
+        self._client = client
+
+    def data_received(self, data: bytes) -> None:
+        self._client._received(data)
+
+    def eof_received(self) -> bool:
+        self._client._finish(None)
+        return False  # the transport closes itself
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._client._finish(None)
 
 
 class BlockingHostClient:

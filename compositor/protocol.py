@@ -15,6 +15,8 @@ from typing import Any
 MAX_FRAME = 64 * 1024 * 1024
 MAX_HEADER = 64 * 1024
 _PREFIX = struct.Struct(">IH")
+# One encoder for every header: ``json.dumps`` with options builds a new one per call.
+_HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 
 class RemoteProtocolError(Exception):
@@ -44,7 +46,7 @@ def encode_message(header: dict[str, Any], payload: bytes | bytearray | memoryvi
     if "op" not in header:
         raise LocalProtocolError("message header needs an 'op'")
     try:
-        head = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode()
+        head = _HEADER_ENCODER.encode(header).encode()
     except UnicodeEncodeError:
         raise LocalProtocolError("message header has text that is not Unicode (a lone surrogate)") from None
     if len(head) > MAX_HEADER:
@@ -63,26 +65,35 @@ class HostProtocol:
         self._messages: list[Message] = []
 
     def receive_data(self, data: bytes) -> None:
-        self._buffer += data
-        while len(self._buffer) >= 4:
-            (length,) = struct.unpack_from(">I", self._buffer)
-            if length > MAX_FRAME or length < 2:
-                raise RemoteProtocolError(f"frame length {length} out of range")
-            if len(self._buffer) < 4 + length:
-                return
-            (head_len,) = struct.unpack_from(">H", self._buffer, 4)
-            if head_len > length - 2:
-                raise RemoteProtocolError(f"header length {head_len} exceeds frame length {length}")
-            head = bytes(self._buffer[6:6 + head_len])
-            payload = bytes(self._buffer[6 + head_len:4 + length])
-            del self._buffer[:4 + length]
-            try:
-                header = json.loads(head)
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise RemoteProtocolError(f"header is not JSON: {exc}") from None
-            if not isinstance(header, dict) or not isinstance(header.get("op"), str):
-                raise RemoteProtocolError("header must be a JSON object with a string 'op'")
-            self._messages.append(Message(header, payload))
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+        elif type(data) is not bytes:
+            data = bytes(data)
+        # Whole messages are cut from ``data`` itself (a frame usually comes in one read: no
+        # copy through the buffer); an incomplete one waits in the buffer for the rest.
+        offset, end = 0, len(data)
+        try:
+            while end - offset >= 4:
+                length, head_len = _PREFIX.unpack_from(data, offset) if end - offset >= 6 else (
+                    struct.unpack_from(">I", data, offset)[0], None)
+                if length > MAX_FRAME or length < 2:
+                    raise RemoteProtocolError(f"frame length {length} out of range")
+                if end - offset < 4 + length:
+                    break
+                if head_len > length - 2:
+                    raise RemoteProtocolError(f"header length {head_len} exceeds frame length {length}")
+                start = offset + 6
+                try:
+                    header = json.loads(data[start:start + head_len])
+                except (UnicodeDecodeError, ValueError) as exc:
+                    raise RemoteProtocolError(f"header is not JSON: {exc}") from None
+                if not isinstance(header, dict) or not isinstance(header.get("op"), str):
+                    raise RemoteProtocolError("header must be a JSON object with a string 'op'")
+                self._messages.append(Message(header, data[start + head_len:offset + 4 + length]))
+                offset += 4 + length
+        finally:
+            self._buffer = bytearray(data[offset:]) if offset < end else bytearray()
 
     def events(self) -> list[Message]:
         messages, self._messages = self._messages, []

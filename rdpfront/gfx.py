@@ -17,6 +17,7 @@ connection's ``zgfx.Compressor`` where that makes it smaller, or stored as it is
 from __future__ import annotations
 
 import enum
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -287,17 +288,18 @@ def map_surface_to_output(surface_id: int, x: int = 0, y: int = 0) -> bytes:
     return _with_header(Cmd.MAP_SURFACE_TO_OUTPUT, w.getvalue())
 
 
+# The PDUs of every graphics frame, packed whole (header included) in one struct call each.
+_START_FRAME = struct.Struct("<HHIII")
+_END_FRAME = struct.Struct("<HHII")
+_WIRE_TO_SURFACE_1 = struct.Struct("<HHIHHBHHHHI")
+
+
 def start_frame(frame_id: int, timestamp: int = 0) -> bytes:
-    w = Writer()
-    w.u32(timestamp)
-    w.u32(frame_id)
-    return _with_header(Cmd.START_FRAME, w.getvalue())
+    return _START_FRAME.pack(Cmd.START_FRAME, 0, _START_FRAME.size, timestamp, frame_id)
 
 
 def end_frame(frame_id: int) -> bytes:
-    w = Writer()
-    w.u32(frame_id)
-    return _with_header(Cmd.END_FRAME, w.getvalue())
+    return _END_FRAME.pack(Cmd.END_FRAME, 0, _END_FRAME.size, frame_id)
 
 
 def cache_import_reply(slots: tuple[int, ...] = ()) -> bytes:
@@ -313,15 +315,8 @@ def wire_to_surface_1(surface_id: int, codec: Codec, rect: tuple[int, int, int, 
     left, top, right, bottom = rect
     if not (0 <= left < right <= 0xFFFF and 0 <= top < bottom <= 0xFFFF):
         raise LocalProtocolError(f"RDPGFX destination rectangle {rect} is empty or out of range")
-    w = Writer()
-    w.u16(surface_id)
-    w.u16(codec)
-    w.u8(PIXEL_FORMAT_XRGB)
-    for v in rect:
-        w.u16(v)
-    w.u32(len(data))
-    w.write(data)
-    return _with_header(Cmd.WIRE_TO_SURFACE_1, w.getvalue())
+    return _WIRE_TO_SURFACE_1.pack(Cmd.WIRE_TO_SURFACE_1, 0, _WIRE_TO_SURFACE_1.size + len(data), surface_id, codec,
+                                   PIXEL_FORMAT_XRGB, left, top, right, bottom, len(data)) + data
 
 
 def surface_to_surface(surface_id: int, source: tuple[int, int, int, int],

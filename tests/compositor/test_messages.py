@@ -408,6 +408,30 @@ def test_a_frames_copies_are_six_numbers_each():
     assert frame.copy == ((0, 0, 4, 4, 0, 2),)
 
 
+edge_numbers = st.sampled_from([0, 1, -1, 32, 33, m.MAX_DIMENSION, m.MAX_DIMENSION + 1, m.MAX_ID, m.MAX_ID + 1,
+                                True, False, 1.0, "1", None])
+frame_values = edge_numbers | st.integers(-5, 2**54) | st.text(max_size=34) | st.lists(
+    st.lists(edge_numbers | st.integers(-2, 40000), max_size=7) | edge_numbers, max_size=4)
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(st.sampled_from([*sorted(m._FRAME_KEYS - {"op"}), "other"]), frame_values, max_size=12),
+       st.fixed_dictionaries({"stream": st.integers(1, 9), "seq": st.integers(1, 9)}))
+def test_common_frames_decode_like_any_frame(fields, ids_):
+    """The quick decode of common frames takes only what the full decode takes, and gives the
+    same frame (an unknown key sends a header to the full decode, which ignores it)."""
+    for header in ({"op": "frame", **fields}, {"op": "frame", **ids_, **fields}, {"op": "frame", **fields, **ids_}):
+        quick = m._common_frame(m.Frame, header, b"p")
+        try:
+            full = m.Frame.decode({**header, "unknown": 1}, b"p")
+        except RemoteProtocolError:
+            assert quick is None
+            continue
+        assert quick is None or quick == full
+    typical = {"op": "frame", "stream": 3, "seq": 7, "codec": "planar", "rects": [[1, 2, 3, 4, 5]], "pts": 9}
+    assert m._common_frame(m.Frame, typical, b"p") == m.Frame.decode({**typical, "unknown": 1}, b"p")
+
+
 def test_we_refuse_to_send_what_the_host_could_not_read():
     with pytest.raises(LocalProtocolError, match="exceeds"):
         m.pack(m.Input((m.TextEvent("x" * 10_000_000),)))
