@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import struct
 
 import numpy as np
 
@@ -131,18 +130,17 @@ class Compressor:
     """One sender's history (one connection, server to client). ``segment(data)`` encodes one
     RDP_DATA_SEGMENT; every segment of the channel must go through it, raw ones included."""
 
-    KEY = 4  # bytes that make a key to find match candidates by
+    KEY = 4  # bytes hashed to find match candidates
 
-    def __init__(self, *, max_compress: int = DEFAULT_MAX_COMPRESS, table_bits: int = 16) -> None:
+    def __init__(self, *, max_compress: int = DEFAULT_MAX_COMPRESS, table_bits: int = 17) -> None:
         self.max_compress = max_compress
         # The last HISTORY_SIZE bytes sent (and up to HISTORY_SLACK more, trimmed in bulk).
         self._buf = bytearray()
         self._base = 0  # stream position of _buf[0]
-        # 4-byte key (little-endian) -> stream position where it last started. At most
-        # 2**table_bits keys: emptied when a segment leaves it larger (matches start again
-        # from the segments after it).
-        self._table: dict[int, int] = {}
-        self._table_max = 1 << table_bits
+        self._shift = np.uint32(32 - table_bits)
+        # hash of a 4-byte key -> stream position where it last started, and the key itself
+        self._positions = np.full(1 << table_bits, -1, dtype=np.int64)
+        self._keys = np.zeros(1 << table_bits, dtype=np.uint32)
         self.bytes_in = 0
         self.bytes_out = 0
 
@@ -177,6 +175,9 @@ class Compressor:
             del self._buf[:excess]
             self._base += excess
 
+    def _hash(self, keys: np.ndarray) -> np.ndarray:
+        return (keys * np.uint32(2654435761)) >> self._shift
+
     def _compress(self, start: int, n: int) -> bytes | None:
         """The compressed segment for ``_buf[start:start + n]`` (already appended to it), and
         the hash table updated with its positions."""
@@ -186,27 +187,35 @@ class Compressor:
         codes[0::2] = LITERAL_CODES[data]
         nbits[0::2] = LITERAL_BITS[data]
         if n >= self.KEY:
-            keys, candidates = self._candidates(start, data)
+            keys, hashes, candidates = self._candidates(start, data)
             self._choose_matches(start, n, candidates, nbits, codes)
-            self._remember(start, keys)
+            self._remember(start, keys, hashes)
         payload, unused = pack_bits(codes, nbits)
         return bytes([PACKET_COMPR_TYPE_RDP8 | PACKET_COMPRESSED]) + payload + bytes([unused])
 
     def _compress_small(self, start: int, n: int) -> bytes:
-        """``_compress`` of a short segment without numpy, one position at a time: the same
-        candidates (the latest earlier position of each 4-byte key in the segment, else the
-        table's), the same greedy parse, the same table update, so the same bytes. The
-        segment's own keys are entered in the table in bulk up to the parse's position, so a
-        lookup there gives the latest earlier position, in the segment or before it; lookups
-        happen only where the parse stops (a repeated glyph is a few matches)."""
+        """``_compress`` of a short segment, one position at a time: the same candidates (the
+        latest earlier position of each 4-byte key in the segment, else the hash table's), the
+        same greedy parse, the same table update, so the same bytes. Candidates are looked up
+        only where the parse stops (a repeated glyph is a few matches): the positions before it
+        are registered in bulk, the latest of each key winning."""
         buf, base = self._buf, self._base
         origin = base + start  # stream position of the segment's first byte
         seg = bytes(buf[start:start + n])
         lit_codes, lit_bits = _LITERAL_CODES_LIST, _LITERAL_BITS_LIST
         m = n - self.KEY + 1  # positions with a whole key
-        keys = _keys_of(seg, m)
-        table = self._table
-        registered = 0  # positions of the segment entered in the table
+        keys: list[int] = []
+        before: list[int] = []
+        stored: list[int] = []
+        latest: dict[int, int] = {}  # key -> its latest position in the segment before the parse's
+        registered = 0  # positions entered in ``latest``
+        if m > 0:
+            d = np.frombuffer(seg, dtype=np.uint8).astype(np.uint32)
+            key_array = d[:-3] | (d[1:-2] << 8) | (d[2:-1] << 16) | (d[3:] << 24)
+            index = self._hash(key_array)
+            keys = key_array.tolist()
+            before = self._positions[index].tolist()
+            stored = self._keys[index].tolist()
         acc = total = 0
         # bits of the literals before each position
         literal_cost = list(itertools.accumulate(map(lit_bits.__getitem__, seg), initial=0)) if m > 0 else []
@@ -214,11 +223,15 @@ class Compressor:
         while i < n:
             if i < m:
                 if registered < i:
-                    table.update(zip(keys[registered:i], range(origin + registered, origin + i)))
+                    latest.update(zip(keys[registered:i], range(origin + registered, origin + i)))
                     registered = i
-                found = table.get(keys[i], -1)
-                # still in the history, and within reach of this position
-                if found >= base and origin + i - found < HISTORY_SIZE:
+                key = keys[i]
+                found = latest.get(key, -1)
+                if found < 0:
+                    b = before[i]
+                    if b >= base and stored[i] == key and origin + i - b < HISTORY_SIZE:
+                        found = b
+                if found >= 0:
                     source = found - base
                     length = _common_length(buf, source, start + i, n - i)
                     dcode, dbits = distance_token(start + i - source)
@@ -233,29 +246,34 @@ class Compressor:
             total += lit_bits[byte]
             i += 1
         if m > 0:
-            self._remember(start, keys, registered)
+            # The table update of ``_remember`` without its sort: a dict keeps each hash's
+            # last position (np.unique's calls cost more than this for a short segment).
+            last = dict(zip(index.tolist(), range(m)))
+            where = np.fromiter(last.values(), dtype=np.int64, count=len(last))
+            hashes = np.fromiter(last.keys(), dtype=np.int64, count=len(last))
+            self._positions[hashes] = where + origin
+            self._keys[hashes] = key_array[where]
         unused = -total % 8
         payload = (acc << unused).to_bytes((total + unused) // 8, "big")
         return bytes([PACKET_COMPR_TYPE_RDP8 | PACKET_COMPRESSED]) + payload + bytes([unused])
 
-    def _candidates(self, start: int, data: np.ndarray) -> tuple[list[int], np.ndarray]:
-        """For each position of the segment: its 4-byte key, and the latest earlier stream
-        position with the same key (-1 if none in reach)."""
+    def _candidates(self, start: int, data: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each position of the segment: its 4-byte key, the key's hash, and the latest
+        earlier stream position with the same key (-1 if none in reach)."""
         d = data.astype(np.uint32)
         keys = d[:-3] | (d[1:-2] << 8) | (d[2:-1] << 16) | (d[3:] << 24)
         m = len(keys)
-        origin = self._base + start
         # the latest earlier occurrence inside the segment itself: neighbours in a stable sort
         order = np.argsort(keys, kind="stable")
         same = keys[order[1:]] == keys[order[:-1]]
         inside = np.full(m, -1, dtype=np.int64)
-        inside[order[1:][same]] = order[:-1][same] + origin
-        # otherwise, the table's, while it is still in the history and within reach
-        key_list = keys.tolist()
-        before = np.fromiter(map(self._table.get, key_list, itertools.repeat(-1, m)), dtype=np.int64, count=m)
-        here = np.arange(m, dtype=np.int64) + origin
-        usable = (before >= self._base) & (here - before < HISTORY_SIZE)
-        return key_list, np.where(inside >= 0, inside, np.where(usable, before, -1))
+        inside[order[1:][same]] = order[:-1][same] + (self._base + start)
+        # otherwise, the hash table's: the same key, still in the history and within reach
+        hashes = self._hash(keys)
+        here = np.arange(m, dtype=np.int64) + (self._base + start)
+        before = self._positions[hashes]
+        usable = (before >= self._base) & (self._keys[hashes] == keys) & (here - before < HISTORY_SIZE)
+        return keys, hashes, np.where(inside >= 0, inside, np.where(usable, before, -1))
 
     def _choose_matches(self, start: int, n: int, candidates: np.ndarray, nbits: np.ndarray,
                         codes: np.ndarray) -> None:
@@ -286,24 +304,13 @@ class Compressor:
         codes[2 * at], nbits[2 * at] = dcodes.astype(np.uint64), dbits_
         codes[2 * at + 1], nbits[2 * at + 1] = lcodes.astype(np.uint64), lbits_
 
-    def _remember(self, start: int, keys: list[int], registered: int = 0) -> None:
-        """Each key of the segment now points at the segment's last position with it (the
-        first ``registered`` positions are entered already); a table grown past its bound is
-        emptied."""
-        origin = self._base + start
-        self._table.update(zip(keys[registered:], range(origin + registered, origin + len(keys))))
-        if len(self._table) > self._table_max:
-            self._table.clear()
-
-
-def _keys_of(seg: bytes, m: int) -> list[int]:
-    """The little-endian 4-byte key at each of the first ``m`` positions of ``seg``: four
-    ``struct`` reads, one for each position modulo 4."""
-    keys = [0] * max(m, 0)
-    for r in range(min(4, max(m, 0))):
-        count = (m - r + 3) // 4
-        keys[r::4] = struct.unpack_from(f"<{count}I", seg, r)
-    return keys
+    def _remember(self, start: int, keys: np.ndarray, hashes: np.ndarray) -> None:
+        """Each hash now points at the segment's last position with it."""
+        last_first = hashes[::-1]
+        unique, index = np.unique(last_first, return_index=True)
+        last = len(keys) - 1 - index
+        self._positions[unique] = last + (self._base + start)
+        self._keys[unique] = keys[last]
 
 
 def _common_length(buf: bytearray, source: int, target: int, limit: int) -> int:
