@@ -54,3 +54,14 @@ def work_over(pids: dict[str, int], seconds: float) -> dict[str, Counters]:
 
 def clock_ticks() -> int:
     return os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(pids: dict[str, int], window: float, deadline: float) -> None:
+    """Until a ``window``-second stretch in which none of ``pids`` woke up (what a connection
+    does as it starts is over), or fail at the monotonic ``deadline`` with what they did."""
+    while True:
+        work = work_over(pids, window)
+        if all(w.switches == 0 for w in work.values()):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never quiet: {work}")

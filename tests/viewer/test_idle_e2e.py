@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.idle_counters import threads, work_over
+from tests.idle_counters import threads, wait_quiet, work_over
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -17,16 +17,6 @@ CONNECTED = "() => document.getElementById('wrd-viewer').dataset.state === 'conn
 QUIET = 5.0  # seconds measured
 UNUSED_SOCKETS_CLOSED = 11.0  # Chromium's unused idle socket timeout (10 s), and a second
 
-
-def _settled(pids: dict[str, int], deadline: float) -> None:
-    """Until a 3 s window in which none of ``pids`` woke up (the page's loading, the socket's
-    first account check and the first picture's touch-ups are over), or fail with what they did."""
-    while True:
-        work = work_over(pids, 3.0)
-        if all(w.switches == 0 for w in work.values()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never quiet: {work}")
 
 
 def test_an_idle_viewer_wakes_neither_daphne_nor_the_host_and_a_sign_out_still_closes_it(
@@ -45,7 +35,7 @@ def test_an_idle_viewer_wakes_neither_daphne_nor_the_host_and_a_sign_out_still_c
         # one-off the client causes, let pass before the quiet stretch is looked for.
         time.sleep(UNUSED_SOCKETS_CLOSED)
         pids = {"daphne": console.proc.pid, "host": host.pid}
-        _settled(pids, time.monotonic() + 60)
+        wait_quiet(pids, 3.0, time.monotonic() + 60)
         work = work_over(pids, QUIET)
         assert work["daphne"].switches == 0, f"daphne woke up: {work} threads {threads(pids['daphne'])}"
         assert work["host"].switches == 0, f"host woke up: {work} threads {threads(pids['host'])}"

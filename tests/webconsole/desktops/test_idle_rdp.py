@@ -18,7 +18,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from tests.conftest import end_process, wait_until
-from tests.idle_counters import threads, work_over
+from tests.idle_counters import threads, wait_quiet, work_over
 from tests.rdpfront.xfreerdp import client_xvfb
 from tests.webconsole.desktops.test_rdp_login import (
     client_matches_session,
@@ -45,16 +45,6 @@ def _listener(port: int) -> int:
     raise AssertionError(f"nothing listens on port {port}")
 
 
-def _settled(pids: dict[str, int], deadline: float) -> None:
-    """Until a 2 s window in which none of ``pids`` woke up (the first picture's touch-ups
-    and the login's follow-ups are over), or fail with what they still did."""
-    while True:
-        work = work_over(pids, 2.0)
-        if all(w.switches == 0 for w in work.values()):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never quiet: {work}")
-
 
 def test_an_idle_rdp_connection_wakes_neither_host_nor_rdp_server_and_a_policy_change_still_ends_it(
         celery_worker, redis_server, tmp_path):
@@ -68,7 +58,7 @@ def test_an_idle_rdp_connection_wakes_neither_host_nor_rdp_server_and_a_policy_c
             wait_until(lambda: client_matches_session(display, session), 30, 0.5,
                        "the FreeRDP window to show the session")
             pids = {"host": session.host_pid, "rdpserver": _listener(port)}
-            _settled(pids, time.monotonic() + 60)
+            wait_quiet(pids, 2.0, time.monotonic() + 60)
             work = work_over(pids, QUIET)
             assert work["host"].switches == 0, f"host woke up: {work} threads {threads(pids['host'])}"
             assert work["rdpserver"].switches == 0, f"rdpserver woke up: {work} threads {threads(pids['rdpserver'])}"
