@@ -108,6 +108,8 @@ RDP_RECONNECT_SECONDS = env_int("WRD_RDP_RECONNECT_SECONDS", 300)
 CLIPBOARD_MAX_FILE_BYTES = env_bytes("WRD_CLIPBOARD_MAX_FILE_BYTES", "1G")  # files pasted from an RDP client, per copy
 ALLOWED_HOSTS = [h for h in env_str("WRD_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h]
 NODE = env_str("WRD_NODE", socket.gethostname())
+# Seconds between reconcile rounds (Celery beat); reconcile spreads its host questions by it.
+RECONCILE_SECONDS = env_int("WRD_RECONCILE_SECONDS", 5)
 DEFAULT_SIZE = env_size("WRD_DEFAULT_SIZE", (1280, 800))
 MIN_SIZE = env_size("WRD_MIN_SIZE", (320, 240))
 MAX_SIZE = env_size("WRD_MAX_SIZE", (1920, 1200))

@@ -68,9 +68,6 @@ MAX_OUTBOX_MESSAGES = 64
 MAX_OUTBOX_BYTES = 16 * 1024 * 1024
 WINDOW = 4  # frames in flight per viewer (the host's flow-control window)
 TOUCH_EVERY = 30.0  # seconds between "last activity" writes while input flows
-# Checks that the socket's browser session still signs its user in run when the console
-# publishes a change; while Redis is unreachable, every FALLBACK_POLL seconds.
-ACCOUNT_RECHECK = changes.FALLBACK_POLL
 # Stream options per preset and format (docs/viewer-protocol.md, *Presets*). The page names a
 # preset, never options. "balanced" is the desktop's one shared encoder: every browser and RDP
 # client on it differs only in the per-subscriber ``images`` variant (prle/WebP here). The others
@@ -433,7 +430,7 @@ class ViewerConsumer(DirectReceive, AsyncWebsocketConsumer):
         session = self.scope.get("session")
         key = getattr(session, "session_key", None)
         while not self.closing:
-            await changes.watcher().wait(self.user.pk)  # a published change, or ACCOUNT_RECHECK without Redis
+            await changes.watcher().wait(self.user.pk)  # a published change; without Redis, a poll
             if self.closing:
                 return
             if not await database_sync_to_async(account_still_signed_in)(session_key=key, user_id=self.user.pk):

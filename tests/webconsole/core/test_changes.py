@@ -80,13 +80,16 @@ def test_nothing_is_published_before_the_transaction_commits(notices):
     assert notices() == [f"user:{user.pk}"]
 
 
+async def _until(predicate) -> None:
+    while not predicate():
+        await asyncio.sleep(0.05)
+
+
 async def test_the_watcher_wakes_the_checks_of_that_user_or_of_all(redis_server):
     watcher = changes.ChangeWatcher(redis_server)
     try:
-        seven = asyncio.create_task(watcher.wait(7))
-        eight = asyncio.create_task(watcher.wait(8))
+        await asyncio.wait_for(watcher.wait(7), 10)  # starts the subscription; woken once it is up
         await asyncio.wait_for(watcher.connected.wait(), 10)
-        await asyncio.sleep(0.1)  # the first (catch-up) wake of the connection
         seven = asyncio.create_task(watcher.wait(7))
         eight = asyncio.create_task(watcher.wait(8))
         await asyncio.sleep(0.1)
@@ -100,7 +103,10 @@ async def test_the_watcher_wakes_the_checks_of_that_user_or_of_all(redis_server)
         await asyncio.sleep(changes.FALLBACK_POLL + 0.5)
         assert not idle.done(), "with the subscription up, a check waits for a notice, with no timer"
         idle.cancel()
+        notices = watcher.notices
         await asyncio.to_thread(changes.publish_now, ["user:x" * 3, "nonsense"])  # ignored, logged
+        await asyncio.wait_for(_until(lambda: watcher.notices == notices + 2), 5)
+        assert watcher.connected.is_set(), "a malformed notice does not drop the subscription"
     finally:
         await watcher.close()
 

@@ -20,7 +20,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(env.VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "reconcile-desktops": {
         "task": "webconsole.desktops.tasks.desktop_reconcile_task",
-        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 5)),
+        "schedule": schedule(env.RECONCILE_SECONDS),
         "options": {"queue": f"wrd.node.{env.NODE}", "expires": 30},
     },
     "reap-idle-desktops": {
@@ -30,7 +30,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reconcile-recordings": {
         "task": "webconsole.recordings.tasks.recordings_reconcile_task",
-        "schedule": schedule(env.env_int("WRD_RECONCILE_SECONDS", 5)),
+        "schedule": schedule(env.RECONCILE_SECONDS),
         "options": {"queue": f"wrd.node.{env.NODE}", "expires": 30},
     },
     "prune-login-failure-logs": {

@@ -21,7 +21,7 @@ WRD_STOP_RETRY_SECONDS = env.env_int("WRD_STOP_RETRY_SECONDS", 30)
 # (each desktop in its own turn), not at every round: the question wakes the host, the only
 # wake-up an idle desktop still has (docs/performance.md). 0: at every round.
 WRD_HOST_STATUS_SECONDS = env.env_int("WRD_HOST_STATUS_SECONDS", 60)
-WRD_RECONCILE_SECONDS = env.env_int("WRD_RECONCILE_SECONDS", 5)
+WRD_RECONCILE_SECONDS = env.RECONCILE_SECONDS  # the beat schedule's period (settings/celery.py)
 WRD_HTTP_HOST = env.HTTP_HOST
 WRD_HTTP_PORT = env.HTTP_PORT
 WRD_RDP_HOST = env.RDP_HOST
