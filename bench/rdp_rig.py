@@ -60,6 +60,8 @@ class Rig:
         """End the client and wait until the server has let its connection go."""
         proc.terminate()
         await proc.wait()
+        # the POSIX shared memory it made for video redirection and leaves behind
+        Path(f"/dev/shm/com.freerdp.xfreerdp.tsmf_{proc.pid:016X}").unlink(missing_ok=True)
         for _ in range(100):
             if not self.server.connections:
                 break

@@ -114,6 +114,7 @@ def pytest_sessionstart(session):
     from tests.accounts_util import purge_test_accounts
 
     purge_test_accounts()
+    _FREERDP_SHM_BEFORE.update(path.name for path in _freerdp_shm_files())
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -125,6 +126,31 @@ def pytest_sessionfinish(session, exitstatus):
     finally:
         shutil.rmtree(_RUN_DIR, ignore_errors=True)
         _prune_empty_cgroups()
+        _remove_dead_freerdp_shm()
+
+
+# xfreerdp (2.11) creates a POSIX shared memory object named after its pid for its video
+# redirection and never unlinks it: a suite of a few thousand clients left thousands behind.
+_FREERDP_SHM = "com.freerdp.xfreerdp.tsmf_"
+_FREERDP_SHM_BEFORE: set[str] = set()
+
+
+def _freerdp_shm_files() -> list[Path]:
+    return list(Path("/dev/shm").glob(f"{_FREERDP_SHM}*"))
+
+
+def _remove_dead_freerdp_shm() -> None:
+    """Those that appeared during this run and whose client has ended (another run's live
+    clients keep theirs)."""
+    for path in _freerdp_shm_files():
+        if path.name in _FREERDP_SHM_BEFORE:
+            continue
+        try:
+            pid = int(path.name.removeprefix(_FREERDP_SHM), 16)
+        except ValueError:
+            continue
+        if not Path(f"/proc/{pid}").exists():
+            path.unlink(missing_ok=True)
 
 
 def _prune_empty_cgroups() -> None:
