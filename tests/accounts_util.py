@@ -3,6 +3,7 @@ and end): every account named with the test prefix whose uid is in the test rang
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import logging
 import os
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from webconsole.accounts import unix
+from webconsole.config.testenv import RUN_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +93,19 @@ def _purge(prefix: str, low: int, high: int, home_root: Path) -> list[str]:
 
 
 def _run_in_progress(root: Path) -> bool:
-    """Whether the test run that owns the home root ``root`` still has its run directory
-    (a run removes it when it ends; one that was killed leaves it until /tmp is cleaned)."""
-    return (Path(tempfile.gettempdir()) / root.name.removesuffix("-homes")).is_dir()
+    """Whether the test run that owns the home root ``root`` is still running: its process
+    holds the lock in its run directory (a run removes the directory when it ends; one that
+    was killed leaves it, unlocked, until /tmp is cleaned)."""
+    run_dir = Path(tempfile.gettempdir()) / root.name.removesuffix("-homes")
+    try:
+        with open(run_dir / RUN_LOCK, "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        # No run directory, or one of a run from before the lock that may still be going
+        return run_dir.is_dir()
+    return False
 
 
 def _inside(path: Path, root: Path) -> bool:

@@ -6,15 +6,24 @@ settings before the tests' conftest), and by the conftest; the first call decide
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from pathlib import Path
 
+# Held (flock) for as long as the run lives: tests/accounts_util.py tells a run in progress from
+# one that was killed and left its run directory behind.
+RUN_LOCK = "alive.lock"
+_run_lock = None
+
 
 def ensure_test_environment() -> Path:
+    global _run_lock
     if run := os.environ.get("WRD_TEST_RUN_DIR"):
         return Path(run)
     run_dir = Path(tempfile.mkdtemp(prefix="wrd-test-"))
+    _run_lock = open(run_dir / RUN_LOCK, "w")  # open until the process ends
+    fcntl.flock(_run_lock, fcntl.LOCK_EX)
     shm = Path("/dev/shm")
     runtime_root = (shm if os.access(shm, os.W_OK) else Path(tempfile.gettempdir())) / run_dir.name
     (run_dir / "home").mkdir()

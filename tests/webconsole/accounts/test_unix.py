@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import grp
 import os
 import pwd
@@ -20,6 +21,7 @@ from tests.accounts_util import purge_test_accounts
 from tests.webconsole.accounts.conftest import make_system_account, needs_root
 from webconsole.accounts import unix
 from webconsole.accounts.unix import AccountError
+from webconsole.config.testenv import RUN_LOCK
 
 PREFIX = "wrdt-"
 
@@ -255,16 +257,18 @@ def test_purge_leaves_accounts_of_a_run_in_progress(system_accounts, home_root):
     name = prefix + "other-run"
     other_run = Path(tempfile.mkdtemp(prefix="wrd-test-"))
     other_root = home_root.parent / f"{other_run.name}-homes"
+    lock = open(other_run / RUN_LOCK, "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)  # what a live run holds (config/testenv.py)
     try:
         make_system_account(system_accounts, name, other_root)
         assert name not in purge_test_accounts(prefix=prefix)
         assert unix.lookup(name) is not None
-        other_run.rmdir()  # that run has ended
+        lock.close()  # that run was killed: its run directory stays, unlocked
         assert name in purge_test_accounts(prefix=prefix)
         assert not other_root.exists()
     finally:
-        if other_run.exists():
-            other_run.rmdir()
+        lock.close()
+        shutil.rmtree(other_run, ignore_errors=True)
         unix.delete_system_account(name=name, remove_home=True, home_root=other_root)
         if other_root.exists():
             other_root.rmdir()
