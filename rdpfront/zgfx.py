@@ -166,18 +166,24 @@ class Compressor:
     HISTORY_SLACK = 1 << 20
 
     @property
+    def native(self) -> bool:
+        """Whether the C core compresses (else the Python code, 20-40x slower)."""
+        return self._core is not None
+
+    @property
     def position(self) -> int:
         """Bytes appended to the history so far."""
         return self._base + len(self._buf)
 
-    def segment(self, data: bytes) -> bytes:
-        """The RDP8_BULK_ENCODED_DATA for ``data`` (at most 65,535 bytes: FreeRDP's bound)."""
+    def segment(self, data: bytes, max_compress: int | None = None) -> bytes:
+        """The RDP8_BULK_ENCODED_DATA for ``data`` (at most 65,535 bytes: FreeRDP's bound),
+        compressed when it is at most ``max_compress`` bytes (by default the compressor's)."""
         if not 0 < len(data) < SEGMENT_OUTPUT_MAX:
             raise LocalProtocolError(f"a bulk data segment carries 1..65535 bytes, not {len(data)}")
         start, n = len(self._buf), len(data)
         self._buf += data
         out = None
-        if n > self.max_compress:
+        if n > (self.max_compress if max_compress is None else max_compress):
             pass
         elif self._core is not None:
             out = self._core.compress(self._buf, start, n, self._base)

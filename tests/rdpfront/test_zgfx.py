@@ -182,6 +182,20 @@ def test_history_wraps_around_past_2_5_mb(freerdp) -> None:
     assert ours.decompressor.written > zgfx.HISTORY_SIZE
 
 
+def test_whole_segments_compressed_on_request_decode_like_freerdp(freerdp) -> None:
+    """``max_compress`` per call (what the graphics channel asks for image frames): segments
+    of 65,534 bytes compressed, text-like ones and noise, each decoded by both decoders."""
+    rng = np.random.default_rng(5)
+    parts = [FOX, b"lazy ", b"\x00" * 40, bytes(range(90))]
+    text = b"".join(parts[i] for i in rng.integers(0, len(parts), 6000))
+    noise = rng.integers(0, 256, 70_000, np.uint8).tobytes()
+    compressor, ours = zgfx.Compressor(), Ours()
+    for message in (text[:150_000], noise, text[1000:140_000]):
+        data = gfx.segmented([message], compressor, max_compress=zgfx.SEGMENT_OUTPUT_MAX - 1)
+        assert ours.unsegment(data) == message and freerdp.unsegment(data) == message
+    assert compressor.bytes_out < compressor.bytes_in // 4
+
+
 def test_segment_bounds() -> None:
     with pytest.raises(LocalProtocolError):
         zgfx.Compressor().segment(b"")
