@@ -19,9 +19,10 @@ where it starts, so the compressor only refers back to bytes it sent itself: dis
 relative, and the ring's state from before this connection never matters.
 
 ``Compressor`` is sans-IO: ``segment(data)`` returns the encoded segment and appends ``data``
-to its history. Only segments up to ``max_compress`` bytes are compressed (typing, cursors,
-small images: greedy LZ77 over a hash table of 4-byte keys); larger ones (H.264 access units,
-big images) go raw, still appended to the history. A compressed segment is sent only when it
+to its history. Only segments up to ``max_compress`` bytes are compressed (greedy LZ77 over a
+hash table of 4-byte keys): 8 KB by default (typing, cursors, small images), or a limit given
+per segment (the graphics channel compresses frames without H.264 whole); larger ones (H.264
+access units) go raw, still appended to the history. A compressed segment is sent only when it
 is smaller than the raw one. The parse runs in C (``rdpfront/_zgfx.c``, built by ``make
 setup``) when that module is built; this module's Python code (vectorised with numpy, or a
 plain loop for segments up to ``SMALL_SEGMENT`` bytes) is the reference and the fallback, and
