@@ -20,6 +20,8 @@ COPY requirements.txt .
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
 ENV PATH=/opt/venv/bin:$PATH
 COPY . .
+# The C extensions (rdpfront/_zgfx.c), built for the image (-B: not a copy from the build context).
+RUN make -B native
 
 # Session hosts detach from the worker; tini reaps them when they end.
 ENTRYPOINT ["/usr/bin/tini", "--"]

@@ -28,7 +28,7 @@ APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston fo
 	qml6-module-qtquick-window qml6-module-qtqml-workerscript x11vnc novnc websockify \
 	wev python3-gi gir1.2-gtk-3.0 ffmpeg
 
-.PHONY: run test setup setup-test apt apt-test venv clients-venv db lint fuzz clean
+.PHONY: run test setup setup-test apt apt-test venv clients-venv native native-built db lint fuzz clean
 
 run: setup
 	$(PY) manage.py serve
@@ -36,7 +36,7 @@ run: setup
 test: setup setup-test
 	$(PY) -m pytest
 
-setup: apt venv db
+setup: apt venv native db
 
 setup-test: apt-test clients-venv
 
@@ -69,6 +69,25 @@ $(VENV)/.installed: requirements.txt
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q python3-venv python3-dev && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check --no-input -r requirements.txt
 	@touch $@
+
+# C extensions, built in place for $(PYTHON) (the venv's interpreter) when their source changes:
+# rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md). The interpreter's
+# extension suffix and headers are asked for once it is installed (a sub-make); the library is
+# compiled to a temporary file and renamed, so a running server keeps the one it loaded.
+NATIVE_CFLAGS := -O2 -g -fPIC -shared -std=c11 -Wall -Wextra -fwrapv -fstack-protector-strong -D_FORTIFY_SOURCE=2
+
+native:
+	@$(MAKE) --no-print-directory native-built \
+		EXT_SUFFIX="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')" \
+		PY_INCLUDE="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
+
+ifdef EXT_SUFFIX
+native-built: rdpfront/_zgfx$(EXT_SUFFIX)
+	@:
+
+rdpfront/%$(EXT_SUFFIX): rdpfront/%.c
+	$(CC) $(NATIVE_CFLAGS) -I$(PY_INCLUDE) -o $@.tmp $< && mv -f $@.tmp $@
+endif
 
 clients-venv: $(CLIENTS_VENV)/.installed
 

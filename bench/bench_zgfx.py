@@ -7,7 +7,8 @@ Surface 1 with a Planar image of text (glyphs drawn from a 40-glyph alphabet of 
 black on white, so glyphs repeat as they do in a terminal), End Frame. Three sizes: one
 glyph (~200 B, a keystroke), a line of text (~2 KB), a block of lines (~8 KB; and ~11 KB, above the
 default limit, sent raw, then with the limit raised); and a 64 KB
-segment of noise (an H.264 access unit: sent raw, only appended to the history). Each kind
+segment of noise (an H.264 access unit: sent raw, only appended to the history); then a
+screen of text (~55 KB) and the noise compressed whole (``max_compress`` 65535). Each kind
 goes through one compressor in turn (the history warm with the earlier messages), checked
 against the decompressor; prints ms per message (median and best of the per-message times)
 and bytes before and after.
@@ -85,6 +86,12 @@ def main() -> None:
     run("block (4 x 40 glyphs)", [text_frame(i, glyphs, rng, 40, 4) for i in range(n)])
     run("  same, all compressed", [text_frame(i, glyphs, rng, 40, 4) for i in range(n)], max_compress=65535)
     run("64 KB noise (raw)", [rng.integers(0, 256, 65534, np.uint8).tobytes() for _ in range(min(n, 60))])
+    # what the graphics channel compresses whole with the C core (frames without H.264), and
+    # what it keeps from that (an access unit)
+    run("screen (8 x 100 glyphs)", [text_frame(i, glyphs, rng, 100, 8) for i in range(min(n, 60))],
+        max_compress=65535)
+    run("  64 KB noise, tried", [rng.integers(0, 256, 65534, np.uint8).tobytes() for _ in range(min(n, 60))],
+        max_compress=65535)
 
 
 if __name__ == "__main__":

@@ -319,6 +319,13 @@ def wire_to_surface_1(surface_id: int, codec: Codec, rect: tuple[int, int, int, 
                                    PIXEL_FORMAT_XRGB, left, top, right, bottom, len(data)) + data
 
 
+def is_h264(pdu: bytes) -> bool:
+    """Whether ``pdu`` is a Wire To Surface 1 carrying H.264 (an access unit: no bulk
+    compression shrinks it)."""
+    return len(pdu) >= 12 and int.from_bytes(pdu[0:2], "little") == Cmd.WIRE_TO_SURFACE_1 \
+        and int.from_bytes(pdu[10:12], "little") == Codec.AVC420
+
+
 def surface_to_surface(surface_id: int, source: tuple[int, int, int, int],
                        destinations: list[tuple[int, int]], dest_surface: int | None = None) -> bytes:
     """[2.2.2.5] RDPGFX_SURFACE_TO_SURFACE_PDU: copy ``source`` (left, top, right, bottom;
@@ -361,11 +368,17 @@ def avc420_bitmap(rects: list[tuple[int, int, int, int]], qp: int, stream: bytes
     return w.getvalue()
 
 
-def segmented(messages: list[bytes], compressor: zgfx.Compressor | None = None) -> bytes:
+def segmented(messages: list[bytes], compressor: zgfx.Compressor | None = None,
+              max_compress: int | None = None) -> bytes:
     """[2.2.5.1] RDP_SEGMENTED_DATA around whole RDPGFX PDUs: each segment through the
-    connection's ``compressor`` (compressed where that is smaller, always added to its
-    history), or stored as it is without one."""
-    bulk = compressor.segment if compressor is not None else zgfx.raw_segment
+    connection's ``compressor`` (compressed where that is smaller, up to ``max_compress``
+    bytes or the compressor's own limit; always added to its history), or stored as it is
+    without one."""
+    if compressor is None:
+        bulk = zgfx.raw_segment
+    else:
+        def bulk(piece: bytes) -> bytes:
+            return compressor.segment(piece, max_compress)
     data = b"".join(messages)
     if len(data) < SEGMENT_MAX:
         return bytes([0xE0]) + bulk(data)

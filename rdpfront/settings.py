@@ -34,8 +34,9 @@ class ServerSettings:
     gfx_h264: bool = True
     # With H.264, send areas that stopped changing again losslessly (Planar) so text is exact.
     gfx_lossless: bool = True
-    # RDP 8.0 bulk compression (rdpfront/zgfx.py) of graphics pipeline messages up to 8 KB:
-    # frame headers and glyph images repeat from keystroke to keystroke.
+    # RDP 8.0 bulk compression (rdpfront/zgfx.py) of graphics pipeline messages: frame headers
+    # and glyph images repeat from keystroke to keystroke, scrolled text from frame to frame.
+    # Frames without H.264 are compressed whole with the C core, other segments up to 8 KB.
     gfx_compression: bool = True
     # NLA (CredSSP): "off" (TLS only), "offer" (to clients that ask for it; TLS for the others),
     # "require" (clients that do not offer NLA are refused). The server also needs an NLA

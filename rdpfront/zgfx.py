@@ -19,11 +19,14 @@ where it starts, so the compressor only refers back to bytes it sent itself: dis
 relative, and the ring's state from before this connection never matters.
 
 ``Compressor`` is sans-IO: ``segment(data)`` returns the encoded segment and appends ``data``
-to its history. Only segments up to ``max_compress`` bytes are compressed (typing, cursors,
-small images: greedy LZ77 over a hash table of 4-byte keys, vectorised with numpy, or a plain
-loop for segments up to ``SMALL_SEGMENT`` bytes, with the same result); larger
-ones (H.264 access units, big images) go raw, still appended to the history. A compressed
-segment is sent only when it is smaller than the raw one. ``Decompressor`` (tests) mirrors
+to its history. Only segments up to ``max_compress`` bytes are compressed (greedy LZ77 over a
+hash table of 4-byte keys): 8 KB by default (typing, cursors, small images), or a limit given
+per segment (the graphics channel compresses frames without H.264 whole); larger ones (H.264
+access units) go raw, still appended to the history. A compressed segment is sent only when it
+is smaller than the raw one. The parse runs in C (``rdpfront/_zgfx.c``, built by ``make
+setup``) when that module is built; this module's Python code (vectorised with numpy, or a
+plain loop for segments up to ``SMALL_SEGMENT`` bytes) is the reference and the fallback, and
+all three give the same bytes. ``Decompressor`` (tests) mirrors
 the client's decoder and rejects malformed data with a ``RemoteProtocolError``.
 """
 
@@ -31,10 +34,21 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import logging
 
 import numpy as np
 
 from rdpfront.errors import LocalProtocolError, RemoteProtocolError
+
+log = logging.getLogger(__name__)
+
+try:
+    from rdpfront import _zgfx
+except ImportError as error:  # not built (``make native``): the Python code, slower
+    _zgfx = None
+    log.debug("zgfx: the C core is not built (%s); compressing in Python", error)
+# Whether ``Compressor`` runs its parse in C by default.
+NATIVE = _zgfx is not None
 
 HISTORY_SIZE = 2_500_000
 SEGMENT_OUTPUT_MAX = 65_536  # bytes the client decodes from one segment (its output buffer)
@@ -132,40 +146,56 @@ class Compressor:
 
     KEY = 4  # bytes hashed to find match candidates
 
-    def __init__(self, *, max_compress: int = DEFAULT_MAX_COMPRESS, table_bits: int = 17) -> None:
+    def __init__(self, *, max_compress: int = DEFAULT_MAX_COMPRESS, table_bits: int = 17,
+                 native: bool = NATIVE) -> None:
         self.max_compress = max_compress
         # The last HISTORY_SIZE bytes sent (and up to HISTORY_SLACK more, trimmed in bulk).
         self._buf = bytearray()
         self._base = 0  # stream position of _buf[0]
         self._shift = np.uint32(32 - table_bits)
-        # hash of a 4-byte key -> stream position where it last started, and the key itself
-        self._positions = np.full(1 << table_bits, -1, dtype=np.int64)
-        self._keys = np.zeros(1 << table_bits, dtype=np.uint32)
+        # hash of a 4-byte key -> stream position where it last started, and the key itself:
+        # in the C core's memory, or in these arrays for the Python code
+        if native and _zgfx is None:
+            raise RuntimeError("the C core of zgfx is not built (make native)")
+        self._core = _zgfx.Core(table_bits) if native else None
+        if self._core is None:
+            self._positions = np.full(1 << table_bits, -1, dtype=np.int64)
+            self._keys = np.zeros(1 << table_bits, dtype=np.uint32)
         self.bytes_in = 0
         self.bytes_out = 0
 
     HISTORY_SLACK = 1 << 20
 
     @property
+    def native(self) -> bool:
+        """Whether the C core compresses (else the Python code, 20-40x slower)."""
+        return self._core is not None
+
+    @property
     def position(self) -> int:
         """Bytes appended to the history so far."""
         return self._base + len(self._buf)
 
-    def segment(self, data: bytes) -> bytes:
-        """The RDP8_BULK_ENCODED_DATA for ``data`` (at most 65,535 bytes: FreeRDP's bound)."""
+    def segment(self, data: bytes, max_compress: int | None = None) -> bytes:
+        """The RDP8_BULK_ENCODED_DATA for ``data`` (at most 65,535 bytes: FreeRDP's bound),
+        compressed when it is at most ``max_compress`` bytes (by default the compressor's)."""
         if not 0 < len(data) < SEGMENT_OUTPUT_MAX:
             raise LocalProtocolError(f"a bulk data segment carries 1..65535 bytes, not {len(data)}")
-        start = len(self._buf)
+        start, n = len(self._buf), len(data)
         self._buf += data
         out = None
-        if len(data) <= min(self.max_compress, SMALL_SEGMENT):
-            out = self._compress_small(start, len(data))
-        elif len(data) <= self.max_compress:
-            out = self._compress(start, len(data))
-        if out is None or len(out) >= 1 + len(data):
+        if n > (self.max_compress if max_compress is None else max_compress):
+            pass
+        elif self._core is not None:
+            out = self._core.compress(self._buf, start, n, self._base)
+        elif n <= SMALL_SEGMENT:
+            out = self._compress_small(start, n)
+        else:
+            out = self._compress(start, n)
+        if out is None or len(out) >= 1 + n:
             out = raw_segment(data)
         self._trim()
-        self.bytes_in += len(data)
+        self.bytes_in += n
         self.bytes_out += len(out)
         return out
 

@@ -232,3 +232,20 @@ def test_graphics_frame_ids_are_what_the_client_acknowledges() -> None:
     (ack,) = client.server.events()
     output.acknowledged(ack)
     assert output.unacked == {} and output.held_seq == 1  # taken by the client (held: one frame)
+
+
+@pytest.mark.parametrize(("codec", "compressed"), [(gfx.Codec.PLANAR, True), (gfx.Codec.AVC420, False)])
+def test_large_images_are_bulk_compressed_but_not_h264(codec: gfx.Codec, compressed: bool) -> None:
+    """With the C core every segment of an image frame is compressed, whatever its size; a
+    frame with H.264 keeps the compressor's limit (8 KB), its access units going raw."""
+    client, _output, _ = _open()
+    channel = client.server.channel(gfx.CHANNEL_NAME)
+    compressor = channel.compressor
+    assert compressor.native
+    image = bytes(range(256)) * 300  # 75 KB: two segments
+    before = compressor.bytes_out
+    _, data = client.server.gfx_frame([gfx.wire_to_surface_1(channel.surface_id, codec, (0, 0, 64, 64), image)])
+    pdus = gfx_pdus(client, client.pump(data))
+    assert [pdu.cmd for pdu in pdus] == [gfx.Cmd.START_FRAME, gfx.Cmd.WIRE_TO_SURFACE_1, gfx.Cmd.END_FRAME]
+    sent = compressor.bytes_out - before
+    assert (sent < 2000) == compressed and (sent > len(image)) != compressed

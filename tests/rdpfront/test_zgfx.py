@@ -146,10 +146,11 @@ def test_round_trip_across_messages_sharing_history(freerdp_lib, messages: list[
 @settings(max_examples=60, deadline=None)
 @given(messages=messages)
 def test_short_segments_compress_alike_on_both_paths(messages: list[bytes]) -> None:
-    """The plain loop for short segments and the vectorised pass give the same bytes for the
-    same history (each path's table updates included: the second round matches into it)."""
+    """The Python code's plain loop for short segments and its vectorised pass give the same
+    bytes for the same history (each path's table updates included: the second round matches
+    into it)."""
     def wire(small: int) -> list[bytes]:
-        compressor = zgfx.Compressor()
+        compressor = zgfx.Compressor(native=False)
         original, zgfx.SMALL_SEGMENT = zgfx.SMALL_SEGMENT, small
         try:
             return [compressor.segment(m[:4000]) for m in messages + messages]
@@ -179,6 +180,20 @@ def test_history_wraps_around_past_2_5_mb(freerdp) -> None:
     (far,) = _through([lost], compressor, *decoders)
     assert not far[1] & zgfx.PACKET_COMPRESSED
     assert ours.decompressor.written > zgfx.HISTORY_SIZE
+
+
+def test_whole_segments_compressed_on_request_decode_like_freerdp(freerdp) -> None:
+    """``max_compress`` per call (what the graphics channel asks for image frames): segments
+    of 65,534 bytes compressed, text-like ones and noise, each decoded by both decoders."""
+    rng = np.random.default_rng(5)
+    parts = [FOX, b"lazy ", b"\x00" * 40, bytes(range(90))]
+    text = b"".join(parts[i] for i in rng.integers(0, len(parts), 6000))
+    noise = rng.integers(0, 256, 70_000, np.uint8).tobytes()
+    compressor, ours = zgfx.Compressor(), Ours()
+    for message in (text[:150_000], noise, text[1000:140_000]):
+        data = gfx.segmented([message], compressor, max_compress=zgfx.SEGMENT_OUTPUT_MAX - 1)
+        assert ours.unsegment(data) == message and freerdp.unsegment(data) == message
+    assert compressor.bytes_out < compressor.bytes_in // 4
 
 
 def test_segment_bounds() -> None:
