@@ -24,6 +24,9 @@ from rdpfront.errors import LocalProtocolError, RemoteProtocolError
 log = logging.getLogger(__name__)
 
 RNS_UD_CS_SUPPORT_DYNVC_GFX_PROTOCOL = 0x0100
+# Frames without H.264 up to this size are bulk-compressed whole with the C core (at most a
+# few milliseconds of the event loop); larger ones in 8 KB pieces or raw, as without it.
+WHOLE_FRAME_COMPRESS_MAX = 256 * 1024
 
 
 class GraphicsChannel(DynamicChannel):
@@ -129,11 +132,14 @@ class GraphicsChannel(DynamicChannel):
         copies = monitor_copies(self.surface_id, self.monitor_surfaces, changed) if self.monitor_surfaces else []
         self.monitor_copies_sent += len(copies)
         pdus = [gfx.start_frame(frame_id), *commands, *copies, gfx.end_frame(frame_id)]
-        # With the C core, images are compressed whatever their size (scrolled text shrinks to
-        # a few percent, ~10 µs a KB, docs/rdp-zgfx.md); H.264 does not shrink, so a frame that
+        # With the C core, images are compressed whole (scrolled text shrinks to a few
+        # percent, ~10-30 µs a KB, docs/rdp-zgfx.md) up to WHOLE_FRAME_COMPRESS_MAX: the
+        # event loop serves every connection of the process, and a whole-screen picture
+        # would hold it for tens of milliseconds. H.264 does not shrink, so a frame that
         # carries it keeps the compressor's limit, as does the Python code (20-40x slower).
         limit = None
-        if self.compressor is not None and self.compressor.native and not any(map(gfx.is_h264, commands)):
+        if (self.compressor is not None and self.compressor.native
+                and sum(map(len, commands)) <= WHOLE_FRAME_COMPRESS_MAX and not any(map(gfx.is_h264, commands))):
             limit = zgfx.SEGMENT_OUTPUT_MAX - 1
         return frame_id, self.encode(gfx.segmented(pdus, self.compressor, limit))
 

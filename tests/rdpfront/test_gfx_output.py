@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from compositor import messages
 from rdpfront import dvc, events, gfx
+from rdpfront.channels.graphics import WHOLE_FRAME_COMPRESS_MAX
 from rdpfront.channels.registry import GFX_CHANNEL_ID
 from rdpfront.gfx_output import AVC420, PLANAR, GfxOutput
 from rdpfront.host_frames import GFX_ACK_EVERY, GFX_BATCH, GFX_H264_OPTIONS, GFX_PLANAR_IN_FLIGHT, GFX_WINDOW
@@ -234,15 +235,21 @@ def test_graphics_frame_ids_are_what_the_client_acknowledges() -> None:
     assert output.unacked == {} and output.held_seq == 1  # taken by the client (held: one frame)
 
 
-@pytest.mark.parametrize(("codec", "compressed"), [(gfx.Codec.PLANAR, True), (gfx.Codec.AVC420, False)])
-def test_large_images_are_bulk_compressed_but_not_h264(codec: gfx.Codec, compressed: bool) -> None:
-    """With the C core every segment of an image frame is compressed, whatever its size; a
-    frame with H.264 keeps the compressor's limit (8 KB), its access units going raw."""
+@pytest.mark.parametrize(("codec", "repeats", "compressed"), [
+    (gfx.Codec.PLANAR, 300, True),  # 75 KB: two segments, compressed whole
+    (gfx.Codec.AVC420, 300, False),
+    # above WHOLE_FRAME_COMPRESS_MAX: 8 KB pieces only, so these 64 KB segments go raw
+    (gfx.Codec.PLANAR, WHOLE_FRAME_COMPRESS_MAX // 256 + 1, False),
+])
+def test_large_images_are_bulk_compressed_but_not_h264(codec: gfx.Codec, repeats: int, compressed: bool) -> None:
+    """With the C core every segment of an image frame up to WHOLE_FRAME_COMPRESS_MAX is
+    compressed; a larger frame, or one with H.264, keeps the compressor's limit (8 KB), its
+    big segments going raw."""
     client, _output, _ = _open()
     channel = client.server.channel(gfx.CHANNEL_NAME)
     compressor = channel.compressor
     assert compressor.native
-    image = bytes(range(256)) * 300  # 75 KB: two segments
+    image = bytes(range(256)) * repeats
     before = compressor.bytes_out
     _, data = client.server.gfx_frame([gfx.wire_to_surface_1(channel.surface_id, codec, (0, 0, 64, 64), image)])
     pdus = gfx_pdus(client, client.pump(data))
