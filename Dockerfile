@@ -20,6 +20,9 @@ COPY requirements.txt .
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
 ENV PATH=/opt/venv/bin:$PATH
 COPY . .
+# Bytecode made once here: session hosts run as the desktops' accounts, which cannot write it
+# into /app, and would compile every module they import at each start (~60 ms CPU, 0.65 MiB).
+RUN python -m compileall -q compositor rdpfront webconsole
 
 # Session hosts detach from the worker; tini reaps them when they end.
 ENTRYPOINT ["/usr/bin/tini", "--"]
