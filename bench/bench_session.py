@@ -1,4 +1,5 @@
-"""Session host figures: start time, idle memory and CPU, damage-to-frame latency, capture cost.
+"""Session host figures: start time, idle memory and CPU, damage-to-frame latency, the host's
+memory once that subscriber left, capture cost.
 
     .venv/bin/python bench/bench_session.py [--idle-seconds 30] [--samples 60] [--as-self]
 
@@ -231,6 +232,11 @@ def run(args, root: Path, launch: dict) -> None:
         lat = asyncio.run(damage_to_frame(host.socket_path, state["display"],
                                           str(host.runtime_dir / "Xauthority"), args.samples))
         print(f"  median {statistics.median(lat):6.2f} ms   p95 {pct(lat, 95):6.2f} ms   max {max(lat):6.2f} ms")
+
+        time.sleep(3)  # past the host's HEAP_TRIM_DELAY after its last subscriber left
+        pss, uss = memory_kib(host.pid)
+        print(f"\n== the host 3 s after that subscriber left ==\n  host              PSS {pss / 1024:6.1f} MiB"
+              f"  USS {uss / 1024:6.1f} MiB")
     finally:
         stop_host(host.runtime_dir, host.pid)
 

@@ -260,6 +260,7 @@ class Capture:
             self._snapshot[y:y + h, x:x + w] = screen[y:y + h, x:x + w]
 
     def drop_snapshot(self) -> None:
+        """Nobody subscribes: the next subscriber's first frame takes a whole new snapshot."""
         self._snapshot = None
 
     def screenshot_png(self) -> bytes:

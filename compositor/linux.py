@@ -2,6 +2,7 @@
 
 ``unshare(2)``, ``mount(2)`` and ``prctl(2)`` through ctypes on the C library. Each raises
 ``OSError`` with the errno and the call's arguments, so a failure says what was refused.
+``malloc_trim(3)`` for the session host's memory.
 """
 
 from __future__ import annotations
@@ -74,3 +75,12 @@ def drop_bounding_set() -> None:
     err = ctypes.get_errno()
     if cap == 0 and err != 0:
         raise OSError(err, f"prctl(PR_CAPBSET_DROP): {os.strerror(err)}")
+
+
+def release_free_heap() -> bool:
+    """Return the C library's free heap memory to the kernel (glibc ``malloc_trim(0)``); True
+    if some was. glibc keeps freed chunks inside its heap, and freeing a large block raises its
+    mmap threshold, so whole frames freed after a viewer leaves stay resident in the process
+    until this. Under 1 ms; False where the C library has no ``malloc_trim``."""
+    trim = getattr(_libc, "malloc_trim", None)
+    return bool(trim(0)) if trim is not None else False

@@ -102,6 +102,10 @@ class Pipeline:
         if not group.subscribers:
             group.encoder.close()
             self.groups = {k: g for k, g in self.groups.items() if g is not group}
+            if not self.groups:
+                # The snapshot (a whole screen, 7.9 MiB at 1080p) goes with the last viewer, not
+                # at the next pump: a still screen has none, and would hold it for good.
+                self._capture.drop_snapshot()
 
     def acknowledge(self, sub: Subscription, seq: int) -> None:
         """The subscriber has received frames up to ``seq``: room in its window."""
