@@ -244,9 +244,14 @@ class Capture:
             return None
         self._damage_pending = False
         damaged = self._damage.read()  # DamageSubtract into the region, FetchRegion
-        if self._damage.notified:  # read while waiting for the reply: the descriptor won't signal it
-            asyncio.get_running_loop().call_soon(self._damage_notified)
+        self._after_damage_round_trip()
         return damaged
+
+    def _after_damage_round_trip(self) -> None:
+        """A damage event read while waiting for a reply on the damage connection is heard
+        soon: its descriptor won't signal it."""
+        if self._damage.notified:
+            asyncio.get_running_loop().call_soon(self._damage_notified)
 
     def refresh(self, damaged: list[rects.Rect]) -> None:
         """Bring an attached display's copy of the screen up to date where it changed (an
@@ -352,13 +357,13 @@ class Capture:
         self._pointer_handle = None
         self._last_pointer_read = time.monotonic()
         try:
-            p = self.display.screen().root.query_pointer()
+            position = self._damage.query_pointer()  # the damage connection's round trip is the cheaper
         except CONNECTION_LOST:
             return
-        if (p.root_x, p.root_y) != self.pointer:
-            self.pointer = (p.root_x, p.root_y)
-            self._listener.pointer_at(p.root_x, p.root_y)
-        self.after_x_request()
+        if position != self.pointer:
+            self.pointer = position
+            self._listener.pointer_at(*position)
+        self._after_damage_round_trip()
 
 
 def xrandr_set_size(env: dict[str, str], width: int, height: int) -> None:

@@ -17,6 +17,7 @@ from Xlib import display as xdisplay
 from Xlib import error as xerror
 from Xlib.ext import damage as xdamage
 from Xlib.ext import xfixes
+from Xlib.protocol import request as xrequest
 from Xlib.protocol import rq, structs
 
 from compositor.rects import Rect
@@ -77,6 +78,7 @@ def fetch_region(display, region: int) -> list[Rect]:
 # short.
 
 _RECTANGLE = struct.Struct("=hhHH")  # x, y INT16; width, height CARD16 (the client's byte order)
+_POINTER = struct.Struct("=hh")  # a QueryPointer reply's root-x, root-y (INT16) at offset 16
 _HEAD = struct.Struct("=BBHI")  # kind (0 error, 1 reply, else event), detail, sequence, length
 _GENERIC_EVENT = 35
 RECEIVE_SIZE = 65536
@@ -135,8 +137,9 @@ def region_rectangles(reply: bytes) -> list[Rect]:
 
 class DamageConnection:
     """An X connection of its own for the screen's damage: a DamageReportNonEmpty damage object
-    on the root window, its events (``receive``) and the read of what it holds (``read``).
-    Raises a ``capture.CONNECTION_LOST`` error when the X server is gone."""
+    on the root window, its events (``receive``) and the read of what it holds (``read``); the
+    pointer position is read on it too (``query_pointer``), the same way. Raises a
+    ``capture.CONNECTION_LOST`` error when the X server is gone."""
 
     def __init__(self, display_name: str) -> None:
         self._x = x = xdisplay.Display(display_name)
@@ -144,12 +147,14 @@ class DamageConnection:
             x.damage_query_version()
             x.xfixes_query_version()
             damage_notify = x.query_extension(xdamage.extname).first_event + xdamage.DamageNotifyCode
-            damage = x.screen().root.damage_create(xdamage.DamageReportNonEmpty)
+            root = x.screen().root
+            damage = root.damage_create(xdamage.DamageReportNonEmpty)
             region = create_region(x)
             inner = x.display
             self._requests = xdamage.DamageSubtract._request.to_binary(
                 opcode=inner.get_extension_major(xdamage.extname), damage=damage, repair=0, parts=region) \
                 + FetchRegion._request.to_binary(opcode=_major(x), region=region)
+            self._query_pointer = xrequest.QueryPointer._request.to_binary(window=root.id)
             x.sync()
         except BaseException:
             x.close()
@@ -180,9 +185,17 @@ class DamageConnection:
         """DamageSubtract into the region and FetchRegion: what changed since the last read (the
         damage object is empty again and will report the next change). Damage events read while
         waiting for the reply set ``notified``."""
-        fetch = (self._serial + 1) & 0xFFFF
-        self._serial = (self._serial + 2) & 0xFFFF
-        self._socket.sendall(self._requests)
+        return region_rectangles(self._round_trip(self._requests, 2))
+
+    def query_pointer(self) -> tuple[int, int]:
+        """Where the pointer is on the screen (QueryPointer of the root window)."""
+        return _POINTER.unpack_from(self._round_trip(self._query_pointer, 1), 16)
+
+    def _round_trip(self, requests: bytes, count: int) -> bytes:
+        """Send ``count`` requests packed in ``requests`` and wait for the reply to the last."""
+        last = (self._serial + count - 1) & 0xFFFF
+        self._serial = (self._serial + count) & 0xFFFF
+        self._socket.sendall(requests)
         while True:
             item = self._wire.next_item()
             if item is None:
@@ -190,11 +203,11 @@ class DamageConnection:
                 continue
             kind, sequence, packet = item
             if kind == REPLY:
-                if sequence != fetch:
-                    raise RuntimeError(f"X reply for request {sequence} on the damage connection, expected {fetch}")
+                if sequence != last:
+                    raise RuntimeError(f"X reply for request {sequence} on the damage connection, expected {last}")
                 self._take_events()
-                return region_rectangles(packet)
-            if kind == ERROR and sequence == fetch:
+                return packet
+            if kind == ERROR and sequence == last:
                 inner = self._x.display
                 raise inner.error_classes.get(packet[1], xerror.XError)(inner, packet)
             self._take(kind, packet)
@@ -217,6 +230,6 @@ class DamageConnection:
     def _take(self, kind: int, packet: bytes) -> None:
         if kind == DAMAGE_NOTIFY:
             self.notified = True
-        elif kind == ERROR:  # of a DamageSubtract: python-xlib's default handler would print it
+        elif kind == ERROR:  # of a request with no reply: python-xlib's default handler would print it
             log.warning("X error on the damage connection: code %d, request %d.%d", packet[1], packet[10],
                         struct.unpack_from("=H", packet, 8)[0])

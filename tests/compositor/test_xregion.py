@@ -63,6 +63,21 @@ def test_damage_connection_reads_what_python_xlib_reads(xvfb):
         d.close()
 
 
+def test_pointer_read_on_the_damage_connection(xvfb):
+    d = x_display(dict(os.environ, **xvfb.env()))
+    damage = xregion.DamageConnection(xvfb.env()["DISPLAY"])
+    try:
+        root = d.screen().root
+        for x, y in ((0, 0), (123, 456), (799, 599), (400, 1)):
+            root.warp_pointer(x, y)
+            d.sync()
+            p = root.query_pointer()
+            assert damage.query_pointer() == (p.root_x, p.root_y) == (x, y)
+    finally:
+        damage.close()
+        d.close()
+
+
 def test_damage_connection_numbers_requests_past_the_wrap(xvfb):
     """Sequence numbers are 16 bits: reads go on matching their replies after 65536 requests."""
     os.environ["XAUTHORITY"] = xvfb.env()["XAUTHORITY"]
@@ -72,6 +87,7 @@ def test_damage_connection_numbers_requests_past_the_wrap(xvfb):
         for _ in range(32800):  # two requests a read
             assert damage.read() == []
         assert damage._serial < 1000
+        assert damage.query_pointer() == (400, 300)  # and one a pointer read
     finally:
         damage.close()
 
