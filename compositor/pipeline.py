@@ -335,15 +335,14 @@ class Pipeline:
         for frame in frames:
             # Typed and encoded once per frame (and once more per subscriber the encoder makes
             # a copy of its own for); each subscriber gets its own stream and seq.
-            encoded = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
+            encoded = messages.Frame.encoder_header(frame.fields), frame.payload
             for sub in subs:
                 if frame.variant is not None and frame.variant != sub.variant:
                     continue  # the same update in another subscriber's encoding
                 if frame.viewer is not None and frame.viewer != sub.stream:
                     continue  # another subscriber's own
                 own = group.encoder.personalize(frame, sub.stream)
-                header, payload = encoded if own is frame else \
-                    messages.Frame.from_encoder(0, 0, own.fields, own.payload).encode()
+                header, payload = encoded if own is frame else (messages.Frame.encoder_header(own.fields), own.payload)
                 sub.sent_seq += 1
                 sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
 
