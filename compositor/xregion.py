@@ -142,7 +142,7 @@ class DamageConnection:
     ``capture.CONNECTION_LOST`` error when the X server is gone."""
 
     def __init__(self, display_name: str) -> None:
-        self._x = x = xdisplay.Display(display_name)
+        x = xdisplay.Display(display_name)
         try:
             x.damage_query_version()
             x.xfixes_query_version()
@@ -159,20 +159,21 @@ class DamageConnection:
         except BaseException:
             x.close()
             raise
-        # From here on python-xlib sends and reads nothing: the requests this sends are numbered
-        # on from its count, and what it read past its last reply is parsed here.
+        # From here on python-xlib sends and reads nothing, and its Display (~170 KB of Python
+        # objects, its copies of the extensions' classes) is let go: the requests this sends are
+        # numbered on from its count, and what it read past its last reply is parsed here.
         self._socket = inner.socket
         self._serial = inner.request_serial  # the next request's sequence number
         self._wire = DamageWire(damage_notify, bytes(inner.data_recv))
+        self._error_classes = inner.error_classes  # error code -> python-xlib's class for it
         self.notified = any(type(e).__name__ == "DamageNotify" for e in inner.event_queue)
-        inner.event_queue.clear()
 
     def fileno(self) -> int:
         return self._socket.fileno()
 
     def close(self) -> None:
         """Close the connection (the X server frees the damage object and the region)."""
-        self._x.close()
+        self._socket.close()
 
     def receive(self) -> bool:
         """Read what has arrived without waiting (the descriptor signalled); True if a damage
@@ -208,8 +209,7 @@ class DamageConnection:
                 self._take_events()
                 return packet
             if kind == ERROR and sequence == last:
-                inner = self._x.display
-                raise inner.error_classes.get(packet[1], xerror.XError)(inner, packet)
+                raise self._error_classes.get(packet[1], xerror.XError)(None, packet)
             self._take(kind, packet)
 
     def _receive(self, flags: int) -> None:

@@ -4,13 +4,16 @@ cutting of the X server's bytes, whatever the reads split them into."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import struct
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from Xlib import X
+from Xlib.error import XError
 
 from compositor import xregion
 from tests.compositor.helpers import x_display
@@ -78,6 +81,31 @@ def test_pointer_read_on_the_damage_connection(xvfb):
         d.close()
 
 
+def test_errors_on_the_damage_connection(xvfb, caplog):
+    """An error of the request with no reply (DamageSubtract) is logged and the read goes on;
+    one of FetchRegion is raised as python-xlib would, and the connection stays usable."""
+    d = x_display(dict(os.environ, **xvfb.env()))
+    damage = xregion.DamageConnection(xvfb.env()["DISPLAY"])
+    try:
+        d.damage_query_version()
+        d.xfixes_query_version()
+        held = damage.read()  # what the region holds now
+        damage_id, region = struct.unpack_from("=4xI4xI", damage._requests)
+        d.damage_destroy(damage_id)  # another client may free it: the X server's resource
+        d.sync()
+        with caplog.at_level("WARNING", logger="compositor.host"):
+            assert damage.read() == held  # the failed DamageSubtract left the region as it was
+        assert "X error on the damage connection" in caplog.text
+        xregion.destroy_region(d, region)
+        d.sync()
+        with pytest.raises(XError):
+            damage.read()
+        assert damage.query_pointer() == (400, 300)
+    finally:
+        damage.close()
+        d.close()
+
+
 def test_damage_connection_numbers_requests_past_the_wrap(xvfb):
     """Sequence numbers are 16 bits: reads go on matching their replies after 65536 requests."""
     os.environ["XAUTHORITY"] = xvfb.env()["XAUTHORITY"]
@@ -134,7 +162,7 @@ def test_damage_wire_cuts_any_split(packets, cuts):
     bounds = sorted({0, len(data), *(c for c in cuts if c < len(data))})
     wire = xregion.DamageWire(DAMAGE_NOTIFY)
     items = []
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         wire.receive_data(data[start:end])
         while (item := wire.next_item()) is not None:
             items.append(item)
