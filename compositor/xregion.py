@@ -99,9 +99,10 @@ class DamageWire:
     def receive_data(self, data: bytes) -> None:
         if self._start == len(self._buffer):
             self._buffer = bytearray(data)
-            self._start = 0
-        else:
+        else:  # the rest of an unfinished packet: what was handed out goes
+            del self._buffer[:self._start]
             self._buffer += data
+        self._start = 0
 
     def next_item(self) -> tuple[int, int, bytes] | None:
         """The next whole error, reply or event (its kind, sequence number and bytes), or None

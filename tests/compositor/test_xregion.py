@@ -164,6 +164,7 @@ def test_damage_wire_cuts_any_split(packets, cuts):
     items = []
     for start, end in itertools.pairwise(bounds):
         wire.receive_data(data[start:end])
+        assert len(wire._buffer) == wire.buffered  # nothing handed out is kept
         while (item := wire.next_item()) is not None:
             items.append(item)
         assert wire.buffered < 32 or data[end - wire.buffered] in (1, 35)  # only an unfinished packet stays
