@@ -333,8 +333,8 @@ class Pipeline:
 
     def _send_frames(self, group: StreamGroup, subs: list[Subscription], frames) -> None:
         for frame in frames:
-            # Typed and encoded once per frame (and once more per subscriber the encoder makes
-            # a copy of its own for); each subscriber gets its own stream and seq.
+            # The header built once per frame (and once more per subscriber the encoder makes a
+            # copy of its own for); each subscriber gets its own stream and seq.
             encoded = messages.Frame.encoder_header(frame.fields), frame.payload
             for sub in subs:
                 if frame.variant is not None and frame.variant != sub.variant:
