@@ -1,11 +1,13 @@
 """The session's screen as the host reads it: its X connection and events, damage, the
 snapshot the encoders read, the cursor image and the pointer position.
 
-The connection's events are read as its descriptor signals (``drain``): damage says the screen
-changed, RandR that it has a new size, XFixes that the cursor image changed, XInput2 raw motion
+The connection's events are read as its descriptor signals (``drain``): RandR says the screen
+has a new size, XFixes that the cursor image changed, XInput2 raw motion
 that the pointer moved. Each is reported to a ``CaptureListener``; events of other parts
 (keymap changes, selection traffic) go to its ``other_event``. The parts that act on the
-display (input, clipboard) are handed the connection that ``open`` returns.
+display (input, clipboard) are handed the connection that ``open`` returns. Damage, that the
+screen changed and where, comes on a connection of its own (``xregion.DamageConnection``),
+read as its descriptor signals too.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from typing import Any
 import numpy as np
 from Xlib import display as xdisplay
 from Xlib import error as xerror
-from Xlib.ext import damage as xdamage
 from Xlib.ext import randr, xfixes, xinput
 
 from compositor import messages, rects, xregion
@@ -69,11 +70,10 @@ class Capture:
         self.pointer = (-1, -1)
         self._listener: CaptureListener | None = None
         self._snapshot: np.ndarray | None = None
-        self._damage = None
-        self._region = None
-        self._damage_reader: xregion.DamageReader | None = None
+        self._damage: xregion.DamageConnection | None = None
         self._damage_pending = False
         self._x_fd: int | None = None
+        self._damage_fd: int | None = None
         self._xi2 = False  # pointer motion comes as XInput2 raw events (else it is polled)
         self._pointer_handle: asyncio.Handle | None = None
         self._last_pointer_read = 0.0
@@ -104,9 +104,9 @@ class Capture:
             self.fb = attached_framebuffer(d, geometry.width, geometry.height)
         # NonEmpty + Subtract into a region: one event and one round trip per frame, however
         # fast clients draw (raw rectangles would be an event per drawing request).
-        self._damage = root.damage_create(xdamage.DamageReportNonEmpty)
-        self._region = xregion.create_region(d)
-        self._damage_reader = xregion.DamageReader(d, self._damage, self._region)
+        self._damage = xregion.DamageConnection(display_name)
+        self._damage_pending = self._damage.notified
+        self._damage.notified = False
         d.xfixes_select_cursor_input(root, xfixes.XFixesDisplayCursorNotifyMask)
         if d.has_extension("XInputExtension"):
             # Raw motion reaches the root window whoever has the pointer: the pointer position
@@ -119,23 +119,29 @@ class Capture:
 
     def start_reading(self) -> None:
         """Read events as the connection's descriptor signals them."""
+        loop = asyncio.get_running_loop()
         self._x_fd = self.display.fileno()
-        asyncio.get_running_loop().add_reader(self._x_fd, self.drain)
+        loop.add_reader(self._x_fd, self.drain)
+        self._damage_fd = self._damage.fileno()
+        loop.add_reader(self._damage_fd, self.drain_damage)
 
     def stop_reading(self) -> None:
         """No more event or pointer reads (the connection stays open until ``close``)."""
         if self._pointer_handle is not None:
             self._pointer_handle.cancel()
-        if self._x_fd is not None:
-            asyncio.get_running_loop().remove_reader(self._x_fd)
+        loop = asyncio.get_running_loop()
+        for fd in (self._x_fd, self._damage_fd):
+            if fd is not None:
+                loop.remove_reader(fd)
 
     def close(self) -> None:
-        """Close the connection and the framebuffer."""
-        if self.display is not None:
-            try:
-                self.display.close()
-            except (xerror.ConnectionClosedError, xerror.XError, OSError):
-                pass  # the X server may already be gone: nothing to tidy there
+        """Close the connections and the framebuffer."""
+        for connection in (self._damage, self.display):
+            if connection is not None:
+                try:
+                    connection.close()
+                except (xerror.ConnectionClosedError, xerror.XError, OSError):
+                    pass  # the X server may already be gone: nothing to tidy there
         if self.fb is not None:
             self.fb.close()
 
@@ -145,7 +151,7 @@ class Capture:
         d = self.display
         if d is None or self._stopping.is_set():
             return
-        notified = moved = False
+        moved = False
         handled = 0
         inner = d.display  # python-xlib's protocol connection: its event queue and send buffer
         try:
@@ -161,9 +167,7 @@ class Capture:
                 # python-xlib registers a *copy* of each extension event class, so
                 # isinstance() against Xlib.ext classes is always False: match by name.
                 kind = type(e).__name__
-                if kind == "DamageNotify":
-                    notified = True
-                elif kind == "ScreenChangeNotify":
+                if kind == "ScreenChangeNotify":
                     self._screen_changed(e.width_in_pixels, e.height_in_pixels)
                 elif kind == "DisplayCursorNotify":
                     self._listener.cursor_changed()
@@ -178,9 +182,25 @@ class Capture:
             return
         if moved:
             self._listener.pointer_motion()
+
+    def drain_damage(self) -> None:
+        """Read the damage connection's events (its descriptor signalled)."""
+        if self._damage is None or self._stopping.is_set():
+            return
+        try:
+            notified = self._damage.receive()
+        except CONNECTION_LOST as exc:
+            self._listener.lost(f"X connection lost: {exc}")
+            return
         if notified:
-            self._damage_pending = True
-            self._listener.damaged()
+            self._damage_notified()
+
+    def _damage_notified(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._damage.notified = False
+        self._damage_pending = True
+        self._listener.damaged()
 
     def after_x_request(self) -> None:
         """Drain soon if python-xlib read events while waiting for a reply (the descriptor
@@ -223,9 +243,15 @@ class Capture:
         if not self._damage_pending:
             return None
         self._damage_pending = False
-        damaged = self._damage_reader.read()  # DamageSubtract into the region, FetchRegion
-        self.after_x_request()
+        damaged = self._damage.read()  # DamageSubtract into the region, FetchRegion
+        self._after_damage_round_trip()
         return damaged
+
+    def _after_damage_round_trip(self) -> None:
+        """A damage event read while waiting for a reply on the damage connection is heard
+        soon: its descriptor won't signal it."""
+        if self._damage.notified:
+            asyncio.get_running_loop().call_soon(self._damage_notified)
 
     def refresh(self, damaged: list[rects.Rect]) -> None:
         """Bring an attached display's copy of the screen up to date where it changed (an
@@ -332,13 +358,13 @@ class Capture:
         self._pointer_handle = None
         self._last_pointer_read = time.monotonic()
         try:
-            p = self.display.screen().root.query_pointer()
+            position = self._damage.query_pointer()  # the damage connection's round trip is the cheaper
         except CONNECTION_LOST:
             return
-        if (p.root_x, p.root_y) != self.pointer:
-            self.pointer = (p.root_x, p.root_y)
-            self._listener.pointer_at(p.root_x, p.root_y)
-        self.after_x_request()
+        if position != self.pointer:
+            self.pointer = position
+            self._listener.pointer_at(*position)
+        self._after_damage_round_trip()
 
 
 def xrandr_set_size(env: dict[str, str], width: int, height: int) -> None:

@@ -1243,6 +1243,39 @@ class Frame(Push):
                    pts=fields.get("pts"), copy=tuple(tuple(r) for r in fields.get("copy", ())), payload=payload)
 
     @classmethod
+    def encoder_header(cls, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The header ``from_encoder(0, 0, fields, payload).encode()`` gives (stream and seq 0:
+        ``Connection.send_frame`` sets each subscriber's own), built straight from the fields of
+        the frames an encoder sends all the time (plain ints, strings and booleans, ``rects`` a
+        list of lists of ints, no ``coded`` or ``copy``): a keystroke's frame builds no
+        dataclass. Other fields go through ``from_encoder``."""
+        if type(fields) is dict and _ENCODER_KEYS.issuperset(fields):
+            get = fields.get
+            codec, key, width, height = get("codec"), get("key"), get("width"), get("height")
+            rects, touchup, pts = get("rects", ()), get("touchup"), get("pts")
+            if ((codec is None or type(codec) is str) and (key is None or type(key) is bool)
+                    and (width is None or type(width) is int) and (height is None or type(height) is int)
+                    and (touchup is None or type(touchup) is bool) and (pts is None or type(pts) is int)
+                    and type(rects) in (list, tuple)
+                    and all(type(r) is list and all(type(v) is int for v in r) for r in rects)):
+                header: dict[str, Any] = {"op": cls.op.value, "stream": 0, "seq": 0}
+                if codec is not None:
+                    header["codec"] = codec
+                if key is not None:
+                    header["key"] = key
+                if width is not None:
+                    header["width"] = width
+                if height is not None:
+                    header["height"] = height
+                header["rects"] = [r.copy() for r in rects]
+                if touchup is not None:
+                    header["touchup"] = touchup
+                if pts is not None:
+                    header["pts"] = pts
+                return header
+        return cls.from_encoder(0, 0, fields, b"").encode()[0]
+
+    @classmethod
     def decode(cls, header: Mapping[str, Any], payload: bytes = b"") -> Self:
         if (frame := _common_frame(cls, header, payload)) is not None:
             return frame
@@ -1278,6 +1311,7 @@ class Frame(Push):
         return header, self.payload
 
 
+_ENCODER_KEYS = frozenset(("codec", "key", "width", "height", "rects", "touchup", "pts"))
 _FRAME_KEYS = frozenset(("op", "stream", "seq", "codec", "key", "width", "height", "coded", "rects", "touchup",
                          "pts", "copy"))
 

@@ -63,7 +63,7 @@ class Pipeline:
         self._on_lost = on_lost
         self._pump_handle: asyncio.Handle | None = None
         self._last_pump = 0.0
-        self._tick_task: asyncio.Task | None = None
+        self._tick_handle: asyncio.TimerHandle | None = None
         self._last_activity = 0.0
         # format -> (counts per messages.ENCODE_BUCKETS, seconds in all), for the host's life
         self._encode_times: dict[str, tuple[list[int], float]] = {}
@@ -139,8 +139,9 @@ class Pipeline:
 
     def stop(self) -> None:
         """No more idle ticks (the host is stopping)."""
-        if self._tick_task is not None:
-            self._tick_task.cancel()
+        if self._tick_handle is not None:
+            self._tick_handle.cancel()
+            self._tick_handle = None
 
     def close(self) -> None:
         """Release the encoders."""
@@ -336,31 +337,43 @@ class Pipeline:
 
     def _send_frames(self, group: StreamGroup, subs: list[Subscription], frames) -> None:
         for frame in frames:
-            # Typed and encoded once per frame (and once more per subscriber the encoder makes
-            # a copy of its own for); each subscriber gets its own stream and seq.
-            encoded = messages.Frame.from_encoder(0, 0, frame.fields, frame.payload).encode()
+            # The header built once per frame (and once more per subscriber the encoder makes a
+            # copy of its own for); each subscriber gets its own stream and seq.
+            encoded = messages.Frame.encoder_header(frame.fields), frame.payload
             for sub in subs:
                 if frame.variant is not None and frame.variant != sub.variant:
                     continue  # the same update in another subscriber's encoding
                 if frame.viewer is not None and frame.viewer != sub.stream:
                     continue  # another subscriber's own
                 own = group.encoder.personalize(frame, sub.stream)
-                header, payload = encoded if own is frame else \
-                    messages.Frame.from_encoder(0, 0, own.fields, own.payload).encode()
+                header, payload = encoded if own is frame else (messages.Frame.encoder_header(own.fields), own.payload)
                 sub.sent_seq += 1
                 sub.conn.send_frame(header, payload, sub.stream, sub.sent_seq)
 
     def _wake_idle_tick(self) -> None:
         self._last_activity = time.monotonic()
-        if self._tick_task is None and self.groups and not self._stopping.is_set():
-            self._tick_task = asyncio.create_task(self._idle_tick())
+        if self._tick_handle is None:
+            self._schedule_idle_tick()
 
     def input_arrived(self) -> None:
         """A front end's input: the idle tick runs again (a program may answer it by warping
         the pointer, which the tick's pointer check sees)."""
         self._wake_idle_tick()
 
-    async def _idle_tick(self) -> None:
+    def _schedule_idle_tick(self) -> None:
+        """The next ``_idle_tick``, if it is to run on. A timer callback rather than a task
+        sleeping in a loop: a tick while typing is then one timer, without a task's step, a
+        future and its wake-up."""
+        self._tick_handle = None
+        if not self.groups or self._stopping.is_set():
+            return
+        lingered = time.monotonic() - self._last_activity > IDLE_LINGER
+        if lingered and self._capture.pointer_events:
+            return
+        self._tick_handle = asyncio.get_running_loop().call_later(POINTER_CHECK if lingered else IDLE_TICK,
+                                                                  self._idle_tick)
+
+    def _idle_tick(self) -> None:
         """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
         stopped changing) every IDLE_TICK, for IDLE_LINGER seconds after the screen changed,
         a touch-up was sent, a subscriber acknowledged or input came; then the tick ends, so
@@ -369,16 +382,13 @@ class Pipeline:
         warping the pointer makes no such event, so the tick reads the pointer every
         POINTER_CHECK while it runs, and a cursor image change reads it too (host). Without
         XInput2 the pointer is polled every POINTER_CHECK for as long as somebody subscribes."""
-        while self.groups and not self._stopping.is_set():
-            lingered = time.monotonic() - self._last_activity > IDLE_LINGER
-            if lingered and self._capture.pointer_events:
-                break
-            await asyncio.sleep(POINTER_CHECK if lingered else IDLE_TICK)
-            now = time.monotonic()
+        now = time.monotonic()
+        try:
             self._capture.check_pointer(now)
             if self._idle_work(now):
                 self._last_activity = now
-        self._tick_task = None
+        finally:
+            self._schedule_idle_tick()
 
     def _idle_work(self, now: float) -> bool:
         """Give each encoder its idle call; True if any sent something."""

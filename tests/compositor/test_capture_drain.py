@@ -1,10 +1,11 @@
 """When the capture drains its X connection outside the descriptor's signal: only when
-python-xlib holds something (events it read while waiting for a reply, requests not sent),
-on a real Xvfb."""
+python-xlib holds something (events it read while waiting for a reply, requests not sent);
+damage comes on a connection of its own. On a real Xvfb."""
 
 from __future__ import annotations
 
 import asyncio
+import select
 
 from compositor.capture import Capture, CaptureListener
 
@@ -21,6 +22,7 @@ def test_drain_only_when_python_xlib_holds_something(xvfb, monkeypatch):
     try:
         d.sync()
         capture.drain()
+        capture._damage_pending = True
         capture.collect_damage()  # the whole screen a new damage object starts with
         capture.drain()
         heard.clear()
@@ -33,10 +35,12 @@ def test_drain_only_when_python_xlib_holds_something(xvfb, monkeypatch):
 
         root = d.screen().root
         root.fill_rectangle(root.create_gc(foreground=d.screen().white_pixel), 5, 5, 10, 10)
-        d.sync()  # waiting for this reply, python-xlib reads the damage event into its queue
-        assert capture.queued()
-        capture.drain_queued()
+        d.sync()
+        assert not capture.queued()  # the damage event went to the damage connection
+        assert select.select([capture._damage.fileno()], [], [], 5.0)[0]
+        capture.drain_damage()
         assert heard == ["damaged"]
         assert capture.collect_damage() == [(5, 5, 10, 10)]
+        assert capture.collect_damage() is None  # no damage event since
     finally:
         capture.close()

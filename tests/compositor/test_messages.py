@@ -432,6 +432,27 @@ def test_common_frames_decode_like_any_frame(fields, ids_):
     assert m._common_frame(m.Frame, typical, b"p") == m.Frame.decode({**typical, "unknown": 1}, b"p")
 
 
+@settings(max_examples=500)
+@given(st.dictionaries(st.sampled_from([*sorted(m._ENCODER_KEYS), "coded", "copy", "other"]),
+                       frame_values | st.booleans(), max_size=9))
+def test_encoder_headers_are_the_typed_frames_headers(fields):
+    """The header built straight from an encoder's fields is the typed frame's, key order
+    included, and shares no list with the fields."""
+    try:
+        full = m.Frame.from_encoder(0, 0, fields, b"p").encode()[0]
+    except (TypeError, ValueError, IndexError):
+        with pytest.raises((TypeError, ValueError, IndexError)):
+            m.Frame.encoder_header(fields)
+        return
+    quick = m.Frame.encoder_header(fields)
+    assert list(quick.items()) == list(full.items())
+    assert json.dumps(quick) == json.dumps(full)
+    assert not any(q is r for q in quick["rects"] for r in fields.get("rects") or ())
+    typical = {"codec": "planar", "rects": [[1, 2, 3, 4, 5]], "pts": 9}
+    typed = m.Frame.from_encoder(0, 0, typical, b"").encode()[0]
+    assert list(m.Frame.encoder_header(typical).items()) == list(typed.items())
+
+
 def test_we_refuse_to_send_what_the_host_could_not_read():
     with pytest.raises(LocalProtocolError, match="exceeds"):
         m.pack(m.Input((m.TextEvent("x" * 10_000_000),)))
