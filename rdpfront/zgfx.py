@@ -184,14 +184,13 @@ class Compressor:
         start, n = len(self._buf), len(data)
         self._buf += data
         out = None
-        if n > (self.max_compress if max_compress is None else max_compress):
-            pass
-        elif self._core is not None:
-            out = self._core.compress(self._buf, start, n, self._base)
-        elif n <= SMALL_SEGMENT:
-            out = self._compress_small(start, n)
-        else:
-            out = self._compress(start, n)
+        if n <= (self.max_compress if max_compress is None else max_compress):
+            if self._core is not None:
+                out = self._core.compress(self._buf, start, n, self._base)
+            elif n <= SMALL_SEGMENT:
+                out = self._compress_small(start, n)
+            else:
+                out = self._compress(start, n)
         if out is None or len(out) >= 1 + n:
             out = raw_segment(data)
         self._trim()

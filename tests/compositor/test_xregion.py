@@ -106,9 +106,9 @@ def test_errors_on_the_damage_connection(xvfb, caplog):
         d.close()
 
 
-def test_damage_connection_numbers_requests_past_the_wrap(xvfb):
+def test_damage_connection_numbers_requests_past_the_wrap(xvfb, monkeypatch):
     """Sequence numbers are 16 bits: reads go on matching their replies after 65536 requests."""
-    os.environ["XAUTHORITY"] = xvfb.env()["XAUTHORITY"]
+    monkeypatch.setenv("XAUTHORITY", xvfb.env()["XAUTHORITY"])
     damage = xregion.DamageConnection(xvfb.env()["DISPLAY"])
     try:
         damage.read()
