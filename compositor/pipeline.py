@@ -212,6 +212,7 @@ class Pipeline:
         self._take_snapshot()
         retries = [delay for group in list(self.groups.values())
                    if (delay := self._pump_group(group, now)) is not None]
+        self._hasten_idle_tick()
         if retries:
             self._schedule_pump(min(retries))
 
@@ -370,13 +371,31 @@ class Pipeline:
         lingered = time.monotonic() - self._last_activity > IDLE_LINGER
         if lingered and self._capture.pointer_events:
             return
-        self._tick_handle = asyncio.get_running_loop().call_later(POINTER_CHECK if lingered else IDLE_TICK,
+        # Every IDLE_TICK while an encoder has touch-ups to make (or the pointer is polled);
+        # else only the pointer check, every POINTER_CHECK: typing lossless glyphs then costs
+        # no tick between keystrokes.
+        fast = not lingered and (not self._capture.pointer_events or self._idle_pending())
+        self._tick_handle = asyncio.get_running_loop().call_later(IDLE_TICK if fast else POINTER_CHECK,
                                                                   self._idle_tick)
+
+    def _idle_pending(self) -> bool:
+        return any(group.encoder.idle_pending for group in self.groups.values())
+
+    def _hasten_idle_tick(self) -> None:
+        """After frames: the tick back to IDLE_TICK if an encoder now has touch-ups to make."""
+        handle = self._tick_handle
+        if handle is None:
+            return
+        loop = asyncio.get_running_loop()
+        if handle.when() - loop.time() > IDLE_TICK and self._idle_pending():
+            handle.cancel()
+            self._tick_handle = loop.call_later(IDLE_TICK, self._idle_tick)
 
     def _idle_tick(self) -> None:
         """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
-        stopped changing) every IDLE_TICK, for IDLE_LINGER seconds after the screen changed,
-        a touch-up was sent, a subscriber acknowledged or input came; then the tick ends, so
+        stopped changing) every IDLE_TICK while an encoder has some (``idle_pending``; else
+        the tick only checks the pointer, every POINTER_CHECK), for IDLE_LINGER seconds after
+        the screen changed, a touch-up was sent, a subscriber acknowledged or input came; then the tick ends, so
         a still screen costs no wake-up at all, until the next of those restarts it. Pointer
         moves by devices (XTEST input included) come as XInput2 raw events at once; a program
         warping the pointer makes no such event, so the tick reads the pointer every

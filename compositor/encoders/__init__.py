@@ -64,9 +64,15 @@ class Encoder:
         raise NotImplementedError
 
     def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
-        """Called about every 100 ms while nothing changed (lossless touch-up goes here).
+        """Called about every 100 ms while ``idle_pending`` (lossless touch-up goes here).
         ``viewers``: the subscribers able to take a frame now (for frames only one of them gets)."""
         return []
+
+    @property
+    def idle_pending(self) -> bool:
+        """Whether ``idle`` may have work now or soon (areas sent lossy and not yet touched
+        up): the pipeline's idle tick runs every 100 ms only then."""
+        return False
 
     def catch_up(self, screen: np.ndarray, viewer: int, variant: str | None) -> list[EncodedFrame] | None:
         """A stateful encoder's way to start one more decoder without a keyframe for the

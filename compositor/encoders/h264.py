@@ -283,6 +283,10 @@ class H264Encoder(Encoder):
     def idle(self, screen: np.ndarray, now: float, viewers: frozenset[int] = frozenset()) -> list[EncodedFrame]:
         return self.touchup.frames(screen, now, self.image_variants, viewers)
 
+    @property
+    def idle_pending(self) -> bool:
+        return self.touchup.pending
+
     def catch_up(self, screen: np.ndarray, viewer: int, variant: str | None) -> list[EncodedFrame] | None:
         """An IDR of ``screen`` from a one-off encoder with this stream's options, for
         ``viewer`` alone; the stream's later P-frames reach it renumbered (``personalize``)

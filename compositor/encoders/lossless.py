@@ -270,6 +270,11 @@ class TouchUp:
                 for copy in copies:
                     m.copied(copy.source, copy.dest)
 
+    @property
+    def pending(self) -> bool:
+        """Some area was sent lossy and is not touched up yet, for all or for one viewer."""
+        return self.enabled and (self.map.any_lossy or bool(self.viewers))
+
     def _maps(self) -> list[TouchUpMap]:
         return [self.map, *(own for own, _ in self.viewers.values())]
 
