@@ -225,6 +225,14 @@ class RdpConnection:
 
     async def _read_loop(self) -> None:
         while not self.conn.closed:
+            if self._may_read_directly():
+                if (handed := await self._read_directly()) is not None:
+                    requests, events = handed
+                    await self._perform(requests)
+                    await self._on_events(events)
+                    self.flush()
+                    await self._drain()
+                continue
             timeout = self._read_timeout()
             try:
                 if timeout is not None and timeout <= 0:
@@ -245,14 +253,53 @@ class RdpConnection:
                 return
             self.bytes_read += len(data)
             self.conn.receive_data(data)
-            while events := self.conn.events():
-                for event in events:
-                    await self._on_event(event)
-                self._transmit()
+            await self._on_events(self.conn.events())
             self.flush()
             await self._drain()
 
-    async def _on_event(self, event: ev.Event) -> None:
+    async def _on_events(self, events: list[ev.Event]) -> None:
+        """Each event in turn, then those the layers raised meanwhile, until there are none."""
+        while events:
+            for event in events:
+                await self._on_event(event)
+            self._transmit()
+            events = self.conn.events()
+
+    def _may_read_directly(self) -> bool:
+        """Logged in and active, the stream reader holding nothing, the socket open: the
+        client's bytes may go to the layers in the callback that read them (``_DirectReads``)."""
+        return (self.conn.active and self.authenticated and not self.reader._buffer
+                and self.reader.exception() is None and not self.reader.at_eof()
+                and not self.writer.is_closing())
+
+    async def _read_directly(self) -> tuple[list[Request], list[ev.Event]] | None:
+        """Hand the client's bytes to the layers as they are read, with no task woken per read,
+        until something needs this task: requests to carry out and the events after them,
+        writing paused (drained here), the session inactive (a reactivation, read with its
+        deadline), the end of the stream or an error (raised here)."""
+        transport = self.writer.transport
+        reads = _DirectReads(self, transport.get_protocol(), asyncio.get_running_loop().create_future())
+        transport.set_protocol(reads)
+        try:
+            return await reads.done
+        finally:
+            reads.uninstall()
+
+    def _direct_data(self, data: bytes) -> tuple[list[Request], list[ev.Event]] | None:
+        """The read loop's work on ``data`` while no event needs awaiting; what is left for the
+        loop when one does, or when the loop must drain or read with a deadline."""
+        self.bytes_read += len(data)
+        self.conn.receive_data(data)
+        while events := self.conn.events():
+            for i, event in enumerate(events):
+                if requests := self._take_event(event):
+                    return requests, events[i + 1:]
+            self._transmit()
+        self.flush()
+        return None
+
+    def _take_event(self, event: ev.Event) -> list[Request]:
+        """An event to the bridge: what it asks to be carried out."""
         log.debug("%s event %s", self.name, event)
         now = time.monotonic()
         if isinstance(event, ev.Credentials):
@@ -268,7 +315,11 @@ class RdpConnection:
                 log.info("%s active user=%s size=%dx%d bpp=%d fastpath=%s handshake=%.0f ms", self.name,
                          self.login.username, event.width, event.height, event.bpp, event.fastpath_output,
                          (now - self.accepted_at) * 1000)
-        await self._perform(self.bridge.receive(event))
+        return self.bridge.receive(event)
+
+    async def _on_event(self, event: ev.Event) -> None:
+        now = time.monotonic()
+        await self._perform(self._take_event(event))
         if isinstance(event, ev.Credentials):
             self.milestones.update(credentials=now, login=time.monotonic())
 
@@ -680,6 +731,65 @@ class RdpConnection:
         except (TimeoutError, ConnectionError, ssl.SSLError, OSError):
             pass
         log.info("%s closed in state %s", self.name, type(self.conn.state).__name__)
+
+
+class _DirectReads(asyncio.Protocol):
+    """The client transport's protocol while ``RdpConnection._read_directly`` runs: each read
+    goes to the connection's layers in this callback (one event-loop turn per read, where the
+    stream reader's ``feed_data`` wakes the reading task in another). Writing flow control
+    and the end of the connection still go to the stream's own protocol, so ``drain`` and the
+    reader's end-of-stream and errors work as before. Handing back to the read loop puts
+    that protocol back first: bytes read from then on wait in the stream reader, behind what
+    was handed back."""
+
+    def __init__(self, connection: RdpConnection, stream_protocol: asyncio.BaseProtocol,
+                 done: asyncio.Future[tuple[list[Request], list[ev.Event]] | None]) -> None:
+        self.connection = connection
+        self.stream_protocol = stream_protocol
+        self.done = done
+        self.writing_paused = False
+
+    def uninstall(self) -> None:
+        transport = self.connection.writer.transport
+        if transport.get_protocol() is self:
+            transport.set_protocol(self.stream_protocol)
+
+    def _hand_back(self, result: tuple[list[Request], list[ev.Event]] | None = None,
+                   exc: BaseException | None = None) -> None:
+        self.uninstall()
+        if self.done.done():
+            return
+        if exc is not None:
+            self.done.set_exception(exc)
+        else:
+            self.done.set_result(result)
+
+    def data_received(self, data: bytes) -> None:
+        connection = self.connection
+        try:
+            handed = connection._direct_data(data)
+        except Exception as exc:  # the read loop's own handling: a protocol error ends the connection
+            self._hand_back(exc=exc)
+            return
+        if handed is not None or self.writing_paused or not connection.conn.active:
+            self._hand_back(handed)
+
+    def eof_received(self) -> bool | None:
+        keep_open = self.stream_protocol.eof_received()  # type: ignore[attr-defined]
+        self._hand_back()
+        return keep_open
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stream_protocol.connection_lost(exc)
+        self._hand_back()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        self.stream_protocol.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self.stream_protocol.resume_writing()
 
 
 class RdpServer:

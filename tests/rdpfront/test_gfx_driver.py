@@ -12,9 +12,10 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from rdpfront import dvc, gfx, zgfx
+from rdpfront.bridge import SubscribeGfx
 from rdpfront.channels.registry import GFX_CHANNEL_ID
 from rdpfront.rdp.pdus import Rectangle16, SuppressOutput
-from rdpfront.server import RdpServer
+from rdpfront.server import RdpConnection, RdpServer
 from tests.compositor.helpers import session_env, start_host, stop_host
 from tests.rdpfront.helpers import SocketClient
 from tests.rdpfront.xfreerdp import PASSWORD, close_server, start_server
@@ -173,3 +174,50 @@ async def test_unacknowledged_frames_hold_the_stream(server, host) -> None:
               f"12 changes); {len(after)} after the ack")
     finally:
         client.sock.close()
+
+
+async def test_a_logged_in_clients_reads_go_straight_to_the_layers(server, host, monkeypatch) -> None:
+    """Once logged in and active, the client's bytes are handled in the callback that read
+    them (``RdpConnection._read_directly``): acknowledgements keep the stream going without the
+    read loop's task; an event that needs awaiting (the graphics channel's readiness, whose
+    subscription is a call to the host) is handed back to the loop with what followed it, in
+    order; the client's end of the stream still ends the connection."""
+    handled: list[int] = []
+    handed: list[tuple[list, list]] = []
+    direct_data = RdpConnection._direct_data
+    read_directly = RdpConnection._read_directly
+
+    def counting(self, data: bytes):
+        handled.append(len(data))
+        return direct_data(self, data)
+
+    async def recording(self):
+        result = await read_directly(self)
+        if result is not None:
+            handed.append(result)
+        return result
+
+    monkeypatch.setattr(RdpConnection, "_direct_data", counting)
+    monkeypatch.setattr(RdpConnection, "_read_directly", recording)
+    rdp, port = server
+    client = await asyncio.to_thread(GfxClient, port)
+    try:
+        await asyncio.to_thread(client.open)
+        deadline = time.monotonic() + 15
+        while not client.frames and time.monotonic() < deadline:
+            await asyncio.to_thread(client.read, 1.0)
+        assert client.frames, "no graphics frame at all"
+        assert any(isinstance(r, SubscribeGfx) for requests, _ in handed for r in requests), handed
+        (connection,) = rdp.connections
+        acked, reads = connection.output.gfx.frames_acked, len(handled)
+        for i in range(12):  # more frames than the host's window: each needs the one before acknowledged
+            await _draw(host, f"#{(i * 20) % 256:02x}60{(255 - i * 20) % 256:02x}")
+            await asyncio.to_thread(client.read, 0.3)
+        assert connection.output.gfx.frames_acked >= acked + 8
+        assert len(handled) >= reads + 8, "the acknowledgements were not read directly"
+    finally:
+        client.sock.close()
+    deadline = time.monotonic() + 5
+    while rdp.connections and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert not rdp.connections, "the client's end did not end its connection"
