@@ -227,6 +227,8 @@ class Bridge:
         return (handler(push) if handler is not None else None) or []
 
     def data_to_send(self) -> bytes:
+        if not self._out:
+            return self.conn.data_to_send()
         out = bytes(self._out) + self.conn.data_to_send()
         self._out.clear()
         return out

@@ -86,6 +86,7 @@ class ActiveSession(wire.SansIoOutput):
         self._apply(accepted)
         # One plug-in per joined static channel that the registry serves, in registry order.
         self.channels: dict[int, StaticChannel] = {}
+        self._found_channels: dict[str, StaticChannel | DynamicChannel] = {}  # by name, see ``channel``
         self._reassemblers: dict[int, ChannelReassembler] = {}
         by_name = {name: cid for cid, name in accepted.channels.items() if cid in accepted.joined}
         for name, cls in (STATIC_CHANNELS if static_registry is None else static_registry).items():
@@ -243,10 +244,16 @@ class ActiveSession(wire.SansIoOutput):
         return type(self.reactivating.state if self.reactivating else self.state).__name__
 
     def channel(self, name: str) -> StaticChannel | DynamicChannel | None:
-        """The plug-in serving the static or dynamic channel ``name``, if this client has it."""
+        """The plug-in serving the static or dynamic channel ``name``, if this client has it.
+        Once found it is remembered: plug-ins are made once per session (dynamic ones when
+        the client answers DRDYNVC's capabilities) and never replaced, and the graphics
+        channel is asked for several times a frame."""
+        if (found := self._found_channels.get(name)) is not None:
+            return found
         for channel in self.channels.values():
             found = channel if channel.name == name else channel.subchannel(name)
             if found is not None:
+                self._found_channels[name] = found
                 return found
         return None
 

@@ -107,6 +107,8 @@ class SansIoOutput:
         return out
 
     def data_to_send(self) -> bytes:
+        if not self._out:  # the usual case: asked after every event and frame
+            return b""
         out = bytes(self._out)
         self._out.clear()
         return out
