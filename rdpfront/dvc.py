@@ -274,5 +274,9 @@ class DvcReassembler:
         self._partial[cid] = (total, parts, got)
         return None
 
+    def pending(self, channel_id: int) -> bool:
+        """Whether a message on ``channel_id`` is part way through (after its Data First)."""
+        return channel_id in self._partial
+
     def drop(self, channel_id: int) -> None:
         self._partial.pop(channel_id, None)

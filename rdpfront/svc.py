@@ -78,6 +78,11 @@ class ChannelReassembler:
         self._got = 0
         self._max = max_message
 
+    @property
+    def pending(self) -> bool:
+        """Whether a message is part way through (its first chunk came, its last not yet)."""
+        return self._parts is not None
+
     def push(self, pdu: ChannelPdu) -> bytes | None:
         if pdu.flags & ChannelFlags.PACKET_COMPRESSED:
             raise RemoteProtocolError("compressed virtual channel data, but compression was not negotiated")
