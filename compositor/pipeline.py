@@ -64,6 +64,7 @@ class Pipeline:
         self._pump_handle: asyncio.Handle | None = None
         self._last_pump = 0.0
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._tick_fast = False  # the tick is due IDLE_TICK after the last, not POINTER_CHECK
         self._last_activity = 0.0
         # format -> (counts per messages.ENCODE_BUCKETS, seconds in all), for the host's life
         self._encode_times: dict[str, tuple[list[int], float]] = {}
@@ -374,8 +375,8 @@ class Pipeline:
         # Every IDLE_TICK while an encoder has touch-ups to make (or the pointer is polled);
         # else only the pointer check, every POINTER_CHECK: typing lossless glyphs then costs
         # no tick between keystrokes.
-        fast = not lingered and (not self._capture.pointer_events or self._idle_pending())
-        self._tick_handle = asyncio.get_running_loop().call_later(IDLE_TICK if fast else POINTER_CHECK,
+        self._tick_fast = not lingered and (not self._capture.pointer_events or self._idle_pending())
+        self._tick_handle = asyncio.get_running_loop().call_later(IDLE_TICK if self._tick_fast else POINTER_CHECK,
                                                                   self._idle_tick)
 
     def _idle_pending(self) -> bool:
@@ -383,13 +384,11 @@ class Pipeline:
 
     def _hasten_idle_tick(self) -> None:
         """After frames: the tick back to IDLE_TICK if an encoder now has touch-ups to make."""
-        handle = self._tick_handle
-        if handle is None:
+        if self._tick_fast or self._tick_handle is None or not self._idle_pending():
             return
-        loop = asyncio.get_running_loop()
-        if handle.when() - loop.time() > IDLE_TICK and self._idle_pending():
-            handle.cancel()
-            self._tick_handle = loop.call_later(IDLE_TICK, self._idle_tick)
+        self._tick_handle.cancel()
+        self._tick_fast = True
+        self._tick_handle = asyncio.get_running_loop().call_later(IDLE_TICK, self._idle_tick)
 
     def _idle_tick(self) -> None:
         """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that

@@ -36,6 +36,8 @@ def merge(rects: list[Rect], width: int, height: int, max_rects: int = 32) -> li
     Touching rectangles merge when their union wastes little area; past ``max_rects`` they
     are collapsed per 64-row band, and past that into one bounding box.
     """
+    if len(rects) == 1:  # a keystroke's damage: nothing to merge
+        return [c] if (c := clip(rects[0], width, height)) else []
     clipped = [c for r in rects if (c := clip(r, width, height))]
     if not clipped:
         return []

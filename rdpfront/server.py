@@ -290,12 +290,16 @@ class RdpConnection:
         loop when one does, or when the loop must drain or read with a deadline."""
         self.bytes_read += len(data)
         self.conn.receive_data(data)
-        while events := self.conn.events():
+        events = self.conn.events()
+        if not events:
+            self.flush()
+            return None
+        while events:
             for i, event in enumerate(events):
                 if requests := self._take_event(event):
                     return requests, events[i + 1:]
-            self._transmit()
-        self.flush()
+            self._transmit()  # which ends with a flush
+            events = self.conn.events()
         return None
 
     def _take_event(self, event: ev.Event) -> list[Request]:
@@ -634,11 +638,12 @@ class RdpConnection:
         ``bench/bench_rdp_scroll.py``."""
         while not self.closing:
             data = self.output.gfx.next_frame(self.output.allowed)
-            self.flush()
             if data is None:
+                self.flush()  # with the acknowledgements of frames not drawn
                 return
-            self._put_frame(data, "gfx")
+            self._put_frame(data, "gfx")  # what the layers queued first, then the frame
             if self.write_buffer_size():
+                self.flush()
                 self._gfx_wake.set()  # the loop drains (and goes on with what is queued)
                 return
 
