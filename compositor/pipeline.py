@@ -394,12 +394,13 @@ class Pipeline:
         """While somebody subscribes: the encoders' idle work (lossless touch-up of areas that
         stopped changing) every IDLE_TICK while an encoder has some (``idle_pending``; else
         the tick only checks the pointer, every POINTER_CHECK), for IDLE_LINGER seconds after
-        the screen changed, a touch-up was sent, a subscriber acknowledged or input came; then the tick ends, so
-        a still screen costs no wake-up at all, until the next of those restarts it. Pointer
-        moves by devices (XTEST input included) come as XInput2 raw events at once; a program
-        warping the pointer makes no such event, so the tick reads the pointer every
-        POINTER_CHECK while it runs, and a cursor image change reads it too (host). Without
-        XInput2 the pointer is polled every POINTER_CHECK for as long as somebody subscribes."""
+        the screen changed, a touch-up was sent, a subscriber acknowledged or input came; then
+        the tick ends, so a still screen costs no wake-up at all, until the next of those
+        restarts it. Pointer moves by devices (XTEST input included) come as XInput2 raw events
+        at once; a program warping the pointer makes no such event, so the tick reads the
+        pointer every POINTER_CHECK while it runs, and a cursor image change reads it too
+        (host). Without XInput2 the pointer is polled every IDLE_TICK while the tick runs and
+        every POINTER_CHECK after, for as long as somebody subscribes."""
         now = time.monotonic()
         try:
             self._capture.check_pointer(now)
