@@ -139,9 +139,7 @@ class ServerConnection:
 
     def data_to_send(self) -> bytes:
         out = (self.credssp.data_to_send() if self.credssp is not None else b"") + self.acceptor.data_to_send()
-        if self.session is None:
-            return out
-        return out + self.session.data_to_send() if out else self.session.data_to_send()
+        return out + self.session.data_to_send() if self.session is not None else out
 
     @property
     def state(self) -> State | Active:

@@ -199,10 +199,10 @@ class ActiveSession(wire.SansIoOutput):
         if ack is None:
             return False
         channel_id, dvc_channel_id, queue_depth, frame_id, _ = ack
+        # ``channels`` holds only channels the client joined, so the layers' checks of that hold.
         dynamic = self.channels.get(channel_id)
         # Exact types: a subclass may receive differently.
-        if (type(dynamic) is not DynamicChannels or channel_id not in self.accepted.channels
-                or channel_id not in self.accepted.joined or self._reassemblers[channel_id].pending
+        if (type(dynamic) is not DynamicChannels or self._reassemblers[channel_id].pending
                 or not dynamic.is_open(dvc_channel_id) or dynamic.pieces.pending(dvc_channel_id)
                 or type(dynamic.channels.get(dvc_channel_id)) is not GraphicsChannel
                 or drdynvc.log.isEnabledFor(logging.DEBUG)):
