@@ -694,7 +694,7 @@ class _DownloadsPayload(HostMessage):
             return ()
         try:
             items = json.loads(bytes(payload))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
             raise RemoteProtocolError(f"{cls.describe()}: the payload is not a JSON list of files") from None
         if not isinstance(items, list) or len(items) > MAX_FILES_LISTED:
             raise RemoteProtocolError(f"{cls.describe()}: the payload must be a list of at most "

@@ -7,16 +7,24 @@ property tests use the same code. A ``Message`` is one frame's JSON header and p
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 MAX_FRAME = 64 * 1024 * 1024
 MAX_HEADER = 64 * 1024
 _PREFIX = struct.Struct(">IH")
-# One encoder for every header: ``json.dumps`` with options builds a new one per call.
-_HEADER_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# Headers are compact UTF-8 JSON. orjson writes and reads them ~10x faster than the standard
+# library's json (a keystroke's frame header: ~0.2 µs against ~2 µs each way). Reading, it
+# refuses lone surrogates, NaN, infinities and nesting deeper than 1024 (the standard decoder
+# ran out of stack on deep nesting: RecursionError, not a protocol error); integers past 64
+# bits come back as floats, which the typed messages refuse where they want an integer.
+# Writing, it refuses integers past 64 bits and lone surrogates and writes NaN as null;
+# non-string keys become strings, as with json; dataclasses and datetimes are not turned into
+# JSON on their own, so a value of the wrong type is still an error here.
+_DUMPS_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
 class RemoteProtocolError(Exception):
@@ -46,9 +54,9 @@ def encode_message(header: dict[str, Any], payload: bytes | bytearray | memoryvi
     if "op" not in header:
         raise LocalProtocolError("message header needs an 'op'")
     try:
-        head = _HEADER_ENCODER.encode(header).encode()
-    except UnicodeEncodeError:
-        raise LocalProtocolError("message header has text that is not Unicode (a lone surrogate)") from None
+        head = orjson.dumps(header, option=_DUMPS_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        raise LocalProtocolError(f"message header cannot be sent as JSON: {exc}") from None
     if len(head) > MAX_HEADER:
         raise LocalProtocolError(f"header of {len(head)} bytes exceeds {MAX_HEADER}")
     length = 2 + len(head) + len(payload)
@@ -85,8 +93,8 @@ class HostProtocol:
                     raise RemoteProtocolError(f"header length {head_len} exceeds frame length {length}")
                 start = offset + 6
                 try:
-                    header = json.loads(data[start:start + head_len])
-                except (UnicodeDecodeError, ValueError) as exc:
+                    header = orjson.loads(data[start:start + head_len])
+                except orjson.JSONDecodeError as exc:
                     raise RemoteProtocolError(f"header is not JSON: {exc}") from None
                 if not isinstance(header, dict) or not isinstance(header.get("op"), str):
                     raise RemoteProtocolError("header must be a JSON object with a string 'op'")

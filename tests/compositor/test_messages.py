@@ -252,6 +252,15 @@ def test_hostile_download_lists_only_raise_remote_errors(payload):
         assert all(is_valid_name(f.name) and 0 <= f.size <= m.MAX_FILE_SIZE for f in files)
 
 
+def test_deeply_nested_payloads_are_remote_errors():
+    deep = b"[" * 5000 + b"]" * 5000  # json.loads: RecursionError
+    for cls in (m.DownloadsChanged, m.DownloadsWatchReply):
+        with pytest.raises(RemoteProtocolError, match="not a JSON list"):
+            cls.decode({"op": cls.op.value}, deep)
+    with pytest.raises(RemoteProtocolError, match="not JSON"):
+        m.DriveResult(call=1, data=deep).listing()
+
+
 @settings(max_examples=300)
 @given(st.lists(hostile_events | json_values, max_size=4))
 def test_hostile_input_events_only_raise_remote_errors(events):

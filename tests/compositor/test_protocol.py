@@ -85,3 +85,23 @@ def test_we_refuse_to_send_what_the_peer_would_refuse():
     with pytest.raises(LocalProtocolError):
         encode_message({"op": "x", "big": "a" * 70000})
     assert json.loads(encode_message({"op": "ä"})[6:]) == {"op": "ä"}
+
+
+@pytest.mark.parametrize("head", [
+    b'{"op":"x","v":' + b"[" * 5000 + b"]" * 5000 + b"}",  # json's decoder: RecursionError
+    b'{"op":"x","v":NaN}', b'{"op":"x","v":-Infinity}', b'{"op":"x","v":1e400}',
+    b'{"op":"x","v":"\\ud800"}',  # a lone surrogate: no UTF-8 for it on the way on
+    b'{"op":"x"', b'{"op":"x"} {}',
+])
+def test_headers_that_are_not_json_are_remote_errors(head):
+    proto = HostProtocol()
+    with pytest.raises(RemoteProtocolError, match="not JSON"):
+        proto.receive_data(struct.pack(">IH", len(head) + 2, len(head)) + head)
+    assert proto.events() == []
+
+
+def test_what_json_cannot_carry_is_a_local_error():
+    for header in ({"op": "x", "n": 2**64}, {"op": "x", "t": "\ud800"}, {"op": "x", "o": object()}):
+        with pytest.raises(LocalProtocolError, match="cannot be sent as JSON"):
+            encode_message(header)
+    assert encode_message({"op": "x", 1: 2})[6:] == b'{"op":"x","1":2}'

@@ -143,6 +143,12 @@ def test_nan_wheel_is_refused():
         parse_client(len(data).to_bytes(2, "big") + data)
 
 
+def test_deeply_nested_header_is_refused():
+    data = b'{"op":"input","events":' + b"[" * 5000 + b"]" * 5000 + b"}"  # json.loads: RecursionError
+    with pytest.raises(ViewerProtocolError, match="not JSON"):
+        parse_client(len(data).to_bytes(2, "big") + data)
+
+
 @given(st.binary(max_size=300))
 def test_any_bytes_parse_or_raise_protocol_error(data):
     try:

@@ -133,7 +133,7 @@ def split(data: bytes) -> tuple[dict[str, Any], bytes]:
         raise ViewerProtocolError("header length runs past the end of the message")
     try:
         header = json.loads(data[2:2 + head_len])
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise ViewerProtocolError("header is not JSON") from None
     if not isinstance(header, dict) or not isinstance(header.get("op"), str):
         raise ViewerProtocolError("header must be a JSON object with a string 'op'")
