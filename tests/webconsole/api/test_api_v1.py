@@ -57,6 +57,9 @@ def test_input_errors_say_which_field_and_why(api):
 
     broken = api.generic("POST", "/api/v1/desktops/start", b"{not json", content_type="application/json")
     assert broken.status_code == 400 and broken.json()["code"] == "parse_error"
+    deep = api.generic("POST", "/api/v1/desktops/start", b'{"name":' + b"[" * 5000 + b"]" * 5000 + b"}",
+                       content_type="application/json")  # past json's recursion: not a 500
+    assert deep.status_code == 400 and deep.json()["code"] == "parse_error"
     assert api.put("/api/v1/desktops/start", {}, format="json").json()["code"] == "method_not_allowed"
 
 

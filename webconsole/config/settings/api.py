@@ -14,7 +14,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON in, JSON out (an upload's chunks are read raw by their own view): one body format
     # to validate, and a form post to the API is a 415, not a guess.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["webconsole.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "webconsole.api.pagination.Pagination",
     "EXCEPTION_HANDLER": "webconsole.api.errors.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "webconsole.api.schema.AutoSchema",
