@@ -79,6 +79,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="wrd-density-"))
     configure(workdir, wayland=not args.no_wayland)
 
+    from django.conf import settings
     from django.contrib.auth.models import User
 
     from compositor import cgroups, sandbox
@@ -139,6 +140,27 @@ def main() -> None:
         used = sum(a - b for a, b in zip(after, before)) / 1e9
         print(f"  all desktops together: {used:.2f} s CPU = {100 * used / args.idle_seconds:.2f} % of one core "
               f"({100 * used / args.idle_seconds / max(n, 1):.3f} % per desktop)")
+
+        # The console's upkeep of these desktops: Celery beat runs reconcile every
+        # WRD_RECONCILE_SECONDS (cgroup usage of each, its host's status once in
+        # WRD_HOST_STATUS_SECONDS, orphans); run here in this process, on its own database.
+        period = settings.WRD_RECONCILE_SECONDS
+        print(f"\n== the console's reconcile over {args.idle_seconds:.0f} s, every {period} s as beat runs it ==")
+        before = [g.usage().cpu_usage_ns if g else 0 for g in groups]
+        rounds, spent, started = 0, 0.0, time.monotonic()
+        while time.monotonic() - started < args.idle_seconds:
+            t0 = time.process_time()
+            services.desktop_reconcile(node=settings.WRD_NODE)
+            spent += time.process_time() - t0
+            rounds += 1
+            time.sleep(max(0.0, started + rounds * period - time.monotonic()))
+        elapsed = time.monotonic() - started
+        after = [g.usage().cpu_usage_ns if g else 0 for g in groups]
+        hosts = sum(a - b for a, b in zip(after, before)) / 1e9
+        print(f"  reconcile: {rounds} rounds, {spent * 1000 / max(rounds, 1):.1f} ms CPU per round "
+              f"= {100 * spent / elapsed:.2f} % of one core ({100 * spent / elapsed / max(n, 1):.4f} % per desktop)")
+        print(f"  the desktops meanwhile (answering status): {hosts:.2f} s CPU = "
+              f"{100 * hosts / elapsed:.2f} % of one core")
     finally:
         print("\nstopping …", flush=True)
         for session in [*sessions, *failed]:

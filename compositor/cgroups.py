@@ -58,6 +58,7 @@ Only the standard library is imported: this runs in a small privileged process.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import re
@@ -477,19 +478,28 @@ class CgroupV2(Cgroup):
             _write(freeze, "0")
 
 
+@functools.lru_cache(maxsize=8)
+def _v1_tops(root: Path) -> dict[str, Path]:
+    """The v1 controllers' directories under ``root``, resolved once per process: reconcile
+    opens every desktop's group every few seconds, and resolving five mounts' symlinks each
+    time was most of its work with a hundred desktops. Shared: callers copy it."""
+    tops: dict[str, Path] = {}
+    for name in (*_V1_CONTROLLERS, "freezer"):
+        top = _controller_root(root, name)
+        if name == "freezer" and (top is None or not os.access(top, os.W_OK)):
+            continue  # optional: only makes killing deterministic
+        if top is None:
+            raise CgroupError(f"cgroup v1 controller {name} is not mounted inside {root}")
+        tops[name] = top
+    return tops
+
+
 class CgroupV1(Cgroup):
     kind = "v1"
 
     def __init__(self, relpath: str, root: Path = DEFAULT_ROOT) -> None:
         super().__init__(relpath, root)
-        self._tops: dict[str, Path] = {}
-        for name in (*_V1_CONTROLLERS, "freezer"):
-            top = _controller_root(root, name)
-            if name == "freezer" and (top is None or not os.access(top, os.W_OK)):
-                continue  # optional: only makes killing deterministic
-            if top is None:
-                raise CgroupError(f"cgroup v1 controller {name} is not mounted inside {root}")
-            self._tops[name] = top
+        self._tops = dict(_v1_tops(root))
         self._dirs = {name: top / relpath for name, top in self._tops.items()}
 
     def controller_dir(self, name: str) -> Path | None:

@@ -503,7 +503,7 @@ def end_processes(runtime_dir: Path, timeout: float = 5.0) -> None:
     if record is None:
         return
     if record.get("cgroup"):
-        group = cgroups.for_session(record["cgroup"])
+        group = _group(record)
         if group.exists():
             group.kill_all(timeout)
     elif record.get("token"):
@@ -518,7 +518,7 @@ def cleanup(runtime_dir: Path) -> None:
         end_processes(runtime_dir)
         if record.get("cgroup"):
             try:
-                cgroups.for_session(record["cgroup"]).remove()
+                _group(record).remove()
             except cgroups.CgroupError as exc:
                 log.warning("cgroup not removed runtime_dir=%s: %s", runtime_dir, exc)
         display = record.get("display")
@@ -545,7 +545,14 @@ def usage(runtime_dir: Path) -> cgroups.Usage | None:
     record = read_record(runtime_dir)
     if not record or not record.get("cgroup"):
         return None
-    return cgroups.for_session(record["cgroup"]).usage()
+    return _group(record).usage()
+
+
+def _group(record: dict) -> cgroups.Cgroup:
+    """The desktop's cgroup, in the hierarchy ``start`` made it in (detecting the hierarchy
+    probes by making a group: reconcile asks for every desktop's usage every few seconds)."""
+    kind = {"cgroup v1": "v1", "cgroup v2": "v2"}.get(record.get("containment"))
+    return cgroups.for_session(record["cgroup"], kind=kind)
 
 
 # -- entry point --------------------------------------------------------------------------

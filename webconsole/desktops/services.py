@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -448,6 +449,7 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
     node = node or settings.WRD_NODE
     requeued, failed = _settle_requested(node)
     refreshed = stopped = 0
+    samples: list[tuple[int, dict[str, Any]]] = []
     start_grace = timedelta(seconds=settings.WRD_HOST_START_TIMEOUT * 2)
     stop_retry = timedelta(seconds=settings.WRD_STOP_RETRY_SECONDS)
     for session in selectors.desktop_live_on_node(node=node):
@@ -480,11 +482,15 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
                 stopped += desktop_stop(session=session).state == DesktopState.STOPPED
             continue
         if session.state == DesktopState.RUNNING:
-            _record_usage(session)
+            if (sample := _usage_sample(session)) is not None:
+                samples.append((session.pk, sample))
             if not host_status_due(pk=session.pk, now=time.time(), every=settings.WRD_HOST_STATUS_SECONDS,
                                    period=settings.WRD_RECONCILE_SECONDS):
                 continue
             refreshed += _record_host_status(session)
+    with transaction.atomic():  # one commit for the round's samples, not one per desktop
+        for pk, sample in samples:
+            DesktopSession.objects.filter(pk=pk).update(**sample)
     orphans = _end_orphan_hosts()
     return {"failed": failed, "orphans": orphans, "refreshed": refreshed, "requeued": requeued, "stopped": stopped}
 
@@ -517,11 +523,17 @@ def _settle_requested(node: str) -> tuple[int, int]:
 
 
 def _record_usage(session: DesktopSession) -> None:
-    """Take a resource sample from the desktop's cgroup; a new OOM kill becomes the desktop's
-    notice (its owner and the admins see it on the console)."""
+    """Take a resource sample from the desktop's cgroup and store it."""
+    if (sample := _usage_sample(session)) is not None:
+        DesktopSession.objects.filter(pk=session.pk).update(**sample)
+
+
+def _usage_sample(session: DesktopSession) -> dict[str, Any] | None:
+    """The fields of a resource sample from the desktop's cgroup (None without one); a new
+    OOM kill becomes the desktop's notice (its owner and the admins see it on the console)."""
     usage = sandbox.usage(Path(session.runtime_dir))
     if usage is None:
-        return
+        return None
     fields = {"memory_bytes": usage.memory_bytes, "cpu_usage_ns": usage.cpu_usage_ns,
               "usage_sampled_at": timezone.now(), "memory_limit": usage.memory_limit}
     if usage.oom_kills > session.oom_kills:
@@ -532,7 +544,7 @@ def _record_usage(session: DesktopSession) -> None:
             f"{killed} program(s) of this desktop ({usage.oom_kills} in all)."))
         log.warning("desktop hit its memory limit session=%s killed=%d total=%d limit=%s", session.pk, killed,
                     usage.oom_kills, usage.memory_limit)
-    DesktopSession.objects.filter(pk=session.pk).update(**fields)
+    return fields
 
 
 def _end_orphan_hosts() -> int:
