@@ -488,9 +488,10 @@ def desktop_reconcile(*, node: str | None = None) -> dict[str, int]:
                                    period=settings.WRD_RECONCILE_SECONDS):
                 continue
             refreshed += _record_host_status(session)
-    with transaction.atomic():  # one commit for the round's samples, not one per desktop
-        for pk, sample in samples:
-            DesktopSession.objects.filter(pk=pk).update(**sample)
+    if samples:
+        with transaction.atomic():  # one commit for the round's samples, not one per desktop
+            for pk, sample in samples:
+                DesktopSession.objects.filter(pk=pk).update(**sample)
     orphans = _end_orphan_hosts()
     return {"failed": failed, "orphans": orphans, "refreshed": refreshed, "requeued": requeued, "stopped": stopped}
 
