@@ -19,6 +19,8 @@ from webconsole.desktops.models import DesktopState
 from webconsole.recordings import selectors as recording_selectors
 from webconsole.viewer.selectors import viewer_access
 
+MAX_IDLE_FILTER_MINUTES = 10 * 366 * 24 * 60
+
 
 def _messages_of(exc: Exception) -> str:
     return " ".join(getattr(exc, "messages", [str(exc)]))
@@ -157,8 +159,8 @@ def admin_view(request):
     """Staff: every desktop of every user and node, filtered and sorted, with totals."""
     if not request.user.is_staff:
         raise PermissionDenied("only staff see every desktop")
-    try:
-        idle = max(0, int(request.GET.get("idle") or 0))
+    try:  # minutes, at most ten years (a timedelta of more overflows)
+        idle = min(max(0, int(request.GET.get("idle") or 0)), MAX_IDLE_FILTER_MINUTES)
     except ValueError:
         idle = 0
     filters = selectors.AdminFilters(owner=request.GET.get("owner", "").strip(),

@@ -305,6 +305,7 @@ def test_admins_filter_sort_and_total_every_desktop(alice, boss):
     assert sorted(shown(owner="ali")) == sorted([a1.pk, a2.pk])
     assert sorted(shown(node="node-a")) == sorted([a1.pk, b1.pk])
     assert sorted(shown(idle="20")) == sorted([a2.pk, b1.pk])
+    assert shown(idle="9" * 30) == [] and shown(idle="x") != []  # past any timedelta; not a number: no filter
     assert shown(sort="-idle") == [a2.pk, b1.pk, a1.pk]
     assert shown(sort="idle") == [a1.pk, b1.pk, a2.pk]
     assert shown(sort="owner")[:2] == sorted([a1.pk, a2.pk])
