@@ -124,15 +124,21 @@ class CgroupError(RuntimeError):
 # --- small file helpers: one write per value, never following a link -----------------------
 
 
-def _read(path: Path) -> str:
+def read_bytes(path: str | Path) -> bytes:
+    """A small kernel file (cgroup, ``/proc``) whole, with plain system calls: no io stack,
+    no link followed."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     try:
         chunks = []
         while chunk := os.read(fd, 65536):
             chunks.append(chunk)
-        return b"".join(chunks).decode()
+        return b"".join(chunks)
     finally:
         os.close(fd)
+
+
+def _read(path: Path) -> str:
+    return read_bytes(path).decode()
 
 
 def _write_raw(path: Path, value: str) -> None:

@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from compositor.cgroups import read_bytes
+
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "WRD_HOST_TOKEN"
@@ -91,22 +93,9 @@ def uid_of(pid: int) -> int | None:
 
 def _alive(pid: int) -> bool:
     try:
-        return _read_small(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[0] != b"Z"
+        return read_bytes(f"/proc/{pid}/stat").rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return False
-
-
-def _read_small(path: str) -> bytes:
-    """A /proc file, read without the io stack (reconcile reads one per process on the
-    machine every few seconds): one read unless it fills the 64 KiB asked for."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = [os.read(fd, 1 << 16)]
-        while len(chunks[-1]) == 1 << 16:
-            chunks.append(os.read(fd, 1 << 16))
-        return b"".join(chunks)
-    finally:
-        os.close(fd)
 
 
 def end_all(children: Iterable[subprocess.Popen], token: str, timeout: float = 3.0, *,
@@ -151,11 +140,11 @@ def host_processes() -> list[tuple[int, dict[str, str]]]:
     ``python -m compositor.host --opt value …`` or, started through the sandbox (which becomes
     the host), ``python -m compositor.sandbox SPEC`` with the host's options in the spec."""
     hosts = []
-    for name in os.listdir("/proc"):  # every process on the machine: kept to plain system calls
+    for name in os.listdir("/proc"):  # every process on the machine, every reconcile round
         if not name.isdigit():
             continue
         try:
-            argv = _read_small(f"/proc/{name}/cmdline").decode(errors="replace").split("\0")
+            argv = read_bytes(f"/proc/{name}/cmdline").decode(errors="replace").split("\0")
         except OSError:
             continue
         if "compositor.sandbox" in argv:

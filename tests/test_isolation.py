@@ -138,7 +138,7 @@ def test_each_desktop_runs_as_its_own_account_with_a_clean_environment(start):
     usage = selectors.desktop_usage(session=a)
     assert usage is not None and usage.memory_bytes > 0 and usage.pids >= 3
     assert usage.memory_limit == settings.WRD_SESSION_MEMORY
-    # Reconcile stores each running desktop's sample, all of a round in one transaction.
+    # Reconcile stores each running desktop's sample.
     DesktopSession.objects.filter(pk__in=(a.pk, b.pk)).update(memory_bytes=None, usage_sampled_at=None)
     services.desktop_reconcile()
     for session in (a, b):
