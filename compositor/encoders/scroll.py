@@ -68,33 +68,82 @@ def row_hashes(block: np.ndarray, step: int = 1) -> np.ndarray:
     return (pixels.astype(np.uint64) * _WEIGHTS[:width]).sum(axis=1, dtype=np.uint64)
 
 
+class RowHashes:
+    """Row hashes of one rectangle before and after (``row_hashes``), each computed once per
+    sampling step: ``find_copies`` searches a rectangle's rows left over after each band it
+    found, and those searches read the same rows again."""
+
+    def __init__(self, before: np.ndarray, after: np.ndarray) -> None:
+        self.before, self.after = before, after
+        self._old: dict[int, np.ndarray] = {}
+        self._new: dict[int, np.ndarray] = {}
+
+    def old(self, step: int) -> np.ndarray:
+        if (hashes := self._old.get(step)) is None:
+            hashes = self._old[step] = row_hashes(self.before, step)
+        return hashes
+
+    def new(self, step: int) -> np.ndarray:
+        if (hashes := self._new.get(step)) is None:
+            hashes = self._new[step] = row_hashes(self.after, step)
+        return hashes
+
+
 def find_shift(before: np.ndarray, after: np.ndarray, lo: int = 0,
-               hi: int | None = None, step: int | None = None) -> tuple[int, int, int] | None:
+               hi: int | None = None, step: int | None = None, *,
+               hashes: RowHashes | None = None) -> tuple[int, int, int] | None:
     """``(dy, start, end)``: rows ``start:end`` of ``after`` equal rows ``start+dy:end+dy`` of
     ``before`` (same columns), the tallest such band for the shift most rows agree on; None
     when nothing moved vertically by whole rows (or the band is under ``MIN_ROWS``). Only rows
     ``lo:hi`` of ``after`` are looked at (all by default); the source may be any rows of
-    ``before``.
+    ``before``. ``hashes``: the rows' hashes of earlier searches of the same two blocks.
 
     Rows are first hashed from every ``SAMPLE_STEP``-th pixel (a full-screen animation, where
-    nothing moved vertically, costs ~2 ms instead of ~19); only when the band found that way
-    fails the pixel check are whole rows hashed (rows that differ only between the samples)."""
+    nothing moved vertically, costs ~2 ms instead of ~19). The band they vote for is then
+    checked row by row, pixel for pixel, and cut to its longest run of equal rows: rows of text
+    that differ only between the samples agree by their hashes, and a band that ran past them
+    is kept where it holds. Only when no such run is left are whole rows hashed (an unrelated
+    row whose samples matched may have swayed the vote)."""
     hi = after.shape[0] if hi is None else hi
     if hi - lo < MIN_ROWS * 2:
         return None
     if step is None:
         step = SAMPLE_STEP if after.shape[1] >= SAMPLE_STEP * MIN_WIDTH else 1
-    band = _candidate_band(row_hashes(before, step), row_hashes(after[lo:hi], step), lo)
-    if band is not None and step > 1 and not _band_equal(before, after, band):
-        band = _candidate_band(row_hashes(before), row_hashes(after[lo:hi]), lo)
-    if band is None or not _band_equal(before, after, band):
-        return None  # a hash collision: no copy rather than a wrong one
-    return band
+    if hashes is None:
+        hashes = RowHashes(before, after)
+    band = _candidate_band(hashes.old(step), hashes.new(step)[lo:hi], lo)
+    if band is None:
+        return None
+    if (equal := _equal_run(before, after, band)) is not None or step == 1:
+        return equal
+    band = _candidate_band(hashes.old(1), hashes.new(1)[lo:hi], lo)
+    return None if band is None else _equal_run(before, after, band)
 
 
-def _band_equal(before: np.ndarray, after: np.ndarray, band: tuple[int, int, int]) -> bool:
+def _equal_run(before: np.ndarray, after: np.ndarray, band: tuple[int, int, int]) -> tuple[int, int, int] | None:
+    """The longest run of rows of ``band`` whose pixels are equal (all four bytes), if it is
+    at least ``MIN_ROWS`` tall: the only check that decides a copy (hashes only propose)."""
     dy, start, end = band
-    return bool(np.array_equal(after[start:end], before[start + dy:end + dy]))
+    new = after[start:end].view(np.uint32)[..., 0]
+    old = before[start + dy:end + dy].view(np.uint32)[..., 0]
+    equal = (new == old).all(axis=1)
+    if equal.all():
+        return band
+    run = _longest_run(equal)
+    if run is None or run[1] - run[0] < MIN_ROWS:
+        return None
+    return dy, start + run[0], start + run[1]
+
+
+def _longest_run(mask: np.ndarray) -> tuple[int, int] | None:
+    """``start, end`` of the longest run of True in a 1-D boolean array (the first of equal
+    ones), or None if it holds none."""
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+    starts, ends = edges[::2], edges[1::2]
+    if len(starts) == 0:
+        return None
+    best = int(np.argmax(ends - starts))
+    return int(starts[best]), int(ends[best])
 
 
 def _candidate_band(old: np.ndarray, new: np.ndarray, lo: int = 0) -> tuple[int, int, int] | None:
@@ -116,14 +165,10 @@ def _candidate_band(old: np.ndarray, new: np.ndarray, lo: int = 0) -> tuple[int,
     rows = np.arange(max(lo, -dy), min(lo + len(new), len(old) - dy))  # absolute row numbers
     if len(rows) < MIN_ROWS:
         return None
-    agree = new[rows - lo] == old[rows + dy]
-    # The longest run of agreeing rows.
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], agree.view(np.int8), [0]))))
-    starts, ends = edges[::2], edges[1::2]
-    if len(starts) == 0:
+    run = _longest_run(new[rows - lo] == old[rows + dy])  # of agreeing rows
+    if run is None:
         return None
-    best = int(np.argmax(ends - starts))
-    start, end = int(rows[starts[best]]), int(rows[ends[best] - 1]) + 1
+    start, end = int(rows[run[0]]), int(rows[run[1] - 1]) + 1
     if end - start < MIN_ROWS:
         return None
     return dy, start, end
@@ -183,9 +228,10 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
         found: list[tuple[int, int, int]] = []  # (dy, start, end) in the rectangle's rows
         left: list[tuple[int, int]] = []
         todo = [(0, h)]
+        hashes = RowHashes(before, after)
         while todo:
             lo, hi = todo.pop()
-            shift = find_shift(before, after, lo, hi) if len(found) < MAX_BANDS else None
+            shift = find_shift(before, after, lo, hi, hashes=hashes) if len(found) < MAX_BANDS else None
             if shift is None:
                 left.append((lo, hi))
                 continue
