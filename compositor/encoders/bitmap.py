@@ -28,7 +28,7 @@ from compositor.encoders.bitmap_pixels import bytes_per_pixel, pixel_bytes
 from compositor.encoders.bitmap_raw import raw_scanline_size
 from compositor.encoders.interleaved import _encode_batch as _encode_interleaved
 from compositor.encoders.planar import encode_planar_batch
-from compositor.encoders.scroll import copy_frame, find_copies
+from compositor.encoders.scroll import HashCarry, copy_frame, find_copies
 from compositor.rects import disjoint
 
 TILE = 64
@@ -364,16 +364,21 @@ class BitmapEncoder(Encoder):
         self.header = bool(options.get("header", False))
         self.diff = ScreenDiff(width, height)
         self.copy = bool(options.get("copy", False))
+        # Each update leaves the client with the screen's pixels in every rectangle searched
+        # (copies, then the tiles that differ), which is what the carry's hashes need.
+        self._carry = HashCarry()
 
     def resize(self, width: int, height: int) -> None:
         super().resize(width, height)
         self.diff = ScreenDiff(width, height)
+        self._carry.clear()
 
     def encode(self, screen: np.ndarray, rects: list[Rect], *, full: bool) -> list[EncodedFrame]:
         screen = screen[:self.height, :self.width]
         frames: list[EncodedFrame] = []
         if full:
             self.diff.reset(screen)
+            self._carry.clear()
             areas = [(0, 0, self.width, self.height)]
         else:
             if self.copy:
@@ -392,7 +397,7 @@ class BitmapEncoder(Encoder):
         # Overlapping damage joined first, so each overlapping group can still be one copy.
         # Sideways moves too: here a whole-screen change costs a Planar encode of every pixel
         # (~40 ms at 1080p), a failed search a few ms.
-        copies, rest = find_copies(self.diff.pixels(), screen, disjoint(rects), horizontal=True)
+        copies, rest = find_copies(self.diff.pixels(), screen, disjoint(rects), horizontal=True, carry=self._carry)
         if not copies:
             return [], rects
         for c in copies:

@@ -71,12 +71,18 @@ def row_hashes(block: np.ndarray, step: int = 1) -> np.ndarray:
 class RowHashes:
     """Row hashes of one rectangle before and after (``row_hashes``), each computed once per
     sampling step: ``find_copies`` searches a rectangle's rows left over after each band it
-    found, and those searches read the same rows again."""
+    found, and those searches read the same rows again. ``old``: hashes of ``before`` by step,
+    known already (``HashCarry``)."""
 
-    def __init__(self, before: np.ndarray, after: np.ndarray) -> None:
+    def __init__(self, before: np.ndarray, after: np.ndarray, old: dict[int, np.ndarray] | None = None) -> None:
         self.before, self.after = before, after
-        self._old: dict[int, np.ndarray] = {}
+        self._old: dict[int, np.ndarray] = dict(old) if old else {}
         self._new: dict[int, np.ndarray] = {}
+
+    @property
+    def computed_new(self) -> dict[int, np.ndarray]:
+        """The hashes of ``after`` computed so far, by step."""
+        return self._new
 
     def old(self, step: int) -> np.ndarray:
         if (hashes := self._old.get(step)) is None:
@@ -87,6 +93,31 @@ class RowHashes:
         if (hashes := self._new.get(step)) is None:
             hashes = self._new[step] = row_hashes(self.after, step)
         return hashes
+
+
+class HashCarry:
+    """The row hashes of the rectangles of one ``find_copies``'s screen, for the next search:
+    once the front ends have that screen in those rectangles, it is what the next search
+    compares with, and hashing it again (~0.5 ms a 720x520 terminal, a third of a scrolled
+    frame's search) is saved when the next damage covers the same rectangle, as a scrolling
+    terminal's does frame after frame.
+
+    Its owner keeps the promise that makes the hashes true: between two searches, the screen
+    as sent changed only by each searched rectangle taking the searched screen's pixels;
+    anything else (a whole frame, another update, a resize) must ``clear`` it. A broken
+    promise costs copies, never correctness: hashes only propose bands, pixels decide."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[Rect, dict[int, np.ndarray]] = {}
+
+    def take(self, rect: Rect) -> dict[int, np.ndarray] | None:
+        return self._hashes.get(rect)
+
+    def keep(self, hashes: dict[Rect, dict[int, np.ndarray]]) -> None:
+        self._hashes = hashes
+
+    def clear(self) -> None:
+        self._hashes = {}
 
 
 def find_shift(before: np.ndarray, after: np.ndarray, lo: int = 0,
@@ -180,20 +211,27 @@ class ScrollDetector:
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self._sent: np.ndarray | None = None
+        self._carry = HashCarry()
+        self._searched: list[Rect] | None = None  # the rects of the last ``find``
 
     def resize(self, width: int, height: int) -> None:
         self.width, self.height = width, height
         self._sent = None
+        self._carry.clear()
 
     def find(self, screen: np.ndarray, rects: list[Rect]) -> tuple[list[Copy], list[Rect]]:
         """Copies that rebuild part of ``rects`` from the screen as last sent, and the
         rectangles left to encode. Call ``sent`` after encoding."""
         if self._sent is None:
             return [], rects
-        return find_copies(self._sent, screen, rects)
+        self._searched = rects
+        return find_copies(self._sent, screen, rects, carry=self._carry)
 
     def sent(self, screen: np.ndarray, rects: list[Rect], *, full: bool = False) -> None:
         """The screen as the front ends now have it: ``rects`` (or all of it) updated."""
+        if full or rects != self._searched:
+            self._carry.clear()  # not the update of the last search: its hashes no longer hold
+        self._searched = None
         h, w = min(screen.shape[0], self.height), min(screen.shape[1], self.width)
         if self._sent is None or full or self._sent.shape[:2] != (h, w):
             self._sent = np.array(screen[:h, :w])
@@ -203,7 +241,7 @@ class ScrollDetector:
 
 
 def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
-                horizontal: bool = False) -> tuple[list[Copy], list[Rect]]:
+                horizontal: bool = False, carry: HashCarry | None = None) -> tuple[list[Copy], list[Rect]]:
     """Copies that rebuild part of ``rects`` from ``sent`` (the screen as the front ends have
     it, (h, w, 4)), and the rectangles left to encode.
 
@@ -216,9 +254,11 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
     by different amounts, and one copy would leave the others to the codec (a frame of the
     whole terminal as H.264). They are ordered so that none writes where a later one reads.
     ``horizontal``: where nothing moved vertically, also look for sideways moves
-    (``find_sideways``)."""
+    (``find_sideways``). ``carry``: row hashes of the last search's screen, replaced by this
+    one's (``HashCarry``)."""
     copies: list[Copy] = []
     rest: list[Rect] = []
+    hashed: dict[Rect, dict[int, np.ndarray]] = {}
     for i, rect in enumerate(rects):
         x, y, w, h = rect
         if w < MIN_WIDTH or h < MIN_ROWS * 2 or w * h < MIN_AREA or _overlaps_another(rects, i):
@@ -228,7 +268,8 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
         found: list[tuple[int, int, int]] = []  # (dy, start, end) in the rectangle's rows
         left: list[tuple[int, int]] = []
         todo = [(0, h)]
-        hashes = RowHashes(before, after)
+        hashes = RowHashes(before, after, carry.take(rect) if carry is not None else None)
+        hashed[rect] = hashes.computed_new
         while todo:
             lo, hi = todo.pop()
             shift = find_shift(before, after, lo, hi, hashes=hashes) if len(found) < MAX_BANDS else None
@@ -247,6 +288,8 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
         left += [(start, end) for _, start, end in dropped]
         copies += [Copy(x, y + start, w, end - start, x, y + start + dy) for dy, start, end in ordered]
         rest += [(x, y + lo, w, hi - lo) for lo, hi in sorted(left)]
+    if carry is not None:
+        carry.keep(hashed)
     return copies, rest
 
 

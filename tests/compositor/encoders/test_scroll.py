@@ -234,6 +234,59 @@ def test_a_row_that_differs_between_the_samples_cuts_the_band_without_whole_row_
     assert 1 not in steps
 
 
+def test_the_next_search_of_the_same_rectangle_hashes_only_the_new_screen(monkeypatch):
+    """A terminal scrolling frame after frame: its rectangle's rows as sent are the rows the
+    last search hashed as the new screen, and are not hashed again."""
+    from compositor.encoders import scroll
+
+    calls = []
+    real = scroll.row_hashes
+    monkeypatch.setattr(scroll, "row_hashes", lambda block, step=1: calls.append(block.shape) or real(block, step))
+    rect = (0, 0, 400, 260)
+    detector = ScrollDetector(400, 260)
+    detector.sent(text_screen(400, 260, list(range(20))), [], full=True)
+    for frame in range(1, 4):
+        screen = text_screen(400, 260, list(range(2 * frame, 2 * frame + 20)))
+        calls.clear()
+        copies, _ = detector.find(screen, [rect])
+        assert [(c.sy - c.y) for c in copies] == [26]
+        assert len(calls) == (2 if frame == 1 else 1)  # before and after, then after only
+        detector.sent(screen, [rect])
+
+
+frame_steps = st.lists(st.tuples(st.sampled_from(["searched", "edit", "other", "full"]), st.integers(-4, 4),
+                                 st.sampled_from([(0, 0, 320, 260), (0, 52, 320, 156), (40, 0, 200, 260)])),
+                       min_size=1, max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(frame_steps)
+def test_hashes_carried_from_frame_to_frame_find_what_a_fresh_search_finds(steps):
+    """Scrolled screens sent after a search, with an edit, as an update made without a search
+    or as a whole frame, in any order: the detector, which carries row hashes from one search
+    to the next, finds the same copies and leaves the same rest as a search that hashes
+    everything again."""
+    first = 100
+    screen = text_screen(320, 260, list(range(first, first + 20)))
+    detector = ScrollDetector(320, 260)
+    detector.sent(screen, [], full=True)
+    for i, (kind, delta, rect) in enumerate(steps):
+        first += delta  # lines scrolled (or none) before every kind of update
+        screen = text_screen(320, 260, list(range(first, first + 20)))
+        if kind == "edit":
+            x, y, w, h = rect
+            screen[y + 20:y + 30, x + 10:x + 90, :3] = (i * 37) % 256
+        if kind == "full":
+            detector.sent(screen, [], full=True)
+            continue
+        if kind == "other":  # an update made without a search (a pure-H.264 viewer's)
+            detector.sent(screen, [rect])
+            continue
+        expected = find_copies(np.array(detector._sent), screen, [rect])
+        assert detector.find(screen, [rect]) == expected
+        detector.sent(screen, [rect])
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.integers(-4, 4), st.integers(-4, 4), st.integers(0, 36), st.integers(-3, 3))
 def test_bands_moved_by_different_amounts_replay_exactly(first, second, split, third):
