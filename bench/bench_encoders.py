@@ -116,6 +116,36 @@ def main() -> None:
     med, p95, _ = timed(pan, repeat)
     row("P-frame, full-screen pan 12 px/frame (median size)", med, p95, int(statistics.median(sizes)))
 
+    print("copy search: a 720x520 terminal scrolled one 13-row line a frame (ScrollDetector.find + sent)")
+    from compositor.encoders.bitmap import BitmapEncoder
+    from compositor.encoders.scroll import ScrollDetector
+
+    lines = np.tile(screen[:, :720], (3, 1, 1))  # the terminal's text, long enough to scroll through
+    area = (0, 0, 720, 520)
+
+    def scrolled(i: int) -> np.ndarray:
+        frame = np.zeros_like(screen)
+        frame[:520, :720] = lines[13 * i:13 * i + 520]
+        return frame
+
+    frames_in = [scrolled(i) for i in range(repeat + 2)]
+    detector = ScrollDetector(w, h)
+    detector.sent(frames_in[0], [], full=True)
+    step = iter(frames_in[1:])
+
+    def search() -> object:
+        frame = next(step)
+        found = detector.find(frame, [area])
+        detector.sent(frame, [area])
+        return found
+
+    row("search and remember", *timed(search, repeat)[:2])
+    benc = BitmapEncoder(w, h, {"bpp": 32, "codec": "auto", "layout": "bitmap", "copy": True})
+    benc.encode(frames_in[0], [], full=True)
+    step = iter(frames_in[1:])
+    med, p95, out = timed(lambda: benc.encode(next(step), [area], full=False), repeat)
+    row("bitmap updates: the copy and the new line (size)", med, p95, sum(len(f.payload) for f in out))
+
     print("small damage path (what h264/jpeg streams send for tiny changes)")
     from compositor.encoders.lossless import small_update
 
