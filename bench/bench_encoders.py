@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_encoders.py [--repeat 30]
 
 Colour conversion (swscale through PyAV vs libyuv vs the numpy reference), H.264 keyframe and
-P-frames for typing / terminal scroll / full-screen pan, JPEG full and per tile, lossless
-touch-up candidates (WebP lossless, zlib, PNG). Content: tests/data/encoders/terminal-1920x1080.png.
+P-frames for typing / terminal scroll / full-screen pan, the copy search of a scrolling
+terminal (alone, and in the bitmap encoder), JPEG full and per tile, lossless touch-up
+candidates (WebP lossless, zlib, PNG). Content: tests/data/encoders/terminal-1920x1080.png.
 """
 
 from __future__ import annotations
