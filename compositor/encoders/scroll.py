@@ -224,7 +224,7 @@ class ScrollDetector:
         rectangles left to encode. Call ``sent`` after encoding."""
         if self._sent is None:
             return [], rects
-        self._searched = rects
+        self._searched = list(rects)  # a copy: the caller's list may change before ``sent``
         return find_copies(self._sent, screen, rects, carry=self._carry)
 
     def sent(self, screen: np.ndarray, rects: list[Rect], *, full: bool = False) -> None:
