@@ -72,26 +72,23 @@ class RowHashes:
     """Row hashes of one rectangle before and after (``row_hashes``), each computed once per
     sampling step: ``find_copies`` searches a rectangle's rows left over after each band it
     found, and those searches read the same rows again. ``old``: hashes of ``before`` by step,
-    known already (``HashCarry``)."""
+    known already (``HashCarry``); ``new_by_step`` is what was computed of ``after``."""
 
     def __init__(self, before: np.ndarray, after: np.ndarray, old: dict[int, np.ndarray] | None = None) -> None:
         self.before, self.after = before, after
-        self._old: dict[int, np.ndarray] = dict(old) if old else {}
-        self._new: dict[int, np.ndarray] = {}
-
-    @property
-    def computed_new(self) -> dict[int, np.ndarray]:
-        """The hashes of ``after`` computed so far, by step."""
-        return self._new
+        self.old_by_step: dict[int, np.ndarray] = old if old is not None else {}
+        self.new_by_step: dict[int, np.ndarray] = {}
 
     def old(self, step: int) -> np.ndarray:
-        if (hashes := self._old.get(step)) is None:
-            hashes = self._old[step] = row_hashes(self.before, step)
-        return hashes
+        return self._hashed(self.old_by_step, self.before, step)
 
     def new(self, step: int) -> np.ndarray:
-        if (hashes := self._new.get(step)) is None:
-            hashes = self._new[step] = row_hashes(self.after, step)
+        return self._hashed(self.new_by_step, self.after, step)
+
+    @staticmethod
+    def _hashed(by_step: dict[int, np.ndarray], block: np.ndarray, step: int) -> np.ndarray:
+        if (hashes := by_step.get(step)) is None:
+            hashes = by_step[step] = row_hashes(block, step)
         return hashes
 
 
@@ -269,7 +266,7 @@ def find_copies(sent: np.ndarray, screen: np.ndarray, rects: list[Rect], *,
         left: list[tuple[int, int]] = []
         todo = [(0, h)]
         hashes = RowHashes(before, after, carry.take(rect) if carry is not None else None)
-        hashed[rect] = hashes.computed_new
+        hashed[rect] = hashes.new_by_step
         while todo:
             lo, hi = todo.pop()
             shift = find_shift(before, after, lo, hi, hashes=hashes) if len(found) < MAX_BANDS else None
