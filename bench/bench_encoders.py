@@ -28,10 +28,17 @@ from compositor.encoders import ENCODERS, load_builtin_encoders  # noqa: E402
 from compositor.encoders.colour import CONVERTER, NumpyConverter  # noqa: E402
 
 
-def timed(fn: Callable[[], object], repeat: int) -> tuple[float, float, object]:
+def timed(fn: Callable[[], object], repeat: int,
+          prepare: Callable[[], object] | None = None) -> tuple[float, float, object]:
+    """Median and p95 milliseconds of ``repeat`` calls after one warm-up; ``prepare`` runs
+    before each call, untimed."""
+    if prepare is not None:
+        prepare()
     fn()
     times, result = [], None
     for _ in range(repeat):
+        if prepare is not None:
+            prepare()
         t = time.perf_counter()
         result = fn()
         times.append((time.perf_counter() - t) * 1000)
@@ -121,31 +128,46 @@ def main() -> None:
     from compositor.encoders.bitmap import BitmapEncoder
     from compositor.encoders.scroll import ScrollDetector
 
-    lines = np.tile(screen[:, :720], (3, 1, 1))  # the terminal's text, long enough to scroll through
+    lines = np.tile(screen[:, :720], (3, 1, 1))  # the terminal's text, to scroll through
     area = (0, 0, 720, 520)
+    # Two screens in turn: the next scrolled one is drawn (untimed) into the one not shown
+    # last. Each row starts at the top of the text; past its end (more than ~200 repeats) the
+    # text starts again, one frame in ~200 that is not a scroll.
+    buffers = [np.zeros_like(screen), np.zeros_like(screen)]
+    shown = {"n": 0}
 
-    def scrolled(i: int) -> np.ndarray:
-        frame = np.zeros_like(screen)
-        frame[:520, :720] = lines[13 * i:13 * i + 520]
-        return frame
+    def scroll_on() -> None:
+        shown["n"] += 1
+        top = 13 * shown["n"] % (len(lines) - 520)
+        buffers[shown["n"] % 2][:520, :720] = lines[top:top + 520]
 
-    frames_in = [scrolled(i) for i in range(repeat + 2)]
+    def current() -> np.ndarray:
+        return buffers[shown["n"] % 2]
+
+    shown["n"] = -1
+    scroll_on()
     detector = ScrollDetector(w, h)
-    detector.sent(frames_in[0], [], full=True)
-    step = iter(frames_in[1:])
+    detector.sent(current(), [], full=True)
 
     def search() -> object:
-        frame = next(step)
-        found = detector.find(frame, [area])
-        detector.sent(frame, [area])
+        found = detector.find(current(), [area])
+        detector.sent(current(), [area])
         return found
 
-    row("search and remember", *timed(search, repeat)[:2])
+    row("search and remember", *timed(search, repeat, scroll_on)[:2])
+    shown["n"] = -1
+    scroll_on()
     benc = BitmapEncoder(w, h, {"bpp": 32, "codec": "auto", "layout": "bitmap", "copy": True})
-    benc.encode(frames_in[0], [], full=True)
-    step = iter(frames_in[1:])
-    med, p95, out = timed(lambda: benc.encode(next(step), [area], full=False), repeat)
-    row("bitmap updates: the copy and the new line (size)", med, p95, sum(len(f.payload) for f in out))
+    benc.encode(current(), [], full=True)
+    sizes.clear()
+
+    def bitmap_update() -> object:
+        frames = benc.encode(current(), [area], full=False)
+        sizes.append(sum(len(f.payload) for f in frames))
+        return frames
+
+    med, p95, _ = timed(bitmap_update, repeat, scroll_on)
+    row("bitmap updates: copy + new line (median size)", med, p95, int(statistics.median(sizes)))
 
     print("small damage path (what h264/jpeg streams send for tiny changes)")
     from compositor.encoders.lossless import small_update
