@@ -1,7 +1,7 @@
 """Where a keystroke's time goes on the browser path: peerbench's ``probe`` traced hop by hop.
 
     .venv/bin/python bench/trace_browser_latency.py [--keys 40] [--strace] [--out trace.json]
-        [--chromium-arg=--disable-features=DeferRendererTasksAfterInput]
+        [--chromium-arg=--disable-features=DeferRendererTasksAfterInput] [--no-frame-loop]
 
 Run from a WRD checkout beside ``../shared/peerbench`` (its README; ``PB_SCRATCH``,
 ``PB_WRD_RUNTIME_ROOT`` and ``WRD_ACCOUNT_PREFIX`` as for a peerbench run). It starts WRD the
@@ -19,6 +19,15 @@ writing the frame, daphne reading it and writing it to the WebSocket. strace slo
 call of the two processes, so those hop times are upper bounds; the page figures without
 ``--strace`` are the ones to compare. Prints medians; ``--out`` keeps every stamp.
 Not a pass/fail test; everything it starts is stopped by pid (peerbench's own clean-up).
+
+``--no-frame-loop``: the page as a user's tab has it, with no animation-frame loop running (this
+tool's and peerbench's own are stopped once peerbench's page script is in). A loop keeps a frame
+pending at every keydown, and Chromium then holds the page's tasks, the frame message among
+them, until that frame has run (``DeferRendererTasksAfterInput``, docs/performance.md). Without
+it, the frame that shows the flip is found by one animation-frame request made when the viewer
+has drawn: its callback runs at the start of the frame that paints the drawing, so *presented*
+is when a user's screen could show it. No frame is requested at the keydown itself, which would
+arm the deferral the mode leaves out.
 """
 
 from __future__ import annotations
@@ -51,6 +60,28 @@ STAMPS_JS = """() => {
   requestAnimationFrame(frame);
 }"""
 
+# The page without animation-frame loops: peerbench's (a function named ``loop``) asks for no
+# next frame, and the flip's frame is found by one request when the viewer has drawn.
+NO_LOOP_JS = """() => {
+  const T = window.__trace = {ev: [], want: null};
+  const now = () => performance.timeOrigin + performance.now();
+  const raf = window.requestAnimationFrame.bind(window);
+  window.requestAnimationFrame = (cb) => cb.name === 'loop' ? 0 : raf(cb);
+  const v = wrdViewer;
+  window.addEventListener('keydown', () => T.ev.push(['keydown', now()]), true);
+  const sendOp = v.sendOp.bind(v);
+  v.sendOp = (h, p) => { T.ev.push(['send ' + h.op, now()]); sendOp(h, p); };
+  const onMessage = v.onMessage.bind(v);
+  v.onMessage = (d) => { T.ev.push(['message ' + d.byteLength, now()]); onMessage(d); };
+  v.events.addEventListener('drawn', (e) => {
+    T.ev.push(['drawn ' + e.detail.codec, now()]);
+    if (T.want === null) return;
+    raf(() => {
+      if (T.want !== null && __pb.probe() === T.want) { T.ev.push(['presented', now()]); T.want = null; }
+    });
+  });
+}"""
+
 # (name, process, syscall, byte-count test) in the order a keystroke passes them
 HOPS = [
     ("daphne reads the key (WebSocket)", "daphne", "recvfrom", lambda n: n < 40),
@@ -75,10 +106,26 @@ def press(client, keys: int) -> tuple[list[float], list]:
     return page.evaluate("__pb.lat.res"), page.evaluate("__trace.ev")
 
 
+def press_without_loop(client, keys: int) -> tuple[list[float], list]:
+    page = client.page
+    page.evaluate(NO_LOOP_JS)
+    page.evaluate("wrdViewer.input.focus()")
+    time.sleep(0.5)  # peerbench's last frame request runs out
+    for _ in range(keys):
+        page.evaluate("__trace.ev.push(['arm', performance.timeOrigin + performance.now()]); "
+                      "__trace.want = 1 - __pb.probe()")
+        page.keyboard.press("a")
+        page.wait_for_function("__trace.want === null", timeout=3000, polling=5)
+        time.sleep(random.uniform(0.25, 0.45))
+    return [], page.evaluate("__trace.ev")
+
+
 def per_key(events: list, measured: list[float]) -> dict[str, list[float]]:
     """Milliseconds from keydown to each page stamp, one list per stamp."""
     out: dict[str, list[float]] = {"input sent": [], "frame message": [], "drawn": [],
-                                   "first animation frame": [], "probe (peerbench)": list(measured)}
+                                   "first animation frame": [], "presented (no frame loop)": []}
+    if measured:
+        out["probe (peerbench)"] = list(measured)
     presses: list[list] = []
     for name, t in events:
         if name == "arm":
@@ -93,9 +140,10 @@ def per_key(events: list, measured: list[float]) -> dict[str, list[float]]:
             t = next((t for n, t in stamps if n.startswith(prefix) and t >= t0), None)
             if t is not None:
                 out[key].append(t - t0)
-        t = next((t for n, t in stamps if n.startswith("frame") and t >= t0), None)
-        if t is not None:
-            out["first animation frame"].append(t - t0)
+        for key, prefix in (("first animation frame", "frame"), ("presented (no frame loop)", "presented")):
+            t = next((t for n, t in stamps if n.startswith(prefix) and t >= t0), None)
+            if t is not None:
+                out[key].append(t - t0)
     return out
 
 
@@ -131,6 +179,8 @@ def main() -> None:
     ap.add_argument("--chromium-arg", action="append", default=[],
                     help="an extra Chromium flag, for diagnosis (peerbench's own flags are fixed), "
                          "e.g. --disable-features=DeferRendererTasksAfterInput; repeatable")
+    ap.add_argument("--no-frame-loop", action="store_true",
+                    help="measure the page with no animation-frame loop running, as a user's tab")
     args = ap.parse_args()
     import importlib.util
 
@@ -162,7 +212,7 @@ def main() -> None:
                 tracers.append(subprocess.Popen(["strace", "-f", "-tt", "-qq", "-s", "0", "-e", "trace=sendto,recvfrom",
                                                  "-p", str(pid), "-o", str(files[proc])]))
             time.sleep(1.5)
-        measured, events = press(client, args.keys)
+        measured, events = (press_without_loop if args.no_frame_loop else press)(client, args.keys)
     finally:
         for tracer in tracers:
             tracer.terminate()
