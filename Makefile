@@ -71,7 +71,8 @@ $(VENV)/.installed: requirements.txt
 	@touch $@
 
 # C extensions, built in place for $(PYTHON) (the venv's interpreter) when their source changes:
-# rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md). The interpreter's
+# rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md), and
+# compositor/encoders/_planar_rle.c, the planar codec's run-length stage (docs/encoders.md). The interpreter's
 # extension suffix and headers are asked for once it is installed (a sub-make); the library is
 # compiled to a temporary file and renamed, so a running server keeps the one it loaded.
 NATIVE_CFLAGS := -O2 -g -fPIC -shared -std=c11 -Wall -Wextra -fwrapv -fstack-protector-strong -D_FORTIFY_SOURCE=2
@@ -82,10 +83,10 @@ native:
 		PY_INCLUDE="$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"
 
 ifdef EXT_SUFFIX
-native-built: rdpfront/_zgfx$(EXT_SUFFIX)
+native-built: rdpfront/_zgfx$(EXT_SUFFIX) compositor/encoders/_planar_rle$(EXT_SUFFIX)
 	@:
 
-rdpfront/%$(EXT_SUFFIX): rdpfront/%.c
+%$(EXT_SUFFIX): %.c
 	$(CC) $(NATIVE_CFLAGS) -I$(PY_INCLUDE) -o $@.tmp $< && mv -f $@.tmp $@
 endif
 

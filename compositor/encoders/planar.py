@@ -11,9 +11,12 @@ decoder takes only the FormatHeader 0x10 (RLE with an alpha plane, what xrdp alw
 need it: rdesktop 1.9 and aardwolf fail every NoAlpha bitmap. FreeRDP and mstsc take both.
 
 Scanlines go bottom-up, like every bitmap in a TS_BITMAP_DATA (FreeRDP decodes bitmap updates
-with ``vFlip``). Two encoders produce the same bytes: ``rle_scanline_reference`` (a plain loop,
-the specification in code) and the vectorised ``_rle_rows`` used by ``encode_planar_batch``,
-which encodes many tiles of one size in a single pass of numpy operations.
+with ``vFlip``). Three encoders of the run-length stage produce the same bytes:
+``rle_scanline_reference`` (a plain loop, the specification in code), its port to C
+(``_planar_rle.c``, built by ``make native``), which ``encode_planar_batch`` uses for all the
+scanlines of many tiles of one size in one call, and, where the C one is not built, the
+vectorised ``_rle_rows`` (a single pass of numpy operations) with ``_rle_rows_small`` for a
+few short scanlines.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from compositor.encoders import CodecError
+
+try:
+    from compositor.encoders import _planar_rle
+except ImportError:  # not built (``make native``): the numpy passes, 4-5 times slower
+    _planar_rle = None
+
+NATIVE = _planar_rle is not None
 
 __all__ = [
     "FORMAT_HEADER_NA",
@@ -385,10 +395,24 @@ def _flush_segment(out: bytearray, raw: list[int], run: int) -> None:
         out += bytes([run << 4]) + bytes([value] * run)
 
 
+def rle_rows(values: np.ndarray, *, native: bool = NATIVE) -> tuple[np.ndarray, np.ndarray]:
+    """[2.2.2.5.1.1] RLE every row of ``values`` (R, w) uint8 on its own: the segments of all
+    rows concatenated, and the byte count of each row. In C when it is built (``native``),
+    else by the numpy passes."""
+    if values.ndim != 2 or values.dtype != np.uint8:
+        raise ValueError(f"expected (R, w) uint8 values, got {values.shape} {values.dtype}")
+    if native:
+        out, row_bytes = _planar_rle.rle_rows(np.ascontiguousarray(values), values.shape[1])
+        return np.frombuffer(out, np.uint8), np.frombuffer(row_bytes, np.int64)
+    if values.size <= _SMALL_VALUES:
+        return _rle_rows_small(values)
+    return _rle_rows_skipping_flat_rows(values)
+
+
 def encode_plane_rle(plane: np.ndarray) -> bytes:
     """[3.1.9.1.3, 2.2.2.5.1.1] Delta transform and RLE of one colour plane (h, w) uint8,
     scanlines in stream order (bottom-up)."""
-    out, _ = _rle_rows_skipping_flat_rows(delta_encode_planes(np.asarray(plane, np.uint8)))
+    out, _ = rle_rows(delta_encode_planes(np.asarray(plane, np.uint8)))
     return out.tobytes()
 
 
@@ -430,11 +454,7 @@ def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False) -> list[bytes
     out = np.empty(0, np.uint8)
     if len(try_rle):
         subset = values if len(try_rle) == n_tiles else values[try_rle]
-        rows = subset.reshape(-1, width)
-        if rows.size <= _SMALL_VALUES:
-            out, row_bytes = _rle_rows_small(rows)
-        else:
-            out, row_bytes = _rle_rows_skipping_flat_rows(rows)
+        out, row_bytes = rle_rows(subset.reshape(-1, width))
         sizes = row_bytes.reshape(len(try_rle), 3 * height).sum(axis=1)
         rle_size[try_rle] = sizes
         ends[try_rle] = np.cumsum(sizes)

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compositor.encoders import CodecError
+from compositor.encoders import CodecError, planar
 from compositor.encoders.planar import (
     FORMAT_HEADER_NA,
     FORMAT_HEADER_RLE,
@@ -24,6 +24,7 @@ from compositor.encoders.planar import (
     encode_planar,
     encode_planar_batch,
     encode_plane_rle,
+    rle_rows,
     rle_scanline_reference,
 )
 
@@ -92,6 +93,56 @@ def test_vectorised_rle_equals_reference(rows: list[list[int]]) -> None:
     expected = [rle_scanline_reference(r) for r in rows]
     assert out.tobytes() == b"".join(expected)
     assert row_bytes.tolist() == [len(e) for e in expected]
+
+
+# Scanlines of one width made of stretches: a value repeated (runs of zero and of other values,
+# of every length around the segment limits 3, 15, 16, 47) or random values (raw bytes).
+_STRETCH = st.tuples(st.integers(0, 3) | st.integers(0, 255), st.integers(1, 70), st.booleans())
+
+
+def _scanline(width: int, stretches: list[tuple[int, int, bool]], seed: int) -> list[int]:
+    rng = np.random.default_rng(seed)
+    row: list[int] = []
+    for value, length, repeat in stretches:
+        row += [value] * length if repeat else rng.integers(0, 4 if value < 4 else 256, length).tolist()
+    return (row * (width // max(len(row), 1) + 1))[:width]
+
+
+@given(st.integers(1, 300), st.lists(st.lists(_STRETCH, min_size=1, max_size=8), min_size=1, max_size=6),
+       st.integers(0, 2**32 - 1))
+@settings(max_examples=400, deadline=None)
+def test_native_rle_equals_reference(width: int, rows: list[list[tuple[int, int, bool]]], seed: int) -> None:
+    """The C run-length stage gives the reference's bytes and byte counts, scanline by scanline."""
+    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
+    values = [_scanline(width, stretches, seed + i) for i, stretches in enumerate(rows)]
+    out, row_bytes = rle_rows(np.array(values, np.uint8), native=True)
+    expected = [rle_scanline_reference(r) for r in values]
+    assert out.tobytes() == b"".join(expected)
+    assert row_bytes.tolist() == [len(e) for e in expected]
+
+
+@given(st.integers(1, 90), st.integers(1, 60), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_native_and_numpy_rle_agree_on_bitmaps(h: int, w: int, seed: int) -> None:
+    """Delta-encoded planes of text-like tiles (flat rows among busy ones, sizes on both sides
+    of the small path's) run-length encode the same in C and through the numpy passes."""
+    rng = np.random.default_rng(seed)
+    tiles = (rng.integers(0, 2, (3, h, w, 4), dtype=np.uint8) * 255) * (rng.random((3, h, w, 1)) < 0.2)
+    tiles[:, rng.random(h) < 0.4] = rng.integers(0, 256, 4, dtype=np.uint8)  # flat rows
+    values = delta_encode_planes(np.ascontiguousarray(tiles[..., :3].transpose(0, 3, 1, 2))).reshape(-1, w)
+    native_out, native_bytes = rle_rows(values, native=True)
+    numpy_out, numpy_bytes = rle_rows(values, native=False)
+    assert native_out.tobytes() == numpy_out.tobytes()
+    assert native_bytes.tolist() == numpy_bytes.tolist()
+
+
+def test_native_rle_refuses_what_is_not_whole_scanlines() -> None:
+    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
+    with pytest.raises(ValueError, match="whole scanlines"):
+        planar._planar_rle.rle_rows(b"\x01\x02\x03", 2)
+    with pytest.raises(ValueError, match="whole scanlines"):
+        planar._planar_rle.rle_rows(b"\x01", 0)
+    assert planar._planar_rle.rle_rows(b"", 5) == (b"", b"")
 
 
 @given(st.lists(st.lists(st.integers(0, 3) | st.integers(0, 255), min_size=1, max_size=140),
