@@ -46,8 +46,9 @@ from pathlib import Path
 PEERBENCH = Path(os.environ.get("PB_DIR", Path(__file__).resolve().parents[1].parent / "shared" / "peerbench"))
 sys.path.insert(0, str(PEERBENCH / "pb"))
 
-STAMPS_JS = """() => {
-  const T = window.__trace = {ev: []};
+# Stamps in the page (``__trace.ev``, wall clock): the keydown, the input message sent and every
+# frame message received.
+_PRESS_STAMPS = """
   const now = () => performance.timeOrigin + performance.now();
   const v = wrdViewer;
   window.addEventListener('keydown', () => T.ev.push(['keydown', now()]), true);
@@ -55,6 +56,11 @@ STAMPS_JS = """() => {
   v.sendOp = (h, p) => { T.ev.push(['send ' + h.op, now()]); sendOp(h, p); };
   const onMessage = v.onMessage.bind(v);
   v.onMessage = (d) => { T.ev.push(['message ' + d.byteLength, now()]); onMessage(d); };
+"""
+
+# ... and each drawing, and every animation frame with the probe's colour.
+STAMPS_JS = """() => {
+  const T = window.__trace = {ev: []};""" + _PRESS_STAMPS + """
   v.events.addEventListener('drawn', (e) => T.ev.push(['drawn ' + e.detail.codec, now()]));
   const frame = () => { T.ev.push(['frame ' + __pb.probe(), now()]); requestAnimationFrame(frame); };
   requestAnimationFrame(frame);
@@ -64,15 +70,8 @@ STAMPS_JS = """() => {
 # next frame, and the flip's frame is found by one request when the viewer has drawn.
 NO_LOOP_JS = """() => {
   const T = window.__trace = {ev: [], want: null};
-  const now = () => performance.timeOrigin + performance.now();
   const raf = window.requestAnimationFrame.bind(window);
-  window.requestAnimationFrame = (cb) => cb.name === 'loop' ? 0 : raf(cb);
-  const v = wrdViewer;
-  window.addEventListener('keydown', () => T.ev.push(['keydown', now()]), true);
-  const sendOp = v.sendOp.bind(v);
-  v.sendOp = (h, p) => { T.ev.push(['send ' + h.op, now()]); sendOp(h, p); };
-  const onMessage = v.onMessage.bind(v);
-  v.onMessage = (d) => { T.ev.push(['message ' + d.byteLength, now()]); onMessage(d); };
+  window.requestAnimationFrame = (cb) => cb.name === 'loop' ? 0 : raf(cb);""" + _PRESS_STAMPS + """
   v.events.addEventListener('drawn', (e) => {
     T.ev.push(['drawn ' + e.detail.codec, now()]);
     if (T.want === null) return;
