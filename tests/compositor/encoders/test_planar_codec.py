@@ -126,6 +126,7 @@ def test_native_rle_equals_reference(width: int, rows: list[list[tuple[int, int,
 def test_native_and_numpy_rle_agree_on_bitmaps(h: int, w: int, seed: int) -> None:
     """Delta-encoded planes of text-like tiles (flat rows among busy ones, sizes on both sides
     of the small path's) run-length encode the same in C and through the numpy passes."""
+    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
     rng = np.random.default_rng(seed)
     tiles = (rng.integers(0, 2, (3, h, w, 4), dtype=np.uint8) * 255) * (rng.random((3, h, w, 1)) < 0.2)
     tiles[:, rng.random(h) < 0.4] = rng.integers(0, 256, 4, dtype=np.uint8)  # flat rows
