@@ -51,6 +51,28 @@ def row(name: str, median: float, p95: float, size: int | None = None) -> None:
     print(f"  {name:<48} {median:7.2f} ms  (p95 {p95:6.2f})  {size_text}")
 
 
+class ScrollingTerminal:
+    """A 720x520 terminal of ``screen``'s text, scrolled a 13-row line at a time. Two screens
+    in turn: the next one is drawn (``scroll``, untimed) into the one not shown last, so the
+    one an encoder remembers stays as it was. Past the text's end (~200 scrolls) it starts
+    again: one frame in ~200 that is not a scroll."""
+
+    def __init__(self, screen: np.ndarray) -> None:
+        self._lines = np.tile(screen[:, :720], (3, 1, 1))
+        self._buffers = [np.zeros_like(screen), np.zeros_like(screen)]
+        self._shown = -1
+        self.scroll()
+
+    @property
+    def screen(self) -> np.ndarray:
+        return self._buffers[self._shown % 2]
+
+    def scroll(self) -> None:
+        self._shown += 1
+        top = 13 * self._shown % (len(self._lines) - 520)
+        self._buffers[self._shown % 2][:520, :720] = self._lines[top:top + 520]
+
+
 def load_screen() -> np.ndarray:
     from PIL import Image
 
@@ -128,45 +150,28 @@ def main() -> None:
     from compositor.encoders.bitmap import BitmapEncoder
     from compositor.encoders.scroll import ScrollDetector
 
-    lines = np.tile(screen[:, :720], (3, 1, 1))  # the terminal's text, to scroll through
+    terminal = ScrollingTerminal(screen)
     area = (0, 0, 720, 520)
-    # Two screens in turn: the next scrolled one is drawn (untimed) into the one not shown
-    # last. Each row starts at the top of the text; past its end (more than ~200 repeats) the
-    # text starts again, one frame in ~200 that is not a scroll.
-    buffers = [np.zeros_like(screen), np.zeros_like(screen)]
-    shown = {"n": 0}
-
-    def scroll_on() -> None:
-        shown["n"] += 1
-        top = 13 * shown["n"] % (len(lines) - 520)
-        buffers[shown["n"] % 2][:520, :720] = lines[top:top + 520]
-
-    def current() -> np.ndarray:
-        return buffers[shown["n"] % 2]
-
-    shown["n"] = -1
-    scroll_on()
     detector = ScrollDetector(w, h)
-    detector.sent(current(), [], full=True)
+    detector.sent(terminal.screen, [], full=True)
 
     def search() -> object:
-        found = detector.find(current(), [area])
-        detector.sent(current(), [area])
+        found = detector.find(terminal.screen, [area])
+        detector.sent(terminal.screen, [area])
         return found
 
-    row("search and remember", *timed(search, repeat, scroll_on)[:2])
-    shown["n"] = -1
-    scroll_on()
+    row("search and remember", *timed(search, repeat, terminal.scroll)[:2])
+    terminal = ScrollingTerminal(screen)
     benc = BitmapEncoder(w, h, {"bpp": 32, "codec": "auto", "layout": "bitmap", "copy": True})
-    benc.encode(current(), [], full=True)
+    benc.encode(terminal.screen, [], full=True)
     sizes.clear()
 
     def bitmap_update() -> object:
-        frames = benc.encode(current(), [area], full=False)
+        frames = benc.encode(terminal.screen, [area], full=False)
         sizes.append(sum(len(f.payload) for f in frames))
         return frames
 
-    med, p95, _ = timed(bitmap_update, repeat, scroll_on)
+    med, p95, _ = timed(bitmap_update, repeat, terminal.scroll)
     row("bitmap updates: copy + new line (median size)", med, p95, int(statistics.median(sizes)))
 
     print("small damage path (lossless frames an H.264 stream sends for small changes, per viewer variant)")

@@ -95,6 +95,10 @@ def test_vectorised_rle_equals_reference(rows: list[list[int]]) -> None:
     assert row_bytes.tolist() == [len(e) for e in expected]
 
 
+def _require_native() -> None:
+    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
+
+
 # Scanlines of one width made of stretches: a value repeated (runs of zero and of other values,
 # of every length around the segment limits 3, 15, 16, 47) or random values (raw bytes).
 _STRETCH = st.tuples(st.integers(0, 3) | st.integers(0, 255), st.integers(1, 70), st.booleans())
@@ -113,7 +117,7 @@ def _scanline(width: int, stretches: list[tuple[int, int, bool]], seed: int) -> 
 @settings(max_examples=400, deadline=None)
 def test_native_rle_equals_reference(width: int, rows: list[list[tuple[int, int, bool]]], seed: int) -> None:
     """The C run-length stage gives the reference's bytes and byte counts, scanline by scanline."""
-    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
+    _require_native()
     values = [_scanline(width, stretches, seed + i) for i, stretches in enumerate(rows)]
     out, row_bytes = rle_rows(np.array(values, np.uint8), native=True)
     expected = [rle_scanline_reference(r) for r in values]
@@ -126,7 +130,7 @@ def test_native_rle_equals_reference(width: int, rows: list[list[tuple[int, int,
 def test_native_and_numpy_rle_agree_on_bitmaps(h: int, w: int, seed: int) -> None:
     """Delta-encoded planes of text-like tiles (flat rows among busy ones, sizes on both sides
     of the small path's) run-length encode the same in C and through the numpy passes."""
-    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
+    _require_native()
     rng = np.random.default_rng(seed)
     tiles = (rng.integers(0, 2, (3, h, w, 4), dtype=np.uint8) * 255) * (rng.random((3, h, w, 1)) < 0.2)
     tiles[:, rng.random(h) < 0.4] = rng.integers(0, 256, 4, dtype=np.uint8)  # flat rows
@@ -138,7 +142,7 @@ def test_native_and_numpy_rle_agree_on_bitmaps(h: int, w: int, seed: int) -> Non
 
 
 def test_native_rle_refuses_what_is_not_whole_scanlines() -> None:
-    assert planar.NATIVE, "compositor/encoders/_planar_rle.c is not built: run `make native`"
+    _require_native()
     with pytest.raises(ValueError, match="whole scanlines"):
         planar._planar_rle.rle_rows(b"\x01\x02\x03", 2)
     with pytest.raises(ValueError, match="whole scanlines"):
