@@ -198,7 +198,9 @@ def test_serve_brings_back_each_part_killed_and_the_desktop_runs_on(tmp_path):
                 return {}
 
         sock = var / "run" / "redis.sock"
-        app = Celery(broker=f"redis+socket://{sock}")
+        # Not the current app: the product's tasks, sent later in this process by other
+        # tests, must keep going to the suite's own broker.
+        app = Celery(broker=f"redis+socket://{sock}", set_as_current=False)
         rdp_port = int(env["WRD_RDP_PORT"])
 
         def http_answers() -> bool:
