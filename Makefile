@@ -33,8 +33,11 @@ APT_TEST := freerdp2-x11 rdesktop chromium xclip x11-apps wl-clipboard weston fo
 run: setup
 	$(PY) manage.py serve
 
+# The suite mostly waits on real processes (X servers, clients, browsers): two workers, a test
+# file each at a time, then the tests that measure time or load against a quiet machine.
 test: setup setup-test
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile -m "not serial"
+	$(PY) -m pytest -m serial
 
 setup: apt venv native bytecode db
 

@@ -25,6 +25,7 @@ from tests.rdpfront.xfreerdp import PASSWORD, Harness, client_xvfb, close_server
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.serial,
     pytest.mark.skipif(shutil.which("xfreerdp") is None, reason="xfreerdp (freerdp2-x11) is not installed"),
 ]
 

@@ -11,6 +11,29 @@ import os
 import tempfile
 from pathlib import Path
 
+# Desktop accounts of test runs get uids in this range; each pytest-xdist worker a slice of
+# its own (gw0 the first, ...), the whole range a run without workers.
+UID_RANGE = (290000, 299999)
+WORKER_UIDS = 1000
+
+
+def uid_range(worker: str) -> str:
+    """``WRD_UID_RANGE`` of a run (``worker``: pytest-xdist's name for it, or "").
+
+    A system account a test removes (the suite removes those a test made) leaves its uid
+    recorded in the console's database that made it, and that console gives the account the
+    same uid when it needs it again; a run on another worker must not have taken it meanwhile.
+    """
+    low, high = UID_RANGE
+    if worker.startswith("gw") and worker[2:].isdigit():
+        low += int(worker[2:]) * WORKER_UIDS
+        if low + WORKER_UIDS - 1 > high:
+            raise RuntimeError(f"no uid range for pytest-xdist worker {worker}: at most "
+                               f"{(high - UID_RANGE[0] + 1) // WORKER_UIDS} workers")
+        high = low + WORKER_UIDS - 1
+    return f"{low}-{high}"
+
+
 # Held (flock) for as long as the run lives: tests/accounts_util.py tells a run in progress from
 # one that was killed and left its run directory behind.
 RUN_LOCK = "alive.lock"
@@ -19,7 +42,11 @@ _run_lock = None
 
 def ensure_test_environment() -> Path:
     global _run_lock
-    if run := os.environ.get("WRD_TEST_RUN_DIR"):
+    # pytest-xdist's workers inherit the environment of the process that started them: each
+    # worker makes a run of its own (its database, Redis, runtime root, accounts), and what a
+    # test starts in a worker (a Celery worker, a session host) shares that worker's.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if (run := os.environ.get("WRD_TEST_RUN_DIR")) and os.environ.get("WRD_TEST_RUN_WORKER", "") == worker:
         return Path(run)
     run_dir = Path(tempfile.mkdtemp(prefix="wrd-test-"))
     _run_lock = open(run_dir / RUN_LOCK, "w")  # open until the process ends
@@ -29,6 +56,7 @@ def ensure_test_environment() -> Path:
     (run_dir / "home").mkdir()
     os.environ.update(
         WRD_TEST_RUN_DIR=str(run_dir),
+        WRD_TEST_RUN_WORKER=worker,
         WRD_VAR_DIR=str(run_dir / "var"),
         WRD_TEST_DB=str(run_dir / "var" / "test.sqlite3"),
         DATABASE_URL=f"sqlite:///{run_dir / 'var' / 'db.sqlite3'}",
@@ -42,7 +70,7 @@ def ensure_test_environment() -> Path:
         WRD_SECRET_KEY="test-only-secret-key",
         # Desktop accounts of a test run: their own uid range and name prefix, removed at the
         # end of the run; homes outside /tmp and /dev/shm, which each desktop sees privately.
-        WRD_UID_RANGE="290000-299999",
+        WRD_UID_RANGE=uid_range(worker),
         WRD_ACCOUNT_PREFIX="wrdt-",
         WRD_HOME_ROOT=str(Path("/var/tmp") / f"{run_dir.name}-homes"),
     )
