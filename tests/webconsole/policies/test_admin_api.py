@@ -62,7 +62,7 @@ def test_user_input_is_checked_field_by_field(api, admin, alice):
         assert api.get(url).status_code == 404, url
 
 
-def test_group_policy_and_user_override_through_the_api(api, alice):
+def test_group_policy_and_user_override_through_the_api(api, alice, profiles):
     group = api.post("/api/groups/", {"name": "students"}, format="json").json()
     assert api.post("/api/groups/", {"name": "Students"}, format="json").status_code == 400  # exists
     assert api.patch(f"/api/groups/{group['id']}/", {"members": ["alice"]}, format="json").json()["members"] == [
