@@ -34,7 +34,7 @@ run: setup
 	$(PY) manage.py serve
 
 # The suite mostly waits on real processes (X servers, clients, browsers): two workers, a test
-# file each at a time, then the tests that measure time or load against a quiet machine.
+# file each at a time, then the tests marked serial alone (pyproject.toml says why).
 test: setup setup-test
 	$(PY) -m pytest -n 2 --dist loadfile -m "not serial"
 	$(PY) -m pytest -m serial
