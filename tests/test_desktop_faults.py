@@ -31,12 +31,8 @@ from tests.rdpfront.xfreerdp import client_xvfb
 from tests.test_serve import manage, serve_env, start_serve, stop_serve
 from tests.viewer import harness
 
-# serial: the product outlives each test, and the suite removes the system accounts a test
-# made (the product makes them again, under the names and uids it recorded); a run on another
-# worker may make an account of the same name meanwhile ("wrdt-admin", from another product).
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.serial,
     pytest.mark.skipif(shutil.which("xfreerdp") is None or not Path(harness.CHROMIUM).exists(),
                        reason="needs xfreerdp and Chromium"),
 ]

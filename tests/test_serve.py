@@ -37,11 +37,15 @@ def children_of(pid: int) -> set[int]:
 
 
 def serve_env(tmp_path: Path, node: str) -> dict[str, str]:
-    """The environment of a `manage.py serve` of its own: var dir, free ports, runtime root."""
+    """The environment of a `manage.py serve` of its own: var dir, free ports, runtime root,
+    and desktop account names of its own (``wrdt-<node>-admin``): the suite removes the accounts
+    a test made and a product outliving the test makes them again by the names it recorded,
+    which another product of the suite, in another worker, must not have taken meanwhile."""
     env = session_process_env(
         WRD_VAR_DIR=str(tmp_path / "var"), WRD_HTTP_PORT=str(free_port()), WRD_RDP_PORT=str(free_port()),
         WRD_RDP_HOST="127.0.0.1", DJANGO_SETTINGS_MODULE="webconsole.config.django.base", WRD_NODE=node,
         WRD_RUNTIME_ROOT=str(Path(os.environ["WRD_RUNTIME_ROOT"]) / node),
+        WRD_ACCOUNT_PREFIX=f"{os.environ['WRD_ACCOUNT_PREFIX']}{node}-",
     )
     for key in ("DATABASE_URL", "REDIS_URL"):  # the embedded defaults, as `make run` has them
         env.pop(key)
