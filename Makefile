@@ -75,7 +75,7 @@ $(VENV)/.installed: requirements.txt
 
 # C extensions, built in place for $(PYTHON) (the venv's interpreter) when their source changes:
 # rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md), and
-# compositor/encoders/_planar_rle.c, the planar codec's run-length stage (docs/encoders.md). The interpreter's
+# compositor/encoders/_planar_rle.c, the planar codec's per-pixel stages (docs/encoders.md). The interpreter's
 # extension suffix and headers are asked for once it is installed (a sub-make); the library is
 # compiled to a temporary file and renamed, so a running server keeps the one it loaded.
 NATIVE_CFLAGS := -O2 -g -fPIC -shared -std=c11 -Wall -Wextra -fwrapv -fstack-protector-strong -D_FORTIFY_SOURCE=2

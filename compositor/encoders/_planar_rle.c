@@ -1,7 +1,9 @@
-/* [MS-RDPEGDI 2.2.2.5.1.1] RDP6_RLE_SEGMENTS of many scanlines: the run-length stage of
- * compositor/encoders/planar.py in C.
+/* [MS-RDPEGDI 2.2.2.5.1] The planar codec's per-value stages (compositor/encoders/planar.py) in
+ * C: the run-length stage of many scanlines (rle_rows), and whole RDP6_BITMAP_STREAMs of
+ * BGRX tiles (encode_tiles: colour planes, delta transform and run-length stage in one pass).
  *
- * The parse is rle_scanline_reference's, step for step, so both give the same bytes:
+ * The run-length parse is rle_scanline_reference's, step for step, so both give the same
+ * bytes:
  *
  * - a run is 3 or more values each equal to the value before it (the first value of a
  *   scanline is compared with 0); every other value is raw;
@@ -22,6 +24,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MAX_RAW 15
 #define MIN_RUN 3
@@ -104,23 +109,75 @@ flush(Out *o, const uint8_t *raw, Py_ssize_t n, Py_ssize_t run)
     return 0;
 }
 
+/* The first index from x on whose value differs from the one before it (before index 0: 0),
+ * or width: where a run that includes v[x] ends. Eight values at a time where the byte order
+ * lets the first differing byte be found by counting trailing zero bits. */
+static Py_ssize_t
+run_end(const uint8_t *v, Py_ssize_t x, Py_ssize_t width)
+{
+    if (x == 0) {
+        if (v[0] != 0)
+            return 0;
+        x = 1;
+    }
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; x + 8 <= width; x += 8) {
+        uint64_t here, before;
+        memcpy(&here, v + x, 8);
+        memcpy(&before, v + x - 1, 8);
+        if (here != before)
+            return x + (__builtin_ctzll(here ^ before) >> 3);
+    }
+#endif
+    while (x < width && v[x] == v[x - 1])
+        x++;
+    return x;
+}
+
+/* Where the first run from x on starts (3 values each equal to the one before it), or width.
+ * Eight values compared at a time, where the byte order allows: the bytes of ``here ^ before``
+ * that are zero mark values equal to the one before them, and three marks in a row a run. */
+static Py_ssize_t
+next_run(const uint8_t *v, Py_ssize_t x, Py_ssize_t width)
+{
+    if (x == 0) {
+        if (run_end(v, 0, width) >= MIN_RUN)
+            return 0;
+        x = 1;
+    }
+#if defined(__GNUC__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t high = 0x7F7F7F7F7F7F7F7FULL;
+    for (; x + 8 <= width; x += 6) {
+        uint64_t here, before;
+        memcpy(&here, v + x, 8);
+        memcpy(&before, v + x - 1, 8);
+        uint64_t differ = here ^ before;
+        uint64_t same = ~(((differ & high) + high) | differ | high); /* 0x80 in each zero byte */
+        uint64_t runs = same & (same >> 8) & (same >> 16); /* bytes 0-5: a run starts there */
+        if (runs)
+            return x + (__builtin_ctzll(runs) >> 3);
+    }
+#endif
+    for (; x < width; x++)
+        if (run_end(v, x, width) - x >= MIN_RUN)
+            return x;
+    return width;
+}
+
 static int
 scanline(Out *o, const uint8_t *v, Py_ssize_t width)
 {
-    Py_ssize_t x = 0, raw_start = 0;
-    while (x < width) {
-        Py_ssize_t end = x;
-        while (end < width && v[end] == (end > 0 ? v[end - 1] : 0))
-            end++;
-        if (end - x >= MIN_RUN) {
-            if (flush(o, v + raw_start, x - raw_start, end - x))
-                return -1;
-            x = raw_start = end;
-        } else {
-            x++; /* raw; the run check starts again at the next value */
-        }
+    Py_ssize_t raw_start = 0;
+    for (;;) {
+        Py_ssize_t start = next_run(v, raw_start, width);
+        if (start >= width)
+            break;
+        Py_ssize_t end = run_end(v, start, width);
+        if (flush(o, v + raw_start, start - raw_start, end - start))
+            return -1;
+        raw_start = end;
     }
-    return x > raw_start ? flush(o, v + raw_start, x - raw_start, 0) : 0;
+    return width > raw_start ? flush(o, v + raw_start, width - raw_start, 0) : 0;
 }
 
 PyDoc_STRVAR(rle_rows_doc,
@@ -180,15 +237,148 @@ done:
     return result;
 }
 
+/* The R, G and B planes of a BGRX tile of h x w pixels into planes[0..3hw), scanlines in stream
+ * order (bottom-up: stream scanline s is image row h - 1 - s). With ``delta`` (3.1.9.1.3) every
+ * scanline after the first is the difference to the one before it in the stream, a signed
+ * byte d written 2d for d >= 0 and -2d - 1 for d < 0; the four bytes of a pixel are
+ * differenced together, then the colours parted. Sixteen pixels at a time with SSE2. */
+static void
+tile_planes(uint8_t *planes, const uint8_t *tile, Py_ssize_t h, Py_ssize_t w, int delta)
+{
+    uint8_t *r = planes, *g = planes + h * w, *b = planes + 2 * h * w;
+    for (Py_ssize_t s = 0; s < h; s++, r += w, g += w, b += w) {
+        const uint8_t *row = tile + (h - 1 - s) * w * 4;
+        const uint8_t *before = delta && s ? row + w * 4 : NULL; /* the image row below */
+        Py_ssize_t x = 0;
+#if defined(__SSE2__)
+        const __m128i low = _mm_set1_epi32(0xFF), zero = _mm_setzero_si128();
+        for (; x + 16 <= w; x += 16) {
+            __m128i px[4], c[3][4];
+            for (int i = 0; i < 4; i++) {
+                px[i] = _mm_loadu_si128((const __m128i *)(row + 4 * (x + 4 * i)));
+                if (before) {
+                    __m128i d = _mm_sub_epi8(px[i], _mm_loadu_si128((const __m128i *)(before + 4 * (x + 4 * i))));
+                    px[i] = _mm_xor_si128(_mm_add_epi8(d, d), _mm_cmpgt_epi8(zero, d));
+                }
+                c[0][i] = _mm_and_si128(_mm_srli_epi32(px[i], 16), low);
+                c[1][i] = _mm_and_si128(_mm_srli_epi32(px[i], 8), low);
+                c[2][i] = _mm_and_si128(px[i], low);
+            }
+            uint8_t *dst[3] = {r + x, g + x, b + x};
+            for (int k = 0; k < 3; k++)
+                _mm_storeu_si128((__m128i *)dst[k],
+                                 _mm_packus_epi16(_mm_packs_epi32(c[k][0], c[k][1]), _mm_packs_epi32(c[k][2], c[k][3])));
+        }
+#endif
+        for (; x < w; x++) {
+            uint8_t px[3] = {row[4 * x + 2], row[4 * x + 1], row[4 * x]};
+            if (before) {
+                const uint8_t was[3] = {before[4 * x + 2], before[4 * x + 1], before[4 * x]};
+                for (int k = 0; k < 3; k++) {
+                    uint8_t d = (uint8_t)(px[k] - was[k]);
+                    px[k] = (uint8_t)((d << 1) ^ (d & 0x80 ? 0xFF : 0x00));
+                }
+            }
+            r[x] = px[0];
+            g[x] = px[1];
+            b[x] = px[2];
+        }
+    }
+}
+
+/* One tile into ``slot``: its three planes' run-length segments if they take at most ``keep``
+ * bytes (what keeps the whole stream no longer than the raw form's, so a tie goes to RLE), else
+ * the raw planes. Returns the bytes written, negated for the raw form. The slot holds at least
+ * ``keep`` bytes and the raw planes; ``values`` holds the delta-transformed planes. */
+static Py_ssize_t
+encode_tile(uint8_t *slot, Py_ssize_t keep, const uint8_t *tile, Py_ssize_t h, Py_ssize_t w, uint8_t *values)
+{
+    tile_planes(values, tile, h, w, 1);
+    Out o = {slot, slot + (keep > 0 ? keep : 0)};
+    for (Py_ssize_t s = 0; s < 3 * h; s++)
+        if (scanline(&o, values + s * w, w)) {
+            tile_planes(slot, tile, h, w, 0); /* past the raw form's size */
+            return -(3 * h * w);
+        }
+    return o.at - slot;
+}
+
+PyDoc_STRVAR(encode_tiles_doc,
+"encode_tiles(tiles, count, height, width, rle_header, raw_header) -> list[bytes]\n\n"
+"The RDP6_BITMAP_STREAM of each of ``count`` BGRX tiles of ``height`` x ``width`` pixels in\n"
+"``tiles`` (a C-contiguous buffer, the tiles one after another): ``rle_header`` and the R, G\n"
+"and B planes' run-length segments, or ``raw_header``, the raw planes and a pad byte when that\n"
+"is smaller. The headers carry the FormatHeader and the alpha plane, if any, in each form.");
+
+static PyObject *
+encode_tiles(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer tiles, rle_header, raw_header;
+    Py_ssize_t count, height, width;
+    if (!PyArg_ParseTuple(args, "y*nnny*y*", &tiles, &count, &height, &width, &rle_header, &raw_header))
+        return NULL;
+    PyObject *result = NULL;
+    uint8_t *work = NULL;
+    if (count < 0 || height <= 0 || width <= 0 || height > 0xFFFF || width > 0xFFFF ||
+        (count && height * width * 4 > tiles.len / count) || tiles.len != count * height * width * 4) {
+        PyErr_SetString(PyExc_ValueError, "tiles must be count x height x width BGRX pixels");
+        goto done;
+    }
+    Py_ssize_t planes = 3 * height * width;
+    /* The run-length form is kept while it is no longer than the raw one; each tile's slot
+     * holds either. */
+    Py_ssize_t keep = raw_header.len + planes + 1 - rle_header.len;
+    Py_ssize_t limit = keep > planes ? keep : planes;
+    /* One slot and one set of planes, used by each tile in turn, stay in the cache. */
+    work = PyMem_RawMalloc((size_t)(limit + planes));
+    if (work == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    uint8_t *values = work + limit;
+    const uint8_t *pixels = tiles.buf;
+    result = PyList_New(count);
+    if (result == NULL)
+        goto done;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        Py_ssize_t size;
+        Py_BEGIN_ALLOW_THREADS
+        size = encode_tile(work, keep, pixels + k * height * width * 4, height, width, values);
+        Py_END_ALLOW_THREADS
+        int raw = size < 0;
+        Py_ssize_t n = raw ? -size : size;
+        const Py_buffer *header = raw ? &raw_header : &rle_header;
+        PyObject *stream = PyBytes_FromStringAndSize(NULL, header->len + n + raw);
+        if (stream == NULL) {
+            Py_CLEAR(result);
+            goto done;
+        }
+        char *at = PyBytes_AS_STRING(stream);
+        memcpy(at, header->buf, (size_t)header->len);
+        memcpy(at + header->len, work, (size_t)n);
+        if (raw)
+            at[header->len + n] = 0; /* the raw planes' pad byte */
+        PyList_SET_ITEM(result, k, stream);
+    }
+done:
+    PyMem_RawFree(work);
+    PyBuffer_Release(&tiles);
+    PyBuffer_Release(&rle_header);
+    PyBuffer_Release(&raw_header);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"rle_rows", rle_rows, METH_VARARGS, rle_rows_doc},
+    {"encode_tiles", encode_tiles, METH_VARARGS, encode_tiles_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "compositor.encoders._planar_rle",
-    .m_doc = "The planar codec's run-length stage (compositor.encoders.planar) in C.",
+    .m_doc = "The planar codec's per-value stages (compositor.encoders.planar) in C.",
     .m_size = -1,
     .m_methods = methods,
 };

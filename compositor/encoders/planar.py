@@ -13,10 +13,10 @@ need it: rdesktop 1.9 and aardwolf fail every NoAlpha bitmap. FreeRDP and mstsc 
 Scanlines go bottom-up, like every bitmap in a TS_BITMAP_DATA (FreeRDP decodes bitmap updates
 with ``vFlip``). Three encoders of the run-length stage produce the same bytes:
 ``rle_scanline_reference`` (a plain loop, the specification in code), its port to C
-(``_planar_rle.c``, built by ``make native``), which ``encode_planar_batch`` uses for all the
-scanlines of many tiles of one size in one call, and, where the C one is not built, the
-vectorised ``_rle_rows`` (a single pass of numpy operations) with ``_rle_rows_small`` for a
-few short scanlines.
+(``_planar_rle.c``, built by ``make native``), and the vectorised ``_rle_rows`` (a single pass
+of numpy operations) with ``_rle_rows_small`` for a few short scanlines. ``encode_planar_batch``
+runs every stage of a tile in C where it is built (planes, delta transform and runs in one
+pass over its pixels), else the numpy stages over all the tiles of a batch at once.
 """
 
 from __future__ import annotations
@@ -421,13 +421,15 @@ def _opaque_alpha_rle(width: int, height: int) -> bytes:
     return encode_plane_rle(np.full((height, width), 0xFF, np.uint8))
 
 
-def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False) -> list[bytes]:
+def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False, native: bool = NATIVE) -> list[bytes]:
     """[2.2.2.5.1] RDP6_BITMAP_STREAM of each BGRX tile in ``tiles`` (T, h, w, 4) uint8, with
     an opaque alpha plane if ``alpha``, else with the NoAlpha flag.
 
-    All tiles share one size, so the delta transform and the run search run once over all of
-    them. A tile whose RLE form would be larger than its raw planes goes out raw (RLE flag
-    clear, planes verbatim, one pad byte).
+    A tile whose RLE form would be larger than its raw planes goes out raw (RLE flag clear,
+    planes verbatim, one pad byte). In C when it is built (``native``: planes, delta transform
+    and runs in one pass over each tile's pixels, every tile's RLE form tried); else all tiles
+    share one pass of numpy operations per stage, and tiles that sampling shows to have too
+    few repeats for RLE to win go out raw without trying.
     """
     if tiles.ndim != 4 or tiles.shape[3] != 4 or tiles.dtype != np.uint8:
         raise ValueError(f"expected (T, h, w, 4) uint8 BGRX tiles, got {tiles.shape} {tiles.dtype}")
@@ -436,11 +438,16 @@ def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False) -> list[bytes
         return []
     if height == 0 or width == 0:
         raise ValueError("empty bitmap")
+    no_alpha = 0 if alpha else FORMAT_HEADER_NA
+    alpha_rle = _opaque_alpha_rle(width, height) if alpha else b""
+    alpha_raw = b"\xff" * (height * width) if alpha else b""
+    rle_header = bytes([FORMAT_HEADER_RLE | no_alpha]) + alpha_rle
+    raw_header = bytes([no_alpha]) + alpha_raw
+    if native:
+        return _planar_rle.encode_tiles(np.ascontiguousarray(tiles), n_tiles, height, width, rle_header, raw_header)
     planes = _planes_stream_order(tiles)
     values = delta_encode_planes(planes)
     plane_size = 3 * height * width
-    alpha_rle = _opaque_alpha_rle(width, height) if alpha else b""
-    alpha_raw = b"\xff" * (height * width) if alpha else b""
     raw_size = plane_size + 1 + len(alpha_raw) - len(alpha_rle)
     # RLE needs at least 16 bytes per 15 raw values, and a value can only be part of a run
     # if it equals the one before it: tiles with too few such values go out raw unencoded.
@@ -459,9 +466,6 @@ def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False) -> list[bytes
         rle_size[try_rle] = sizes
         ends[try_rle] = np.cumsum(sizes)
     result: list[bytes] = []
-    no_alpha = 0 if alpha else FORMAT_HEADER_NA
-    rle_header = bytes([FORMAT_HEADER_RLE | no_alpha]) + alpha_rle
-    raw_header = bytes([no_alpha]) + alpha_raw
     for k in range(n_tiles):
         size = int(rle_size[k])
         if size <= raw_size:

@@ -84,6 +84,43 @@ def test_long_runs_of_a_colour_restate_the_value() -> None:
     assert blue == bytes([0x1F, 200, 0x1F, 200, 0x1F, 200, 0x1F, 200])
 
 
+@given(st.integers(1, 80), st.integers(1, 80), st.integers(1, 3), st.sampled_from(["few", "noise", "text"]),
+       st.booleans(), st.integers(0, 2**32 - 1))
+@settings(max_examples=300, deadline=None)
+def test_native_and_numpy_tiles_decode_alike(h: int, w: int, n: int, kind: str, alpha: bool, seed: int) -> None:
+    """Whole streams from C and from the numpy passes decode to the tile. They are the same
+    bytes except where the numpy passes sent a tile raw without trying RLE (sampling found too
+    few repeats): then C's is the RLE form, no larger."""
+    _require_native()
+    rng = np.random.default_rng(seed)
+    if kind == "few":
+        tiles = rng.integers(0, 3, (n, h, w, 4), dtype=np.uint8)
+    elif kind == "noise":
+        tiles = rng.integers(0, 256, (n, h, w, 4), dtype=np.uint8)
+    else:
+        tiles = np.where(rng.random((n, h, w, 1)) < 0.2, 0, 255).astype(np.uint8).repeat(4, axis=3)
+        tiles[:, rng.random(h) < 0.4] = rng.integers(0, 256, 4, dtype=np.uint8)  # flat rows
+    native = encode_planar_batch(tiles, alpha=alpha, native=True)
+    numpy_ = encode_planar_batch(tiles, alpha=alpha, native=False)
+    for tile, ours, reference in zip(tiles, native, numpy_, strict=True):
+        assert np.array_equal(decode_planar(ours, w, h)[..., :3], tile[..., :3])
+        if ours != reference:
+            assert ours[0] & FORMAT_HEADER_RLE and not reference[0] & FORMAT_HEADER_RLE
+            assert len(ours) <= len(reference)
+
+
+def test_native_tiles_refuse_what_is_not_whole_tiles() -> None:
+    _require_native()
+    encode_tiles = planar._planar_rle.encode_tiles
+    for args in [(b"\x00" * 15, 1, 2, 2), (b"\x00" * 16, 2, 2, 2), (b"\x00" * 16, 1, 0, 4), (b"", 1, 1, 1),
+                 (b"\x00" * 16, -1, 2, 2), (b"\x00" * 16, 1, 0x10000, 0)]:
+        with pytest.raises(ValueError, match="BGRX pixels"):
+            encode_tiles(*args, b"\x30", b"\x20")
+    assert encode_tiles(b"", 0, 3, 3, b"\x30", b"\x20") == []
+    # A 1x1 tile: R, G and B as one raw value each, whichever form is the smaller.
+    assert encode_tiles(b"\x01\x02\x03\x00", 1, 1, 1, b"\x30", b"\x20") == [b"\x20\x03\x02\x01\x00"]
+
+
 @given(st.lists(st.lists(st.integers(0, 3) | st.integers(0, 255), min_size=1, max_size=140),
                 min_size=1, max_size=6).filter(lambda rows: len({len(r) for r in rows}) == 1))
 @settings(max_examples=300, deadline=None)
@@ -277,7 +314,14 @@ def test_with_the_alpha_plane_the_header_is_what_rdesktop_and_aardwolf_decode() 
     assert np.array_equal(decoded[..., :3], img[..., :3]) and (decoded[..., 3] == 0xFF).all()
     tiles = np.stack([img, np.zeros_like(img)])
     assert encode_planar_batch(tiles, alpha=True) == [encode_planar(t, alpha=True) for t in tiles]
+    # The raw form carries the alpha plane raw too, a byte a pixel, so with it the RLE form of
+    # noise (about 16 bytes per 15 values) is the smaller: the numpy passes, which send tiles
+    # that sampling finds too busy raw without trying, send it raw; the C encoder tries RLE.
     noise = rng.integers(0, 256, (8, 8, 4), dtype=np.uint8)
-    raw = encode_planar(noise, alpha=True)
+    raw = encode_planar_batch(noise[np.newaxis], alpha=True, native=False)[0]
     assert raw[0] == 0 and len(raw) == 1 + 4 * 64 + 1
     assert np.array_equal(decode_planar(raw, 8, 8)[..., :3], noise[..., :3])
+    _require_native()
+    rle = encode_planar_batch(noise[np.newaxis], alpha=True, native=True)[0]
+    assert rle[0] == FORMAT_HEADER_RLE and len(rle) < len(raw)
+    assert np.array_equal(decode_planar(rle, 8, 8)[..., :3], noise[..., :3])
