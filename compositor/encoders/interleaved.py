@@ -13,6 +13,11 @@ uses three orders, chosen per pixel with numpy and written in one scatter:
 
 Foreground, dithered and FG/BG-image orders are not produced (the decoder here reads them).
 A bitmap holds at most 65535 pixels, so every run fits one MEGA_MEGA order.
+
+Two encoders of the orders give the same bytes: the numpy masks and scatter of
+``_encode_batch`` (the reference), and their port to C (``_interleaved_rle.c``, built by
+``make native``), a loop over each tile's pixels that ``_encode_batch`` uses when it is built.
+The pixel conversion (``_pixel_values``) is numpy for both.
 """
 
 from __future__ import annotations
@@ -21,6 +26,13 @@ import numpy as np
 
 from compositor.encoders import CodecError
 from compositor.encoders.bitmap_pixels import bgrx_to_rgb555, bgrx_to_rgb565, bytes_per_pixel
+
+try:
+    from compositor.encoders import _interleaved_rle
+except ImportError:  # not built (``make native``): the numpy masks
+    _interleaved_rle = None
+
+NATIVE = _interleaved_rle is not None
 
 __all__ = [
     "MAX_PIXELS",
@@ -85,8 +97,9 @@ def _shift_next(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def _encode_batch(tiles: np.ndarray, bpp: int) -> list[bytes | None]:
-    """Encode each tile, or give None where the stream would not be smaller than raw data."""
+def _encode_batch(tiles: np.ndarray, bpp: int, *, native: bool = NATIVE) -> list[bytes | None]:
+    """Encode each tile, or give None where the stream would not be smaller than raw data.
+    In C when it is built (``native``), else by the numpy masks."""
     if tiles.ndim != 4 or tiles.shape[3] != 4 or tiles.dtype != np.uint8:
         raise ValueError(f"expected (T, h, w, 4) uint8 BGRX tiles, got {tiles.shape} {tiles.dtype}")
     n_tiles, height, width, _ = tiles.shape
@@ -97,6 +110,14 @@ def _encode_batch(tiles: np.ndarray, bpp: int) -> list[bytes | None]:
         raise ValueError(f"interleaved bitmap must hold 1..{MAX_PIXELS} pixels, not {n}")
     bpp_bytes = bytes_per_pixel(bpp)
     values = _pixel_values(tiles, bpp)
+    if native:
+        return _interleaved_rle.encode_tiles(np.ascontiguousarray(values), width, bpp_bytes)
+    return _encode_batch_numpy(values, width, height, bpp_bytes)
+
+
+def _encode_batch_numpy(values: np.ndarray, width: int, height: int, bpp_bytes: int) -> list[bytes | None]:
+    """``_encode_batch`` of the wire pixel values (T, h*w) with numpy passes over the batch."""
+    n_tiles, n = values.shape
     total = n_tiles * n
 
     # Background: equal to the pixel one scanline up, never on the first scanline, and only
@@ -171,13 +192,13 @@ def _encode_batch(tiles: np.ndarray, bpp: int) -> list[bytes | None]:
     return result
 
 
-def encode_interleaved_batch(tiles: np.ndarray, bpp: int) -> list[bytes]:
+def encode_interleaved_batch(tiles: np.ndarray, bpp: int, *, native: bool = NATIVE) -> list[bytes]:
     """[2.2.9.1.1.3.1.2.4] RLE_BITMAP_STREAM of each BGRX tile in ``tiles`` (T, h, w, 4).
 
     All tiles share one size; ``bpp`` is 15, 16 or 24. Each tile is encoded independently.
     A tile the orders cannot shrink is sent as one colour image.
     """
-    encoded = _encode_batch(tiles, bpp)
+    encoded = _encode_batch(tiles, bpp, native=native)
     bpp_bytes = bytes_per_pixel(bpp)
     result = []
     for k, data in enumerate(encoded):
@@ -192,9 +213,9 @@ def encode_interleaved_batch(tiles: np.ndarray, bpp: int) -> list[bytes]:
     return result
 
 
-def encode_interleaved(bgrx: np.ndarray, bpp: int) -> bytes:
+def encode_interleaved(bgrx: np.ndarray, bpp: int, *, native: bool = NATIVE) -> bytes:
     """[2.2.9.1.1.3.1.2.4] RLE_BITMAP_STREAM of one BGRX bitmap (h, w, 4) at ``bpp`` 15/16/24."""
-    return encode_interleaved_batch(bgrx[np.newaxis], bpp)[0]
+    return encode_interleaved_batch(bgrx[np.newaxis], bpp, native=native)[0]
 
 
 def decode_interleaved(data: bytes, width: int, height: int, bpp: int) -> np.ndarray:
