@@ -20,7 +20,8 @@ COPY requirements.txt .
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir -r requirements.txt
 ENV PATH=/opt/venv/bin:$PATH
 COPY . .
-# The C extensions (rdpfront/_zgfx.c), built for the image (-B: not a copy from the build context).
+# The C extensions (the Makefile's native-built), built for the image (-B: not a copy from the
+# build context).
 RUN make -B native
 # Bytecode made once here: session hosts run as the desktops' accounts, which cannot write it
 # into /app, and would compile every module they import at each start (~60 ms CPU, 0.65 MiB).
