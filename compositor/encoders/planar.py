@@ -31,7 +31,7 @@ from compositor.encoders import CodecError
 
 try:
     from compositor.encoders import _planar_rle
-except ImportError:  # not built (``make native``): the numpy passes, about 4 times slower
+except ImportError:  # not built (``make native``): the numpy passes, about twice as slow
     _planar_rle = None
 
 NATIVE = _planar_rle is not None
