@@ -427,9 +427,10 @@ def encode_planar_batch(tiles: np.ndarray, *, alpha: bool = False, native: bool 
 
     A tile whose RLE form would be larger than its raw planes goes out raw (RLE flag clear,
     planes verbatim, one pad byte). In C when it is built (``native``: planes, delta transform
-    and runs in one pass over each tile's pixels, every tile's RLE form tried); else all tiles
-    share one pass of numpy operations per stage, and tiles that sampling shows to have too
-    few repeats for RLE to win go out raw without trying.
+    and runs in one pass over each tile's pixels, every tile's RLE form tried); else the planes
+    and the delta transform are numpy passes over all the tiles at once, the run-length stage
+    is ``rle_rows`` (itself in C when built), and tiles that sampling shows to have too few
+    repeats for RLE to win go out raw without trying.
     """
     if tiles.ndim != 4 or tiles.shape[3] != 4 or tiles.dtype != np.uint8:
         raise ValueError(f"expected (T, h, w, 4) uint8 BGRX tiles, got {tiles.shape} {tiles.dtype}")
