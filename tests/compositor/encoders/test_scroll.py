@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compositor.encoders import ENCODERS, load_builtin_encoders
+from compositor.encoders import ENCODERS, load_builtin_encoders, scroll
 from compositor.encoders.scroll import MIN_ROWS, ScrollDetector, find_copies, find_shift
 
 load_builtin_encoders()
@@ -396,3 +397,89 @@ def test_sideways_copies_and_rest_always_rebuild_the_screen(dx, top, height, fir
     for rx, ry, rw, rh in rest:
         canvas[ry:ry + rh, rx:rx + rw] = screen[ry:ry + rh, rx:rx + rw]
     assert np.array_equal(canvas, screen)
+
+
+# -- the search's per-pixel steps in C (_scroll_rows) against the numpy reference -----------
+
+def _require_native() -> None:
+    assert scroll.NATIVE, "compositor/encoders/_scroll_rows.c is not built: run `make native`"
+
+
+def _view(screen: np.ndarray, kind: str, y: int, x: int, h: int, w: int) -> np.ndarray:
+    """A block of ``screen`` as the search gets one: a slice, or a slice's transpose (columns)."""
+    block = screen[y:y + h, x:x + w]
+    return block.transpose(1, 0, 2) if kind == "transposed" else block
+
+
+blocks = st.builds(
+    lambda seed, kind, y, x, h, w, colours: (seed, kind, y, x, h, w, colours),
+    st.integers(0, 2**32 - 1), st.sampled_from(["slice", "transposed", "contiguous"]),
+    st.integers(0, 40), st.integers(0, 40), st.integers(0, 60), st.integers(0, 90), st.sampled_from([2, 256]))
+
+
+def _screen(seed: int, colours: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, colours, (100, 130, 4), dtype=np.uint8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=blocks, step=st.integers(1, 9))
+def test_native_row_hashes_equal_the_reference(block, step: int) -> None:
+    _require_native()
+    seed, kind, y, x, h, w, colours = block
+    view = _view(_screen(seed, colours), kind, y, x, h, w)
+    if kind == "contiguous":
+        view = np.ascontiguousarray(view)
+    native, reference = scroll.row_hashes(view, step, native=True), scroll.row_hashes(view, step, native=False)
+    assert native.dtype == reference.dtype == np.uint64
+    assert native.tolist() == reference.tolist()
+
+
+def test_native_row_hashes_of_rows_wider_than_the_weights() -> None:
+    _require_native()
+    wide = np.random.default_rng(3).integers(0, 256, (4, len(scroll._WEIGHTS) + 700, 4), dtype=np.uint8)
+    assert scroll.row_hashes(wide, native=True).tolist() == scroll.row_hashes(wide, native=False).tolist()
+    assert scroll.row_hashes(wide, 3, native=True).tolist() == scroll.row_hashes(wide, 3, native=False).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(block=blocks, flips=st.lists(st.tuples(st.integers(0, 59), st.integers(0, 89), st.integers(0, 3)), max_size=6),
+       dy=st.integers(-20, 20))
+def test_native_equal_run_equals_the_reference(block, flips, dy: int) -> None:
+    _require_native()
+    seed, kind, y, x, h, w, colours = block
+    screen = _screen(seed, colours)
+    before = _view(screen, kind, y, x, h, w)
+    after = before.copy()
+    for row, column, byte in flips:  # a few changed bytes, the unused fourth one included
+        if row < after.shape[0] and column < after.shape[1]:
+            after[row, column, byte] ^= 0x40
+    rows = after.shape[0]
+    start, end = max(0, -dy), min(rows, rows - dy)  # rows whose source start+dy.. lies in before
+    if end <= start:
+        return
+    band = (dy, start, end)
+    assert scroll._equal_run(before, after, band, native=True) == scroll._equal_run(before, after, band, native=False)
+
+
+def test_native_steps_refuse_what_is_not_a_block_of_pixels() -> None:
+    _require_native()
+    from compositor.encoders import _scroll_rows
+
+    block = np.zeros((4, 5, 4), np.uint8)
+    out = np.empty(4, np.uint64)
+    for bad in (np.zeros((4, 5, 3), np.uint8), np.zeros((4, 20), np.uint8), np.zeros((4, 5, 4), np.uint16),
+                block[:, :, ::-1], b"0123"):
+        with pytest.raises((ValueError, TypeError)):
+            _scroll_rows.row_hashes(bad, 1, scroll._WEIGHTS, out)
+        with pytest.raises((ValueError, TypeError)):
+            _scroll_rows.equal_run(bad, block)
+    with pytest.raises(ValueError, match="one value per row"):
+        _scroll_rows.row_hashes(block, 1, scroll._WEIGHTS, np.empty(3, np.uint64))
+    with pytest.raises(ValueError, match="at least 1"):
+        _scroll_rows.row_hashes(block, 0, scroll._WEIGHTS, out)
+    with pytest.raises(ValueError, match="64-bit"):
+        _scroll_rows.row_hashes(block, 1, scroll._WEIGHTS, np.empty(4, np.uint8))
+    with pytest.raises(TypeError):
+        _scroll_rows.row_hashes(block, 1, scroll._WEIGHTS, b"\0" * 32)  # not writable
+    with pytest.raises(ValueError, match="same shape"):
+        _scroll_rows.equal_run(block, np.zeros((4, 6, 4), np.uint8))
