@@ -77,7 +77,7 @@ $(VENV)/.installed: requirements.txt
 # rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md),
 # compositor/encoders/_planar_rle.c, the planar codec's per-pixel stages,
 # compositor/encoders/_interleaved_rle.c, the interleaved RLE encoder's orders, and
-# compositor/encoders/_scroll_rows.c, the scroll search's row hashes and row compares (all
+# compositor/encoders/_scroll_rows.c, the scroll search's row hashes, vote and row compares (all
 # three in docs/encoders.md). The interpreter's extension suffix and headers are asked for once it is
 # installed (a sub-make); the library is compiled to a temporary file and renamed, so a running
 # server keeps the one it loaded.

@@ -1,6 +1,6 @@
 /* The per-pixel steps of the scroll search (compositor/encoders/scroll.py) in C: row hashes
- * of a block of the screen (row_hashes) and the longest run of equal rows of two blocks
- * (equal_run). Both take (h, w, 4) byte blocks as numpy gives them: any row and pixel strides
+ * of a block of the screen (row_hashes), the vote of rows for a vertical shift
+ * (candidate_band) and the longest run of equal rows of two blocks (equal_run). Both take (h, w, 4) byte blocks as numpy gives them: any row and pixel strides
  * (a slice of the screen, or its transpose when columns are searched), the four bytes of a
  * pixel next to each other.
  *
@@ -148,9 +148,120 @@ equal_run(PyObject *self, PyObject *args)
     return result;
 }
 
+typedef struct {
+    uint64_t value;
+    Py_ssize_t first, count;  /* count 0: an empty slot */
+} Slot;
+
+static Slot *
+find_slot(Slot *table, size_t mask, uint64_t value)
+{
+    size_t i = (size_t)((value * 0x9E3779B97F4A7C15ull) >> 32) & mask;
+    while (table[i].count && table[i].value != value)
+        i = (i + 1) & mask;
+    return &table[i];
+}
+
+/* candidate_band(old, new, lo, min_rows): scroll._candidate_band's answer, the same in every
+ * case (ties included): old holds the row hashes of the rows before, new those of rows lo,
+ * lo + 1, ... after (contiguous uint64 values each). Rows whose hash occurs once in old vote
+ * for the shift that brings them to their new row (none for 0); with at least three votes,
+ * the shift with the most (the smallest of equally voted ones) is the candidate, cut to the
+ * longest run of rows whose hashes agree under it (the first of equally long ones). Returns
+ * (dy, start, end) in rows after, or None when there is no candidate or its run is shorter
+ * than min_rows. */
+static PyObject *
+candidate_band(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer old_buf, new_buf;
+    Py_ssize_t lo, min_rows;
+    if (!PyArg_ParseTuple(args, "y*y*nn", &old_buf, &new_buf, &lo, &min_rows))
+        return NULL;
+    PyObject *result = NULL;
+    Slot *table = NULL;
+    Py_ssize_t *votes = NULL;
+    if (old_buf.len % 8 || new_buf.len % 8) {
+        PyErr_SetString(PyExc_ValueError, "old and new must hold 64-bit values");
+        goto done;
+    }
+    if (lo < 0) {
+        PyErr_SetString(PyExc_ValueError, "lo must not be negative");
+        goto done;
+    }
+    Py_ssize_t n_old = old_buf.len / 8, n_new = new_buf.len / 8;
+    const uint64_t *old = old_buf.buf, *new = new_buf.buf;
+    if (n_old == 0 || n_new == 0 || n_old > PY_SSIZE_T_MAX / 4 || lo > PY_SSIZE_T_MAX / 4 - n_new) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    size_t size = 16;
+    while (size < (size_t)n_old * 2)
+        size *= 2;
+    /* a shift is first - row with 0 <= first < n_old and lo <= row < lo + n_new */
+    Py_ssize_t shift_base = lo + n_new - 1, shifts = n_old + lo + n_new - 1;
+    table = PyMem_Calloc(size, sizeof(Slot));
+    votes = PyMem_Calloc((size_t)shifts, sizeof(Py_ssize_t));
+    if (!table || !votes) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < n_old; i++) {
+        Slot *slot = find_slot(table, size - 1, old[i]);
+        if (!slot->count++) {
+            slot->value = old[i];
+            slot->first = i;
+        }
+    }
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n_new; i++) {
+        Slot *slot = find_slot(table, size - 1, new[i]);
+        Py_ssize_t shift = slot->first - (lo + i);
+        if (slot->count == 1 && shift != 0) {
+            votes[shift + shift_base]++;
+            total++;
+        }
+    }
+    if (total < 3) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t best = 0;
+    for (Py_ssize_t k = 1; k < shifts; k++)
+        if (votes[k] > votes[best])
+            best = k;
+    Py_ssize_t dy = best - shift_base;
+    Py_ssize_t first_row = lo > -dy ? lo : -dy;
+    Py_ssize_t end_row = lo + n_new < n_old - dy ? lo + n_new : n_old - dy;
+    if (end_row - first_row < min_rows) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t run_start = 0, run_len = 0, start = first_row;
+    for (Py_ssize_t r = first_row; r <= end_row; r++) {
+        if (r < end_row && new[r - lo] == old[r + dy])
+            continue;
+        if (r - start > run_len) {
+            run_start = start;
+            run_len = r - start;
+        }
+        start = r + 1;
+    }
+    result = run_len && run_len >= min_rows ? Py_BuildValue("nnn", dy, run_start, run_start + run_len)
+                                            : Py_NewRef(Py_None);
+done:
+    PyMem_Free(table);
+    PyMem_Free(votes);
+    PyBuffer_Release(&old_buf);
+    PyBuffer_Release(&new_buf);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"row_hashes", row_hashes, METH_VARARGS,
      "row_hashes(block, step, weights, out): each row's hash of every step-th pixel into out."},
+    {"candidate_band", candidate_band, METH_VARARGS,
+     "candidate_band(old, new, lo, min_rows) -> (dy, start, end) | None: the shift rows vote for."},
     {"equal_run", equal_run, METH_VARARGS,
      "equal_run(before, after) -> (start, end) | None: the longest run of equal rows."},
     {NULL, NULL, 0, NULL},

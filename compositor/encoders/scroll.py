@@ -194,9 +194,14 @@ def _longest_run(mask: np.ndarray) -> tuple[int, int] | None:
     return int(starts[best]), int(ends[best])
 
 
-def _candidate_band(old: np.ndarray, new: np.ndarray, lo: int = 0) -> tuple[int, int, int] | None:
+def _candidate_band(old: np.ndarray, new: np.ndarray, lo: int = 0, *,
+                    native: bool = NATIVE) -> tuple[int, int, int] | None:
     """The shift most rows vote for and its longest run of agreeing rows, by row hashes;
-    ``new`` are the hashes of rows ``lo``, ``lo + 1``, … (``old`` of all rows from 0)."""
+    ``new`` are the hashes of rows ``lo``, ``lo + 1``, … (``old`` of all rows from 0).
+    ``native``: the same answer from C (``_scroll_rows``: a hash table of ``old`` where numpy
+    sorts it, and the votes counted in an array)."""
+    if native:
+        return _scroll_rows.candidate_band(np.ascontiguousarray(old), np.ascontiguousarray(new), lo, MIN_ROWS)
     # Rows that occur once in ``before`` say unambiguously where they went (blank rows do not).
     values, first, counts = np.unique(old, return_index=True, return_counts=True)
     unique_old, where_old = values[counts == 1], first[counts == 1]

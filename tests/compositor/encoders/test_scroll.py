@@ -483,3 +483,48 @@ def test_native_steps_refuse_what_is_not_a_block_of_pixels() -> None:
         _scroll_rows.row_hashes(block, 1, scroll._WEIGHTS, b"\0" * 32)  # not writable
     with pytest.raises(ValueError, match="same shape"):
         _scroll_rows.equal_run(block, np.zeros((4, 6, 4), np.uint8))
+    hashes = np.arange(40, dtype=np.uint64)
+    with pytest.raises(ValueError, match="64-bit"):
+        _scroll_rows.candidate_band(hashes, np.zeros(5, np.uint8), 0, scroll.MIN_ROWS)
+    with pytest.raises(ValueError, match="negative"):
+        _scroll_rows.candidate_band(hashes, hashes, -1, scroll.MIN_ROWS)
+    with pytest.raises(ValueError, match="contiguous"):
+        _scroll_rows.candidate_band(hashes[::2], hashes, 0, scroll.MIN_ROWS)
+
+
+@st.composite
+def row_votes(draw):
+    """Row hashes before and after: rows after are, mostly, rows before moved by one shift (a
+    few alphabet letters make repeated rows, which do not vote), and ``lo``, where they start."""
+    alphabet = draw(st.sampled_from([3, 40, 400, 2**64 - 1, 2**64 - 1]))  # few letters: many repeated rows
+    rows = draw(st.integers(0, 90))
+    old = draw(st.lists(st.integers(0, alphabet), min_size=rows, max_size=rows))
+    lo = draw(st.integers(0, 30))
+    count = draw(st.integers(0, 90))
+    dy = draw(st.integers(-25, 25))
+    moved = draw(st.integers(0, 3).map(bool))  # 3 in 4 moved
+    noise = draw(st.lists(st.integers(0, alphabet), min_size=count, max_size=count))
+    keep = draw(st.lists(st.integers(0, 9).map(bool), min_size=count, max_size=count))  # 9 in 10 kept
+    new = [old[r + dy] if moved and kept and 0 <= r + dy < len(old) else other
+           for r, kept, other in zip(range(lo, lo + count), keep, noise, strict=True)]
+    return np.array(old, np.uint64), np.array(new, np.uint64), lo
+
+
+@settings(max_examples=500, deadline=None)
+@given(votes=row_votes())
+def test_native_candidate_band_equals_the_reference(votes) -> None:
+    _require_native()
+    old, new, lo = votes
+    assert scroll._candidate_band(old, new, lo, native=True) == scroll._candidate_band(old, new, lo, native=False)
+
+
+def test_native_candidate_band_of_a_scrolled_terminal() -> None:
+    _require_native()
+    before = text_screen(400, 260, list(range(20)))
+    after = text_screen(400, 260, list(range(3, 23)))
+    old, new = scroll.row_hashes(before), scroll.row_hashes(after)
+    band = scroll._candidate_band(old, new, native=True)
+    assert band == scroll._candidate_band(old, new, native=False)
+    assert band is not None and band[0] == 39
+    assert scroll._candidate_band(old, new[100:], 100, native=True) == \
+        scroll._candidate_band(old, new[100:], 100, native=False)
