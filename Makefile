@@ -76,9 +76,10 @@ $(VENV)/.installed: requirements.txt
 # C extensions, built in place for $(PYTHON) (the venv's interpreter) when their source changes:
 # rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md),
 # compositor/encoders/_planar_rle.c, the planar codec's per-pixel stages,
-# compositor/encoders/_interleaved_rle.c, the interleaved RLE encoder's orders, and
-# compositor/encoders/_scroll_rows.c, the scroll search's row hashes, vote and row compares (all
-# three in docs/encoders.md). The interpreter's extension suffix and headers are asked for once it is
+# compositor/encoders/_interleaved_rle.c, the interleaved RLE encoder's orders,
+# compositor/encoders/_scroll_rows.c, the scroll search's row hashes, vote and row compares, and
+# compositor/encoders/_bitmap_tiles.c, the bitmap stream's tile compares and copies (all four
+# in docs/encoders.md). The interpreter's extension suffix and headers are asked for once it is
 # installed (a sub-make); the library is compiled to a temporary file and renamed, so a running
 # server keeps the one it loaded.
 NATIVE_CFLAGS := -O2 -g -fPIC -shared -std=c11 -Wall -Wextra -fwrapv -fstack-protector-strong -D_FORTIFY_SOURCE=2
@@ -90,7 +91,8 @@ native:
 
 ifdef EXT_SUFFIX
 native-built: rdpfront/_zgfx$(EXT_SUFFIX) compositor/encoders/_planar_rle$(EXT_SUFFIX) \
-		compositor/encoders/_interleaved_rle$(EXT_SUFFIX) compositor/encoders/_scroll_rows$(EXT_SUFFIX)
+		compositor/encoders/_interleaved_rle$(EXT_SUFFIX) compositor/encoders/_scroll_rows$(EXT_SUFFIX) \
+		compositor/encoders/_bitmap_tiles$(EXT_SUFFIX)
 	@:
 
 # The interleaved encoder's mask loops are written for the vectoriser, which -O2 alone leaves

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compositor.encoders import ENCODERS, load_builtin_encoders
+from compositor.encoders import ENCODERS, bitmap, load_builtin_encoders
 from compositor.encoders.bitmap import BitmapEncoder, bitmap_tiles
 from compositor.encoders.bitmap_pixels import bgrx_to_rgb555, bgrx_to_rgb565
 from compositor.encoders.bitmap_raw import decode_raw
@@ -247,3 +247,99 @@ def test_tiles_fit_the_update_limit() -> None:
         tiles = bitmap_tiles(screen, [(0, 0, W, H)], bpp=bpp, max_update_size=4096, codec=codec)
         assert all(4 + t.size() <= 4096 for t in tiles)
         assert sum(t.width * t.height for t in tiles) == W * H
+
+
+# -- the stream's per-pixel steps in C (_bitmap_tiles) against the numpy reference ----------
+
+def _require_native() -> None:
+    assert bitmap.NATIVE, "compositor/encoders/_bitmap_tiles.c is not built: run `make native`"
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=st.lists(edits, min_size=1, max_size=4), seed=st.integers(0, 2**16), tile=st.sampled_from([4, 16, 64]))
+def test_native_screen_diff_equals_the_reference(steps: list, seed: int, tile: int) -> None:
+    """The same pieces and the same screen remembered, edit after edit (the edits of the
+    painting test: noise, flat colour, one pixel, a scroll, nothing)."""
+    _require_native()
+    rng = np.random.default_rng(seed)
+    screen = scene(rng)
+    native, reference = bitmap.ScreenDiff(W, H, tile, native=True), bitmap.ScreenDiff(W, H, tile, native=False)
+    native.reset(screen)
+    reference.reset(screen)
+    for step in steps:
+        damage = []
+        for x, y, w, h, kind in step:
+            w, h = min(w, W - x), min(h, H - y)
+            if kind == 0:
+                screen[y:y + h, x:x + w, :3] = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            elif kind == 1:
+                screen[y:y + h, x:x + w, :3] = rng.integers(0, 256, 3, dtype=np.uint8)
+            elif kind == 2:
+                screen[y, x, 3] ^= 0x01  # the padding byte takes part in the comparison
+            elif kind == 3 and h > 1:
+                screen[y:y + h - 1, x:x + w] = screen[y + 1:y + h, x:x + w].copy()
+            damage.append((x - 3, y - 3, w + 6, h + 6))  # past the screen's edges too
+        assert native.changed(screen, damage) == reference.changed(screen, damage)
+        assert np.array_equal(native.sent, reference.sent)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**16), h=st.integers(1, 150), w=st.integers(1, 200), t=st.integers(1, 70),
+       changes=st.lists(st.tuples(st.integers(0, 149), st.integers(0, 199), st.integers(0, 3)), max_size=8))
+def test_native_changed_tiles_equal_the_reference(seed: int, h: int, w: int, t: int, changes: list) -> None:
+    _require_native()
+    old = scene(np.random.default_rng(seed))
+    new = old.copy()
+    for y, x, byte in changes:
+        new[y, x, byte] ^= 0x80
+    cur, before = bitmap._words(new)[:h, :w], bitmap._words(old)[:h, :w]  # views with the screen's stride
+    assert np.array_equal(bitmap._changed_tiles(cur, before, t, native=True),
+                          bitmap._changed_tiles(cur, before, t, native=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**16), w=st.integers(1, 64), h=st.integers(1, 64), pad=st.integers(0, 3),
+       origins=st.lists(st.tuples(st.integers(0, W - 64), st.integers(0, H - 64)), max_size=12))
+def test_native_gather_equals_the_reference(seed: int, w: int, h: int, pad: int, origins: list) -> None:
+    _require_native()
+    screen = scene(np.random.default_rng(seed))
+    assert np.array_equal(bitmap._gather(screen, origins, w, h, w + pad, native=True),
+                          bitmap._gather(screen, origins, w, h, w + pad, native=False))
+
+
+def test_native_steps_refuse_what_they_cannot_read() -> None:
+    _require_native()
+    from compositor.encoders import _bitmap_tiles
+
+    screen = scene(np.random.default_rng(5))
+    words = bitmap._words(screen)
+    out = np.empty((1, 8, 8, 4), np.uint8)
+    with pytest.raises(ValueError, match="not inside"):
+        _bitmap_tiles.gather(screen, [(W - 4, 0)], 8, 8, 8, out)
+    with pytest.raises(ValueError, match="not inside"):
+        _bitmap_tiles.gather(screen, [(-1, 0)], 8, 8, 8, out)
+    with pytest.raises(ValueError, match="byte stack"):
+        _bitmap_tiles.gather(screen, [(0, 0), (8, 8)], 8, 8, 8, out)
+    with pytest.raises(ValueError, match="coded_w"):
+        _bitmap_tiles.gather(screen, [(0, 0)], 8, 8, 4, out)
+    with pytest.raises(TypeError):
+        _bitmap_tiles.gather(screen, [(0, 0, 1)], 8, 8, 8, out)
+    with pytest.raises(ValueError, match="not inside"):
+        _bitmap_tiles.copy_rects(words.copy(), words, [(0, 0, W + 1, 1)])
+    with pytest.raises(ValueError, match=r"\(x, y, w, h\)"):
+        _bitmap_tiles.copy_rects(words.copy(), words, [(0, 0, 1)])
+    with pytest.raises(ValueError, match="same shape"):
+        _bitmap_tiles.copy_rects(words[:10].copy(), words, [])
+    with pytest.raises(ValueError, match="same shape"):
+        _bitmap_tiles.changed_tiles(words[:10], words, 64)
+    with pytest.raises(ValueError, match="at least 1"):
+        _bitmap_tiles.changed_tiles(words, words, 0)
+    with pytest.raises(ValueError, match="bottom-up"):
+        _bitmap_tiles.changed_tiles(words[::-1], words[::-1], 64)
+    for bad in (screen[:, :, :3], screen[:, ::2], np.zeros((4, 4), np.uint16), b"1234"):
+        with pytest.raises((ValueError, BufferError)):
+            _bitmap_tiles.changed_tiles(bad, bad, 64)
+    read_only = words.copy()
+    read_only.flags.writeable = False
+    with pytest.raises((ValueError, BufferError)):
+        _bitmap_tiles.copy_rects(read_only, words, [])
