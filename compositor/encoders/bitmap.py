@@ -333,9 +333,9 @@ def _changed_tiles(cur: np.ndarray, old: np.ndarray, t: int, *, native: bool = N
     from ``old`` ((h, w) uint32, tiles from the top-left corner, the last row and column of
     tiles may be partial).
 
-    ``native``: in C (``_bitmap_tiles``), each tile's rows compared until the first that
-    differs: a screen where everything changed costs next to nothing, an unchanged one the
-    same as below.
+    ``native``: in C (``_bitmap_tiles``), each row compared whole, and tile by tile where it
+    differs, until every tile of its band differs: a screen where everything changed costs
+    next to nothing, an unchanged 1080p one 0.19 ms against 0.35 for the numpy passes below.
 
     Full columns of tiles compare two pixels at a time as uint64 and OR the flags of each
     tile's rows eight at a time (the bool bytes read as uint64): ~0.3 ms for an unchanged
