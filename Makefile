@@ -76,7 +76,7 @@ $(VENV)/.installed: requirements.txt
 # C extensions, built in place for $(PYTHON) (the venv's interpreter) when their source changes:
 # rdpfront/_zgfx.c, the RDP 8.0 bulk compressor's core (docs/rdp-zgfx.md),
 # compositor/encoders/_planar_rle.c, the planar codec's per-pixel stages,
-# compositor/encoders/_interleaved_rle.c, the interleaved RLE encoder's orders,
+# compositor/encoders/_interleaved_rle.c, the interleaved RLE encoder's orders and pixels,
 # compositor/encoders/_scroll_rows.c, the scroll search's row hashes, vote and row compares, and
 # compositor/encoders/_bitmap_tiles.c, the bitmap stream's tile compares and copies (all four
 # in docs/encoders.md). The interpreter's extension suffix and headers are asked for once it is

@@ -1,5 +1,6 @@
-/* [MS-RDPBCGR 2.2.9.1.1.3.1.2.4] RLE_BITMAP_STREAM of many tiles: the order parse and the
- * byte writing of compositor/encoders/interleaved.py in C.
+/* [MS-RDPBCGR 2.2.9.1.1.3.1.2.4] RLE_BITMAP_STREAM of many tiles: the pixel conversion
+ * (wire_values), the order parse and the byte writing of compositor/encoders/interleaved.py
+ * in C.
  *
  * The orders are the ones _encode_batch's masks choose, pixel for pixel, so both give the
  * same bytes. For pixel i of a tile of width w (scanlines bottom-up, one after another):
@@ -279,8 +280,94 @@ done:
     return result;
 }
 
+/* One scanline of BGRX pixels to wire values, in loops the vectoriser takes (at 24 bpp a pixel
+ * read as one little-endian word; at 15 and 16 bpp channel by channel, which it vectorises
+ * where the word's shifts and masks it did not). */
+static inline uint32_t
+bgrx_word(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static void
+values_24(const uint8_t *restrict row, uint32_t *restrict dst, Py_ssize_t w)
+{
+    for (Py_ssize_t i = 0; i < w; i++)
+        dst[i] = bgrx_word(row + 4 * i) & 0xFFFFFFu;
+}
+
+static void
+values_16(const uint8_t *restrict row, uint16_t *restrict dst, Py_ssize_t w)
+{
+    for (Py_ssize_t i = 0; i < w; i++)
+        dst[i] = (uint16_t)((row[4 * i + 2] & 0xF8) << 8 | (row[4 * i + 1] & 0xFC) << 3 | row[4 * i] >> 3);
+}
+
+static void
+values_15(const uint8_t *restrict row, uint16_t *restrict dst, Py_ssize_t w)
+{
+    for (Py_ssize_t i = 0; i < w; i++)
+        dst[i] = (uint16_t)((row[4 * i + 2] & 0xF8) << 7 | (row[4 * i + 1] & 0xF8) << 2 | row[4 * i] >> 3);
+}
+
+PyDoc_STRVAR(wire_values_doc,
+"wire_values(tiles, bpp, out)\n--\n\n"
+"The wire values of (T, h, w, 4) BGRX tiles into out, a C-contiguous (T, h * w) array, each\n"
+"tile's scanlines bottom-up: uint16 RGB555 or RGB565 at 15 or 16 bpp (the top bits of each\n"
+"channel), uint32 0x00RRGGBB at 24 bpp. The pixels of a tile's rows must be contiguous.");
+
+static PyObject *
+wire_values(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *tiles_obj;
+    int bpp;
+    Py_buffer out;
+    if (!PyArg_ParseTuple(args, "Oiw*", &tiles_obj, &bpp, &out))
+        return NULL;
+    PyObject *result = NULL;
+    Py_buffer tiles;
+    if (PyObject_GetBuffer(tiles_obj, &tiles, PyBUF_STRIDES) < 0)
+        goto release_out;
+    Py_ssize_t value_size = bpp == 24 ? 4 : 2;
+    if (bpp != 15 && bpp != 16 && bpp != 24) {
+        PyErr_Format(PyExc_ValueError, "interleaved RLE carries 15, 16 or 24 bpp, not %d", bpp);
+    } else if (tiles.ndim != 4 || tiles.itemsize != 1 || tiles.shape[3] != 4 || tiles.strides[3] != 1
+               || tiles.strides[2] != 4) {
+        PyErr_SetString(PyExc_ValueError, "tiles must be (T, h, w, 4) bytes, each row's pixels contiguous");
+    } else if (!PyBuffer_IsContiguous(&out, 'C')
+               || out.len != tiles.shape[0] * tiles.shape[1] * tiles.shape[2] * value_size) {
+        PyErr_SetString(PyExc_ValueError, "out must be a C-contiguous (T, h * w) array of the depth's values");
+    } else {
+        Py_ssize_t n_tiles = tiles.shape[0], h = tiles.shape[1], w = tiles.shape[2];
+        const uint8_t *base = tiles.buf;
+        uint8_t *o = out.buf;
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t k = 0; k < n_tiles; k++) {
+            for (Py_ssize_t j = 0; j < h; j++, o += w * value_size) {
+                const uint8_t *row = base + k * tiles.strides[0] + (h - 1 - j) * tiles.strides[1];
+                if (bpp == 24)
+                    values_24(row, (uint32_t *)o, w);
+                else if (bpp == 16)
+                    values_16(row, (uint16_t *)o, w);
+                else
+                    values_15(row, (uint16_t *)o, w);
+            }
+        }
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&tiles);
+release_out:
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"encode_tiles", encode_tiles, METH_VARARGS, encode_tiles_doc},
+    {"wire_values", wire_values, METH_VARARGS, wire_values_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,7 +17,7 @@ A bitmap holds at most 65535 pixels, so every run fits one MEGA_MEGA order.
 Two encoders of the orders give the same bytes: the numpy masks and scatter of
 ``_encode_batch`` (the reference), and their port to C (``_interleaved_rle.c``, built by
 ``make native``), a loop over each tile's pixels that ``_encode_batch`` uses when it is built.
-The pixel conversion (``_pixel_values``) is numpy for both.
+The pixel conversion (``_pixel_values``) is C too when built, numpy otherwise.
 """
 
 from __future__ import annotations
@@ -70,10 +70,16 @@ _REGULAR = np.array([REGULAR_BG_RUN << 5, REGULAR_COLOR_RUN << 5, REGULAR_COLOR_
 _MEGA = np.array([MEGA_MEGA_BG_RUN, MEGA_MEGA_COLOR_RUN, MEGA_MEGA_COLOR_IMAGE], np.uint8)
 
 
-def _pixel_values(tiles: np.ndarray, bpp: int) -> np.ndarray:
+def _pixel_values(tiles: np.ndarray, bpp: int, *, native: bool = NATIVE) -> np.ndarray:
     """Tiles (T, h, w, 4) BGRX to bottom-up wire pixel values (T, h*w): uint16 at 15/16 bpp,
-    uint32 0x00RRGGBB at 24 bpp (whose little-endian bytes are the wire's blue, green, red)."""
+    uint32 0x00RRGGBB at 24 bpp (whose little-endian bytes are the wire's blue, green, red).
+    ``native``: in one pass of C (``_interleaved_rle.wire_values``), where numpy makes a
+    temporary of the batch for every shift and mask."""
     n_tiles = tiles.shape[0]
+    if native and bpp in (15, 16, 24) and tiles.strides[3] == 1 and tiles.strides[2] == 4:
+        values = np.empty((n_tiles, tiles.shape[1] * tiles.shape[2]), np.uint32 if bpp == 24 else np.uint16)
+        _interleaved_rle.wire_values(tiles, bpp, values)
+        return values
     if bpp == 16:
         values = bgrx_to_rgb565(tiles)
     elif bpp == 15:
@@ -109,7 +115,7 @@ def _encode_batch(tiles: np.ndarray, bpp: int, *, native: bool = NATIVE) -> list
     if n == 0 or n > MAX_PIXELS:
         raise ValueError(f"interleaved bitmap must hold 1..{MAX_PIXELS} pixels, not {n}")
     bpp_bytes = bytes_per_pixel(bpp)
-    values = _pixel_values(tiles, bpp)
+    values = _pixel_values(tiles, bpp, native=native)
     if native:
         return _interleaved_rle.encode_tiles(np.ascontiguousarray(values), width, bpp_bytes)
     return _encode_batch_numpy(values, width, height, bpp_bytes)

@@ -403,3 +403,39 @@ def test_native_encoder_on_a_terminal_screen(terminal_screen: np.ndarray) -> Non
     tiles = terminal_screen[:1024, :1920].reshape(16, 64, 30, 64, 4).swapaxes(1, 2).reshape(-1, 64, 64, 4)
     for bpp in (15, 16, 24):
         assert _encode_batch(tiles, bpp, native=True) == _encode_batch(tiles, bpp, native=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 5), h=st.integers(1, 40), w=st.integers(1, 40),
+       bpp=st.sampled_from([15, 16, 24]), strided=st.booleans())
+def test_native_wire_values_equal_numpy(seed: int, n: int, h: int, w: int, bpp: int, strided: bool) -> None:
+    """The pixel conversion in C against numpy's, for stacks and for tiles cut from a screen."""
+    _require_native()
+    rng = np.random.default_rng(seed)
+    if strided:  # n tiles side by side in one screen, read through its row stride
+        screen = rng.integers(0, 256, (max(h, 1), max(n * w, 1) + 3, 4), dtype=np.uint8)
+        tiles = screen[:h, :n * w].reshape(h, n, w, 4).swapaxes(0, 1)
+    else:
+        tiles = rng.integers(0, 256, (n, h, w, 4), dtype=np.uint8)
+    native = interleaved._pixel_values(tiles, bpp, native=True)
+    reference = interleaved._pixel_values(tiles, bpp, native=False)
+    assert native.dtype == reference.dtype and native.shape == reference.shape
+    assert np.array_equal(native, reference)
+
+
+def test_native_wire_values_refuse_what_they_cannot_convert() -> None:
+    _require_native()
+    from compositor.encoders import _interleaved_rle
+
+    tiles = np.zeros((2, 3, 4, 4), np.uint8)
+    with pytest.raises(ValueError, match="15, 16 or 24"):
+        _interleaved_rle.wire_values(tiles, 32, np.empty((2, 12), np.uint32))
+    with pytest.raises(ValueError, match="out must be"):
+        _interleaved_rle.wire_values(tiles, 16, np.empty((2, 12), np.uint32))  # 24-bpp sized
+    with pytest.raises((TypeError, ValueError)):  # not contiguous
+        _interleaved_rle.wire_values(tiles, 16, np.empty((2, 24), np.uint16)[:, ::2])
+    for bad in (np.zeros((2, 3, 4, 3), np.uint8), np.zeros((3, 4, 4), np.uint8), tiles[:, :, ::2]):
+        with pytest.raises(ValueError, match="tiles must be"):
+            _interleaved_rle.wire_values(bad, 16, np.empty((2, 12), np.uint16))
+    with pytest.raises(TypeError):
+        _interleaved_rle.wire_values(tiles, 16, b"\0" * 48)  # not writable
