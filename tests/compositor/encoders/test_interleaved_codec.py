@@ -71,6 +71,17 @@ def our_orders(stream: bytes, pixel_size: int) -> list[tuple[str, int, int]]:
     return orders
 
 
+def assert_decodes_back(stream: bytes, img: np.ndarray, bpp: int) -> None:
+    """The reference decoder gives ``img``'s wire pixels back from ``stream``, and neither of
+    its special cases is reached: no background run starts on the first scanline, and no two
+    background runs follow each other."""
+    h, w = img.shape[:2]
+    assert np.array_equal(decode_interleaved(stream, w, h, bpp), wire_values(img, bpp))
+    orders = our_orders(stream, 3 if bpp == 24 else 2)
+    assert all(start >= w for kind, start, _ in orders if kind == "bg")
+    assert all(not (a[0] == b[0] == "bg") for a, b in pairwise(orders))
+
+
 @pytest.mark.parametrize("native", [True, False], ids=["c", "numpy"])
 @given(data=st.data(), bpp=st.sampled_from([15, 16, 24]))
 @settings(FIXTURES_OK, max_examples=150)
@@ -78,15 +89,7 @@ def test_round_trip(data: st.DataObject, bpp: int, native: bool, images: Callabl
     if native:
         _require_native()
     img = data.draw(images())
-    h, w = img.shape[:2]
-    stream = encode_interleaved(img, bpp, native=native)
-    decoded = decode_interleaved(stream, w, h, bpp)
-    assert np.array_equal(decoded, wire_values(img, bpp))
-    # Neither decoder special case is ever reached: no background run starts on the first
-    # scanline, and no two background runs follow each other.
-    orders = our_orders(stream, 3 if bpp == 24 else 2)
-    assert all(start >= w for kind, start, _ in orders if kind == "bg")
-    assert all(not (a[0] == b[0] == "bg") for a, b in pairwise(orders))
+    assert_decodes_back(encode_interleaved(img, bpp, native=native), img, bpp)
 
 
 @given(st.integers(1, 64), st.integers(1, 64), st.integers(0, 2**32 - 1), st.sampled_from([16, 24]))
@@ -297,12 +300,8 @@ def test_native_encoder_round_trip(tiles: np.ndarray, bpp: int) -> None:
     """The reference decoder gives the wire pixels back, and neither of its special cases is
     reached (no background run on the first scanline, no two in a row)."""
     _require_native()
-    h, w = tiles.shape[1:3]
     for tile, stream in zip(tiles, encode_interleaved_batch(tiles, bpp, native=True), strict=True):
-        assert np.array_equal(decode_interleaved(stream, w, h, bpp), wire_values(tile, bpp))
-        orders = our_orders(stream, 3 if bpp == 24 else 2)
-        assert all(start >= w for kind, start, _ in orders if kind == "bg")
-        assert all(not (a[0] == b[0] == "bg") for a, b in pairwise(orders))
+        assert_decodes_back(stream, tile, bpp)
 
 
 @given(st.integers(1, 64), st.integers(1, 64), st.integers(0, 2**32 - 1), st.sampled_from([2, 3]))
